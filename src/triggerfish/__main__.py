@@ -1,0 +1,3 @@
+from triggerfish.cli import main
+
+main()

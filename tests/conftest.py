@@ -1,0 +1,58 @@
+"""Shared fixtures: one real Kafka broker per test session, unique names, admin clients.
+
+The broker is started through the same code path as `triggerfish kafka up` and left running at the
+end of the session (several test sessions may share it; `.ci/run` stops it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from triggerfish import localkafka
+from triggerfish.localkafka import KafkaEnv
+
+
+@pytest.fixture(scope="session")
+def kafka() -> KafkaEnv:
+    return localkafka.up()
+
+
+@pytest.fixture(scope="session")
+def admin(kafka: KafkaEnv) -> AdminClient:
+    return AdminClient(kafka.plaintext())
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Names unique to this test run, readable in broker logs: <prefix>-<test>-<random>."""
+    test = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:40]
+
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{test}-{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+@pytest.fixture
+def make_topic(admin: AdminClient, unique_name: Callable[[str], str]) -> Iterator[Callable[..., str]]:
+    """Create a uniquely named topic and delete it after the test."""
+    created: list[str] = []
+
+    def make(partitions: int = 1, prefix: str = "topic") -> str:
+        name = unique_name(prefix)
+        futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        futures[name].result(timeout=30)
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        for future in admin.delete_topics(created).values():
+            try:
+                future.result(timeout=30)
+            except Exception:
+                pass

@@ -1,0 +1,158 @@
+"""The local broker's three listeners, its ACL authorizer and the `triggerfish kafka` commands, for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+
+from triggerfish.localkafka import KafkaEnv
+
+pytestmark = pytest.mark.kafka
+
+
+def _roundtrip(config: dict[str, str], topic: str, group: str) -> bytes:
+    producer = Producer(config)
+    payload = uuid.uuid4().hex.encode()
+    producer.produce(topic, payload, key=b"k")
+    assert producer.flush(30) == 0
+    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        for _ in range(60):
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                raise KafkaException(msg.error())
+            assert msg.value() == payload
+            return msg.value()
+        raise AssertionError("no record consumed within 60 s")
+    finally:
+        consumer.close()
+
+
+def test_cli_status_prints_the_same_lines(kafka: KafkaEnv) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "triggerfish", "kafka", "status"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == kafka.lines()
+    assert [line.split("=")[0] for line in out] == [
+        "KAFKA_BOOTSTRAP", "KAFKA_SASL_BOOTSTRAP", "KAFKA_MTLS_BOOTSTRAP", "KAFKA_CA_FILE",
+        "KAFKA_CLIENT_CERT_FILE", "KAFKA_CLIENT_KEY_FILE", "KAFKA_ADMIN_USER", "KAFKA_ADMIN_PASSWORD",
+    ]
+
+
+def test_cli_up_is_idempotent(kafka: KafkaEnv) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "triggerfish", "kafka", "up"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == kafka.lines()
+
+
+def test_cli_status_on_a_port_base_with_no_broker_exits_1() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "triggerfish", "kafka", "status", "--port-base", "19992"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "down" in result.stderr
+
+
+def test_plaintext_listener(kafka: KafkaEnv, make_topic) -> None:
+    _roundtrip(kafka.plaintext(), make_topic(), f"g-{uuid.uuid4().hex}")
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
+def test_sasl_ssl_listener(kafka: KafkaEnv, make_topic, mechanism: str) -> None:
+    _roundtrip(kafka.sasl(mechanism), make_topic(), f"g-{uuid.uuid4().hex}")
+
+
+def test_mtls_listener_with_acls_for_the_certificate_principal(kafka: KafkaEnv, admin: AdminClient, make_topic) -> None:
+    topic, group = make_topic(), f"g-{uuid.uuid4().hex}"
+    principal = "User:triggerfish-client"
+    bindings = [
+        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW)
+        for op in (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)
+    ] + [AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL, principal, "*", AclOperation.READ, AclPermissionType.ALLOW)]
+    for future in admin.create_acls(bindings).values():
+        future.result(timeout=30)
+    _roundtrip(kafka.mtls(), topic, group)
+
+
+def test_mtls_listener_refuses_a_client_without_certificate(kafka: KafkaEnv) -> None:
+    errors: list[KafkaError] = []
+    producer = Producer({
+        "bootstrap.servers": kafka.mtls_bootstrap, "security.protocol": "SSL", "ssl.ca.location": kafka.ca_file,
+        "error_cb": errors.append, "log_level": 0,
+    })
+    for _ in range(20):
+        producer.poll(0.5)
+        if errors:
+            break
+    assert errors and errors[0].code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN), errors
+    assert "certificate" in errors[0].str().lower()
+
+
+def test_scram_user_without_acls_is_denied_until_granted(kafka: KafkaEnv, admin: AdminClient, make_topic) -> None:
+    user, password = f"u-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    admin.alter_user_scram_credentials(
+        [UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode())]
+    )[user].result(timeout=30)
+    topic, group = make_topic(), f"g-{uuid.uuid4().hex}"
+    p = Producer(kafka.plaintext())
+    p.produce(topic, b"hello")
+    p.flush(30)
+
+    principal = f"User:{user}"
+    # Group Read first, so the only thing missing is the topic ACL.
+    group_acl = AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL, principal, "*", AclOperation.READ, AclPermissionType.ALLOW)
+    admin.create_acls([group_acl])[group_acl].result(timeout=30)
+    config = {**kafka.sasl("SCRAM-SHA-512", user, password), "group.id": group, "auto.offset.reset": "earliest"}
+    consumer = Consumer(config)
+    consumer.subscribe([topic])
+    denied = None
+    for _ in range(30):
+        msg = consumer.poll(1.0)
+        if msg is not None and msg.error():
+            denied = msg.error()
+            break
+    consumer.close()
+    assert denied is not None and denied.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, denied
+
+    bindings = [
+        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW)
+        for op in (AclOperation.READ, AclOperation.DESCRIBE)
+    ]
+    for future in admin.create_acls(bindings).values():
+        future.result(timeout=30)
+
+    consumer = Consumer(config)
+    consumer.subscribe([topic])
+    try:
+        for _ in range(60):
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error() and msg.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                continue  # ACL propagation to the authorizer is quick but not instant
+            assert not msg.error(), msg.error()
+            assert msg.value() == b"hello"
+            break
+        else:
+            raise AssertionError("consume still failing after granting ACLs")
+    finally:
+        consumer.close()
