@@ -1,0 +1,44 @@
+"""Secret references: Secrets Manager (moto server), file:// and env:, with errors that never leak values."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from triggerfish import secrets
+from triggerfish.errors import SecretError
+
+
+def test_secrets_manager_arn(moto_server: str) -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name="kafka-user", SecretString=json.dumps({"username": "u", "password": "p4ss"}))["ARN"]
+    assert secrets.read_json(arn) == {"username": "u", "password": "p4ss"}
+
+
+def test_missing_secrets_manager_secret_names_the_arn(moto_server: str) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"
+    with pytest.raises(SecretError, match="nope-AbCdEf.*ResourceNotFoundException"):
+        secrets.read_json(arn)
+
+
+def test_file_and_env(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{"certificate": "x"}')
+    assert secrets.read_json(f"file://{path}") == {"certificate": "x"}
+    monkeypatch.setenv("TF_SECRET", '{"username": "a", "password": "b"}')
+    assert secrets.read_json("env:TF_SECRET")["username"] == "a"
+
+
+def test_bad_content_never_echoes_the_value(monkeypatch) -> None:
+    monkeypatch.setenv("TF_SECRET", "hunter2-not-json")
+    with pytest.raises(SecretError) as info:
+        secrets.read_json("env:TF_SECRET")
+    assert "hunter2" not in str(info.value)
+    assert "env:TF_SECRET" in str(info.value)
+
+
+def test_unknown_reference_says_what_is_accepted() -> None:
+    with pytest.raises(SecretError, match="file:///path.json or env:VAR"):
+        secrets.read_text("vault://x")
