@@ -156,3 +156,53 @@ def test_scram_user_without_acls_is_denied_until_granted(kafka: KafkaEnv, admin:
             raise AssertionError("consume still failing after granting ACLs")
     finally:
         consumer.close()
+
+
+def test_up_without_java_or_maven_says_what_to_install(tmp_path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "triggerfish", "kafka", "up", "--port-base", "19900"],
+        capture_output=True, text=True,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path), "TRIGGERFISH_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 1
+    assert "java was not found" in result.stderr
+    assert "apt-get install openjdk-17-jre-headless maven" in result.stderr
+    assert "any existing Kafka works" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_down_keep_data_then_up_keeps_records_and_down_removes_everything(kafka: KafkaEnv) -> None:
+    """A second, private broker on other ports, so the shared one is untouched."""
+    from triggerfish import localkafka
+    from triggerfish.localkafka.broker import Instance
+
+    base = 19700
+    env = localkafka.up(base)
+    try:
+        topic = f"keep-{uuid.uuid4().hex[:8]}"
+        producer = Producer(env.plaintext())
+        producer.produce(topic, b"survives")
+        assert producer.flush(30) == 0
+        assert localkafka.down(base, keep_data=True) is True
+        assert localkafka.status(base) is None
+        again = localkafka.up(base)
+        assert again.admin_password == env.admin_password
+        assert _roundtrip_existing(again.plaintext(), topic) == b"survives"
+    finally:
+        localkafka.down(base)
+    assert not Instance(base).home.exists()
+
+
+def _roundtrip_existing(config: dict[str, str], topic: str) -> bytes:
+    consumer = Consumer({**config, "group.id": f"g-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        for _ in range(60):
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                return msg.value()
+        raise AssertionError("record not found after restart")
+    finally:
+        consumer.close()
