@@ -83,3 +83,22 @@ def moto_server() -> Iterator[str]:
         else:
             os.environ[key] = value
     server.stop()
+
+
+@pytest.fixture
+def running_engine(tmp_path):
+    """Start in-process ESM engines: ``running_engine([FunctionConfig], [MappingConfig])`` returns an
+    ``esm_helpers.RunningEngine`` (engine, runtime, store, uuids, status()); all are stopped after the test.
+    More helpers (handler files, produce, delivered, committed_offsets, RunProcess) are in tests/esm_helpers.py."""
+    from esm_helpers import RunningEngine
+
+    started: list[RunningEngine] = []
+
+    def start(functions, mappings, state_dir=None):
+        engine = RunningEngine(functions, mappings, state_dir or tmp_path)
+        started.append(engine)
+        return engine
+
+    yield start
+    for engine in started:
+        engine.stop()

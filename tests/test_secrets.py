@@ -42,3 +42,21 @@ def test_bad_content_never_echoes_the_value(monkeypatch) -> None:
 def test_unknown_reference_says_what_is_accepted() -> None:
     with pytest.raises(SecretError, match="file:///path.json or env:VAR"):
         secrets.read_text("vault://x")
+
+
+def test_bare_name_is_read_from_secrets_manager_only_with_a_region(moto_server: str) -> None:
+    boto3.client("secretsmanager", region_name="eu-west-1").create_secret(Name="by-name", SecretString="pw-by-name")
+    assert secrets.read_text("by-name", region="eu-west-1") == "pw-by-name"
+    with pytest.raises(SecretError, match="not understood"):
+        secrets.read_text("by-name")
+
+
+def test_botocore_debug_logs_never_carry_the_secret(moto_server: str, caplog) -> None:
+    import logging
+
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name="debug-leak", SecretString="s3cr3t-debug-value")["ARN"]
+    with caplog.at_level(logging.DEBUG):
+        assert secrets.read_text(arn) == "s3cr3t-debug-value"
+    assert caplog.records, "botocore logged nothing at DEBUG: the test would prove nothing"
+    assert "s3cr3t-debug-value" not in caplog.text

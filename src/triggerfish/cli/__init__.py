@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from triggerfish.errors import TriggerfishError
 
@@ -25,6 +26,17 @@ def _register() -> None:
     from triggerfish.cli import kafka
 
     app.add_typer(kafka.app, name="kafka")
+    from triggerfish.cli import doctor
+
+    app.add_typer(doctor.app, name="doctor")
+    from triggerfish.cli import bridge
+
+    app.command("bridge")(bridge.bridge)
+    from triggerfish.cli import invoke, run, status
+
+    app.command("run")(run.run)
+    app.command("status")(status.status)
+    app.command("invoke")(invoke.invoke)
 
 
 _register()
@@ -35,5 +47,5 @@ def main() -> None:
     try:
         app()
     except TriggerfishError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(1)

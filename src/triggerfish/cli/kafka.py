@@ -14,7 +14,7 @@ app = typer.Typer(help="Run a real local Kafka broker (KRaft, PLAINTEXT + SASL_S
 stderr = Console(stderr=True)
 
 PortBase = typer.Option(
-    localkafka.DEFAULT_PORT_BASE, "--port-base",
+    localkafka.DEFAULT_PORT_BASE, "--port-base", envvar="TRIGGERFISH_KAFKA_PORT_BASE",
     help="First of four ports: PLAINTEXT, SASL_SSL, mTLS, KRaft controller.",
 )
 

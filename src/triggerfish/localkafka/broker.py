@@ -31,7 +31,8 @@ from pathlib import Path
 from triggerfish.errors import LocalKafkaError
 from triggerfish.localkafka import certs, jars
 
-DEFAULT_PORT_BASE = 9092
+# TRIGGERFISH_KAFKA_PORT_BASE moves the default, e.g. for a second checkout beside a running broker.
+DEFAULT_PORT_BASE = int(os.environ.get("TRIGGERFISH_KAFKA_PORT_BASE", "9092"))
 ADMIN_USER = "admin"
 START_TIMEOUT_S = 120.0
 

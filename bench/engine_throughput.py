@@ -1,0 +1,252 @@
+"""ESM engine benchmarks against a real broker: throughput next to a plain confluent-kafka loop, and
+produce-to-handler latency at a fixed rate.
+
+    .venv/bin/python bench/engine_throughput.py                       # both, defaults below
+    .venv/bin/python bench/engine_throughput.py --records 200000 --partitions 4 --rate 1000 --seconds 20
+
+Throughput: N records of --size bytes are produced first; then (a) a plain consumer loop
+(``consume(1000)``, counting bytes, no processing) and (b) triggerfish with a no-op handler,
+BatchSize 1000, read the same topic with fresh groups. Both are timed from the first record
+delivered (first invoke completed) to the last, so group joins are excluded from both.
+Latency: records produced at --rate per second carry their send time; the handler (window 0)
+records now - send time for each record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from triggerfish import localkafka
+from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.engine import Engine
+from triggerfish.esm.store import Store
+from triggerfish.functions.config import FunctionConfig
+from triggerfish.functions.runtime import FunctionRuntime
+
+HANDLERS = """
+import json, os, time
+
+def noop(event, context):
+    return None
+
+def latency(event, context):
+    now = time.time_ns()
+    lines = []
+    for records in event["records"].values():
+        for r in records:
+            lines.append(f"{r['timestamp']}:{(now - r['timestamp'] * 1_000_000) / 1e6}")
+    fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, ("\\n".join(lines) + "\\n").encode())
+    os.close(fd)
+"""
+
+
+def make_topic(admin: AdminClient, partitions: int) -> str:
+    name = f"bench-esm-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    return name
+
+
+def produce(bootstrap: str, topic: str, records: int, size: int, partitions: int = 1) -> float:
+    """Round-robin over partitions, so each holds whole batches of 1000 (no partial last batch
+    left waiting for its window at the end of the run)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000,
+                         "compression.type": "none", "queue.buffering.max.kbytes": 1_048_576})
+    value = b"x" * size
+    started = time.perf_counter()
+    for i in range(records):
+        while True:
+            try:
+                producer.produce(topic, value, key=str(i % 64).encode(), partition=i % partitions)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 10000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    return time.perf_counter() - started
+
+
+CPU: list[float] = []
+PLAIN_CPU: list[float] = []
+LATENCY_ACKS: list[float] = []
+
+
+def plain_loop(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
+    """Seconds from first to last record and bytes read, with a bare consumer loop."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    before = os.times()
+    seen = nbytes = 0
+    first = None
+    while seen < records:
+        for msg in consumer.consume(1000, 1.0):
+            if msg.error():
+                continue
+            if first is None:
+                first = time.perf_counter()  # time the records after the first
+            seen += 1
+            nbytes += len(msg.value())
+    elapsed = time.perf_counter() - (first or time.perf_counter())
+    after = os.times()
+    PLAIN_CPU[:] = [(after.user + after.system - before.user - before.system) / records * 1e6]
+    consumer.close()
+    return elapsed, nbytes
+
+
+def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path) -> tuple[float, int, int]:
+    """Seconds from the first completed invoke to the last record, records timed, invocations."""
+    runtime = FunctionRuntime([FunctionConfig.from_dict({"FunctionName": "noop", "CodeUri": str(code),
+                                                         "Handler": "handlers.noop"})])
+    engine = Engine(runtime, Store(state / "state.db"))
+    mapping = MappingConfig.from_dict({
+        "FunctionName": "noop", "Topics": [topic], "StartingPosition": "TRIM_HORIZON", "BatchSize": 1000,
+        "MaximumBatchingWindowInSeconds": 1,
+        "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}}})
+    runtime.warm("noop")
+    before = os.times()
+    (view,) = engine.load([mapping])
+    engine.start()
+    runner_status = lambda: engine._entries[view.uuid].status  # noqa: E731 - live counters, no snapshot copy
+    while runner_status().records == 0:
+        time.sleep(0.002)
+    first, base = time.perf_counter(), runner_status().records
+    while runner_status().records < records:
+        time.sleep(0.002)
+    elapsed = time.perf_counter() - first
+    invocations = runner_status().invocations
+    print(f"engine: {invocations} invocations, {engine.runner(view.uuid).pauses} partition pauses", file=sys.stderr)
+    engine.stop()
+    runtime.close()  # reaps the workers, so their CPU time shows in os.times()
+    after = os.times()
+    own = after.user + after.system - before.user - before.system
+    workers = after.children_user + after.children_system - before.children_user - before.children_system
+    print(f"CPU per record: engine process {own / records * 1e6:.1f} us, handler workers {workers / records * 1e6:.1f} us",
+          file=sys.stderr)
+    CPU[:] = [own / records * 1e6, workers / records * 1e6]
+    return elapsed, records - base, invocations
+
+
+def latency_run(bootstrap: str, topic: str, rate: int, seconds: float, code: Path, state: Path) -> list[float]:
+    out = state / "latency.txt"
+    runtime = FunctionRuntime([FunctionConfig.from_dict({
+        "FunctionName": "lat", "CodeUri": str(code), "Handler": "handlers.latency",
+        "Environment": {"Variables": {"OUT": str(out)}}})])
+    engine = Engine(runtime, Store(state / "state-lat.db"))
+    mapping = MappingConfig.from_dict({
+        "FunctionName": "lat", "Topics": [topic], "StartingPosition": "LATEST", "BatchSize": 1000,
+        "MaximumBatchingWindowInSeconds": 0,
+        "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}}})
+    runtime.warm("lat")
+    (view,) = engine.load([mapping])
+    engine.start()
+    runner = None
+    while runner is None or not runner._parts:
+        time.sleep(0.05)
+        runner = engine.runner(view.uuid)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    # Warm up: the producer's connection and metadata, the consumer's fetch position, the worker.
+    for _ in range(20):
+        producer.produce(topic, b"warm-up")
+        producer.flush(10)
+        time.sleep(0.05)
+    time.sleep(1.0)
+    measured_from = int(time.time() * 1000) + 1
+    time.sleep(0.002)
+    total = int(rate * seconds)
+    acks: list[tuple[int, float]] = []  # (send time, ms until the broker acknowledged it)
+    started = time.perf_counter()
+    for i in range(total):
+        target = started + i / rate
+        delay = target - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        # the record's CreateTime is its send time in ms; the handler subtracts it from its own clock
+        sent_ms = int(time.time() * 1000)
+        producer.produce(topic, b"x" * 1024, timestamp=sent_ms,
+                         on_delivery=lambda err, msg, sent_ms=sent_ms: acks.append((sent_ms, time.time() * 1000 - sent_ms)))
+        producer.poll(0)
+    producer.flush(30)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if out.exists() and len(out.read_text().split()) >= total + 20:
+            break
+        time.sleep(0.1)
+    engine.stop()
+    runtime.close()
+    pairs = [p for p in (line.split(":") for line in out.read_text().split()) if int(p[0]) >= measured_from]
+    start_ms = min(int(ts) for ts, _ in pairs)
+    spikes = sorted(((float(lat), int(ts)) for ts, lat in pairs), reverse=True)[:15]
+    print("slowest (ms, ms after the first send):", [(round(lat), ts - start_ms) for lat, ts in spikes], file=sys.stderr)
+    # Was the broker itself slow then? The producer's acknowledgement time for the same send times.
+    ack_by_ts = {ts: ack for ts, ack in acks}
+    print("  broker ack time (ms) of those records:", [round(ack_by_ts.get(ts, -1)) for _, ts in spikes], file=sys.stderr)
+    LATENCY_ACKS[:] = sorted(a for _, a in acks)
+    return [float(lat) for _, lat in pairs]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+
+    env = localkafka.up()
+    admin = AdminClient(env.plaintext())
+    results: dict = {"records": args.records, "size": args.size, "partitions": args.partitions}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        code = tmpdir / "code"
+        code.mkdir()
+        (code / "handlers.py").write_text(textwrap.dedent(HANDLERS))
+        if not args.skip_throughput:
+            topic = make_topic(admin, args.partitions)
+            took = produce(env.bootstrap, topic, args.records, args.size, args.partitions)
+            print(f"produced {args.records} x {args.size} B in {took:.1f} s", file=sys.stderr)
+            plain_s, nbytes = plain_loop(env.bootstrap, topic, args.records)
+            eng_s, eng_records, invocations = engine_run(env.bootstrap, topic, args.records, code, tmpdir)
+            mb = args.size * 1 / 1e6
+            plain_rps = (args.records - 1) / plain_s
+            eng_rps = eng_records / eng_s
+            results["throughput"] = {
+                "plain_records_per_s": round(plain_rps), "plain_mb_per_s": round(plain_rps * mb, 1),
+                "engine_records_per_s": round(eng_rps), "engine_mb_per_s": round(eng_rps * mb, 1),
+                "ratio": round(eng_rps / plain_rps, 2), "engine_invocations": invocations,
+                "cpu_us_per_record": {"plain": round(PLAIN_CPU[0], 1), "engine": round(CPU[0], 1),
+                                      "workers": round(CPU[1], 1)},
+            }
+            admin.delete_topics([topic])
+        if not args.skip_latency:
+            topic = make_topic(admin, 1)
+            lat = sorted(latency_run(env.bootstrap, topic, args.rate, args.seconds, code, tmpdir))
+            q = statistics.quantiles(lat, n=100)
+            results["latency_ms"] = {"rate": args.rate, "seconds": args.seconds, "samples": len(lat),
+                                     "p50": round(q[49], 1), "p99": round(q[98], 1), "max": round(lat[-1], 1)}
+            acks = statistics.quantiles(LATENCY_ACKS, n=100)
+            results["latency_ms"]["producer_ack_p50_p99"] = [round(acks[49], 1), round(acks[98], 1)]
+            admin.delete_topics([topic])
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    main()

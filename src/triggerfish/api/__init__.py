@@ -1,0 +1,9 @@
+"""Lambda's control API over HTTP: event source mappings, functions, Invoke, function URLs,
+``/metrics`` and ``/health``, all on one server (``triggerfish run --host/--port``)."""
+
+from triggerfish.api.app import create_app
+from triggerfish.api.engine import EngineBackend
+from triggerfish.api.server import ApiServer
+from triggerfish.api.sigv4 import AccessKey, load_access_key
+
+__all__ = ["AccessKey", "ApiServer", "EngineBackend", "create_app", "load_access_key"]

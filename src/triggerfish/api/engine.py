@@ -1,0 +1,159 @@
+"""The real engine behind the control API: ``EngineBackend`` adapts the function runtime
+(``triggerfish.functions.runtime``) and the mapping engine (``triggerfish.esm.engine``) to
+``triggerfish.api.backend.Backend``.
+
+This is the only module that knows both vocabularies: it turns ``FunctionConfig`` into Lambda's
+``FunctionConfiguration``, runs blocking invocations on worker threads, and (see the mapping
+methods) turns the engine's mappings into ``EventSourceMappingConfiguration`` dicts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio.to_thread
+
+from triggerfish.api.backend import FunctionInfo, InvokeOutcome
+from triggerfish.api.errors import InvalidParameterValueException, ResourceNotFoundException
+from triggerfish.api.names import function_arn
+from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.engine import Engine
+from triggerfish.esm.state import EventSourceMapping
+from triggerfish.functions.config import FunctionConfig
+from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "000000000000"
+
+
+def _iso(epoch: float) -> str:
+    """FunctionConfiguration.LastModified's format: 2024-01-31T12:00:00.000+0000."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(epoch))
+
+
+def function_configuration(fn: FunctionConfig, *, region: str, account: str, loaded_at: float) -> dict[str, Any]:
+    """Lambda's FunctionConfiguration for a function declared in the YAML file."""
+    out: dict[str, Any] = {
+        "FunctionName": fn.function_name,
+        "FunctionArn": function_arn(region, account, fn.function_name),
+        "Description": fn.description,
+        "Timeout": fn.timeout,
+        "MemorySize": fn.memory_size,
+        "LastModified": _iso(loaded_at),
+        "CodeSize": 0,
+        "Version": "$LATEST",
+        "Environment": {"Variables": dict(fn.environment)},
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": ["x86_64"],
+    }
+    if not fn.is_http:
+        out["Runtime"] = fn.runtime
+        out["Handler"] = fn.handler
+    return out
+
+
+class EngineBackend:
+    """Functions from a ``FunctionRuntime``; mappings from the ESM ``Engine``.
+
+    Engine calls touch SQLite and take locks, so they run on worker threads.
+    """
+
+    def __init__(
+        self,
+        runtime: FunctionRuntime,
+        engine: Engine | None = None,
+        *,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT,
+    ) -> None:
+        self.runtime = runtime
+        self.engine = engine
+        self.region = region
+        self.account_id = account_id
+        self._loaded_at: dict[str, float] = {}
+
+    # -- functions -----------------------------------------------------------------------------
+    def _info(self, fn: FunctionConfig) -> FunctionInfo:
+        loaded = self._loaded_at.setdefault(fn.function_name, time.time())
+        url = fn.function_url_config or None
+        return FunctionInfo(
+            name=fn.function_name,
+            configuration=function_configuration(fn, region=self.region, account=self.account_id, loaded_at=loaded),
+            code_location=fn.code_uri.as_uri() if fn.code_uri is not None else None,
+            url_auth_type=(url.get("AuthType") or "NONE") if url is not None else None,
+            url_invoke_mode=(url or {}).get("InvokeMode") or "BUFFERED",
+            url_cors=(url or {}).get("Cors"),
+            reserved_concurrency=fn.reserved_concurrent_executions,
+            created=loaded,
+        )
+
+    def list_functions(self) -> list[FunctionInfo]:
+        return [self._info(fn) for fn in self.runtime.list()]
+
+    def get_function(self, name: str) -> FunctionInfo | None:
+        if name not in self.runtime:
+            return None
+        return self._info(self.runtime.get(name))
+
+    async def invoke(self, name: str, payload: bytes) -> InvokeOutcome:
+        # The runtime blocks for the whole invocation; keep the event loop free meanwhile.
+        try:
+            result = await anyio.to_thread.run_sync(self.runtime.invoke, name, payload)
+        except FunctionNotFound:  # removed between lookup and call
+            raise ResourceNotFoundException(
+                f"Function not found: {function_arn(self.region, self.account_id, name)}"
+            ) from None
+        return InvokeOutcome(
+            payload=result.payload,
+            function_error=result.function_error,
+            log=result.logs,
+            request_id=result.request_id,
+        )
+
+    # -- event source mappings -----------------------------------------------------------------
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise InvalidParameterValueException("This server runs no event source mapping engine.")
+        return self.engine
+
+    def _api(self, mapping: EventSourceMapping) -> dict[str, Any]:
+        arn = function_arn(self.region, self.account_id, mapping.config.function)
+        out = mapping.to_api(arn, self.region, self.account_id)
+        out.pop("Tags", None)  # a request-only member; Lambda never echoes tags in the mapping
+        return out
+
+    async def create_mapping(self, request: dict[str, Any]) -> dict[str, Any]:
+        if "UUID" in request:
+            raise InvalidParameterValueException("UUID is assigned by the service; remove it from the request.")
+        engine = self._engine()
+        config = MappingConfig.from_dict(request)
+        return self._api(await anyio.to_thread.run_sync(engine.add, config))
+
+    async def get_mapping(self, uuid: str) -> dict[str, Any]:
+        return self._api(await anyio.to_thread.run_sync(self._engine().get, uuid))
+
+    async def list_mappings(
+        self, function_name: str | None = None, event_source_arn: str | None = None
+    ) -> list[dict[str, Any]]:
+        if self.engine is None:
+            return []
+        found = await anyio.to_thread.run_sync(self.engine.list, function_name, event_source_arn)
+        return [self._api(m) for m in found]
+
+    async def update_mapping(self, uuid: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self._api(await anyio.to_thread.run_sync(self._engine().update, uuid, request))
+
+    async def delete_mapping(self, uuid: str) -> dict[str, Any]:
+        return self._api(await anyio.to_thread.run_sync(self._engine().remove, uuid))
+
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": "ok", "functions": len(self.runtime.list())}
+        if self.engine is not None:
+            states: dict[str, int] = {}
+            for mapping in self.engine.list():
+                states[mapping.status.state] = states.get(mapping.status.state, 0) + 1
+            out["mappings"] = states
+        return out

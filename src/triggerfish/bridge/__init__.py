@@ -1,0 +1,9 @@
+"""A Strimzi-compatible Kafka HTTP bridge: Strimzi's API, config format and error bodies, on librdkafka.
+
+    triggerfish bridge --config bridge.properties
+"""
+
+from triggerfish.bridge.app import Services, create_app
+from triggerfish.bridge.config import BridgeConfig, from_file, from_properties
+
+__all__ = ["BridgeConfig", "Services", "create_app", "from_file", "from_properties"]

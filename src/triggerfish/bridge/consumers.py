@@ -1,0 +1,341 @@
+"""Consumer instances: the registry keyed by (group, name), their Kafka consumers, and idle expiry.
+
+Every method that touches a confluent-kafka Consumer is blocking and meant to run in a worker thread;
+a per-instance lock serialises calls on one consumer (librdkafka consumers are not re-entrant for
+poll/commit/seek from several threads at once). Wire formats live in ``formats``; this module deals
+in Kafka objects and plain Python values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+
+from triggerfish.bridge.errors import BridgeError, Identity, from_kafka
+from triggerfish.bridge.formats import DecodeError, Format, record_json
+
+log = logging.getLogger("triggerfish.bridge.consumers")
+
+NOT_FOUND = "The specified consumer instance was not found."
+_CONSUMER_KEYS = {"auto.offset.reset", "enable.auto.commit", "fetch.min.bytes", "consumer.request.timeout.ms", "isolation.level"}
+_RESET = {"earliest", "latest", "none"}
+_ISOLATION = {"read_committed", "read_uncommitted"}
+
+
+@dataclass
+class Instance:
+    """One consumer instance created over HTTP."""
+
+    group: str
+    name: str
+    format: Format
+    consumer: Consumer
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_used: float = field(default_factory=time.monotonic)
+    topics: list[str] = field(default_factory=list)
+    pattern: str | None = None
+    assigned: list[TopicPartition] = field(default_factory=list)
+    closed: bool = False
+    closing: bool = False
+
+    @property
+    def subscribed(self) -> bool:
+        return bool(self.topics) or self.pattern is not None
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+
+class Registry:
+    """All live consumer instances; ``reap`` closes the ones idle for longer than ``timeout_seconds``."""
+
+    def __init__(self, base_conf: dict[str, str], identity: Identity, bridge_id: str | None,
+                 timeout_seconds: int, max_poll_records: int) -> None:
+        self._base = base_conf
+        self._identity = identity
+        self._bridge_id = bridge_id
+        self.timeout_seconds = timeout_seconds
+        self._max_poll = max_poll_records
+        self._instances: dict[tuple[str, str], Instance] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def create(self, group: str, body: dict[str, Any]) -> Instance:
+        """Create a consumer instance (blocking: builds the librdkafka client)."""
+        name = body.get("name") or f"{self._bridge_id or 'kafka-bridge-consumer'}-{uuid.uuid4()}"
+        fmt_name = body.get("format", "binary")
+        try:
+            fmt = Format(fmt_name)
+        except ValueError:
+            raise BridgeError(422, "Invalid format type.") from None
+        if not group:
+            raise BridgeError(422, "group.id must not be empty")
+        conf = dict(self._base)
+        # librdkafka prefetches up to 64 MB per consumer by default; an HTTP poll returns far less,
+        # and a sidecar's memory matters more than prefetch depth (users can still set it)
+        conf.setdefault("queued.max.messages.kbytes", "16384")
+        conf.update({"group.id": group, "client.id": name})
+        for key in _CONSUMER_KEYS & body.keys():
+            value = body[key]
+            if key == "auto.offset.reset":
+                if value not in _RESET:
+                    raise BridgeError(422, f"Invalid value {value} for configuration auto.offset.reset: "
+                                      "String must be one of: latest, earliest, none")
+                conf[key] = "error" if value == "none" else value
+            elif key == "isolation.level":
+                if value not in _ISOLATION:
+                    raise BridgeError(422, f"Invalid value {value} for configuration isolation.level: "
+                                      "String must be one of: read_committed, read_uncommitted")
+                conf[key] = value
+            elif key == "enable.auto.commit":
+                conf[key] = "true" if value else "false"
+            elif key == "consumer.request.timeout.ms":
+                if value < 10:
+                    raise BridgeError(422, f"Invalid value {value} for configuration consumer.request.timeout.ms: "
+                                      "must be at least 10")
+                conf["socket.timeout.ms"] = str(value)
+            elif key == "fetch.min.bytes":
+                if not 1 <= value <= 100_000_000:
+                    raise BridgeError(422, f"Invalid value {value} for configuration fetch.min.bytes: "
+                                      "must be between 1 and 100000000")
+                conf[key] = str(value)
+        with self._lock:
+            if (group, name) in self._instances:
+                raise BridgeError(409, "A consumer instance with the specified name already exists in the HTTP Bridge.")
+            # reserve the name before the (slow) client construction
+            placeholder = Instance(group, name, fmt, None)  # type: ignore[arg-type]
+            placeholder.closed = True
+            self._instances[(group, name)] = placeholder
+        try:
+            consumer = Consumer(conf)
+        except KafkaException as exc:
+            with self._lock:
+                self._instances.pop((group, name), None)
+            raise BridgeError(422, f"Invalid consumer configuration: {exc.args[0].str() if exc.args else exc}") from None
+        inst = Instance(group, name, fmt, consumer)
+        with self._lock:
+            self._instances[(group, name)] = inst
+        return inst
+
+    def get(self, group: str, name: str) -> Instance:
+        inst = self._instances.get((group, name))
+        if inst is None or inst.closed:
+            raise BridgeError(404, NOT_FOUND)
+        inst.touch()
+        return inst
+
+    def delete(self, group: str, name: str) -> None:
+        with self._lock:
+            inst = self._instances.get((group, name))
+            if inst is None or inst.closed:
+                raise BridgeError(404, NOT_FOUND)
+            del self._instances[(group, name)]
+        inst.closing = True
+        self._close(inst)
+
+    def _close(self, inst: Instance) -> None:
+        with inst.lock:
+            if inst.closed:
+                return
+            inst.closed = True
+            try:
+                inst.consumer.close()
+            except Exception as exc:  # closing must never fail a delete
+                log.warning("closing consumer %s/%s: %s", inst.group, inst.name, exc)
+
+    def reap(self, now: float | None = None) -> list[tuple[str, str]]:
+        """Close instances idle longer than ``timeout_seconds``; returns their (group, name)."""
+        if self.timeout_seconds < 0:
+            return []
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [k for k, i in self._instances.items()
+                    if not i.closed and now - i.last_used > self.timeout_seconds and not i.lock.locked()]
+            gone = [self._instances.pop(k) for k in idle]
+        for inst in gone:
+            log.info("consumer %s/%s expired after %ss idle", inst.group, inst.name, self.timeout_seconds)
+            self._close(inst)
+        return idle
+
+    def close_all(self) -> None:
+        with self._lock:
+            gone = list(self._instances.values())
+            self._instances.clear()
+        for inst in gone:
+            self._close(inst)
+
+    # ------------------------------------------------------------ subscription / assignment
+
+    def subscribe(self, inst: Instance, topics: list[str] | None, pattern: str | None) -> None:
+        if topics is not None and pattern is not None:
+            raise BridgeError(409, "Subscriptions to topics, partitions, and patterns are mutually exclusive.")
+        if not topics and pattern is None:
+            raise BridgeError(422, "A list (of Topics type) or a topic_pattern must be specified.")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise BridgeError(422, f"Invalid topic_pattern {pattern!r}: {exc}") from None
+        with inst.lock:
+            if inst.assigned:
+                raise BridgeError(409, "Subscriptions to topics, partitions, and patterns are mutually exclusive.")
+            # Java's subscribe(Pattern) matches whole names; librdkafka takes regexes that start with '^'
+            names = [f"^({pattern})$"] if pattern is not None else list(dict.fromkeys(topics or []))
+            self._kafka(inst, "Read", lambda: inst.consumer.subscribe(names), names[0])
+            inst.topics = [] if pattern is not None else names
+            inst.pattern = pattern
+
+    def unsubscribe(self, inst: Instance) -> None:
+        with inst.lock:
+            if inst.assigned:
+                self._kafka(inst, "Read", inst.consumer.unassign)
+            else:
+                self._kafka(inst, "Read", inst.consumer.unsubscribe)
+            inst.topics, inst.pattern, inst.assigned = [], None, []
+
+    def assign(self, inst: Instance, partitions: list[dict[str, Any]]) -> None:
+        tps = [_tp(p) for p in partitions]
+        with inst.lock:
+            if inst.subscribed:
+                raise BridgeError(409, "Subscriptions to topics, partitions, and patterns are mutually exclusive.")
+            self._kafka(inst, "Read", lambda: inst.consumer.assign(tps), tps[0].topic if tps else "")
+            inst.assigned = tps
+
+    def subscription(self, inst: Instance) -> dict[str, Any]:
+        with inst.lock:
+            assignment = self._kafka(inst, "Read", inst.consumer.assignment)
+        by_topic: dict[str, list[int]] = {}
+        for tp in assignment:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        topics = list(dict.fromkeys([*inst.topics, *by_topic]))
+        return {"topics": topics, "partitions": [{t: sorted(ps)} for t, ps in by_topic.items()]}
+
+    # ------------------------------------------------------------ records
+
+    def poll(self, inst: Instance, timeout_ms: int, max_bytes: int | None) -> tuple[bytes, int]:
+        """Poll once; the JSON array body and its record count. Records refused (406/422) are not skipped."""
+        with inst.lock:
+            if not inst.subscribed and not inst.assigned:
+                raise BridgeError(409, "Consumer is not subscribed to any topics or assigned any partitions. "
+                                  "Subscribe (POST .../subscription) or assign (POST .../assignments) first.")
+            msgs = self._consume(inst, max(0, timeout_ms) / 1000.0)
+            out: list[dict[str, Any]] = []
+            first: dict[tuple[str, int], int] = {}
+            problem: BridgeError | None = None
+            for m in msgs:
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    problem = problem or from_kafka(err, self._identity, "Read", m.topic() or _first(inst), inst.group)
+                    continue
+                first.setdefault((m.topic(), m.partition()), m.offset())
+                if problem is not None:
+                    continue
+                try:
+                    out.append(record_json(inst.format, m.topic(), m.key(), m.value(), m.partition(), m.offset(),
+                                           m.timestamp()[1], m.headers()))
+                except DecodeError as exc:
+                    problem = BridgeError(406, str(exc))
+            body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
+            if problem is None and max_bytes is not None and len(body) > max_bytes:
+                problem = BridgeError(422, "Response exceeds the maximum number of bytes the consumer can receive")
+            if problem is not None:
+                # rewind so the refused records are delivered again, not silently skipped
+                for (topic, partition), offset in first.items():
+                    try:
+                        inst.consumer.seek(TopicPartition(topic, partition, offset))
+                    except KafkaException as exc:
+                        log.warning("rewinding %s[%d] to %d: %s", topic, partition, offset, exc)
+                raise problem
+            return body, len(out)
+
+    def _consume(self, inst: Instance, timeout: float) -> list[Any]:
+        # in slices, so a DELETE of this instance does not wait out a long poll timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            wait = max(0.0, min(left, 0.5))
+            msgs = self._kafka(inst, "Read", lambda w=wait: inst.consumer.consume(self._max_poll, w), _first(inst))
+            if msgs or left <= 0.5 or inst.closing:
+                inst.touch()
+                return msgs
+
+    def commit(self, inst: Instance, offsets: list[dict[str, Any]] | None) -> None:
+        with inst.lock:
+            if inst.closed:
+                raise BridgeError(404, NOT_FOUND)
+            try:
+                if offsets:
+                    tps = [TopicPartition(o["topic"], o["partition"], o["offset"]) for o in offsets]
+                    inst.consumer.commit(offsets=tps, asynchronous=False)
+                else:
+                    inst.consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
+                    return  # nothing consumed since the last commit
+                raise from_kafka(exc, self._identity, "Read", _first(inst), inst.group) from None
+
+    def seek(self, inst: Instance, offsets: list[tuple[str, int, int]]) -> None:
+        with inst.lock:
+            assigned = {(tp.topic, tp.partition) for tp in self._kafka(inst, "Read", inst.consumer.assignment)}
+            for topic, partition, _ in offsets:
+                if (topic, partition) not in assigned:
+                    raise BridgeError(404, f"No current assignment for partition {topic}-{partition}")
+            for topic, partition, offset in offsets:
+                tp = TopicPartition(topic, partition, offset)
+                try:
+                    inst.consumer.seek(tp)
+                except KafkaException as exc:
+                    # not fetching yet (no poll since assignment): start there instead
+                    if inst.assigned:
+                        inst.assigned = [tp if (a.topic, a.partition) == (topic, partition) else a for a in inst.assigned]
+                        self._kafka(inst, "Read", lambda: inst.consumer.assign(inst.assigned), topic)
+                    else:
+                        raise from_kafka(exc, self._identity, "Read", topic, inst.group) from None
+
+    def seek_to(self, inst: Instance, partitions: list[dict[str, Any]], beginning: bool) -> None:
+        where = OFFSET_BEGINNING if beginning else OFFSET_END
+        self.seek(inst, [(p.get("topic", ""), p.get("partition", -1), where) for p in partitions])
+
+    def _kafka(self, inst: Instance, operation: str, call: Callable[[], Any], topic: str = "") -> Any:
+        if inst.closed:
+            raise BridgeError(404, NOT_FOUND)
+        try:
+            return call()
+        except KafkaException as exc:
+            raise from_kafka(exc, self._identity, operation, topic, inst.group) from None
+        except RuntimeError as exc:  # "Consumer closed"
+            if inst.closed:
+                raise BridgeError(404, NOT_FOUND) from None
+            raise BridgeError(500, str(exc)) from None
+
+
+def _tp(p: dict[str, Any]) -> TopicPartition:
+    if "topic" not in p or "partition" not in p:
+        raise BridgeError(422, "Each partition needs a topic and a partition number")
+    if p["partition"] < 0:
+        raise BridgeError(422, f"Partition {p['partition']} of topic {p['topic']} is negative")
+    return TopicPartition(p["topic"], p["partition"])
+
+
+def _first(inst: Instance) -> str:
+    if inst.topics:
+        return inst.topics[0]
+    if inst.assigned:
+        return inst.assigned[0].topic
+    return inst.pattern or ""

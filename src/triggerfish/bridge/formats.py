@@ -1,0 +1,336 @@
+"""The embedded formats (json, binary, text): request bodies to Kafka records and Kafka records to JSON.
+
+Protocol only: no Kafka client here. Request bodies are checked against the shapes of Strimzi's
+OpenAPI schemas (``ProducerRecordList``, ``Consumer``, ``Topics``, ...) by hand, because a generic
+schema validator costs more than the rest of a produce request; failures are 400 with Strimzi's
+``validation_errors`` strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from triggerfish.bridge.errors import BridgeError, validation
+
+V2_JSON = "application/vnd.kafka.v2+json"
+APPLICATION_JSON = "application/json"
+
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class Format(str, enum.Enum):
+    JSON = "json"
+    BINARY = "binary"
+    TEXT = "text"
+
+    @property
+    def content_type(self) -> str:
+        return f"application/vnd.kafka.{self.value}.v2+json"
+
+
+_BY_CONTENT_TYPE = {f.content_type: f for f in Format}
+
+
+def media_type(header: str | None) -> str:
+    """The bare media type of a Content-Type header, lower-cased, without parameters."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def format_of(content_type: str | None) -> Format | None:
+    return _BY_CONTENT_TYPE.get(media_type(content_type))
+
+
+def unsupported_body() -> BridgeError:
+    return BridgeError(400, "Validation error on: The format of the request body is not supported")
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise validation([f"Request body is not valid JSON: {exc}"]) from None
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# JSONEncoder builds its C encoder on every call; for one per record, build it once (no cycle check:
+# the input came from json.loads and cannot be circular)
+_C_ENCODER = (json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+              if json.encoder.c_make_encoder is not None else None)
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON bytes, as Jackson writes them (no spaces, non-ASCII kept)."""
+    if isinstance(obj, str):
+        return json.encoder.encode_basestring(obj).encode()
+    if _C_ENCODER is not None and isinstance(obj, (dict, list)):
+        return "".join(_C_ENCODER(obj, 0)).encode()
+    return _ENCODE(obj).encode()
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# ---------------------------------------------------------------- producing
+
+
+@dataclass(slots=True)
+class OutRecord:
+    """One record to send, already in Kafka's bytes."""
+
+    value: bytes | None
+    key: bytes | None = None
+    partition: int | None = None
+    timestamp: int | None = None
+    headers: list[tuple[str, bytes]] | None = None
+
+
+_RECORD_FIELDS = frozenset(("value", "key", "partition", "timestamp", "headers"))
+_PARTITION_RECORD_FIELDS = frozenset(("value", "key", "headers"))
+
+
+def parse_records(body: bytes, fmt: Format, to_partition: bool = False) -> list[OutRecord]:
+    """Parse a ``ProducerRecordList`` (or ``ProducerRecordToPartitionList``) body into records."""
+    doc = parse_json(body)
+    if not isinstance(doc, dict):
+        raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
+    extra = [k for k in doc if k != "records"]
+    if extra:
+        raise validation([f'Property "{extra[0]}" does not match additional properties schema'])
+    records = doc.get("records", [])
+    if not isinstance(records, list):
+        raise validation([f"/records: Instance type {_type(records)} is invalid. Expected array"])
+    allowed = _PARTITION_RECORD_FIELDS if to_partition else _RECORD_FIELDS
+    errors: list[str] = []
+    out: list[OutRecord] = []
+    for i, rec in enumerate(records):
+        where = f"/records/{i}"
+        if not isinstance(rec, dict):
+            errors.append(f"{where}: Instance type {_type(rec)} is invalid. Expected object")
+            continue
+        for k in rec:
+            if k not in allowed:
+                errors.append(f'{where}: Property "{k}" does not match additional properties schema')
+        if "value" not in rec:
+            errors.append(f'{where}: Instance does not have required property "value"')
+            continue
+        value, key = rec["value"], rec.get("key")
+        if not (value is None or isinstance(value, (str, list, dict))):
+            errors.append(f"{where}/value: Instance type {_type(value)} is invalid. Expected array, object, string or null")
+        if "key" in rec and not isinstance(key, (str, list, dict)):
+            errors.append(f"{where}/key: Instance type {_type(key)} is invalid. Expected array, object or string")
+        partition = _check_int(rec["partition"], f"{where}/partition", _INT32, errors) if "partition" in rec else None
+        timestamp = _check_int(rec["timestamp"], f"{where}/timestamp", _INT64, errors) if "timestamp" in rec else None
+        headers = _headers(rec["headers"], f"{where}/headers", errors) if "headers" in rec else None
+        if errors:
+            continue
+        out.append(OutRecord(_encode(value, fmt, "value"), None if "key" not in rec else _encode(key, fmt, "key"),
+                             partition, timestamp, headers))
+    if errors:
+        raise validation(errors)
+    return out
+
+
+def _encode(obj: Any, fmt: Format, what: str) -> bytes | None:
+    if obj is None:
+        return None  # a real tombstone, in every format
+    if fmt is Format.JSON:
+        return dumps(obj)
+    if not isinstance(obj, str):
+        kind = "a base64 encoded string" if fmt is Format.BINARY else "a string"
+        raise BridgeError(422, f"Because the embedded format is '{fmt.value}', the {what} must be {kind}")
+    if fmt is Format.TEXT:
+        return obj.encode()
+    try:
+        return base64.b64decode(obj, validate=True)
+    except (binascii.Error, ValueError):
+        raise BridgeError(422, f"Because the embedded format is 'binary', the {what} must be base64 encoded; "
+                          f"{obj[:40]!r} is not") from None
+
+
+def _headers(headers: Any, where: str, errors: list[str]) -> list[tuple[str, bytes]] | None:
+    if not isinstance(headers, list):
+        errors.append(f"{where}: Instance type {_type(headers)} is invalid. Expected array")
+        return None
+    out: list[tuple[str, bytes]] = []
+    for j, h in enumerate(headers):
+        at = f"{where}/{j}"
+        if not isinstance(h, dict):
+            errors.append(f"{at}: Instance type {_type(h)} is invalid. Expected object")
+            continue
+        for req in ("key", "value"):
+            if req not in h:
+                errors.append(f'{at}: Instance does not have required property "{req}"')
+        k, v = h.get("key"), h.get("value")
+        if "key" in h and not isinstance(k, str):
+            errors.append(f"{at}/key: Instance type {_type(k)} is invalid. Expected string")
+        if "value" in h and not isinstance(v, str):
+            errors.append(f"{at}/value: Instance type {_type(v)} is invalid. Expected string")
+        if isinstance(k, str) and isinstance(v, str):
+            try:
+                out.append((k, base64.b64decode(v, validate=True)))
+            except (binascii.Error, ValueError):
+                errors.append(f"{at}/value: header values must be base64 encoded")
+    return out
+
+
+# ---------------------------------------------------------------- consuming
+
+
+class DecodeError(Exception):
+    """A record's bytes cannot be shown in the consumer's embedded format (json only)."""
+
+
+def record_json(fmt: Format, topic: str, key: bytes | None, value: bytes | None, partition: int, offset: int,
+                timestamp: int, headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, Any]:
+    """One ``ConsumerRecord`` as a JSON-ready dict (field order as Strimzi writes it)."""
+    rec: dict[str, Any] = {
+        "topic": topic,
+        "key": _decode(key, fmt),
+        "value": _decode(value, fmt),
+        "partition": partition,
+        "offset": offset,
+        "timestamp": timestamp,
+    }
+    if headers:
+        rec["headers"] = [{"key": k, "value": None if v is None else base64.b64encode(v).decode()} for k, v in headers]
+    return rec
+
+
+def _decode(data: bytes | None, fmt: Format) -> Any:
+    if data is None:
+        return None
+    if fmt is Format.BINARY:
+        return base64.b64encode(data).decode()
+    if fmt is Format.TEXT:
+        return data.decode("utf-8", errors="replace")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"Failed to decode: {exc}") from None
+
+
+# ---------------------------------------------------------------- control-plane bodies
+
+
+CONSUMER_FIELDS: dict[str, type] = {
+    "name": str, "format": str, "auto.offset.reset": str, "enable.auto.commit": bool,
+    "fetch.min.bytes": int, "consumer.request.timeout.ms": int, "isolation.level": str,
+}
+
+
+def parse_consumer(body: bytes) -> dict[str, Any]:
+    """The optional ``Consumer`` body of create-consumer; types checked strictly like Strimzi."""
+    if not body.strip():
+        return {}
+    doc = parse_json(body)
+    if not isinstance(doc, dict):
+        raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
+    errors = []
+    for k, v in doc.items():
+        want = CONSUMER_FIELDS.get(k)
+        if want is None:
+            errors.append(f'Property "{k}" does not match additional properties schema')
+        elif want is int:
+            n = _check_int(v, f"/{k}", _INT32, errors)
+            if n is not None:
+                doc[k] = n
+        elif want is not int and not isinstance(v, want):
+            errors.append(f"/{k}: Instance type {_type(v)} is invalid. Expected {_NAMES[want]}")
+    if errors:
+        raise validation(errors)
+    return doc
+
+
+def parse_object(body: bytes, fields: dict[str, str], required: Iterable[str] = ()) -> dict[str, Any]:
+    """A small object body; ``fields`` maps names to 'string', 'integer', 'int|null', 'strings' or 'partitions'/'offsets'."""
+    doc = parse_json(body) if body.strip() else {}
+    if not isinstance(doc, dict):
+        raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
+    errors: list[str] = []
+    for r in required:
+        if r not in doc:
+            errors.append(f'Instance does not have required property "{r}"')
+    for k, v in doc.items():
+        kind = fields.get(k)
+        if kind is None:
+            errors.append(f'Property "{k}" does not match additional properties schema')
+        elif kind == "string" and not isinstance(v, str):
+            errors.append(f"/{k}: Instance type {_type(v)} is invalid. Expected string")
+        elif kind == "int|null" and v is not None:
+            doc[k] = _check_int(v, f"/{k}", (-(2**1023), 2**1023), errors)  # any integer; range is the caller's
+        elif kind == "strings":
+            if not isinstance(v, list):
+                errors.append(f"/{k}: Instance type {_type(v)} is invalid. Expected array")
+            else:
+                errors.extend(f"/{k}/{i}: Instance type {_type(x)} is invalid. Expected string"
+                              for i, x in enumerate(v) if not isinstance(x, str))
+        elif kind in ("partitions", "offsets"):
+            _check_partitions(v, f"/{k}", kind == "offsets", errors)
+    if errors:
+        raise validation(errors)
+    return doc
+
+
+def _check_partitions(v: Any, where: str, with_offset: bool, errors: list[str]) -> None:
+    if not isinstance(v, list):
+        errors.append(f"{where}: Instance type {_type(v)} is invalid. Expected array")
+        return
+    allowed = ("topic", "partition", "offset") if with_offset else ("topic", "partition")
+    for i, p in enumerate(v):
+        at = f"{where}/{i}"
+        if not isinstance(p, dict):
+            errors.append(f"{at}: Instance type {_type(p)} is invalid. Expected object")
+            continue
+        for k in p:
+            if k not in allowed:
+                errors.append(f'{at}: Property "{k}" does not match additional properties schema')
+        if with_offset:
+            for r in allowed:
+                if r not in p:
+                    errors.append(f'{at}: Instance does not have required property "{r}"')
+        if "topic" in p and not isinstance(p["topic"], str):
+            errors.append(f"{at}/topic: Instance type {_type(p['topic'])} is invalid. Expected string")
+        if "partition" in p:
+            p["partition"] = _check_int(p["partition"], f"{at}/partition", _INT32, errors)
+        if "offset" in p:
+            p["offset"] = _check_int(p["offset"], f"{at}/offset", _INT64, errors)
+
+
+def _check_int(v: Any, where: str, bounds: tuple[int, int], errors: list[str]) -> int | None:
+    """JSON Schema's integer: any number without a fractional part (``3.0`` counts). Returns it as int."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        errors.append(f"{where}: Instance type {_type(v)} is invalid. Expected integer")
+        return None
+    if not bounds[0] <= v <= bounds[1]:
+        errors.append(f"{where}: Value {v} is out of range")
+        return None
+    return v
+
+
+_NAMES = {str: "string", bool: "boolean", int: "integer"}
+
+
+def _type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"

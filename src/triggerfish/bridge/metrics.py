@@ -1,0 +1,46 @@
+"""Prometheus metrics of one bridge, in a registry of its own (so several bridges can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class BridgeMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.requests = Counter("triggerfish_bridge_http_requests", "HTTP requests by operation and status",
+                                ("operation", "status"), registry=self.registry)
+        self.latency = Histogram("triggerfish_bridge_http_request_seconds", "HTTP request latency by operation",
+                                 ("operation",), registry=self.registry,
+                                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.produced = Counter("triggerfish_bridge_records_produced", "Records sent to Kafka by result",
+                                ("result",), registry=self.registry)
+        self.consumed = Counter("triggerfish_bridge_records_consumed", "Records returned to HTTP consumers",
+                                registry=self.registry)
+        self.consumers = Gauge("triggerfish_bridge_consumer_instances", "Live consumer instances",
+                               registry=self.registry)
+        self._ok = self.produced.labels("ok")
+        self._failed = self.produced.labels("error")
+
+    def record_sent(self, topic: str, ok: bool) -> None:
+        (self._ok if ok else self._failed).inc()
+
+    def observe(self, operation: str, status: int, seconds: float) -> None:
+        self.requests.labels(operation, str(status)).inc()
+        self.latency.labels(operation).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

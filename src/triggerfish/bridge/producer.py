@@ -1,0 +1,142 @@
+"""One confluent-kafka Producer shared by every HTTP request (Strimzi opens one per connection).
+
+``send`` hands a request's records to librdkafka without blocking the event loop and resolves when the
+last delivery report for that request arrives; a background thread serves delivery reports. Topic
+existence is checked once and cached, so a send to a missing topic is a prompt 404 rather than a
+per-record failure after ``max.block.ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from triggerfish.bridge.errors import BridgeError, Identity, from_kafka
+from triggerfish.bridge.formats import OutRecord
+
+log = logging.getLogger("triggerfish.bridge.producer")
+
+Result = dict[str, Any]
+_TOPIC_TTL = 30.0
+
+
+class SharedProducer:
+    """A thread-safe producer with an asyncio-friendly ``send``."""
+
+    def __init__(self, conf: dict[str, str], identity: Identity, on_result: Callable[[str, bool], None] | None = None) -> None:
+        self._producer = Producer(conf)
+        self._identity = identity
+        self._on_result = on_result or (lambda topic, ok: None)
+        self._topics: dict[str, tuple[float, int]] = {}  # name -> (checked at, partition count)
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="bridge-producer-poll", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(0.05)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._closing.set()
+        self._thread.join(timeout)
+        self._producer.flush(timeout)
+
+    # ------------------------------------------------------------ topic metadata
+
+    def partitions(self, topic: str, timeout: float = 10.0, attempts: int = 2) -> int:
+        """Partition count of ``topic``, refreshed; BridgeError 404/403/... when it cannot be used. Blocking.
+
+        A topic created a moment ago may not be in every broker's metadata yet, so "unknown" is
+        asked again a couple of times before it becomes a 404.
+        """
+        for attempt in range(attempts):
+            try:
+                md = self._producer.list_topics(topic, timeout=timeout)
+            except KafkaException as exc:
+                raise from_kafka(exc, self._identity, "Describe", topic) from None
+            tm = md.topics.get(topic)
+            err = tm.error if tm is not None else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
+            if err is None:
+                self._topics[topic] = (time.monotonic(), len(tm.partitions))
+                return len(tm.partitions)
+            if err.code() == KafkaError.TOPIC_EXCEPTION:
+                raise BridgeError(422, f"Invalid topic name {topic!r}: {err.str()}")
+            if err.code() not in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE) or attempt == attempts - 1:
+                raise from_kafka(err, self._identity, "Describe", topic)
+            time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    def known(self, topic: str) -> int | None:
+        cached = self._topics.get(topic)
+        if cached and time.monotonic() - cached[0] < _TOPIC_TTL:
+            return cached[1]
+        return None
+
+    # ------------------------------------------------------------ sending
+
+    async def send(self, topic: str, records: Sequence[OutRecord], partition: int | None = None,
+                   wait: bool = True) -> list[Result]:
+        """Produce ``records``; with ``wait`` return one offset-or-error dict per record, in order."""
+        loop = asyncio.get_running_loop()
+        results: list[Result | None] = [None] * len(records)
+        if not records:
+            return []
+        done = loop.create_future() if wait else None
+        remaining = [len(records)]
+        lock = threading.Lock()
+        on_result = self._on_result
+        identity = self._identity
+
+        def report(i: int) -> Callable[[KafkaError | None, Message], None]:
+            def cb(err: KafkaError | None, msg: Message) -> None:
+                if err is None:
+                    results[i] = {"partition": msg.partition(), "offset": msg.offset()}
+                    on_result(topic, True)
+                else:
+                    e = from_kafka(err, identity, "Write", topic)
+                    results[i] = e.body()
+                    on_result(topic, False)
+                    if not wait:
+                        log.warning("async send to %s failed: %s", topic, e.message)
+                with lock:
+                    remaining[0] -= 1
+                    last = remaining[0] == 0
+                if last and done is not None:
+                    loop.call_soon_threadsafe(_resolve, done)
+            return cb
+
+        produce = self._producer.produce
+        for i, rec in enumerate(records):
+            kwargs: dict[str, Any] = {"value": rec.value, "key": rec.key, "on_delivery": report(i)}
+            p = partition if partition is not None else rec.partition
+            if p is not None:
+                kwargs["partition"] = p
+            if rec.timestamp is not None:
+                kwargs["timestamp"] = rec.timestamp
+            if rec.headers:
+                kwargs["headers"] = rec.headers
+            while True:
+                try:
+                    produce(topic, **kwargs)
+                    break
+                except BufferError:
+                    # librdkafka's queue is full: let deliveries drain without blocking the loop
+                    await asyncio.sleep(0.005)
+                except KafkaException as exc:
+                    kwargs["on_delivery"](exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), None)  # type: ignore[arg-type]
+                    break
+        if done is None:
+            return []
+        await done
+        return [r if r is not None else {"error_code": 500, "message": "no delivery report"} for r in results]
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -1,0 +1,120 @@
+"""Run a bridge: the API on ``http.host:http.port`` and the management endpoints on ``http.management.port``.
+
+One uvicorn server listens on both sockets and dispatches by local port, so the two share one event
+loop and one set of Kafka clients. Binding beyond loopback without HTTP authentication is refused
+unless the caller says ``insecure``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from triggerfish.bridge.app import Services, create_app
+from triggerfish.bridge.config import BridgeConfig
+from triggerfish.errors import ConfigError
+
+
+def check_exposure(config: BridgeConfig, insecure: bool) -> None:
+    if not config.loopback and config.auth.type == "none" and not insecure:
+        raise ConfigError("http.host", f"binding {config.host} exposes Kafka to the network without authentication; "
+                          "set http.auth.type=basic|bearer (with http.auth.* credentials), bind 127.0.0.1, "
+                          "or pass --insecure if a network policy or proxy protects the bridge")
+
+
+class PortDispatch:
+    """Send each request to the app of the local port it arrived on (sockets are bound before start)."""
+
+    def __init__(self, api: ASGIApp, management: ASGIApp, management_port: int) -> None:
+        self.api, self.management, self.management_port = api, management, management_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.api(scope, receive, send)
+            return
+        server = scope.get("server") or ("", 0)
+        app = self.management if server[1] == self.management_port else self.api
+        await app(scope, receive, send)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError("http.port" if port else "http.host", f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class Prepared:
+    """A bridge ready to run: its uvicorn server and the sockets it will serve (API first)."""
+
+    server: uvicorn.Server
+    sockets: list[socket.socket]
+    services: Services
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [s.getsockname()[:2] for s in self.sockets]
+
+    def run(self) -> None:
+        self.server.run(sockets=self.sockets)
+
+    def start_in_thread(self, timeout: float = 10.0) -> threading.Thread:
+        """Serve from a background thread (embedding, tests); returns once requests are accepted."""
+        thread = threading.Thread(target=self.run, name="triggerfish-bridge", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the bridge did not start")
+            time.sleep(0.02)
+        return thread
+
+    def stop(self, thread: threading.Thread, timeout: float = 30.0) -> None:
+        self.server.should_exit = True
+        thread.join(timeout)
+
+
+def prepare(config: BridgeConfig, insecure: bool = False) -> Prepared:
+    """Check exposure, bind the sockets and build the Kafka clients (errors surface here, not later)."""
+    check_exposure(config, insecure)
+    sockets = [bind(config.host, config.port)]
+    management_port = None
+    try:
+        if config.management_port is not None and (config.management_port == 0 or config.management_port != config.port) \
+                and config.ssl_certfile is None:
+            sockets.append(bind(config.host, config.management_port))
+            management_port = sockets[1].getsockname()[1]
+        services = Services.build(config)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    api = create_app(services)
+    app: ASGIApp = api
+    if management_port is not None:
+        app = PortDispatch(api, create_app(services, management=True), management_port)
+    uv = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
+                        ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, server_header=False)
+    return Prepared(uvicorn.Server(uv), sockets, services)
+
+
+def serve(config: BridgeConfig, insecure: bool = False, on_ready: Callable[[list[tuple[str, int]]], None] | None = None) -> None:
+    """Build the Kafka clients, bind, and serve until interrupted."""
+    prepared = prepare(config, insecure)
+    if on_ready is not None:
+        on_ready(prepared.addresses)
+    prepared.run()

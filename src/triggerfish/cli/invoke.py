@@ -1,0 +1,56 @@
+"""``triggerfish invoke FUNCTION --event file.json``: run one invocation locally, like ``sam local invoke``.
+
+Prints the handler's result (or Lambda's error payload) as JSON on stdout and the invocation's log
+on stderr; exits 1 when the function failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from triggerfish import config as project_config
+from triggerfish.errors import ConfigError
+from triggerfish.functions.runtime import FunctionRuntime
+
+
+def invoke(
+    function: str = typer.Argument(..., help="FunctionName from the config"),
+    event: str = typer.Option("-", "--event", "-e", help="event JSON file ('-' = stdin; empty = {})"),
+    config: Path = typer.Option(Path("triggerfish.yaml"), "--config", "-c", help="the triggerfish.yaml declaring it"),
+) -> None:
+    """Invoke a function once with an event and print its result."""
+    project = project_config.load(config)
+    if function not in project.functions:
+        raise ConfigError("FUNCTION", f"Function not found: {function} (declared: {', '.join(project.functions) or 'none'})")
+    if event == "-":
+        payload = b"{}" if sys.stdin.isatty() else sys.stdin.buffer.read()
+    else:
+        try:
+            payload = Path(event).read_bytes()
+        except OSError as exc:
+            raise ConfigError("--event", f"cannot read {event}: {exc.strerror}") from None
+    payload = payload.strip() or b"{}"
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        raise ConfigError("--event", f"{event} is not JSON: {exc}") from None
+    runtime = FunctionRuntime([project.functions[function]])
+    try:
+        result = runtime.invoke(function, payload)
+    finally:
+        runtime.close()
+    err = Console(stderr=True)
+    err.print(result.logs.rstrip("\n"), highlight=False, markup=False, style="dim", soft_wrap=True)
+    try:
+        text = json.dumps(json.loads(result.payload), indent=2)
+    except ValueError:
+        text = result.payload.decode(errors="replace")
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    if not result.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,102 @@
+"""Security groups: stateful, allow-only rules, unioned over every group on an ENI.
+
+Only the initiating direction is evaluated (egress on the source, ingress on the destination); replies
+of an allowed flow are always allowed. A referenced-group rule matches the private IP of any ENI that
+carries that group, which is how MSK's self-referencing rule lets a Lambda ESM reach the brokers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Network, ip_network
+from typing import Any
+
+TCP = "6"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other end of a flow as a security group sees it: an address range and the groups it carries."""
+
+    cidr: IPv4Network
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class SgVerdict:
+    allowed: bool
+    group_id: str = ""  # group holding the matching rule
+    rule: str = ""  # the matching rule, written out
+
+
+def _protocol_matches(rule_proto: Any, proto: str) -> bool:
+    p = str(rule_proto).lower()
+    return p in ("-1", "all") or p == proto or (p == "tcp" and proto == TCP) or (p == "udp" and proto == "17")
+
+
+def _port_matches(rule: Mapping[str, Any], port: int) -> bool:
+    if str(rule.get("IpProtocol")) in ("-1", "all"):
+        return True
+    lo, hi = rule.get("FromPort"), rule.get("ToPort")
+    if lo is None or hi is None or lo == -1:
+        return True
+    return int(lo) <= port <= int(hi)
+
+
+def describe_rule(rule: Mapping[str, Any]) -> str:
+    proto = str(rule.get("IpProtocol"))
+    if proto in ("-1", "all"):
+        ports = "all traffic"
+    else:
+        lo, hi = rule.get("FromPort"), rule.get("ToPort")
+        ports = f"{proto}/{lo}" if lo == hi else f"{proto}/{lo}-{hi}"
+    return ports
+
+
+def _peer_matches(rule: Mapping[str, Any], peer: Peer) -> str | None:
+    """Which part of the rule matches the peer (a CIDR or a group id), or None."""
+    for r in rule.get("IpRanges", []) or []:
+        cidr = r.get("CidrIp")
+        if cidr and ip_network(cidr, strict=False).supernet_of(peer.cidr):  # type: ignore[arg-type]
+            return cidr
+    for pair in rule.get("UserIdGroupPairs", []) or []:
+        gid = pair.get("GroupId")
+        if gid and gid in peer.groups:
+            return gid
+    return None
+
+
+def evaluate(
+    groups: Mapping[str, Mapping[str, Any]], group_ids: Iterable[str], *, egress: bool, peer: Peer, port: int,
+    proto: str = TCP,
+) -> SgVerdict:
+    """Does any rule of any group in ``group_ids`` allow this flow (egress to / ingress from ``peer``)?"""
+    key = "IpPermissionsEgress" if egress else "IpPermissions"
+    for gid in group_ids:
+        for rule in groups.get(gid, {}).get(key, []) or []:
+            if not (_protocol_matches(rule.get("IpProtocol"), proto) and _port_matches(rule, port)):
+                continue
+            who = _peer_matches(rule, peer)
+            if who:
+                direction = "to" if egress else "from"
+                return SgVerdict(True, gid, f"{describe_rule(rule)} {direction} {who}")
+    return SgVerdict(False)
+
+
+def unknown_groups(groups: Mapping[str, Any], group_ids: Iterable[str]) -> list[str]:
+    return [g for g in group_ids if g not in groups]
+
+
+def ingress_fix(group_id: str, port: int, source: Peer, source_group: str | None) -> str:
+    if source_group:
+        return (f"aws ec2 authorize-security-group-ingress --group-id {group_id} --protocol tcp "
+                f"--port {port} --source-group {source_group}")
+    return (f"aws ec2 authorize-security-group-ingress --group-id {group_id} --protocol tcp "
+            f"--port {port} --cidr {source.cidr}")
+
+
+def egress_fix(group_id: str, port: int, dest: Peer, dest_group: str | None) -> str:
+    target = f"UserIdGroupPairs=[{{GroupId={dest_group}}}]" if dest_group else f"IpRanges=[{{CidrIp={dest.cidr}}}]"
+    return (f"aws ec2 authorize-security-group-egress --group-id {group_id} "
+            f"--ip-permissions IpProtocol=tcp,FromPort={port},ToPort={port},{target}")

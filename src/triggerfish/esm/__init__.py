@@ -1,0 +1,1 @@
+"""The event source mapping engine: Lambda's Kafka trigger — poll, batch, invoke, commit."""

@@ -1,0 +1,86 @@
+"""When a batch closes: BatchSize records, the batching window, or the 6 MB payload limit (policy only).
+
+One ``PartitionBuffer`` per assigned partition holds polled records until the partition's next
+batch is cut. A batch is ready when it has ``batch_size`` records, when its window (started by its
+first record) has elapsed, or when one more record would push the event JSON past
+``max_bytes`` (6,291,456). ``take`` cuts the largest prefix that fits both limits; a record that
+cannot fit even alone comes back flagged ``oversized`` so the caller reports it instead of
+dropping it silently.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from triggerfish.esm.config import MAX_PAYLOAD_BYTES
+from triggerfish.esm.event import Record
+
+
+@dataclass
+class Cut:
+    records: list[Record]
+    #: The single record is larger than the payload limit on its own.
+    oversized: bool = False
+
+
+class PartitionBuffer:
+    def __init__(self, batch_size: int, window_s: float, envelope: int, max_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+        self.batch_size = batch_size
+        self.window_s = window_s
+        self.envelope = envelope
+        self.max_bytes = max_bytes
+        self.records: deque[Record] = deque()
+        self.bytes = 0
+        self.opened_at: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def add(self, record: Record, now: float) -> None:
+        self.records.append(record)
+        self.bytes += record.json_size()
+        if self.opened_at is None:
+            self.opened_at = now
+
+    def payload_size(self) -> int:
+        """The event size if every buffered record went into one batch."""
+        return self.envelope + self.bytes + max(len(self.records) - 1, 0)
+
+    def ready(self, now: float) -> bool:
+        if not self.records:
+            return False
+        if len(self.records) >= self.batch_size or self.payload_size() > self.max_bytes:
+            return True
+        return self.opened_at is not None and now - self.opened_at >= self.window_s
+
+    def deadline(self) -> float | None:
+        """When the window closes (monotonic seconds), None when empty."""
+        return None if self.opened_at is None else self.opened_at + self.window_s
+
+    def take(self, now: float) -> Cut:
+        """Cut the next batch (call when ``ready``); an empty buffer gives an empty cut."""
+        out: list[Record] = []
+        size = self.envelope
+        records = self.records
+        while records and len(out) < self.batch_size:
+            n = records[0].json_size()
+            extra = n + (1 if out else 0)
+            if size + extra > self.max_bytes:
+                break
+            size += extra
+            out.append(records.popleft())
+            self.bytes -= n
+        oversized = False
+        if not out and records:
+            # Alone it exceeds the limit: hand it over flagged, never drop it silently.
+            r = records.popleft()
+            self.bytes -= r.json_size()
+            out, oversized = [r], True
+        self.opened_at = now if records else None
+        return Cut(out, oversized)
+
+    def clear(self) -> None:
+        self.records.clear()
+        self.bytes = 0
+        self.opened_at = None

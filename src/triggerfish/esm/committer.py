@@ -1,0 +1,69 @@
+"""Offset bookkeeping: what may be committed (only after success) and what Kafka has confirmed.
+
+Offsets follow Kafka's convention: the value stored is the next offset to read (last processed + 1).
+``advance`` never moves a partition backwards, so a late success of an older batch cannot undo a
+newer one. ``forget`` drops revoked partitions so nothing is committed for them after a rebalance.
+"""
+
+from __future__ import annotations
+
+import threading
+
+TP = tuple[str, int]
+
+
+class Committer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[TP, int] = {}
+        self._committed: dict[TP, int] = {}
+        self._owned: set[TP] = set()
+
+    def own(self, tps: list[TP], committed: dict[TP, int] | None = None) -> None:
+        with self._lock:
+            self._owned.update(tps)
+            for tp, off in (committed or {}).items():
+                if off >= 0:
+                    self._committed[tp] = off
+
+    def forget(self, tps: list[TP]) -> None:
+        with self._lock:
+            for tp in tps:
+                self._owned.discard(tp)
+                self._pending.pop(tp, None)
+                self._committed.pop(tp, None)
+
+    def owns(self, tp: TP) -> bool:
+        with self._lock:
+            return tp in self._owned
+
+    def advance(self, tp: TP, next_offset: int) -> bool:
+        """Record that everything before ``next_offset`` is processed; False if tp is not ours."""
+        with self._lock:
+            if tp not in self._owned:
+                return False
+            current = max(self._pending.get(tp, -1), self._committed.get(tp, -1))
+            if next_offset > current:
+                self._pending[tp] = next_offset
+            return True
+
+    def take(self) -> dict[TP, int]:
+        """Offsets to commit now (they stay pending until ``confirm``)."""
+        with self._lock:
+            return {tp: off for tp, off in self._pending.items() if tp in self._owned}
+
+    def confirm(self, tp: TP, offset: int) -> None:
+        with self._lock:
+            if offset > self._committed.get(tp, -1):
+                self._committed[tp] = offset
+            if self._pending.get(tp, -1) <= offset:
+                self._pending.pop(tp, None)
+
+    def committed(self, tp: TP) -> int | None:
+        with self._lock:
+            return self._committed.get(tp)
+
+    def position(self, tp: TP) -> int:
+        """The highest offset known processed (pending or committed), -1 if none."""
+        with self._lock:
+            return max(self._pending.get(tp, -1), self._committed.get(tp, -1))

@@ -1,0 +1,137 @@
+"""The confluent-kafka consumer of one mapping: group membership, starting position, commits.
+
+Kafka settings owned by the engine are set here: the group id (mapping UUID or ConsumerGroupId),
+``enable.auto.commit=false`` (offsets are committed explicitly, only after success), and
+``auto.offset.reset`` from StartingPosition. StartingPosition only matters for partitions without
+a committed offset; for ``AT_TIMESTAMP`` those are positioned with ``offsets_for_times`` when the
+partitions are assigned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_END, OFFSET_INVALID, Consumer, KafkaException, Message, TopicPartition
+
+from triggerfish.esm.config import MappingConfig
+
+log = logging.getLogger("triggerfish.esm")
+
+TP = tuple[str, int]
+_RESET = {"TRIM_HORIZON": "earliest", "LATEST": "latest", "AT_TIMESTAMP": "latest"}
+QUERY_TIMEOUT_S = 10.0
+
+
+def consumer_settings(client_config: dict[str, Any], mapping: MappingConfig, group_id: str, client_id: str) -> dict[str, Any]:
+    """librdkafka settings: the mapping's connection settings plus the engine's own."""
+    settings = dict(client_config)
+    settings.update(
+        {
+            "group.id": group_id,
+            "client.id": client_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": _RESET[mapping.starting_position],
+            "enable.partition.eof": False,
+            # Incremental rebalancing: partitions that stay with this instance are not revoked and
+            # re-assigned, so their in-flight batches are not disturbed when another instance joins.
+            "partition.assignment.strategy": "cooperative-sticky",
+            # A killed instance's partitions move to the survivors within seconds, not 45.
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 2000,
+            # How long the broker may hold an empty fetch. With window 0 (low latency) a fresh record
+            # must not wait behind one already-parked long poll.
+            "fetch.wait.max.ms": 10 if mapping.window_seconds == 0 else 100,
+            # After a partition was paused for backpressure, fetch again promptly (librdkafka's default
+            # waits up to 1 s before refetching a partition whose queue was over its thresholds).
+            "fetch.queue.backoff.ms": 10,
+        }
+    )
+    return settings
+
+
+class KafkaSource:
+    """Owns one ``confluent_kafka.Consumer``; used from the mapping's poll thread only."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        mapping: MappingConfig,
+        *,
+        on_assign: Callable[[list[TP], dict[TP, int]], None],
+        on_revoke: Callable[[list[TP]], None],
+        on_commit: Callable[[Any, list[TopicPartition]], None] | None = None,
+        on_error: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.mapping = mapping
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        settings = dict(settings)
+        if on_commit is not None:
+            settings["on_commit"] = on_commit
+        if on_error is not None:
+            settings["error_cb"] = on_error
+        self.consumer = Consumer(settings, logger=log)
+        self.consumer.subscribe(list(mapping.topics), on_assign=self._assigned, on_revoke=self._revoked,
+                                on_lost=self._revoked)
+
+    # -- rebalance callbacks (run inside poll) ---------------------------------------------------
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed: dict[TP, int] = {}
+        try:
+            for tp in consumer.committed(partitions, timeout=QUERY_TIMEOUT_S):
+                committed[(tp.topic, tp.partition)] = tp.offset
+        except KafkaException as exc:
+            log.warning("could not read committed offsets (%s); librdkafka will fetch them", exc)
+        if self.mapping.starting_position == "AT_TIMESTAMP" and self.mapping.starting_position_timestamp is not None:
+            fresh = [tp for tp in partitions if committed.get((tp.topic, tp.partition), OFFSET_INVALID) < 0]
+            if fresh:
+                ms = int(self.mapping.starting_position_timestamp * 1000)
+                query = [TopicPartition(tp.topic, tp.partition, ms) for tp in fresh]
+                found = {(tp.topic, tp.partition): tp.offset
+                         for tp in consumer.offsets_for_times(query, timeout=QUERY_TIMEOUT_S)}
+                for tp in fresh:
+                    offset = found.get((tp.topic, tp.partition), -1)
+                    # No record at or after the timestamp: start at the end, like LATEST.
+                    tp.offset = offset if offset >= 0 else OFFSET_END
+        consumer.incremental_assign(partitions)  # cooperative-sticky: only the added partitions
+        self._on_assign([(tp.topic, tp.partition) for tp in partitions], committed)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._on_revoke([(tp.topic, tp.partition) for tp in partitions])
+
+    # -- polling ---------------------------------------------------------------------------------
+    def poll(self, max_records: int, timeout: float) -> list[Message]:
+        """Wait up to ``timeout`` for the first record, then take whatever else is already fetched."""
+        first = self.consumer.poll(timeout)
+        if first is None:
+            return []
+        if max_records <= 1:
+            return [first]
+        return [first, *self.consumer.consume(max_records - 1, 0)]
+
+    def commit(self, offsets: dict[TP, int], *, asynchronous: bool) -> list[TopicPartition] | None:
+        tps = [TopicPartition(t, p, off) for (t, p), off in offsets.items()]
+        if not tps:
+            return []
+        return self.consumer.commit(offsets=tps, asynchronous=asynchronous)
+
+    def pause(self, tps: list[TP]) -> None:
+        self.consumer.pause([TopicPartition(t, p) for t, p in tps])
+
+    def resume(self, tps: list[TP]) -> None:
+        self.consumer.resume([TopicPartition(t, p) for t, p in tps])
+
+    def watermarks(self, tp: TP) -> tuple[int, int] | None:
+        """(low, high) as last seen in fetch responses; None before the first fetch."""
+        try:
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+        except KafkaException:
+            return None
+        return None if high < 0 else (low, high)
+
+    def close(self) -> None:
+        """Leave the group (revoking what is assigned) and release the client."""
+        self.consumer.close()

@@ -1,0 +1,446 @@
+"""On-failure destinations (``DestinationConfig.OnFailure.Destination``) for records given up on.
+
+* ``kafka://topic``: each failed record is re-published whole (key, value, headers, so it can be
+  replayed as is) with ``triggerfish.failure.*`` / ``triggerfish.source.*`` headers added.
+* an SQS queue, SNS topic or S3 bucket ARN: Lambda's invocation record JSON (``requestContext``,
+  ``responseContext``, ``version``, ``timestamp``, ``KafkaBatchInfo``); S3 also gets ``payload``,
+  the invocation event as a JSON string. Sent with boto3, so ``AWS_ENDPOINT_URL`` and the usual
+  credential chain apply.
+
+A destination that cannot take the records raises ``DestinationError``: the caller then commits
+nothing and tries again, so no record is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+from triggerfish.errors import TriggerfishError
+from triggerfish.validation import InvalidParameterError
+
+if TYPE_CHECKING:
+    from triggerfish.esm.config import MappingConfig
+
+log = logging.getLogger("triggerfish.esm.destinations")
+
+KAFKA_SCHEME = "kafka://"
+HEADER_PREFIX = "triggerfish."
+_ARN = re.compile(r"arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d*):(?P<resource>.+)")
+#: Lambda's LastProcessingResult when the event source cannot reach the on-failure destination.
+DESTINATION_UNREACHABLE = (
+    "PROBLEM: Connection error. Your event source VPC must be able to connect to Lambda and STS, Secrets Manager "
+    "(if event source authentication is required), and the OnFailure Destination (if one is configured)."
+)
+_DELIVERY_TIMEOUT_S = 20.0
+_MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: SQS and SNS take at most 256 KiB per message.
+_MESSAGE_LIMIT = 256 * 1024
+_MAX_ERROR_HEADER = 1024
+
+
+class DestinationError(TriggerfishError):
+    """The on-failure destination did not accept the records; nothing may be committed."""
+
+
+class FailedRecord(Protocol):
+    """What a destination needs of a Kafka record (the engine's record type satisfies it)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...  # epoch ms
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why records go to the destination: the inputs of Lambda's request/response context.
+
+    ``status_code`` is None when the records were never invoked (expired before their first
+    attempt); ``function_error`` is ``Unhandled`` for an invoke error and None when the function
+    returned but reported the records as failed (ReportBatchItemFailures).
+    """
+
+    condition: str
+    function_arn: str
+    invoke_count: int
+    request_id: str = ""
+    status_code: int | None = 200
+    executed_version: str = "$LATEST"
+    function_error: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_payload: Mapping[str, Any] | None = None
+
+
+def failure_for(condition: str, function_arn: str, invoke_count: int, last: tuple[Any, Any] | None = None) -> Failure:
+    """A ``Failure`` from the last invocation's ``(retry.Outcome, InvokeResult | None)``; None = never invoked."""
+    if last is None or invoke_count == 0:
+        return Failure(condition, function_arn, invoke_count, status_code=None)
+    outcome, result = last
+    error = result.error if result is not None else None
+    if outcome.failed and error is None:
+        error = {"errorMessage": outcome.error_message or "", "errorType": outcome.error_type or "Unknown"}
+    return Failure(
+        condition,
+        function_arn,
+        invoke_count,
+        request_id=getattr(result, "request_id", "") or "",
+        function_error=(getattr(result, "function_error", None) or "Unhandled") if outcome.failed else None,
+        error_type=outcome.error_type,
+        error_message=outcome.error_message,
+        error_payload=error,
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """The mapping the records came from."""
+
+    bootstrap_servers: str
+    event_source_arn: str | None = None
+    mapping_uuid: str = ""
+
+
+#: The invocation event of the failed records: the exact bytes sent to the function, or its JSON object.
+Event = bytes | Mapping[str, Any] | None
+
+
+def _event_bytes(event: Event) -> bytes | None:
+    if event is None or isinstance(event, bytes):
+        return event
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def _iso(ms: float) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _now_ms() -> float:
+    return datetime.now(tz=timezone.utc).timestamp() * 1000
+
+
+def invocation_record(
+    records: Sequence[FailedRecord],
+    failure: Failure,
+    source: Source,
+    *,
+    event: Event = None,
+    now_ms: float | None = None,
+) -> dict[str, Any]:
+    """Lambda's on-failure record for a Kafka batch (the SQS/SNS form; S3 adds ``payload``)."""
+    records_info: dict[str, dict[str, str]] = {}
+    for r in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
+        key = f"{r.topic}-{r.partition}"
+        info = records_info.setdefault(
+            key, {"firstRecordOffset": str(r.offset), "firstRecordTimestamp": _iso(r.timestamp)}
+        )
+        info["lastRecordOffset"] = str(r.offset)
+        info["lastRecordTimestamp"] = _iso(r.timestamp)
+    encoded = _event_bytes(event)
+    if encoded is not None:
+        payload_size = len(encoded)
+    else:
+        payload_size = sum(len(r.value or b"") + len(r.key or b"") for r in records)
+    batch_info: dict[str, Any] = {"batchSize": len(records)}
+    if source.event_source_arn:
+        batch_info["eventSourceArn"] = source.event_source_arn
+    batch_info.update(bootstrapServers=source.bootstrap_servers, payloadSize=payload_size, recordsInfo=records_info)
+    response: dict[str, Any] | None = None
+    if failure.status_code is not None:
+        response = {"statusCode": failure.status_code, "executedVersion": failure.executed_version}
+        if failure.function_error:
+            response["functionError"] = failure.function_error
+    record: dict[str, Any] = {
+        "requestContext": {
+            "requestId": failure.request_id or str(uuid.uuid4()),
+            "functionArn": failure.function_arn,
+            "condition": failure.condition,
+            "approximateInvokeCount": failure.invoke_count,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": _iso(now_ms if now_ms is not None else _now_ms()),
+        "KafkaBatchInfo": batch_info,
+    }
+    if failure.error_payload is not None:
+        # Lambda's asynchronous-invocation records carry the function's error this way.
+        record["responsePayload"] = dict(failure.error_payload)
+    return record
+
+
+def failure_headers(record: FailedRecord, failure: Failure, source: Source) -> list[tuple[str, bytes]]:
+    """Headers added to a record re-published to a ``kafka://`` destination."""
+    fields = [
+        ("failure.condition", failure.condition),
+        ("failure.function-arn", failure.function_arn),
+        ("failure.approximate-invoke-count", str(failure.invoke_count)),
+        ("failure.request-id", failure.request_id),
+        ("failure.error-type", failure.error_type or ""),
+        ("failure.error-message", (failure.error_message or "")[:_MAX_ERROR_HEADER]),
+        ("failure.timestamp", _iso(_now_ms())),
+        ("source.topic", record.topic),
+        ("source.partition", str(record.partition)),
+        ("source.offset", str(record.offset)),
+        ("source.timestamp", str(record.timestamp)),
+        ("source.mapping-uuid", source.mapping_uuid),
+    ]
+    return [(HEADER_PREFIX + name, value.encode()) for name, value in fields if value]
+
+
+class Destination(Protocol):
+    target: str
+
+    def send(
+        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# kafka://topic
+
+
+class KafkaTopicDestination:
+    """Re-publishes failed records to a topic of the source cluster."""
+
+    def __init__(self, topic: str, client_config: Mapping[str, Any], timeout: float = _DELIVERY_TIMEOUT_S) -> None:
+        self.target = KAFKA_SCHEME + topic
+        self.topic = topic
+        self.timeout = timeout
+        self._config = {k: v for k, v in client_config.items() if not _consumer_only(k)}
+        self._producer: Any = None
+
+    def _open(self) -> Any:
+        if self._producer is None:
+            from confluent_kafka import Producer
+
+            self._producer = Producer({
+                **self._config, "acks": "all", "message.timeout.ms": int(self.timeout * 1000), "linger.ms": 5,
+                "logger": log,  # librdkafka's connection chatter goes to logging, not stderr
+                # a failed record may be as large as the source topic allows: let the broker decide
+                "message.max.bytes": _MAX_RECORD_BYTES,
+            })
+        return self._producer
+
+    def send(
+        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event = None
+    ) -> None:
+        from confluent_kafka import KafkaException
+
+        producer = self._open()
+        errors: list[str] = []
+
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                errors.append(str(err))
+
+        try:
+            for r in records:
+                headers = [(k, v) for k, v in r.headers] + failure_headers(r, failure, source)
+                producer.produce(self.topic, key=r.key, value=r.value, headers=headers,
+                                 on_delivery=delivered)
+                producer.poll(0)
+        except (BufferError, KafkaException) as exc:
+            raise DestinationError(f"on-failure destination {self.target}: could not produce: {exc}") from None
+        pending = producer.flush(self.timeout + 5)
+        if errors or pending:
+            # Drop what is still queued: the caller retries the whole set, so nothing is lost.
+            producer.purge()
+            producer.flush(0)
+            problem = errors[0] if errors else f"{pending} record(s) not delivered in time"
+            raise DestinationError(f"on-failure destination {self.target}: {problem}")
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(5)
+            self._producer = None
+
+
+_CONSUMER_ONLY = (
+    "group.", "enable.auto.commit", "auto.offset.reset", "enable.auto.offset.store", "session.timeout.ms",
+    "max.poll.interval.ms", "fetch.", "isolation.level", "partition.assignment.strategy", "auto.commit.",
+    "heartbeat.interval.ms", "enable.partition.eof", "queued.", "check.crcs", "on_commit", "group.id",
+)
+
+
+def _consumer_only(key: str) -> bool:
+    return key.startswith(_CONSUMER_ONLY)
+
+
+# ---------------------------------------------------------------------------------------------
+# SQS / SNS / S3 ARNs
+
+
+def _boto_client(service: str, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
+    return boto3.client(service, region_name=region or None, config=config)
+
+
+class _AwsDestination:
+    service = ""
+
+    def __init__(self, arn: str) -> None:
+        self.target = arn
+        match = _ARN.fullmatch(arn)
+        assert match is not None  # parse_target checked it
+        self.region = match["region"]
+        self.account = match["account"]
+        self.resource = match["resource"]
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _boto_client(self.service, self.region)
+        return self._client
+
+    def send(
+        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event = None
+    ) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        document = invocation_record(records, failure, source, event=event)
+        try:
+            self._put(document, records, source, event)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise DestinationError(
+                f"on-failure destination {self.target}: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
+            ) from None
+        except BotoCoreError as exc:
+            raise DestinationError(f"on-failure destination {self.target}: {exc}") from None
+
+    def _put(
+        self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Event
+    ) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._client = None
+
+
+class SqsDestination(_AwsDestination):
+    service = "sqs"
+    _queue_url: str | None = None
+
+    def _put(self, document: dict[str, Any], records: Any, source: Source, event: Any) -> None:
+        if self._queue_url is None:
+            args = {"QueueName": self.resource}
+            if self.account:
+                args["QueueOwnerAWSAccountId"] = self.account
+            self._queue_url = self.client.get_queue_url(**args)["QueueUrl"]
+        self.client.send_message(QueueUrl=self._queue_url, MessageBody=_fit(document))
+
+
+class SnsDestination(_AwsDestination):
+    service = "sns"
+
+    def _put(self, document: dict[str, Any], records: Any, source: Source, event: Any) -> None:
+        self.client.publish(TopicArn=self.target, Message=_fit(document))
+
+
+class S3Destination(_AwsDestination):
+    service = "s3"
+
+    def _put(self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Any) -> None:
+        document = {**document, "payload": (_event_bytes(event) or b"{}").decode()}
+        first = min(records, key=lambda r: (r.topic, r.partition, r.offset))
+        now = datetime.now(tz=timezone.utc)
+        key = (
+            f"aws/lambda/{source.mapping_uuid or 'mapping'}/{first.topic}-{first.partition}/"
+            f"{now:%Y/%m/%d}/{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+        )
+        self.client.put_object(Bucket=self.resource, Key=key, Body=json.dumps(document).encode(),
+                               ContentType="application/json")
+
+
+def _fit(document: dict[str, Any], limit: int = _MESSAGE_LIMIT) -> str:
+    """The document as a message body within ``limit`` bytes: a huge function error is trimmed first."""
+    body = json.dumps(document)
+    error = document.get("responsePayload")
+    if len(body.encode()) <= limit or not isinstance(error, Mapping):
+        return body
+    trimmed = {k: v for k, v in error.items() if k != "stackTrace"}
+    trimmed["errorMessage"] = str(trimmed.get("errorMessage", ""))[:4096]
+    body = json.dumps({**document, "responsePayload": trimmed})
+    if len(body.encode()) <= limit:
+        return body
+    return json.dumps({k: v for k, v in document.items() if k != "responsePayload"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+def parse_target(target: str, field: str = "DestinationConfig.OnFailure.Destination") -> tuple[str, str]:
+    """``(kind, name)`` of a destination: kafka/topic, sqs/queue, sns/topic ARN or s3/bucket."""
+    if target.startswith(KAFKA_SCHEME):
+        topic = target[len(KAFKA_SCHEME):]
+        if not re.fullmatch(r"[^.][a-zA-Z0-9\-_.]{0,248}", topic) or not re.fullmatch(r"[a-zA-Z0-9\-_.]+", topic):
+            raise InvalidParameterError(field, f"Invalid Kafka destination '{target}'", "use kafka://TOPIC")
+        return "kafka", topic
+    match = _ARN.fullmatch(target)
+    service = match["service"] if match else ""
+    if service == "sqs" and match and match["region"] and match["resource"]:
+        return "sqs", match["resource"]
+    if service == "sns" and match and match["region"] and match["resource"]:
+        return "sns", target
+    if service == "s3" and match and match["resource"] and "/" not in match["resource"]:
+        return "s3", match["resource"]
+    raise InvalidParameterError(
+        field,
+        f"Unsupported on-failure destination '{target}' for a Kafka event source mapping.",
+        "use kafka://TOPIC, arn:aws:sqs:REGION:ACCOUNT:QUEUE, arn:aws:sns:REGION:ACCOUNT:TOPIC or arn:aws:s3:::BUCKET",
+    )
+
+
+def destination_of(mapping: MappingConfig) -> str:
+    return ((mapping.destination_config or {}).get("OnFailure") or {}).get("Destination") or ""
+
+
+def validate_destination(mapping: MappingConfig, where: str = "") -> None:
+    """The mapping config's deep check of DestinationConfig."""
+    target = destination_of(mapping)
+    if not target:
+        return
+    field = f"{where}.DestinationConfig.OnFailure.Destination" if where else "DestinationConfig.OnFailure.Destination"
+    kind, name = parse_target(target, field)
+    if kind == "kafka" and name in mapping.topics:
+        raise InvalidParameterError(
+            field,
+            f"The Kafka on-failure destination '{target}' must differ from the source topic.",
+            "send failed records to another topic, e.g. kafka://" + name + "-dlq",
+        )
+
+
+def open_destination(target: str, client_config: Mapping[str, Any] | None = None) -> Destination:
+    """A sender for ``target``; ``client_config`` is the source cluster's librdkafka config (kafka://)."""
+    kind, name = parse_target(target)
+    if kind == "kafka":
+        return KafkaTopicDestination(name, client_config or {})
+    if kind == "sqs":
+        return SqsDestination(target)
+    if kind == "sns":
+        return SnsDestination(target)
+    return S3Destination(target)

@@ -1,0 +1,216 @@
+"""Lambda's Kafka event, byte for byte: the protocol part of the engine (no I/O, no policy).
+
+    {"eventSource":"SelfManagedKafka","bootstrapServers":"h1:9092,h2:9092",
+     "records":{"orders-0":[{"topic":"orders","partition":0,"offset":15,"timestamp":1545084650987,
+                             "timestampType":"CREATE_TIME","key":"a2V5","value":"dmFsdWU=",
+                             "headers":[{"h":[104,-61,-85]}]}]}}
+
+MSK adds ``"eventSourceArn"`` and says ``"aws:kafka"``. ``key`` is absent for a null key, ``value`` is
+``null`` for a tombstone, header values are arrays of Java's signed bytes. Each record is encoded
+once when polled (``Record.encoded``), so a batch's exact size is known before it is built and
+building it is a join.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from base64 import b64encode
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
+
+_TIMESTAMP_TYPES = {TIMESTAMP_CREATE_TIME: "CREATE_TIME", TIMESTAMP_LOG_APPEND_TIME: "LOG_APPEND_TIME"}
+
+
+class Record:
+    """One consumed record, with its event JSON fragment. Satisfies retry.RecordLike / destinations.FailedRecord."""
+
+    __slots__ = ("topic", "partition", "offset", "timestamp", "timestamp_type", "key", "value", "headers", "encoded", "size")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp: int,
+        timestamp_type: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes | None]] = (),
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self.timestamp_type = timestamp_type
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.encoded = b""
+        self.size = 0
+
+    @classmethod
+    def from_message(cls, msg: Any) -> Record:
+        ts_type, ts = msg.timestamp()
+        return cls(
+            msg.topic(), msg.partition(), msg.offset(), ts, _TIMESTAMP_TYPES.get(ts_type, "NO_TIMESTAMP_TYPE"),
+            msg.key(), msg.value(), msg.headers() or (),
+        )
+
+    def encode(self) -> bytes:
+        """The record's JSON object as Lambda sends it (cached)."""
+        if not self.encoded:
+            self.encoded = encode_record(self)
+        return self.encoded
+
+    def json_size(self) -> int:
+        """``len(self.encode())``, computed without encoding (cached)."""
+        if not self.size:
+            self.size = len(self.encoded) if self.encoded else json_size(self)
+        return self.size
+
+    def row(self) -> tuple[Any, ...]:
+        """The record as a plain tuple, for shipping to a worker process (see ``build_event``)."""
+        return (self.topic, self.partition, self.offset, self.timestamp, self.timestamp_type, self.key, self.value,
+                list(self.headers) if self.headers else ())
+
+    def __repr__(self) -> str:
+        return f"Record({self.topic}-{self.partition}@{self.offset})"
+
+
+def _signed(value: bytes | None) -> bytes:
+    if not value:
+        return b"[]"
+    return b"[" + ",".join(map(str, array("b", value))).encode() + b"]"
+
+
+_prefixes: dict[tuple[str, int], bytes] = {}
+
+
+def _prefix(topic: str, partition: int) -> bytes:
+    """``{"topic":"t","partition":0,"offset":`` — the same for every record of a partition."""
+    key = (topic, partition)
+    prefix = _prefixes.get(key)
+    if prefix is None:
+        if len(_prefixes) > 100_000:
+            _prefixes.clear()
+        prefix = _prefixes[key] = ('{"topic":' + json.dumps(topic) + ',"partition":' + str(partition) + ',"offset":').encode()
+    return prefix
+
+
+_TYPES = {"CREATE_TIME": b"CREATE_TIME", "LOG_APPEND_TIME": b"LOG_APPEND_TIME"}
+# One bytes template per (key present, value present): a single formatting step per record.
+_KV = b'%s%d,"timestamp":%d,"timestampType":"%s","key":"%s","value":"%s","headers":[%s]}'
+_V = b'%s%d,"timestamp":%d,"timestampType":"%s","value":"%s","headers":[%s]}'
+_K = b'%s%d,"timestamp":%d,"timestampType":"%s","key":"%s","value":null,"headers":[%s]}'
+_NONE = b'%s%d,"timestamp":%d,"timestampType":"%s","value":null,"headers":[%s]}'
+
+
+def _headers(r: Record) -> bytes:
+    if not r.headers:
+        return b""
+    return b",".join(b"{" + json.dumps(name).encode() + b":" + _signed(value) + b"}" for name, value in r.headers)
+
+
+def _b64_len(n: int) -> int:
+    return 4 * ((n + 2) // 3)
+
+
+def json_size(r: Record) -> int:
+    """Exact size of ``encode_record(r)`` by arithmetic: the batcher needs sizes, not bytes."""
+    ts_type = _TYPES.get(r.timestamp_type) or r.timestamp_type.encode()
+    n = len(_prefix(r.topic, r.partition)) + len(str(r.offset)) + len(str(r.timestamp)) + len(ts_type)
+    n += len(_headers(r)) if r.headers else 0
+    if r.key is not None:
+        n += _b64_len(len(r.key))
+        if r.value is not None:
+            return n + _b64_len(len(r.value)) + len(_KV) - 14
+        return n + len(_K) - 12
+    if r.value is not None:
+        return n + _b64_len(len(r.value)) + len(_V) - 12
+    return n + len(_NONE) - 10
+
+
+def encode_record(r: Record) -> bytes:
+    # Hot path for HTTP functions: one bytes formatting, no json.dumps of a dict.
+    prefix = _prefix(r.topic, r.partition)
+    ts_type = _TYPES.get(r.timestamp_type) or r.timestamp_type.encode()
+    headers = _headers(r)
+    if r.key is not None:
+        if r.value is not None:
+            return _KV % (prefix, r.offset, r.timestamp, ts_type, b64encode(r.key), b64encode(r.value), headers)
+        return _K % (prefix, r.offset, r.timestamp, ts_type, b64encode(r.key), headers)
+    if r.value is not None:
+        return _V % (prefix, r.offset, r.timestamp, ts_type, b64encode(r.value), headers)
+    return _NONE % (prefix, r.offset, r.timestamp, ts_type, headers)
+
+
+class EventBuilder:
+    """Builds invoke payloads for one mapping (its eventSource, ARN and bootstrap servers)."""
+
+    def __init__(self, event_source: str, bootstrap_servers: Iterable[str], event_source_arn: str | None = None) -> None:
+        head = '{"eventSource":' + json.dumps(event_source)
+        if event_source_arn:
+            head += ',"eventSourceArn":' + json.dumps(event_source_arn)
+        head += ',"bootstrapServers":' + json.dumps(",".join(bootstrap_servers)) + ',"records":{'
+        self._head = head.encode()
+        #: The event's fields other than ``records``, for ``build_event`` in a worker process.
+        self.envelope: dict[str, Any] = {"eventSource": event_source}
+        if event_source_arn:
+            self.envelope["eventSourceArn"] = event_source_arn
+        self.envelope["bootstrapServers"] = ",".join(bootstrap_servers)
+        self._tail = b"}}"
+
+    @classmethod
+    def for_mapping(cls, mapping: Any, bootstrap_servers: Iterable[str]) -> EventBuilder:
+        return cls(mapping.event_source, bootstrap_servers, mapping.event_source_arn)
+
+    def envelope_size(self, topic: str, partition: int) -> int:
+        """Bytes a single-partition event adds around its records (commas not included)."""
+        return len(self._head) + len(self._tail) + len(_partition_key(topic, partition)) + 2
+
+    def size(self, records: Sequence[Record]) -> int:
+        """Exact size of ``build(records)``."""
+        keys = {(r.topic, r.partition) for r in records}
+        total = len(self._head) + len(self._tail) + max(len(keys) - 1, 0)
+        for topic, partition in keys:
+            total += len(_partition_key(topic, partition)) + 2
+        return total + sum(r.json_size() for r in records) + max(len(records) - len(keys), 0)
+
+    def build(self, records: Sequence[Record]) -> bytes:
+        """The event for records of one or more partitions (each partition's list in the given order)."""
+        groups: dict[tuple[str, int], list[bytes]] = {}
+        for r in records:
+            groups.setdefault((r.topic, r.partition), []).append(r.encode())
+        body = b",".join(
+            _partition_key(topic, partition) + b"[" + b",".join(items) + b"]"
+            for (topic, partition), items in groups.items()
+        )
+        return self._head + body + self._tail
+
+
+def _partition_key(topic: str, partition: int) -> bytes:
+    return (json.dumps(f"{topic}-{partition}") + ":").encode()
+
+
+def build_event(envelope: dict[str, Any], rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    """The event as a dict, from ``Record.row()`` tuples: what ``json.loads(EventBuilder.build(...))``
+    gives, built directly (in the worker process, so the engine never encodes JSON for Python handlers)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for topic, partition, offset, timestamp, timestamp_type, key, value, headers in rows:
+        record: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset, "timestamp": timestamp,
+                                  "timestampType": timestamp_type}
+        if key is not None:
+            record["key"] = b64encode(key).decode("ascii")
+        record["value"] = None if value is None else b64encode(value).decode("ascii")
+        record["headers"] = [{name: array("b", v).tolist() if v else []} for name, v in headers] if headers else []
+        name = f"{topic}-{partition}"
+        group = groups.get(name)
+        if group is None:
+            group = groups[name] = []
+        group.append(record)
+    event = dict(envelope)
+    event["records"] = groups
+    return event

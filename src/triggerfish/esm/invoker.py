@@ -1,0 +1,49 @@
+"""Invoke a mapping's function with one batch and classify the outcome for the retry policy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+
+from triggerfish.esm.event import EventBuilder, Record
+from triggerfish.esm.retry import Outcome
+from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime, InvokeResult
+
+log = logging.getLogger("triggerfish.esm")
+
+
+class Invoker:
+    def __init__(self, runtime: FunctionRuntime, function: str, builder: EventBuilder, *, parse_response: bool) -> None:
+        self.runtime = runtime
+        self.function = function
+        self.builder = builder
+        #: Only ReportBatchItemFailures needs the response decoded; otherwise skip the cost.
+        self.parse_response = parse_response
+
+    def invoke(self, records: Sequence[Record]) -> tuple[Outcome, InvokeResult | None]:
+        started = time.perf_counter()
+        try:
+            result = self.runtime.invoke_records(self.function, self.builder.envelope, [r.row() for r in records],
+                                                 lambda: self.builder.build(records))
+        except FunctionNotFound as exc:
+            return Outcome(True, error_type="ResourceNotFoundException", error_message=str(exc)), None
+        ms = (time.perf_counter() - started) * 1000
+        first, last = records[0], records[-1]
+        span = f"{first.topic}-{first.partition}@{first.offset}" + (f"..{last.offset}" if len(records) > 1 else "")
+        if result.ok:
+            log.info("%s <- %s (%d records, %d bytes) OK in %.0f ms", self.function, span, len(records),
+                     self.builder.size(records), ms)
+            body = None
+            if self.parse_response:
+                try:
+                    body = json.loads(result.payload) if result.payload else None
+                except ValueError:
+                    body = None
+            return Outcome(False, payload=body), result
+        err = result.error or {}
+        log.warning("%s <- %s (%d records) failed in %.0f ms: %s: %s", self.function, span, len(records), ms,
+                    err.get("errorType"), err.get("errorMessage"))
+        return Outcome(True, error_type=str(err.get("errorType", "Unknown")),
+                       error_message=str(err.get("errorMessage", ""))), result

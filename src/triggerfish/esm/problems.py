@@ -1,0 +1,428 @@
+"""Lambda's ``PROBLEM:`` texts for a Kafka event source mapping, and the detail and fix triggerfish adds.
+
+Lambda reports a failing mapping with one fixed sentence in ``LastProcessingResult`` (and, when it
+stops, a code in ``StateTransitionReason``). triggerfish shows the same sentence, so runbooks and search
+results still apply, and adds a :class:`Diagnosis`: where it failed, the client's error code, what the
+error means and one line saying how to fix it.
+
+The builders here are pure: they turn an observation (a resolver error, a certificate verification
+code, a librdkafka error) into a diagnosis. Detecting the failure is :mod:`triggerfish.esm.stages`'s job.
+Secrets never reach this module: builders get names, addresses and codes, not credentials.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+from dataclasses import dataclass
+
+from triggerfish.errors import SetupError
+
+# Lambda's exact texts (lambda-kafka-esm.md §4). Lambda's console ends each sentence with a full stop.
+CONNECTION_ERROR = "PROBLEM: Connection error. Please check your event source connection configuration."
+CONNECTION_ERROR_VPC = (
+    "PROBLEM: Connection error. Your VPC must be able to connect to Lambda and STS, as well as Secrets "
+    "Manager if authentication is required. You can provide access by configuring PrivateLink or a NAT Gateway."
+)
+ENDPOINTS_UNRESOLVED = "PROBLEM: The provided Kafka broker endpoints cannot be resolved."
+NOT_PEM = "PROBLEM: Certificate and/or private key must be in PEM format."
+INVALID_CERTIFICATE = "PROBLEM: Provided certificate or private key is invalid."
+TLS_AUTHENTICATION = "PROBLEM: Server failed to authenticate Lambda or Lambda failed to authenticate server."
+SASL_AUTHENTICATION = "PROBLEM: SASL authentication failed."
+AUTHORIZATION = "PROBLEM: Cluster failed to authorize Lambda."
+ASSUME_ROLE = "PROBLEM: Lambda failed to assume your function execution role."
+FUNCTION_CALL = "PROBLEM: Function call failed."
+INTERNAL = "PROBLEM: Lambda internal error. Please contact Lambda customer support."
+
+# StateTransitionReason codes Lambda sets when a Kafka mapping stops on an unrecoverable error.
+ESM_CONFIG_NOT_VALID = "ESM_CONFIG_NOT_VALID"
+EVENT_SOURCE_AUTHN_ERROR = "EVENT_SOURCE_AUTHN_ERROR"
+EVENT_SOURCE_AUTHZ_ERROR = "EVENT_SOURCE_AUTHZ_ERROR"
+FUNCTION_CONFIG_NOT_VALID = "FUNCTION_CONFIG_NOT_VALID"
+
+_REASONS = {
+    CONNECTION_ERROR: ESM_CONFIG_NOT_VALID,
+    CONNECTION_ERROR_VPC: ESM_CONFIG_NOT_VALID,
+    ENDPOINTS_UNRESOLVED: ESM_CONFIG_NOT_VALID,
+    NOT_PEM: ESM_CONFIG_NOT_VALID,
+    INVALID_CERTIFICATE: ESM_CONFIG_NOT_VALID,
+    TLS_AUTHENTICATION: EVENT_SOURCE_AUTHN_ERROR,
+    SASL_AUTHENTICATION: EVENT_SOURCE_AUTHN_ERROR,
+    AUTHORIZATION: EVENT_SOURCE_AUTHZ_ERROR,
+    ASSUME_ROLE: EVENT_SOURCE_AUTHN_ERROR,
+    FUNCTION_CALL: FUNCTION_CONFIG_NOT_VALID,
+}
+
+
+def reason_for(problem: str) -> str:
+    """The ``StateTransitionReason`` code Lambda pairs with a ``PROBLEM:`` text."""
+    return _REASONS.get(problem, ESM_CONFIG_NOT_VALID)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One failure explained: Lambda's text, what happened, and how to fix it."""
+
+    problem: str
+    detail: str
+    fix: str
+    code: str = ""  # the client's own error code: "_SSL", "ECONNREFUSED", "verify 62", ...
+
+    @property
+    def reason(self) -> str:
+        return reason_for(self.problem)
+
+
+def setup_error(stage: str, diagnosis: Diagnosis) -> SetupError:
+    """A SetupError for a failed stage; ``.diagnosis`` keeps the client's error code for status output."""
+    err = SetupError(stage, diagnosis.problem, diagnosis.detail, diagnosis.fix)
+    err.diagnosis = diagnosis  # type: ignore[attr-defined]
+    return err
+
+
+# --- credentials and secrets -------------------------------------------------------------------
+
+
+def no_credentials(error: str) -> Diagnosis:
+    return Diagnosis(
+        ASSUME_ROLE,
+        f"no usable AWS credentials: {error}",
+        "give triggerfish AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, IRSA or "
+        "an instance role); they are needed to read Secrets Manager secrets and for MSK IAM auth "
+        "(`triggerfish doctor aws-credentials` shows where each source stopped)",
+        "NoCredentials",
+    )
+
+
+def secret_unreachable(ref: str, error: str) -> Diagnosis:
+    return Diagnosis(
+        CONNECTION_ERROR_VPC,
+        error,
+        f"check that Secrets Manager is reachable and that the secret {ref} exists in the function's region "
+        "and can be read (secretsmanager:GetSecretValue, plus kms:Decrypt for a customer-managed key)",
+        "SecretError",
+    )
+
+
+def secret_field_missing(kind: str, ref: str, fields: list[str]) -> Diagnosis:
+    problem = NOT_PEM if kind in ("CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE") else SASL_AUTHENTICATION
+    shape = SECRET_SHAPES.get(kind, "")
+    return Diagnosis(
+        problem,
+        f"the {kind} secret {ref} has no {' or '.join(repr(f) for f in fields)} field",
+        f"store the secret as JSON {shape}",
+        "SecretFormat",
+    )
+
+
+def not_pem(kind: str, ref: str, what: str) -> Diagnosis:
+    return Diagnosis(
+        NOT_PEM,
+        f"the {what} in the {kind} secret {ref} is not PEM",
+        f"put the {what} in PEM form (lines starting with -----BEGIN {_PEM_LABEL.get(what, 'CERTIFICATE')}-----) "
+        f"into the secret's JSON {SECRET_SHAPES.get(kind, '')}",
+        "NotPEM",
+    )
+
+
+def invalid_key(kind: str, ref: str, why: str) -> Diagnosis:
+    return Diagnosis(
+        INVALID_CERTIFICATE,
+        f"the private key in the {kind} secret {ref} cannot be used: {why}",
+        "store the key as PKCS#8 PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN ENCRYPTED PRIVATE KEY----- with "
+        "privateKeyPassword); convert a PKCS#1 key with `openssl pkcs8 -topk8 -nocrypt -in key.pem`",
+        "InvalidKey",
+    )
+
+
+def invalid_certificate(kind: str, ref: str, why: str) -> Diagnosis:
+    return Diagnosis(
+        INVALID_CERTIFICATE,
+        f"the certificate in the {kind} secret {ref} cannot be used: {why}",
+        "store the client certificate first, then any intermediates and the root, each as a PEM block",
+        "InvalidCertificate",
+    )
+
+
+SECRET_SHAPES = {
+    "BASIC_AUTH": '{"username": "...", "password": "..."}',
+    "SASL_SCRAM_256_AUTH": '{"username": "...", "password": "..."}',
+    "SASL_SCRAM_512_AUTH": '{"username": "...", "password": "..."}',
+    "CLIENT_CERTIFICATE_TLS_AUTH": '{"certificate": "<PEM chain>", "privateKey": "<PKCS#8 PEM>", "privateKeyPassword": "<optional>"}',
+    "SERVER_ROOT_CA_CERTIFICATE": '{"certificate": "<root CA PEM>"}',
+}
+_PEM_LABEL = {"certificate": "CERTIFICATE", "private key": "PRIVATE KEY"}
+
+
+# --- DNS, TCP --------------------------------------------------------------------------------------
+
+
+def unresolvable(host: str, port: int, error: str) -> Diagnosis:
+    return Diagnosis(
+        ENDPOINTS_UNRESOLVED,
+        f"{host}:{port}: DNS lookup of {host!r} failed: {error}",
+        f"check the spelling of {host} in KAFKA_BOOTSTRAP_SERVERS and that this machine's DNS can resolve it "
+        "(private names need the VPC's or cluster's resolver)",
+        "_RESOLVE",
+    )
+
+
+def tcp_failed(host: str, port: int, address: str, error: OSError | str, timeout_s: float) -> Diagnosis:
+    code = errno.errorcode.get(error.errno, "") if isinstance(error, OSError) and error.errno else ""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error) or "timed out"
+    if code == "ECONNREFUSED":
+        detail = f"{host}:{port} ({address}) refused the connection"
+        fix = f"port {port} refused: is the broker running and is a listener (TLS/SASL as configured) enabled on port {port}?"
+    elif isinstance(error, TimeoutError) or code in ("ETIMEDOUT", ""):
+        code = code or "ETIMEDOUT"
+        detail = f"{host}:{port} ({address}) did not answer within {timeout_s:g}s"
+        fix = (
+            f"something drops the traffic to port {port}: allow it in the broker's security group / firewall "
+            "and network ACLs (both directions), and check the route to the broker's subnet"
+        )
+    else:
+        detail = f"{host}:{port} ({address}): {text}"
+        fix = f"check that {host} is reachable from this machine on port {port}"
+    return Diagnosis(CONNECTION_ERROR, detail, fix, code)
+
+
+# --- TLS -------------------------------------------------------------------------------------------
+
+# OpenSSL X509_V_ERR_* codes that Python's ssl reports in SSLCertVerificationError.verify_code.
+VERIFY_HOSTNAME_MISMATCH = 62
+VERIFY_IP_MISMATCH = 64
+VERIFY_EXPIRED = 10
+VERIFY_NOT_YET_VALID = 9
+
+
+def server_cert_rejected(
+    host: str,
+    port: int,
+    verify_code: int,
+    verify_message: str,
+    *,
+    cert_names: list[str] | None = None,
+    issuer: str = "",
+    not_after: str = "",
+    not_before: str = "",
+    ca_source: str = "",
+) -> Diagnosis:
+    """The client did not accept the broker's certificate: tell hostname, CA and validity apart."""
+    where = f"{host}:{port}"
+    code = f"verify {verify_code}"
+    if verify_code in (VERIFY_HOSTNAME_MISMATCH, VERIFY_IP_MISMATCH):
+        names = ", ".join(cert_names or []) or "no names"
+        return Diagnosis(
+            TLS_AUTHENTICATION,
+            f"{where}: the broker certificate is for host {names}, you connected to {host} ({verify_message})",
+            f"connect with a name the certificate covers ({names}) or reissue the broker certificate with {host} "
+            "in its subjectAltName",
+            code,
+        )
+    if verify_code == VERIFY_EXPIRED:
+        return Diagnosis(
+            TLS_AUTHENTICATION,
+            f"{where}: the broker certificate expired on {not_after or 'an earlier date'} ({verify_message})",
+            "renew the broker's certificate (and check this machine's clock)",
+            code,
+        )
+    if verify_code == VERIFY_NOT_YET_VALID:
+        return Diagnosis(
+            TLS_AUTHENTICATION,
+            f"{where}: the broker certificate is not valid before {not_before or 'a later date'} ({verify_message})",
+            "check the clocks of this machine and of the CA that issued the broker certificate",
+            code,
+        )
+    trusted = ca_source or "the system trust store"
+    by = f" (issued by {issuer})" if issuer else ""
+    return Diagnosis(
+        TLS_AUTHENTICATION,
+        f"{where}: the broker certificate{by} is not signed by a CA in {trusted} ({verify_message})",
+        "put the root CA that issued the broker certificates into a SERVER_ROOT_CA_CERTIFICATE secret "
+        '{"certificate": "<root CA PEM>"}',
+        code,
+    )
+
+
+_ALERT_CLIENT_CERT = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the broker requires a client certificate and none was sent",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the broker ended the handshake (it probably requires a client certificate)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the broker does not trust the CA that issued the client certificate",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the broker rejected the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the broker rejected the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the broker says the client certificate has expired",
+}
+
+
+def client_cert_rejected(target: str, reason: str, has_client_cert: bool) -> Diagnosis:
+    """The broker did not accept us (mTLS): its TLS alert says why."""
+    what = _ALERT_CLIENT_CERT.get(reason, f"the broker ended the TLS session ({reason or 'no alert'})")
+    if not has_client_cert:
+        what = f"the broker requires a client certificate and none was sent ({reason or 'connection closed'})"
+    if has_client_cert:
+        fix = "make the broker trust the CA that issued the client certificate (its ssl.truststore), or use a " \
+              "client certificate from the CA it trusts"
+    else:
+        fix = 'add a CLIENT_CERTIFICATE_TLS_AUTH secret {"certificate": ..., "privateKey": ...} for this listener'
+    return Diagnosis(TLS_AUTHENTICATION, f"{target}: {what}", fix, reason or "_SSL")
+
+
+def not_tls(host: str, port: int, error: str) -> Diagnosis:
+    return Diagnosis(
+        CONNECTION_ERROR,
+        f"{host}:{port} does not speak TLS ({error})",
+        f"port {port} looks like a PLAINTEXT listener: use the broker's TLS/SASL_SSL port, or no TLS for this one",
+        "_SSL",
+    )
+
+
+def not_kafka(host: str, port: int, what: str) -> Diagnosis:
+    return Diagnosis(
+        CONNECTION_ERROR,
+        f"{host}:{port} is not a Kafka listener: {what}",
+        f"check the port: {port} answers, but not with the Kafka protocol (an HTTP server or a proxy?)",
+        "_BAD_MSG",
+    )
+
+
+# --- Kafka client errors (SASL, authorization, topic) ----------------------------------------------
+
+_STATE = re.compile(r"\s*\(after \d+ms in state [A-Z_]+(, \d+ identical error\(s\) suppressed)?\)")
+
+
+def clean(text: str) -> str:
+    """A librdkafka message without its trailing ``(after Nms in state X)`` and ``N identical error(s)`` noise."""
+    text = _STATE.sub("", text)
+    return re.sub(r"\s*\(\d+ identical error\(s\) suppressed\)", "", text).strip()
+
+
+def sasl_failed(target: str, mechanism: str, user: str, message: str) -> Diagnosis:
+    """A SASL login was refused; ``message`` is librdkafka's text (never holds the password)."""
+    text = clean(message)
+    if "Unsupported SASL mechanism" in text:
+        supported = text.rsplit("supported mechanisms:", 1)[-1].strip() if "supported mechanisms:" in text else "?"
+        fix = f"use a secret type the broker enables (broker offers: {supported})"
+    elif mechanism.startswith("SCRAM"):
+        other = "SCRAM-SHA-256" if mechanism == "SCRAM-SHA-512" else "SCRAM-SHA-512"
+        fix = (
+            f"check the password of {user!r} in the secret, and that {user!r} has {mechanism} credentials on the "
+            f"cluster (a user created with {other} only cannot log in with {mechanism}): "
+            f"kafka-configs --alter --add-config '{mechanism}=[password=...]' --entity-type users --entity-name {user}"
+        )
+    elif mechanism == "OAUTHBEARER":
+        fix = "grant the role kafka-cluster:Connect on the cluster ARN and check the region and credentials used to sign"
+    else:
+        fix = f"check the username and password of {user!r} in the BASIC_AUTH secret"
+    return Diagnosis(SASL_AUTHENTICATION, f"{target}: {mechanism} login as {user!r} refused: {text}", fix, "_AUTHENTICATION")
+
+
+def topic_missing(target: str, topic: str) -> Diagnosis:
+    return Diagnosis(
+        CONNECTION_ERROR,
+        f"{target}: topic {topic!r} does not exist",
+        f"create topic {topic!r} or fix Topics in the mapping (automatic topic creation is not used)",
+        "UNKNOWN_TOPIC_OR_PART",
+    )
+
+
+def acl_fix(principal: str, topic: str = "", group: str = "", *, cluster: bool = False) -> str:
+    parts = []
+    if group:
+        parts.append(f"Read on group {group}")
+    if topic:
+        parts.append(f"Read, Describe on topic {topic}")
+    if cluster:
+        parts.append("DescribeConfigs on the cluster")
+    who = principal or "the mapping's principal"
+    return f"grant {' and '.join(parts)} to {who}"
+
+
+def topic_denied(target: str, topic: str, group: str, principal: str, missing: str = "Describe") -> Diagnosis:
+    return Diagnosis(
+        AUTHORIZATION,
+        f"{target}: {principal or 'the client'} is not allowed {missing} on topic {topic!r}",
+        acl_fix(principal, topic=topic, group=group)
+        + f" (kafka-acls --add --allow-principal {principal or 'User:NAME'} --operation Read --operation Describe "
+        f"--topic {topic})",
+        "TOPIC_AUTHORIZATION_FAILED",
+    )
+
+
+def group_denied(target: str, topic: str, group: str, principal: str, missing: str = "Read") -> Diagnosis:
+    return Diagnosis(
+        AUTHORIZATION,
+        f"{target}: {principal or 'the client'} is not allowed {missing} on consumer group {group!r}",
+        acl_fix(principal, group=group)
+        + f" (kafka-acls --add --allow-principal {principal or 'User:NAME'} --operation Read --group {group})",
+        "GROUP_AUTHORIZATION_FAILED",
+    )
+
+
+def function_failed(function: str, error_type: str, message: str) -> Diagnosis:
+    return Diagnosis(
+        FUNCTION_CALL,
+        f"function {function} failed: {error_type}: {message}"[:500],
+        f"fix the handler of {function} (see its log); the batch is retried as the mapping's retry settings say",
+        error_type,
+    )
+
+
+def from_kafka_error(
+    name: str,
+    message: str,
+    *,
+    target: str,
+    topic: str = "",
+    group: str = "",
+    principal: str = "",
+    mechanism: str = "",
+    user: str = "",
+) -> Diagnosis | None:
+    """Map a librdkafka error (``KafkaError.name()`` and ``.str()``) seen while consuming to a diagnosis.
+
+    Returns None for errors that are transient or not about setup (the consumer retries them itself).
+    Certificate problems come back as generic text; :mod:`stages` re-probes with Python's ssl for detail.
+    """
+    text = clean(message)
+    if name == "_AUTHENTICATION":
+        if "SSL" in text and "SASL" not in text:
+            return Diagnosis(TLS_AUTHENTICATION, f"{target}: {text}", "check the client certificate and the broker's CA", name)
+        return sasl_failed(target, mechanism or "SASL", user or "?", text)
+    if name == "_SSL":
+        if "certificate verify failed" in text:
+            return Diagnosis(
+                TLS_AUTHENTICATION,
+                f"{target}: the broker certificate could not be verified ({text})",
+                "run `triggerfish doctor kafka` to see whether the CA, the host name or the validity is wrong",
+                name,
+            )
+        return client_cert_rejected(target, _alert_reason(text), True) if "alert" in text else Diagnosis(
+            TLS_AUTHENTICATION, f"{target}: {text}", "check the TLS settings of the listener and the client", name
+        )
+    if name == "_TRANSPORT" and "alert" in text:
+        return client_cert_rejected(target, _alert_reason(text), True)
+    if name == "_RESOLVE":
+        host, _, port = target.rpartition(":")
+        return Diagnosis(ENDPOINTS_UNRESOLVED, f"{target}: {text}", f"check that {host or target} resolves from this machine", name)
+    if name == "TOPIC_AUTHORIZATION_FAILED":
+        return topic_denied(target, topic, group, principal, "Read/Describe")
+    if name == "GROUP_AUTHORIZATION_FAILED":
+        return group_denied(target, topic, group, principal)
+    if name == "CLUSTER_AUTHORIZATION_FAILED":
+        return Diagnosis(AUTHORIZATION, f"{target}: {text}", acl_fix(principal, cluster=True), name)
+    if name in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC") and topic:
+        return topic_missing(target, topic)
+    return None
+
+
+def _alert_reason(text: str) -> str:
+    lowered = text.lower()
+    if "certificate required" in lowered:
+        return "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+    if "unknown ca" in lowered:
+        return "TLSV1_ALERT_UNKNOWN_CA"
+    if "bad certificate" in lowered:
+        return "SSLV3_ALERT_BAD_CERTIFICATE"
+    if "handshake failure" in lowered:
+        return "SSLV3_ALERT_HANDSHAKE_FAILURE"
+    return ""

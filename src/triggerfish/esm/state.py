@@ -1,0 +1,182 @@
+"""A mapping's observable state, as Lambda reports it, plus per-partition offsets.
+
+``State`` is one of Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting;
+``StateTransitionReason`` says who made the last change (``USER_INITIATED``) or Lambda's stop code;
+``LastProcessingResult`` is ``No records processed``, ``OK`` or ``PROBLEM: ...``. ``stages`` and
+``problem`` hold the setup stage results and the detail/fix behind a PROBLEM (filled by the setup in
+``esm/stages.py``). Thread-safe; ``to_dict``/``from_dict`` is what the store persists.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING = (
+    "Creating", "Enabling", "Enabled", "Disabling", "Disabled", "Updating", "Deleting",
+)
+STATES = (CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING)
+USER_INITIATED = "USER_INITIATED"
+NO_RECORDS = "No records processed"
+OK = "OK"
+
+
+@dataclass
+class PartitionStatus:
+    topic: str
+    partition: int
+    #: Next offset to read after the last commit (Kafka's convention), None before any commit.
+    committed: int | None = None
+    #: Log end offset last seen by the consumer.
+    high_watermark: int | None = None
+    assigned: bool = True
+    #: Log start offset, for the lag of a partition with nothing committed yet.
+    low_watermark: int | None = None
+
+    @property
+    def lag(self) -> int | None:
+        """Records not yet committed: log end minus committed offset (Lambda's OffsetLag)."""
+        if self.high_watermark is None or self.high_watermark < 0:
+            return None
+        base = self.committed if self.committed is not None else self.low_watermark
+        return None if base is None or base < 0 else max(0, self.high_watermark - base)
+
+
+@dataclass
+class Problem:
+    text: str
+    detail: str = ""
+    fix: str = ""
+    stage: str = ""
+
+
+class MappingStatus:
+    """The live status of one mapping; every mutation stamps ``last_modified``."""
+
+    def __init__(self, state: str = CREATING, reason: str = USER_INITIATED) -> None:
+        self._lock = threading.Lock()
+        self.state = state
+        self.state_transition_reason = reason
+        self.last_processing_result = NO_RECORDS
+        self.last_modified = time.time()
+        self.partitions: dict[tuple[str, int], PartitionStatus] = {}
+        self.stages: list[dict[str, Any]] = []
+        self.problem: Problem | None = None
+        self.invocations = 0
+        self.records = 0
+        self.errors = 0
+        self.host = ""
+
+    def set_state(self, state: str, reason: str = USER_INITIATED) -> None:
+        with self._lock:
+            self.state = state
+            self.state_transition_reason = reason
+            self.last_modified = time.time()
+
+    def ok(self, records: int) -> None:
+        with self._lock:
+            self.last_processing_result = OK
+            self.problem = None
+            self.invocations += 1
+            self.records += records
+
+    def failed_invoke(self, problem: Problem) -> None:
+        with self._lock:
+            self.invocations += 1
+            self.errors += 1
+            self.last_processing_result = problem.text
+            self.problem = problem
+
+    def set_problem(self, problem: Problem | None) -> None:
+        """A setup/consumer problem (None clears it back to the previous processing result)."""
+        with self._lock:
+            if problem is None:
+                if self.problem is not None and self.last_processing_result == self.problem.text:
+                    self.last_processing_result = OK if self.invocations > self.errors else NO_RECORDS
+                self.problem = None
+            else:
+                self.problem = problem
+                self.last_processing_result = problem.text
+
+    def set_stages(self, stages: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.stages = list(stages)
+
+    def partition(self, topic: str, partition: int) -> PartitionStatus:
+        with self._lock:
+            key = (topic, partition)
+            ps = self.partitions.get(key)
+            if ps is None:
+                ps = self.partitions[key] = PartitionStatus(topic, partition)
+            return ps
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "State": self.state,
+                "StateTransitionReason": self.state_transition_reason,
+                "LastProcessingResult": self.last_processing_result,
+                "LastModified": self.last_modified,
+                "Partitions": [
+                    {**asdict(p), "lag": p.lag} for _, p in sorted(self.partitions.items())
+                ],
+                "Stages": list(self.stages),
+                "Problem": asdict(self.problem) if self.problem else None,
+                "Invocations": self.invocations,
+                "Records": self.records,
+                "Errors": self.errors,
+                "Host": self.host,
+            }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MappingStatus:
+        s = cls(data.get("State", CREATING), data.get("StateTransitionReason", USER_INITIATED))
+        s.last_processing_result = data.get("LastProcessingResult", NO_RECORDS)
+        s.last_modified = data.get("LastModified", time.time())
+        for p in data.get("Partitions", []):
+            s.partitions[(p["topic"], p["partition"])] = PartitionStatus(
+                p["topic"], p["partition"], p.get("committed"), p.get("high_watermark"), p.get("assigned", True),
+                p.get("low_watermark"),
+            )
+        s.stages = list(data.get("Stages", []))
+        problem = data.get("Problem")
+        s.problem = Problem(**problem) if problem else None
+        s.invocations = data.get("Invocations", 0)
+        s.records = data.get("Records", 0)
+        s.errors = data.get("Errors", 0)
+        s.host = data.get("Host", "")
+        return s
+
+
+@dataclass
+class EventSourceMapping:
+    """A mapping's configuration and status together: what get/list return."""
+
+    config: Any  # MappingConfig
+    status: MappingStatus
+    origin: str = "config"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uuid(self) -> str:
+        return self.config.uuid
+
+    def to_api(self, function_arn: str, region: str = "us-east-1", account: str = "000000000000") -> dict[str, Any]:
+        """Lambda's EventSourceMappingConfiguration shape (lambda-kafka-esm.md §1.2)."""
+        out = self.config.to_dict()
+        out.pop("FunctionName", None)
+        out.pop("BootstrapServers", None)
+        status = self.status.to_dict()
+        out.update(
+            UUID=self.config.uuid,
+            EventSourceMappingArn=f"arn:aws:lambda:{region}:{account}:event-source-mapping:{self.config.uuid}",
+            FunctionArn=function_arn,
+            LastModified=status["LastModified"],
+            LastProcessingResult=status["LastProcessingResult"],
+            State=status["State"],
+            StateTransitionReason=status["StateTransitionReason"],
+        )
+        out.pop("Enabled", None)
+        return out

@@ -1,0 +1,1 @@
+"""Functions: Lambda-compatible handlers run in worker processes, or HTTP endpoints."""

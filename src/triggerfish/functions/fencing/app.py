@@ -1,0 +1,120 @@
+"""The function-URL handler: a payload-format-2.0 event in, ``{statusCode, headers, body}`` out.
+
+Status codes follow what Alertmanager does with them (it retries 5xx, not 4xx):
+
+    200  done, or nothing to do (resolved alerts, other alert names, an already-fenced reporter)
+    400  the body is not an Alertmanager v4 payload          401  no Basic credentials
+    403  wrong user or password (nothing else happens)      405  not a POST
+    422  a SiteOffline alert without site/reporter/accelerator labels
+    424  a dependency refused for good (names, permissions, credentials): fixed by a human
+    500  unexpected error          503  a retry can finish the job (also: another call holds the lock)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from triggerfish.functions.fencing import lock
+from triggerfish.functions.fencing.decisions import Decisions
+from triggerfish.functions.fencing.failures import FencingFailure, Permanent, Retryable
+from triggerfish.functions.fencing.fencer import Fencer
+from triggerfish.functions.fencing.plan import SiteOffline
+from triggerfish.functions.fencing.webhook import PayloadError, basic_credentials, credentials_match, parse_notification, site_offline_alerts
+
+REALM = 'Basic realm="triggerfish-fencing", charset="UTF-8"'
+
+
+class FencingFunction:
+    def __init__(self, fencer: Fencer, webhook_user: str, webhook_password: Callable[[], str], lock_file: str) -> None:
+        self.fencer = fencer
+        self._user = webhook_user
+        self._password = webhook_password
+        self._lock_file = lock_file
+
+    def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        decisions = Decisions()
+        method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "POST")).upper()
+        if method != "POST":
+            decisions.record("receive", "rejected", reason=f"method {method} not allowed")
+            return _response(405, decisions, {"allow": "POST"})
+
+        headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+        credentials = basic_credentials(headers.get("authorization"))
+        if credentials is None:
+            decisions.record("authenticate", "rejected", reason="no valid Basic credentials")
+            return _response(401, decisions, {"www-authenticate": REALM})
+        if not credentials_match(credentials, self._user, self._password()):
+            decisions.record("authenticate", "rejected", reason="wrong user or password")
+            return _response(403, decisions)
+
+        try:
+            notification = parse_notification(_body(event))
+        except PayloadError as exc:
+            decisions.record("receive", "invalid", reason=str(exc))
+            return _response(400, decisions)
+
+        selection = site_offline_alerts(notification)
+        if notification.truncatedAlerts:
+            decisions.record(
+                "receive", "truncated", reason=f"Alertmanager left out {notification.truncatedAlerts} alert(s): "
+                "set max_alerts: 0 on the webhook_config",
+            )
+        for alert, reason in selection.skipped:
+            decisions.record(
+                "ignore", "ignored", site=alert.labels.get("site"), reporter=alert.labels.get("reporter"),
+                alertname=alert.labels.get("alertname"), reason=reason,
+            )
+        for alert, reason in selection.invalid:
+            decisions.record(
+                "ignore", "invalid", site=alert.labels.get("site"), reporter=alert.labels.get("reporter"), reason=reason
+            )
+
+        outcomes: list[FencingFailure | None] = []
+        if selection.alerts:
+            try:
+                with lock.single_flight(self._lock_file):
+                    for alert in selection.alerts:
+                        outcomes.append(self._fence_one(alert, decisions))
+            except lock.Busy:
+                decisions.record("lock", "busy", reason="another fencing call is running; retry decides from its result")
+                return _response(503, decisions, {"retry-after": str(lock.RETRY_AFTER_SECONDS)})
+
+        if any(isinstance(o, Retryable) for o in outcomes):
+            return _response(503, decisions, {"retry-after": str(lock.RETRY_AFTER_SECONDS)})
+        if any(o is not None and not isinstance(o, Permanent) for o in outcomes):
+            return _response(500, decisions)
+        if any(isinstance(o, Permanent) for o in outcomes):
+            return _response(424, decisions)
+        if selection.invalid:
+            return _response(422, decisions)
+        return _response(200, decisions)
+
+    def _fence_one(self, alert: SiteOffline, decisions: Decisions) -> FencingFailure | None:
+        try:
+            return self.fencer.fence(alert, decisions)
+        except Exception as exc:  # a bug must not become an unlogged 502; 500 still lets Alertmanager retry
+            failure = FencingFailure(f"unexpected {type(exc).__name__}: {exc}")
+            decisions.record("fence", "failed", site=alert.site, reporter=alert.reporter, error=str(failure))
+            return failure
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise PayloadError("body: isBase64Encoded is true but the body is not base64") from None
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def _response(status: int, decisions: Decisions, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "body": json.dumps({"decisions": decisions.records}, default=str),
+    }

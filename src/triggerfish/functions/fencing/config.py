@@ -1,0 +1,209 @@
+"""The fencing function's configuration, read from its environment variables at start-up.
+
+Names match the Keycloak fencing Lambda so a deployment can move over unchanged:
+
+    WEBHOOK_USER, WEBHOOK_USER_SECRET           Basic credentials Alertmanager must send
+    INFINISPAN_USER, INFINISPAN_USER_SECRET     Infinispan admin user for the take-offline call
+    INFINISPAN_SITE_ENDPOINTS                   JSON {"site": "host[:port]" or "https://host[:port]"}
+    SECRETS_REGION                              region of secrets given by name
+
+and add what the original hard-coded or lacked:
+
+    INFINISPAN_CA_FILE          PEM bundle of CAs trusted for Infinispan (default: system CAs)
+    INFINISPAN_TIMEOUT          seconds per Infinispan request (default 10)
+    DRY_RUN                     true: log the plan, change nothing (default false)
+    LOAD_BALANCER               global-accelerator (default) or route53
+    GLOBAL_ACCELERATOR_REGION   control-plane region (default us-west-2)
+    GLOBAL_ACCELERATOR_ENDPOINT_URL  endpoint override (AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR works too)
+    ROUTE53_HOSTED_ZONE_ID      hosted zone of the records (LOAD_BALANCER=route53)
+    FENCING_LOCK_FILE           single-flight lock file (default: <tmp>/triggerfish-fencing.lock)
+
+A secret variable holds a secret name (read from Secrets Manager in SECRETS_REGION), a Secrets
+Manager ARN, ``env:VAR`` or ``file:///path``. Its content is the password itself or a JSON object
+with a ``password`` key (what the console's key/value editor makes).
+
+Every problem is a :class:`~triggerfish.errors.ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from triggerfish import secrets
+from triggerfish.errors import ConfigError, SecretError
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+LOAD_BALANCERS = ("global-accelerator", "route53")
+
+
+@dataclass(frozen=True)
+class FencingConfig:
+    webhook_user: str
+    webhook_user_secret: str
+    infinispan_user: str
+    infinispan_user_secret: str
+    infinispan_endpoints: dict[str, str]  # site -> https://host[:port]
+    secrets_region: str | None
+    infinispan_ca_file: str | None
+    infinispan_timeout: float
+    dry_run: bool
+    load_balancer: str
+    ga_region: str
+    ga_endpoint_url: str | None
+    route53_zone: str | None
+    lock_file: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> FencingConfig:
+        env = os.environ if environ is None else environ
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigError(name, "is not set; the fencing function needs it (see README, Site fencing)")
+            return value
+
+        webhook_user_secret = required("WEBHOOK_USER_SECRET")
+        infinispan_user_secret = required("INFINISPAN_USER_SECRET")
+        region = env.get("SECRETS_REGION", "").strip() or None
+        for name, ref in (("WEBHOOK_USER_SECRET", webhook_user_secret), ("INFINISPAN_USER_SECRET", infinispan_user_secret)):
+            if not secrets.is_reference(ref) and region is None:
+                raise ConfigError(
+                    "SECRETS_REGION",
+                    f"is not set but {name} names a secret ({ref!r}); set the secret's region, "
+                    "or use a full Secrets Manager ARN, env:VAR or file:///path",
+                )
+
+        load_balancer = env.get("LOAD_BALANCER", "global-accelerator").strip() or "global-accelerator"
+        if load_balancer not in LOAD_BALANCERS:
+            raise ConfigError("LOAD_BALANCER", f"{load_balancer!r} is not one of {', '.join(LOAD_BALANCERS)}")
+        route53_zone = env.get("ROUTE53_HOSTED_ZONE_ID", "").strip() or None
+        if load_balancer == "route53" and not route53_zone:
+            raise ConfigError("ROUTE53_HOSTED_ZONE_ID", "is not set; LOAD_BALANCER=route53 needs the hosted zone id")
+
+        ca_file = env.get("INFINISPAN_CA_FILE", "").strip() or None
+        if ca_file and not Path(ca_file).is_file():
+            raise ConfigError("INFINISPAN_CA_FILE", f"{ca_file} is not a readable file; give a PEM file of CA certificates")
+
+        return cls(
+            webhook_user=required("WEBHOOK_USER"),
+            webhook_user_secret=webhook_user_secret,
+            infinispan_user=required("INFINISPAN_USER"),
+            infinispan_user_secret=infinispan_user_secret,
+            infinispan_endpoints=_site_endpoints(required("INFINISPAN_SITE_ENDPOINTS")),
+            secrets_region=region,
+            infinispan_ca_file=ca_file,
+            infinispan_timeout=_seconds("INFINISPAN_TIMEOUT", env.get("INFINISPAN_TIMEOUT", "10")),
+            dry_run=_boolean("DRY_RUN", env.get("DRY_RUN", "false")),
+            load_balancer=load_balancer,
+            ga_region=env.get("GLOBAL_ACCELERATOR_REGION", "").strip() or "us-west-2",
+            ga_endpoint_url=env.get("GLOBAL_ACCELERATOR_ENDPOINT_URL", "").strip() or None,
+            route53_zone=route53_zone,
+            lock_file=env.get("FENCING_LOCK_FILE", "").strip()
+            or str(Path(tempfile.gettempdir()) / "triggerfish-fencing.lock"),
+        )
+
+
+def _site_endpoints(raw: str) -> dict[str, str]:
+    name = "INFINISPAN_SITE_ENDPOINTS"
+    example = '{"site-a": "infinispan.site-a.example.com", "site-b": "infinispan.site-b.example.com:11222"}'
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigError(name, f"is not valid JSON; expected an object like {example}") from None
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(name, f"must be a non-empty JSON object of site to host, like {example}")
+    endpoints: dict[str, str] = {}
+    for site, host in value.items():
+        if not isinstance(host, str) or not host.strip():
+            raise ConfigError(name, f"site {site!r}: the value must be a host name string, like {example}")
+        base = host.strip().rstrip("/")
+        if "://" not in base:
+            base = "https://" + base
+        parts = urlsplit(base)
+        if parts.scheme != "https":
+            raise ConfigError(name, f"site {site!r}: {parts.scheme}:// is not allowed; Infinispan is called over https only")
+        if not parts.hostname or parts.path or parts.query:
+            raise ConfigError(name, f"site {site!r}: {host!r} is not host[:port]")
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ConfigError(name, f"site {site!r}: {host!r} has an invalid port") from None
+        endpoints[str(site)] = base
+    return endpoints
+
+
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(name, f"{raw!r} is not a boolean; use true or false")
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a number of seconds") from None
+    if not 0 < value <= 300:
+        raise ConfigError(name, f"{raw} is out of range; use 0 < seconds <= 300")
+    return value
+
+
+class SecretPassword:
+    """A password read from a secret at start-up and re-read after ``ttl`` seconds (rotation).
+
+    A failed re-read keeps the last good value: a Secrets Manager hiccup must not stop fencing.
+    """
+
+    def __init__(self, variable: str, ref: str, region: str | None, ttl: float = 300.0) -> None:
+        self._variable = variable
+        self._ref = ref
+        self._region = region
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._value = self._read()
+        self._read_at = time.monotonic()
+
+    def __call__(self) -> str:
+        with self._lock:
+            if time.monotonic() - self._read_at >= self._ttl:
+                try:
+                    self._value = self._read()
+                except ConfigError:
+                    pass
+                self._read_at = time.monotonic()
+            return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretPassword({self._variable}={self._ref!r})"
+
+    def _read(self) -> str:
+        try:
+            text = secrets.read_text(self._ref, self._region)
+        except SecretError as exc:
+            raise ConfigError(self._variable, str(exc)) from None
+        return _password(text)
+
+
+def _password(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            return text
+        if isinstance(value, dict) and isinstance(value.get("password"), str):
+            return value["password"]
+    return text

@@ -1,0 +1,129 @@
+"""The Alertmanager side: HTTP Basic credentials and the webhook (version 4) payload.
+
+Credentials follow RFC 7617: base64 of ``user:password``, split at the first colon, no
+percent-decoding. Both user and password are compared in constant time and both must match.
+The payload model ignores fields it does not know, because Alertmanager keeps adding some
+(``notification_reason`` in 0.32, ``routeLabels`` in 0.34).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from triggerfish.functions.fencing.plan import SiteOffline
+
+ALERT_NAME = "SiteOffline"
+
+
+@dataclass(frozen=True)
+class BasicCredentials:
+    user: str
+    password: str
+
+    def __repr__(self) -> str:  # keep the password out of any accidental log line
+        return f"BasicCredentials(user={self.user!r}, password=***)"
+
+
+def basic_credentials(authorization: str | None) -> BasicCredentials | None:
+    """Credentials from an ``Authorization`` header value; ``None`` if absent or not valid Basic."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        return None
+    return BasicCredentials(user, password)
+
+
+def credentials_match(given: BasicCredentials, user: str, password: str) -> bool:
+    # Evaluate both comparisons, always: an early exit would tell an attacker which half was right.
+    user_ok = hmac.compare_digest(given.user.encode(), user.encode())
+    password_ok = hmac.compare_digest(given.password.encode(), password.encode())
+    return user_ok & password_ok
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: str = ""
+    endsAt: str = ""
+    fingerprint: str = ""
+
+
+class Notification(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["4"]
+    status: Literal["firing", "resolved"]
+    alerts: list[Alert]
+    receiver: str = ""
+    groupKey: str = ""
+    truncatedAlerts: int = 0
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+
+
+class PayloadError(ValueError):
+    """The body is not an Alertmanager v4 webhook payload; the message names the field."""
+
+
+def parse_notification(body: bytes) -> Notification:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise PayloadError("body is not JSON; expected an Alertmanager webhook (version 4) payload") from None
+    try:
+        return Notification.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise PayloadError(f"{where}: {first['msg']} (expected an Alertmanager webhook version 4 payload)") from None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a notification asks of fencing: the firing SiteOffline alerts, and why others were skipped."""
+
+    alerts: list[SiteOffline]
+    skipped: list[tuple[Alert, str]]
+    invalid: list[tuple[Alert, str]]
+
+
+def site_offline_alerts(notification: Notification) -> Selection:
+    """Firing ``SiteOffline`` alerts, each checked on its own status (a firing group can carry resolved alerts)."""
+    alerts: list[SiteOffline] = []
+    skipped: list[tuple[Alert, str]] = []
+    invalid: list[tuple[Alert, str]] = []
+    seen: set[SiteOffline] = set()
+    for alert in notification.alerts:
+        if alert.labels.get("alertname") != ALERT_NAME:
+            skipped.append((alert, f"alertname is not {ALERT_NAME}"))
+            continue
+        if alert.status != "firing":
+            skipped.append((alert, f"alert is {alert.status}"))
+            continue
+        missing = [k for k in ("accelerator", "site", "reporter") if not alert.labels.get(k)]
+        if missing:
+            invalid.append((alert, f"SiteOffline alert lacks the label(s) {', '.join(missing)}"))
+            continue
+        wanted = SiteOffline(alert.labels["accelerator"], alert.labels["site"], alert.labels["reporter"])
+        if wanted not in seen:  # HA Prometheus pairs send the same alert twice in one group
+            seen.add(wanted)
+            alerts.append(wanted)
+    return Selection(alerts, skipped, invalid)

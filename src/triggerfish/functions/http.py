@@ -1,0 +1,56 @@
+"""Functions that are HTTP endpoints (``Url:``): the event is POSTed as JSON; a 2xx reply is success.
+
+The reply body is the function's result. A non-2xx status, a connection failure or a reply slower
+than the function's ``Timeout`` is a function error, reported with Lambda's error payload shape.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+
+from triggerfish.functions.config import FunctionConfig
+
+
+class HttpFunction:
+    def __init__(self, fn: FunctionConfig, concurrency: int) -> None:
+        self.fn = fn
+        self._slots = threading.BoundedSemaphore(max(concurrency, 1))
+        self._client = httpx.Client(timeout=httpx.Timeout(fn.timeout), follow_redirects=False,
+                                    limits=httpx.Limits(max_connections=max(concurrency, 1)))
+
+    def invoke(self, payload: bytes, request_id: str):  # -> InvokeResult (import cycle kept out of the signature)
+        from triggerfish.functions.runtime import InvokeResult, _report, timeout_payload
+
+        fn = self.fn
+        started = time.perf_counter()
+        headers = {"Content-Type": "application/json", "Lambda-Runtime-Aws-Request-Id": request_id,
+                   "X-Amz-Request-Id": request_id}
+        with self._slots:
+            try:
+                resp = self._client.post(fn.url or "", content=payload or b"null", headers=headers)
+            except httpx.TimeoutException:
+                body, error = timeout_payload(request_id, fn.timeout), "Unhandled"
+                note = f"Task timed out after {fn.timeout:.2f} seconds\n"
+            except httpx.HTTPError as exc:
+                body = json.dumps({"errorType": type(exc).__name__,
+                                   "errorMessage": f"POST {fn.url} failed: {exc}"}).encode()
+                error, note = "Unhandled", f"POST {fn.url} failed: {exc}\n"
+            else:
+                if 200 <= resp.status_code < 300:
+                    body, error, note = resp.content or b"null", None, ""
+                else:
+                    text = resp.text[:512]
+                    body = json.dumps({"errorType": f"HTTP{resp.status_code}",
+                                       "errorMessage": f"POST {fn.url} returned {resp.status_code}: {text}"}).encode()
+                    error, note = "Unhandled", f"POST {fn.url} returned {resp.status_code}\n"
+        duration = (time.perf_counter() - started) * 1000
+        result = InvokeResult(fn.function_name, request_id, body, error, duration)
+        result.logs = _report(request_id, fn, "", duration, None, note)
+        return result
+
+    def close(self) -> None:
+        self._client.close()

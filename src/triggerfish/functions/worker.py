@@ -1,0 +1,174 @@
+"""The worker process: imports one Lambda handler and runs invocations sent over a pipe.
+
+Started by ``runtime.py`` as ``python -m triggerfish.functions.worker SPEC_JSON`` with two inherited
+pipe descriptors. Each request is a frame (see ``frames``); the reply carries the result (or Lambda's
+error payload) and everything the handler printed or logged during that invocation. The worker exits
+when the request pipe closes, so an engine killed with SIGKILL leaves no workers behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import pickle
+import resource
+import sys
+import time
+import traceback
+from typing import Any, BinaryIO
+
+from triggerfish.functions.context import LambdaContext
+from triggerfish.functions.frames import read_frame, write_frame
+
+MAX_LOG_CHARS = 256 * 1024
+
+
+class _Capture(io.TextIOBase):
+    """Collects everything a handler writes to stdout/stderr or logs, per invocation."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if self.size < MAX_LOG_CHARS:
+            self.parts.append(s)
+            self.size += len(s)
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        return text
+
+
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+def _error(exc: BaseException, request_id: str, error_type: str | None = None) -> dict[str, Any]:
+    return {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "requestId": request_id,
+        # the first frame is this module calling the handler: not the user's concern
+        "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:]),
+    }
+
+
+def _load(handler: str) -> Any:
+    module_name, _, func_name = handler.rpartition(".")
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as exc:
+        raise _InitError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from None
+    except SyntaxError as exc:
+        raise _InitError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}") from None
+    except Exception as exc:
+        raise _InitError(type(exc).__name__, str(exc)) from exc
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise _InitError("Runtime.HandlerNotFound", f"Handler '{func_name}' missing on module '{module_name}'")
+    return func
+
+
+class _InitError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
+    capture = _Capture()
+    sys.stdout = capture
+    sys.stderr = capture
+    request_filter = _RequestIdFilter()
+    handler_ = logging.StreamHandler(capture)
+    formatter = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+                                  "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler_.setFormatter(formatter)
+    handler_.terminator = ""
+    handler_.addFilter(request_filter)
+    logging.getLogger().addHandler(handler_)
+
+    sys.path.insert(0, spec["code_uri"])
+    os.chdir(spec["code_uri"])
+    func: Any = None
+    init_error: _InitError | None = None
+    try:
+        func = _load(spec["handler"])
+    except _InitError as exc:
+        init_error = exc
+    except BaseException as exc:  # noqa: BLE001 - any init failure is reported per invocation
+        init_error = _InitError(type(exc).__name__, str(exc))
+
+    while True:
+        frame = read_frame(requests)
+        if frame is None:
+            return
+        header, payload = frame
+        request_id = header["id"]
+        request_filter.request_id = request_id
+        started = time.perf_counter()
+        ok = False
+        if init_error is not None:
+            body = json.dumps({"errorMessage": str(init_error), "errorType": init_error.error_type,
+                               "requestId": request_id, "stackTrace": []}).encode()
+        else:
+            context = LambdaContext(
+                function_name=spec["function_name"], memory_limit_in_mb=spec["memory_size"],
+                aws_request_id=request_id, deadline_ms=header["deadline_ms"], region=spec["region"],
+                log_stream_name=spec["log_stream_name"],
+            )
+            try:
+                if header.get("kind") == "records":
+                    # A Kafka batch as (envelope, rows) from the engine (our own pipe, our own pickle).
+                    from triggerfish.esm.event import build_event
+
+                    event = build_event(*pickle.loads(payload))
+                else:
+                    event = json.loads(payload) if payload else None
+                result = func(event, context)
+            except Exception as exc:  # the handler's own error: reported as Lambda reports it
+                body = json.dumps(_error(exc, request_id)).encode()
+            else:
+                try:
+                    body = json.dumps(result).encode()
+                    ok = True
+                except (TypeError, ValueError) as exc:
+                    body = json.dumps({"errorMessage": f"Unable to marshal response: {exc}",
+                                       "errorType": "Runtime.MarshalError", "requestId": request_id,
+                                       "stackTrace": []}).encode()
+        duration = (time.perf_counter() - started) * 1000
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        write_frame(replies, {"ok": ok, "duration_ms": duration, "logs": capture.take(), "max_rss_mb": rss_mb}, body)
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    requests = os.fdopen(spec["request_fd"], "rb", buffering=1 << 16)
+    replies = os.fdopen(spec["reply_fd"], "wb", buffering=1 << 16)
+    try:
+        serve(spec, requests, replies)
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass
+    os._exit(0)  # skip interpreter teardown: handlers may leave threads behind
+
+
+if __name__ == "__main__":
+    main()

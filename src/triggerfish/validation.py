@@ -1,0 +1,195 @@
+"""Read Lambda-shaped configuration dicts and reject bad values the way Lambda does.
+
+Lambda reports shape violations as ``1 validation error detected: Value 'X' at 'batchSize' failed to
+satisfy constraint: Member must have value less than or equal to 10000``. ``Fields`` reads one
+object (a function, a mapping) field by field, raising ``InvalidParameterError`` with that exact text
+as ``lambda_message`` (the control API returns it verbatim) and a one-line ``str()`` that also names
+the config path, the value and the allowed range (what a YAML user needs).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from triggerfish.errors import ConfigError
+
+_MISSING: Any = object()
+
+
+class InvalidParameterError(ConfigError):
+    """A field Lambda would reject.
+
+    ``field`` is the config path (``EventSourceMappings[0].BatchSize``), ``lambda_message`` Lambda's
+    own text, ``exception`` the Lambda error type (``ValidationException`` for shape violations,
+    ``InvalidParameterValueException`` for semantic ones), ``hint`` the fix.
+    """
+
+    def __init__(
+        self, field: str, lambda_message: str, hint: str = "", exception: str = "InvalidParameterValueException"
+    ) -> None:
+        self.lambda_message = lambda_message
+        self.hint = hint
+        self.exception = exception
+        super().__init__(field, f"{lambda_message} ({hint})" if hint else lambda_message)
+
+
+def lambda_name(field: str) -> str:
+    """Lambda's wire name in validation messages: ``BatchSize`` -> ``batchSize``."""
+    return field[:1].lower() + field[1:]
+
+
+def shape_error(field: str, value: Any, constraint: str, hint: str = "") -> InvalidParameterError:
+    name = field.rsplit(".", 1)[-1].split("[", 1)[0]
+    text = (
+        f"1 validation error detected: Value '{_show(value)}' at '{lambda_name(name)}' failed to satisfy "
+        f"constraint: {constraint}"
+    )
+    return InvalidParameterError(field, text, hint, exception="ValidationException")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
+class Fields:
+    """One config object being read; every getter validates and removes the field.
+
+    ``done()`` rejects whatever is left, suggesting the closest known name for typos.
+    """
+
+    def __init__(self, data: Any, where: str, known: Iterable[str]) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise InvalidParameterError(where or "config", f"expected a mapping of fields, got {type(data).__name__}")
+        self.data = dict(data)
+        self.where = where
+        self.known = list(known)
+
+    def path(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def has(self, name: str) -> bool:
+        return name in self.data and self.data[name] is not None
+
+    def raw(self, name: str, default: Any = None) -> Any:
+        value = self.data.pop(name, _MISSING)
+        return default if value is _MISSING or value is None else value
+
+    def require(self, name: str) -> Any:
+        if not self.has(name):
+            raise InvalidParameterError(self.path(name), f"{name} is required", f"add {name} to {self.where or 'the config'}")
+        return self.data[name]
+
+    def int_(self, name: str, lo: int, hi: int, default: Any = None, *, hint: str = "") -> Any:
+        value = self.raw(name, _MISSING)
+        if value is _MISSING:
+            return default
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidParameterError(self.path(name), f"Value '{_show(value)}' is not an integer", f"allowed {lo}..{hi}")
+        if value > hi:
+            raise shape_error(
+                self.path(name), value, f"Member must have value less than or equal to {hi}", hint or f"allowed {lo}..{hi}"
+            )
+        if value < lo:
+            raise shape_error(
+                self.path(name), value, f"Member must have value greater than or equal to {lo}", hint or f"allowed {lo}..{hi}"
+            )
+        return value
+
+    def bool_(self, name: str, default: bool) -> bool:
+        value = self.raw(name, _MISSING)
+        if value is _MISSING:
+            return default
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise InvalidParameterError(self.path(name), f"Value '{_show(value)}' is not a boolean", "use true or false")
+        return value
+
+    def str_(
+        self,
+        name: str,
+        default: Any = None,
+        *,
+        min_len: int = 0,
+        max_len: int | None = None,
+        pattern: str | None = None,
+        hint: str = "",
+    ) -> Any:
+        value = self.raw(name, _MISSING)
+        if value is _MISSING:
+            return default
+        return check_str(self.path(name), value, min_len=min_len, max_len=max_len, pattern=pattern, hint=hint)
+
+    def enum_(self, name: str, allowed: list[str], default: Any = None) -> Any:
+        value = self.raw(name, _MISSING)
+        if value is _MISSING:
+            return default
+        if value not in allowed:
+            raise shape_error(
+                self.path(name),
+                value,
+                f"Member must satisfy enum value set: [{', '.join(allowed)}]",
+                f"use one of {', '.join(allowed)}",
+            )
+        return value
+
+    def list_(self, name: str, *, min_len: int = 0, max_len: int | None = None, default: Any = None) -> Any:
+        value = self.raw(name, _MISSING)
+        if value is _MISSING:
+            return default
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise InvalidParameterError(self.path(name), f"Value '{_show(value)}' is not a list", f"write {name} as a YAML list")
+        if max_len is not None and len(value) > max_len:
+            raise shape_error(self.path(name), value, f"Member must have length less than or equal to {max_len}",
+                              f"at most {max_len} item(s)")
+        if len(value) < min_len:
+            raise shape_error(self.path(name), value, f"Member must have length greater than or equal to {min_len}",
+                              f"at least {min_len} item(s)")
+        return list(value)
+
+    def dict_(self, name: str, default: Any = None) -> Any:
+        value = self.raw(name, _MISSING)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, Mapping):
+            raise InvalidParameterError(self.path(name), f"Value '{_show(value)}' is not an object", f"write {name} as a mapping")
+        return dict(value)
+
+    def done(self) -> None:
+        for name in self.data:
+            close = difflib.get_close_matches(str(name), self.known, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known fields: {', '.join(self.known)}"
+            raise InvalidParameterError(self.path(str(name)), f"Unknown field '{name}'", hint)
+
+
+def check_str(
+    path: str,
+    value: Any,
+    *,
+    min_len: int = 0,
+    max_len: int | None = None,
+    pattern: str | None = None,
+    hint: str = "",
+) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameterError(path, f"Value '{_show(value)}' is not a string", hint or "quote the value")
+    if max_len is not None and len(value) > max_len:
+        raise shape_error(path, value, f"Member must have length less than or equal to {max_len}",
+                          hint or f"at most {max_len} characters")
+    if len(value) < min_len:
+        raise shape_error(path, value, f"Member must have length greater than or equal to {min_len}",
+                          hint or f"at least {min_len} character(s)")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise shape_error(path, value, f"Member must satisfy regular expression pattern: {pattern}", hint)
+    return value
