@@ -31,16 +31,19 @@ from triggerfish.esm.store import Store
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime
 
-#: A handler that appends {"pid", "ppid", "t", "event"} per invocation to $OUT (one atomic write per line);
-#: ``ppid`` is the engine process (``pid`` is its worker).
+#: A handler that appends {"pid", "ppid", "t", "event"} per invocation to $OUT as one whole line
+#: (O_APPEND, one write; a short write is finished before returning); ``ppid`` is the engine process
+#: (``pid`` is its worker). Readers parse complete lines only (``read_invocations``).
 RECORDER = """
 import json, os, time
 
 def handler(event, context):
-    line = json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "t": time.time(), "event": event}) + "\\n"
+    line = (json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "t": time.time(), "event": event}) + "\\n").encode()
     fd = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
-        os.write(fd, line.encode())
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view):]
     finally:
         os.close(fd)
     delay = float(os.environ.get("DELAY", "0"))
@@ -117,12 +120,17 @@ def produce(
 
 
 def read_invocations(out: Path) -> list[dict[str, Any]]:
-    """Every line the RECORDER handler wrote: {"pid", "t", "event"}."""
-    if not out.exists():
+    """Every complete line the RECORDER handler wrote: {"pid", "t", "event"}.
+
+    A handler may be appending while this reads (a 6 MB line is copied in pieces): only bytes up to
+    the last newline are parsed, as bytes, so a half-written line is never decoded nor parsed.
+    """
+    try:
+        data = out.read_bytes()
+    except FileNotFoundError:
         return []
-    lines = out.read_text().split("\n")
-    # the last piece is empty, or a line still being written
-    return [json.loads(line) for line in lines[:-1] if line.strip()]
+    complete = data[: data.rfind(b"\n") + 1]
+    return [json.loads(line) for line in complete.split(b"\n") if line.strip()]
 
 
 def delivered(out: Path) -> list[tuple[int, int, bytes | None]]:

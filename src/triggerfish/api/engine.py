@@ -15,13 +15,13 @@ from typing import Any
 import anyio.to_thread
 
 from triggerfish.api.backend import FunctionInfo, InvokeOutcome
-from triggerfish.api.errors import InvalidParameterValueException, ResourceNotFoundException
+from triggerfish.api.errors import InvalidParameterValueException, ResourceNotFoundException, TooManyRequestsException
 from triggerfish.api.names import function_arn
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.state import EventSourceMapping
 from triggerfish.functions.config import FunctionConfig
-from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime
+from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime, FunctionThrottled
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"
@@ -98,10 +98,12 @@ class EngineBackend:
             return None
         return self._info(self.runtime.get(name))
 
-    async def invoke(self, name: str, payload: bytes) -> InvokeOutcome:
+    async def invoke(self, name: str, payload: bytes, *, wait: bool = True) -> InvokeOutcome:
         # The runtime blocks for the whole invocation; keep the event loop free meanwhile.
         try:
-            result = await anyio.to_thread.run_sync(self.runtime.invoke, name, payload)
+            result = await anyio.to_thread.run_sync(lambda: self.runtime.invoke(name, payload, wait=wait))
+        except FunctionThrottled:  # every slot busy, e.g. with the engine's batches
+            raise TooManyRequestsException("Rate Exceeded.") from None
         except FunctionNotFound:  # removed between lookup and call
             raise ResourceNotFoundException(
                 f"Function not found: {function_arn(self.region, self.account_id, name)}"
@@ -121,9 +123,7 @@ class EngineBackend:
 
     def _api(self, mapping: EventSourceMapping) -> dict[str, Any]:
         arn = function_arn(self.region, self.account_id, mapping.config.function)
-        out = mapping.to_api(arn, self.region, self.account_id)
-        out.pop("Tags", None)  # a request-only member; Lambda never echoes tags in the mapping
-        return out
+        return mapping.to_api(arn, self.region, self.account_id)
 
     async def create_mapping(self, request: dict[str, Any]) -> dict[str, Any]:
         if "UUID" in request:

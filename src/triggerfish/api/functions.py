@@ -112,10 +112,14 @@ def _check_payload(payload: bytes, limit: int) -> bytes:
 async def run_invocation(
     backend: Backend, limits: ConcurrencyLimits, function: FunctionInfo, payload: bytes, *, wait: bool = False
 ) -> InvokeOutcome:
-    """Invoke within the function's reserved concurrency; over it: 429, or wait for a slot (async)."""
+    """Invoke within the function's reserved concurrency; over it: 429, or wait for a slot (async).
+
+    The runtime's slots are shared with the engine's batches, so a synchronous call also gets 429
+    when mapping batches hold them all (``wait=False`` all the way down), rather than queueing.
+    """
     try:
         async with limits.slot(function.name, function.reserved_concurrency, wait=wait):
-            outcome = await backend.invoke(function.name, payload)
+            outcome = await backend.invoke(function.name, payload, wait=wait)
     except TooManyRequestsException:
         INVOCATIONS.labels(function.name, "throttled").inc()
         raise

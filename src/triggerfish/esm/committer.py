@@ -3,21 +3,32 @@
 Offsets follow Kafka's convention: the value stored is the next offset to read (last processed + 1).
 ``advance`` never moves a partition backwards, so a late success of an older batch cannot undo a
 newer one. ``forget`` drops revoked partitions so nothing is committed for them after a rebalance.
+``on_commit`` hears how far each confirmed commit moved a partition (Lambda's CommittedEventCount),
+counted from the previous commit, or from the first offset seen when the group had none.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 TP = tuple[str, int]
 
 
 class Committer:
-    def __init__(self) -> None:
+    def __init__(self, on_commit: Callable[[int], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._pending: dict[TP, int] = {}
         self._committed: dict[TP, int] = {}
         self._owned: set[TP] = set()
+        self._on_commit = on_commit
+        #: Where commit deltas count from for a partition with no committed offset yet.
+        self._start: dict[TP, int] = {}
+
+    def start(self, tp: TP, offset: int) -> None:
+        """The first offset read from a partition (the base of its first commit's delta)."""
+        with self._lock:
+            self._start.setdefault(tp, offset)
 
     def own(self, tps: list[TP], committed: dict[TP, int] | None = None) -> None:
         with self._lock:
@@ -32,6 +43,7 @@ class Committer:
                 self._owned.discard(tp)
                 self._pending.pop(tp, None)
                 self._committed.pop(tp, None)
+                self._start.pop(tp, None)
 
     def owns(self, tp: TP) -> bool:
         with self._lock:
@@ -53,11 +65,16 @@ class Committer:
             return {tp: off for tp, off in self._pending.items() if tp in self._owned}
 
     def confirm(self, tp: TP, offset: int) -> None:
+        delta = 0
         with self._lock:
-            if offset > self._committed.get(tp, -1):
+            previous = self._committed.get(tp, -1)
+            if offset > previous:
                 self._committed[tp] = offset
+                delta = offset - (previous if previous >= 0 else self._start.get(tp, offset))
             if self._pending.get(tp, -1) <= offset:
                 self._pending.pop(tp, None)
+        if delta > 0 and self._on_commit is not None:
+            self._on_commit(delta)
 
     def committed(self, tp: TP) -> int | None:
         with self._lock:

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from triggerfish.errors import TriggerfishError
+from triggerfish.esm import metrics
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.runner import MappingRunner
 from triggerfish.esm.state import (
@@ -197,6 +198,7 @@ class Engine:
             with self._lock:
                 self._entries.pop(uuid, None)
             self.store.delete_mapping(uuid)
+            metrics.forget(uuid, entry.config.function)
 
         self._background(entry, delete)
         return view
@@ -290,7 +292,7 @@ class Engine:
         entry.status.set_state(ENABLING, USER_INITIATED)
         self._save(entry)
         runner.start()
-        log.info("mapping %s: %s <- %s (group %s) enabled", entry.config.uuid, entry.config.function,
+        log.info("mapping %s: %s <- %s (group %s) starting", entry.config.uuid, entry.config.function,
                  entry.config.topic, entry.config.group_id)
 
     def _stop_entry(self, entry: _Entry) -> None:

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from triggerfish.esm.event import EventBuilder, Record
+from triggerfish.esm.event import EventBuilder, Record, pack_records
 from triggerfish.esm.retry import Outcome
 from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime, InvokeResult
 
@@ -25,7 +25,7 @@ class Invoker:
     def invoke(self, records: Sequence[Record]) -> tuple[Outcome, InvokeResult | None]:
         started = time.perf_counter()
         try:
-            result = self.runtime.invoke_records(self.function, self.builder.envelope, [r.row() for r in records],
+            result = self.runtime.invoke_records(self.function, pack_records(self.builder.envelope, records),
                                                  lambda: self.builder.build(records))
         except FunctionNotFound as exc:
             return Outcome(True, error_type="ResourceNotFoundException", error_message=str(exc)), None
@@ -33,8 +33,9 @@ class Invoker:
         first, last = records[0], records[-1]
         span = f"{first.topic}-{first.partition}@{first.offset}" + (f"..{last.offset}" if len(records) > 1 else "")
         if result.ok:
-            log.info("%s <- %s (%d records, %d bytes) OK in %.0f ms", self.function, span, len(records),
-                     self.builder.size(records), ms)
+            if log.isEnabledFor(logging.INFO):  # the size walks every record: only when it is logged
+                log.info("%s <- %s (%d records, %d bytes) OK in %.0f ms", self.function, span, len(records),
+                         self.builder.size(records), ms)
             body = None
             if self.parse_response:
                 try:

@@ -43,6 +43,7 @@ from triggerfish.esm.destinations import (
 )
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.invoker import Invoker
+from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.retry import (
     MAXIMUM_PAYLOAD_SIZE_EXCEEDED,
     RECORD_AGE_EXCEEDED,
@@ -100,7 +101,8 @@ class MappingRunner:
         self._lock = threading.Lock()
         self._parts: dict[TP, _Partition] = {}
         self._generation = 0
-        self._committer = Committer()
+        self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
+        self._committer = Committer(self.metrics.committed)
         self._policy = RetryPolicy.for_mapping(mapping)
         self._filter = self._compile_filter()
         self._pool: ThreadPoolExecutor | None = None
@@ -191,15 +193,14 @@ class MappingRunner:
                 self._auth = resolved
                 self._started = time.monotonic()  # first_poll / first_invoke durations count from here
                 self.bootstrap_servers = list(resolved.bootstrap)
-                self.status.set_problem(None)
-                self.status.set_state(ENABLED, USER_INITIATED)
+                self.status.set_state(ENABLED, USER_INITIATED, problem=None)
                 self._save_status()
                 return dict(resolved.config)
             assert problem is not None
             log.error("mapping %s: %s [%s] %s; fix: %s", self.mapping.uuid, problem.text, problem.stage,
                       problem.detail, problem.fix)
-            self.status.set_problem(problem)
-            self.status.set_state(ENABLING, problems.reason_for(problem.text))
+            # one step: a re-setup after a login failure must not show Enabled with the new PROBLEM
+            self.status.set_state(ENABLING, problems.reason_for(problem.text), problem=problem)
             self._save_status()
             if self._stop.wait(delay):
                 return None
@@ -276,26 +277,42 @@ class MappingRunner:
 
     def _accept(self, messages: Sequence[Any], now: float) -> None:
         accept = self._filter
+        from_message = Record.from_message  # computes each record's JSON size too
         # Decode and encode outside the lock: batches of other partitions keep flowing meanwhile.
-        records: list[Record | None] = []
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                self._client_error(err)
-                continue
-            if accept is not None and not accept(msg.value()):
-                # filtered out: only its offset matters, committed with the records around it
-                records.append(Record(msg.topic(), msg.partition(), msg.offset(), 0, "", None, None))
-                records[-1].encoded = b"-"
-                continue
-            record = Record.from_message(msg)
-            record.json_size()
-            records.append(record)
+        records: list[Record] = []
+        filtered = 0
+        if accept is None:
+            records = [from_message(msg) for msg in messages if msg.error() is None]
+            if len(records) < len(messages):
+                for msg in messages:
+                    err = msg.error()
+                    if err is not None:
+                        self._client_error(err)
+        else:
+            for msg in messages:
+                err = msg.error()
+                if err is not None:
+                    self._client_error(err)
+                    continue
+                if not accept(msg.value()):
+                    # filtered out: only its offset matters, committed with the records around it
+                    records.append(Record(msg.topic(), msg.partition(), msg.offset(), 0, "", None, None))
+                    records[-1].encoded = b"-"
+                    filtered += 1
+                    continue
+                records.append(from_message(msg))
+        self.metrics.polled(len(records), filtered)
         with self._lock:
+            p: _Partition | None = None
+            topic, partition = None, -1
             for record in records:
-                p = self._parts.get((record.topic, record.partition))
+                if record.partition != partition or record.topic != topic:  # a poll holds runs per partition
+                    topic, partition = record.topic, record.partition
+                    p = self._parts.get((topic, partition))
                 if p is None or p.revoking or record.offset < p.position:
                     continue  # not ours (any more), or already buffered before a pause
+                if p.position < 0:
+                    self._committer.start(p.tp, record.offset)  # CommittedEventCount's base
                 p.position = record.offset + 1
                 if record.encoded != b"-":
                     p.buffer.add(record, now)
@@ -379,6 +396,8 @@ class MappingRunner:
                 self.status.ok(len(attempt.records))
                 self._stage_once("first_invoke", True, f"{len(attempt.records)} record(s) OK")
             plan = self._policy.after_invoke(attempt, outcome)
+            self.metrics.invoked(len(attempt.records), failed=len(plan.succeeded) < len(attempt.records),
+                                 error=outcome.failed)
             pending = _pending((), [*plan.next, *queue])
             if plan.succeeded:
                 # e.g. a partial batch response: commit up to the first failed record while it is retried
@@ -420,6 +439,7 @@ class MappingRunner:
                                             "PROBLEM: Record too large for the invoke payload.",
                                             f"{condition}: {reason}", "see the engine log for the skipped offsets",
                                             "invoke"))
+            self.metrics.dropped(len(records))
             self._advance(records, current, pending or {})
             return True
         assert self._builder is not None
@@ -432,6 +452,7 @@ class MappingRunner:
                 self._destination.send(records, failure, source, event)
             except DestinationError as exc:
                 tries += 1
+                self.metrics.destination_error()
                 log.error("mapping %s: %s: %s not committed, retrying: %s", self.mapping.uuid, condition, span, exc)
                 self.status.set_problem(Problem(DESTINATION_UNREACHABLE, str(exc),
                                                 f"make {self._destination.target} reachable and writable; the "
@@ -443,6 +464,7 @@ class MappingRunner:
                         self._destination.target, reason)
             if tries:
                 self.status.set_problem(None)
+            self.metrics.destination_delivered(len(records))
             self._advance(records, current, pending or {})
             return True
 
@@ -490,6 +512,7 @@ class MappingRunner:
                 for tp, off in offsets.items():
                     self._committer.confirm(tp, off)
             except Exception as exc:  # noqa: BLE001 - the next owner re-delivers (at-least-once)
+                self.metrics.commit_error()
                 log.warning("mapping %s: commit on revoke failed: %s", self.mapping.uuid, exc)
         with self._lock:
             for p in parts:
@@ -525,11 +548,14 @@ class MappingRunner:
                 self._source.commit(offsets, asynchronous=True)
         except Exception as exc:  # noqa: BLE001 - retried on the next loop
             self._commit_in_flight = False
+            self.metrics.commit_error()
             log.warning("mapping %s: commit failed: %s", self.mapping.uuid, exc)
 
     def _committed(self, err: Any, partitions: list[Any]) -> None:
         self._commit_in_flight = False
         if err is not None:
+            if getattr(err, "name", lambda: "")() != "_NO_OFFSET":  # nothing to commit is no error
+                self.metrics.commit_error()
             # During a rebalance the broker refuses commits of the old generation; the offsets stay
             # pending and are committed again on the next loop (or on revoke).
             rebalancing = getattr(err, "name", lambda: "")() in ("ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS",
@@ -545,6 +571,7 @@ class MappingRunner:
             name, text, fatal = err.name(), err.str(), err.fatal()
         except AttributeError:
             return
+        self.metrics.polling_error()
         who = self._auth
         diagnosis = problems.from_kafka_error(name, text, target=",".join(self.bootstrap_servers),
                                               topic=self.mapping.topic, group=self.mapping.group_id,
@@ -603,6 +630,7 @@ class MappingRunner:
             marks = source.watermarks(tp) if source is not None else None
             if marks is not None:
                 ps.low_watermark, ps.high_watermark = marks
+        self.metrics.lags(self.status.partition(*tp).lag for tp in tps)
         self._save_status()
 
     # -- filters -------------------------------------------------------------------------------

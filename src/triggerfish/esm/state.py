@@ -21,6 +21,7 @@ STATES = (CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING)
 USER_INITIATED = "USER_INITIATED"
 NO_RECORDS = "No records processed"
 OK = "OK"
+_KEEP = object()  # set_state(problem=...) not given: the problem stays as it is
 
 
 @dataclass
@@ -69,11 +70,15 @@ class MappingStatus:
         self.errors = 0
         self.host = ""
 
-    def set_state(self, state: str, reason: str = USER_INITIATED) -> None:
+    def set_state(self, state: str, reason: str = USER_INITIATED, *, problem: Problem | None | object = _KEEP) -> None:
+        """Change State; with ``problem`` (a Problem, or None to clear) set it in the same step, so a
+        reader never sees the new State with the old problem (e.g. Enabled with a setup PROBLEM)."""
         with self._lock:
             self.state = state
             self.state_transition_reason = reason
             self.last_modified = time.time()
+            if problem is not _KEEP:
+                self._set_problem(problem)  # type: ignore[arg-type]
 
     def ok(self, records: int) -> None:
         with self._lock:
@@ -92,13 +97,16 @@ class MappingStatus:
     def set_problem(self, problem: Problem | None) -> None:
         """A setup/consumer problem (None clears it back to the previous processing result)."""
         with self._lock:
-            if problem is None:
-                if self.problem is not None and self.last_processing_result == self.problem.text:
-                    self.last_processing_result = OK if self.invocations > self.errors else NO_RECORDS
-                self.problem = None
-            else:
-                self.problem = problem
-                self.last_processing_result = problem.text
+            self._set_problem(problem)
+
+    def _set_problem(self, problem: Problem | None) -> None:  # with self._lock held
+        if problem is None:
+            if self.problem is not None and self.last_processing_result == self.problem.text:
+                self.last_processing_result = OK if self.invocations > self.errors else NO_RECORDS
+            self.problem = None
+        else:
+            self.problem = problem
+            self.last_processing_result = problem.text
 
     def set_stages(self, stages: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -164,10 +172,12 @@ class EventSourceMapping:
         return self.config.uuid
 
     def to_api(self, function_arn: str, region: str = "us-east-1", account: str = "000000000000") -> dict[str, Any]:
-        """Lambda's EventSourceMappingConfiguration shape (lambda-kafka-esm.md §1.2)."""
+        """Lambda's EventSourceMappingConfiguration shape (lambda-kafka-esm.md §1.2): the configuration
+        without the request-only members (FunctionName, Enabled, Tags; Lambda never echoes tags) and
+        triggerfish's BootstrapServers shorthand, plus the status members."""
         out = self.config.to_dict()
-        out.pop("FunctionName", None)
-        out.pop("BootstrapServers", None)
+        for request_only in ("FunctionName", "Enabled", "Tags", "BootstrapServers"):
+            out.pop(request_only, None)
         status = self.status.to_dict()
         out.update(
             UUID=self.config.uuid,
@@ -178,5 +188,4 @@ class EventSourceMapping:
             State=status["State"],
             StateTransitionReason=status["StateTransitionReason"],
         )
-        out.pop("Enabled", None)
         return out

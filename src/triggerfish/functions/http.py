@@ -18,18 +18,21 @@ from triggerfish.functions.config import FunctionConfig
 class HttpFunction:
     def __init__(self, fn: FunctionConfig, concurrency: int) -> None:
         self.fn = fn
-        self._slots = threading.BoundedSemaphore(max(concurrency, 1))
+        self._limit = max(concurrency, 1)
+        self._slots = threading.BoundedSemaphore(self._limit)
         self._client = httpx.Client(timeout=httpx.Timeout(fn.timeout), follow_redirects=False,
                                     limits=httpx.Limits(max_connections=max(concurrency, 1)))
 
-    def invoke(self, payload: bytes, request_id: str):  # -> InvokeResult (import cycle kept out of the signature)
-        from triggerfish.functions.runtime import InvokeResult, _report, timeout_payload
+    def invoke(self, payload: bytes, request_id: str, *, wait: bool = True):  # -> InvokeResult (no import cycle)
+        from triggerfish.functions.runtime import FunctionThrottled, InvokeResult, _report, timeout_payload
 
         fn = self.fn
         started = time.perf_counter()
         headers = {"Content-Type": "application/json", "Lambda-Runtime-Aws-Request-Id": request_id,
                    "X-Amz-Request-Id": request_id}
-        with self._slots:
+        if not self._slots.acquire(blocking=wait):
+            raise FunctionThrottled(fn.function_name, self._limit)
+        try:
             try:
                 resp = self._client.post(fn.url or "", content=payload or b"null", headers=headers)
             except httpx.TimeoutException:
@@ -47,6 +50,8 @@ class HttpFunction:
                     body = json.dumps({"errorType": f"HTTP{resp.status_code}",
                                        "errorMessage": f"POST {fn.url} returned {resp.status_code}: {text}"}).encode()
                     error, note = "Unhandled", f"POST {fn.url} returned {resp.status_code}\n"
+        finally:
+            self._slots.release()
         duration = (time.perf_counter() - started) * 1000
         result = InvokeResult(fn.function_name, request_id, body, error, duration)
         result.logs = _report(request_id, fn, "", duration, None, note)

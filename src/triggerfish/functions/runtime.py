@@ -5,7 +5,8 @@
     result.ok, result.payload, result.error, result.logs
 
 Each Python function has a pool of worker processes (``worker.py``), at most its concurrency
-(``ReservedConcurrentExecutions``, else ``DEFAULT_CONCURRENCY``); callers beyond that wait. The
+(``ReservedConcurrentExecutions``, else ``DEFAULT_CONCURRENCY``); callers beyond that wait, or
+with ``invoke(..., wait=False)`` get ``FunctionThrottled`` (a function URL's 429). The
 outcome is always an ``InvokeResult`` and never an exception: a raised exception becomes Lambda's
 ``{"errorMessage","errorType","stackTrace"}``, a handler past its Timeout is killed and reported as
 ``Task timed out after N.NN seconds``, and a worker that dies is reported as ``Runtime.ExitError``
@@ -14,10 +15,10 @@ and replaced — the engine process is never taken down by a handler.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
-import pickle
 import select
 import signal
 import subprocess
@@ -46,6 +47,17 @@ class FunctionNotFound(TriggerfishError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"Function not found: {name}")
+
+
+class FunctionThrottled(TriggerfishError):
+    """``invoke(..., wait=False)`` found every one of the function's concurrency slots busy
+    (Lambda's TooManyRequestsException, reason ReservedFunctionConcurrentInvocationLimitExceeded)."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        super().__init__(f"Rate Exceeded: function {name} already runs {limit} invocation(s) at once "
+                         "(ReservedConcurrentExecutions); retry later or raise the limit")
 
 
 @dataclass
@@ -128,6 +140,9 @@ class _Timeout(Exception):
     pass
 
 
+PIPE_SIZE = 1 << 20
+
+
 class _Crashed(Exception):
     pass
 
@@ -153,6 +168,12 @@ class _Worker:
         os.close(req_r)
         os.close(rep_w)
         os.set_blocking(self._req_w, False)
+        # A 1 MB batch through a default 64 KB pipe takes 16 write/wake-up round trips per invoke.
+        for fd in (self._req_w, self._rep_r):
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+                pass
 
     def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
         out = memoryview(encode_frame({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, payload))
@@ -231,8 +252,10 @@ class _Pool:
         self._lock = threading.Lock()
         self.closed = False
 
-    def acquire(self) -> _Worker:
-        self._slots.acquire()
+    def acquire(self, wait: bool = True) -> _Worker:
+        """A worker for one invocation; with ``wait=False`` raise FunctionThrottled instead of queueing."""
+        if not self._slots.acquire(blocking=wait):
+            raise FunctionThrottled(self.fn.function_name, self.size)
         with self._lock:
             if self._idle:
                 return self._idle.pop()
@@ -252,8 +275,10 @@ class _Pool:
                 worker.close()
         self._slots.release()
 
-    def warm(self) -> None:
-        self.release(self.acquire())
+    def warm(self, count: int = 1) -> None:
+        workers = [self.acquire() for _ in range(max(1, min(count, self.size)))]
+        for worker in workers:
+            self.release(worker)
 
     def close(self) -> None:
         with self._lock:
@@ -337,16 +362,18 @@ class FunctionRuntime:
             return fn.reserved_concurrent_executions
         return self.default_concurrency
 
-    def warm(self, name: str) -> None:
-        """Start one worker now, so the first invocation does not pay the interpreter start."""
+    def warm(self, name: str, count: int = 1) -> None:
+        """Start ``count`` workers now (at most the concurrency), so invocations do not pay the interpreter start."""
         pool = self._pools.get(name)
         if pool is not None:
-            pool.warm()
+            pool.warm(count)
 
     # -- invoking ------------------------------------------------------------------------------
     def invoke(self, name: str, payload: bytes | str | dict[str, Any] | list[Any] | None = b"",
-               *, request_id: str | None = None) -> InvokeResult:
-        """Run one invocation and return its outcome. Raises ``FunctionNotFound`` only."""
+               *, request_id: str | None = None, wait: bool = True) -> InvokeResult:
+        """Run one invocation and return its outcome. Raises ``FunctionNotFound``, and with
+        ``wait=False`` ``FunctionThrottled`` when all of the function's slots are busy (synchronous
+        callers such as function URLs are refused, as Lambda does, instead of queueing behind batches)."""
         if not isinstance(payload, bytes):
             payload = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         request_id = request_id or str(uuid.uuid4())
@@ -360,24 +387,23 @@ class FunctionRuntime:
             body = json.dumps({"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded."}).encode()
             return InvokeResult(name, request_id, body, "Unhandled", 0.0, "")
         if http is not None:
-            result = http.invoke(payload, request_id)
+            result = http.invoke(payload, request_id, wait=wait)
         else:
             assert pool is not None
-            result = self._invoke_worker(fn, pool, payload, request_id)
+            result = self._invoke_worker(fn, pool, payload, request_id, wait=wait)
         return result
 
     def invoke_records(
         self,
         name: str,
-        envelope: dict[str, Any],
-        rows: list[tuple[Any, ...]],
+        packed: bytes,
         json_payload: Callable[[], bytes],
         *,
         request_id: str | None = None,
     ) -> InvokeResult:
-        """Invoke with a Kafka event given as its envelope and ``Record.row()`` tuples.
+        """Invoke with a Kafka batch packed by ``esm.event.pack_records``.
 
-        A Python handler's worker builds the event dict itself (``esm.event.build_event``), so the
+        A Python handler's worker builds the event dict itself (``esm.event.unpack_event``), so the
         engine process never encodes the JSON nor the worker parses it; HTTP functions get
         ``json_payload()``. The handler sees exactly what ``json.loads`` of that JSON would give.
         """
@@ -386,12 +412,11 @@ class FunctionRuntime:
             pool = self._pools.get(name)
         if fn is None or pool is None or self.concurrency_of(fn) == 0:
             return self.invoke(name, json_payload(), request_id=request_id)
-        body = pickle.dumps((envelope, rows), protocol=pickle.HIGHEST_PROTOCOL)
-        return self._invoke_worker(fn, pool, body, request_id or str(uuid.uuid4()), kind="records")
+        return self._invoke_worker(fn, pool, packed, request_id or str(uuid.uuid4()), kind="records")
 
     def _invoke_worker(self, fn: FunctionConfig, pool: _Pool, payload: bytes, request_id: str,
-                       kind: str = "json") -> InvokeResult:
-        worker = pool.acquire()
+                       kind: str = "json", wait: bool = True) -> InvokeResult:
+        worker = pool.acquire(wait)
         started = time.perf_counter()
         deadline = time.time() + fn.timeout
         try:

@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import os
-import pickle
 import resource
 import sys
 import time
@@ -137,10 +136,10 @@ def serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
             )
             try:
                 if header.get("kind") == "records":
-                    # A Kafka batch as (envelope, rows) from the engine (our own pipe, our own pickle).
-                    from triggerfish.esm.event import build_event
+                    # A Kafka batch packed by the engine (our own pipe, our own pickle).
+                    from triggerfish.esm.event import unpack_event
 
-                    event = build_event(*pickle.loads(payload))
+                    event = unpack_event(payload)
                 else:
                     event = json.loads(payload) if payload else None
                 result = func(event, context)

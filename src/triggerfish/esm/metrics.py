@@ -1,0 +1,123 @@
+"""Lambda's event source mapping metrics (``MetricsConfig``) as Prometheus metrics.
+
+Lambda publishes three groups per mapping (lambda-kafka-esm.md §5.8): ``EventCount``,
+``ErrorCount`` and ``KafkaMetrics``. Here each is a metric in prometheus-client's default registry
+(the control API's ``/metrics`` serves it), named ``triggerfish_esm_<snake_case>`` and labelled with
+the mapping's UUID and function name; the HELP text names the Lambda metric.
+
+    metrics = MappingMetrics(uuid, "orders")
+    metrics.polled(500, filtered=20)          # once per poll, not per record
+    metrics.invoked(100, failed=True)         # once per invoke; a retry counts its records again
+
+The runner calls these at the points where it already decides what happens to records; each call
+is an ``inc`` on a child bound to the labels up front, so the hot path pays one per batch, not per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Gauge
+
+LABELS = ("uuid", "function")
+PREFIX = "triggerfish_esm_"
+
+
+def _counter(name: str, lambda_name: str, meaning: str) -> Counter:
+    return Counter(PREFIX + name, f"Lambda {lambda_name}: {meaning}", LABELS)
+
+
+# -- EventCount --------------------------------------------------------------------------------
+POLLED = _counter("polled_events", "PolledEventCount", "records polled from Kafka.")
+FILTERED_OUT = _counter("filtered_out_events", "FilteredOutEventCount", "records dropped by FilterCriteria.")
+INVOKED = _counter("invoked_events", "InvokedEventCount", "records sent to the function; retries count again.")
+FAILED_INVOKE = _counter("failed_invoke_events", "FailedInvokeEventCount",
+                         "records in failed invokes, including invokes with non-empty batchItemFailures.")
+DROPPED = _counter("dropped_events", "DroppedEventCount",
+                   "records given up on (record age, retries exhausted, too large) without an on-failure destination.")
+DESTINATION_DELIVERED = _counter("on_failure_destination_delivered_events", "OnFailureDestinationDeliveredEventCount",
+                                 "records delivered to the on-failure destination.")
+COMMITTED = _counter("committed_events", "CommittedEventCount", "sum of the deltas of committed offsets.")
+# -- ErrorCount --------------------------------------------------------------------------------
+POLLING_ERRORS = _counter("polling_errors", "PollingErrorCount", "errors reported by the Kafka consumer while polling.")
+INVOKE_ERRORS = _counter("invoke_errors", "InvokeErrorCount", "failed invokes (counted per batch).")
+DESTINATION_ERRORS = _counter("on_failure_destination_delivery_errors", "OnFailureDestinationDeliveryErrorCount",
+                              "failed attempts to deliver records to the on-failure destination.")
+COMMIT_ERRORS = _counter("commit_errors", "CommitErrorCount", "failed offset commits.")
+# -- KafkaMetrics ------------------------------------------------------------------------------
+MAX_OFFSET_LAG = Gauge(PREFIX + "max_offset_lag", "Lambda MaxOffsetLag: the largest lag (log end offset minus "
+                       "committed offset) of the mapping's assigned partitions.", LABELS)
+SUM_OFFSET_LAG = Gauge(PREFIX + "sum_offset_lag", "Lambda SumOffsetLag: the lag summed over the mapping's "
+                       "assigned partitions.", LABELS)
+
+_ALL = (POLLED, FILTERED_OUT, INVOKED, FAILED_INVOKE, DROPPED, DESTINATION_DELIVERED, COMMITTED,
+        POLLING_ERRORS, INVOKE_ERRORS, DESTINATION_ERRORS, COMMIT_ERRORS, MAX_OFFSET_LAG, SUM_OFFSET_LAG)
+
+
+class MappingMetrics:
+    """One mapping's metrics, bound to its labels once (a labelled child lookup costs a lock and a dict)."""
+
+    def __init__(self, uuid: str, function: str) -> None:
+        labels = (uuid, function)
+        self._polled = POLLED.labels(*labels)
+        self._filtered = FILTERED_OUT.labels(*labels)
+        self._invoked = INVOKED.labels(*labels)
+        self._failed = FAILED_INVOKE.labels(*labels)
+        self._dropped = DROPPED.labels(*labels)
+        self._delivered = DESTINATION_DELIVERED.labels(*labels)
+        self._committed = COMMITTED.labels(*labels)
+        self._polling_errors = POLLING_ERRORS.labels(*labels)
+        self._invoke_errors = INVOKE_ERRORS.labels(*labels)
+        self._destination_errors = DESTINATION_ERRORS.labels(*labels)
+        self._commit_errors = COMMIT_ERRORS.labels(*labels)
+        self._max_lag = MAX_OFFSET_LAG.labels(*labels)
+        self._sum_lag = SUM_OFFSET_LAG.labels(*labels)
+
+    def polled(self, records: int, filtered: int = 0) -> None:
+        if records:
+            self._polled.inc(records)
+        if filtered:
+            self._filtered.inc(filtered)
+
+    def invoked(self, records: int, *, failed: bool = False, error: bool = False) -> None:
+        """One invoke of ``records``: ``failed`` if any of them failed (error or batchItemFailures),
+        ``error`` if the invoke itself failed (handler error, timeout, crash, throttle)."""
+        self._invoked.inc(records)
+        if failed:
+            self._failed.inc(records)
+        if error:
+            self._invoke_errors.inc()
+
+    def dropped(self, records: int) -> None:
+        self._dropped.inc(records)
+
+    def destination_delivered(self, records: int) -> None:
+        self._delivered.inc(records)
+
+    def destination_error(self) -> None:
+        self._destination_errors.inc()
+
+    def committed(self, delta: int) -> None:
+        if delta > 0:
+            self._committed.inc(delta)
+
+    def polling_error(self) -> None:
+        self._polling_errors.inc()
+
+    def commit_error(self) -> None:
+        self._commit_errors.inc()
+
+    def lags(self, lags: Iterable[int | None]) -> None:
+        """The assigned partitions' lags (None = not known yet) -> MaxOffsetLag and SumOffsetLag."""
+        known = [lag for lag in lags if lag is not None]
+        self._max_lag.set(max(known, default=0))
+        self._sum_lag.set(sum(known))
+
+
+def forget(uuid: str, function: str) -> None:
+    """Drop a deleted mapping's series, so /metrics does not report it forever."""
+    for metric in _ALL:
+        try:
+            metric.remove(uuid, function)
+        except KeyError:
+            pass
