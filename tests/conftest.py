@@ -102,3 +102,29 @@ def running_engine(tmp_path):
     yield start
     for engine in started:
         engine.stop()
+
+
+@pytest.fixture
+def acls(admin: AdminClient) -> Iterator[Callable[[list], None]]:
+    """``acls([kafka_helpers.allow(...), ...])`` creates ACL bindings; the ones created are deleted after the test."""
+    from kafka_helpers import create_acls, delete_acls
+
+    made: list = []
+
+    def grant(bindings: list) -> None:
+        create_acls(admin, bindings)
+        made.extend(bindings)
+
+    yield grant
+    if made:
+        delete_acls(admin, made)
+
+
+@pytest.fixture
+def scram_user(admin: AdminClient) -> Iterator[tuple[str, str]]:
+    """A fresh SCRAM-SHA-512 (user, password) with no ACLs; the user and its ACLs are removed afterwards."""
+    from kafka_helpers import create_scram_user, delete_scram_user
+
+    user, password = create_scram_user(admin)
+    yield user, password
+    delete_scram_user(admin, user)

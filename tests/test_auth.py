@@ -6,21 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import (
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    ResourcePatternType,
-    ResourceType,
-)
+from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives import serialization
 
 from triggerfish.errors import ConfigError, SetupError
@@ -29,11 +20,7 @@ from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
 from triggerfish.validation import InvalidParameterError
 
-
-def _secret(monkeypatch: pytest.MonkeyPatch, value: object) -> str:
-    name = f"TF_AUTH_SECRET_{uuid.uuid4().hex[:8].upper()}"
-    monkeypatch.setenv(name, value if isinstance(value, str) else json.dumps(value))
-    return f"env:{name}"
+from kafka_helpers import env_secret, grant_client, root_ca_access, roundtrip
 
 
 def _mapping(access: list[dict[str, str]], bootstrap: str = "127.0.0.1:9093", topic: str = "orders", **extra: object) -> MappingConfig:
@@ -46,42 +33,6 @@ def _mapping(access: list[dict[str, str]], bootstrap: str = "127.0.0.1:9093", to
     return MappingConfig.from_dict(body)
 
 
-def _ca(monkeypatch: pytest.MonkeyPatch, kafka: KafkaEnv) -> dict[str, str]:
-    return {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": _secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})}
-
-
-def _roundtrip(config: dict[str, object], topic: str, group: str) -> None:
-    producer = Producer(config)
-    payload = uuid.uuid4().hex.encode()
-    producer.produce(topic, payload)
-    assert producer.flush(30) == 0
-    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                raise KafkaException(msg.error())
-            assert msg.value() == payload
-            return
-        raise AssertionError("nothing consumed within 30 s")
-    finally:
-        consumer.close()
-
-
-def _grant_client(admin: AdminClient, principal: str, topic: str, group: str) -> None:
-    bindings = [
-        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW)
-        for op in (AclOperation.READ, AclOperation.WRITE)
-    ] + [AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL, principal, "*", AclOperation.READ,
-                    AclPermissionType.ALLOW)]
-    for future in admin.create_acls(bindings).values():
-        future.result(timeout=30)
-
-
 # --- configs that work against the real broker -------------------------------------------------------
 
 
@@ -89,12 +40,12 @@ def _grant_client(admin: AdminClient, principal: str, topic: str, group: str) ->
 @pytest.mark.parametrize(("kind", "mechanism"), [("BASIC_AUTH", "PLAIN"), ("SASL_SCRAM_256_AUTH", "SCRAM-SHA-256"),
                                                  ("SASL_SCRAM_512_AUTH", "SCRAM-SHA-512")])
 def test_sasl_types_log_in_over_tls(kafka: KafkaEnv, make_topic, monkeypatch, kind: str, mechanism: str) -> None:
-    uri = _secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
-    config = auth.kafka_config(_mapping([{"Type": kind, "URI": uri}, _ca(monkeypatch, kafka)], kafka.sasl_bootstrap))
+    uri = env_secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
+    config = auth.kafka_config(_mapping([{"Type": kind, "URI": uri}, root_ca_access(monkeypatch, kafka.ca_file)], kafka.sasl_bootstrap))
     assert config["security.protocol"] == "SASL_SSL"  # Lambda never sends SASL in plaintext
     assert config["sasl.mechanism"] == mechanism and config["sasl.username"] == kafka.admin_user
     assert config["ssl.ca.pem"].startswith("-----BEGIN CERTIFICATE-----") and "ssl.ca.location" not in config
-    _roundtrip(config, make_topic(), f"g-{uuid.uuid4().hex}")
+    roundtrip(config, make_topic(), f"g-{uuid.uuid4().hex}", timeout=30)
 
 
 @pytest.mark.kafka
@@ -109,7 +60,7 @@ def test_client_certificate_inline_pem(kafka: KafkaEnv, admin: AdminClient, make
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(secret["privateKeyPassword"].encode()),
         ).decode()
-    mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": _secret(monkeypatch, secret)}, _ca(monkeypatch, kafka)],
+    mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, secret)}, root_ca_access(monkeypatch, kafka.ca_file)],
                        kafka.mtls_bootstrap)
     resolved = auth.resolve(mapping)
     assert resolved.principal == "User:triggerfish-client"
@@ -118,8 +69,8 @@ def test_client_certificate_inline_pem(kafka: KafkaEnv, admin: AdminClient, make
     assert not any(k.endswith(".location") for k in config)  # nothing read from or written to disk
     assert ("ssl.key.password" in config) is encrypted
     topic, group = make_topic(), f"g-{uuid.uuid4().hex}"
-    _grant_client(admin, resolved.principal, topic, group)
-    _roundtrip(config, topic, group)
+    grant_client(admin, resolved.principal, topic, group)
+    roundtrip(config, topic, group, timeout=30)
     # and the TLS stage probes with the same in-memory material
     assert stages.check_tls("127.0.0.1", int(kafka.mtls_bootstrap.rsplit(":", 1)[1]), config).status == "ok"
 
@@ -151,7 +102,7 @@ def _pem_key(key: object, fmt: serialization.PrivateFormat) -> str:
 
 def _setup_error(monkeypatch: pytest.MonkeyPatch, secret: object, kind: str = "CLIENT_CERTIFICATE_TLS_AUTH") -> SetupError:
     with pytest.raises(SetupError) as info:
-        auth.resolve(_mapping([{"Type": kind, "URI": _secret(monkeypatch, secret)}]))
+        auth.resolve(_mapping([{"Type": kind, "URI": env_secret(monkeypatch, secret)}]))
     assert info.value.stage == "secret"
     return info.value
 
@@ -238,11 +189,11 @@ def test_msk_rejects_self_managed_only_types() -> None:
 
 def test_redact_hides_every_secret(monkeypatch) -> None:
     password = uuid.uuid4().hex
-    config = auth.kafka_config(_mapping([{"Type": "BASIC_AUTH", "URI": _secret(monkeypatch, {"username": "u", "password": password})}]))
+    config = auth.kafka_config(_mapping([{"Type": "BASIC_AUTH", "URI": env_secret(monkeypatch, {"username": "u", "password": password})}]))
     shown = json.dumps(auth.redact({**config, "ssl.key.pem": "-----BEGIN PRIVATE KEY-----x", "ssl.key.password": "kp"}))
     assert password not in shown and "BEGIN PRIVATE KEY" not in shown and '"kp"' not in shown
     assert '"sasl.username": "u"' in shown
-    resolved = auth.resolve(_mapping([{"Type": "BASIC_AUTH", "URI": _secret(monkeypatch, {"username": "u", "password": password})}]))
+    resolved = auth.resolve(_mapping([{"Type": "BASIC_AUTH", "URI": env_secret(monkeypatch, {"username": "u", "password": password})}]))
     assert password not in repr(resolved) and password not in str(resolved)
 
 
@@ -315,7 +266,7 @@ def test_msk_brokers_follow_lambdas_auth_priority(fake_msk, monkeypatch) -> None
     fake_msk.clusters[MSK_ARN] = dict(BROKERS)
     iam = auth.resolve(_mapping([], EventSourceArn=MSK_ARN))
     assert iam.bootstrap == ["b-1.orders.kafka.eu-west-1.amazonaws.com:9098"] and iam.config["sasl.mechanism"] == "OAUTHBEARER"
-    scram = _secret(monkeypatch, {"username": "u", "password": "p"})
+    scram = env_secret(monkeypatch, {"username": "u", "password": "p"})
     resolved = auth.resolve(_mapping([{"Type": "SASL_SCRAM_512_AUTH", "URI": scram}], EventSourceArn=MSK_ARN))
     assert resolved.bootstrap == ["b-1.orders.kafka.eu-west-1.amazonaws.com:9096"]
     assert fake_msk.requests and all("bootstrap-brokers" in r for r in fake_msk.requests)
@@ -330,7 +281,7 @@ def test_msk_without_iam_uses_unauthenticated_tls_not_plaintext(fake_msk) -> Non
 
 def test_msk_cluster_without_the_secrets_auth_and_unknown_cluster(fake_msk, monkeypatch) -> None:
     fake_msk.clusters[MSK_ARN] = {"BootstrapBrokerStringSaslIam": BROKERS["BootstrapBrokerStringSaslIam"]}
-    scram = _secret(monkeypatch, {"username": "u", "password": "p"})
+    scram = env_secret(monkeypatch, {"username": "u", "password": "p"})
     with pytest.raises(SetupError) as info:
         auth.resolve(_mapping([{"Type": "SASL_SCRAM_512_AUTH", "URI": scram}], EventSourceArn=MSK_ARN))
     assert info.value.problem == problems.CONNECTION_ERROR and "BootstrapBrokerStringSaslScram" in info.value.detail
@@ -346,8 +297,8 @@ def test_pbes2_key_works_here_but_is_flagged_for_lambda(kafka: KafkaEnv, monkeyp
     sealed = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                serialization.BestAvailableEncryption(password.encode())).decode()  # PBES2 (AES)
     secret = {"certificate": Path(kafka.client_cert_file).read_text(), "privateKey": sealed, "privateKeyPassword": password}
-    mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": _secret(monkeypatch, secret)},
-                        _ca(monkeypatch, kafka)], kafka.mtls_bootstrap)
+    mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, secret)},
+                        root_ca_access(monkeypatch, kafka.ca_file)], kafka.mtls_bootstrap)
     results, built = stages.check_secrets(mapping, auth.parse_access(mapping))
     assert built is not None
     [warning] = [r for r in results if r.status == "warn"]
@@ -364,8 +315,8 @@ def test_pbes2_key_works_here_but_is_flagged_for_lambda(kafka: KafkaEnv, monkeyp
         input=password, capture_output=True, text=True, check=True,
     ).stdout
     assert "-----BEGIN ENCRYPTED PRIVATE KEY-----" in pbes1
-    mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": _secret(monkeypatch, {**secret, "privateKey": pbes1})},
-                        _ca(monkeypatch, kafka)], kafka.mtls_bootstrap)
+    mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, {**secret, "privateKey": pbes1})},
+                        root_ca_access(monkeypatch, kafka.ca_file)], kafka.mtls_bootstrap)
     results, built = stages.check_secrets(mapping, auth.parse_access(mapping))
     assert built is not None and [r for r in results if r.status != "ok"] == []
 

@@ -13,18 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka.admin import (
-    AclBinding,
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
-    ResourcePatternType,
-    ResourceType,
-)
+from confluent_kafka.admin import AclBinding, AclOperation, ResourceType
 
 from triggerfish.bridge.config import from_file
 from triggerfish.bridge.server import prepare
 from triggerfish.localkafka import KafkaEnv
+
+from kafka_helpers import allow
 
 pytestmark = pytest.mark.kafka
 
@@ -52,10 +47,6 @@ kafka.consumer.auto.offset.reset=earliest
 """
 
 
-def _acl(rtype: ResourceType, name: str, op: AclOperation) -> AclBinding:
-    return AclBinding(rtype, name, ResourcePatternType.LITERAL, PRINCIPAL, "*", op, AclPermissionType.ALLOW)
-
-
 @pytest.fixture
 def sidecar(kafka: KafkaEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
     monkeypatch.setenv("BOOTSTRAP_SERVERS", kafka.mtls_bootstrap)
@@ -72,21 +63,17 @@ def sidecar(kafka: KafkaEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     prepared.stop(thread)
 
 
-@pytest.fixture
-def acls(admin: Any) -> Iterator[Callable[[list[AclBinding]], None]]:
-    made: list[AclBinding] = []
-
-    def grant(bindings: list[AclBinding]) -> None:
-        for f in admin.create_acls(bindings).values():
-            f.result(30)
-        made.extend(bindings)
-
-    yield grant
-    if made:
-        filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
-                                    b.permission_type) for b in made]
-        for f in admin.delete_acls(filters).values():
-            f.result(30)
+def _subscribe_until_refused(client: httpx.Client, group: str, topic: str) -> tuple[str, httpx.Response]:
+    """Subscribe a new consumer of ``group`` to ``topic`` and poll until the bridge refuses with 403."""
+    client.post(f"/consumers/{group}", json={"name": "app", "format": "json"}, headers={"content-type": V2})
+    base = f"/consumers/{group}/instances/app"
+    assert client.post(base + "/subscription", json={"topics": [topic]}, headers={"content-type": V2}).status_code == 204
+    for _ in range(10):
+        r = client.get(base + "/records", params={"timeout": 1000}, headers={"accept": JSON})
+        if r.status_code != 200:
+            break
+    assert r.status_code == 403, r.text
+    return base, r
 
 
 def _poll(client: httpx.Client, base: str, want: int) -> list[dict[str, Any]]:
@@ -103,8 +90,8 @@ def _poll(client: httpx.Client, base: str, want: int) -> list[dict[str, Any]]:
 def test_sidecar_with_acls_full_cycle(sidecar: httpx.Client, acls: Callable[[list[AclBinding]], None],
                                       make_topic: Callable[..., str], unique_name: Callable[[str], str]) -> None:
     topic, group = make_topic(), unique_name("sidecar")
-    acls([_acl(ResourceType.TOPIC, topic, AclOperation.READ), _acl(ResourceType.TOPIC, topic, AclOperation.WRITE),
-          _acl(ResourceType.GROUP, group, AclOperation.READ)])
+    acls([allow(ResourceType.TOPIC, topic, PRINCIPAL, AclOperation.READ), allow(ResourceType.TOPIC, topic, PRINCIPAL, AclOperation.WRITE),
+          allow(ResourceType.GROUP, group, PRINCIPAL, AclOperation.READ)])
 
     r = sidecar.post(f"/topics/{topic}", json={"records": [{"key": "order-1", "value": {"qty": 2}}]},
                      headers={"content-type": JSON})
@@ -132,7 +119,7 @@ def test_sidecar_with_acls_full_cycle(sidecar: httpx.Client, acls: Callable[[lis
 def test_sidecar_with_topic_acls_missing(sidecar: httpx.Client, acls: Callable[[list[AclBinding]], None],
                                          make_topic: Callable[..., str], unique_name: Callable[[str], str]) -> None:
     topic, group = make_topic(), unique_name("sidecar")
-    acls([_acl(ResourceType.GROUP, group, AclOperation.READ)])  # no topic ACL at all: not even Describe
+    acls([allow(ResourceType.GROUP, group, PRINCIPAL, AclOperation.READ)])  # no topic ACL at all: not even Describe
 
     r = sidecar.post(f"/topics/{topic}", json={"records": [{"value": "x"}]}, headers={"content-type": JSON})
     assert r.status_code == 403
@@ -141,14 +128,7 @@ def test_sidecar_with_topic_acls_missing(sidecar: httpx.Client, acls: Callable[[
     assert r.status_code == 403 and f"Kafka denied Describe on topic '{topic}' to principal {PRINCIPAL}" in r.json()["message"]
     assert topic not in sidecar.get("/topics").json()
 
-    sidecar.post(f"/consumers/{group}", json={"name": "app", "format": "json"}, headers={"content-type": V2})
-    base = f"/consumers/{group}/instances/app"
-    assert sidecar.post(base + "/subscription", json={"topics": [topic]}, headers={"content-type": V2}).status_code == 204
-    for _ in range(10):
-        r = sidecar.get(base + "/records", params={"timeout": 1000}, headers={"accept": JSON})
-        if r.status_code != 200:
-            break
-    assert r.status_code == 403, r.text
+    base, r = _subscribe_until_refused(sidecar, group, topic)
     assert f"--allow-principal {PRINCIPAL} --operation Read --topic {topic}" in r.json()["message"]
     sidecar.delete(base)
 
@@ -156,14 +136,7 @@ def test_sidecar_with_topic_acls_missing(sidecar: httpx.Client, acls: Callable[[
 def test_sidecar_with_group_acl_missing(sidecar: httpx.Client, acls: Callable[[list[AclBinding]], None],
                                         make_topic: Callable[..., str], unique_name: Callable[[str], str]) -> None:
     topic, group = make_topic(), unique_name("nogroup")
-    acls([_acl(ResourceType.TOPIC, topic, AclOperation.READ)])
-    sidecar.post(f"/consumers/{group}", json={"name": "app", "format": "json"}, headers={"content-type": V2})
-    base = f"/consumers/{group}/instances/app"
-    assert sidecar.post(base + "/subscription", json={"topics": [topic]}, headers={"content-type": V2}).status_code == 204
-    for _ in range(10):
-        r = sidecar.get(base + "/records", params={"timeout": 1000}, headers={"accept": JSON})
-        if r.status_code != 200:
-            break
-    assert r.status_code == 403, r.text
+    acls([allow(ResourceType.TOPIC, topic, PRINCIPAL, AclOperation.READ)])
+    base, r = _subscribe_until_refused(sidecar, group, topic)
     assert f"--allow-principal {PRINCIPAL} --operation Read --group {group}" in r.json()["message"]
     sidecar.delete(base)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +21,8 @@ from triggerfish.esm.destinations import (
 )
 from triggerfish.localkafka import KafkaEnv
 from triggerfish.validation import InvalidParameterError
+
+from kafka_helpers import closed_port
 
 pytestmark = pytest.mark.kafka
 
@@ -122,9 +123,7 @@ def test_kafka_destination_republishes_key_value_headers_plus_failure_headers(
 
 
 def test_kafka_destination_unreachable_raises(unique_name: Callable[[str], str]) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again at once: nothing listens there
+    port = closed_port()
     destination = KafkaTopicDestination(unique_name("dlq"), {"bootstrap.servers": f"127.0.0.1:{port}"}, timeout=2)
     with pytest.raises(DestinationError, match="kafka://"):
         destination.send(RECORDS[:1], EXHAUSTED, SOURCE, EVENT)
@@ -187,9 +186,7 @@ def test_missing_aws_destination_raises(moto_server: str, unique_name: Callable[
 
 
 def test_unreachable_aws_endpoint_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -7,43 +7,14 @@ import sys
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import (
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    ResourcePatternType,
-    ResourceType,
-    ScramCredentialInfo,
-    ScramMechanism,
-    UserScramCredentialUpsertion,
-)
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AclOperation, AdminClient, ResourceType, ScramMechanism
 
 from triggerfish.localkafka import KafkaEnv
 
+from kafka_helpers import create_scram_user, grant, grant_client, roundtrip
+
 pytestmark = pytest.mark.kafka
-
-
-def _roundtrip(config: dict[str, str], topic: str, group: str) -> bytes:
-    producer = Producer(config)
-    payload = uuid.uuid4().hex.encode()
-    producer.produce(topic, payload, key=b"k")
-    assert producer.flush(30) == 0
-    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    try:
-        for _ in range(60):
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            if msg.error():
-                raise KafkaException(msg.error())
-            assert msg.value() == payload
-            return msg.value()
-        raise AssertionError("no record consumed within 60 s")
-    finally:
-        consumer.close()
 
 
 def test_cli_status_prints_the_same_lines(kafka: KafkaEnv) -> None:
@@ -73,24 +44,18 @@ def test_cli_status_on_a_port_base_with_no_broker_exits_1() -> None:
 
 
 def test_plaintext_listener(kafka: KafkaEnv, make_topic) -> None:
-    _roundtrip(kafka.plaintext(), make_topic(), f"g-{uuid.uuid4().hex}")
+    roundtrip(kafka.plaintext(), make_topic(), f"g-{uuid.uuid4().hex}")
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
 def test_sasl_ssl_listener(kafka: KafkaEnv, make_topic, mechanism: str) -> None:
-    _roundtrip(kafka.sasl(mechanism), make_topic(), f"g-{uuid.uuid4().hex}")
+    roundtrip(kafka.sasl(mechanism), make_topic(), f"g-{uuid.uuid4().hex}")
 
 
 def test_mtls_listener_with_acls_for_the_certificate_principal(kafka: KafkaEnv, admin: AdminClient, make_topic) -> None:
     topic, group = make_topic(), f"g-{uuid.uuid4().hex}"
-    principal = "User:triggerfish-client"
-    bindings = [
-        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW)
-        for op in (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)
-    ] + [AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL, principal, "*", AclOperation.READ, AclPermissionType.ALLOW)]
-    for future in admin.create_acls(bindings).values():
-        future.result(timeout=30)
-    _roundtrip(kafka.mtls(), topic, group)
+    grant_client(admin, "User:triggerfish-client", topic, group, AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)
+    roundtrip(kafka.mtls(), topic, group)
 
 
 def test_mtls_listener_refuses_a_client_without_certificate(kafka: KafkaEnv) -> None:
@@ -108,10 +73,7 @@ def test_mtls_listener_refuses_a_client_without_certificate(kafka: KafkaEnv) -> 
 
 
 def test_scram_user_without_acls_is_denied_until_granted(kafka: KafkaEnv, admin: AdminClient, make_topic) -> None:
-    user, password = f"u-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
-    admin.alter_user_scram_credentials(
-        [UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode())]
-    )[user].result(timeout=30)
+    user, password = create_scram_user(admin, ScramMechanism.SCRAM_SHA_512)
     topic, group = make_topic(), f"g-{uuid.uuid4().hex}"
     p = Producer(kafka.plaintext())
     p.produce(topic, b"hello")
@@ -119,8 +81,7 @@ def test_scram_user_without_acls_is_denied_until_granted(kafka: KafkaEnv, admin:
 
     principal = f"User:{user}"
     # Group Read first, so the only thing missing is the topic ACL.
-    group_acl = AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL, principal, "*", AclOperation.READ, AclPermissionType.ALLOW)
-    admin.create_acls([group_acl])[group_acl].result(timeout=30)
+    grant(admin, principal, ResourceType.GROUP, group, AclOperation.READ)
     config = {**kafka.sasl("SCRAM-SHA-512", user, password), "group.id": group, "auto.offset.reset": "earliest"}
     consumer = Consumer(config)
     consumer.subscribe([topic])
@@ -133,12 +94,7 @@ def test_scram_user_without_acls_is_denied_until_granted(kafka: KafkaEnv, admin:
     consumer.close()
     assert denied is not None and denied.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, denied
 
-    bindings = [
-        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW)
-        for op in (AclOperation.READ, AclOperation.DESCRIBE)
-    ]
-    for future in admin.create_acls(bindings).values():
-        future.result(timeout=30)
+    grant(admin, principal, ResourceType.TOPIC, topic, AclOperation.READ, AclOperation.DESCRIBE)
 
     consumer = Consumer(config)
     consumer.subscribe([topic])

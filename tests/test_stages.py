@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
-import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,21 +16,19 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import (
-    AclBinding,
     AclOperation,
     AclPermissionType,
     AdminClient,
     ResourcePatternType,
     ResourceType,
-    ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialUpsertion,
 )
-from cryptography.hazmat.primitives import serialization
 
 from triggerfish.esm import problems, stages
 from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
+
+from kafka_helpers import TLSServer, closed_port, create_scram_user, env_secret, grant, pem, root_ca_access
 
 pytestmark = pytest.mark.kafka
 
@@ -62,12 +58,6 @@ def leak_check(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[st
         assert value not in seen, "a secret value leaked into logs or output"
 
 
-def _secret(monkeypatch: pytest.MonkeyPatch, value: dict[str, str]) -> str:
-    name = f"TF_TEST_SECRET_{uuid.uuid4().hex[:8].upper()}"
-    monkeypatch.setenv(name, json.dumps(value))
-    return f"env:{name}"
-
-
 def _mapping(bootstrap: list[str], topic: str, access: list[dict[str, str]], group: str | None = None) -> MappingConfig:
     body: dict[str, object] = {
         "UUID": str(uuid.uuid4()),
@@ -82,11 +72,6 @@ def _mapping(bootstrap: list[str], topic: str, access: list[dict[str, str]], gro
     return MappingConfig.from_dict(body)
 
 
-def _ca(monkeypatch: pytest.MonkeyPatch, kafka: KafkaEnv) -> dict[str, str]:
-    """The local broker's private CA as a SERVER_ROOT_CA_CERTIFICATE entry (its certificates are not public)."""
-    return {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": _secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})}
-
-
 def _failure(results: list[stages.StageResult]) -> stages.StageResult:
     failed = stages.first_failure(results)
     assert failed is not None, results
@@ -94,58 +79,6 @@ def _failure(results: list[stages.StageResult]) -> stages.StageResult:
     after = results[results.index(failed) + 1:]
     assert all(r.status == "skip" for r in after), results
     return failed
-
-
-def _scram_user(admin: AdminClient, *mechanisms: ScramMechanism) -> tuple[str, str]:
-    user, password = f"w2-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
-    upserts = [UserScramCredentialUpsertion(user, ScramCredentialInfo(m, 4096), password.encode()) for m in mechanisms]
-    for future in admin.alter_user_scram_credentials(upserts).values():
-        future.result(timeout=30)
-    return user, password
-
-
-def _grant(admin: AdminClient, principal: str, rtype: ResourceType, name: str, *ops: AclOperation) -> None:
-    bindings = [
-        AclBinding(rtype, name, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW) for op in ops
-    ]
-    for future in admin.create_acls(bindings).values():
-        future.result(timeout=30)
-
-
-def _pem(obj: object) -> str:
-    if hasattr(obj, "public_bytes"):
-        return obj.public_bytes(serialization.Encoding.PEM).decode()  # type: ignore[attr-defined]
-    return obj.private_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-class TLSServer:
-    """A real TLS server on 127.0.0.1 (port 0) presenting a given certificate; accepts until closed."""
-
-    def __init__(self, tmp: Path, key: object, cert: object, ca_cert: object) -> None:
-        chain = tmp / f"srv-{uuid.uuid4().hex[:6]}.pem"
-        chain.write_text(_pem(key) + _pem(cert) + _pem(ca_cert))
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(chain)
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                with self.ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(64)
-            except (OSError, ssl.SSLError):
-                pass
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # --- one test per PROBLEM message ---------------------------------------------------------------------
@@ -166,9 +99,7 @@ def test_unresolvable_host_is_found_among_every_bootstrap_host(kafka: KafkaEnv, 
 
 
 def test_closed_port_says_which_port_refused(kafka: KafkaEnv) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     results = stages.check_cluster([f"127.0.0.1:{port}"], kafka.sasl(), "t", "g")
     failed = _failure(results)
     assert failed.stage == "tcp"
@@ -180,8 +111,8 @@ def test_closed_port_says_which_port_refused(kafka: KafkaEnv) -> None:
 def test_wrong_root_ca_secret_against_the_real_broker(kafka: KafkaEnv, monkeypatch, leak_check) -> None:
     _, other_ca = certs.make_ca("some other CA")
     mapping = _mapping([kafka.sasl_bootstrap], "tt", [
-        {"Type": "SASL_SCRAM_512_AUTH", "URI": _secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})},
-        {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": _secret(monkeypatch, {"certificate": _pem(other_ca)})},
+        {"Type": "SASL_SCRAM_512_AUTH", "URI": env_secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})},
+        {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": env_secret(monkeypatch, {"certificate": pem(other_ca)})},
     ])
     leak_check(kafka.admin_password)
     results, _ = stages.check_mapping(mapping)
@@ -194,15 +125,17 @@ def test_wrong_root_ca_secret_against_the_real_broker(kafka: KafkaEnv, monkeypat
     leak_check(output=[r.to_dict() for r in results])
 
 
+def _tls_failure(tmp: Path, host: str, key: object, cert: object, ca_cert: object) -> stages.StageResult:
+    """The failed stage when a loopback TLS server presents ``cert`` and is reached as ``host``, trusting ``ca_cert``."""
+    with TLSServer(tmp, key, cert, ca_cert) as server:
+        config = {"security.protocol": "SSL", "ssl.ca.pem": pem(ca_cert)}
+        return _failure(stages.check_cluster([f"{host}:{server.port}"], config, "t", "g"))
+
+
 def test_hostname_mismatch_names_the_certificate_hosts(tmp_path: Path) -> None:
     ca_key, ca_cert = certs.make_ca()
     key, cert = certs.issue(ca_key, ca_cert, "kafka.wrong.example", hosts=["kafka.wrong.example"])
-    server = TLSServer(tmp_path, key, cert, ca_cert)
-    try:
-        config = {"security.protocol": "SSL", "ssl.ca.pem": _pem(ca_cert)}
-        failed = _failure(stages.check_cluster([f"localhost:{server.port}"], config, "t", "g"))
-    finally:
-        server.close()
+    failed = _tls_failure(tmp_path, "localhost", key, cert, ca_cert)
     assert failed.stage == "tls" and failed.problem == problems.TLS_AUTHENTICATION
     assert failed.code == "verify 62"
     assert "the broker certificate is for host kafka.wrong.example, you connected to localhost" in failed.detail
@@ -213,12 +146,7 @@ def test_expired_broker_certificate(tmp_path: Path) -> None:
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
     key, cert = certs.issue(ca_key, ca_cert, "localhost", hosts=["localhost", "127.0.0.1"],
                             not_before=past - dt.timedelta(days=365), not_after=past)
-    server = TLSServer(tmp_path, key, cert, ca_cert)
-    try:
-        config = {"security.protocol": "SSL", "ssl.ca.pem": _pem(ca_cert)}
-        failed = _failure(stages.check_cluster([f"127.0.0.1:{server.port}"], config, "t", "g"))
-    finally:
-        server.close()
+    failed = _tls_failure(tmp_path, "127.0.0.1", key, cert, ca_cert)
     assert failed.stage == "tls" and failed.problem == problems.TLS_AUTHENTICATION
     assert failed.code == "verify 10"
     assert f"expired on {past:%Y-%m-%d}" in failed.detail
@@ -227,7 +155,7 @@ def test_expired_broker_certificate(tmp_path: Path) -> None:
 def test_non_pem_client_certificate_secret(kafka: KafkaEnv, monkeypatch, leak_check) -> None:
     key_pem = Path(kafka.client_key_file).read_text()
     der = Path(kafka.client_cert_file).read_text().split("-----")[2].replace("\n", "")  # base64 DER, no PEM armour
-    uri = _secret(monkeypatch, {"certificate": der, "privateKey": key_pem})
+    uri = env_secret(monkeypatch, {"certificate": der, "privateKey": key_pem})
     mapping = _mapping([kafka.mtls_bootstrap], "tt", [{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": uri}])
     leak_check(key_pem.splitlines()[1])
     results, built = stages.check_mapping(mapping)
@@ -241,8 +169,8 @@ def test_non_pem_client_certificate_secret(kafka: KafkaEnv, monkeypatch, leak_ch
 
 def test_wrong_scram_password(kafka: KafkaEnv, monkeypatch, leak_check) -> None:
     wrong = uuid.uuid4().hex
-    uri = _secret(monkeypatch, {"username": kafka.admin_user, "password": wrong})
-    mapping = _mapping([kafka.sasl_bootstrap], "tt", [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, _ca(monkeypatch, kafka)])
+    uri = env_secret(monkeypatch, {"username": kafka.admin_user, "password": wrong})
+    mapping = _mapping([kafka.sasl_bootstrap], "tt", [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, root_ca_access(monkeypatch, kafka.ca_file)])
     leak_check(wrong, kafka.admin_password)
     results, _ = stages.check_mapping(mapping, kafka_timeout=10)
     failed = _failure(results)
@@ -253,24 +181,24 @@ def test_wrong_scram_password(kafka: KafkaEnv, monkeypatch, leak_check) -> None:
 
 
 def test_scram_256_user_configured_as_512(kafka: KafkaEnv, admin: AdminClient, monkeypatch, leak_check) -> None:
-    user, password = _scram_user(admin, ScramMechanism.SCRAM_SHA_256)
-    uri = _secret(monkeypatch, {"username": user, "password": password})
+    user, password = create_scram_user(admin, ScramMechanism.SCRAM_SHA_256)
+    uri = env_secret(monkeypatch, {"username": user, "password": password})
     leak_check(password)
-    mapping = _mapping([kafka.sasl_bootstrap], "tt", [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, _ca(monkeypatch, kafka)])
+    mapping = _mapping([kafka.sasl_bootstrap], "tt", [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, root_ca_access(monkeypatch, kafka.ca_file)])
     failed = _failure(stages.check_mapping(mapping, kafka_timeout=10)[0])
     assert failed.stage == "sasl" and failed.problem == problems.SASL_AUTHENTICATION
     assert "SCRAM-SHA-256 only cannot log in with SCRAM-SHA-512" in failed.fix
     # the same secret as SASL_SCRAM_256_AUTH logs in
-    ok = _mapping([kafka.sasl_bootstrap], "tt", [{"Type": "SASL_SCRAM_256_AUTH", "URI": uri}, _ca(monkeypatch, kafka)])
+    ok = _mapping([kafka.sasl_bootstrap], "tt", [{"Type": "SASL_SCRAM_256_AUTH", "URI": uri}, root_ca_access(monkeypatch, kafka.ca_file)])
     results, _ = stages.check_mapping(ok, kafka_timeout=10)
     assert [r.status for r in results if r.stage == "sasl"] == ["ok"]
 
 
 def test_missing_topic_acl_then_missing_group_acl(kafka: KafkaEnv, admin: AdminClient, make_topic, monkeypatch, leak_check) -> None:
-    user, password = _scram_user(admin, ScramMechanism.SCRAM_SHA_512)
+    user, password = create_scram_user(admin, ScramMechanism.SCRAM_SHA_512)
     topic = make_topic()
-    uri = _secret(monkeypatch, {"username": user, "password": password})
-    mapping = _mapping([kafka.sasl_bootstrap], topic, [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, _ca(monkeypatch, kafka)])
+    uri = env_secret(monkeypatch, {"username": user, "password": password})
+    mapping = _mapping([kafka.sasl_bootstrap], topic, [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, root_ca_access(monkeypatch, kafka.ca_file)])
     group = mapping.group_id  # the mapping's UUID, as Lambda
     leak_check(password)
     principal = f"User:{user}"
@@ -280,13 +208,13 @@ def test_missing_topic_acl_then_missing_group_acl(kafka: KafkaEnv, admin: AdminC
     assert failed.code == "TOPIC_AUTHORIZATION_FAILED"
     assert f"grant Read on group {group} and Read, Describe on topic {topic} to {principal}" in failed.fix
 
-    _grant(admin, principal, ResourceType.TOPIC, topic, AclOperation.READ, AclOperation.DESCRIBE)
+    grant(admin, principal, ResourceType.TOPIC, topic, AclOperation.READ, AclOperation.DESCRIBE)
     failed = _failure(stages.check_mapping(mapping)[0])
     assert failed.stage == "group" and failed.problem == problems.AUTHORIZATION
     assert failed.code == "GROUP_AUTHORIZATION_FAILED"
     assert f"grant Read on group {group} to {principal}" in failed.fix
 
-    _grant(admin, principal, ResourceType.GROUP, group, AclOperation.READ)
+    grant(admin, principal, ResourceType.GROUP, group, AclOperation.READ)
     results, built = stages.check_mapping(mapping)
     assert stages.first_failure(results) is None, results
     assert list(dict.fromkeys(r.stage for r in results)) == ["credentials", "secret", "dns", "tcp", "tls", "sasl", "topic", "group"]
@@ -296,7 +224,7 @@ def test_missing_topic_acl_then_missing_group_acl(kafka: KafkaEnv, admin: AdminC
     [parity] = [r for r in results if r.status == "warn"]
     assert parity.target == "cluster" and parity.problem == problems.AUTHORIZATION
     assert f"DescribeConfigs on the cluster to {principal}" in parity.fix
-    _grant(admin, principal, ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE_CONFIGS)
+    grant(admin, principal, ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE_CONFIGS)
     results, _ = stages.check_mapping(mapping)
     assert [r.status for r in results if r.status not in ("ok", "skip")] == []
     leak_check(output=[r.to_dict() for r in results])
@@ -314,7 +242,7 @@ def test_every_advertised_broker_is_checked_too(kafka: KafkaEnv, make_topic) -> 
 
 
 def test_mtls_without_client_certificate(kafka: KafkaEnv, monkeypatch) -> None:
-    ca = _secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})
+    ca = env_secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})
     mapping = _mapping([kafka.mtls_bootstrap], "tt", [{"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": ca}])
     failed = _failure(stages.check_mapping(mapping)[0])
     assert failed.stage == "tls" and failed.problem == problems.TLS_AUTHENTICATION
@@ -325,10 +253,10 @@ def test_mtls_without_client_certificate(kafka: KafkaEnv, monkeypatch) -> None:
 def test_mtls_client_certificate_from_an_untrusted_ca(kafka: KafkaEnv, monkeypatch, leak_check) -> None:
     ca_key, ca_cert = certs.make_ca("rogue CA")
     key, cert = certs.issue(ca_key, ca_cert, "rogue-client", client=True)
-    key_pem = _pem(key)
+    key_pem = pem(key)
     access = [
-        {"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": _secret(monkeypatch, {"certificate": _pem(cert), "privateKey": key_pem})},
-        {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": _secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})},
+        {"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, {"certificate": pem(cert), "privateKey": key_pem})},
+        {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": env_secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})},
     ]
     leak_check(key_pem.splitlines()[1])
     results, _ = stages.check_mapping(_mapping([kafka.mtls_bootstrap], "tt", access))
@@ -343,15 +271,15 @@ def test_mtls_secret_all_stages_pass_with_acls(kafka: KafkaEnv, admin: AdminClie
     key_pem = Path(kafka.client_key_file).read_text()
     access = [
         {"Type": "CLIENT_CERTIFICATE_TLS_AUTH",
-         "URI": _secret(monkeypatch, {"certificate": Path(kafka.client_cert_file).read_text(), "privateKey": key_pem})},
-        {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": _secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})},
+         "URI": env_secret(monkeypatch, {"certificate": Path(kafka.client_cert_file).read_text(), "privateKey": key_pem})},
+        {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": env_secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})},
     ]
     mapping = _mapping([kafka.mtls_bootstrap], topic, access, group=f"g-{uuid.uuid4().hex[:8]}")
     leak_check(key_pem.splitlines()[1])
     failed = _failure(stages.check_mapping(mapping)[0])
     assert failed.stage == "topic" and "User:triggerfish-client" in failed.fix
-    _grant(admin, "User:triggerfish-client", ResourceType.TOPIC, topic, AclOperation.READ)
-    _grant(admin, "User:triggerfish-client", ResourceType.GROUP, mapping.group_id, AclOperation.READ)
+    grant(admin, "User:triggerfish-client", ResourceType.TOPIC, topic, AclOperation.READ)
+    grant(admin, "User:triggerfish-client", ResourceType.GROUP, mapping.group_id, AclOperation.READ)
     results, _ = stages.check_mapping(mapping)
     assert stages.first_failure(results) is None, results
     tls = next(r for r in results if r.stage == "tls")
@@ -422,9 +350,7 @@ def test_secrets_manager_secret_through_moto(kafka: KafkaEnv, moto_server: str, 
 
 
 def test_unreachable_sts_gives_lambdas_vpc_message(monkeypatch) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -487,17 +413,17 @@ def test_missing_group_acl_recovers_through_the_engine_without_restart(
         "            fh.write(json.dumps(records) + '\\n')\n"
         "    return 'ok'\n"
     )
-    user, password = _scram_user(admin, ScramMechanism.SCRAM_SHA_512)
+    user, password = create_scram_user(admin, ScramMechanism.SCRAM_SHA_512)
     topic = make_topic()
     producer = Producer(kafka.plaintext())
     producer.produce(topic, b"first")
     assert producer.flush(30) == 0
-    _grant(admin, f"User:{user}", ResourceType.TOPIC, topic, AclOperation.READ)
-    uri = _secret(monkeypatch, {"username": user, "password": password})
+    grant(admin, f"User:{user}", ResourceType.TOPIC, topic, AclOperation.READ)
+    uri = env_secret(monkeypatch, {"username": user, "password": password})
     mapping = MappingConfig.from_dict({
         "FunctionName": "recover", "Topics": [topic], "StartingPosition": "TRIM_HORIZON",
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [kafka.sasl_bootstrap]}},
-        "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, _ca(monkeypatch, kafka)],
+        "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": uri}, root_ca_access(monkeypatch, kafka.ca_file)],
         "MaximumBatchingWindowInSeconds": 0,
     })
     leak_check(password)
@@ -529,7 +455,7 @@ def test_missing_group_acl_recovers_through_the_engine_without_restart(
         assert "fix:" in table.stdout and "Read on group" in table.stdout
         leak_check(output=[doc, table.stdout, table.stderr])
 
-        _grant(admin, f"User:{user}", ResourceType.GROUP, esm.uuid, AclOperation.READ)
+        grant(admin, f"User:{user}", ResourceType.GROUP, esm.uuid, AclOperation.READ)
         _wait(lambda: status.state == "Enabled" and status.last_processing_result == "OK", 60, "recovery to Enabled/OK")
         view = status.to_dict()
         assert view["StateTransitionReason"] == "USER_INITIATED" and view["Problem"] is None
@@ -550,7 +476,7 @@ def test_missing_group_acl_recovers_through_the_engine_without_restart(
         _wait(lambda: status.last_processing_result == problems.AUTHORIZATION, 30, "the polling PROBLEM")
         problem = status.to_dict()["Problem"]
         assert problem["stage"] == "poll" and f"Read, Describe on topic {topic} to User:{user}" in problem["fix"]
-        _grant(admin, f"User:{user}", ResourceType.TOPIC, topic, AclOperation.READ)
+        grant(admin, f"User:{user}", ResourceType.TOPIC, topic, AclOperation.READ)
         producer.produce(topic, b"second")
         assert producer.flush(30) == 0
         _wait(lambda: status.last_processing_result == "OK", 60, "OK again after re-granting")
@@ -584,16 +510,16 @@ def test_login_failure_while_polling_runs_setup_again_with_the_secret_reread(
     code = tmp_path / "fn"
     code.mkdir()
     (code / "app.py").write_text("def handler(event, context):\n    return 'ok'\n")
-    user, password = _scram_user(admin, ScramMechanism.SCRAM_SHA_512)
+    user, password = create_scram_user(admin, ScramMechanism.SCRAM_SHA_512)
     topic, uuid_ = make_topic(), str(uuid.uuid4())
-    _grant(admin, f"User:{user}", ResourceType.TOPIC, topic, AclOperation.READ)
-    _grant(admin, f"User:{user}", ResourceType.GROUP, uuid_, AclOperation.READ)
+    grant(admin, f"User:{user}", ResourceType.TOPIC, topic, AclOperation.READ)
+    grant(admin, f"User:{user}", ResourceType.GROUP, uuid_, AclOperation.READ)
     name = f"TF_TEST_SECRET_{uuid.uuid4().hex[:8].upper()}"
     monkeypatch.setenv(name, json.dumps({"username": user, "password": password}))
     mapping = MappingConfig.from_dict({
         "UUID": uuid_, "FunctionName": "relogin", "Topics": [topic], "StartingPosition": "TRIM_HORIZON",
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [kafka.sasl_bootstrap]}},
-        "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": f"env:{name}"}, _ca(monkeypatch, kafka)],
+        "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": f"env:{name}"}, root_ca_access(monkeypatch, kafka.ca_file)],
         "MaximumBatchingWindowInSeconds": 0,
     })
     stale = uuid.uuid4().hex

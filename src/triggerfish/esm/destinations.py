@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from triggerfish.errors import TriggerfishError
+from triggerfish.esm.retry import RecordLike
 from triggerfish.validation import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -49,17 +50,10 @@ class DestinationError(TriggerfishError):
     """The on-failure destination did not accept the records; nothing may be committed."""
 
 
-class FailedRecord(Protocol):
-    """What a destination needs of a Kafka record (the engine's record type satisfies it)."""
+class FailedRecord(RecordLike, Protocol):
+    """What a destination needs of a Kafka record: the retry policy's view plus key and value (the engine's
+    record type satisfies it)."""
 
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def timestamp(self) -> int: ...  # epoch ms
     @property
     def key(self) -> bytes | None: ...
     @property

@@ -22,16 +22,14 @@ SLF4J_VERSION = "2.0.17"
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>dev.triggerfish</groupId>
-  <artifactId>local-kafka</artifactId>
+  <artifactId>{project}</artifactId>
   <version>1</version>
   <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{kafka}</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>{slf4j}</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>{log4j}</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>{log4j}</version></dependency>
+{dependencies}
   </dependencies>
 </project>
 """
+_DEPENDENCY = "    <dependency><groupId>{}</groupId><artifactId>{}</artifactId><version>{}</version></dependency>"
 
 MISSING_TOOLS = (
     "{tool} was not found on PATH. The local Kafka broker needs Java 17+ and Maven "
@@ -51,19 +49,18 @@ def require_tools() -> None:
             raise LocalKafkaError(MISSING_TOOLS.format(tool=tool))
 
 
-def fetch(version: str = KAFKA_VERSION, on_line: Callable[[str], None] | None = None) -> Path:
-    """Return the directory holding Kafka's jars, downloading them with Maven if needed.
+def copy_dependencies(
+    home: Path, project: str, artifacts: list[tuple[str, str, str]], on_line: Callable[[str], None] | None = None
+) -> Path:
+    """Have Maven copy the runtime dependency trees of ``artifacts`` (group, artifact, version) into ``home/libs``.
 
     ``on_line`` receives each line Maven prints, so a caller can show progress.
     """
-    home = cache_root() / "kafka" / version
-    libs = home / "libs"
-    marker = home / ".complete"
-    if marker.exists():
-        return libs
     require_tools()
+    libs = home / "libs"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "pom.xml").write_text(_POM.format(kafka=version, slf4j=SLF4J_VERSION, log4j=LOG4J_VERSION))
+    dependencies = "\n".join(_DEPENDENCY.format(*artifact) for artifact in artifacts)
+    (home / "pom.xml").write_text(_POM.format(project=project, dependencies=dependencies))
     cmd = [
         "mvn", "-B", "-f", str(home / "pom.xml"), "dependency:copy-dependencies",
         f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
@@ -77,10 +74,29 @@ def fetch(version: str = KAFKA_VERSION, on_line: Callable[[str], None] | None = 
         if on_line:
             on_line(line)
     if proc.wait() != 0:
+        group, artifact, version = artifacts[0]
         raise LocalKafkaError(
-            f"Maven could not fetch org.apache.kafka:kafka_2.13:{version} from Maven Central "
+            f"Maven could not fetch {group}:{artifact}:{version} from Maven Central "
             f"(exit {proc.returncode}). Last lines:\n" + "\n".join(tail)
         )
+    return libs
+
+
+def fetch(version: str = KAFKA_VERSION, on_line: Callable[[str], None] | None = None) -> Path:
+    """Return the directory holding Kafka's jars, downloading them with Maven if needed.
+
+    ``on_line`` receives each line Maven prints, so a caller can show progress.
+    """
+    home = cache_root() / "kafka" / version
+    marker = home / ".complete"
+    if marker.exists():
+        return home / "libs"
+    libs = copy_dependencies(home, "local-kafka", [
+        ("org.apache.kafka", "kafka_2.13", version),
+        ("org.slf4j", "slf4j-api", SLF4J_VERSION),
+        ("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J_VERSION),
+        ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
+    ], on_line)
     # slf4j 1.x from Kafka's own tree would shadow the 2.x binding we asked for.
     for old in libs.glob("slf4j-api-1.*.jar"):
         old.unlink()
