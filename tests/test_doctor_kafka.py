@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import uuid
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import (
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    ResourcePatternType,
-    ResourceType,
-    ScramCredentialInfo,
-    ScramMechanism,
-    UserScramCredentialUpsertion,
-)
+from confluent_kafka.admin import AclOperation, AdminClient, ResourceType
+from kafka_helpers import TLSServer, closed_port, env_secret, grant
 from typer.testing import CliRunner
 
 from triggerfish.cli import app
@@ -52,42 +44,6 @@ def first_failure(checks):
     assert all(c.status != "ok" or c.stage == "advertised" for c in after), checks
     assert checks[-1].stage == "first_poll" and checks[-1].status == "skip"
     return failed[0]
-
-
-def secret(monkeypatch: pytest.MonkeyPatch, value: dict[str, str]) -> str:
-    name = f"TF_DOCTOR_{uuid.uuid4().hex[:8].upper()}"
-    monkeypatch.setenv(name, json.dumps(value))
-    return f"env:{name}"
-
-
-@pytest.fixture
-def scram_user(admin: AdminClient):
-    """A fresh SCRAM-SHA-512 user with no ACLs; the user and its ACLs are removed afterwards."""
-    from confluent_kafka.admin import AclBindingFilter, UserScramCredentialDeletion
-
-    user, password = f"w4-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
-    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode())
-    for f in admin.alter_user_scram_credentials([upsert]).values():
-        f.result(timeout=30)
-    yield user, password
-    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{user}", None,
-                                  AclOperation.ANY, AclPermissionType.ANY)
-    for f in admin.delete_acls([everything]).values():
-        f.result(timeout=30)
-    for f in admin.alter_user_scram_credentials([UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)]).values():
-        f.result(timeout=30)
-
-
-def grant(admin: AdminClient, principal: str, rtype: ResourceType, name: str, op: AclOperation) -> None:
-    binding = AclBinding(rtype, name, ResourcePatternType.LITERAL, principal, "*", op, AclPermissionType.ALLOW)
-    for f in admin.create_acls([binding]).values():
-        f.result(timeout=30)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_plaintext_every_stage_passes_and_one_record_is_fetched(kafka: KafkaEnv, make_topic, unique_name) -> None:
@@ -127,7 +83,7 @@ def test_wrong_ca_is_told_apart_from_a_hostname_problem(kafka: KafkaEnv, monkeyp
     _, other = make_ca("some other CA")
     ca = tmp_path / "other-ca.pem"
     ca.write_bytes(other.public_bytes(serialization.Encoding.PEM))
-    login = secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
+    login = env_secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
     plan = doctor.plan_from_options([kafka.sasl_bootstrap], access=[f"SASL_SCRAM_512_AUTH={login}"],
                                     properties=[f"ssl.ca.location={ca}"], topic="t")
     failed = first_failure(doctor.diagnose(plan))
@@ -142,7 +98,7 @@ def test_hostname_mismatch_against_the_real_broker(kafka: KafkaEnv, monkeypatch)
     if name is None:
         pytest.skip("no second loopback host name on this machine")
     port = kafka.sasl_bootstrap.rsplit(":", 1)[1]
-    login = secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
+    login = env_secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
     plan = doctor.plan_from_options([f"{name}:{port}"], access=[f"SASL_SCRAM_512_AUTH={login}"],
                                     properties=[f"ssl.ca.location={kafka.ca_file}"], topic="t")
     failed = first_failure(doctor.diagnose(plan))
@@ -158,7 +114,7 @@ def _loopback(name: str) -> bool:
 
 def test_scram_bad_password_keeps_the_password_out_of_the_report(kafka: KafkaEnv, monkeypatch) -> None:
     password = f"wrong-{uuid.uuid4().hex}"
-    login = secret(monkeypatch, {"username": kafka.admin_user, "password": password})
+    login = env_secret(monkeypatch, {"username": kafka.admin_user, "password": password})
     plan = doctor.plan_from_options([kafka.sasl_bootstrap], access=[f"SASL_SCRAM_512_AUTH={login}"],
                                     properties=[f"ssl.ca.location={kafka.ca_file}"], topic="t")
     checks = doctor.diagnose(plan)
@@ -173,7 +129,7 @@ def test_missing_topic_acl_then_missing_group_acl_then_all_good(kafka: KafkaEnv,
                                                               unique_name, scram_user, monkeypatch) -> None:
     topic, group = make_topic(), unique_name("grp")
     user, password = scram_user
-    login = secret(monkeypatch, {"username": user, "password": password})
+    login = env_secret(monkeypatch, {"username": user, "password": password})
 
     def run():
         plan = doctor.plan_from_options([kafka.sasl_bootstrap], access=[f"SASL_SCRAM_512_AUTH={login}"],
@@ -229,8 +185,8 @@ def test_real_metadata_lists_the_advertised_broker(kafka: KafkaEnv) -> None:
 
 def test_mapping_from_a_config_file(kafka: KafkaEnv, make_topic, monkeypatch, tmp_path: Path) -> None:
     topic = make_topic()
-    login = secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
-    ca = secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})
+    login = env_secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
+    ca = env_secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})
     (tmp_path / "fn").mkdir()
     (tmp_path / "fn" / "app.py").write_text("def handler(event, context):\n    return None\n")
     mapping_uuid = str(uuid.uuid4())
@@ -302,43 +258,15 @@ def test_cli_rejects_bad_options(kafka: KafkaEnv) -> None:
     assert isinstance(r.exception, ConfigError) and "--bootstrap" in str(r.exception)
 
 
-class KafkaTlsListener:
+class KafkaTlsListener(TLSServer):
     """A TLS listener that answers Kafka's ApiVersions with a minimal, well-formed v0 response."""
 
-    def __init__(self, tmp: Path, key, cert) -> None:
-        import ssl
-        import threading
-
-        from triggerfish.localkafka.certs import write_pair
-
-        write_pair(key, cert, tmp / "srv-key.pem", tmp / "srv.pem")
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(tmp / "srv.pem", tmp / "srv-key.pem")
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        import ssl
-        import struct
-
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                with self.ctx.wrap_socket(conn, server_side=True) as tls:
-                    head = tls.recv(12)  # size, api key, api version, correlation id
-                    if len(head) >= 12:
-                        correlation = struct.unpack(">i", head[8:12])[0]
-                        body = struct.pack(">ihi", correlation, 0, 0)  # error_code 0, no api keys
-                        tls.sendall(struct.pack(">i", len(body)) + body)
-            except (OSError, ssl.SSLError):
-                pass
-
-    def close(self) -> None:
-        self.sock.close()
+    def respond(self, tls) -> None:
+        head = tls.recv(12)  # size, api key, api version, correlation id
+        if len(head) >= 12:
+            correlation = struct.unpack(">i", head[8:12])[0]
+            body = struct.pack(">ihi", correlation, 0, 0)  # error_code 0, no api keys
+            tls.sendall(struct.pack(">i", len(body)) + body)
 
 
 def test_certificate_expiring_soon_is_a_warning(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from triggerfish.doctor.report import Check, from_stage_result
+from triggerfish.doctor.report import Check
 from triggerfish.errors import ConfigError
 from triggerfish.esm import auth, problems, stages
 
@@ -142,11 +142,11 @@ def _plan_from_mapping(mapping: Any, topic: str, group: str) -> Plan:
     access_cfg = auth.parse_access(mapping)
     setup: list[Check] = []
     cred = stages.check_credentials(access_cfg)
-    setup.append(from_stage_result(cred))
+    setup.append(cred.as_check())
     if cred.failed:
         return Plan(auth.bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
     secret_results, who = stages.check_secrets(mapping, access_cfg)
-    setup += [from_stage_result(r) for r in secret_results]
+    setup += [r.as_check() for r in secret_results]
     if who is None:
         return Plan(auth.bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
     return Plan(list(who.bootstrap), dict(who.config), topic, group, who, tuple(setup))
@@ -193,7 +193,7 @@ def diagnose(plan: Plan, *, poll: bool = True, timeout: float = stages.DEFAULT_T
 
     target = ",".join(reachable)
     sasl, admin = stages.check_sasl(plan.config, target, plan.who, kafka_timeout)
-    add(from_stage_result(sasl))
+    add(sasl.as_check())
     if admin is None:
         return _skip(checks, ["advertised", "topic", "group", "first_poll"], add)
 
@@ -209,9 +209,9 @@ def diagnose(plan: Plan, *, poll: bool = True, timeout: float = stages.DEFAULT_T
     if not plan.topic:
         return _skip(checks, ["topic", "group", "first_poll"], add, "no --topic given")
     topic = stages.check_topic(admin, target, plan.topic, plan.group, principal, kafka_timeout)
-    add(from_stage_result(topic))
+    add(topic.as_check())
     group = stages.check_group(admin, target, plan.group, plan.topic, principal, kafka_timeout)
-    add(from_stage_result(group))
+    add(group.as_check())
     if topic.failed or group.failed:
         return _skip(checks, ["first_poll"], add)
     if not poll:
@@ -224,7 +224,7 @@ def broker_checks(server: str, config: Mapping[str, Any], label: str, timeout: f
     """DNS, TCP and TLS for one broker (the ESM's own stage functions), the TLS row with its certificate."""
     out = []
     for r in stages.check_broker(server, dict(config), timeout):
-        c = from_stage_result(r)
+        c = r.as_check()
         c = Check(c.stage, label, c.status, c.problem, c.detail, c.fix)
         if r.stage == "tls" and r.status == "ok":
             c = _with_certificate(c, server, config, timeout)
@@ -326,7 +326,7 @@ def check_advertised(brokers: Sequence[Broker], bootstrap: Sequence[str], config
         if sasl and not any(c.status == "fail" for c in results):
             # Log in through this broker alone: listeners can differ per broker.
             login, _ = stages.check_sasl({**config, "bootstrap.servers": b.address}, b.address, who, kafka_timeout)
-            c = from_stage_result(login)
+            c = login.as_check()
             results.append(Check(c.stage, label, c.status, c.problem, c.detail, c.fix))
         out += results
         failed = next((c for c in results if c.status == "fail"), None)

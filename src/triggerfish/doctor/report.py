@@ -4,53 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Literal
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-Status = Literal["ok", "fail", "warn", "skip"]
-STATUSES: tuple[Status, ...] = ("ok", "fail", "warn", "skip")
+from triggerfish.checks import STATUSES, Check, Status
+
+__all__ = ["STATUSES", "Check", "Status", "exit_code", "render", "summary", "table", "to_json"]
 
 TRACE = "passed: "  # details starting with this list the hops that passed; tables show them only with -v
 
 _STYLE = {"ok": "bold green", "fail": "bold red", "warn": "bold yellow", "skip": "dim"}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One checked thing: which stage, against what, how it went, and what to do about it."""
-
-    stage: str
-    target: str
-    status: Status
-    problem: str = ""
-    detail: str = ""
-    fix: str = ""
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-def from_stage_result(result: object) -> Check:
-    """Adapt any record with stage/target/status/problem/detail/fix attributes (e.g. the ESM's StageResult)."""
-    status = str(getattr(result, "status", "fail"))
-    if status not in STATUSES:
-        status = {"pass": "ok", "passed": "ok", "error": "fail", "failed": "fail", "skipped": "skip"}.get(status, "fail")
-    return Check(
-        stage=str(getattr(result, "stage", "")),
-        target=str(getattr(result, "target", "") or ""),
-        status=status,  # type: ignore[arg-type]
-        problem=str(getattr(result, "problem", "") or ""),
-        detail=str(getattr(result, "detail", "") or ""),
-        fix=str(getattr(result, "fix", "") or ""),
-    )
 
 
 def exit_code(checks: Iterable[Check]) -> int:

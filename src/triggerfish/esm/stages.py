@@ -26,38 +26,25 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
+from triggerfish.checks import Check, Status
 from triggerfish.errors import ConfigError, SetupError
 from triggerfish.esm import auth, problems
 
 STAGES = ("credentials", "secret", "dns", "tcp", "tls", "sasl", "topic", "group", "first_poll", "first_invoke")
-Status = Literal["ok", "fail", "warn", "skip"]
 
 DEFAULT_TIMEOUT_S = 5.0
 KAFKA_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
-class StageResult:
-    """One stage's outcome for one target (a broker ``host:port``, a secret, the cluster)."""
+class StageResult(Check):
+    """One stage's outcome for one target (a broker ``host:port``, a secret, the cluster), with its duration."""
 
-    stage: str
-    target: str
-    status: Status
-    problem: str = ""
-    detail: str = ""
-    fix: str = ""
     duration_ms: float = 0.0
     code: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "fail"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def error(self) -> SetupError:
         return problems.setup_error(self.stage, problems.Diagnosis(self.problem, self.detail, self.fix, self.code))

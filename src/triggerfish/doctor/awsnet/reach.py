@@ -285,7 +285,7 @@ def _through_nat(inv: Inventory, w: Walk, src: Endpoint, r: routes.Route, port: 
         if nr.kind != "igw":
             return w.block("NO_ROUTE_TO_DESTINATION",
                            f"{r.target} sits in {nat_subnet}, whose default route goes to {nr.target}, not an internet gateway",
-                           f"move the NAT gateway to a public subnet (0.0.0.0/0 -> igw-...)")
+                           "move the NAT gateway to a public subnet (0.0.0.0/0 -> igw-...)")
     return w
 
 
