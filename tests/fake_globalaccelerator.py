@@ -18,8 +18,10 @@ import re
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from typing import Any
+
+from http_fake import LocalServer, Reply, Request, serve
 
 TARGET_PREFIX = "GlobalAccelerator_V20180706."
 ACCOUNT = "123456789012"
@@ -43,7 +45,7 @@ class FakeGlobalAccelerator:
         self._failures: dict[str, list[ApiError]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
 
     # ---- state set-up -------------------------------------------------------------------------
     def add_accelerator(self, name: str, dns_name: str | None = None, dual_stack: str | None = None) -> str:
@@ -114,40 +116,20 @@ class FakeGlobalAccelerator:
 
     # ---- server -------------------------------------------------------------------------------
     def start(self) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                status, body = fake._dispatch(dict(self.headers), raw)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        self._server = serve(self._serve)
+        return self._server.url
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
 
     # ---- protocol -----------------------------------------------------------------------------
-    def _dispatch(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
-        headers = {k.lower(): v for k, v in headers.items()}
+    def _serve(self, request: Request) -> Reply:
+        status, body = self._dispatch(request.headers, request.body)
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": str(uuid.uuid4())}
+        return Reply(status, headers, json.dumps(body).encode())
+
+    def _dispatch(self, headers: Mapping[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
         target = headers.get("x-amz-target", "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         try:

@@ -7,66 +7,43 @@ response's IP TTL can't reach a pod; v1 GETs get 401 because HttpTokens=required
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from http_fake import Reply, Request, serve
 
 TOKEN = "AQAEAFAKEIMDSTOKEN=="
 ROLE = "node-instance-role"
+CREDENTIALS = "/latest/meta-data/iam/security-credentials/"
 
 
 class FakeImds:
     def __init__(self, mode: str = "ok") -> None:
         self.mode = mode
         self.requests: list[tuple[str, str]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, body: str = "") -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self) -> None:  # noqa: N802
-                fake.requests.append(("PUT", self.path))
-                if fake.mode == "hop_limit":
-                    time.sleep(3)  # the answer exists but never arrives in time
-                    return
-                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-                    self._send(200, TOKEN)
-                else:
-                    self._send(400)
-
-            def do_GET(self) -> None:  # noqa: N802
-                fake.requests.append(("GET", self.path))
-                if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
-                    self._send(401)
-                    return
-                base = "/latest/meta-data/iam/security-credentials/"
-                if self.path == base:
-                    self._send(404 if fake.mode == "no_role" else 200, "" if fake.mode == "no_role" else ROLE)
-                elif self.path == base + ROLE:
-                    expires = (datetime.now(timezone.utc) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                    self._send(200, json.dumps({
-                        "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAFAKEIMDS00000000",
-                        "SecretAccessKey": "fake-secret", "Token": "fake-session-token", "Expiration": expires,
-                        "LastUpdated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    }))
-                else:
-                    self._send(404)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve(self._serve)
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
+
+    def _serve(self, request: Request) -> Reply | None:
+        self.requests.append((request.method, request.path))
+        if request.method == "PUT":
+            if self.mode == "hop_limit":
+                time.sleep(3)  # the answer exists but never arrives in time
+                return None
+            ok = request.path == "/latest/api/token" and request.headers.get("x-aws-ec2-metadata-token-ttl-seconds")
+            return Reply(200, body=TOKEN.encode()) if ok else Reply(400)
+        if request.headers.get("x-aws-ec2-metadata-token") != TOKEN:
+            return Reply(401)
+        if request.path == CREDENTIALS:
+            return Reply(404) if self.mode == "no_role" else Reply(200, body=ROLE.encode())
+        if request.path != CREDENTIALS + ROLE:
+            return Reply(404)
+        expires = (datetime.now(timezone.utc) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Reply(200, body=json.dumps({
+            "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAFAKEIMDS00000000",
+            "SecretAccessKey": "fake-secret", "Token": "fake-session-token", "Expiration": expires,
+            "LastUpdated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }).encode())

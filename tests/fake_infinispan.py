@@ -19,11 +19,11 @@ import base64
 import json
 import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
+from http_fake import LocalServer, Reply, Request, serve
 
 PREFIX = "/rest/v2/container/x-site/backups/"
 
@@ -41,7 +41,7 @@ class FakeInfinispan:
         self.cache_errors: dict[str, str] = {}
         self._failures: list[int] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
         self.endpoint = ""  # host:port once started
 
     def fail_next(self, status: int = 500, times: int = 1) -> None:
@@ -52,47 +52,23 @@ class FakeInfinispan:
         return states.pop() if len(states) == 1 else ("mixed" if states else "unknown")
 
     def start(self) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._serve("GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                self._serve("POST")
-
-            def _serve(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                status, body = fake._handle(method, self.path, self.headers.get("Authorization"))
-                data = b"" if body is None else (json.dumps(body).encode() if not isinstance(body, str) else body.encode())
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json" if not isinstance(body, str) else "text/plain")
-                if status == 401:
-                    self.send_header("WWW-Authenticate", 'Basic realm="default"')
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.endpoint = f"127.0.0.1:{self._server.server_address[1]}"
+        self._server = serve(self._serve, tls=context)
+        self.endpoint = f"{self._server.host}:{self._server.port}"
         return self.endpoint
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
+
+    def _serve(self, request: Request) -> Reply:
+        status, body = self._handle(request.method, request.path, request.headers.get("authorization"))
+        headers = {"Content-Type": "text/plain" if isinstance(body, str) else "application/json"}
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="default"'
+        data = b"" if body is None else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        return Reply(status, headers, data)
 
     def _authorised(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from esm_helpers import function_config, write_handler
+from http_fake import Reply, Request, serve
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime
 
@@ -175,29 +174,17 @@ def test_concurrency_is_bounded_by_reserved_concurrency(runtime, code):
         assert running <= 2
 
 
-class _Echo(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        event = json.loads(body)
-        if event.get("sleep"):
-            time.sleep(event["sleep"])
-        status = 500 if event.get("fail") else 200
-        reply = json.dumps({"received": event, "request_id": self.headers.get("Lambda-Runtime-Aws-Request-Id")}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
+def _echo(request: Request) -> Reply:
+    event = json.loads(request.body)
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    reply = json.dumps({"received": event, "request_id": request.headers.get("lambda-runtime-aws-request-id")}).encode()
+    return Reply(500 if event.get("fail") else 200, {"Content-Type": "application/json"}, reply)
 
 
 def test_http_endpoint_functions(runtime):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    with serve(_echo) as server:
+        url = f"{server.url}/hook"
         runtime.add(FunctionConfig.from_dict({"FunctionName": "web", "Url": url, "Timeout": 1}))
         ok = runtime.invoke("web", {"n": 1})
         assert ok.ok and ok.result() == {"received": {"n": 1}, "request_id": ok.request_id}
@@ -207,5 +194,3 @@ def test_http_endpoint_functions(runtime):
         assert slow.error["errorMessage"].endswith("Task timed out after 1.00 seconds")
         runtime.add(FunctionConfig.from_dict({"FunctionName": "gone", "Url": "http://127.0.0.1:1/"}))
         assert runtime.invoke("gone", {}).error["errorType"] == "ConnectError"
-    finally:
-        server.shutdown()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from triggerfish.esm import problems, stages
 from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
 
+from http_fake import Reply, serve
 from kafka_helpers import TLSServer, closed_port, create_scram_user, env_secret, grant, pem, root_ca_access
 
 pytestmark = pytest.mark.kafka
@@ -310,19 +310,8 @@ def test_plaintext_config_against_a_tls_listener_fails_fast(kafka: KafkaEnv) -> 
 
 
 def test_an_http_server_is_not_a_kafka_listener() -> None:
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    class Quiet(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        failed = _failure(stages.check_cluster([f"127.0.0.1:{server.server_address[1]}"], {}, "tt", "g"))
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(lambda request: Reply(200)) as server:  # a Kafka request gets http.server's 400 before reaching it
+        failed = _failure(stages.check_cluster([f"{server.host}:{server.port}"], {}, "tt", "g"))
     assert failed.stage == "tls" and failed.problem == problems.CONNECTION_ERROR and failed.code == "_BAD_MSG"
     assert "answered with HTTP" in failed.detail
 
