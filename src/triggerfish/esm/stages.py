@@ -466,11 +466,25 @@ def check_sasl(config: dict[str, Any], target: str, who: auth.Auth | None = None
     return result("sasl", target, started, d), None
 
 
+def _describe_failed(err: Any, what: str, fix: str, target: str, topic: str, group: str,
+                     principal: str) -> problems.Diagnosis:
+    """A Describe call failed for a reason other than a missing resource or a missing ACL."""
+    return problems.from_kafka_error(err.name(), err.str(), target=target, topic=topic, group=group,
+                                     principal=principal) or problems.Diagnosis(
+        problems.CONNECTION_ERROR, f"{target}: describing {what} failed: {err.str()}", fix, err.name())
+
+
+def _read_denied(ops: Any) -> bool:
+    """The broker reported the principal's operations (KIP-430) and Read is not among them."""
+    from confluent_kafka.admin import AclOperation
+
+    return ops is not None and AclOperation.READ not in ops and AclOperation.ALL not in ops
+
+
 def check_topic(a: Probe, target: str, topic: str, group: str = "", principal: str = "",
                 timeout: float = KAFKA_TIMEOUT_S) -> StageResult:
     """The topic exists and the principal may Describe and Read it."""
     from confluent_kafka import KafkaError, KafkaException, TopicCollection
-    from confluent_kafka.admin import AclOperation
 
     started = time.monotonic()
     try:
@@ -484,12 +498,9 @@ def check_topic(a: Probe, target: str, topic: str, group: str = "", principal: s
             return result("topic", topic, started, problems.topic_missing(target, topic))
         if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
             return result("topic", topic, started, problems.topic_denied(target, topic, group, principal, "Describe"))
-        d = problems.from_kafka_error(err.name(), err.str(), target=target, topic=topic, group=group, principal=principal)
-        return result("topic", topic, started, d or problems.Diagnosis(
-            problems.CONNECTION_ERROR, f"{target}: describing topic {topic!r} failed: {err.str()}",
-            "check the broker's health and the mapping's Topics", err.name()))
-    ops = description.authorized_operations
-    if ops is not None and AclOperation.READ not in ops and AclOperation.ALL not in ops:
+        return result("topic", topic, started, _describe_failed(
+            err, f"topic {topic!r}", "check the broker's health and the mapping's Topics", target, topic, group, principal))
+    if _read_denied(description.authorized_operations):
         return result("topic", topic, started, problems.topic_denied(target, topic, group, principal, "Read"))
     partitions = len(description.partitions)
     return result("topic", topic, started, detail=f"{partitions} partition{'s' if partitions != 1 else ''}")
@@ -499,7 +510,6 @@ def check_group(a: Probe, target: str, group: str, topic: str = "", principal: s
                 timeout: float = KAFKA_TIMEOUT_S) -> StageResult:
     """The principal may Read (join) the consumer group; checked without joining it."""
     from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AclOperation
 
     started = time.monotonic()
     try:
@@ -509,12 +519,9 @@ def check_group(a: Probe, target: str, group: str, topic: str = "", principal: s
         err: KafkaError = exc.args[0]
         if err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
             return result("group", group, started, problems.group_denied(target, topic, group, principal, "Describe/Read"))
-        d = problems.from_kafka_error(err.name(), err.str(), target=target, topic=topic, group=group, principal=principal)
-        return result("group", group, started, d or problems.Diagnosis(
-            problems.CONNECTION_ERROR, f"{target}: describing consumer group {group!r} failed: {err.str()}",
-            "check the broker's group coordinator", err.name()))
-    ops = description.authorized_operations
-    if ops is not None and AclOperation.READ not in ops and AclOperation.ALL not in ops:
+        return result("group", group, started, _describe_failed(
+            err, f"consumer group {group!r}", "check the broker's group coordinator", target, topic, group, principal))
+    if _read_denied(description.authorized_operations):
         return result("group", group, started, problems.group_denied(target, topic, group, principal, "Read"))
     state = getattr(description.state, "name", str(description.state))
     if state == "DEAD":
