@@ -442,3 +442,44 @@ def test_site_tags_are_read_in_batches_of_twenty(make_world):
     assert sorted(batches) == [6, 20]
     assert {e.endpoint_id: e.site for e in endpoints if e.site} == {world.nlb("site-a"): "site-a", world.nlb("site-b"): "site-b"}
     assert len(endpoints) == 26
+
+
+def test_a_deleted_load_balancer_does_not_stop_the_fencing(make_world, monkeypatch):
+    # Real ELBv2 fails a whole DescribeTags call when one ARN is gone (moto does not), hence the wire fake.
+    from fake_elbv2_tags import FakeElbv2Tags
+    from fencing_support import LB_REGION
+
+    world = make_world(["site-a", "site-b"], other_accelerators=0)
+    accelerator = next(a for a, d in world.ga.accelerators.items() if d["Name"] == "keycloak")
+    gone = f"arn:aws:elasticloadbalancing:{LB_REGION}:123456789012:loadbalancer/net/deleted/0123456789abcdef"
+    world.ga.add_endpoint_group(world.ga.add_listener(accelerator, port=8443), LB_REGION, [{"EndpointId": gone}])
+    elb = FakeElbv2Tags({world.nlb("site-a"): {"site": "site-a"}, world.nlb("site-b"): {"site": "site-b"}})
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", elb.url)
+    try:
+        response = fire(world.handler(), site_offline("site-b", "site-a"))
+    finally:
+        elb.close()
+
+    assert response["statusCode"] == 200, response["body"]
+    assert world.sites_left() == ["site-a"]
+    assert world.ispn["site-a"].actions == [("take-offline", "site-b")]
+    # The batch of three failed; each ARN was then asked alone, and only the deleted one came back unknown.
+    assert [len(call) for call in elb.calls] == [3, 1, 1, 1]
+    assert world.ga.endpoint_ids(next(g for g in world.ga.groups if g != world.group)) == [gone]  # left alone
+
+
+def test_other_describe_tags_errors_still_fail(make_world, monkeypatch):
+    from fake_elbv2_tags import FakeElbv2Tags
+
+    world = make_world(["site-a", "site-b"], other_accelerators=0)
+    elb = FakeElbv2Tags({})
+    elb.error = (400, "AccessDenied", "not authorized to perform: elasticloadbalancing:DescribeTags")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", elb.url)
+    try:
+        response = fire(world.handler(), site_offline("site-b", "site-a"))
+    finally:
+        elb.close()
+
+    assert response["statusCode"] >= 400
+    assert "DescribeTags" in response["body"] and "AccessDenied" in response["body"]
+    assert world.sites_left() == ["site-a", "site-b"]

@@ -9,12 +9,14 @@ the whole list.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from triggerfish.functions.fencing import failures
 from triggerfish.functions.fencing.balancers import Endpoint
+from triggerfish.functions.fencing.decisions import logger
 from triggerfish.functions.fencing.failures import Permanent
 
 DESCRIBE_TAGS_BATCH = 20  # ELBv2 DescribeTags accepts at most 20 ARNs
@@ -104,11 +106,7 @@ class GlobalAccelerator:
         for region, arns in by_region.items():
             client = self._elb(region)
             for start in range(0, len(arns), DESCRIBE_TAGS_BATCH):
-                try:
-                    response = client.describe_tags(ResourceArns=arns[start : start + DESCRIBE_TAGS_BATCH])
-                except Exception as exc:
-                    raise failures.from_boto("elasticloadbalancing:DescribeTags", exc) from None
-                for description in response.get("TagDescriptions", []):
+                for description in _describe_tags(client, arns[start : start + DESCRIBE_TAGS_BATCH]):
                     tags = {t["Key"]: t.get("Value", "") for t in description.get("Tags", [])}
                     if tags.get(self._site_tag):
                         sites[description["ResourceArn"]] = tags[self._site_tag]
@@ -120,6 +118,29 @@ class GlobalAccelerator:
 
             self._elb_clients[region] = boto3.client("elbv2", region_name=region, config=self._config)
         return self._elb_clients[region]
+
+
+def _describe_tags(client: Any, arns: list[str]) -> list[dict[str, Any]]:
+    """Tag descriptions of ``arns``; a load balancer deleted behind the accelerator's back gets none.
+
+    ELBv2 fails the whole call with LoadBalancerNotFound when any one ARN is gone, so that batch is
+    asked again ARN by ARN: one stale endpoint must not stop the fencing of the others.
+    """
+    try:
+        return client.describe_tags(ResourceArns=arns).get("TagDescriptions", [])
+    except Exception as exc:
+        if _error_code(exc) != "LoadBalancerNotFound":
+            raise failures.from_boto("elasticloadbalancing:DescribeTags", exc) from None
+    if len(arns) > 1:
+        return [description for arn in arns for description in _describe_tags(client, [arn])]
+    logger.warning(json.dumps({"action": "read-site-tag", "result": "load-balancer-gone", "endpoint": arns[0]},
+                              separators=(",", ":")))
+    return []
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def _dns(name: str) -> str:
