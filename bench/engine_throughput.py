@@ -4,9 +4,10 @@ produce-to-handler latency at a fixed rate.
     .venv/bin/python bench/engine_throughput.py                       # both, defaults below
     .venv/bin/python bench/engine_throughput.py --records 200000 --partitions 4 --rate 1000 --seconds 20
 
-Throughput: N records of --size bytes are produced first; then three readers of the same topic,
+Throughput: N records of --size bytes are produced first; then four readers of the same topic,
 each with a fresh group: (a) a bare consumer loop (``consume(1000)``, counting bytes, no processing:
-the upper bound, the issue's "plain confluent-kafka consumer loop"), (b) a hand-written loop doing
+the upper bound, the issue's "plain confluent-kafka consumer loop"), (a') confluent-kafka's basic loop,
+one ``poll()`` per record, counting bytes (what its README shows), (b) a hand-written loop doing
 what a user would write without triggerfish (build the same Lambda-shaped event per batch of 1000,
 call the same no-op handler in-process, commit after each batch) and (c) triggerfish with that
 handler, BatchSize 1000. All are timed from the first record delivered (first invoke completed) to
@@ -109,6 +110,27 @@ def plain_loop(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
     elapsed = time.perf_counter() - (first or time.perf_counter())
     after = os.times()
     PLAIN_CPU[:] = [(after.user + after.system - before.user - before.system) / records * 1e6]
+    consumer.close()
+    return elapsed, nbytes
+
+
+def poll_loop(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
+    """Seconds from first to last record and bytes read, with confluent-kafka's basic one-``poll()``-per-record
+    loop (the loop of its README and getting-started guide), counting bytes, no processing."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"poll-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    seen = nbytes = 0
+    first = None
+    while seen < records:
+        msg = consumer.poll(1.0)
+        if msg is None or msg.error():
+            continue
+        if first is None:
+            first = time.perf_counter()
+        seen += 1
+        nbytes += len(msg.value())
+    elapsed = time.perf_counter() - (first or time.perf_counter())
     consumer.close()
     return elapsed, nbytes
 
@@ -289,18 +311,22 @@ def main() -> None:
             took = produce(env.bootstrap, topic, args.records, args.size, args.partitions)
             print(f"produced {args.records} x {args.size} B in {took:.1f} s", file=sys.stderr)
             plain_s, nbytes = plain_loop(env.bootstrap, topic, args.records)
+            poll_s, _ = poll_loop(env.bootstrap, topic, args.records)
             hand_s, _ = handwritten_loop(env.bootstrap, topic, args.records, code)
             eng_s, eng_records, invocations = engine_run(env.bootstrap, topic, args.records, code, tmpdir, args.partitions)
             mb = args.size * 1 / 1e6
             plain_rps = (args.records - 1) / plain_s
+            poll_rps = (args.records - 1) / poll_s
             hand_rps = (args.records - 1) / hand_s
             eng_rps = eng_records / eng_s
             results["throughput"] = {
                 "bare_loop_records_per_s": round(plain_rps), "bare_loop_mb_per_s": round(plain_rps * mb, 1),
+                "poll_loop_records_per_s": round(poll_rps), "poll_loop_mb_per_s": round(poll_rps * mb, 1),
                 "handwritten_loop_records_per_s": round(hand_rps), "handwritten_loop_mb_per_s": round(hand_rps * mb, 1),
                 "engine_records_per_s": round(eng_rps), "engine_mb_per_s": round(eng_rps * mb, 1),
                 # the issue's "plain confluent-kafka consumer loop" is the bare loop
                 "ratio_vs_bare_loop": round(eng_rps / plain_rps, 2),
+                "ratio_vs_poll_loop": round(eng_rps / poll_rps, 2),
                 "ratio_vs_handwritten_loop": round(eng_rps / hand_rps, 2),
                 "engine_invocations": invocations,
                 "cpu_us_per_record": {"bare_loop": round(PLAIN_CPU[0], 1), "handwritten_loop": round(HANDWRITTEN_CPU[0], 1),
