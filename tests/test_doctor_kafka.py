@@ -183,19 +183,22 @@ def test_real_metadata_lists_the_advertised_broker(kafka: KafkaEnv) -> None:
     assert [(b.host, b.port) for b in brokers] == [tuple([kafka.bootstrap.rsplit(":", 1)[0], int(kafka.bootstrap.rsplit(":", 1)[1])])]
 
 
+def write_orders_project(directory: Path, mappings_yaml: str) -> Path:
+    """A triggerfish.yaml with a no-op ``orders`` function and the given EventSourceMappings entries."""
+    (directory / "fn").mkdir()
+    (directory / "fn" / "app.py").write_text("def handler(event, context):\n    return None\n")
+    config = directory / "triggerfish.yaml"
+    config.write_text("Functions:\n  - FunctionName: orders\n    CodeUri: ./fn\n    Handler: app.handler\n"
+                      "EventSourceMappings:" + mappings_yaml)
+    return config
+
+
 def test_mapping_from_a_config_file(kafka: KafkaEnv, make_topic, monkeypatch, tmp_path: Path) -> None:
     topic = make_topic()
     login = env_secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
     ca = env_secret(monkeypatch, {"certificate": Path(kafka.ca_file).read_text()})
-    (tmp_path / "fn").mkdir()
-    (tmp_path / "fn" / "app.py").write_text("def handler(event, context):\n    return None\n")
     mapping_uuid = str(uuid.uuid4())
-    (tmp_path / "triggerfish.yaml").write_text(f"""
-Functions:
-  - FunctionName: orders
-    CodeUri: ./fn
-    Handler: app.handler
-EventSourceMappings:
+    config = write_orders_project(tmp_path, f"""
   - UUID: {mapping_uuid}
     FunctionName: orders
     Topics: [{topic}]
@@ -209,7 +212,7 @@ EventSourceMappings:
       - Type: SERVER_ROOT_CA_CERTIFICATE
         URI: {ca}
 """)
-    plan = doctor.plan_from_mapping(tmp_path / "triggerfish.yaml", "orders")
+    plan = doctor.plan_from_mapping(config, "orders")
     assert plan.group == mapping_uuid  # an ESM's group is its UUID
     checks = doctor.diagnose(plan, poll=False)
     assert exit_code(checks) == 0, checks
@@ -297,14 +300,7 @@ def test_mapping_without_uuid_takes_it_from_the_state_file(kafka: KafkaEnv, make
     from triggerfish.esm.store import Store
 
     topic = make_topic()
-    (tmp_path / "fn").mkdir()
-    (tmp_path / "fn" / "app.py").write_text("def handler(event, context):\n    return None\n")
-    (tmp_path / "triggerfish.yaml").write_text(f"""
-Functions:
-  - FunctionName: orders
-    CodeUri: ./fn
-    Handler: app.handler
-EventSourceMappings:
+    config = write_orders_project(tmp_path, f"""
   - FunctionName: orders
     Topics: [{topic}]
     StartingPosition: LATEST
@@ -312,14 +308,14 @@ EventSourceMappings:
       Endpoints:
         KAFKA_BOOTSTRAP_SERVERS: ["{kafka.bootstrap}"]
 """)
-    plan = doctor.plan_from_mapping(tmp_path / "triggerfish.yaml", topic)
+    plan = doctor.plan_from_mapping(config, topic)
     assert plan.group == doctor.DEFAULT_GROUP and plan.setup[0].status == "warn"
-    loaded = project.load(tmp_path / "triggerfish.yaml")
+    loaded = project.load(config)
     assert not loaded.state_path.exists()  # the doctor never creates the engine's state file
     store = Store(loaded.state_path)
     store.save_mapping("6f1c2a4e-0000-4000-8000-00000000abcd", loaded.mappings[0].identity(), "config", {})
     store.close()
-    plan = doctor.plan_from_mapping(tmp_path / "triggerfish.yaml", "orders")
+    plan = doctor.plan_from_mapping(config, "orders")
     assert plan.group == "6f1c2a4e-0000-4000-8000-00000000abcd"
     assert exit_code(doctor.diagnose(plan, poll=False)) == 0
 

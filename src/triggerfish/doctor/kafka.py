@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ class Plan:
 
     @property
     def failed(self) -> bool:
-        return any(c.status == "fail" for c in self.setup)
+        return any(c.failed for c in self.setup)
 
 
 # --- building a plan from the three kinds of input ---------------------------------------------------
@@ -186,7 +186,7 @@ def diagnose(plan: Plan, *, poll: bool = True, timeout: float = stages.DEFAULT_T
         results = broker_checks(server, plan.config, f"{server} (bootstrap)", timeout)
         for c in results:
             add(c)
-        if not any(c.status == "fail" for c in results):
+        if not any(c.failed for c in results):
             reachable.append(server)
     if not reachable:
         return _skip(checks, ["sasl", "topic", "group", "first_poll"], add)
@@ -224,8 +224,7 @@ def broker_checks(server: str, config: Mapping[str, Any], label: str, timeout: f
     """DNS, TCP and TLS for one broker (the ESM's own stage functions), the TLS row with its certificate."""
     out = []
     for r in stages.check_broker(server, dict(config), timeout):
-        c = r.as_check()
-        c = Check(c.stage, label, c.status, c.problem, c.detail, c.fix)
+        c = replace(r.as_check(), target=label)
         if r.stage == "tls" and r.status == "ok":
             c = _with_certificate(c, server, config, timeout)
         out.append(c)
@@ -248,12 +247,12 @@ def _with_certificate(check: Check, server: str, config: Mapping[str, Any], time
     try:
         not_after = datetime.strptime(info["not_after"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc)
     except (KeyError, ValueError):
-        return Check(check.stage, check.target, check.status, check.problem, detail, check.fix)
+        return replace(check, detail=detail)
     days = (not_after - datetime.now(timezone.utc)).days
     if days < CERT_WARN_DAYS:
-        return Check(check.stage, check.target, "warn", f"the broker certificate expires in {days} days", detail,
-                     "renew the broker certificate before it expires (clients will then fail the handshake)")
-    return Check(check.stage, check.target, check.status, check.problem, detail, check.fix)
+        return replace(check, status="warn", problem=f"the broker certificate expires in {days} days", detail=detail,
+                       fix="renew the broker certificate before it expires (clients will then fail the handshake)")
+    return replace(check, detail=detail)
 
 
 def _chain_from_trust(issuer_cn: str, config: Mapping[str, Any]) -> list[str]:
@@ -323,13 +322,12 @@ def check_advertised(brokers: Sequence[Broker], bootstrap: Sequence[str], config
             continue
         results = broker_checks(b.address, config, label, timeout)
         sasl = str(config.get("security.protocol", "PLAINTEXT")).upper().startswith("SASL")
-        if sasl and not any(c.status == "fail" for c in results):
+        if sasl and not any(c.failed for c in results):
             # Log in through this broker alone: listeners can differ per broker.
             login, _ = stages.check_sasl({**config, "bootstrap.servers": b.address}, b.address, who, kafka_timeout)
-            c = login.as_check()
-            results.append(Check(c.stage, label, c.status, c.problem, c.detail, c.fix))
+            results.append(replace(login.as_check(), target=label))
         out += results
-        failed = next((c for c in results if c.status == "fail"), None)
+        failed = next((c for c in results if c.failed), None)
         if failed:
             why = ("" if failed.stage in ("dns", "tcp") else
                    " (a different listener or security protocol behind the advertised address?)")

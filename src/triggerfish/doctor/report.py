@@ -20,7 +20,7 @@ _STYLE = {"ok": "bold green", "fail": "bold red", "warn": "bold yellow", "skip":
 
 def exit_code(checks: Iterable[Check]) -> int:
     """0 when nothing failed, 1 when any check failed (warnings and skips don't fail a run)."""
-    return 1 if any(c.status == "fail" for c in checks) else 0
+    return 1 if any(c.failed for c in checks) else 0
 
 
 def to_json(checks: Sequence[Check]) -> str:

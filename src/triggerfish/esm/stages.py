@@ -610,34 +610,10 @@ def check_cluster(
     on_result: Callable[[StageResult], None] | None = None,
 ) -> list[StageResult]:
     """Every stage from DNS to group for a cluster; stops at the first failure (later stages are skipped)."""
-    results: list[StageResult] = []
-
-    def add(r: StageResult) -> bool:
-        results.append(r)
-        if on_result:
-            on_result(r)
-        return not r.failed
-
-    for server in bootstrap:
-        for r in check_broker(server, config, timeout):
-            if not add(r):
-                return _skip_rest(results, "group", on_result)
-    target = ",".join(bootstrap)
-    config = {**config, "bootstrap.servers": target}  # the servers checked above, whatever the config said
-    principal = who.principal if who else auth.principal_of(config)
-    sasl, a = check_sasl(config, target, who, kafka_timeout)
-    if not add(sasl) or a is None:
-        return _skip_rest(results, "group", on_result)
-    for r in check_advertised(a, bootstrap, config, timeout, kafka_timeout):
-        if not add(r):
-            return _skip_rest(results, "group", on_result)
-    if not add(check_topic(a, target, topic, group, principal, kafka_timeout)):
-        return _skip_rest(results, "group", on_result)
-    if add(check_group(a, target, group, topic, principal, kafka_timeout)) and who is not None:
-        parity = check_lambda_parity(a, target, principal, who.login)
-        if parity is not None:
-            add(parity)
-    return results
+    run = _Run(on_result)
+    if not _cluster_stages(run, bootstrap, config, topic, group, who, timeout, kafka_timeout):
+        run.stop()
+    return run.results
 
 
 def check_mapping(
@@ -649,27 +625,69 @@ def check_mapping(
     Returns the results and, when the secret stage passed, the resolved :class:`auth.Auth`
     (its ``config`` is what the consumer should use).
     """
-    results: list[StageResult] = []
-
-    def add(r: StageResult) -> bool:
-        results.append(r)
-        if on_result:
-            on_result(r)
-        return not r.failed
-
+    run = _Run(on_result)
     access = auth.parse_access(mapping)
-    if not add(check_credentials(access)):
-        return _skip_rest(results, "group", on_result), None
+    if not run.add(check_credentials(access)):
+        return run.stop(), None
     secret_results, who = check_secrets(mapping, access)
     for r in secret_results:
-        if not add(r):
-            return _skip_rest(results, "group", on_result), None
+        if not run.add(r):
+            return run.stop(), None
     assert who is not None
-    topic = _topic_of(mapping)
-    group_id = group or _group_of(mapping)
-    results += check_cluster(who.bootstrap, who.config, topic, group_id, who=who, timeout=timeout,
-                             kafka_timeout=kafka_timeout, on_result=on_result)
-    return results, who
+    if not _cluster_stages(run, who.bootstrap, who.config, _topic_of(mapping), group or _group_of(mapping), who,
+                           timeout, kafka_timeout):
+        run.stop()
+    return run.results, who
+
+
+def _cluster_stages(run: _Run, bootstrap: list[str], config: dict[str, Any], topic: str, group: str,
+                    who: auth.Auth | None, timeout: float, kafka_timeout: float) -> bool:
+    """DNS to group, added to ``run``; False when a stage failed (the stages after it are not run)."""
+    for server in bootstrap:
+        for r in check_broker(server, config, timeout):
+            if not run.add(r):
+                return False
+    target = ",".join(bootstrap)
+    config = {**config, "bootstrap.servers": target}  # the servers checked above, whatever the config said
+    principal = who.principal if who else auth.principal_of(config)
+    sasl, a = check_sasl(config, target, who, kafka_timeout)
+    if not run.add(sasl) or a is None:
+        return False
+    for r in check_advertised(a, bootstrap, config, timeout, kafka_timeout):
+        if not run.add(r):
+            return False
+    if not run.add(check_topic(a, target, topic, group, principal, kafka_timeout)):
+        return False
+    if run.add(check_group(a, target, group, topic, principal, kafka_timeout)) and who is not None:
+        parity = check_lambda_parity(a, target, principal, who.login)
+        if parity is not None:
+            run.add(parity)
+    return True
+
+
+class _Run:
+    """The results of one run of setup stages, each passed to ``on_result`` as it comes."""
+
+    def __init__(self, on_result: Callable[[StageResult], None] | None) -> None:
+        self.results: list[StageResult] = []
+        self._on_result = on_result
+
+    def add(self, r: StageResult) -> bool:
+        """Record ``r``; False when it failed and the run must stop."""
+        self.results.append(r)
+        if self._on_result:
+            self._on_result(r)
+        return not r.failed
+
+    def stop(self) -> list[StageResult]:
+        """Mark the stages after the failed one (up to ``group``; polling and invoking are the runner's) as
+        skipped, so a report shows where the run stopped."""
+        done = {r.stage for r in self.results}
+        failed_at = STAGES.index(self.results[-1].stage) if self.results else -1
+        for stage in STAGES[failed_at + 1: STAGES.index("group") + 1]:
+            if stage not in done:
+                self.add(StageResult(stage, "-", "skip", detail="not reached"))
+        return self.results
 
 
 def _topic_of(mapping: Any) -> str:
@@ -686,17 +704,3 @@ def _group_of(mapping: Any) -> str:
         return str(gid)
     cfg = auth._get(mapping, "SelfManagedKafkaEventSourceConfig") or auth._get(mapping, "AmazonManagedKafkaEventSourceConfig") or {}
     return str(cfg.get("ConsumerGroupId") or auth._get(mapping, "UUID") or "")
-
-
-def _skip_rest(results: list[StageResult], last: str, on_result: Callable[[StageResult], None] | None) -> list[StageResult]:
-    """Mark the stages after the failed one as skipped, so a report shows where the run stopped."""
-    done = {r.stage for r in results}
-    stop = STAGES.index(last)
-    failed_at = STAGES.index(results[-1].stage) if results else -1
-    for stage in STAGES[failed_at + 1: stop + 1]:
-        if stage not in done:
-            r = StageResult(stage, "-", "skip", detail="not reached")
-            results.append(r)
-            if on_result:
-                on_result(r)
-    return results
