@@ -546,3 +546,24 @@ def test_login_failure_while_polling_runs_setup_again_with_the_secret_reread(
     finally:
         engine.stop()
         runtime.close()
+
+
+def test_group_stage_waits_for_the_coordinator_of_a_new_cluster(kafka: KafkaEnv) -> None:
+    # A brand-new cluster answers NOT_COORDINATOR until __consumer_offsets exists: a transient state,
+    # not a misconfiguration. A private broker (other ports), because the shared one already has it.
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from triggerfish import localkafka
+
+    base = 19710
+    env = localkafka.up(base)
+    try:
+        topic = f"fresh-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient(env.plaintext())
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+        results = stages.check_cluster([env.bootstrap], {}, topic, "fresh-group")
+        group = next(r for r in results if r.stage == "group")
+        assert group.status == "ok", group
+        assert "the group does not exist yet" in group.detail
+    finally:
+        localkafka.down(base)

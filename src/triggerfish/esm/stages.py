@@ -506,6 +506,26 @@ def check_topic(a: Probe, target: str, topic: str, group: str = "", principal: s
     return result("topic", topic, started, detail=f"{partitions} partition{'s' if partitions != 1 else ''}")
 
 
+def _describe_group(a: Probe, group: str, timeout: float) -> Any:
+    """DescribeConsumerGroups, asked again while the group coordinator is still being elected.
+
+    A new cluster has no coordinator until ``__consumer_offsets`` exists (the first group request
+    creates it), and one moves when its broker restarts; both clear within seconds.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+
+    moving = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+    deadline = time.monotonic() + timeout
+    while True:
+        futures = a.client.describe_consumer_groups([group], request_timeout=timeout, include_authorized_operations=True)
+        try:
+            return futures[group].result(timeout=timeout + 1)
+        except KafkaException as exc:
+            if exc.args[0].code() not in moving or time.monotonic() + 0.5 > deadline:
+                raise
+        time.sleep(0.5)
+
+
 def check_group(a: Probe, target: str, group: str, topic: str = "", principal: str = "",
                 timeout: float = KAFKA_TIMEOUT_S) -> StageResult:
     """The principal may Read (join) the consumer group; checked without joining it."""
@@ -513,8 +533,7 @@ def check_group(a: Probe, target: str, group: str, topic: str = "", principal: s
 
     started = time.monotonic()
     try:
-        futures = a.client.describe_consumer_groups([group], request_timeout=timeout, include_authorized_operations=True)
-        description = futures[group].result(timeout=timeout + 1)
+        description = _describe_group(a, group, timeout)
     except KafkaException as exc:
         err: KafkaError = exc.args[0]
         if err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
