@@ -15,6 +15,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from triggerfish import localkafka
 from triggerfish.localkafka import KafkaEnv
 
+# The site-fencing fixtures (aws, ca, ga, infinispan, make_world) for the test_fencing_* modules.
+pytest_plugins = ["fencing_support"]
+
 
 @pytest.fixture(scope="session")
 def kafka() -> KafkaEnv:

@@ -99,7 +99,7 @@ def produce(
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "message.max.bytes": 2_000_000})
     values = list(values)
     key_list = list(keys) if keys is not None else [None] * len(values)
-    for value, key in zip(values, key_list):
+    for value, key in zip(values, key_list, strict=False):
         kwargs: dict[str, Any] = {"value": value, "key": key}
         if partition is not None:
             kwargs["partition"] = partition

@@ -182,7 +182,7 @@ class FakeGlobalAccelerator:
         arn = params.get("AcceleratorArn")
         if arn not in self.accelerators:
             raise ApiError("AcceleratorNotFoundException", f"accelerator {arn} not found")
-        listeners = [{k: v for k, v in l.items() if k != "accelerator"} for l in self.listeners.values() if l["accelerator"] == arn]
+        listeners = [{k: v for k, v in lst.items() if k != "accelerator"} for lst in self.listeners.values() if lst["accelerator"] == arn]
         return self._page(listeners, "Listeners", params)
 
     def _op_ListEndpointGroups(self, params: dict[str, Any]) -> dict[str, Any]:

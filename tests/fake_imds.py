@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from http_fake import Reply, Request, serve
 
@@ -41,9 +41,9 @@ class FakeImds:
             return Reply(404) if self.mode == "no_role" else Reply(200, body=ROLE.encode())
         if request.path != CREDENTIALS + ROLE:
             return Reply(404)
-        expires = (datetime.now(timezone.utc) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        expires = (datetime.now(UTC) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
         return Reply(200, body=json.dumps({
             "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAFAKEIMDS00000000",
             "SecretAccessKey": "fake-secret", "Token": "fake-session-token", "Expiration": expires,
-            "LastUpdated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "LastUpdated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }).encode())

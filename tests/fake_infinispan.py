@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
+
 from http_fake import LocalServer, Reply, Request, serve
 
 PREFIX = "/rest/v2/container/x-site/backups/"

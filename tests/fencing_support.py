@@ -19,9 +19,9 @@ from typing import Any
 import boto3
 import pytest
 import trustme
+
 from fake_globalaccelerator import FakeGlobalAccelerator
 from fake_infinispan import FakeInfinispan
-
 from triggerfish.functions.fencing import FencingFunction, load_handler
 
 LB_REGION = "eu-west-1"

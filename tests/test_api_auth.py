@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import lambda_client
 from botocore.exceptions import ClientError
 
+from api_support import lambda_client
 from triggerfish.api import AccessKey, ApiServer, EngineBackend, create_app, load_access_key
 from triggerfish.errors import ConfigError
 from triggerfish.functions.config import FunctionConfig

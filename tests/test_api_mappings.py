@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import lambda_client
 from botocore.exceptions import ClientError
+
+from api_support import lambda_client
 from esm_helpers import (
     RECORDER,
     delivered,
@@ -23,7 +24,6 @@ from esm_helpers import (
     wait_until,
     write_handler,
 )
-
 from triggerfish.api import ApiServer, EngineBackend, create_app
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.store import Store

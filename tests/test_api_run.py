@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import lambda_client
 from botocore.exceptions import ClientError
+
+from api_support import lambda_client
 from esm_helpers import RECORDER, function_dict, produce, read_invocations, wait_until, write_config, write_handler
 
 pytestmark = pytest.mark.kafka

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -94,7 +94,7 @@ def test_malformed_authorization() -> None:
 
 
 def test_old_signature_is_expired() -> None:
-    later = datetime.now(timezone.utc) + timedelta(minutes=20)
+    later = datetime.now(UTC) + timedelta(minutes=20)
     with pytest.raises(AuthError) as info:
         sigv4.verify(KEY, **signed(), now=later)
     assert info.value.code == "InvalidSignatureException"

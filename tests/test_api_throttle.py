@@ -14,7 +14,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from api_support import lambda_client
-from esm_helpers import RunningEngine, committed_offsets, function_config, mapping_config, produce, wait_until, write_handler
+from esm_helpers import (
+    RunningEngine,
+    committed_offsets,
+    function_config,
+    mapping_config,
+    produce,
+    wait_until,
+    write_handler,
+)
 from triggerfish.api.app import create_app
 from triggerfish.api.engine import EngineBackend
 from triggerfish.api.server import ApiServer

@@ -15,11 +15,10 @@ import httpx
 import pytest
 from confluent_kafka.admin import AclBinding, AclOperation, ResourceType
 
+from kafka_helpers import allow
 from triggerfish.bridge.config import from_file
 from triggerfish.bridge.server import prepare
 from triggerfish.localkafka import KafkaEnv
-
-from kafka_helpers import allow
 
 pytestmark = pytest.mark.kafka
 

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from confluent_kafka import Consumer
 
+from kafka_helpers import closed_port
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.destinations import (
     DestinationError,
@@ -21,8 +22,6 @@ from triggerfish.esm.destinations import (
 )
 from triggerfish.localkafka import KafkaEnv
 from triggerfish.validation import InvalidParameterError
-
-from kafka_helpers import closed_port
 
 pytestmark = pytest.mark.kafka
 

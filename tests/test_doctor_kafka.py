@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AclOperation, AdminClient, ResourceType
-from kafka_helpers import TLSServer, closed_port, env_secret, grant
 from typer.testing import CliRunner
 
+from kafka_helpers import TLSServer, closed_port, env_secret, grant
 from triggerfish.cli import app
 from triggerfish.doctor import kafka as doctor
 from triggerfish.doctor.report import exit_code
@@ -281,7 +281,7 @@ def test_certificate_expiring_soon_is_a_warning(tmp_path: Path) -> None:
 
     ca_key, ca_cert = make_ca("expiry test CA")
     key, cert = issue(ca_key, ca_cert, "broker", hosts=["127.0.0.1"],
-                      not_after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=9, hours=12))
+                      not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=9, hours=12))
     (tmp_path / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     server = KafkaTlsListener(tmp_path, key, cert)
     try:

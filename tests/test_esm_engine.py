@@ -202,7 +202,7 @@ def test_failed_batch_is_retried_until_it_succeeds(kafka, make_topic, tmp_path):
     attempts = _attempts(out)
     assert [a["offsets"] for a in attempts] == [[0, 1, 2]] * 4
     assert [a["attempt"] for a in attempts] == [0, 1, 2, 3]
-    gaps = [b["t"] - a["t"] for a, b in zip(attempts, attempts[1:])]
+    gaps = [b["t"] - a["t"] for a, b in zip(attempts, attempts[1:], strict=False)]
     assert gaps[2] > gaps[0], f"backoff grows: {gaps}"
     assert status["LastProcessingResult"] == "OK"
     assert status["Errors"] == 3

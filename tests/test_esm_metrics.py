@@ -15,8 +15,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api_support import lambda_client
 from esm_helpers import (
-    RunningEngine, committed_offsets, function_config, function_dict, mapping_config, mapping_dict, produce,
-    wait_until, write_config, write_handler,
+    RunningEngine,
+    committed_offsets,
+    function_config,
+    function_dict,
+    mapping_config,
+    mapping_dict,
+    produce,
+    wait_until,
+    write_config,
+    write_handler,
 )
 from test_api_run import KEY_ID, SECRET, Run
 from triggerfish.localkafka import KafkaEnv

@@ -18,7 +18,15 @@ import boto3
 import pytest
 from confluent_kafka import Consumer
 
-from esm_helpers import RunningEngine, committed_offsets, function_config, mapping_config, produce, wait_until, write_handler
+from esm_helpers import (
+    RunningEngine,
+    committed_offsets,
+    function_config,
+    mapping_config,
+    produce,
+    wait_until,
+    write_handler,
+)
 from triggerfish.localkafka import KafkaEnv
 
 pytestmark = pytest.mark.kafka

@@ -7,8 +7,8 @@ import json
 import sys
 
 import pytest
-from fencing_support import ISPN_PASSWORD, WEBHOOK_PASSWORD, aws  # noqa: F401 - fixture
 
+from fencing_support import ISPN_PASSWORD, WEBHOOK_PASSWORD
 from triggerfish.errors import ConfigError
 from triggerfish.functions.fencing import load_handler
 from triggerfish.functions.fencing.config import FencingConfig, SecretPassword

@@ -9,19 +9,15 @@ import threading
 import time
 
 import pytest
-from fencing_support import (  # noqa: F401 - fixtures
+
+from fencing_support import (
     CACHES,
     ISPN_PASSWORD,
     WEBHOOK_PASSWORD,
     WEBHOOK_USER,
-    aws,
     basic,
-    ca,
     decisions,
     fire,
-    ga,
-    infinispan,
-    make_world,
     notification,
     results,
     url_event,
@@ -259,12 +255,12 @@ def test_every_decision_is_one_structured_line_without_secrets(make_world, caplo
         fire(handler, site_offline("site-b", "site-a"), authorization=basic(WEBHOOK_USER, "guess"))
 
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "triggerfish.functions.fencing"]
-    assert [(l["action"], l["result"]) for l in lines] == [
+    assert [(line["action"], line["result"]) for line in lines] == [
         ("remove-endpoints", "done"),
         ("take-backup-offline", "done"),
         ("authenticate", "rejected"),
     ]
-    assert all({"site", "reporter", "action", "result"} <= set(l) for l in lines)
+    assert all({"site", "reporter", "action", "result"} <= set(line) for line in lines)
     assert lines[0]["site"] == "site-b" and lines[0]["reporter"] == "site-a"
     everything = caplog.text + "".join(capsys.readouterr())
     for secret in (WEBHOOK_PASSWORD, ISPN_PASSWORD, authorization, authorization.split()[1], "guess"):

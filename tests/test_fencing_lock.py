@@ -27,7 +27,7 @@ def test_second_caller_is_rejected_while_the_first_holds_the_lock(tmp_path):
     with pytest.raises(Busy):
         with single_flight(path):
             pass
-    code = "from triggerfish.functions.fencing.lock import single_flight, Busy\ntry:\n    with single_flight(%r): pass\nexcept Busy:\n    raise SystemExit(3)\n" % path
+    code = f"from triggerfish.functions.fencing.lock import single_flight, Busy\ntry:\n    with single_flight({path!r}): pass\nexcept Busy:\n    raise SystemExit(3)\n"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 3  # another worker process
     release.set()
     holder.join()

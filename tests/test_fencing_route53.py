@@ -6,8 +6,9 @@ import uuid
 
 import boto3
 import pytest
-from fencing_support import aws, ca, fire, ga, infinispan, make_world, results  # noqa: F401 - fixtures
+
 from fencing_support import alert as site_offline
+from fencing_support import fire, results
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,15 +8,11 @@ import threading
 
 import httpx
 import pytest
-from fencing_support import (  # noqa: F401 - fixtures
+
+from fencing_support import (
     ISPN_PASSWORD,
     WEBHOOK_PASSWORD,
     WEBHOOK_USER,
-    aws,
-    ca,
-    ga,
-    infinispan,
-    make_world,
     notification,
 )
 from fencing_support import alert as site_offline

@@ -10,9 +10,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AclOperation, AdminClient, ResourceType, ScramMechanism
 
-from triggerfish.localkafka import KafkaEnv
-
 from kafka_helpers import create_scram_user, grant, grant_client, roundtrip
+from triggerfish.localkafka import KafkaEnv
 
 pytestmark = pytest.mark.kafka
 

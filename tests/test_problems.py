@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 
 import pytest
 
@@ -117,7 +116,7 @@ def test_tcp_refused_vs_silently_dropped() -> None:
     refused = problems.tcp_failed("b1", 9094, "10.0.0.5", ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), 5)
     assert refused.code == "ECONNREFUSED" and "port 9094 refused: is" in refused.fix
     assert refused.problem == problems.CONNECTION_ERROR
-    dropped = problems.tcp_failed("b1", 9096, "10.0.0.5", socket.timeout("timed out"), 5)
+    dropped = problems.tcp_failed("b1", 9096, "10.0.0.5", TimeoutError("timed out"), 5)
     assert dropped.code == "ETIMEDOUT" and "did not answer within 5s" in dropped.detail
     assert "security group" in dropped.fix
 

@@ -23,12 +23,11 @@ from confluent_kafka.admin import (
     ScramMechanism,
 )
 
+from http_fake import Reply, serve
+from kafka_helpers import TLSServer, closed_port, create_scram_user, env_secret, grant, pem, root_ca_access
 from triggerfish.esm import problems, stages
 from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
-
-from http_fake import Reply, serve
-from kafka_helpers import TLSServer, closed_port, create_scram_user, env_secret, grant, pem, root_ca_access
 
 pytestmark = pytest.mark.kafka
 
@@ -143,7 +142,7 @@ def test_hostname_mismatch_names_the_certificate_hosts(tmp_path: Path) -> None:
 
 def test_expired_broker_certificate(tmp_path: Path) -> None:
     ca_key, ca_cert = certs.make_ca()
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     key, cert = certs.issue(ca_key, ca_cert, "localhost", hosts=["localhost", "127.0.0.1"],
                             not_before=past - dt.timedelta(days=365), not_after=past)
     failed = _tls_failure(tmp_path, "127.0.0.1", key, cert, ca_cert)

@@ -13,7 +13,7 @@ import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -142,14 +142,14 @@ def verify(
         raise AuthError("UnrecognizedClientException", "The security token included in the request is invalid.")
     timestamp = lowered.get("x-amz-date", "")
     try:
-        signed_at = datetime.strptime(timestamp, SIGV4_TIMESTAMP).replace(tzinfo=timezone.utc)
+        signed_at = datetime.strptime(timestamp, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
     except ValueError:
         raise AuthError(
             "IncompleteSignatureException", "The request must carry an X-Amz-Date header like 20250101T000000Z."
         ) from None
     if not timestamp.startswith(auth.date):
         raise AuthError("InvalidSignatureException", "Credential date does not match X-Amz-Date.")
-    current = now or datetime.now(timezone.utc)
+    current = now or datetime.now(UTC)
     if abs(current - signed_at) > MAX_SKEW:
         raise AuthError(
             "InvalidSignatureException",

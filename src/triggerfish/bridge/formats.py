@@ -25,7 +25,7 @@ _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     JSON = "json"
     BINARY = "binary"
     TEXT = "text"

@@ -321,7 +321,7 @@ def imds(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
         body = resp.read().decode(errors="replace")
         if resp.status == 200:
             token = body
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         v1 = _imds_get(host, port, "/latest/meta-data/iam/security-credentials/", None, timeout)
         v1_state = ("IMDSv1 is off (HttpTokens=required), so the SDK gets nothing: NoCredentialsError"
                     if v1 and v1[0] == 401 else "the SDK falls back to IMDSv1")
@@ -369,7 +369,6 @@ def endpoints(region: str | None, services: Sequence[str], timeout: float = 2.0)
         return [Check("endpoint", "region", "fail", "no region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass --region",
                       "without a region boto3 can't build regional endpoint URLs (NoRegionError)", "export AWS_REGION=us-east-1")]
     import boto3
-
     from botocore import UNSIGNED
     from botocore.config import Config
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -245,10 +245,10 @@ def _with_certificate(check: Check, server: str, config: Mapping[str, Any], time
     if chain:
         detail += f"; chain: {' <- '.join([host, *chain])}"
     try:
-        not_after = datetime.strptime(info["not_after"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc)
+        not_after = datetime.strptime(info["not_after"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
     except (KeyError, ValueError):
         return replace(check, detail=detail)
-    days = (not_after - datetime.now(timezone.utc)).days
+    days = (not_after - datetime.now(UTC)).days
     if days < CERT_WARN_DAYS:
         return replace(check, status="warn", problem=f"the broker certificate expires in {days} days", detail=detail,
                        fix="renew the broker certificate before it expires (clients will then fail the handshake)")

@@ -67,7 +67,7 @@ def _irsa_problems(stmt: Mapping[str, Any], claims: Claims, role_arn: str) -> li
                          f"create the OIDC provider in account {role_account} and reference it"))
     conds = _conditions(stmt)
     sub_key, aud_key = f"{prov_path}:sub".lower(), f"{prov_path}:aud".lower()
-    for key, (op, values) in conds.items():
+    for key in conds:
         host = key.rsplit(":", 1)[0]
         if key.endswith((":sub", ":aud")) and host != prov_path.lower():
             problems.append((f"condition key {key} uses issuer {host}, not the provider's {prov_path}",
@@ -136,7 +136,7 @@ def check_pod_identity(policy: Mapping[str, Any], role_arn: str) -> Check:
         missing = [a for a in ("sts:AssumeRole", "sts:TagSession") if not _allows(stmt, a)]
         if missing:
             return Check("trust-policy", target, "fail", f"the {POD_IDENTITY_SERVICE} statement lacks {', '.join(missing)}",
-                         "EKS Pod Identity assumes the role with session tags", 
+                         "EKS Pod Identity assumes the role with session tags",
                          '"Action": ["sts:AssumeRole", "sts:TagSession"]')
         return Check("trust-policy", target, "ok", f"trusts {POD_IDENTITY_SERVICE} with sts:AssumeRole + sts:TagSession")
     return Check("trust-policy", target, "fail", f"no Allow statement for Principal.Service {POD_IDENTITY_SERVICE}",

@@ -26,7 +26,6 @@ from triggerfish import secrets
 from triggerfish.errors import ConfigError, SecretError, SetupError
 from triggerfish.esm import problems
 
-
 SECRET_TYPES = (
     "BASIC_AUTH",
     "SASL_SCRAM_256_AUTH",

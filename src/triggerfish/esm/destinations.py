@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from triggerfish.errors import TriggerfishError
@@ -123,11 +123,11 @@ def _event_bytes(event: Event) -> bytes | None:
 
 
 def _iso(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _now_ms() -> float:
-    return datetime.now(tz=timezone.utc).timestamp() * 1000
+    return datetime.now(tz=UTC).timestamp() * 1000
 
 
 def invocation_record(
@@ -360,7 +360,7 @@ class S3Destination(_AwsDestination):
     def _put(self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Any) -> None:
         document = {**document, "payload": (_event_bytes(event) or b"{}").decode()}
         first = min(records, key=lambda r: (r.topic, r.partition, r.offset))
-        now = datetime.now(tz=timezone.utc)
+        now = datetime.now(tz=UTC)
         key = (
             f"aws/lambda/{source.mapping_uuid or 'mapping'}/{first.topic}-{first.partition}/"
             f"{now:%Y/%m/%d}/{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"

@@ -27,8 +27,16 @@ from triggerfish.esm import metrics
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.runner import MappingRunner
 from triggerfish.esm.state import (
-    CREATING, DELETING, DISABLED, DISABLING, ENABLED, ENABLING, UPDATING, USER_INITIATED,
-    EventSourceMapping, MappingStatus,
+    CREATING,
+    DELETING,
+    DISABLED,
+    DISABLING,
+    ENABLED,
+    ENABLING,
+    UPDATING,
+    USER_INITIATED,
+    EventSourceMapping,
+    MappingStatus,
 )
 from triggerfish.esm.store import Store
 from triggerfish.functions.runtime import FunctionRuntime

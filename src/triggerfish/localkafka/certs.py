@@ -55,7 +55,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_ca(common_name: str = "triggerfish local CA") -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = _key()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -91,7 +91,7 @@ def issue(
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """Issue a leaf certificate signed by the CA. ``hosts`` become DNS or IP SANs."""
     key = _key()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))

@@ -23,7 +23,13 @@ from triggerfish.functions.fencing.decisions import Decisions
 from triggerfish.functions.fencing.failures import FencingFailure, Permanent, Retryable
 from triggerfish.functions.fencing.fencer import Fencer
 from triggerfish.functions.fencing.plan import SiteOffline
-from triggerfish.functions.fencing.webhook import PayloadError, basic_credentials, credentials_match, parse_notification, site_offline_alerts
+from triggerfish.functions.fencing.webhook import (
+    PayloadError,
+    basic_credentials,
+    credentials_match,
+    parse_notification,
+    site_offline_alerts,
+)
 
 REALM = 'Basic realm="triggerfish-fencing", charset="UTF-8"'
 
