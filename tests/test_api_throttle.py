@@ -26,7 +26,8 @@ from esm_helpers import (
 from triggerfish.api.app import create_app
 from triggerfish.api.engine import EngineBackend
 from triggerfish.api.server import ApiServer
-from triggerfish.functions.runtime import FunctionRuntime, FunctionThrottled
+from triggerfish.errors import FunctionThrottled
+from triggerfish.functions.runtime import FunctionRuntime
 from triggerfish.localkafka import KafkaEnv
 
 #: Kafka batches mark that they started and hold the worker for a while; URL calls answer at once.

@@ -19,7 +19,7 @@ from triggerfish.errors import ConfigError, SetupError
 from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
-from triggerfish.validation import InvalidParameterError
+from triggerfish.errors import InvalidParameterError
 
 
 def _mapping(access: list[dict[str, str]], bootstrap: str = "127.0.0.1:9093", topic: str = "orders", **extra: object) -> MappingConfig:

@@ -21,7 +21,7 @@ from triggerfish.esm.destinations import (
     open_destination,
 )
 from triggerfish.localkafka import KafkaEnv
-from triggerfish.validation import InvalidParameterError
+from triggerfish.errors import InvalidParameterError
 
 pytestmark = pytest.mark.kafka
 

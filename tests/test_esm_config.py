@@ -13,7 +13,7 @@ from triggerfish.esm.batcher import PartitionBuffer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES, MappingConfig
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.functions.config import FunctionConfig
-from triggerfish.validation import InvalidParameterError
+from triggerfish.errors import InvalidParameterError
 
 BASE = {
     "FunctionName": "orders",

@@ -24,7 +24,7 @@ from esm_helpers import (
     write_handler,
 )
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
-from triggerfish.esm.engine import MappingConflict, MappingNotFound
+from triggerfish.errors import MappingConflict, MappingNotFound
 
 pytestmark = pytest.mark.kafka
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.filter import compile_criteria, compile_pattern, decode_value
-from triggerfish.validation import InvalidParameterError
+from triggerfish.errors import InvalidParameterError
 
 
 def matches(pattern: Any, value: bytes | str | None) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from triggerfish.errors import ConfigError
+from triggerfish.errors import ConfigError, ParameterConflictError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.functions.config import KAFKA_MAX_TIMEOUT, FunctionConfig
 from triggerfish.validation import Fields, InvalidParameterError
@@ -87,12 +87,11 @@ def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) 
             )
         key = mapping.identity()
         if key in seen:
-            raise InvalidParameterError(
+            raise ParameterConflictError(
                 where,
                 f'An event source mapping with event source ("{mapping.event_source_arn or ",".join(mapping.bootstrap_servers)}"), '
                 f'function ("{mapping.function}"), topics ("{mapping.topic}") already exists.',
                 f"it repeats EventSourceMappings[{seen[key]}]; merge them",
-                exception="ResourceConflictException",
             )
         seen[key] = i
         mappings.append(mapping)

@@ -14,26 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from triggerfish.errors import ConfigError
+# Defined with the rest of the exception tree; re-exported for the parsers that raise them from here.
+from triggerfish.errors import InvalidParameterError as InvalidParameterError
+from triggerfish.errors import ValidationError as ValidationError
 
 _MISSING: Any = object()
-
-
-class InvalidParameterError(ConfigError):
-    """A field Lambda would reject.
-
-    ``field`` is the config path (``EventSourceMappings[0].BatchSize``), ``lambda_message`` Lambda's
-    own text, ``exception`` the Lambda error type (``ValidationException`` for shape violations,
-    ``InvalidParameterValueException`` for semantic ones), ``hint`` the fix.
-    """
-
-    def __init__(
-        self, field: str, lambda_message: str, hint: str = "", exception: str = "InvalidParameterValueException"
-    ) -> None:
-        self.lambda_message = lambda_message
-        self.hint = hint
-        self.exception = exception
-        super().__init__(field, f"{lambda_message} ({hint})" if hint else lambda_message)
 
 
 def lambda_name(field: str) -> str:
@@ -41,13 +26,13 @@ def lambda_name(field: str) -> str:
     return field[:1].lower() + field[1:]
 
 
-def shape_error(field: str, value: Any, constraint: str, hint: str = "") -> InvalidParameterError:
+def shape_error(field: str, value: Any, constraint: str, hint: str = "") -> ValidationError:
     name = field.rsplit(".", 1)[-1].split("[", 1)[0]
     text = (
         f"1 validation error detected: Value '{_show(value)}' at '{lambda_name(name)}' failed to satisfy "
         f"constraint: {constraint}"
     )
-    return InvalidParameterError(field, text, hint, exception="ValidationException")
+    return ValidationError(field, text, hint)
 
 
 def _show(value: Any) -> str:

@@ -1,17 +1,11 @@
 """The HTTP server's Starlette app: Lambda's control API, function URLs, ``/metrics`` and ``/health``.
 
-Every control-API operation goes through ``operation()``, which checks the SigV4 signature (when
-an access key is configured), times and counts the call, and turns every failure into Lambda's
-error shape; an unexpected exception becomes ``ServiceException`` with the detail in the server log
-only.
+Control-API operations are wrapped by ``operations.operation`` (SigV4, request id, metrics); every
+``TriggerfishError`` they raise is answered in Lambda's shape by one exception handler
+(``api.errors.handle_error``), and anything else by ``operations.Operations`` as ``ServiceException``.
 """
 
 from __future__ import annotations
-
-import logging
-import time
-import uuid
-from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,80 +17,11 @@ from triggerfish.api import functions, mappings, sigv4, urls
 from triggerfish.api.backend import Backend
 from triggerfish.api.bodylimit import BodyLimit
 from triggerfish.api.concurrency import ConcurrencyLimits
-from triggerfish.api.errors import (
-    InvalidParameterValueException,
-    LambdaAPIError,
-    ResourceConflictException,
-    ResourceInUseException,
-    ResourceNotFoundException,
-    ServiceException,
-    TooManyRequestsException,
-    UnknownOperationException,
-    ValidationException,
-)
-from triggerfish.api.metrics import API_LATENCY, API_REQUESTS, metrics_endpoint
+from triggerfish.api.errors import handle_error
+from triggerfish.api.metrics import metrics_endpoint
+from triggerfish.api.operations import Endpoint, Operations, operation
 from triggerfish.api.wire import json_response
-from triggerfish.errors import ConfigError, TriggerfishError
-
-log = logging.getLogger("triggerfish.api")
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-_BY_CODE: dict[str, type[LambdaAPIError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidParameterValueException, ValidationException, ResourceNotFoundException,
-        ResourceConflictException, ResourceInUseException, TooManyRequestsException,
-    )
-}
-
-
-def lambda_error(exc: Exception) -> LambdaAPIError:
-    """Lambda's error for anything an operation raised.
-
-    The engine's errors name their Lambda exception in ``.exception``; validation errors
-    (``triggerfish.validation.InvalidParameterError``) carry Lambda's text in ``.lambda_message``
-    and the fix in ``.hint``, which is appended so the client learns what to change.
-    """
-    if isinstance(exc, LambdaAPIError):
-        return exc
-    if isinstance(exc, TriggerfishError):
-        cls = _BY_CODE.get(getattr(exc, "exception", ""), InvalidParameterValueException)
-        message = getattr(exc, "lambda_message", None) or (exc.message if isinstance(exc, ConfigError) else str(exc))
-        hint = getattr(exc, "hint", "")
-        if isinstance(exc, ConfigError) and exc.field and cls is InvalidParameterValueException and exc.field not in message:
-            message = f"{exc.field}: {message}"
-        return cls(f"{message} ({hint})" if hint else message)
-    return ServiceException("An internal error occurred in triggerfish; the server log has the details.")
-
-
-def operation(name: str, endpoint: Endpoint) -> Endpoint:
-    async def handle(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            key = request.app.state.access_key
-            if key is not None:
-                sigv4.verify(
-                    key,
-                    method=request.method,
-                    raw_path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
-                    query_string=request.scope.get("query_string", b"").decode("latin-1"),
-                    headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
-                    body=await request.body(),
-                )
-            response = await endpoint(request)
-        except Exception as exc:  # every failure leaves in Lambda's shape
-            error = lambda_error(exc)
-            if isinstance(error, ServiceException) and error is not exc:
-                log.exception("%s failed", name)
-            response = error.response()
-        response.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
-        API_REQUESTS.labels(name, str(response.status_code)).inc()
-        API_LATENCY.labels(name).observe(time.perf_counter() - started)
-        return response
-
-    return handle
+from triggerfish.errors import TriggerfishError, UnknownOperationError
 
 
 async def health(request: Request) -> Response:
@@ -110,11 +35,11 @@ async def health(request: Request) -> Response:
 
 
 async def unknown_operation(request: Request) -> Response:
-    return UnknownOperationException(
+    raise UnknownOperationError(
         f"triggerfish does not implement {request.method} {request.url.path}. Supported: event source "
         "mappings, GetFunction(Configuration), ListFunctions, Invoke, GetFunctionConcurrency, "
         "GetFunctionUrlConfig, ListFunctionUrlConfigs."
-    ).response()
+    )
 
 
 _ESM = "/2015-03-31/event-source-mappings"
@@ -153,7 +78,11 @@ def routes() -> list[Route]:
 
 def create_app(backend: Backend, *, access_key: sigv4.AccessKey | None = None) -> Starlette:
     """The app serving ``backend``. With ``access_key`` every control-API call must be signed with it."""
-    app = Starlette(routes=routes(), middleware=[Middleware(BodyLimit)])
+    app = Starlette(
+        routes=routes(),
+        middleware=[Middleware(BodyLimit), Middleware(Operations)],
+        exception_handlers={TriggerfishError: handle_error},
+    )
     app.state.backend = backend
     app.state.access_key = access_key
     app.state.limits = ConcurrencyLimits()

@@ -3,8 +3,8 @@
 The HTTP layer (mappings.py, functions.py, urls.py) speaks only this; ``triggerfish.api.engine``
 adapts the real engine and function runtime to it. Mapping values are Lambda's
 ``EventSourceMappingConfiguration`` dicts; request fields arrive exactly as the client sent them.
-Failures are exceptions carrying Lambda's exception name in ``.exception`` (and, for validation
-errors, Lambda's own text in ``.lambda_message``); ``triggerfish.api.app`` answers them in
+Failures are ``triggerfish.errors`` exceptions (NotFoundError, ThrottledError, InvalidParameterError
+with Lambda's own text in ``.lambda_message``, ...); ``triggerfish.api.errors`` answers them in
 Lambda's shape.
 """
 
@@ -47,7 +47,7 @@ class Backend(Protocol):
     def get_function(self, name: str) -> FunctionInfo | None: ...
 
     async def invoke(self, name: str, payload: bytes, *, wait: bool = True) -> InvokeOutcome:
-        """Run one invocation; ``wait=False``: TooManyRequestsException when the function has no free slot
+        """Run one invocation; ``wait=False``: ThrottledError when the function has no free slot
         (its ReservedConcurrentExecutions are taken, by event source mapping batches too)."""
         ...
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from triggerfish.api.errors import RequestTooLargeException
+from triggerfish.api.errors import lambda_response
+from triggerfish.errors import RequestTooLargeError
 
 DEFAULT_LIMIT = 6_291_456 + 65_536
 
@@ -35,8 +36,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    # a LambdaAPIError, so an operation answers it in Lambda's shape on its own
-                    raise RequestTooLargeException(f"Request must be smaller than {self.limit} bytes.")
+                    # a TriggerfishError, so the app's exception handler answers it in Lambda's shape
+                    raise RequestTooLargeError(f"Request must be smaller than {self.limit} bytes.", self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -47,10 +48,10 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except RequestTooLargeException as exc:
+        except RequestTooLargeError as exc:  # raised where no exception handler reaches
             if not started:
-                await exc.response()(scope, receive, send)
+                await lambda_response(exc)(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = RequestTooLargeException(f"Request must be smaller than {self.limit} bytes.")
-        await error.response()(scope, receive, send)
+        error = RequestTooLargeError(f"Request must be smaller than {self.limit} bytes.", self.limit)
+        await lambda_response(error)(scope, receive, send)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from triggerfish.api.errors import TooManyRequestsException
+from triggerfish.errors import ThrottledError
 
 
 class ConcurrencyLimits:
@@ -31,7 +31,7 @@ class ConcurrencyLimits:
         if limit is not None:
             if self.in_flight(name) >= limit:
                 if not wait:
-                    raise TooManyRequestsException("Rate Exceeded.")
+                    raise ThrottledError("Rate Exceeded.")
                 condition = self._released.setdefault(name, asyncio.Condition())
                 async with condition:
                     await condition.wait_for(lambda: self.in_flight(name) < limit)
@@ -40,7 +40,7 @@ class ConcurrencyLimits:
             yield
         finally:
             self._in_flight[name] -= 1
-            condition = self._released.get(name)
-            if condition is not None:
-                async with condition:
-                    condition.notify_all()
+            released = self._released.get(name)
+            if released is not None:
+                async with released:
+                    released.notify_all()

@@ -15,13 +15,13 @@ from typing import Any
 import anyio.to_thread
 
 from triggerfish.api.backend import FunctionInfo, InvokeOutcome
-from triggerfish.api.errors import InvalidParameterValueException, ResourceNotFoundException, TooManyRequestsException
 from triggerfish.api.names import function_arn
+from triggerfish.errors import FunctionNotFound, FunctionThrottled, InvalidParameterError, NotFoundError, ThrottledError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.state import EventSourceMapping
 from triggerfish.functions.config import FunctionConfig
-from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime, FunctionThrottled
+from triggerfish.functions.runtime import FunctionRuntime
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"
@@ -103,11 +103,10 @@ class EngineBackend:
         try:
             result = await anyio.to_thread.run_sync(lambda: self.runtime.invoke(name, payload, wait=wait))
         except FunctionThrottled:  # every slot busy, e.g. with the engine's batches
-            raise TooManyRequestsException("Rate Exceeded.") from None
+            raise ThrottledError("Rate Exceeded.") from None
         except FunctionNotFound:  # removed between lookup and call
-            raise ResourceNotFoundException(
-                f"Function not found: {function_arn(self.region, self.account_id, name)}"
-            ) from None
+            arn = function_arn(self.region, self.account_id, name)
+            raise NotFoundError(f"Function not found: {arn}", arn) from None
         return InvokeOutcome(
             payload=result.payload,
             function_error=result.function_error,
@@ -118,7 +117,7 @@ class EngineBackend:
     # -- event source mappings -----------------------------------------------------------------
     def _engine(self) -> Engine:
         if self.engine is None:
-            raise InvalidParameterValueException("This server runs no event source mapping engine.")
+            raise InvalidParameterError("", "This server runs no event source mapping engine.")
         return self.engine
 
     def _api(self, mapping: EventSourceMapping) -> dict[str, Any]:
@@ -127,7 +126,7 @@ class EngineBackend:
 
     async def create_mapping(self, request: dict[str, Any]) -> dict[str, Any]:
         if "UUID" in request:
-            raise InvalidParameterValueException("UUID is assigned by the service; remove it from the request.")
+            raise InvalidParameterError("", "UUID is assigned by the service; remove it from the request.")
         engine = self._engine()
         config = MappingConfig.from_dict(request)
         return self._api(await anyio.to_thread.run_sync(engine.add, config))

@@ -1,135 +1,107 @@
-"""Lambda's error responses: the exception types the control API raises and their wire shape.
+"""Lambda's error responses: which wire shape each class of ``triggerfish.errors`` answers with.
 
 Lambda (rest-json) names the error in the ``x-amzn-ErrorType`` header and answers a JSON body with
 ``"Type": "User"`` and the message under ``message`` or ``Message`` (the service model spells it
 differently per exception; botocore reads either). ``TooManyRequestsException`` adds ``Reason`` and
-a ``Retry-After`` header.
+a ``Retry-After`` header. An error is looked up along its class's MRO, so the most specific entry
+wins; anything that is not a ``TriggerfishError`` is a bug and answers ``ServiceException``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
+from starlette.requests import Request
 from starlette.responses import Response
 
-
-class LambdaAPIError(Exception):
-    """An error answered to the client in Lambda's shape. Subclasses fix the code and status."""
-
-    code = "ServiceException"
-    status = 500
-    message_key = "Message"
-    error_kind = "Service"
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-    def body(self) -> dict[str, object]:
-        return {"Type": self.error_kind, self.message_key: self.message}
-
-    def headers(self) -> dict[str, str]:
-        return {"x-amzn-ErrorType": self.code}
-
-    def response(self) -> Response:
-        return Response(
-            json.dumps(self.body()), status_code=self.status, headers=self.headers(), media_type="application/json"
-        )
-
-
-class UserError(LambdaAPIError):
-    error_kind = "User"
-
-
-class InvalidParameterValueException(UserError):
-    code = "InvalidParameterValueException"
-    status = 400
-    message_key = "message"
-
-
-class ValidationException(UserError):
-    """A request member breaks the service model's constraints (length, range, enum, pattern)."""
-
-    code = "ValidationException"
-    status = 400
-    message_key = "message"
-
-
-class InvalidRequestContentException(UserError):
-    """The body is not JSON or not an object."""
-
-    code = "InvalidRequestContentException"
-    status = 400
-    message_key = "message"
-
-
-class ResourceNotFoundException(UserError):
-    code = "ResourceNotFoundException"
-    status = 404
-    message_key = "Message"
-
-
-class ResourceConflictException(UserError):
-    code = "ResourceConflictException"
-    status = 409
-    message_key = "message"
-
-
-class ResourceInUseException(UserError):
-    code = "ResourceInUseException"
-    status = 400
-    message_key = "Message"
-
-
-class RequestTooLargeException(UserError):
-    code = "RequestTooLargeException"
-    status = 413
-    message_key = "message"
-
-
-class TooManyRequestsException(UserError):
-    code = "TooManyRequestsException"
-    status = 429
-    message_key = "message"
-
-    def __init__(
-        self,
-        message: str = "Rate Exceeded.",
-        reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded",
-        retry_after_seconds: int = 1,
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.retry_after_seconds = retry_after_seconds
-
-    def body(self) -> dict[str, object]:
-        return {**super().body(), "Reason": self.reason}
-
-    def headers(self) -> dict[str, str]:
-        return {**super().headers(), "Retry-After": str(self.retry_after_seconds)}
-
-
-class ServiceException(LambdaAPIError):
-    code = "ServiceException"
-    status = 500
-
-
-class AuthError(LambdaAPIError):
-    """Signature problems: 403 like AWS's front door, with the AWS error codes botocore knows."""
-
-    status = 403
-    message_key = "message"
-    error_kind = "User"
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class UnknownOperationException(UserError):
-    code = "UnknownOperationException"
-    status = 404
-    message_key = "message"
-
+from triggerfish.errors import (
+    ConfigError,
+    ConflictError,
+    IncompleteSignatureError,
+    InUseError,
+    InvalidParameterError,
+    InvalidRequestError,
+    InvalidSignatureError,
+    MissingAuthenticationTokenError,
+    NotFoundError,
+    RequestTooLargeError,
+    ThrottledError,
+    TriggerfishError,
+    UnknownOperationError,
+    UnrecognizedClientError,
+    ValidationError,
+)
 
 NOT_FOUND_MESSAGE = "The resource you requested does not exist."
+INTERNAL_MESSAGE = "An internal error occurred in triggerfish; the server log has the details."
+
+
+@dataclass(frozen=True)
+class LambdaError:
+    """One of Lambda's error types: header name, status, the body's message key and ``Type``."""
+
+    type: str
+    status: int
+    message_key: str = "message"
+    kind: str = "User"
+
+
+INVALID_PARAMETER = LambdaError("InvalidParameterValueException", 400)
+SERVICE = LambdaError("ServiceException", 500, "Message", "Service")
+
+#: Keyed by class; ``TriggerfishError`` catches the rest of the tree (a bad setting, a secret, ...).
+WIRE: dict[type[TriggerfishError], LambdaError] = {
+    NotFoundError: LambdaError("ResourceNotFoundException", 404, "Message"),
+    UnknownOperationError: LambdaError("UnknownOperationException", 404),
+    ConflictError: LambdaError("ResourceConflictException", 409),
+    InUseError: LambdaError("ResourceInUseException", 400, "Message"),
+    ThrottledError: LambdaError("TooManyRequestsException", 429),
+    InvalidParameterError: INVALID_PARAMETER,
+    ValidationError: LambdaError("ValidationException", 400),
+    InvalidRequestError: LambdaError("InvalidRequestContentException", 400),
+    RequestTooLargeError: LambdaError("RequestTooLargeException", 413),
+    # signature problems: 403 like AWS's front door, with the error codes botocore knows
+    MissingAuthenticationTokenError: LambdaError("MissingAuthenticationTokenException", 403),
+    IncompleteSignatureError: LambdaError("IncompleteSignatureException", 403),
+    UnrecognizedClientError: LambdaError("UnrecognizedClientException", 403),
+    InvalidSignatureError: LambdaError("InvalidSignatureException", 403),
+    TriggerfishError: INVALID_PARAMETER,
+}
+
+
+def lambda_error(exc: BaseException) -> LambdaError:
+    """The Lambda error type ``exc`` answers with: the nearest class in its MRO that has one."""
+    for cls in type(exc).__mro__:
+        if cls in WIRE:
+            return WIRE[cls]
+    return SERVICE
+
+
+def lambda_message(exc: BaseException, error: LambdaError) -> str:
+    """The message Lambda would send: configuration errors name the field and append the fix."""
+    if error is SERVICE:
+        return INTERNAL_MESSAGE  # the detail stays in the server log: it may hold secrets
+    if not isinstance(exc, ConfigError):
+        return str(exc)
+    hint = exc.hint if isinstance(exc, InvalidParameterError) else ""
+    message = (exc.lambda_message if isinstance(exc, InvalidParameterError) else "") or exc.message
+    if exc.field and error is INVALID_PARAMETER and exc.field not in message:
+        message = f"{exc.field}: {message}"
+    return f"{message} ({hint})" if hint else message
+
+
+def lambda_response(exc: BaseException) -> Response:
+    """``exc`` in Lambda's shape: ``x-amzn-ErrorType``, the status, and the JSON body."""
+    error = lambda_error(exc)
+    body: dict[str, object] = {"Type": error.kind, error.message_key: lambda_message(exc, error)}
+    headers = {"x-amzn-ErrorType": error.type}
+    if isinstance(exc, ThrottledError):
+        body["Reason"] = exc.reason
+        headers["Retry-After"] = str(exc.retry_after)
+    return Response(json.dumps(body), status_code=error.status, headers=headers, media_type="application/json")
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """The Starlette exception handler for ``TriggerfishError``."""
+    return lambda_response(exc)

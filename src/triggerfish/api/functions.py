@@ -21,17 +21,17 @@ from starlette.responses import Response
 
 from triggerfish.api.backend import Backend, FunctionInfo, InvokeOutcome
 from triggerfish.api.concurrency import ConcurrencyLimits
-from triggerfish.api.errors import (
-    InvalidParameterValueException,
-    InvalidRequestContentException,
-    RequestTooLargeException,
-    ResourceNotFoundException,
-    TooManyRequestsException,
-)
 from triggerfish.api.metrics import INVOCATIONS
 from triggerfish.api.names import check_latest, function_arn, parse_function_name
 from triggerfish.api.paging import page
 from triggerfish.api.wire import json_response, query_int
+from triggerfish.errors import (
+    InvalidParameterError,
+    InvalidRequestContentError,
+    NotFoundError,
+    RequestTooLargeError,
+    ThrottledError,
+)
 
 log = logging.getLogger("triggerfish.api")
 
@@ -43,18 +43,19 @@ PAGE_LIMIT = 50
 
 
 def _backend(request: Request) -> Backend:
-    return request.app.state.backend
+    backend: Backend = request.app.state.backend
+    return backend
 
 
 def find_function(request: Request) -> FunctionInfo:
-    """The function named in the path (name or ARN, optional ``Qualifier``), or ResourceNotFoundException."""
+    """The function named in the path (name or ARN, optional ``Qualifier``), or NotFoundError."""
     backend = _backend(request)
     ref = parse_function_name(request.path_params["name"], request.query_params.get("Qualifier"))
     arn = function_arn(backend.region, backend.account_id, ref.name)
     check_latest(ref, arn)
     function = backend.get_function(ref.name)
     if function is None:
-        raise ResourceNotFoundException(f"Function not found: {arn}")
+        raise NotFoundError(f"Function not found: {arn}", arn)
     return function
 
 
@@ -99,13 +100,13 @@ def log_tail(log_text: str) -> str:
 
 def _check_payload(payload: bytes, limit: int) -> bytes:
     if len(payload) > limit:
-        raise RequestTooLargeException(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+        raise RequestTooLargeError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation", limit)
     if not payload.strip():
         return b"{}"
     try:
         json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContentException(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
+        raise InvalidRequestContentError(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
     return payload
 
 
@@ -120,7 +121,7 @@ async def run_invocation(
     try:
         async with limits.slot(function.name, function.reserved_concurrency, wait=wait):
             outcome = await backend.invoke(function.name, payload, wait=wait)
-    except TooManyRequestsException:
+    except ThrottledError:
         INVOCATIONS.labels(function.name, "throttled").inc()
         raise
     INVOCATIONS.labels(function.name, "error" if outcome.function_error else "ok").inc()
@@ -134,11 +135,12 @@ async def invoke(request: Request) -> Response:
     invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
     log_type = request.headers.get("x-amz-log-type", "None")
     if invocation_type not in ("RequestResponse", "Event", "DryRun"):
-        raise InvalidParameterValueException(
+        raise InvalidParameterError(
+            "",
             f"Unsupported InvocationType '{invocation_type}': use RequestResponse, Event or DryRun."
         )
     if log_type not in ("None", "Tail"):
-        raise InvalidParameterValueException(f"Unsupported LogType '{log_type}': use None or Tail.")
+        raise InvalidParameterError("", f"Unsupported LogType '{log_type}': use None or Tail.")
     headers = {"X-Amz-Executed-Version": "$LATEST"}
     if invocation_type == "DryRun":
         return Response(status_code=204, headers=headers)
@@ -146,7 +148,7 @@ async def invoke(request: Request) -> Response:
     if invocation_type == "Event":
         payload = _check_payload(raw, ASYNC_PAYLOAD_LIMIT)
         if function.reserved_concurrency == 0:
-            raise TooManyRequestsException("Rate Exceeded.")
+            raise ThrottledError("Rate Exceeded.")
         _start_background(request, run_invocation(backend, limits, function, payload, wait=True), function.name)
         request_id = str(uuid.uuid4())
         return Response(status_code=202, headers={"x-amzn-RequestId": request_id})

@@ -8,37 +8,35 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from triggerfish.api.backend import Backend
-from triggerfish.api.errors import (
-    InvalidParameterValueException,
-    ResourceNotFoundException,
-    ValidationException,
-)
 from triggerfish.api.names import check_latest, function_arn, parse_function_name
 from triggerfish.api.paging import page
 from triggerfish.api.wire import json_object, json_response, query_int
+from triggerfish.errors import InvalidParameterError, NotFoundError, ValidationError
 
 #: Lambda serves at most 100 mappings a page, whatever MaxItems asks for.
 PAGE_LIMIT = 100
 
 
 def _backend(request: Request) -> Backend:
-    return request.app.state.backend
+    backend: Backend = request.app.state.backend
+    return backend
 
 
 def _resolve_function(backend: Backend, value: Any) -> str:
     """The bare name of an existing function named by name or ARN."""
     if value is None:
-        raise ValidationException(
+        raise ValidationError(
+            "",
             "1 validation error detected: Value null at 'functionName' failed to satisfy constraint: "
             "Member must not be null"
         )
     if not isinstance(value, str):
-        raise InvalidParameterValueException("FunctionName must be a string: a function name or ARN.")
+        raise InvalidParameterError("", "FunctionName must be a string: a function name or ARN.")
     ref = parse_function_name(value)
     arn = function_arn(backend.region, backend.account_id, ref.name)
     check_latest(ref, arn)
     if backend.get_function(ref.name) is None:
-        raise ResourceNotFoundException(f"Function not found: {arn}")
+        raise NotFoundError(f"Function not found: {arn}", arn)
     return ref.name
 
 

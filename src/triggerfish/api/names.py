@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from triggerfish.api.errors import InvalidParameterValueException, ResourceNotFoundException
+from triggerfish.errors import InvalidParameterError, NotFoundError
 
 # name | account:function:name | arn:aws:lambda:region:account:function:name, each with an optional :qualifier
 _NAME_RE = re.compile(
@@ -24,16 +24,17 @@ class FunctionRef:
 
 
 def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef:
-    """Split what a client sent as FunctionName; a malformed value is InvalidParameterValueException."""
+    """Split what a client sent as FunctionName; a malformed value is InvalidParameterError."""
     match = _NAME_RE.match(value or "")
     if not match:
-        raise InvalidParameterValueException(
+        raise InvalidParameterError(
+            "",
             f"Invalid FunctionName '{value[:100]}': use a function name, a partial ARN "
             "(123456789012:function:NAME) or a full ARN, optionally with ':$LATEST'."
         )
     found = match["qualifier"]
     if found and qualifier and found != qualifier:
-        raise InvalidParameterValueException("The derived qualifier from the function name does not match the specified qualifier.")
+        raise InvalidParameterError("", "The derived qualifier from the function name does not match the specified qualifier.")
     return FunctionRef(
         name=match["name"],
         qualifier=found or qualifier,
@@ -45,7 +46,7 @@ def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef
 def check_latest(ref: FunctionRef, arn: str) -> None:
     """triggerfish runs only the unpublished version; other qualifiers do not exist."""
     if ref.qualifier not in (None, "$LATEST"):
-        raise ResourceNotFoundException(f"Function not found: {arn}:{ref.qualifier}")
+        raise NotFoundError(f"Function not found: {arn}:{ref.qualifier}", f"{arn}:{ref.qualifier}")
 
 
 def function_arn(region: str, account: str, name: str) -> str:

@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from triggerfish.api.errors import InvalidParameterValueException
+from triggerfish.errors import InvalidParameterError
 
 T = TypeVar("T")
 
@@ -30,7 +30,8 @@ def decode_marker(marker: str) -> str:
             raise ValueError(marker)
         return base64.urlsafe_b64decode(marker[len(_PREFIX):].encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidParameterValueException(
+        raise InvalidParameterError(
+            "",
             "Invalid Marker: pass the NextMarker of the previous page unchanged, or omit Marker for the first page."
         ) from None
 

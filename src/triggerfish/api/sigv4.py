@@ -10,6 +10,7 @@ The secret never appears in errors or logs.
 from __future__ import annotations
 
 import hmac
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +20,14 @@ from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
-from triggerfish.api.errors import AuthError
+from triggerfish import secrets
+from triggerfish.errors import (
+    ConfigError,
+    IncompleteSignatureError,
+    InvalidSignatureError,
+    MissingAuthenticationTokenError,
+    UnrecognizedClientError,
+)
 
 # AWS accepts signatures made up to 15 minutes either side of its clock.
 MAX_SKEW = timedelta(minutes=15)
@@ -56,19 +64,17 @@ class SignedRequestAuth:
 
 
 def parse_authorization(value: str) -> SignedRequestAuth:
-    """Split a SigV4 Authorization header; raise AuthError(IncompleteSignatureException) if malformed."""
+    """Split a SigV4 Authorization header; raise IncompleteSignatureError if malformed."""
     match = _AUTH_RE.match(value.strip())
     if not match:
-        raise AuthError(
-            "IncompleteSignatureException",
+        raise IncompleteSignatureError(
             "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters "
-            "in the AWS4-HMAC-SHA256 format.",
+            "in the AWS4-HMAC-SHA256 format."
         )
     parts = match["credential"].split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
-        raise AuthError(
-            "IncompleteSignatureException",
-            "Credential must have the form <access key>/<date>/<region>/<service>/aws4_request.",
+        raise IncompleteSignatureError(
+            "Credential must have the form <access key>/<date>/<region>/<service>/aws4_request."
         )
     return SignedRequestAuth(
         access_key_id=parts[0],
@@ -80,7 +86,7 @@ def parse_authorization(value: str) -> SignedRequestAuth:
     )
 
 
-class _ReceivedRequestSigner(SigV4Auth):
+class _ReceivedRequestSigner(SigV4Auth):  # type: ignore[misc]  # botocore ships no type hints
     """botocore's signer, restricted to the headers the client said it signed."""
 
     def __init__(self, credentials: Credentials, service: str, region: str, signed: Iterable[str]) -> None:
@@ -117,7 +123,8 @@ def expected_signature(
         Credentials(auth.access_key_id, secret_access_key), auth.service, auth.region, auth.signed_headers
     )
     canonical = signer.canonical_request(request)
-    return signer.signature(signer.string_to_sign(request, canonical), request)
+    signature: str = signer.signature(signer.string_to_sign(request, canonical), request)
+    return signature
 
 
 def verify(
@@ -130,31 +137,30 @@ def verify(
     body: bytes,
     now: datetime | None = None,
 ) -> None:
-    """Raise AuthError unless the request carries a valid SigV4 signature made with ``key``."""
+    """Raise an AuthenticationError unless the request carries a valid SigV4 signature made with ``key``."""
     lowered = {name.lower(): value for name, value in headers}
     authorization = lowered.get("authorization")
     if not authorization:
-        raise AuthError("MissingAuthenticationTokenException", "Missing Authentication Token")
+        raise MissingAuthenticationTokenError("Missing Authentication Token")
     auth = parse_authorization(authorization)
     if "host" not in auth.signed_headers:
-        raise AuthError("IncompleteSignatureException", "SignedHeaders must include 'host'.")
+        raise IncompleteSignatureError("SignedHeaders must include 'host'.")
     if auth.access_key_id != key.access_key_id:
-        raise AuthError("UnrecognizedClientException", "The security token included in the request is invalid.")
+        raise UnrecognizedClientError("The security token included in the request is invalid.")
     timestamp = lowered.get("x-amz-date", "")
     try:
         signed_at = datetime.strptime(timestamp, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
     except ValueError:
-        raise AuthError(
-            "IncompleteSignatureException", "The request must carry an X-Amz-Date header like 20250101T000000Z."
+        raise IncompleteSignatureError(
+            "The request must carry an X-Amz-Date header like 20250101T000000Z."
         ) from None
     if not timestamp.startswith(auth.date):
-        raise AuthError("InvalidSignatureException", "Credential date does not match X-Amz-Date.")
+        raise InvalidSignatureError("Credential date does not match X-Amz-Date.")
     current = now or datetime.now(UTC)
     if abs(current - signed_at) > MAX_SKEW:
-        raise AuthError(
-            "InvalidSignatureException",
+        raise InvalidSignatureError(
             f"Signature expired: {timestamp} is more than 15 minutes away from the server time "
-            f"{current.strftime(SIGV4_TIMESTAMP)}. Check the client's clock.",
+            f"{current.strftime(SIGV4_TIMESTAMP)}. Check the client's clock."
         )
     expected = expected_signature(
         auth,
@@ -167,10 +173,9 @@ def verify(
         timestamp=timestamp,
     )
     if not hmac.compare_digest(expected, auth.signature):
-        raise AuthError(
-            "InvalidSignatureException",
+        raise InvalidSignatureError(
             "The request signature we calculated does not match the signature you provided. "
-            "Check your AWS Secret Access Key and signing method.",
+            "Check your AWS Secret Access Key and signing method."
         )
 
 
@@ -182,11 +187,6 @@ def load_access_key(secret_ref: str | None = None) -> AccessKey:
     """The key pair for ``--require-auth``: from a secret reference holding
     ``{"AccessKeyId": ..., "SecretAccessKey": ...}`` (``arn:aws:secretsmanager:...``, ``file://``,
     ``env:VAR``), else from the TRIGGERFISH_ACCESS_KEY_ID / TRIGGERFISH_SECRET_ACCESS_KEY variables."""
-    import os
-
-    from triggerfish import secrets
-    from triggerfish.errors import ConfigError
-
     if secret_ref:
         data = secrets.read_json(secret_ref)
         key_id, secret = data.get("AccessKeyId"), data.get("SecretAccessKey")

@@ -17,12 +17,13 @@ from starlette.responses import Response
 
 from triggerfish.api import cors, sigv4
 from triggerfish.api.backend import Backend, FunctionInfo
-from triggerfish.api.errors import NOT_FOUND_MESSAGE, LambdaAPIError, ResourceNotFoundException
+from triggerfish.api.errors import NOT_FOUND_MESSAGE, lambda_response
 from triggerfish.api.functions import find_function, run_invocation
 from triggerfish.api.metrics import URL_REQUESTS
 from triggerfish.api.names import function_arn
 from triggerfish.api.urlevent import InvalidFunctionResponse, UrlRequest, http_response, request_event
 from triggerfish.api.wire import json_response
+from triggerfish.errors import AuthenticationError, NotFoundError, ThrottledError
 
 log = logging.getLogger("triggerfish.api")
 
@@ -55,9 +56,10 @@ def _url_config(request: Request, function: FunctionInfo) -> dict[str, object]:
 async def get_function_url_config(request: Request) -> Response:
     function = find_function(request)
     if function.url_auth_type is None:
-        raise ResourceNotFoundException(
+        raise NotFoundError(
             f"The resource you requested does not exist: function {function.name} has no FunctionUrlConfig "
-            "(add FunctionUrlConfig: {AuthType: NONE} to it in the YAML file)."
+            "(add FunctionUrlConfig: {AuthType: NONE} to it in the YAML file).",
+            function.name,
         )
     return json_response(_url_config(request, function))
 
@@ -99,7 +101,7 @@ async def _invoke_url(request: Request, backend: Backend, function: FunctionInfo
                 request.app.state.access_key, method=request.method, raw_path=raw_path, query_string=query,
                 headers=headers, body=body,
             )
-        except LambdaAPIError as exc:
+        except AuthenticationError as exc:
             return _plain_error(403, exc.message)
     lowered = {k.lower(): v for k, v in headers}
     if function.url_cors and cors.is_preflight(request.method, lowered):
@@ -123,8 +125,8 @@ async def _invoke_url(request: Request, backend: Backend, function: FunctionInfo
         outcome = await run_invocation(
             backend, request.app.state.limits, function, json.dumps(event).encode("utf-8")
         )
-    except LambdaAPIError as exc:  # throttled (429), or the function vanished meanwhile
-        return exc.response()
+    except (ThrottledError, NotFoundError) as exc:  # throttled (429), or the function vanished meanwhile
+        return lambda_response(exc)
     if outcome.function_error:
         return _plain_error(502, "Internal Server Error")
     try:

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from triggerfish.api.errors import InvalidRequestContentException, ValidationException
+from triggerfish.errors import InvalidRequestContentError, ValidationError
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -19,9 +19,9 @@ async def json_object(request: Request) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from None
+        raise InvalidRequestContentError(f"Could not parse request body into json: {exc}") from None
     if not isinstance(value, dict):
-        raise InvalidRequestContentException("Could not parse request body into json: expected a JSON object")
+        raise InvalidRequestContentError("Could not parse request body into json: expected a JSON object")
     return value
 
 
@@ -37,17 +37,20 @@ def query_int(request: Request, name: str, lo: int, hi: int) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationException(
+        raise ValidationError(
+            "",
             f"1 validation error detected: Value '{raw}' at '{where}' failed to satisfy constraint: "
             "Member must be an integer"
         ) from None
     if value < lo:
-        raise ValidationException(
+        raise ValidationError(
+            "",
             f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
             f"Member must have value greater than or equal to {lo}"
         )
     if value > hi:
-        raise ValidationException(
+        raise ValidationError(
+            "",
             f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
             f"Member must have value less than or equal to {hi}"
         )

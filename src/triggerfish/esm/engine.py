@@ -10,8 +10,8 @@
     engine.stop()                        # graceful: in-flight batches finish and are committed
 
 add/update/remove return at once with Lambda's transitional state and finish in the background
-(Lambda answers 202 the same way); ``wait_for(uuid, states)`` waits for the outcome. Errors carry
-Lambda's exception name in ``.exception`` so the control API can answer with it.
+(Lambda answers 202 the same way); ``wait_for(uuid, states)`` waits for the outcome. Errors are
+``triggerfish.errors`` classes (MappingNotFound, MappingConflict, MappingInUse) the control API maps to Lambda's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from triggerfish.errors import TriggerfishError
+from triggerfish.errors import MappingConflict, MappingInUse, MappingNotFound, TriggerfishError
 from triggerfish.esm import metrics
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.runner import MappingRunner
@@ -46,22 +46,6 @@ log = logging.getLogger("triggerfish.esm")
 
 STOP_TIMEOUT_S = 60.0
 TRANSITIONAL = (CREATING, ENABLING, DISABLING, UPDATING, DELETING)
-
-
-class MappingNotFound(TriggerfishError):
-    exception = "ResourceNotFoundException"
-
-    def __init__(self, uuid: str) -> None:
-        self.uuid = uuid
-        super().__init__("The resource you requested does not exist.")
-
-
-class MappingConflict(TriggerfishError):
-    exception = "ResourceConflictException"
-
-
-class MappingInUse(TriggerfishError):
-    exception = "ResourceInUseException"
 
 
 @dataclass

@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from triggerfish.errors import TriggerfishError
+# Part of the exception tree in triggerfish.errors; re-exported for the callers of this runtime.
+from triggerfish.errors import FunctionNotFound as FunctionNotFound
+from triggerfish.errors import FunctionThrottled as FunctionThrottled
 from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
 
@@ -39,25 +41,6 @@ LOG_TAIL_BYTES = 4096
 
 #: Called with (function name, request id, the handler's output) after each invocation that printed something.
 LogSink = Callable[[str, str, str], None]
-
-
-class FunctionNotFound(TriggerfishError):
-    """No function of that name is configured."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"Function not found: {name}")
-
-
-class FunctionThrottled(TriggerfishError):
-    """``invoke(..., wait=False)`` found every one of the function's concurrency slots busy
-    (Lambda's TooManyRequestsException, reason ReservedFunctionConcurrentInvocationLimitExceeded)."""
-
-    def __init__(self, name: str, limit: int) -> None:
-        self.name = name
-        self.limit = limit
-        super().__init__(f"Rate Exceeded: function {name} already runs {limit} invocation(s) at once "
-                         "(ReservedConcurrentExecutions); retry later or raise the limit")
 
 
 @dataclass
