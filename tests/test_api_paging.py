@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triggerfish.api.errors import InvalidParameterValueException
 from triggerfish.api.paging import page
+from triggerfish.errors import InvalidParameterError
 
 
 def walk(items: list[str], max_items: int | None, limit: int) -> list[list[str]]:
@@ -46,7 +46,7 @@ def test_deleting_between_pages_skips_nothing() -> None:
 
 
 def test_garbage_marker_is_invalid_parameter() -> None:
-    with pytest.raises(InvalidParameterValueException):
+    with pytest.raises(InvalidParameterError):
         page(["a"], key=str, marker="%%%not-base64", max_items=None, page_limit=10)
 
 

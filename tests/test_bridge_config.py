@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from triggerfish.bridge import properties
-from triggerfish.bridge.app import Services
 from triggerfish.bridge.config import from_file, from_properties
 from triggerfish.bridge.server import check_exposure
+from triggerfish.bridge.services import Services
 from triggerfish.errors import ConfigError
 
 BASE = {"kafka.bootstrap.servers": "127.0.0.1:9092"}

@@ -14,7 +14,8 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from triggerfish.bridge.config import AuthConfig
-from triggerfish.bridge.errors import BridgeError
+from triggerfish.bridge.errors import body_of, encode
+from triggerfish.errors import AuthenticationError
 
 OPEN_PATHS = frozenset(("/healthy", "/ready"))
 
@@ -41,9 +42,9 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         challenge = b'Basic realm="triggerfish-bridge"' if self.auth.type == "basic" else b'Bearer realm="triggerfish-bridge"'
-        err = BridgeError(401, f"Authentication required: send an Authorization: {self.auth.type.capitalize()} header "
-                          "with the credentials configured in http.auth.*")
-        body = err.encode()
+        err = AuthenticationError(f"Authentication required: send an Authorization: {self.auth.type.capitalize()} "
+                                  "header with the credentials configured in http.auth.*")
+        body = encode(body_of(err))
         await send({"type": "http.response.start", "status": 401, "headers": [
             (b"content-type", b"application/vnd.kafka.v2+json"), (b"content-length", str(len(body)).encode()),
             (b"www-authenticate", challenge)]})

@@ -16,16 +16,26 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from triggerfish.bridge.errors import BridgeError, Identity, from_kafka
-from triggerfish.bridge.formats import DecodeError, Format, record_json
+from triggerfish.bridge.errors import Identity, from_kafka
+from triggerfish.bridge.formats import Format, record_json
+from triggerfish.errors import (
+    ConflictError,
+    ConsumerExists,
+    ConsumerNotFound,
+    KafkaClientError,
+    NotAcceptableError,
+    NotFoundError,
+    TriggerfishError,
+    UnprocessableError,
+)
 
 log = logging.getLogger("triggerfish.bridge.consumers")
 
-NOT_FOUND = "The specified consumer instance was not found."
 _CONSUMER_KEYS = {"auto.offset.reset", "enable.auto.commit", "fetch.min.bytes", "consumer.request.timeout.ms", "isolation.level"}
 _RESET = {"earliest", "latest", "none"}
 _ISOLATION = {"read_committed", "read_uncommitted"}
@@ -80,9 +90,9 @@ class Registry:
         try:
             fmt = Format(fmt_name)
         except ValueError:
-            raise BridgeError(422, "Invalid format type.") from None
+            raise UnprocessableError("Invalid format type.") from None
         if not group:
-            raise BridgeError(422, "group.id must not be empty")
+            raise UnprocessableError("group.id must not be empty")
         conf = dict(self._base)
         # librdkafka prefetches up to 64 MB per consumer by default; an HTTP poll returns far less,
         # and a sidecar's memory matters more than prefetch depth (users can still set it)
@@ -92,29 +102,29 @@ class Registry:
             value = body[key]
             if key == "auto.offset.reset":
                 if value not in _RESET:
-                    raise BridgeError(422, f"Invalid value {value} for configuration auto.offset.reset: "
+                    raise UnprocessableError(f"Invalid value {value} for configuration auto.offset.reset: "
                                       "String must be one of: latest, earliest, none")
                 conf[key] = "error" if value == "none" else value
             elif key == "isolation.level":
                 if value not in _ISOLATION:
-                    raise BridgeError(422, f"Invalid value {value} for configuration isolation.level: "
+                    raise UnprocessableError(f"Invalid value {value} for configuration isolation.level: "
                                       "String must be one of: read_committed, read_uncommitted")
                 conf[key] = value
             elif key == "enable.auto.commit":
                 conf[key] = "true" if value else "false"
             elif key == "consumer.request.timeout.ms":
                 if value < 10:
-                    raise BridgeError(422, f"Invalid value {value} for configuration consumer.request.timeout.ms: "
+                    raise UnprocessableError(f"Invalid value {value} for configuration consumer.request.timeout.ms: "
                                       "must be at least 10")
                 conf["socket.timeout.ms"] = str(value)
             elif key == "fetch.min.bytes":
                 if not 1 <= value <= 100_000_000:
-                    raise BridgeError(422, f"Invalid value {value} for configuration fetch.min.bytes: "
+                    raise UnprocessableError(f"Invalid value {value} for configuration fetch.min.bytes: "
                                       "must be between 1 and 100000000")
                 conf[key] = str(value)
         with self._lock:
             if (group, name) in self._instances:
-                raise BridgeError(409, "A consumer instance with the specified name already exists in the HTTP Bridge.")
+                raise ConsumerExists(group, name)
             # reserve the name before the (slow) client construction
             placeholder = Instance(group, name, fmt, None)  # type: ignore[arg-type]
             placeholder.closed = True
@@ -124,7 +134,7 @@ class Registry:
         except KafkaException as exc:
             with self._lock:
                 self._instances.pop((group, name), None)
-            raise BridgeError(422, f"Invalid consumer configuration: {exc.args[0].str() if exc.args else exc}") from None
+            raise UnprocessableError(f"Invalid consumer configuration: {exc.args[0].str() if exc.args else exc}") from None
         inst = Instance(group, name, fmt, consumer)
         with self._lock:
             self._instances[(group, name)] = inst
@@ -133,7 +143,7 @@ class Registry:
     def get(self, group: str, name: str) -> Instance:
         inst = self._instances.get((group, name))
         if inst is None or inst.closed:
-            raise BridgeError(404, NOT_FOUND)
+            raise ConsumerNotFound(group, name)
         inst.touch()
         return inst
 
@@ -141,7 +151,7 @@ class Registry:
         with self._lock:
             inst = self._instances.get((group, name))
             if inst is None or inst.closed:
-                raise BridgeError(404, NOT_FOUND)
+                raise ConsumerNotFound(group, name)
             del self._instances[(group, name)]
         inst.closing = True
         self._close(inst)
@@ -181,17 +191,17 @@ class Registry:
 
     def subscribe(self, inst: Instance, topics: list[str] | None, pattern: str | None) -> None:
         if topics is not None and pattern is not None:
-            raise BridgeError(409, "Subscriptions to topics, partitions, and patterns are mutually exclusive.")
+            raise ConflictError("Subscriptions to topics, partitions, and patterns are mutually exclusive.")
         if not topics and pattern is None:
-            raise BridgeError(422, "A list (of Topics type) or a topic_pattern must be specified.")
+            raise UnprocessableError("A list (of Topics type) or a topic_pattern must be specified.")
         if pattern is not None:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise BridgeError(422, f"Invalid topic_pattern {pattern!r}: {exc}") from None
+                raise UnprocessableError(f"Invalid topic_pattern {pattern!r}: {exc}") from None
         with inst.lock:
             if inst.assigned:
-                raise BridgeError(409, "Subscriptions to topics, partitions, and patterns are mutually exclusive.")
+                raise ConflictError("Subscriptions to topics, partitions, and patterns are mutually exclusive.")
             # Java's subscribe(Pattern) matches whole names; librdkafka takes regexes that start with '^'
             names = [f"^({pattern})$"] if pattern is not None else list(dict.fromkeys(topics or []))
             self._kafka(inst, "Read", lambda: inst.consumer.subscribe(names), names[0])
@@ -210,7 +220,7 @@ class Registry:
         tps = [_tp(p) for p in partitions]
         with inst.lock:
             if inst.subscribed:
-                raise BridgeError(409, "Subscriptions to topics, partitions, and patterns are mutually exclusive.")
+                raise ConflictError("Subscriptions to topics, partitions, and patterns are mutually exclusive.")
             self._kafka(inst, "Read", lambda: inst.consumer.assign(tps), tps[0].topic if tps else "")
             inst.assigned = tps
 
@@ -229,12 +239,12 @@ class Registry:
         """Poll once; the JSON array body and its record count. Records refused (406/422) are not skipped."""
         with inst.lock:
             if not inst.subscribed and not inst.assigned:
-                raise BridgeError(409, "Consumer is not subscribed to any topics or assigned any partitions. "
+                raise ConflictError("Consumer is not subscribed to any topics or assigned any partitions. "
                                   "Subscribe (POST .../subscription) or assign (POST .../assignments) first.")
             msgs = self._consume(inst, max(0, timeout_ms) / 1000.0)
             out: list[dict[str, Any]] = []
             first: dict[tuple[str, int], int] = {}
-            problem: BridgeError | None = None
+            problem: TriggerfishError | None = None
             for m in msgs:
                 err = m.error()
                 if err is not None:
@@ -248,11 +258,11 @@ class Registry:
                 try:
                     out.append(record_json(inst.format, m.topic(), m.key(), m.value(), m.partition(), m.offset(),
                                            m.timestamp()[1], m.headers()))
-                except DecodeError as exc:
-                    problem = BridgeError(406, str(exc))
+                except NotAcceptableError as exc:  # a record the consumer's format cannot show
+                    problem = exc
             body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
             if problem is None and max_bytes is not None and len(body) > max_bytes:
-                problem = BridgeError(422, "Response exceeds the maximum number of bytes the consumer can receive")
+                problem = UnprocessableError("Response exceeds the maximum number of bytes the consumer can receive")
             if problem is not None:
                 # rewind so the refused records are delivered again, not silently skipped
                 for (topic, partition), offset in first.items():
@@ -269,7 +279,7 @@ class Registry:
         while True:
             left = deadline - time.monotonic()
             wait = max(0.0, min(left, 0.5))
-            msgs = self._kafka(inst, "Read", lambda w=wait: inst.consumer.consume(self._max_poll, w), _first(inst))
+            msgs: list[Any] = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, wait), _first(inst))
             if msgs or left <= 0.5 or inst.closing:
                 inst.touch()
                 return msgs
@@ -277,7 +287,7 @@ class Registry:
     def commit(self, inst: Instance, offsets: list[dict[str, Any]] | None) -> None:
         with inst.lock:
             if inst.closed:
-                raise BridgeError(404, NOT_FOUND)
+                raise ConsumerNotFound(inst.group, inst.name)
             try:
                 if offsets:
                     tps = [TopicPartition(o["topic"], o["partition"], o["offset"]) for o in offsets]
@@ -295,7 +305,7 @@ class Registry:
             assigned = {(tp.topic, tp.partition) for tp in self._kafka(inst, "Read", inst.consumer.assignment)}
             for topic, partition, _ in offsets:
                 if (topic, partition) not in assigned:
-                    raise BridgeError(404, f"No current assignment for partition {topic}-{partition}")
+                    raise NotFoundError(f"No current assignment for partition {topic}-{partition}", f"{topic}-{partition}")
             for topic, partition, offset in offsets:
                 tp = TopicPartition(topic, partition, offset)
                 try:
@@ -314,22 +324,22 @@ class Registry:
 
     def _kafka(self, inst: Instance, operation: str, call: Callable[[], Any], topic: str = "") -> Any:
         if inst.closed:
-            raise BridgeError(404, NOT_FOUND)
+            raise ConsumerNotFound(inst.group, inst.name)
         try:
             return call()
         except KafkaException as exc:
             raise from_kafka(exc, self._identity, operation, topic, inst.group) from None
         except RuntimeError as exc:  # "Consumer closed"
             if inst.closed:
-                raise BridgeError(404, NOT_FOUND) from None
-            raise BridgeError(500, str(exc)) from None
+                raise ConsumerNotFound(inst.group, inst.name) from None
+            raise KafkaClientError(str(exc)) from None
 
 
 def _tp(p: dict[str, Any]) -> TopicPartition:
     if "topic" not in p or "partition" not in p:
-        raise BridgeError(422, "Each partition needs a topic and a partition number")
+        raise UnprocessableError("Each partition needs a topic and a partition number")
     if p["partition"] < 0:
-        raise BridgeError(422, f"Partition {p['partition']} of topic {p['topic']} is negative")
+        raise UnprocessableError(f"Partition {p['partition']} of topic {p['topic']} is negative")
     return TopicPartition(p["topic"], p["partition"])
 
 

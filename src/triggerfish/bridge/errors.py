@@ -1,45 +1,99 @@
-"""Strimzi's error body ``{"error_code", "message"}`` and the mapping from Kafka errors to HTTP statuses.
+"""Strimzi's error body ``{"error_code", "message"}``: the status each error class answers with, and Kafka's errors as classes.
 
 Strimzi answers 500 for nearly every Kafka error. Here an authorization failure is a 403 naming the
 principal, the resource and the ACL to add; an unreachable or refusing cluster is a 503 that says the
-bridge's own credentials or network are at fault; a missing topic or partition is a 404.
+bridge's own credentials or network are at fault; a missing topic or partition is a 404. The status
+comes from ``STATUS``, keyed by ``triggerfish.errors`` classes and looked up along the error's MRO.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
+from starlette.responses import Response
 
-from triggerfish.errors import ConfigError
+from triggerfish.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    ConfigError,
+    ConflictError,
+    InvalidRequestError,
+    KafkaClientError,
+    NotAcceptableError,
+    NotFoundError,
+    ThrottledError,
+    TriggerfishError,
+    UnavailableError,
+    UnprocessableError,
+    UnsupportedMediaTypeError,
+)
 
 V2_JSON = "application/vnd.kafka.v2+json"
 
-
-class BridgeError(Exception):
-    """An error that becomes one HTTP response with Strimzi's error body."""
-
-    def __init__(self, status: int, message: str, validation_errors: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.validation_errors = validation_errors or []
-
-    def body(self) -> dict[str, object]:
-        out: dict[str, object] = {"error_code": self.status, "message": self.message}
-        if self.validation_errors:
-            out["validation_errors"] = self.validation_errors
-        return out
-
-    def encode(self) -> bytes:
-        return json.dumps(self.body(), separators=(",", ":")).encode()
+#: The HTTP status of each error class; classes not in any error's MRO here are bridge bugs (500).
+STATUS: dict[type[TriggerfishError], int] = {
+    InvalidRequestError: 400,
+    AuthenticationError: 401,
+    AccessDeniedError: 403,
+    NotFoundError: 404,
+    NotAcceptableError: 406,
+    ConflictError: 409,
+    UnprocessableError: 422,
+    KafkaClientError: 500,
+    UnavailableError: 503,
+    ThrottledError: 503,
+}
 
 
-def validation(errors: list[str]) -> BridgeError:
-    return BridgeError(400, "Validation error on: Schema validation error", errors)
+def status_of(exc: BaseException) -> int | None:
+    """The status Strimzi answers ``exc`` with, or ``None`` when the bridge has no answer but a 500."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return None
+
+
+def error_body(status: int, message: str, validation_errors: Iterable[str] = ()) -> dict[str, object]:
+    out: dict[str, object] = {"error_code": status, "message": message}
+    errors = list(validation_errors)
+    if errors:
+        out["validation_errors"] = errors
+    return out
+
+
+def body_of(exc: TriggerfishError) -> dict[str, object]:
+    """Strimzi's body for an error ``status_of`` knows."""
+    return error_body(status_of(exc) or 500, str(exc), exc.errors if isinstance(exc, InvalidRequestError) else ())
+
+
+def encode(body: Mapping[str, object]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def error_response(status: int, message: str, media_type: str = V2_JSON) -> Response:
+    return Response(encode(error_body(status, message)), status_code=status, media_type=media_type)
+
+
+def response_of(exc: TriggerfishError, media_type: str = V2_JSON) -> Response:
+    """``exc`` as the HTTP response Strimzi would give."""
+    return Response(encode(body_of(exc)), status_code=status_of(exc) or 500, media_type=media_type)
+
+
+def internal_error(operation: str, exc: BaseException) -> Response:
+    """The 500 for a bug: names the operation and the exception type, never its text (it may hold secrets)."""
+    return error_response(500, f"Internal error in {operation}: {type(exc).__name__}")
+
+
+def validation(errors: list[str]) -> InvalidRequestError:
+    return InvalidRequestError("Validation error on: Schema validation error", errors)
+
+
+def unsupported_body() -> UnsupportedMediaTypeError:
+    return UnsupportedMediaTypeError("Validation error on: The format of the request body is not supported")
 
 
 @dataclass(frozen=True)
@@ -75,7 +129,7 @@ def _cert_principal(conf: Mapping[str, str]) -> str:
         cert = x509.load_pem_x509_certificate(data)
         cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         if cn:
-            return f"User:{cn[0].value}"
+            return f"User:{cn[0].value!s}"
         return f"User:{cert.subject.rfc4514_string()}"
     except Exception:
         return "User:<the client certificate's subject>"
@@ -110,18 +164,18 @@ _UNPROCESSABLE = {
 
 
 def from_kafka(err: KafkaError | KafkaException | BaseException, identity: Identity, operation: str,
-               resource: str = "", group: str = "") -> BridgeError:
-    """Turn a Kafka error into the HTTP error a client can act on.
+               resource: str = "", group: str = "") -> TriggerfishError:
+    """Turn a Kafka error into the error a client can act on.
 
     ``operation`` is the ACL operation the request needed on ``resource`` (a topic name) or on
     ``group`` (Read for consumer groups); they make the 403 message concrete.
     """
-    if isinstance(err, BridgeError):
+    if isinstance(err, TriggerfishError):
         return err
     if isinstance(err, KafkaException) and err.args and isinstance(err.args[0], KafkaError):
         err = err.args[0]
     if not isinstance(err, KafkaError):
-        return BridgeError(500, str(err) or type(err).__name__)
+        return KafkaClientError(str(err) or type(err).__name__)
     code = err.code()
     text = err.str()
     if code in _AUTHZ:
@@ -132,24 +186,30 @@ def from_kafka(err: KafkaError | KafkaException | BaseException, identity: Ident
             name, op = "kafka-cluster", operation
         else:
             name, op = resource or _topic_in(text) or "<topic>", operation
-        return BridgeError(403, authorization_message(identity, op, kind, name, text))
+        return AccessDeniedError(authorization_message(identity, op, kind, name, text), identity.principal, op,
+                                 f"{kind}:{name}")
     if code in _AUTHN:
-        return BridgeError(503, f"Kafka rejected the bridge's own credentials ({text}). The request is fine; "
-                           f"fix the bridge's kafka.* security settings for {identity.principal}.")
+        return credentials_rejected(identity, text)
     if code in _NOT_FOUND:
-        return BridgeError(404, _NOT_FOUND[code])
+        return NotFoundError(_NOT_FOUND[code], resource)
     if code in _UNAVAILABLE:
-        return BridgeError(503, f"Kafka is not available to the bridge: {text}. Retry later; if it persists check "
-                           f"that {identity.bootstrap} is reachable from the bridge.")
+        return UnavailableError(f"Kafka is not available to the bridge: {text}. Retry later; if it persists check "
+                                f"that {identity.bootstrap} is reachable from the bridge.")
     if code in _UNPROCESSABLE:
-        return BridgeError(422, text)
+        return UnprocessableError(text)
     if code == KafkaError.TOPIC_ALREADY_EXISTS:
-        return BridgeError(409, text)
+        return ConflictError(text, resource)
     if code == KafkaError._INVALID_ARG:
-        return BridgeError(422, text)
+        return UnprocessableError(text)
     if code == KafkaError._QUEUE_FULL:
-        return BridgeError(503, "Bridge is overloaded, please retry later")
-    return BridgeError(500, text)
+        return UnavailableError("Bridge is overloaded, please retry later")
+    return KafkaClientError(text, code)
+
+
+def credentials_rejected(identity: Identity, reason: str) -> UnavailableError:
+    """Kafka refuses the bridge's own credentials: not the client's fault, so a 503 that says whose it is."""
+    return UnavailableError(f"Kafka rejected the bridge's own credentials ({reason}). The request is fine; "
+                            f"fix the bridge's kafka.* security settings for {identity.principal}.")
 
 
 def authorization_message(identity: Identity, operation: str, kind: str, name: str, detail: str = "") -> str:

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from triggerfish.bridge.errors import BridgeError, validation
+from triggerfish.bridge.errors import validation
+from triggerfish.errors import NotAcceptableError, UnprocessableError
 
 V2_JSON = "application/vnd.kafka.v2+json"
 APPLICATION_JSON = "application/json"
@@ -47,10 +48,6 @@ def format_of(content_type: str | None) -> Format | None:
     return _BY_CONTENT_TYPE.get(media_type(content_type))
 
 
-def unsupported_body() -> BridgeError:
-    return BridgeError(400, "Validation error on: The format of the request body is not supported")
-
-
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_no_constants)
@@ -61,8 +58,9 @@ def parse_json(body: bytes) -> Any:
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # JSONEncoder builds its C encoder on every call; for one per record, build it once (no cycle check:
 # the input came from json.loads and cannot be circular)
-_C_ENCODER = (json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-              if json.encoder.c_make_encoder is not None else None)
+_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # CPython's C accelerator; typeshed omits it
+_C_ENCODER = (_MAKE_ENCODER(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+              if _MAKE_ENCODER is not None else None)
 
 
 def dumps(obj: Any) -> bytes:
@@ -145,13 +143,13 @@ def _encode(obj: Any, fmt: Format, what: str) -> bytes | None:
         return dumps(obj)
     if not isinstance(obj, str):
         kind = "a base64 encoded string" if fmt is Format.BINARY else "a string"
-        raise BridgeError(422, f"Because the embedded format is '{fmt.value}', the {what} must be {kind}")
+        raise UnprocessableError(f"Because the embedded format is '{fmt.value}', the {what} must be {kind}")
     if fmt is Format.TEXT:
         return obj.encode()
     try:
         return base64.b64decode(obj, validate=True)
     except (binascii.Error, ValueError):
-        raise BridgeError(422, f"Because the embedded format is 'binary', the {what} must be base64 encoded; "
+        raise UnprocessableError(f"Because the embedded format is 'binary', the {what} must be base64 encoded; "
                           f"{obj[:40]!r} is not") from None
 
 
@@ -184,10 +182,6 @@ def _headers(headers: Any, where: str, errors: list[str]) -> list[tuple[str, byt
 # ---------------------------------------------------------------- consuming
 
 
-class DecodeError(Exception):
-    """A record's bytes cannot be shown in the consumer's embedded format (json only)."""
-
-
 def record_json(fmt: Format, topic: str, key: bytes | None, value: bytes | None, partition: int, offset: int,
                 timestamp: int, headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, Any]:
     """One ``ConsumerRecord`` as a JSON-ready dict (field order as Strimzi writes it)."""
@@ -214,7 +208,7 @@ def _decode(data: bytes | None, fmt: Format) -> Any:
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"Failed to decode: {exc}") from None
+        raise NotAcceptableError(f"Failed to decode: {exc}") from None  # json consumers only
 
 
 # ---------------------------------------------------------------- control-plane bodies

@@ -12,7 +12,7 @@ import time
 
 from confluent_kafka import KafkaError
 
-from triggerfish.bridge.errors import BridgeError, Identity
+from triggerfish.bridge.errors import Identity, credentials_rejected
 
 log = logging.getLogger("triggerfish.bridge.kafka")
 
@@ -41,5 +41,4 @@ class KafkaHealth:
         """Raise the 503 that names the real cause when Kafka refuses the bridge's credentials."""
         reason = self.rejected()
         if reason is not None:
-            raise BridgeError(503, f"Kafka rejected the bridge's own credentials ({reason}). The request is fine; "
-                              f"fix the bridge's kafka.* security settings for {self._identity.principal}.")
+            raise credentials_rejected(self._identity, reason)

@@ -17,8 +17,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from triggerfish.bridge.errors import BridgeError, Identity, from_kafka
+from triggerfish.bridge.errors import Identity, body_of, from_kafka
 from triggerfish.bridge.formats import OutRecord
+from triggerfish.errors import UnprocessableError
 
 log = logging.getLogger("triggerfish.bridge.producer")
 
@@ -53,7 +54,7 @@ class SharedProducer:
     # ------------------------------------------------------------ topic metadata
 
     def partitions(self, topic: str, timeout: float = 10.0, attempts: int = 2) -> int:
-        """Partition count of ``topic``, refreshed; BridgeError 404/403/... when it cannot be used. Blocking.
+        """Partition count of ``topic``, refreshed; NotFoundError, AccessDeniedError, ... when it cannot be used. Blocking.
 
         A topic created a moment ago may not be in every broker's metadata yet, so "unknown" is
         asked again a couple of times before it becomes a 404.
@@ -69,7 +70,7 @@ class SharedProducer:
                 self._topics[topic] = (time.monotonic(), len(tm.partitions))
                 return len(tm.partitions)
             if err.code() == KafkaError.TOPIC_EXCEPTION:
-                raise BridgeError(422, f"Invalid topic name {topic!r}: {err.str()}")
+                raise UnprocessableError(f"Invalid topic name {topic!r}: {err.str()}")
             if err.code() not in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE) or attempt == attempts - 1:
                 raise from_kafka(err, self._identity, "Describe", topic)
             time.sleep(0.1)
@@ -103,10 +104,10 @@ class SharedProducer:
                     on_result(topic, True)
                 else:
                     e = from_kafka(err, identity, "Write", topic)
-                    results[i] = e.body()
+                    results[i] = body_of(e)
                     on_result(topic, False)
                     if not wait:
-                        log.warning("async send to %s failed: %s", topic, e.message)
+                        log.warning("async send to %s failed: %s", topic, e)
                 with lock:
                     remaining[0] -= 1
                     last = remaining[0] == 0
@@ -132,7 +133,7 @@ class SharedProducer:
                     # librdkafka's queue is full: let deliveries drain without blocking the loop
                     await asyncio.sleep(0.005)
                 except KafkaException as exc:
-                    kwargs["on_delivery"](exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), None)  # type: ignore[arg-type]
+                    kwargs["on_delivery"](exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), None)
                     break
         if done is None:
             return []

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from triggerfish.bridge.app import Services, create_app
+from triggerfish.bridge.app import create_app
 from triggerfish.bridge.config import BridgeConfig
+from triggerfish.bridge.services import Services
 from triggerfish.errors import ConfigError
 
 

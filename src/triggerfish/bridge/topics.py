@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec  # type: ignore[attr-defined]
 
-from triggerfish.bridge.errors import BridgeError, Identity, from_kafka
+from triggerfish.bridge.errors import Identity, from_kafka
+from triggerfish.errors import NotFoundError, UnprocessableError
 
 _TIMEOUT = 15.0
 
@@ -36,10 +37,10 @@ class Topics:
             err = exc.args[0] if exc.args else None
             if isinstance(err, KafkaError) and err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_EXCEPTION,
                                                                KafkaError._INVALID_ARG):
-                raise BridgeError(404, "The specified topic was not found.") from None
+                raise NotFoundError("The specified topic was not found.", topic) from None
             raise from_kafka(exc, self._identity, "Describe", topic) from None
         except ValueError:  # names librdkafka refuses before asking the broker
-            raise BridgeError(404, "The specified topic was not found.") from None
+            raise NotFoundError("The specified topic was not found.", topic) from None
 
     def metadata(self, topic: str) -> dict[str, Any]:
         desc = self._describe(topic)
@@ -58,14 +59,15 @@ class Topics:
         for p in self._describe(topic).partitions:
             if p.id == partition:
                 return _partition(p)
-        raise BridgeError(404, "Specified partition does not exist.")
+        raise NotFoundError("Specified partition does not exist.", f"{topic}-{partition}")
 
     def offsets(self, topic: str, partition: int) -> dict[str, int]:
         if not any(p.id == partition for p in self._describe(topic).partitions):
-            raise BridgeError(404, f"Topic '{topic}' does not have partition with id {partition}")
+            raise NotFoundError(f"Topic '{topic}' does not have partition with id {partition}", f"{topic}-{partition}")
         tp = TopicPartition(topic, partition)
         out = {}
-        for field, spec in (("beginning_offset", OffsetSpec.earliest()), ("end_offset", OffsetSpec.latest())):
+        specs = (("beginning_offset", OffsetSpec.earliest()), ("end_offset", OffsetSpec.latest()))  # type: ignore[no-untyped-call]
+        for field, spec in specs:
             try:
                 res = self._admin.list_offsets({tp: spec}, request_timeout=_TIMEOUT)[tp].result(timeout=_TIMEOUT)
             except KafkaException as exc:
@@ -75,9 +77,9 @@ class Topics:
 
     def create(self, name: str, partitions: int | None, replication: int | None) -> None:
         if partitions is not None and not 1 <= partitions <= 2**31 - 1:
-            raise BridgeError(422, f"partitions_count must be between 1 and {2**31 - 1} (or null for the broker default)")
+            raise UnprocessableError(f"partitions_count must be between 1 and {2**31 - 1} (or null for the broker default)")
         if replication is not None and not 1 <= replication <= 2**15 - 1:
-            raise BridgeError(422, f"replication_factor must be between 1 and {2**15 - 1} (or null for the broker default)")
+            raise UnprocessableError(f"replication_factor must be between 1 and {2**15 - 1} (or null for the broker default)")
         new = NewTopic(name, num_partitions=-1 if partitions is None else partitions,
                        replication_factor=-1 if replication is None else replication)
         try:
@@ -85,7 +87,7 @@ class Topics:
         except KafkaException as exc:
             raise from_kafka(exc, self._identity, "Create", name) from None
         except (ValueError, TypeError) as exc:
-            raise BridgeError(422, str(exc)) from None
+            raise UnprocessableError(str(exc)) from None
 
 
 def _partition(p: Any) -> dict[str, Any]:

@@ -1,0 +1,104 @@
+"""What every bridge operation shares: the Kafka health check, metrics, and Strimzi's error body.
+
+``operation(name, handler)`` turns a handler into a route endpoint that names the operation in the
+ASGI scope and, for operations that need Kafka, first raises the 503 that names a refused login.
+``handle_error`` (a Starlette exception handler) answers every ``TriggerfishError`` with the status
+``bridge.errors.STATUS`` gives its class. ``Operations`` (middleware, so it sees those answers too)
+times and counts each operation, and answers an exception that is not a ``TriggerfishError`` with
+Strimzi's 500 body, logging the traceback once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from triggerfish.bridge.errors import error_response, internal_error, response_of, status_of
+from triggerfish.bridge.services import Services
+from triggerfish.errors import TriggerfishError
+
+log = logging.getLogger("triggerfish.bridge")
+
+Handler = Callable[[Request, Services], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+#: The ASGI scope key naming the bridge operation being served.
+OPERATION = "triggerfish.bridge.operation"
+
+
+def operation(name: str, handler: Handler, *, kafka: bool = True) -> Endpoint:
+    """``handler`` as the operation ``name``; ``kafka=False`` for the ones that answer without Kafka."""
+
+    async def endpoint(request: Request) -> Response:
+        request.scope[OPERATION] = name
+        services: Services = request.app.state.services
+        if kafka:
+            services.health.check()
+        return await handler(request, services)
+
+    endpoint.__name__ = name
+    return endpoint
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """Strimzi's body for a ``TriggerfishError``; one the bridge gives no status is a bug (500)."""
+    assert isinstance(exc, TriggerfishError)
+    if status_of(exc) is None:
+        name = request.scope.get(OPERATION, request.url.path)
+        log.error("%s failed", name, exc_info=exc)
+        return internal_error(name, exc)
+    return response_of(exc)
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    """Routing's 404 and 405 in Strimzi's body."""
+    assert isinstance(exc, HTTPException)
+    message = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, str(exc.detail))
+    response = error_response(exc.status_code, message)
+    if exc.status_code == 405:
+        # several Routes share a path (one per method); Allow must list all of them
+        allowed: set[str] = set()
+        for route in request.app.router.routes:
+            if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+                allowed |= route.methods
+        response.headers["allow"] = ", ".join(sorted(allowed))
+    return response
+
+
+class Operations:
+    """ASGI middleware: metrics per operation, and Strimzi's 500 for an exception no handler took."""
+
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        except Exception as exc:
+            # Starlette's own 500 is plain text and would skip the metrics; Strimzi answers its JSON body
+            if OPERATION not in scope or status:
+                raise
+            log.exception("%s failed", scope[OPERATION])
+            await internal_error(scope[OPERATION], exc)(scope, receive, recording_send)
+        if OPERATION in scope:
+            self.services.metrics.observe(scope[OPERATION], status, time.perf_counter() - started)

@@ -1,0 +1,148 @@
+"""Consumer routes: create and delete instances, subscribe or assign, poll, commit and seek."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from triggerfish.bridge import formats
+from triggerfish.bridge.consumers import Instance
+from triggerfish.bridge.errors import response_of
+from triggerfish.bridge.formats import APPLICATION_JSON
+from triggerfish.bridge.operations import operation
+from triggerfish.bridge.services import Services
+from triggerfish.bridge.wire import empty, int_param, json_response, read_body
+from triggerfish.errors import ConsumerNotFound, InvalidRequestError, NotAcceptableError, UnavailableError
+
+
+def base_uri(request: Request, name: str) -> str:
+    """Where the new instance lives, honouring Forwarded / X-Forwarded-* like Strimzi."""
+    h = request.headers
+    host = proto = None
+    fwd = h.get("forwarded")
+    if fwd:
+        parts = {}
+        for item in fwd.split(",")[0].split(";"):
+            if "=" in item:
+                k, v = item.split("=", 1)
+                parts[k.strip().lower()] = v.strip().strip('"')
+        if "host" in parts and "proto" in parts:
+            host, proto = parts["host"], parts["proto"]
+    if host is None and h.get("x-forwarded-host") and h.get("x-forwarded-proto"):
+        host, proto = h["x-forwarded-host"], h["x-forwarded-proto"]
+    if host is None:
+        host, proto = h.get("host") or f"{request.url.hostname}:{request.url.port}", request.url.scheme
+    proto = (proto or "http").lower()
+    if proto not in ("http", "https"):
+        raise InvalidRequestError(f"{proto} is not a valid schema/proto.")
+    if ":" not in host.rsplit("]", 1)[-1]:
+        host = f"{host}:{443 if proto == 'https' else 80}"
+    path = h.get("x-forwarded-path") or request.url.path
+    if not path.endswith("/"):
+        path += "/"
+    return f"{proto}://{host}{path}instances/{name}"
+
+
+async def create_consumer(request: Request, s: Services) -> Response:
+    if not s.config.consumer_enabled:
+        raise UnavailableError("Consumer is disabled in config. To enable consumer update http.consumer.enabled to true")
+    body = formats.parse_consumer(await read_body(request, required=False))
+    group = request.path_params["groupid"]
+    inst = await run_in_threadpool(s.consumers.create, group, body)
+    s.metrics.consumers.set(len(s.consumers))
+    return json_response({"instance_id": inst.name, "base_uri": base_uri(request, inst.name)})
+
+
+async def delete_consumer(request: Request, s: Services) -> Response:
+    await run_in_threadpool(s.consumers.delete, request.path_params["groupid"], request.path_params["name"])
+    s.metrics.consumers.set(len(s.consumers))
+    return empty()
+
+
+def _instance(request: Request, s: Services) -> Instance:
+    return s.consumers.get(request.path_params["groupid"], request.path_params["name"])
+
+
+async def subscribe(request: Request, s: Services) -> Response:
+    inst = _instance(request, s)
+    doc = formats.parse_object(await read_body(request), {"topics": "strings", "topic_pattern": "string"})
+    await run_in_threadpool(s.consumers.subscribe, inst, doc.get("topics"), doc.get("topic_pattern"))
+    return empty()
+
+
+async def list_subscriptions(request: Request, s: Services) -> Response:
+    return json_response(await run_in_threadpool(s.consumers.subscription, _instance(request, s)))
+
+
+async def unsubscribe(request: Request, s: Services) -> Response:
+    try:
+        inst = _instance(request, s)
+    except ConsumerNotFound as err:
+        return response_of(err, APPLICATION_JSON)  # the spec declares application/json for this 404
+    await run_in_threadpool(s.consumers.unsubscribe, inst)
+    return empty()
+
+
+async def assign(request: Request, s: Services) -> Response:
+    inst = _instance(request, s)
+    doc = formats.parse_object(await read_body(request), {"partitions": "partitions"})
+    await run_in_threadpool(s.consumers.assign, inst, doc.get("partitions", []))
+    return empty()
+
+
+async def poll(request: Request, s: Services) -> Response:
+    inst = _instance(request, s)
+    timeout = int_param(request.query_params.get("timeout"), "timeout", 100)
+    max_bytes = int_param(request.query_params.get("max_bytes"), "max_bytes")
+    if inst.subscribed or inst.assigned:
+        if request.headers.get("accept") != inst.format.content_type:
+            raise NotAcceptableError("Consumer format does not match the embedded format requested by the Accept header.")
+    body, count = await run_in_threadpool(s.consumers.poll, inst, timeout or 0, max_bytes)
+    s.metrics.consumed.inc(count)
+    return Response(body, media_type=inst.format.content_type)
+
+
+async def commit(request: Request, s: Services) -> Response:
+    inst = _instance(request, s)
+    body = await read_body(request, required=False)
+    doc = formats.parse_object(body, {"offsets": "offsets"}) if body.strip() else {}
+    await run_in_threadpool(s.consumers.commit, inst, doc.get("offsets"))
+    return empty()
+
+
+async def seek(request: Request, s: Services) -> Response:
+    inst = _instance(request, s)
+    doc = formats.parse_object(await read_body(request), {"offsets": "offsets"})
+    offsets = [(o["topic"], o["partition"], o["offset"]) for o in doc.get("offsets", [])]
+    await run_in_threadpool(s.consumers.seek, inst, offsets)
+    return empty()
+
+
+def _seek_to(beginning: bool) -> Callable[[Request, Services], Awaitable[Response]]:
+    async def handler(request: Request, s: Services) -> Response:
+        inst = _instance(request, s)
+        doc = formats.parse_object(await read_body(request), {"partitions": "partitions"})
+        await run_in_threadpool(s.consumers.seek_to, inst, doc.get("partitions", []), beginning)
+        return empty()
+
+    return handler
+
+
+_C = "/consumers/{groupid}/instances/{name}"
+ROUTES = [
+    Route("/consumers/{groupid}", operation("createConsumer", create_consumer), methods=["POST"]),
+    Route(_C, operation("deleteConsumer", delete_consumer), methods=["DELETE"]),
+    Route(_C + "/subscription", operation("subscribe", subscribe), methods=["POST"]),
+    Route(_C + "/subscription", operation("listSubscriptions", list_subscriptions), methods=["GET"]),
+    Route(_C + "/subscription", operation("unsubscribe", unsubscribe), methods=["DELETE"]),
+    Route(_C + "/assignments", operation("assign", assign), methods=["POST"]),
+    Route(_C + "/records", operation("poll", poll), methods=["GET"]),
+    Route(_C + "/offsets", operation("commit", commit), methods=["POST"]),
+    Route(_C + "/positions", operation("seek", seek), methods=["POST"]),
+    Route(_C + "/positions/beginning", operation("seekToBeginning", _seek_to(True)), methods=["POST"]),
+    Route(_C + "/positions/end", operation("seekToEnd", _seek_to(False)), methods=["POST"]),
+]

@@ -1,0 +1,69 @@
+"""Routes that answer without Kafka: ``/`` (info), ``/openapi``, and the management ``/healthy``,
+``/ready`` and ``/metrics``. ``openapi.json`` is Strimzi's own spec (Apache-2.0,
+strimzi/strimzi-kafka-bridge), served as is."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from triggerfish import __version__
+from triggerfish.bridge.formats import APPLICATION_JSON
+from triggerfish.bridge.metrics import CONTENT_TYPE as METRICS_TYPE
+from triggerfish.bridge.operations import operation
+from triggerfish.bridge.services import Services
+from triggerfish.bridge.wire import json_response
+
+_SPEC: bytes | None = None
+
+
+def _spec() -> dict[str, Any]:
+    global _SPEC
+    if _SPEC is None:
+        _SPEC = resources.files("triggerfish.bridge").joinpath("openapi.json").read_bytes()
+    spec: dict[str, Any] = json.loads(_SPEC)
+    return spec
+
+
+async def info(request: Request, s: Services) -> Response:
+    return json_response({"bridge_version": __version__, "implementation": "triggerfish"}, media_type=APPLICATION_JSON)
+
+
+async def openapi(request: Request, s: Services) -> Response:
+    spec = _spec()
+    base = request.headers.get("x-forwarded-path") or request.headers.get("x-forwarded-prefix")
+    if base:
+        spec["basePath"] = base
+    return json_response(spec, media_type=APPLICATION_JSON)
+
+
+async def healthy(request: Request, s: Services) -> Response:
+    return Response(status_code=200)
+
+
+async def ready(request: Request, s: Services) -> Response:
+    # not ready while Kafka refuses the bridge's credentials: a probe then shows the misconfiguration
+    return Response(status_code=200 if s.ready and s.health.rejected() is None else 500)
+
+
+async def metrics(request: Request, s: Services) -> Response:
+    s.metrics.consumers.set(len(s.consumers))
+    return Response(s.metrics.render(), media_type=METRICS_TYPE)
+
+
+INFO_ROUTES = [
+    Route("/", operation("info", info, kafka=False), methods=["GET"]),
+    Route("/openapi", operation("openapi", openapi, kafka=False), methods=["GET"]),
+    Route("/openapi/v3", operation("openapiv3", openapi, kafka=False), methods=["GET"]),
+]
+
+MANAGEMENT_ROUTES = [
+    Route("/healthy", operation("healthy", healthy, kafka=False), methods=["GET"]),
+    Route("/ready", operation("ready", ready, kafka=False), methods=["GET"]),
+    Route("/metrics", operation("metrics", metrics, kafka=False), methods=["GET"]),
+]

@@ -1,0 +1,60 @@
+"""The Kafka-side objects one bridge uses (producer, topic admin, consumer registry, health, metrics)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from triggerfish.bridge.config import BridgeConfig
+from triggerfish.bridge.consumers import Registry
+from triggerfish.bridge.errors import Identity, client_config_error
+from triggerfish.bridge.health import KafkaHealth
+from triggerfish.bridge.metrics import BridgeMetrics
+from triggerfish.bridge.producer import SharedProducer
+from triggerfish.bridge.topics import Topics
+
+kafka_log = logging.getLogger("triggerfish.bridge.librdkafka")
+
+
+@dataclass
+class Services:
+    """The Kafka-side objects one bridge uses, built once from its config."""
+
+    config: BridgeConfig
+    identity: Identity
+    producer: SharedProducer | None
+    topics: Topics
+    consumers: Registry
+    metrics: BridgeMetrics
+    health: KafkaHealth
+    ready: bool = False
+
+    @classmethod
+    def build(cls, config: BridgeConfig) -> Services:
+        """Build the Kafka clients; a librdkafka config rejection is a ConfigError naming the user's key."""
+        identity = Identity.from_config(config.admin)
+        metrics = BridgeMetrics()
+        health = KafkaHealth(identity)
+        hooks: dict[str, Any] = {"error_cb": health.on_error, "logger": kafka_log}
+        producer = None
+        try:
+            admin = AdminClient({**config.admin, **hooks})
+            if config.consumer_enabled:
+                # fail at start-up, not at the first create-consumer request
+                Consumer({**config.consumer, "group.id": "triggerfish-bridge-config-check"}).close()
+            if config.producer_enabled:
+                producer = SharedProducer({**config.producer, **hooks}, identity, metrics.record_sent)
+        except KafkaException as exc:
+            raise client_config_error(exc, config.origins) from None
+        registry = Registry({**config.consumer, **hooks}, identity, config.bridge_id, config.timeout_seconds,
+                            config.max_poll_records)
+        return cls(config, identity, producer, Topics(admin, identity), registry, metrics, health)
+
+    def close(self) -> None:
+        self.consumers.close_all()
+        if self.producer is not None:
+            self.producer.close()
