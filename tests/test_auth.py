@@ -15,11 +15,10 @@ from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives import serialization
 
 from kafka_helpers import env_secret, grant_client, root_ca_access, roundtrip
-from triggerfish.errors import ConfigError, SetupError
+from triggerfish.errors import ConfigError, InvalidParameterError, SetupError
 from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
-from triggerfish.errors import InvalidParameterError
 
 
 def _mapping(access: list[dict[str, str]], bootstrap: str = "127.0.0.1:9093", topic: str = "orders", **extra: object) -> MappingConfig:

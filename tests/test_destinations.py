@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from kafka_helpers import closed_port
+from triggerfish.errors import InvalidParameterError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.destinations import (
     DestinationError,
@@ -21,7 +22,6 @@ from triggerfish.esm.destinations import (
     open_destination,
 )
 from triggerfish.localkafka import KafkaEnv
-from triggerfish.errors import InvalidParameterError
 
 pytestmark = pytest.mark.kafka
 

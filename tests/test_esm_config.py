@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from triggerfish import config as project_config
-from triggerfish.errors import ConfigError
+from triggerfish.errors import ConfigError, InvalidParameterError
 from triggerfish.esm.batcher import PartitionBuffer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES, MappingConfig
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.functions.config import FunctionConfig
-from triggerfish.errors import InvalidParameterError
 
 BASE = {
     "FunctionName": "orders",

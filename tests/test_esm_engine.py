@@ -23,8 +23,8 @@ from esm_helpers import (
     wait_until,
     write_handler,
 )
-from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.errors import MappingConflict, MappingNotFound
+from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 
 pytestmark = pytest.mark.kafka
 

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from triggerfish.functions.fencing.lock import Busy, single_flight
+from triggerfish.errors import FencingBusyError
+from triggerfish.functions.fencing.lock import single_flight
 
 
 def test_second_caller_is_rejected_while_the_first_holds_the_lock(tmp_path):
@@ -24,10 +25,10 @@ def test_second_caller_is_rejected_while_the_first_holds_the_lock(tmp_path):
     holder = threading.Thread(target=hold)
     holder.start()
     assert inside.wait(5)
-    with pytest.raises(Busy):
+    with pytest.raises(FencingBusyError):
         with single_flight(path):
             pass
-    code = f"from triggerfish.functions.fencing.lock import single_flight, Busy\ntry:\n    with single_flight({path!r}): pass\nexcept Busy:\n    raise SystemExit(3)\n"
+    code = f"from triggerfish.functions.fencing.lock import single_flight\nfrom triggerfish.errors import FencingBusyError\ntry:\n    with single_flight({path!r}): pass\nexcept FencingBusyError:\n    raise SystemExit(3)\n"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 3  # another worker process
     release.set()
     holder.join()

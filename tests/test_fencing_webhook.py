@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from triggerfish.errors import InvalidRequestError
 from triggerfish.functions.fencing.plan import SiteOffline
 from triggerfish.functions.fencing.webhook import (
     BasicCredentials,
-    PayloadError,
     basic_credentials,
     credentials_match,
     parse_notification,
@@ -79,5 +79,5 @@ def test_resolved_and_other_alerts_are_skipped_with_a_reason():
     ],
 )
 def test_bad_payloads_name_the_field(body, field):
-    with pytest.raises(PayloadError, match=field):
+    with pytest.raises(InvalidRequestError, match=field):
         parse_notification(body)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from triggerfish.errors import InvalidParameterError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.filter import compile_criteria, compile_pattern, decode_value
-from triggerfish.errors import InvalidParameterError
 
 
 def matches(pattern: Any, value: bytes | str | None) -> bool:

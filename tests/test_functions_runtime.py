@@ -11,8 +11,8 @@ import pytest
 
 from esm_helpers import function_config, write_handler
 from http_fake import Reply, Request, serve
-from triggerfish.functions.config import FunctionConfig
 from triggerfish.errors import FunctionNotFound
+from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime
 
 HANDLERS = """

@@ -38,6 +38,7 @@
     ├── KafkaClientError              the Kafka client failed in a way no other class describes (.code)
     └── FencingError                  a site-fencing step could not complete
         ├── TransientFencingError     a retry soon can succeed
+        │   └── FencingBusyError      another fencing call holds the lock (.lock_file)
         └── PermanentFencingError     retrying cannot help until a human fixes something
 
 Each carries a one-line ``str()`` fit to show a user without a traceback. How an error looks on a
@@ -328,3 +329,11 @@ class TransientFencingError(FencingError):
 
 class PermanentFencingError(FencingError):
     """Retrying now cannot help (wrong names, rejected credentials, missing permission)."""
+
+
+class FencingBusyError(TransientFencingError):
+    """Another fencing call holds the single-flight lock at ``lock_file``; the retry decides from its result."""
+
+    def __init__(self, lock_file: str) -> None:
+        self.lock_file = lock_file
+        super().__init__(f"another fencing call holds {lock_file}")

@@ -18,13 +18,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from triggerfish.errors import (
+    FencingBusyError,
+    FencingError,
+    InvalidRequestError,
+    PermanentFencingError,
+    TransientFencingError,
+)
 from triggerfish.functions.fencing import lock
 from triggerfish.functions.fencing.decisions import Decisions
-from triggerfish.functions.fencing.failures import FencingFailure, Permanent, Retryable
 from triggerfish.functions.fencing.fencer import Fencer
 from triggerfish.functions.fencing.plan import SiteOffline
 from triggerfish.functions.fencing.webhook import (
-    PayloadError,
     basic_credentials,
     credentials_match,
     parse_notification,
@@ -59,7 +64,7 @@ class FencingFunction:
 
         try:
             notification = parse_notification(_body(event))
-        except PayloadError as exc:
+        except InvalidRequestError as exc:
             decisions.record("receive", "invalid", reason=str(exc))
             return _response(400, decisions)
 
@@ -79,31 +84,33 @@ class FencingFunction:
                 "ignore", "invalid", site=alert.labels.get("site"), reporter=alert.labels.get("reporter"), reason=reason
             )
 
-        outcomes: list[FencingFailure | None] = []
+        outcomes: list[FencingError | None] = []
         if selection.alerts:
             try:
                 with lock.single_flight(self._lock_file):
-                    for alert in selection.alerts:
-                        outcomes.append(self._fence_one(alert, decisions))
-            except lock.Busy:
+                    for offline in selection.alerts:
+                        outcomes.append(self._fence_one(offline, decisions))
+            except FencingBusyError:
                 decisions.record("lock", "busy", reason="another fencing call is running; retry decides from its result")
                 return _response(503, decisions, {"retry-after": str(lock.RETRY_AFTER_SECONDS)})
 
-        if any(isinstance(o, Retryable) for o in outcomes):
+        if any(isinstance(o, TransientFencingError) for o in outcomes):
             return _response(503, decisions, {"retry-after": str(lock.RETRY_AFTER_SECONDS)})
-        if any(o is not None and not isinstance(o, Permanent) for o in outcomes):
+        if any(o is not None and not isinstance(o, PermanentFencingError) for o in outcomes):
             return _response(500, decisions)
-        if any(isinstance(o, Permanent) for o in outcomes):
+        if any(isinstance(o, PermanentFencingError) for o in outcomes):
+            # 424: Alertmanager records a failed notification (visible in its metrics) and re-sends only at
+            # the next group_interval, instead of hammering a dependency that says no
             return _response(424, decisions)
         if selection.invalid:
             return _response(422, decisions)
         return _response(200, decisions)
 
-    def _fence_one(self, alert: SiteOffline, decisions: Decisions) -> FencingFailure | None:
+    def _fence_one(self, alert: SiteOffline, decisions: Decisions) -> FencingError | None:
         try:
             return self.fencer.fence(alert, decisions)
         except Exception as exc:  # a bug must not become an unlogged 502; 500 still lets Alertmanager retry
-            failure = FencingFailure(f"unexpected {type(exc).__name__}: {exc}")
+            failure = FencingError(f"unexpected {type(exc).__name__}: {exc}")
             decisions.record("fence", "failed", site=alert.site, reporter=alert.reporter, error=str(failure))
             return failure
 
@@ -114,7 +121,7 @@ def _body(event: dict[str, Any]) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise PayloadError("body: isBase64Encoded is true but the body is not base64") from None
+            raise InvalidRequestError("body: isBase64Encoded is true but the body is not base64") from None
     return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 

@@ -8,9 +8,9 @@ would change.
 
 from __future__ import annotations
 
+from triggerfish.errors import FencingError, PermanentFencingError
 from triggerfish.functions.fencing.balancers import LoadBalancer
 from triggerfish.functions.fencing.decisions import Decisions
-from triggerfish.functions.fencing.failures import FencingFailure, Permanent
 from triggerfish.functions.fencing.infinispan import Infinispan
 from triggerfish.functions.fencing.plan import SiteOffline, decide
 
@@ -21,28 +21,27 @@ class Fencer:
         self.infinispan = infinispan
         self.dry_run = dry_run
 
-    def fence(self, alert: SiteOffline, decisions: Decisions) -> FencingFailure | None:
+    def fence(self, alert: SiteOffline, decisions: Decisions) -> FencingError | None:
         """Act on one alert; return the failure that stopped it, or ``None`` when done or nothing to do."""
         where = {"site": alert.site, "reporter": alert.reporter, "load_balancer": alert.load_balancer}
         try:
             endpoints = self.balancer.endpoints(alert.load_balancer)
-        except FencingFailure as failure:
+        except FencingError as failure:
             decisions.record("read-load-balancer", "failed", error=str(failure), **where)
             return failure
 
         plan = decide(alert, endpoints)
         if plan.action == "mismatch":
-            failure = Permanent(plan.reason)
             decisions.record("plan", "failed", error=plan.reason, **where)
-            return failure
+            return PermanentFencingError(plan.reason)
         if plan.action == "ignore":
             decisions.record("ignore", "ignored", reason=plan.reason, **where)
             return None
         if not self.infinispan.knows(alert.reporter):
             # Checked before any change, so a misconfiguration never leaves a half-done fence.
-            failure = Permanent(f"INFINISPAN_SITE_ENDPOINTS has no entry for the reporting site {alert.reporter!r}")
-            decisions.record("plan", "failed", error=str(failure), **where)
-            return failure
+            unknown = PermanentFencingError(f"INFINISPAN_SITE_ENDPOINTS has no entry for the reporting site {alert.reporter!r}")
+            decisions.record("plan", "failed", error=str(unknown), **where)
+            return unknown
         for endpoint in plan.keep_last:
             decisions.record(
                 "keep-last-endpoint", "kept", endpoint=endpoint.endpoint_id, reason="it is the last endpoint of its pool", **where
@@ -55,7 +54,7 @@ class Fencer:
             else:
                 try:
                     self.balancer.remove(plan.remove)
-                except FencingFailure as failure:
+                except FencingError as failure:
                     decisions.record("remove-endpoints", "failed", endpoints=ids, error=str(failure), **where)
                     return failure
                 decisions.record("remove-endpoints", "done", endpoints=ids, backend=self.balancer.kind, **where)
@@ -68,7 +67,7 @@ class Fencer:
             return None
         try:
             caches = self.infinispan.take_offline(alert.reporter, alert.site)
-        except FencingFailure as failure:
+        except FencingError as failure:
             decisions.record("take-backup-offline", "failed", via=url, error=str(failure), **where)
             return failure
         if not caches:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from triggerfish.functions.fencing.failures import Permanent, Retryable
+from triggerfish.errors import PermanentFencingError, TransientFencingError
 
 
 class Infinispan:
@@ -41,43 +41,43 @@ class Infinispan:
     def take_offline(self, via_site: str, backup_site: str) -> dict[str, str]:
         """Take ``backup_site`` offline on ``via_site``'s cluster; return the per-cache map."""
         if via_site not in self._endpoints:
-            raise Permanent(f"INFINISPAN_SITE_ENDPOINTS has no entry for site {via_site!r}")
+            raise PermanentFencingError(f"INFINISPAN_SITE_ENDPOINTS has no entry for site {via_site!r}")
         url = self.url(via_site, backup_site)
         try:
             with httpx.Client(verify=self._verify, timeout=self._timeout) as client:
                 response = client.post(url, params={"action": "take-offline"}, auth=(self._user, self._password()))
         except httpx.ConnectError as exc:
             if _certificate_problem(exc):
-                raise Permanent(
+                raise PermanentFencingError(
                     f"Infinispan at {url}: TLS certificate not trusted; set INFINISPAN_CA_FILE to the CA that signed it"
                 ) from None
-            raise Retryable(f"Infinispan at {url}: cannot connect ({exc})") from None
+            raise TransientFencingError(f"Infinispan at {url}: cannot connect ({exc})") from None
         except httpx.TimeoutException:
-            raise Retryable(f"Infinispan at {url}: timed out after {self._timeout:g}s") from None
+            raise TransientFencingError(f"Infinispan at {url}: timed out after {self._timeout:g}s") from None
         except httpx.HTTPError as exc:
-            raise Retryable(f"Infinispan at {url}: {type(exc).__name__}: {exc}") from None
+            raise TransientFencingError(f"Infinispan at {url}: {type(exc).__name__}: {exc}") from None
 
         if response.status_code in (401, 403):
-            raise Permanent(
+            raise PermanentFencingError(
                 f"Infinispan at {url} answered {response.status_code}: check INFINISPAN_USER and "
                 "INFINISPAN_USER_SECRET (the user needs the ADMIN permission)"
             )
         if response.status_code == 404:
-            raise Permanent(f"Infinispan at {url} answered 404: the container x-site API needs Infinispan 15 or later")
+            raise PermanentFencingError(f"Infinispan at {url} answered 404: the container x-site API needs Infinispan 15 or later")
         if response.status_code >= 500:
-            raise Retryable(f"Infinispan at {url} answered {response.status_code}")
+            raise TransientFencingError(f"Infinispan at {url} answered {response.status_code}")
         if response.status_code != 200:
-            raise Permanent(f"Infinispan at {url} answered {response.status_code}")
+            raise PermanentFencingError(f"Infinispan at {url} answered {response.status_code}")
         try:
             caches = response.json()
         except ValueError:
-            raise Retryable(f"Infinispan at {url} answered 200 without a JSON body") from None
+            raise TransientFencingError(f"Infinispan at {url} answered 200 without a JSON body") from None
         if not isinstance(caches, dict):
-            raise Retryable(f"Infinispan at {url} answered 200 with {type(caches).__name__}, expected a JSON object")
+            raise TransientFencingError(f"Infinispan at {url} answered 200 with {type(caches).__name__}, expected a JSON object")
         failed = {str(k): str(v) for k, v in caches.items() if v != "ok"}
         if failed:
             listed = "; ".join(f"{cache}: {text}" for cache, text in sorted(failed.items()))
-            raise Retryable(f"Infinispan at {url}: {len(failed)} of {len(caches)} cache(s) not offline ({listed})")
+            raise TransientFencingError(f"Infinispan at {url}: {len(failed)} of {len(caches)} cache(s) not offline ({listed})")
         return {str(k): str(v) for k, v in caches.items()}
 
 

@@ -27,13 +27,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from triggerfish.errors import ConfigError
+from triggerfish.errors import ConfigError, FencingBusyError
 
 RETRY_AFTER_SECONDS = 5
-
-
-class Busy(Exception):
-    """Another fencing decision is running right now."""
 
 
 def check(path: str) -> None:
@@ -46,13 +42,13 @@ def check(path: str) -> None:
 
 @contextmanager
 def single_flight(path: str) -> Iterator[None]:
-    """Hold the lock for the block, or raise :class:`Busy` at once if someone else holds it."""
+    """Hold the lock for the block, or raise :class:`FencingBusyError` at once if someone else holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Busy(path) from None
+            raise FencingBusyError(path) from None
         try:
             yield
         finally:

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from triggerfish.errors import InvalidRequestError
 from triggerfish.functions.fencing.plan import SiteOffline
 
 ALERT_NAME = "SiteOffline"
@@ -79,21 +80,17 @@ class Notification(BaseModel):
     commonLabels: dict[str, str] = Field(default_factory=dict)
 
 
-class PayloadError(ValueError):
-    """The body is not an Alertmanager v4 webhook payload; the message names the field."""
-
-
 def parse_notification(body: bytes) -> Notification:
     try:
         data = json.loads(body)
     except ValueError:
-        raise PayloadError("body is not JSON; expected an Alertmanager webhook (version 4) payload") from None
+        raise InvalidRequestError("body is not JSON; expected an Alertmanager webhook (version 4) payload") from None
     try:
         return Notification.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise PayloadError(f"{where}: {first['msg']} (expected an Alertmanager webhook version 4 payload)") from None
+        raise InvalidRequestError(f"{where}: {first['msg']} (expected an Alertmanager webhook version 4 payload)") from None
 
 
 @dataclass(frozen=True)

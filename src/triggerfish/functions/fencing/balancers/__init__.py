@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Health = Literal["HEALTHY", "UNHEALTHY", "INITIAL", "UNKNOWN"]
 
@@ -28,7 +28,7 @@ class Endpoint:
     site: str | None
     health: Health
     pool: str
-    ref: tuple = field(default=(), compare=False, repr=False)
+    ref: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
 
 class LoadBalancer(Protocol):
@@ -37,7 +37,7 @@ class LoadBalancer(Protocol):
     kind: str
 
     def endpoints(self, name: str) -> list[Endpoint]:
-        """Every endpoint of the load balancer called ``name``; raise Permanent if there is none."""
+        """Every endpoint of the load balancer called ``name``; raise PermanentFencingError if there is none."""
         ...
 
     def remove(self, endpoints: Sequence[Endpoint]) -> None:

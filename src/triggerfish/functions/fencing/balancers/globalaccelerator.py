@@ -14,10 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from triggerfish.errors import PermanentFencingError
 from triggerfish.functions.fencing import failures
 from triggerfish.functions.fencing.balancers import Endpoint
 from triggerfish.functions.fencing.decisions import logger
-from triggerfish.functions.fencing.failures import Permanent
 
 DESCRIBE_TAGS_BATCH = 20  # ELBv2 DescribeTags accepts at most 20 ARNs
 _HEALTH = {"HEALTHY", "UNHEALTHY", "INITIAL"}
@@ -56,7 +56,7 @@ class GlobalAccelerator:
                     Endpoint(
                         endpoint_id=endpoint_id,
                         site=sites.get(endpoint_id),
-                        health=health if health in _HEALTH else "UNKNOWN",  # type: ignore[arg-type]
+                        health=health if health in _HEALTH else "UNKNOWN",
                         pool=listener_arn,
                         ref=(group["EndpointGroupArn"],),
                     )
@@ -80,7 +80,7 @@ class GlobalAccelerator:
         for accelerator in self._pages("ListAccelerators", "list_accelerators", "Accelerators", MaxResults=100):
             if wanted in (_dns(accelerator.get("DnsName", "")), _dns(accelerator.get("DualStackDnsName", ""))):
                 return str(accelerator["AcceleratorArn"])
-        raise Permanent(
+        raise PermanentFencingError(
             f"no Global Accelerator has the DNS name {name!r}; the alert's accelerator label must be the "
             "accelerator's DnsName or DualStackDnsName"
         )
@@ -89,7 +89,7 @@ class GlobalAccelerator:
         try:
             for page in self._ga.get_paginator(method).paginate(**params):
                 yield from page.get(key, [])
-        except Permanent:
+        except PermanentFencingError:
             raise
         except Exception as exc:
             raise failures.from_boto(f"globalaccelerator:{operation}", exc) from None
@@ -127,7 +127,8 @@ def _describe_tags(client: Any, arns: list[str]) -> list[dict[str, Any]]:
     asked again ARN by ARN: one stale endpoint must not stop the fencing of the others.
     """
     try:
-        return client.describe_tags(ResourceArns=arns).get("TagDescriptions", [])
+        found: list[dict[str, Any]] = client.describe_tags(ResourceArns=arns).get("TagDescriptions", [])
+        return found
     except Exception as exc:
         if _error_code(exc) != "LoadBalancerNotFound":
             raise failures.from_boto("elasticloadbalancing:DescribeTags", exc) from None

@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from triggerfish.errors import PermanentFencingError
 from triggerfish.functions.fencing import failures
 from triggerfish.functions.fencing.balancers import Endpoint, Health
-from triggerfish.functions.fencing.failures import Permanent
 
 
 class Route53:
@@ -49,7 +49,7 @@ class Route53:
         except Exception as exc:
             raise failures.from_boto("route53:ListResourceRecordSets", exc) from None
         if not by_identifier:
-            raise Permanent(
+            raise PermanentFencingError(
                 f"hosted zone {self._zone} has no weighted or failover records named {wanted!r}; the alert's "
                 "accelerator label must be the record name and each record's SetIdentifier the site name"
             )
