@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from triggerfish.api.urlevent import InvalidFunctionResponse, UrlRequest, http_response, is_text, request_event
+from triggerfish.api.urlevent import UrlRequest, http_response, is_text, request_event
+from triggerfish.errors import FunctionResponseError
 
 
 def event_for(**changes) -> dict:
@@ -97,5 +98,5 @@ def test_status_code_without_body_defaults_to_json_type() -> None:
                                  {"statusCode": 200, "headers": ["x"]},
                                  {"statusCode": 200, "body": "%%%", "isBase64Encoded": True}])
 def test_invalid_responses_are_refused(bad: dict) -> None:
-    with pytest.raises(InvalidFunctionResponse):
+    with pytest.raises(FunctionResponseError):
         http_response(bad)

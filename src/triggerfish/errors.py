@@ -8,6 +8,7 @@
     ├── SecretError                   a secret could not be fetched or parsed (never carries the secret)
     ├── SetupError                    a mapping's setup stage failed
     ├── FunctionError                 a handler raised, timed out or crashed its worker
+    ├── FunctionResponseError         a handler's result is not an HTTP response a function URL can send
     ├── LocalKafkaError               the local development broker could not be started or found
     ├── NotFoundError                 no such resource (.resource)
     │   ├── MappingNotFound           (.uuid)
@@ -110,6 +111,10 @@ class FunctionError(TriggerfishError):
         self.message = message
         self.payload = payload or {"errorMessage": message, "errorType": error_type}
         super().__init__(f"{error_type}: {message}")
+
+
+class FunctionResponseError(TriggerfishError):
+    """A handler's result cannot be sent as the HTTP response a function URL must give (a 502)."""
 
 
 class LocalKafkaError(TriggerfishError):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from triggerfish.errors import FunctionResponseError
+
 # Bodies of these media types reach the handler as text; anything else is base64 (isBase64Encoded).
 _TEXT_TYPES = ("text/",)
 _TEXT_SUBTYPES = ("json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
@@ -117,10 +119,6 @@ def request_event(
     return event
 
 
-class InvalidFunctionResponse(ValueError):
-    """The handler returned something Lambda cannot turn into an HTTP response (answered as 502)."""
-
-
 def http_response(result: Any) -> UrlResponse:
     """Map a handler's return value (already JSON-decoded) to the HTTP response Lambda sends."""
     if not (isinstance(result, dict) and "statusCode" in result):
@@ -136,11 +134,11 @@ def http_response(result: Any) -> UrlResponse:
     if isinstance(status, str) and status.isdigit():
         status = int(status)
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise InvalidFunctionResponse(f"statusCode must be an integer HTTP status, got {result['statusCode']!r}")
+        raise FunctionResponseError(f"statusCode must be an integer HTTP status, got {result['statusCode']!r}")
     headers: list[tuple[str, str]] = []
     raw_headers = result.get("headers") or {}
     if not isinstance(raw_headers, dict):
-        raise InvalidFunctionResponse("headers must be an object of header names to values")
+        raise FunctionResponseError("headers must be an object of header names to values")
     for name, value in raw_headers.items():
         headers.append((str(name).lower(), _header_text(value)))
     for name, values in (result.get("multiValueHeaders") or {}).items():
@@ -158,7 +156,7 @@ def http_response(result: Any) -> UrlResponse:
             try:
                 body = base64.b64decode(raw_body, validate=True)
             except ValueError as exc:
-                raise InvalidFunctionResponse("isBase64Encoded is true but body is not valid base64") from exc
+                raise FunctionResponseError("isBase64Encoded is true but body is not valid base64") from exc
         else:
             body = raw_body.encode("utf-8")
     else:

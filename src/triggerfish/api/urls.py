@@ -21,9 +21,9 @@ from triggerfish.api.errors import NOT_FOUND_MESSAGE, lambda_response
 from triggerfish.api.functions import find_function, run_invocation
 from triggerfish.api.metrics import URL_REQUESTS
 from triggerfish.api.names import function_arn
-from triggerfish.api.urlevent import InvalidFunctionResponse, UrlRequest, http_response, request_event
+from triggerfish.api.urlevent import UrlRequest, http_response, request_event
 from triggerfish.api.wire import json_response
-from triggerfish.errors import AuthenticationError, NotFoundError, ThrottledError
+from triggerfish.errors import AuthenticationError, FunctionResponseError, NotFoundError, ThrottledError
 
 log = logging.getLogger("triggerfish.api")
 
@@ -132,7 +132,7 @@ async def _invoke_url(request: Request, backend: Backend, function: FunctionInfo
     try:
         result = json.loads(outcome.payload) if outcome.payload.strip() else None
         mapped = http_response(result)
-    except (ValueError, InvalidFunctionResponse) as exc:
+    except (ValueError, FunctionResponseError) as exc:
         log.warning("function %s returned a response a function URL cannot send: %s", function.name, exc)
         return _plain_error(502, "Internal Server Error")
     out_headers = mapped.headers
