@@ -11,10 +11,9 @@ import pytest
 from confluent_kafka import Consumer
 
 from kafka_helpers import closed_port
-from triggerfish.errors import InvalidParameterError
+from triggerfish.errors import DestinationError, InvalidParameterError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.destinations import (
-    DestinationError,
     Failure,
     KafkaTopicDestination,
     Source,

@@ -9,6 +9,7 @@
     ├── SetupError                    a mapping's setup stage failed
     ├── FunctionError                 a handler raised, timed out or crashed its worker
     ├── FunctionResponseError         a handler's result is not an HTTP response a function URL can send
+    ├── DestinationError              an on-failure destination did not take the records (nothing is committed)
     ├── LocalKafkaError               the local development broker could not be started or found
     ├── NotFoundError                 no such resource (.resource)
     │   ├── MappingNotFound           (.uuid)
@@ -115,6 +116,10 @@ class FunctionError(TriggerfishError):
 
 class FunctionResponseError(TriggerfishError):
     """A handler's result cannot be sent as the HTTP response a function URL must give (a 502)."""
+
+
+class DestinationError(TriggerfishError):
+    """The on-failure destination did not accept the records; nothing may be committed."""
 
 
 class LocalKafkaError(TriggerfishError):

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from triggerfish.errors import TriggerfishError
+# Part of the exception tree in triggerfish.errors; re-exported for the engine that catches it.
+from triggerfish.errors import DestinationError as DestinationError
 from triggerfish.esm.retry import RecordLike
 from triggerfish.validation import InvalidParameterError
 
@@ -44,10 +45,6 @@ _MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: SQS and SNS take at most 256 KiB per message.
 _MESSAGE_LIMIT = 256 * 1024
 _MAX_ERROR_HEADER = 1024
-
-
-class DestinationError(TriggerfishError):
-    """The on-failure destination did not accept the records; nothing may be committed."""
 
 
 class FailedRecord(RecordLike, Protocol):
