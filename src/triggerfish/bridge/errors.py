@@ -34,7 +34,7 @@ from triggerfish.errors import (
 
 V2_JSON = "application/vnd.kafka.v2+json"
 
-#: The HTTP status of each error class; classes not in any error's MRO here are bridge bugs (500).
+#: The HTTP status of each error class; an error whose MRO holds none of these is a bridge bug (500).
 STATUS: dict[type[TriggerfishError], int] = {
     InvalidRequestError: 400,
     AuthenticationError: 401,
