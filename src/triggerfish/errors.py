@@ -103,7 +103,6 @@ class SetupError(TriggerfishError):
         super().__init__(f"{problem} [{stage}] {detail}".strip())
 
 
-
 class FunctionError(TriggerfishError):
     """A function invocation failed: the handler raised, timed out or crashed."""
 
