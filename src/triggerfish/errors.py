@@ -12,6 +12,8 @@ Each carries a one-line ``str()`` fit to show a user without a traceback.
 
 from __future__ import annotations
 
+from triggerfish.diagnosis import Diagnosed, Diagnosis
+
 
 class TriggerfishError(Exception):
     """Base class of every error triggerfish raises on purpose."""
@@ -30,19 +32,16 @@ class SecretError(TriggerfishError):
     """A secret could not be read. The message names the secret's reference, never its value."""
 
 
-class SetupError(TriggerfishError):
-    """A setup stage of an event source mapping failed.
+class SetupError(Diagnosed, TriggerfishError):
+    """A setup stage of an event source mapping failed; ``diagnosis`` says where, why and the fix.
 
     ``problem`` is Lambda's own ``PROBLEM: ...`` text so runbooks still apply; ``detail`` and
     ``fix`` add what Lambda leaves out.
     """
 
-    def __init__(self, stage: str, problem: str, detail: str = "", fix: str = "") -> None:
-        self.stage = stage
-        self.problem = problem
-        self.detail = detail
-        self.fix = fix
-        super().__init__(f"{problem} [{stage}] {detail}".strip())
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        self.diagnosis = diagnosis
+        super().__init__(f"{diagnosis.problem} [{diagnosis.stage}] {diagnosis.detail}".strip())
 
 
 class FunctionError(TriggerfishError):
