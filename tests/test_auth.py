@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from kafka_helpers import env_secret, grant_client, root_ca_access, roundtrip
 from triggerfish.errors import ConfigError, SetupError
 from triggerfish.esm import auth, problems, stages
+from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.probes import aws as aws_probes
 from triggerfish.esm.probes import tls as tls_probe
-from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
 from triggerfish.validation import InvalidParameterError
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 
 from triggerfish.api.shapes import response_problems
-from triggerfish.esm.config import MappingConfig
 from triggerfish.diagnosis import Diagnosis
+from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.state import ENABLED, ENABLING, EventSourceMapping, MappingStatus
 
 MAPPING = {

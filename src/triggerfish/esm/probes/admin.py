@@ -146,7 +146,7 @@ def check_topic(a: Probe, target: str, topic: str, group: str = "", principal: s
         futures = a.client.describe_topics(
             TopicCollection([topic]), request_timeout=timeout, include_authorized_operations=True
         )
-        description = futures[topic].timed(timeout=timeout + 1)
+        description = futures[topic].result(timeout=timeout + 1)
     except KafkaException as exc:
         err: KafkaError = exc.args[0]
         if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
@@ -174,7 +174,7 @@ def _describe_group(a: Probe, group: str, timeout: float) -> Any:
     while True:
         futures = a.client.describe_consumer_groups([group], request_timeout=timeout, include_authorized_operations=True)
         try:
-            return futures[group].timed(timeout=timeout + 1)
+            return futures[group].result(timeout=timeout + 1)
         except KafkaException as exc:
             if exc.args[0].code() not in moving or time.monotonic() + 0.5 > deadline:
                 raise
@@ -218,7 +218,7 @@ def check_lambda_parity(a: Probe, target: str, principal: str, login: str) -> Ch
         brokers = a.client.list_topics(timeout=KAFKA_TIMEOUT_S).brokers
         resource = ConfigResource(ResourceType.BROKER, str(min(brokers)))
         for future in a.client.describe_configs([resource], request_timeout=KAFKA_TIMEOUT_S).values():
-            future.timed(timeout=KAFKA_TIMEOUT_S + 1)
+            future.result(timeout=KAFKA_TIMEOUT_S + 1)
     except KafkaException as exc:
         err = exc.args[0]
         if err.code() != KafkaError.CLUSTER_AUTHORIZATION_FAILED:
