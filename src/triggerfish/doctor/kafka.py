@@ -1,7 +1,7 @@
 """``doctor kafka``: the ESM's own setup stages, run live against every broker a client will talk to.
 
-The stages themselves (DNS, TCP, TLS, SASL, topic, group) are :mod:`triggerfish.esm.stages`; this module
-only orchestrates them per broker: first the bootstrap servers, then every broker the cluster
+The probes themselves (DNS, TCP, TLS, SASL, topic, group) are the ESM's own, in :mod:`triggerfish.esm.probes`;
+this module only orders them per broker: first the bootstrap servers, then every broker the cluster
 advertises in its metadata, because a client connects to the advertised addresses after the first
 metadata answer. A bootstrap that works while an advertised address doesn't is the
 advertised-listener trap, reported as such. One poll (assign, no group join) proves Fetch works.
