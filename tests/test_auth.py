@@ -18,6 +18,8 @@ from kafka_helpers import env_secret, grant_client, root_ca_access, roundtrip
 from triggerfish.errors import ConfigError, InvalidParameterError, SetupError
 from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.probes import aws as aws_probes
+from triggerfish.esm.probes import tls as tls_probe
 from triggerfish.localkafka import KafkaEnv, certs
 
 
@@ -70,7 +72,7 @@ def test_client_certificate_inline_pem(kafka: KafkaEnv, admin: AdminClient, make
     grant_client(admin, resolved.principal, topic, group)
     roundtrip(config, topic, group, timeout=30)
     # and the TLS stage probes with the same in-memory material
-    assert stages.check_tls("127.0.0.1", int(kafka.mtls_bootstrap.rsplit(":", 1)[1]), config).status == "ok"
+    assert tls_probe.check_tls("127.0.0.1", int(kafka.mtls_bootstrap.rsplit(":", 1)[1]), config).status == "ok"
 
 
 def test_tls_probe_never_writes_the_plain_key(kafka: KafkaEnv, monkeypatch) -> None:
@@ -84,8 +86,8 @@ def test_tls_probe_never_writes_the_plain_key(kafka: KafkaEnv, monkeypatch) -> N
         written.append(Path(path).read_text())
         real_unlink(path)
 
-    monkeypatch.setattr(stages.os, "unlink", spy)
-    assert stages.check_tls("127.0.0.1", int(kafka.mtls_bootstrap.rsplit(":", 1)[1]), config).status == "ok"
+    monkeypatch.setattr(tls_probe.os, "unlink", spy)
+    assert tls_probe.check_tls("127.0.0.1", int(kafka.mtls_bootstrap.rsplit(":", 1)[1]), config).status == "ok"
     assert len(written) == 1
     assert "-----BEGIN ENCRYPTED PRIVATE KEY-----" in written[0]
     assert key_pem.splitlines()[1] not in written[0]
@@ -217,7 +219,7 @@ def test_msk_iam_mapping_uses_oauthbearer_with_a_signed_token(moto_server: str) 
     assert query["Action"] == ["kafka-cluster:Connect"]
     assert query["X-Amz-Credential"][0].startswith("testing/") and "/eu-west-1/kafka-cluster/" in query["X-Amz-Credential"][0]
     assert auth.expiry_ok(expiry)  # seconds since the epoch, not the signer's milliseconds
-    assert stages.check_credentials(resolved.access).status == "ok"  # STS GetCallerIdentity on moto
+    assert aws_probes.check_credentials(resolved.access).status == "ok"  # STS GetCallerIdentity on moto
 
 
 def test_msk_iam_token_from_an_assumed_role_on_moto_sts(moto_server: str) -> None:
@@ -297,7 +299,7 @@ def test_pbes2_key_works_here_but_is_flagged_for_lambda(kafka: KafkaEnv, monkeyp
     secret = {"certificate": Path(kafka.client_cert_file).read_text(), "privateKey": sealed, "privateKeyPassword": password}
     mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, secret)},
                         root_ca_access(monkeypatch, kafka.ca_file)], kafka.mtls_bootstrap)
-    results, built = stages.check_secrets(mapping, auth.parse_access(mapping))
+    results, built = aws_probes.check_secrets(mapping, auth.parse_access(mapping))
     assert built is not None
     [warning] = [r for r in results if r.status == "warn"]
     assert warning.code == "PBES2" and "Lambda accepts PBES1 only" in warning.detail and "-v1 PBE-SHA1-3DES" in warning.fix
@@ -315,7 +317,7 @@ def test_pbes2_key_works_here_but_is_flagged_for_lambda(kafka: KafkaEnv, monkeyp
     assert "-----BEGIN ENCRYPTED PRIVATE KEY-----" in pbes1
     mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, {**secret, "privateKey": pbes1})},
                         root_ca_access(monkeypatch, kafka.ca_file)], kafka.mtls_bootstrap)
-    results, built = stages.check_secrets(mapping, auth.parse_access(mapping))
+    results, built = aws_probes.check_secrets(mapping, auth.parse_access(mapping))
     assert built is not None and [r for r in results if r.status != "ok"] == []
 
 
@@ -329,7 +331,7 @@ def test_msk_scram_secret_name_is_checked_for_lambda(moto_server: str, fake_msk)
     warned = []
     for arn in arns:
         mapping = _mapping([{"Type": "SASL_SCRAM_512_AUTH", "URI": arn}], EventSourceArn=MSK_ARN)
-        results, built = stages.check_secrets(mapping, auth.parse_access(mapping))
+        results, built = aws_probes.check_secrets(mapping, auth.parse_access(mapping))
         assert built is not None and built.bootstrap == [BROKERS["BootstrapBrokerStringSaslScram"]]
         warned.append([r.detail for r in results if r.status == "warn"])
     assert len(warned[0]) == 1 and "AmazonMSK_" in warned[0][0]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from fake_imds import ROLE, FakeImds
 from triggerfish.cli import app
-from triggerfish.doctor import credentials, jwt, trust
+from triggerfish.doctor import aws_endpoints, credentials, jwt, trust
 
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/5C3A1F0E9B7D4E2A8C6B1D3F0A9E7C5B"
 ACCOUNT = "123456789012"
@@ -225,7 +225,7 @@ def test_imds_instance_profile_wins_the_chain(clean_env) -> None:
 
 def test_endpoint_that_does_not_resolve(clean_env) -> None:
     clean_env.setenv("AWS_ENDPOINT_URL_STS", "https://sts.nowhere.invalid")
-    [c] = credentials.endpoints("us-east-1", [])
+    [c] = aws_endpoints.endpoints("us-east-1", [])
     assert c.status == "fail" and c.problem.startswith('EndpointConnectionError: Could not connect to the endpoint URL: "https://sts.nowhere.invalid"')
     assert "does not resolve" in c.detail
 
@@ -254,7 +254,7 @@ def test_sts_without_credentials_is_explained(clean_env, moto_server: str) -> No
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         clean_env.delenv(var, raising=False)
     clean_env.setenv("AWS_ENDPOINT_URL", moto_server)
-    c = credentials.caller_identity("us-east-1")
+    c = aws_endpoints.caller_identity("us-east-1")
     assert c.status == "fail" and c.problem.startswith("NoCredentialsError")
     assert "doctor aws-credentials" in c.fix
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 
 from triggerfish.api.shapes import response_problems
+from triggerfish.diagnosis import Diagnosis
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.state import ENABLED, ENABLING, EventSourceMapping, MappingStatus, Problem
+from triggerfish.esm.state import ENABLED, ENABLING, EventSourceMapping, MappingStatus
 
 MAPPING = {
     "FunctionName": "orders", "Topics": ["orders"], "StartingPosition": "TRIM_HORIZON",
@@ -28,7 +29,7 @@ def test_to_api_is_botocores_shape_without_tags() -> None:
 def test_state_and_problem_change_in_one_step() -> None:
     """A reader never sees Enabled together with a setup PROBLEM (nor Enabling without it)."""
     status = MappingStatus(ENABLING)
-    problem = Problem("PROBLEM: SASL authentication failed.", "bad password", "fix the secret", "sasl")
+    problem = Diagnosis("PROBLEM: SASL authentication failed.", "bad password", "fix the secret", stage="sasl")
     stop = threading.Event()
 
     def flip() -> None:
@@ -42,7 +43,7 @@ def test_state_and_problem_change_in_one_step() -> None:
     try:
         for _ in range(20000):
             snap = status.to_dict()
-            seen.add((snap["State"], snap["Problem"] is not None, snap["LastProcessingResult"] == problem.text))
+            seen.add((snap["State"], snap["Problem"] is not None, snap["LastProcessingResult"] == problem.problem))
     finally:
         stop.set()
         writer.join()

@@ -36,7 +36,6 @@ def test_lambda_texts_are_exact() -> None:
 )
 def test_state_transition_reason_codes(problem: str, reason: str) -> None:
     assert problems.reason_for(problem) == reason
-    assert problems.Diagnosis(problem, "d", "f").reason == reason
 
 
 def test_clean_strips_librdkafka_state_suffix() -> None:
@@ -140,7 +139,25 @@ def test_function_failed_is_bounded() -> None:
 
 def test_setup_error_keeps_the_diagnosis() -> None:
     d = problems.topic_missing("b1:9092", "orders")
-    err = problems.setup_error("topic", d)
-    assert isinstance(err, SetupError) and err.stage == "topic" and err.problem == problems.CONNECTION_ERROR
-    assert err.diagnosis is d  # type: ignore[attr-defined]
+    err = SetupError(d.at("topic"))
+    assert err.stage == "topic" and err.problem == problems.CONNECTION_ERROR
+    assert err.diagnosis == d.at("topic") and err.diagnosis.code == "UNKNOWN_TOPIC_OR_PART"
     assert "orders" in str(err)
+
+
+def test_dns_fix_names_the_broker_that_did_not_resolve() -> None:
+    """librdkafka names the broker it could not resolve; the fix names its host, not a piece of the bootstrap list."""
+    d = problems.from_kafka_error(
+        "_RESOLVE", "b2.example:9092/bootstrap: Failed to resolve 'b2.example:9092': Name or service not known "
+        "(after 0ms in state CONNECT)", target="b1.example:9092,b2.example:9092",
+    )
+    assert d is not None and d.problem == problems.ENDPOINTS_UNRESOLVED and d.code == "_RESOLVE"
+    assert d.fix == "check that b2.example resolves from this machine"
+
+
+def test_dns_fix_without_a_named_broker_lists_each_host() -> None:
+    d = problems.from_kafka_error("_RESOLVE", "Local: Host resolution failure",
+                                  target="b1.example:9092,b2.example:9092,[fd00::1]:9092")
+    assert d is not None and d.fix == "check that b1.example and b2.example and fd00::1 resolve from this machine"
+    one = problems.from_kafka_error("_RESOLVE", "Local: Host resolution failure", target="b1.example:9092")
+    assert one is not None and one.fix == "check that b1.example resolves from this machine"

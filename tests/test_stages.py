@@ -25,6 +25,7 @@ from confluent_kafka.admin import (
 
 from http_fake import Reply, serve
 from kafka_helpers import TLSServer, closed_port, create_scram_user, env_secret, grant, pem, root_ca_access
+from triggerfish.checks import Check
 from triggerfish.esm import problems, stages
 from triggerfish.esm.config import MappingConfig
 from triggerfish.localkafka import KafkaEnv, certs
@@ -71,7 +72,7 @@ def _mapping(bootstrap: list[str], topic: str, access: list[dict[str, str]], gro
     return MappingConfig.from_dict(body)
 
 
-def _failure(results: list[stages.StageResult]) -> stages.StageResult:
+def _failure(results: list[Check]) -> Check:
     failed = stages.first_failure(results)
     assert failed is not None, results
     # every stage after the failed one is reported as skipped, none is silently missing
@@ -124,7 +125,7 @@ def test_wrong_root_ca_secret_against_the_real_broker(kafka: KafkaEnv, monkeypat
     leak_check(output=[r.to_dict() for r in results])
 
 
-def _tls_failure(tmp: Path, host: str, key: object, cert: object, ca_cert: object) -> stages.StageResult:
+def _tls_failure(tmp: Path, host: str, key: object, cert: object, ca_cert: object) -> Check:
     """The failed stage when a loopback TLS server presents ``cert`` and is reached as ``host``, trusting ``ca_cert``."""
     with TLSServer(tmp, key, cert, ca_cert) as server:
         config = {"security.protocol": "SSL", "ssl.ca.pem": pem(ca_cert)}

@@ -1,39 +1,62 @@
-"""The one record both the ESM's setup stages and the doctor produce: what was checked, how it went, the fix.
+"""The result of one check, made by the ESM's setup stages and by the doctor: a status around a Diagnosis.
 
-The doctor's ``--json`` schema is exactly these six fields; the ESM's ``StageResult`` adds timing to it.
+The doctor's ``--json`` rows are :meth:`Check.to_dict` (stage, target, status, problem, detail, fix);
+a mapping's ``Stages`` list in its status is :meth:`Check.stage_dict`, which adds the duration and the
+client's error code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+import time
+from dataclasses import dataclass
 from typing import Literal, get_args
+
+from triggerfish.diagnosis import Diagnosed, Diagnosis
 
 Status = Literal["ok", "fail", "warn", "skip"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 
 
 @dataclass(frozen=True)
-class Check:
-    """One checked thing: which stage, against what, how it went, and what to do about it."""
+class Check(Diagnosed):
+    """How one checked thing went (``status``, how long it took) and what was found (``diagnosis``)."""
 
-    stage: str
-    target: str
     status: Status
-    problem: str = ""
-    detail: str = ""
-    fix: str = ""
+    diagnosis: Diagnosis
+    duration_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
 
+    @classmethod
+    def of(cls, stage: str, target: str, status: Status, problem: str = "", detail: str = "", fix: str = "", *,
+           code: str = "", duration_ms: float = 0.0) -> Check:
+        """A check from its fields, in the order the doctor's JSON lists them."""
+        return cls(status, Diagnosis(problem, detail, fix, code, stage, target), duration_ms)
+
     @property
     def failed(self) -> bool:
         return self.status == "fail"
 
-    def to_dict(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def replace(self, *, status: Status | None = None, **diagnosis: str) -> Check:
+        """A copy with another status and/or other diagnosis fields (``target=``, ``detail=``, ...)."""
+        return Check(status or self.status, dataclasses.replace(self.diagnosis, **diagnosis), self.duration_ms)
 
-    def as_check(self) -> Check:
-        """Just the six shared fields (drops what a subclass adds)."""
-        return Check(self.stage, self.target, self.status, self.problem, self.detail, self.fix)
+    def to_dict(self) -> dict[str, object]:
+        d = self.diagnosis
+        return {"stage": d.stage, "target": d.target, "status": self.status, "problem": d.problem,
+                "detail": d.detail, "fix": d.fix}
+
+    def stage_dict(self) -> dict[str, object]:
+        return {**self.to_dict(), "duration_ms": self.duration_ms, "code": self.code}
+
+
+def timed(stage: str, target: str, started: float, diagnosis: Diagnosis | None = None, *,
+          status: Status | None = None, detail: str = "") -> Check:
+    """A check timed from ``started`` (a ``time.monotonic()`` value); failed when a diagnosis is given."""
+    ms = round((time.monotonic() - started) * 1000, 1)
+    if diagnosis is None:
+        return Check.of(stage, target, status or "ok", detail=detail, duration_ms=ms)
+    return Check(status or "fail", diagnosis.at(stage, target), ms)

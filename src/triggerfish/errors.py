@@ -6,7 +6,7 @@
     │       ├── ValidationError       it breaks a shape constraint (length, range, enum, pattern)
     │       └── ParameterConflictError  it repeats an existing resource (also a ConflictError)
     ├── SecretError                   a secret could not be fetched or parsed (never carries the secret)
-    ├── SetupError                    a mapping's setup stage failed
+    ├── SetupError                    a mapping's setup stage failed (.diagnosis: stage, target, code, PROBLEM text, detail, fix)
     ├── FunctionError                 a handler raised, timed out or crashed its worker
     ├── FunctionResponseError         a handler's result is not an HTTP response a function URL can send
     ├── DestinationError              an on-failure destination did not take the records (nothing is committed)
@@ -53,6 +53,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from triggerfish.diagnosis import Diagnosed, Diagnosis
+
 
 class TriggerfishError(Exception):
     """Base class of every error triggerfish raises on purpose."""
@@ -88,19 +90,16 @@ class SecretError(TriggerfishError):
     """A secret could not be read. The message names the secret's reference, never its value."""
 
 
-class SetupError(TriggerfishError):
-    """A setup stage of an event source mapping failed.
+class SetupError(Diagnosed, TriggerfishError):
+    """A setup stage of an event source mapping failed; ``diagnosis`` says where, why and the fix.
 
     ``problem`` is Lambda's own ``PROBLEM: ...`` text so runbooks still apply; ``detail`` and
     ``fix`` add what Lambda leaves out.
     """
 
-    def __init__(self, stage: str, problem: str, detail: str = "", fix: str = "") -> None:
-        self.stage = stage
-        self.problem = problem
-        self.detail = detail
-        self.fix = fix
-        super().__init__(f"{problem} [{stage}] {detail}".strip())
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        self.diagnosis = diagnosis
+        super().__init__(f"{diagnosis.problem} [{diagnosis.stage}] {diagnosis.detail}".strip())
 
 
 class FunctionError(TriggerfishError):

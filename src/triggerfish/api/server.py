@@ -12,6 +12,7 @@ import threading
 import uvicorn
 from starlette.types import ASGIApp
 
+from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import SetupError
 
 
@@ -37,11 +38,11 @@ class ApiServer:
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
-            raise SetupError(
-                "http", f"cannot listen on {self.host}:{self.port}",
+            raise SetupError(Diagnosis(
+                f"cannot listen on {self.host}:{self.port}",
                 f"{exc.strerror or exc}: pick another --port (0 = any free port), or stop whatever uses it",
-                "pick another --port, or stop whatever already uses it",
-            ) from None
+                "pick another --port, or stop whatever already uses it", stage="http",
+            )) from None
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
@@ -55,7 +56,7 @@ class ApiServer:
                 break
             deadline.wait(0.02)
         if not self._server.started:
-            raise SetupError("http", f"HTTP server on {self.url} did not start", "", "see the log above")
+            raise SetupError(Diagnosis(f"HTTP server on {self.url} did not start", "", "see the log above", stage="http"))
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:

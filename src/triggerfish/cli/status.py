@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from triggerfish import config as project_config
+from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError
 from triggerfish.esm.store import Store
 
@@ -119,8 +120,8 @@ def status(
     console.print(table)
     console.print("[dim]UUIDs shortened; --json shows them whole, with consumer groups and setup stages[/]")
     for m in doc["EventSourceMappings"]:
-        problem = m.get("Problem")
-        if problem:
-            console.print(f"[red]{m['UUID']}[/]: {problem.get('detail', '')}")
-            if problem.get("fix"):
-                console.print(f"  [bold]fix:[/] {problem['fix']}")
+        if m.get("Problem"):
+            problem = Diagnosis.from_problem_dict(m["Problem"])
+            console.print(f"[red]{m['UUID']}[/]: {problem.detail}")
+            if problem.fix:
+                console.print(f"  [bold]fix:[/] {problem.fix}")

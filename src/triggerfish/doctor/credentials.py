@@ -20,10 +20,11 @@ from urllib.parse import urlparse
 
 import botocore
 import botocore.session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from triggerfish.doctor import jwt, trust
-from triggerfish.doctor.report import Check
+from triggerfish.doctor.aws_endpoints import caller_identity, endpoints
+from triggerfish.doctor.report import Check, Status
 from triggerfish.errors import ConfigError
 
 POD_IDENTITY_HOSTS = ("169.254.170.23", "fd00:ec2::23")
@@ -93,7 +94,7 @@ def walk_chain() -> list[Check]:
     def flush() -> None:
         # One row for the run of providers that aren't set up: they're context, not findings.
         if unconfigured:
-            checks.append(Check("chain", "not configured", "skip", ", ".join(unconfigured)))
+            checks.append(Check.of("chain", "not configured", "skip", ", ".join(unconfigured)))
             unconfigured.clear()
 
     for provider in resolver.providers:
@@ -102,9 +103,9 @@ def walk_chain() -> list[Check]:
         configured_by = [v for v in PROVIDER_ENV.get(method, ()) if os.environ.get(v)]
         if winner is not None:
             if configured_by:
-                checks.append(Check("chain", label, "warn", f"configured ({', '.join(configured_by)}) but never used",
-                                    f"{winner} comes first in the chain and wins",
-                                    f"unset the variables of {winner} if {method} should be used"))
+                checks.append(Check.of("chain", label, "warn", f"configured ({', '.join(configured_by)}) but never used",
+                                       f"{winner} comes first in the chain and wins",
+                                       f"unset the variables of {winner} if {method} should be used"))
             continue
         if method == "iam-role" and os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
             unconfigured.append(f"{method} (AWS_EC2_METADATA_DISABLED=true)")
@@ -114,8 +115,8 @@ def walk_chain() -> list[Check]:
         except (BotoCoreError, ValueError, OSError) as exc:
             flush()
             # Configured but broken: this is what ends the chain with an error instead of trying the next one.
-            checks.append(Check("chain", label, "fail", f"{type(exc).__name__}: {exc}", "",
-                                _chain_fix(method)))
+            checks.append(Check.of("chain", label, "fail", f"{type(exc).__name__}: {exc}", "",
+                                   _chain_fix(method)))
             return checks
         if creds is None:
             unconfigured.append(method)
@@ -124,15 +125,15 @@ def walk_chain() -> list[Check]:
         winner = method
         access_key = getattr(creds, "access_key", None) if method not in ("assume-role-with-web-identity",) else None
         detail = f"access key {access_key[:4]}…" if access_key else "credentials are fetched on first use"
-        checks.append(Check("chain", label, "ok", "provides the credentials (first in the chain)", detail))
+        checks.append(Check.of("chain", label, "ok", "provides the credentials (first in the chain)", detail))
     flush()
     if winner is None:
-        checks.append(Check("chain", "default credential chain", "fail",
-                            "NoCredentialsError: Unable to locate credentials",
-                            "no provider returned credentials: no keys in the environment, no IRSA/Pod Identity variables "
-                            "(the EKS webhook injects them only at pod creation), no profile, and IMDS gave nothing",
-                            "annotate the ServiceAccount with eks.amazonaws.com/role-arn (IRSA) or create a pod identity "
-                            "association, then recreate the pod"))
+        checks.append(Check.of("chain", "default credential chain", "fail",
+                               "NoCredentialsError: Unable to locate credentials",
+                               "no provider returned credentials: no keys in the environment, no IRSA/Pod Identity variables "
+                               "(the EKS webhook injects them only at pod creation), no profile, and IMDS gave nothing",
+                               "annotate the ServiceAccount with eks.amazonaws.com/role-arn (IRSA) or create a pod identity "
+                               "association, then recreate the pod"))
     return checks
 
 
@@ -153,27 +154,28 @@ def web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[l
     token_file = env.get("AWS_WEB_IDENTITY_TOKEN_FILE", "")
     if not role_arn or not token_file:
         missing = "AWS_ROLE_ARN" if not role_arn else "AWS_WEB_IDENTITY_TOKEN_FILE"
-        checks.append(Check("irsa", missing, "fail", f"{missing} is not set, so botocore ignores web identity",
-                            "the EKS pod identity webhook sets both when the ServiceAccount has eks.amazonaws.com/role-arn",
-                            "annotate the ServiceAccount and recreate the pod (the webhook acts only at pod creation)"))
+        checks.append(Check.of("irsa", missing, "fail", f"{missing} is not set, so botocore ignores web identity",
+                               "the EKS pod identity webhook sets both when the ServiceAccount has eks.amazonaws.com/role-arn",
+                               "annotate the ServiceAccount and recreate the pod (the webhook acts only at pod creation)"))
         return checks, None
     if not role_arn.startswith("arn:aws") or ":role/" not in role_arn:
-        checks.append(Check("irsa", "AWS_ROLE_ARN", "fail", f"{role_arn!r} is not a role ARN",
-                            "", "annotate with eks.amazonaws.com/role-arn: arn:aws:iam::<account>:role/<name>"))
+        checks.append(Check.of("irsa", "AWS_ROLE_ARN", "fail", f"{role_arn!r} is not a role ARN",
+                               "", "annotate with eks.amazonaws.com/role-arn: arn:aws:iam::<account>:role/<name>"))
     if _version(botocore.__version__) < MIN_BOTOCORE_WEB_IDENTITY:
-        checks.append(Check("irsa", "SDK", "fail", f"botocore {botocore.__version__} predates web identity (1.12.200)",
-                            "", "pip install -U boto3"))
+        checks.append(Check.of("irsa", "SDK", "fail", f"botocore {botocore.__version__} predates web identity (1.12.200)",
+                               "", "pip install -U boto3"))
     try:
         claims = jwt.decode(Path(token_file).read_text())
     except OSError as exc:
-        checks.append(Check("irsa", token_file, "fail", f"cannot read the token file: {exc.strerror}",
-                            "the projected service account token volume is missing or not readable by this user",
-                            "check the pod's volumes/volumeMounts (aws-iam-token) and runAsUser/fsGroup"))
+        checks.append(Check.of("irsa", token_file, "fail", f"cannot read the token file: {exc.strerror}",
+                               "the projected service account token volume is missing or not readable by this user",
+                               "check the pod's volumes/volumeMounts (aws-iam-token) and runAsUser/fsGroup"))
         return checks, None
     except jwt.TokenError as exc:
-        checks.append(Check("irsa", token_file, "fail", f"not a JWT: {exc}"))
+        checks.append(Check.of("irsa", token_file, "fail", f"not a JWT: {exc}"))
         return checks, None
-    status, problem, fix = "ok", "token decoded", ""
+    status: Status = "ok"
+    problem, fix = "token decoded", ""
     if claims.expired():
         status, problem = "fail", "ExpiredTokenException: the projected token has expired"
         fix = "check the node clock and that kubelet refreshes projected tokens; recreate the pod"
@@ -183,7 +185,7 @@ def web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[l
     if service_account and claims.sub != trust.expected_sub(service_account):
         status, problem = "fail", f"token sub {claims.sub!r} is not {trust.expected_sub(service_account)!r}"
         fix = "the pod runs under another ServiceAccount than expected (spec.serviceAccountName)"
-    checks.append(Check("irsa", token_file, status, problem, f"{claims.summary()}; role {role_arn}", fix))
+    checks.append(Check.of("irsa", token_file, status, problem, f"{claims.summary()}; role {role_arn}", fix))
     return checks, claims
 
 
@@ -209,8 +211,8 @@ def check_trust(path: Path, claims: jwt.Claims | None, env: Mapping[str, str], s
         return trust.check_pod_identity(policy, role_arn)
     if claims is None:
         if not service_account:
-            return Check("trust-policy", str(path), "skip", "no web-identity token to check it against",
-                         "", "run inside the pod, or pass --service-account NS:SA")
+            return Check.of("trust-policy", str(path), "skip", "no web-identity token to check it against",
+                            "", "run inside the pod, or pass --service-account NS:SA")
         # No token here: check against what the token of that service account would say.
         issuer = _issuer_from_policy(policy)
         claims = jwt.Claims(iss=f"https://{issuer}", sub=trust.expected_sub(service_account), aud=(trust.IRSA_AUDIENCE,))
@@ -228,14 +230,14 @@ def check_oidc_provider(path: Path, claims: jwt.Claims | None, trust_policy: Pat
     if not issuer and trust_policy is not None:
         issuer = _issuer_from_policy(read_trust_policy(trust_policy)[0])
     if not issuer:
-        return Check("oidc-provider", str(path), "skip", "no token or trust policy names an issuer to look for")
+        return Check.of("oidc-provider", str(path), "skip", "no token or trust policy names an issuer to look for")
     match = [a for a in arns if a.endswith(f":oidc-provider/{issuer}")]
     if match:
-        return Check("oidc-provider", issuer, "ok", f"IAM OIDC provider exists: {match[0]}")
-    return Check("oidc-provider", issuer, "fail",
-                 f"InvalidIdentityToken: No OpenIDConnect provider found in your account for https://{issuer}",
-                 f"{len(arns)} provider(s) in the account, none for this cluster's issuer",
-                 "eksctl utils associate-iam-oidc-provider --cluster <cluster> --approve")
+        return Check.of("oidc-provider", issuer, "ok", f"IAM OIDC provider exists: {match[0]}")
+    return Check.of("oidc-provider", issuer, "fail",
+                    f"InvalidIdentityToken: No OpenIDConnect provider found in your account for https://{issuer}",
+                    f"{len(arns)} provider(s) in the account, none for this cluster's issuer",
+                    "eksctl utils associate-iam-oidc-provider --cluster <cluster> --approve")
 
 
 def _issuer_from_policy(policy: Mapping[str, Any]) -> str:
@@ -255,41 +257,41 @@ def pod_identity(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
     host = parsed.hostname or ""
     allowed = host in CONTAINER_ALLOWED_HOSTS or parsed.scheme == "https" or _is_loopback(host)
     if not allowed:
-        checks.append(Check("pod-identity", uri, "fail",
-                            f"Unsupported host '{host}': SDKs fetch container credentials only from loopback or "
-                            f"{', '.join(CONTAINER_ALLOWED_HOSTS)}", "", "use http://169.254.170.23/v1/credentials"))
+        checks.append(Check.of("pod-identity", uri, "fail",
+                               f"Unsupported host '{host}': SDKs fetch container credentials only from loopback or "
+                               f"{', '.join(CONTAINER_ALLOWED_HOSTS)}", "", "use http://169.254.170.23/v1/credentials"))
     if host in POD_IDENTITY_HOSTS and _version(botocore.__version__) < MIN_BOTOCORE_POD_IDENTITY:
-        checks.append(Check("pod-identity", "SDK", "fail", f"botocore {botocore.__version__} predates EKS Pod Identity "
-                            "(needs 1.34.41)", "", "pip install -U boto3"))
+        checks.append(Check.of("pod-identity", "SDK", "fail", f"botocore {botocore.__version__} predates EKS Pod Identity "
+                               "(needs 1.34.41)", "", "pip install -U boto3"))
     proxy = env.get("HTTP_PROXY") or env.get("http_proxy")
     no_proxy = env.get("NO_PROXY", "") + "," + env.get("no_proxy", "")
     if proxy and host and host not in no_proxy:
-        checks.append(Check("pod-identity", "NO_PROXY", "fail", f"HTTP_PROXY is set and NO_PROXY lacks {host}",
-                            "the credentials request goes to the proxy, which can't reach the node-local agent",
-                            "add 169.254.170.23,fd00:ec2::23 to NO_PROXY"))
+        checks.append(Check.of("pod-identity", "NO_PROXY", "fail", f"HTTP_PROXY is set and NO_PROXY lacks {host}",
+                               "the credentials request goes to the proxy, which can't reach the node-local agent",
+                               "add 169.254.170.23,fd00:ec2::23 to NO_PROXY"))
     token_file = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
     if token_file:
         try:
             claims = jwt.decode(Path(token_file).read_text())
-            status = "fail" if claims.expired() else "ok"
-            checks.append(Check("pod-identity", token_file, status,
-                                "token expired" if status == "fail" else "token decoded", claims.summary()))
+            expired = claims.expired()
+            checks.append(Check.of("pod-identity", token_file, "fail" if expired else "ok",
+                                   "token expired" if expired else "token decoded", claims.summary()))
         except (OSError, jwt.TokenError) as exc:
-            checks.append(Check("pod-identity", token_file, "fail", f"cannot use the token file: {exc}",
-                                "", "check the eks-pod-identity-token projected volume"))
+            checks.append(Check.of("pod-identity", token_file, "fail", f"cannot use the token file: {exc}",
+                                   "", "check the eks-pod-identity-token projected volume"))
     elif not env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
-        checks.append(Check("pod-identity", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "warn", "not set",
-                            "the agent rejects requests without the pod's token"))
+        checks.append(Check.of("pod-identity", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "warn", "not set",
+                               "the agent rejects requests without the pod's token"))
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     if host and allowed:
         try:
             socket.create_connection((host, port), timeout=timeout).close()
-            checks.append(Check("pod-identity", f"{host}:{port}", "ok", "agent reachable"))
+            checks.append(Check.of("pod-identity", f"{host}:{port}", "ok", "agent reachable"))
         except OSError as exc:
-            checks.append(Check("pod-identity", f"{host}:{port}", "fail", f"cannot connect to the agent: {exc}",
-                                "the eks-pod-identity-agent DaemonSet runs with hostNetwork on 169.254.170.23:80",
-                                "kubectl -n kube-system get daemonset eks-pod-identity-agent  "
-                                "(install the add-on: aws eks create-addon --addon-name eks-pod-identity-agent)"))
+            checks.append(Check.of("pod-identity", f"{host}:{port}", "fail", f"cannot connect to the agent: {exc}",
+                                   "the eks-pod-identity-agent DaemonSet runs with hostNetwork on 169.254.170.23:80",
+                                   "kubectl -n kube-system get daemonset eks-pod-identity-agent  "
+                                   "(install the add-on: aws eks create-addon --addon-name eks-pod-identity-agent)"))
     return checks
 
 
@@ -305,14 +307,14 @@ def _is_loopback(host: str) -> bool:
 def imds(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
     """IMDSv2 token PUT, then the role: tells 'not on EC2' from the hop-limit trap from 'no instance profile'."""
     if env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
-        return [Check("imds", "instance metadata", "skip", "AWS_EC2_METADATA_DISABLED=true")]
+        return [Check.of("imds", "instance metadata", "skip", "AWS_EC2_METADATA_DISABLED=true")]
     base = env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", IMDS_DEFAULT).rstrip("/")
     parsed = urlparse(base)
     host, port = parsed.hostname or "169.254.169.254", parsed.port or 80
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError:
-        return [Check("imds", base, "skip", "IMDS not reachable (not on EC2, or blocked for pods)")]
+        return [Check.of("imds", base, "skip", "IMDS not reachable (not on EC2, or blocked for pods)")]
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     token = None
     try:
@@ -325,28 +327,28 @@ def imds(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
         v1 = _imds_get(host, port, "/latest/meta-data/iam/security-credentials/", None, timeout)
         v1_state = ("IMDSv1 is off (HttpTokens=required), so the SDK gets nothing: NoCredentialsError"
                     if v1 and v1[0] == 401 else "the SDK falls back to IMDSv1")
-        return [Check("imds", base, "fail",
-                      "IMDSv2 token PUT timed out although TCP connects: the hop-limit trap",
-                      f"the token response's IP TTL is HttpPutResponseHopLimit; with 1 it can't cross the extra hop "
-                      f"into a non-hostNetwork pod; {v1_state}",
-                      "give the pod its own role (IRSA or EKS Pod Identity); or, to let pods use the node role, "
-                      "aws ec2 modify-instance-metadata-options --instance-id <i-...> --http-put-response-hop-limit 2")]
+        return [Check.of("imds", base, "fail",
+                         "IMDSv2 token PUT timed out although TCP connects: the hop-limit trap",
+                         f"the token response's IP TTL is HttpPutResponseHopLimit; with 1 it can't cross the extra hop "
+                         f"into a non-hostNetwork pod; {v1_state}",
+                         "give the pod its own role (IRSA or EKS Pod Identity); or, to let pods use the node role, "
+                         "aws ec2 modify-instance-metadata-options --instance-id <i-...> --http-put-response-hop-limit 2")]
     except OSError as exc:
-        return [Check("imds", base, "fail", f"IMDS token request failed: {exc}")]
+        return [Check.of("imds", base, "fail", f"IMDS token request failed: {exc}")]
     finally:
         conn.close()
     got = _imds_get(host, port, "/latest/meta-data/iam/security-credentials/", token, timeout)
     if got is None:
-        return [Check("imds", base, "fail", "IMDS role request timed out")]
+        return [Check.of("imds", base, "fail", "IMDS role request timed out")]
     status, body = got
     if status == 404 or (status == 200 and not body.strip()):
-        return [Check("imds", base, "warn", "no instance profile attached to this instance", "",
-                      "attach an instance profile, or use IRSA / Pod Identity")]
+        return [Check.of("imds", base, "warn", "no instance profile attached to this instance", "",
+                         "attach an instance profile, or use IRSA / Pod Identity")]
     if status != 200:
-        return [Check("imds", base, "fail", f"IMDS answered HTTP {status} for the role name")]
-    return [Check("imds", base, "ok" if token else "warn",
-                  f"instance profile role {body.strip().splitlines()[0]}" + ("" if token else " (IMDSv1)"),
-                  "pods without their own role fall back to the node's role here" if token else "")]
+        return [Check.of("imds", base, "fail", f"IMDS answered HTTP {status} for the role name")]
+    return [Check.of("imds", base, "ok" if token else "warn",
+                     f"instance profile role {body.strip().splitlines()[0]}" + ("" if token else " (IMDSv1)"),
+                     "pods without their own role fall back to the node's role here" if token else "")]
 
 
 def _imds_get(host: str, port: int, path: str, token: str | None, timeout: float) -> tuple[int, str] | None:
@@ -359,77 +361,3 @@ def _imds_get(host: str, port: int, path: str, token: str | None, timeout: float
         return None
     finally:
         conn.close()
-
-
-# --- endpoints and STS --------------------------------------------------------------------------------
-
-def endpoints(region: str | None, services: Sequence[str], timeout: float = 2.0) -> list[Check]:
-    """Resolve (and connect to) the endpoint URL boto3 would use for STS and each service."""
-    if not region:
-        return [Check("endpoint", "region", "fail", "no region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass --region",
-                      "without a region boto3 can't build regional endpoint URLs (NoRegionError)", "export AWS_REGION=us-east-1")]
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    checks: list[Check] = []
-    session = boto3.session.Session(region_name=region)
-    # Unsigned: building a signing client would walk the credential chain again (slow when a provider retries).
-    unsigned = Config(signature_version=UNSIGNED)
-    for service in ["sts", *[s for s in services if s != "sts"]]:
-        try:
-            url = session.client(service, region_name=region, config=unsigned).meta.endpoint_url
-        except (BotoCoreError, ValueError) as exc:
-            checks.append(Check("endpoint", service, "fail", f"{type(exc).__name__}: {exc}"))
-            continue
-        checks.append(_probe_endpoint(service, url, timeout))
-    if os.environ.get("AWS_STS_REGIONAL_ENDPOINTS", "").lower() == "legacy":
-        checks.append(Check("endpoint", "AWS_STS_REGIONAL_ENDPOINTS", "warn", "legacy: some regions use the global sts.amazonaws.com",
-                            "a regional STS VPC endpoint does not serve the global name; without NAT it times out",
-                            "export AWS_STS_REGIONAL_ENDPOINTS=regional"))
-    return checks
-
-
-def _probe_endpoint(service: str, url: str, timeout: float) -> Check:
-    parsed = urlparse(url)
-    host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        addrs = sorted({a[4][0] for a in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
-    except socket.gaierror as exc:
-        return Check("endpoint", url, "fail", f'EndpointConnectionError: Could not connect to the endpoint URL: "{url}"',
-                     f"DNS: {host} does not resolve ({exc.strerror}): CoreDNS/VPC resolver, or no private DNS for the "
-                     "VPC endpoint (enableDnsSupport/enableDnsHostnames)",
-                     f"nslookup {host}; kubectl -n kube-system logs -l k8s-app=kube-dns")
-    private = all(_is_private(a) for a in addrs)
-    where = "private addresses (a VPC endpoint or local)" if private else "public addresses (needs NAT or internet)"
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        return Check("endpoint", url, "fail", f'EndpointConnectionError / ConnectTimeoutError on "{url}"',
-                     f"{host} resolves to {', '.join(addrs)} ({where}) but tcp/{port} fails: {exc}",
-                     "check security groups / NACLs / routes on the path (triggerfish doctor aws-network)")
-    return Check("endpoint", url, "ok", f"{service}: resolves and connects", f"{host} -> {', '.join(addrs)} ({where})")
-
-
-def _is_private(addr: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(addr)
-        return ip.is_private or ip.is_loopback
-    except ValueError:
-        return False
-
-
-def caller_identity(region: str | None) -> Check:
-    import boto3
-
-    from triggerfish.doctor import explain
-
-    try:
-        ident = boto3.session.Session(region_name=region).client("sts").get_caller_identity()
-    except (BotoCoreError, ClientError) as exc:
-        text = f"{type(exc).__name__}: {exc}"
-        hits = explain.explain(text)
-        fix = hits[0].fix if hits else ""
-        detail = hits[0].detail if hits else ""
-        return Check("sts", "get-caller-identity", "fail", text, detail, fix)
-    return Check("sts", "get-caller-identity", "ok", f"you are {ident['Arn']}", f"account {ident['Account']}")

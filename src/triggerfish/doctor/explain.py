@@ -319,9 +319,9 @@ def explain(text: str) -> list[Check]:
         causes = "; ".join(f"({i}) {c}" for i, c in enumerate(sig.causes, 1))
         command = _fill(sig.command, text, m.groupdict()) if sig.command else ""
         fix = "check: " + "; ".join(sig.checks) + (f"  run: {command}" if command else "")
-        out.append(Check(sig.stage, sig.id, "warn", sig.meaning, f"causes: {causes}", fix))
+        out.append(Check.of(sig.stage, sig.id, "warn", sig.meaning, f"causes: {causes}", fix))
     if not out:
-        out.append(Check("explain", "unrecognised", "fail", "no known error signature matches this text",
-                         "known: Lambda PROBLEM texts, librdkafka errors, HTTP bridge errors, AWS SDK credential/endpoint errors",
-                         "paste the first error line (not the '... brokers are down' summary); or run triggerfish doctor kafka"))
+        out.append(Check.of("explain", "unrecognised", "fail", "no known error signature matches this text",
+                            "known: Lambda PROBLEM texts, librdkafka errors, HTTP bridge errors, AWS SDK credential/endpoint errors",
+                            "paste the first error line (not the '... brokers are down' summary); or run triggerfish doctor kafka"))
     return out

@@ -1,7 +1,7 @@
 """``doctor kafka``: the ESM's own setup stages, run live against every broker a client will talk to.
 
-The stages themselves (DNS, TCP, TLS, SASL, topic, group) are :mod:`triggerfish.esm.stages`; this module
-only orchestrates them per broker: first the bootstrap servers, then every broker the cluster
+The probes themselves (DNS, TCP, TLS, SASL, topic, group) are the ESM's own, in :mod:`triggerfish.esm.probes`;
+this module only orders them per broker: first the bootstrap servers, then every broker the cluster
 advertises in its metadata, because a client connects to the advertised addresses after the first
 metadata answer. A bootstrap that works while an advertised address doesn't is the
 advertised-listener trap, reported as such. One poll (assign, no group join) proves Fetch works.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,25 +20,23 @@ from typing import Any
 from triggerfish.doctor.report import Check
 from triggerfish.errors import ConfigError
 from triggerfish.esm import auth, problems, stages
+from triggerfish.esm.probes.admin import (
+    KAFKA_TIMEOUT_S,
+    Broker,
+    advertised_brokers,
+    check_group,
+    check_sasl,
+    check_topic,
+)
+from triggerfish.esm.probes.aws import check_credentials, check_secrets
+from triggerfish.esm.probes.network import DEFAULT_TIMEOUT_S, split_hostport
+from triggerfish.esm.probes.tls import peer_certificate
 
 DEFAULT_GROUP = "triggerfish-doctor"
 CERT_WARN_DAYS = 30
 POLL_TIMEOUT_S = 10.0
 
 OnCheck = Callable[[Check], None]
-
-
-@dataclass(frozen=True)
-class Broker:
-    """A broker as the cluster's metadata advertises it."""
-
-    id: int
-    host: str
-    port: int
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
 
 
 @dataclass
@@ -105,8 +103,8 @@ def plan_from_mapping(config_file: Path, name: str, group: str = "") -> Plan:
     gid = group or m.consumer_group_id or m.uuid or _uuid_from_state(loaded.state_path, m.identity())
     if not gid:
         gid = DEFAULT_GROUP
-        note = Check("config", name, "warn", "the mapping has no UUID yet (it has never run), so its consumer "
-                     f"group is unknown; checking group {DEFAULT_GROUP!r} instead", "", "pass --group, or run it once")
+        note = Check.of("config", name, "warn", "the mapping has no UUID yet (it has never run), so its consumer "
+                        f"group is unknown; checking group {DEFAULT_GROUP!r} instead", "", "pass --group, or run it once")
     plan = _plan_from_mapping(m, m.topic, gid)
     if note:
         plan.setup = (note, *plan.setup)
@@ -141,12 +139,12 @@ def plan_from_bridge(path: Path, topic: str = "", group: str = "") -> Plan:
 def _plan_from_mapping(mapping: Any, topic: str, group: str) -> Plan:
     access_cfg = auth.parse_access(mapping)
     setup: list[Check] = []
-    cred = stages.check_credentials(access_cfg)
-    setup.append(cred.as_check())
+    cred = check_credentials(access_cfg)
+    setup.append(cred)
     if cred.failed:
         return Plan(auth.bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
-    secret_results, who = stages.check_secrets(mapping, access_cfg)
-    setup += [r.as_check() for r in secret_results]
+    secret_results, who = check_secrets(mapping, access_cfg)
+    setup += secret_results
     if who is None:
         return Plan(auth.bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
     return Plan(list(who.bootstrap), dict(who.config), topic, group, who, tuple(setup))
@@ -164,8 +162,8 @@ def parse_properties(items: Sequence[str]) -> dict[str, str]:
 
 # --- running it ----------------------------------------------------------------------------------------
 
-def diagnose(plan: Plan, *, poll: bool = True, timeout: float = stages.DEFAULT_TIMEOUT_S,
-             kafka_timeout: float = stages.KAFKA_TIMEOUT_S, on_check: OnCheck | None = None) -> list[Check]:
+def diagnose(plan: Plan, *, poll: bool = True, timeout: float = DEFAULT_TIMEOUT_S,
+             kafka_timeout: float = KAFKA_TIMEOUT_S, on_check: OnCheck | None = None) -> list[Check]:
     """Every stage in order; a failed stage skips what depends on it (topic and group are both checked,
     so missing ACLs on each show up in one run). ``on_check`` sees each row as it is decided (progress)."""
     checks: list[Check] = []
@@ -192,15 +190,15 @@ def diagnose(plan: Plan, *, poll: bool = True, timeout: float = stages.DEFAULT_T
         return _skip(checks, ["sasl", "topic", "group", "first_poll"], add)
 
     target = ",".join(reachable)
-    sasl, admin = stages.check_sasl(plan.config, target, plan.who, kafka_timeout)
-    add(sasl.as_check())
+    sasl, admin = check_sasl(plan.config, target, plan.who, kafka_timeout)
+    add(sasl)
     if admin is None:
         return _skip(checks, ["advertised", "topic", "group", "first_poll"], add)
 
     try:
         brokers = advertised_brokers(admin.client, kafka_timeout)
     except Exception as exc:  # KafkaException after a successful login: the cluster went away mid-check
-        add(Check("advertised", target, "fail", problems.CONNECTION_ERROR, f"metadata request failed: {exc}"))
+        add(Check.of("advertised", target, "fail", problems.CONNECTION_ERROR, f"metadata request failed: {exc}"))
         return checks
     for c in check_advertised(brokers, plan.bootstrap, plan.config, timeout, who=plan.who, kafka_timeout=kafka_timeout):
         add(c)
@@ -208,10 +206,10 @@ def diagnose(plan: Plan, *, poll: bool = True, timeout: float = stages.DEFAULT_T
     principal = plan.who.principal if plan.who else auth.principal_of(plan.config)
     if not plan.topic:
         return _skip(checks, ["topic", "group", "first_poll"], add, "no --topic given")
-    topic = stages.check_topic(admin, target, plan.topic, plan.group, principal, kafka_timeout)
-    add(topic.as_check())
-    group = stages.check_group(admin, target, plan.group, plan.topic, principal, kafka_timeout)
-    add(group.as_check())
+    topic = check_topic(admin, target, plan.topic, plan.group, principal, kafka_timeout)
+    add(topic)
+    group = check_group(admin, target, plan.group, plan.topic, principal, kafka_timeout)
+    add(group)
     if topic.failed or group.failed:
         return _skip(checks, ["first_poll"], add)
     if not poll:
@@ -224,7 +222,7 @@ def broker_checks(server: str, config: Mapping[str, Any], label: str, timeout: f
     """DNS, TCP and TLS for one broker (the ESM's own stage functions), the TLS row with its certificate."""
     out = []
     for r in stages.check_broker(server, dict(config), timeout):
-        c = replace(r.as_check(), target=label)
+        c = r.replace(target=label)
         if r.stage == "tls" and r.status == "ok":
             c = _with_certificate(c, server, config, timeout)
         out.append(c)
@@ -233,10 +231,8 @@ def broker_checks(server: str, config: Mapping[str, Any], label: str, timeout: f
 
 def _with_certificate(check: Check, server: str, config: Mapping[str, Any], timeout: float) -> Check:
     """Add what the verified certificate says (names, issuer, expiry) and warn before it expires."""
-    host, port = stages.split_hostport(server)
-    # The ESM's own certificate reader (private to stages, so looked up defensively rather than re-written here).
-    peer_certificate = getattr(stages, "peer_certificate", None) or getattr(stages, "_peer_certificate", None)
-    info = peer_certificate(host, port, host, timeout) if peer_certificate else {}
+    host, port = split_hostport(server)
+    info = peer_certificate(host, port, host, timeout)
     if not info:
         return check
     detail = (f"{check.detail}; certificate for {', '.join(info.get('cert_names') or ['?'])}; issued by "
@@ -247,12 +243,12 @@ def _with_certificate(check: Check, server: str, config: Mapping[str, Any], time
     try:
         not_after = datetime.strptime(info["not_after"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
     except (KeyError, ValueError):
-        return replace(check, detail=detail)
+        return check.replace(detail=detail)
     days = (not_after - datetime.now(UTC)).days
     if days < CERT_WARN_DAYS:
-        return replace(check, status="warn", problem=f"the broker certificate expires in {days} days", detail=detail,
+        return check.replace(status="warn", problem=f"the broker certificate expires in {days} days", detail=detail,
                        fix="renew the broker certificate before it expires (clients will then fail the handshake)")
-    return replace(check, detail=detail)
+    return check.replace(detail=detail)
 
 
 def _chain_from_trust(issuer_cn: str, config: Mapping[str, Any]) -> list[str]:
@@ -293,18 +289,13 @@ def _chain_from_trust(issuer_cn: str, config: Mapping[str, Any]) -> list[str]:
     return chain
 
 
-def advertised_brokers(client: Any, timeout: float) -> list[Broker]:
-    metadata = client.list_topics(timeout=timeout)
-    return sorted((Broker(b.id, b.host, b.port) for b in metadata.brokers.values()), key=lambda b: b.id)
-
-
 def _same(a: str, b: str) -> bool:
     return a.strip().lower() == b.strip().lower()
 
 
 def check_advertised(brokers: Sequence[Broker], bootstrap: Sequence[str], config: Mapping[str, Any],
-                     timeout: float = stages.DEFAULT_TIMEOUT_S, *, who: auth.Auth | None = None,
-                     kafka_timeout: float = stages.KAFKA_TIMEOUT_S) -> list[Check]:
+                     timeout: float = DEFAULT_TIMEOUT_S, *, who: auth.Auth | None = None,
+                     kafka_timeout: float = KAFKA_TIMEOUT_S) -> list[Check]:
     """DNS/TCP/TLS (and SASL, when the listener has it) for every advertised broker that isn't a bootstrap
     address already checked.
 
@@ -313,25 +304,25 @@ def check_advertised(brokers: Sequence[Broker], bootstrap: Sequence[str], config
     """
     out: list[Check] = []
     if not brokers:
-        return [Check("advertised", ",".join(bootstrap), "fail", problems.CONNECTION_ERROR,
-                      "the metadata lists no brokers", "check the cluster's health")]
+        return [Check.of("advertised", ",".join(bootstrap), "fail", problems.CONNECTION_ERROR,
+                         "the metadata lists no brokers", "check the cluster's health")]
     for b in brokers:
         label = f"broker {b.id} {b.address} (advertised)"
         if any(_same(b.address, s) for s in bootstrap):
-            out.append(Check("advertised", label, "ok", "same address as a bootstrap server, checked above"))
+            out.append(Check.of("advertised", label, "ok", "same address as a bootstrap server, checked above"))
             continue
         results = broker_checks(b.address, config, label, timeout)
         sasl = str(config.get("security.protocol", "PLAINTEXT")).upper().startswith("SASL")
         if sasl and not any(c.failed for c in results):
             # Log in through this broker alone: listeners can differ per broker.
-            login, _ = stages.check_sasl({**config, "bootstrap.servers": b.address}, b.address, who, kafka_timeout)
-            results.append(replace(login.as_check(), target=label))
+            login, _ = check_sasl({**config, "bootstrap.servers": b.address}, b.address, who, kafka_timeout)
+            results.append(login.replace(target=label))
         out += results
         failed = next((c for c in results if c.failed), None)
         if failed:
             why = ("" if failed.stage in ("dns", "tcp") else
                    " (a different listener or security protocol behind the advertised address?)")
-            out.append(Check(
+            out.append(Check.of(
                 "advertised", label, "fail",
                 f"advertised-listener trap: the bootstrap answered, but broker {b.id} advertises {b.address}, "
                 f"which fails at {failed.stage.upper()} from here{why}",
@@ -340,7 +331,7 @@ def check_advertised(brokers: Sequence[Broker], bootstrap: Sequence[str], config
                 f"make {b.host} resolvable and reachable from the client (DNS, routes, security groups), or set the "
                 f"broker's advertised.listeners to an address clients can reach (e.g. a separate EXTERNAL listener)"))
         else:
-            out.append(Check("advertised", label, "ok", "reachable as advertised"))
+            out.append(Check.of("advertised", label, "ok", "reachable as advertised"))
     return out
 
 
@@ -361,7 +352,7 @@ def poll_once(config: Mapping[str, Any], topic: str, group: str, target: str, pr
         meta = consumer.list_topics(topic, timeout=timeout)
         parts = sorted(meta.topics[topic].partitions) if topic in meta.topics else []
         if not parts:
-            return Check("first_poll", topic, "fail", problems.CONNECTION_ERROR, f"{topic!r} has no partitions")
+            return Check.of("first_poll", topic, "fail", problems.CONNECTION_ERROR, f"{topic!r} has no partitions")
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         eof: set[int] = set()
         while time.monotonic() - started < timeout:
@@ -370,26 +361,26 @@ def poll_once(config: Mapping[str, Any], topic: str, group: str, target: str, pr
                 continue
             err = msg.error()
             if err is None:
-                return Check("first_poll", topic, "ok", "fetched a record",
-                             f"partition {msg.partition()} offset {msg.offset()}, {len(msg.value() or b'')} bytes")
+                return Check.of("first_poll", topic, "ok", "fetched a record",
+                                f"partition {msg.partition()} offset {msg.offset()}, {len(msg.value() or b'')} bytes")
             if err.code() == KafkaError._PARTITION_EOF:
-                eof.add(msg.partition())
+                eof.add(int(msg.partition() or 0))
                 if eof >= set(parts):
-                    return Check("first_poll", topic, "ok", "fetch allowed; the topic is empty",
-                                 f"reached the end of {len(parts)} partition(s)")
+                    return Check.of("first_poll", topic, "ok", "fetch allowed; the topic is empty",
+                                    f"reached the end of {len(parts)} partition(s)")
                 continue
             d = problems.from_kafka_error(err.name(), err.str(), target=target, topic=topic, group=group, principal=principal)
             if d is not None:
-                return Check("first_poll", topic, "fail", d.problem, d.detail, d.fix)
+                return Check("fail", d.at("first_poll", topic))
         detail = "; ".join(problems.clean(e.str()) for e in errors[-2:]) or "no record and no end-of-partition"
-        return Check("first_poll", topic, "fail", problems.CONNECTION_ERROR,
-                     f"no answer to Fetch within {timeout:g}s ({detail})",
-                     "check the partition leaders are reachable (see the advertised rows)")
+        return Check.of("first_poll", topic, "fail", problems.CONNECTION_ERROR,
+                        f"no answer to Fetch within {timeout:g}s ({detail})",
+                        "check the partition leaders are reachable (see the advertised rows)")
     finally:
         consumer.close()
 
 
 def _skip(checks: list[Check], stages_: Sequence[str], add: Callable[[Check], Check], why: str = "not reached") -> list[Check]:
     for stage in stages_:
-        add(Check(stage, "-", "skip", why))
+        add(Check.of(stage, "-", "skip", why))
     return checks

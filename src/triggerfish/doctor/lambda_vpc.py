@@ -70,9 +70,9 @@ def _capacity(inv: Inventory, subnets: list[str], groups: list[str], quota: int)
     new = 0
     for s in subnets:
         if s not in inv.subnets:
-            checks.append(Check("subnet-ips", s, "fail", f"{s} is not in the describe-subnets export",
-                                "Lambda reports InvalidSubnetIDException for subnets that don't exist",
-                                f"aws ec2 describe-subnets --subnet-ids {s}"))
+            checks.append(Check.of("subnet-ips", s, "fail", f"{s} is not in the describe-subnets export",
+                                   "Lambda reports InvalidSubnetIDException for subnets that don't exist",
+                                   f"aws ec2 describe-subnets --subnet-ids {s}"))
             continue
         sn = inv.subnets[s]
         free = int(sn.get("AvailableIpAddressCount", 0))
@@ -85,57 +85,57 @@ def _capacity(inv: Inventory, subnets: list[str], groups: list[str], quota: int)
                 else "one Hyperplane ENI for this subnet + security-group combination needs 1 address "
                      "(another per 65,000 connections)")
         if free < need or free == 0:
-            checks.append(Check("subnet-ips", where, "fail", f"SubnetOutOfIPAddresses: {free} free IP addresses", note,
-                                "add a larger or another subnet to the function's VpcConfig, or free addresses in this one"))
+            checks.append(Check.of("subnet-ips", where, "fail", f"SubnetOutOfIPAddresses: {free} free IP addresses", note,
+                                   "add a larger or another subnet to the function's VpcConfig, or free addresses in this one"))
         elif free < LOW_FREE_IPS:
-            checks.append(Check("subnet-ips", where, "warn", f"only {free} free IP addresses", note,
-                                "leave room for ENI scaling: use subnets with more free addresses"))
+            checks.append(Check.of("subnet-ips", where, "warn", f"only {free} free IP addresses", note,
+                                   "leave room for ENI scaling: use subnets with more free addresses"))
         else:
-            checks.append(Check("subnet-ips", where, "ok", f"{free} free IP addresses", note))
+            checks.append(Check.of("subnet-ips", where, "ok", f"{free} free IP addresses", note))
     azs = {inv.subnets[s].get("AvailabilityZone") for s in subnets if s in inv.subnets}
     if len(azs) == 1:
-        checks.append(Check("subnet-ips", "availability zones", "warn", f"all subnets are in {azs.pop()}",
-                            "an AZ outage stops the function", "add a subnet in a second Availability Zone"))
+        checks.append(Check.of("subnet-ips", "availability zones", "warn", f"all subnets are in {azs.pop()}",
+                               "an AZ outage stops the function", "add a subnet in a second Availability Zone"))
     if not inv.has("NetworkInterfaces"):
-        checks.append(Check("eni-quota", vpc_id or "VPC", "warn",
-                            f"{new} new Hyperplane ENI(s) needed; existing ones not exported, quota not checked",
-                            f"quota: {quota} Lambda Hyperplane ENIs per VPC",
-                            "aws ec2 describe-network-interfaces --filters Name=interface-type,Values=lambda "
-                            f"Name=vpc-id,Values={vpc_id or '<vpc-id>'} > enis.json"))
+        checks.append(Check.of("eni-quota", vpc_id or "VPC", "warn",
+                               f"{new} new Hyperplane ENI(s) needed; existing ones not exported, quota not checked",
+                               f"quota: {quota} Lambda Hyperplane ENIs per VPC",
+                               "aws ec2 describe-network-interfaces --filters Name=interface-type,Values=lambda "
+                               f"Name=vpc-id,Values={vpc_id or '<vpc-id>'} > enis.json"))
         return checks
     total = len(existing) + new
     detail = f"{len(existing)} Lambda Hyperplane ENI(s) in {vpc_id} now + {new} new for this function; quota {quota}"
     if total > quota:
-        checks.append(Check("eni-quota", vpc_id, "fail", "EniLimitExceeded: You have exceeded the maximum limit for "
-                            "Lambda HyperPlane ENIs for your VPC.", detail,
-                            "reuse subnet + security-group combinations across functions, or request a quota increase"))
+        checks.append(Check.of("eni-quota", vpc_id, "fail", "EniLimitExceeded: You have exceeded the maximum limit for "
+                               "Lambda HyperPlane ENIs for your VPC.", detail,
+                               "reuse subnet + security-group combinations across functions, or request a quota increase"))
     elif total > quota * 0.8:
-        checks.append(Check("eni-quota", vpc_id, "warn", f"{total} of {quota} Hyperplane ENIs", detail,
-                            "reuse subnet + security-group combinations across functions"))
+        checks.append(Check.of("eni-quota", vpc_id, "warn", f"{total} of {quota} Hyperplane ENIs", detail,
+                               "reuse subnet + security-group combinations across functions"))
     else:
-        checks.append(Check("eni-quota", vpc_id, "ok", f"{total} of {quota} Hyperplane ENIs", detail))
+        checks.append(Check.of("eni-quota", vpc_id, "ok", f"{total} of {quota} Hyperplane ENIs", detail))
     return checks
 
 
 def _legacy(config: Mapping[str, Any], peak_concurrency: int | None) -> Check:
     memory = int(config.get("MemorySize", 128))
     if peak_concurrency is None:
-        return Check("legacy-formula", "pre-2019 ENI sizing", "skip", "history only; pass --peak-concurrency to see it",
-                     "before Hyperplane ENIs (2019) Lambda needed peak concurrency x (memory GB / 3 GB) ENIs")
+        return Check.of("legacy-formula", "pre-2019 ENI sizing", "skip", "history only; pass --peak-concurrency to see it",
+                        "before Hyperplane ENIs (2019) Lambda needed peak concurrency x (memory GB / 3 GB) ENIs")
     enis = -(-peak_concurrency * memory // 3072)
-    return Check("legacy-formula", "pre-2019 ENI sizing", "skip",
-                 f"history only: the old formula would have needed {enis} ENIs "
-                 f"({peak_concurrency} x {memory / 1024:g} GB / 3 GB)",
-                 "not how Lambda allocates ENIs since 2019; shown because old runbooks still quote it")
+    return Check.of("legacy-formula", "pre-2019 ENI sizing", "skip",
+                    f"history only: the old formula would have needed {enis} ENIs "
+                    f"({peak_concurrency} x {memory / 1024:g} GB / 3 GB)",
+                    "not how Lambda allocates ENIs since 2019; shown because old runbooks still quote it")
 
 
 def _permissions(config: Mapping[str, Any], role_policies: Sequence[Path]) -> list[Check]:
     role = str(config.get("Role", "the execution role"))
     if not role_policies:
-        return [Check("role-permissions", role, "skip", "no --role-policy given",
-                      "needed: " + ", ".join(a for a, _ in ENI_ACTIONS),
-                      f"aws iam list-attached-role-policies --role-name {role.rsplit('/', 1)[-1]} > attached.json "
-                      f"(and get-role-policy for inline policies), then pass them with --role-policy")]
+        return [Check.of("role-permissions", role, "skip", "no --role-policy given",
+                         "needed: " + ", ".join(a for a, _ in ENI_ACTIONS),
+                         f"aws iam list-attached-role-policies --role-name {role.rsplit('/', 1)[-1]} > attached.json "
+                         f"(and get-role-policy for inline policies), then pass them with --role-policy")]
     policies = iam.read_policies(role_policies, "--role-policy")
     parts = role.split(":")
     region = str(config.get("FunctionArn", "")).split(":")[3] if config.get("FunctionArn") else "*"
@@ -146,7 +146,7 @@ def _permissions(config: Mapping[str, Any], role_policies: Sequence[Path]) -> li
         resource = "*" if action == "ec2:DescribeNetworkInterfaces" else f"arn:aws:ec2:{region}:{account}:network-interface/*"
         d = iam.decide(policies, action, resource)
         if d.allowed:
-            checks.append(Check("role-permissions", action, "warn" if d.conditional else "ok", "allowed", d.reason))
+            checks.append(Check.of("role-permissions", action, "warn" if d.conditional else "ok", "allowed", d.reason))
             continue
         fix = ("attach the AWS managed policy: aws iam attach-role-policy --role-name "
                f"{role.rsplit('/', 1)[-1]} --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
@@ -154,7 +154,7 @@ def _permissions(config: Mapping[str, Any], role_policies: Sequence[Path]) -> li
             fix += ' (DescribeNetworkInterfaces must be on "Resource": "*")'
         problem = ("EC2AccessDeniedException / InsufficientRolePermissions: the execution role cannot " +
                    action.split(":")[1]) if required else f"{action} not allowed"
-        checks.append(Check("role-permissions", action, "fail" if required else "warn", problem, d.reason, fix))
+        checks.append(Check.of("role-permissions", action, "fail" if required else "warn", problem, d.reason, fix))
     return checks
 
 
@@ -170,13 +170,13 @@ def _internet(inv: Inventory, subnets: list[str], groups: list[str], needs_inter
         w = reach.internet_flow(inv, src, 443, "the internet")
         check = reach.to_check("internet", f"{s} -> internet:443", w)
         if w.blocked:
-            check = Check("internet", check.target, "fail" if needs_internet else "warn",
-                          f"no internet from this subnet: {w.code}: {w.problem}",
-                          f"{private}; AWS APIs without an endpoint time out (connect ETIMEDOUT / Task timed out); "
-                          f"{check.detail}".rstrip("; "),
-                          w.fix or "route 0.0.0.0/0 to a NAT gateway in a public subnet, or add interface endpoints")
+            check = Check.of("internet", check.target, "fail" if needs_internet else "warn",
+                             f"no internet from this subnet: {w.code}: {w.problem}",
+                             f"{private}; AWS APIs without an endpoint time out (connect ETIMEDOUT / Task timed out); "
+                             f"{check.detail}".rstrip("; "),
+                             w.fix or "route 0.0.0.0/0 to a NAT gateway in a public subnet, or add interface endpoints")
         else:
-            check = Check("internet", check.target, check.status, "reaches the internet (NAT path)",
-                          f"{private}; {check.detail}".rstrip("; "))
+            check = Check.of("internet", check.target, check.status, "reaches the internet (NAT path)",
+                             f"{private}; {check.detail}".rstrip("; "))
         checks.append(check)
     return checks

@@ -97,26 +97,26 @@ def check_irsa(policy: Mapping[str, Any], claims: Claims, role_arn: str) -> Chec
     statements = [s for s in as_list(policy.get("Statement")) if isinstance(s, Mapping)
                   and _allows(s, "sts:AssumeRoleWithWebIdentity")]
     if not statements:
-        return Check("trust-policy", target, "fail",
-                     "no Allow statement for sts:AssumeRoleWithWebIdentity: AccessDenied on AssumeRoleWithWebIdentity",
-                     "", f'add a statement: "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", '
-                     f'"Principal": {{"Federated": "arn:aws:iam::<account>:oidc-provider/{claims.issuer_path}"}}')
+        return Check.of("trust-policy", target, "fail",
+                        "no Allow statement for sts:AssumeRoleWithWebIdentity: AccessDenied on AssumeRoleWithWebIdentity",
+                        "", f'add a statement: "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", '
+                        f'"Principal": {{"Federated": "arn:aws:iam::<account>:oidc-provider/{claims.issuer_path}"}}')
     best: list[tuple[str, str]] | None = None
     for stmt in statements:
         problems = _irsa_problems(stmt, claims, role_arn)
         hard = [p for p in problems if not p[0].startswith("no condition on")]
         if not hard:
             warn = [p for p in problems if p not in hard]
-            return Check("trust-policy", target, "warn" if warn else "ok",
-                         warn[0][0] if warn else "admits this token",
-                         f"sub={claims.sub} aud={','.join(claims.aud)} issuer={claims.issuer_path}",
-                         warn[0][1] if warn else "")
+            return Check.of("trust-policy", target, "warn" if warn else "ok",
+                            warn[0][0] if warn else "admits this token",
+                            f"sub={claims.sub} aud={','.join(claims.aud)} issuer={claims.issuer_path}",
+                            warn[0][1] if warn else "")
         if best is None or len(hard) < len(best):
             best = hard
     assert best
-    return Check("trust-policy", target, "fail",
-                 "AccessDenied on AssumeRoleWithWebIdentity: " + best[0][0],
-                 "; ".join(p for p, _ in best[1:]), "; ".join(f for _, f in best))
+    return Check.of("trust-policy", target, "fail",
+                    "AccessDenied on AssumeRoleWithWebIdentity: " + best[0][0],
+                    "; ".join(p for p, _ in best[1:]), "; ".join(f for _, f in best))
 
 
 def expected_sub(service_account: str) -> str:
@@ -135,10 +135,10 @@ def check_pod_identity(policy: Mapping[str, Any], role_arn: str) -> Check:
             continue
         missing = [a for a in ("sts:AssumeRole", "sts:TagSession") if not _allows(stmt, a)]
         if missing:
-            return Check("trust-policy", target, "fail", f"the {POD_IDENTITY_SERVICE} statement lacks {', '.join(missing)}",
-                         "EKS Pod Identity assumes the role with session tags",
-                         '"Action": ["sts:AssumeRole", "sts:TagSession"]')
-        return Check("trust-policy", target, "ok", f"trusts {POD_IDENTITY_SERVICE} with sts:AssumeRole + sts:TagSession")
-    return Check("trust-policy", target, "fail", f"no Allow statement for Principal.Service {POD_IDENTITY_SERVICE}",
-                 "EKS Pod Identity needs it", f'add "Principal": {{"Service": "{POD_IDENTITY_SERVICE}"}}, '
-                 '"Action": ["sts:AssumeRole", "sts:TagSession"]')
+            return Check.of("trust-policy", target, "fail", f"the {POD_IDENTITY_SERVICE} statement lacks {', '.join(missing)}",
+                            "EKS Pod Identity assumes the role with session tags",
+                            '"Action": ["sts:AssumeRole", "sts:TagSession"]')
+        return Check.of("trust-policy", target, "ok", f"trusts {POD_IDENTITY_SERVICE} with sts:AssumeRole + sts:TagSession")
+    return Check.of("trust-policy", target, "fail", f"no Allow statement for Principal.Service {POD_IDENTITY_SERVICE}",
+                    "EKS Pod Identity needs it", f'add "Principal": {{"Service": "{POD_IDENTITY_SERVICE}"}}, '
+                    '"Action": ["sts:AssumeRole", "sts:TagSession"]')

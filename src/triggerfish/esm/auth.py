@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triggerfish import secrets
+from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError, SecretError, SetupError
 from triggerfish.esm import problems
 
@@ -184,7 +185,7 @@ def load_secret(kind: str, ref: str) -> dict[str, Any]:
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        diagnosis = problems.Diagnosis(
+        diagnosis = Diagnosis(
             problems.NOT_PEM if kind in ("CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE")
             else problems.SASL_AUTHENTICATION,
             f"the {kind} secret {ref} is not a JSON object",
@@ -203,8 +204,8 @@ def load_secrets(access: Access) -> dict[str, dict[str, Any]]:
     return {kind: load_secret(kind, ref) for kind, ref in access.secrets.items()}
 
 
-def _setup_error(d: problems.Diagnosis) -> SetupError:
-    return problems.setup_error("secret", d)
+def _setup_error(d: Diagnosis) -> SetupError:
+    return SetupError(d.at("secret"))
 
 
 def _check_certificates(kind: str, ref: str, pem: str) -> list[Any]:
@@ -347,10 +348,11 @@ def msk_bootstrap(access: Access) -> tuple[list[str], Access]:
     try:
         brokers = client.get_bootstrap_brokers(ClusterArn=access.msk_arn)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise SetupError(
-            "credentials", problems.CONNECTION_ERROR_VPC, f"kafka:GetBootstrapBrokers for {access.msk_arn} failed: {exc}",
+        raise SetupError(Diagnosis(
+            problems.CONNECTION_ERROR_VPC, f"kafka:GetBootstrapBrokers for {access.msk_arn} failed: {exc}",
             "allow kafka:GetBootstrapBrokers to this identity, or give the brokers in BootstrapServers",
-        ) from None
+            stage="credentials",
+        )) from None
     login = access.login
     candidates = [(kind, key) for kind, key in _MSK_BROKERS if kind == login] if login != "IAM" else [
         (kind, key) for kind, key in _MSK_BROKERS if kind in ("IAM", "TLS", "PLAINTEXT")
@@ -361,10 +363,11 @@ def msk_bootstrap(access: Access) -> tuple[list[str], Access]:
             chosen = access if login != "IAM" else dataclasses.replace(access, msk_auth=kind)
             return [b for b in value.split(",") if b], chosen
     wanted = " or ".join(key for _, key in candidates)
-    raise SetupError(
-        "credentials", problems.CONNECTION_ERROR, f"MSK cluster {access.msk_arn} offers no {wanted}",
+    raise SetupError(Diagnosis(
+        problems.CONNECTION_ERROR, f"MSK cluster {access.msk_arn} offers no {wanted}",
         f"enable {login} authentication on the cluster, or use the authentication it has enabled",
-    )
+        stage="credentials",
+    ))
 
 
 def resolve(mapping: Any) -> Auth:
@@ -388,11 +391,11 @@ def kafka_config(mapping: Any) -> dict[str, Any]:
 _PBES2_OID = bytes.fromhex("06092a864886f70d01050d")  # 1.2.840.113549.1.5.13, DER-encoded
 
 
-def lambda_parity(built: Auth) -> list[problems.Diagnosis]:
+def lambda_parity(built: Auth) -> list[Diagnosis]:
     """What works in triggerfish but Lambda would refuse (reported as warnings, never enforced)."""
     import base64
 
-    found: list[problems.Diagnosis] = []
+    found: list[Diagnosis] = []
     access = built.access
     key = built.client_key_pem
     if "-----BEGIN ENCRYPTED PRIVATE KEY-----" in key:
@@ -403,7 +406,7 @@ def lambda_parity(built: Auth) -> list[problems.Diagnosis]:
             der = b""
         if _PBES2_OID in der[:64]:
             ref = access.secrets.get("CLIENT_CERTIFICATE_TLS_AUTH", "")
-            found.append(problems.Diagnosis(
+            found.append(Diagnosis(
                 problems.INVALID_CERTIFICATE,
                 f"the private key in {ref} is PBES2-encrypted; triggerfish can use it, Lambda accepts PBES1 only",
                 "re-encrypt it with a PBES1 algorithm before moving to AWS Lambda: "
@@ -414,7 +417,7 @@ def lambda_parity(built: Auth) -> list[problems.Diagnosis]:
     if access.msk_arn and scram.startswith(secrets.SECRET_ARN_PREFIX):
         name = scram.split(":secret:", 1)[-1]
         if not name.startswith("AmazonMSK_"):
-            found.append(problems.Diagnosis(
+            found.append(Diagnosis(
                 problems.SASL_AUTHENTICATION,
                 f"MSK only accepts SCRAM secrets whose name starts with AmazonMSK_; {name!r} does not",
                 "create the secret as AmazonMSK_<name> (with a customer-managed KMS key) and associate it with the cluster",

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import errno
 import re
-from dataclasses import dataclass
 
-from triggerfish.errors import SetupError
+from triggerfish.diagnosis import Diagnosis
 
 # Lambda's exact texts (lambda-kafka-esm.md §4). Lambda's console ends each sentence with a full stop.
 CONNECTION_ERROR = "PROBLEM: Connection error. Please check your event source connection configuration."
@@ -57,27 +56,6 @@ _REASONS = {
 def reason_for(problem: str) -> str:
     """The ``StateTransitionReason`` code Lambda pairs with a ``PROBLEM:`` text."""
     return _REASONS.get(problem, ESM_CONFIG_NOT_VALID)
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """One failure explained: Lambda's text, what happened, and how to fix it."""
-
-    problem: str
-    detail: str
-    fix: str
-    code: str = ""  # the client's own error code: "_SSL", "ECONNREFUSED", "verify 62", ...
-
-    @property
-    def reason(self) -> str:
-        return reason_for(self.problem)
-
-
-def setup_error(stage: str, diagnosis: Diagnosis) -> SetupError:
-    """A SetupError for a failed stage; ``.diagnosis`` keeps the client's error code for status output."""
-    err = SetupError(stage, diagnosis.problem, diagnosis.detail, diagnosis.fix)
-    err.diagnosis = diagnosis  # type: ignore[attr-defined]
-    return err
 
 
 # --- credentials and secrets -------------------------------------------------------------------
@@ -196,16 +174,8 @@ VERIFY_NOT_YET_VALID = 9
 
 
 def server_cert_rejected(
-    host: str,
-    port: int,
-    verify_code: int,
-    verify_message: str,
-    *,
-    cert_names: list[str] | None = None,
-    issuer: str = "",
-    not_after: str = "",
-    not_before: str = "",
-    ca_source: str = "",
+    host: str, port: int, verify_code: int, verify_message: str, *, cert_names: list[str] | None = None,
+    issuer: str = "", not_after: str = "", not_before: str = "", ca_source: str = "",
 ) -> Diagnosis:
     """The client did not accept the broker's certificate: tell hostname, CA and validity apart."""
     where = f"{host}:{port}"
@@ -268,21 +238,15 @@ def client_cert_rejected(target: str, reason: str, has_client_cert: bool) -> Dia
 
 
 def not_tls(host: str, port: int, error: str) -> Diagnosis:
-    return Diagnosis(
-        CONNECTION_ERROR,
-        f"{host}:{port} does not speak TLS ({error})",
-        f"port {port} looks like a PLAINTEXT listener: use the broker's TLS/SASL_SSL port, or no TLS for this one",
-        "_SSL",
-    )
+    return Diagnosis(CONNECTION_ERROR, f"{host}:{port} does not speak TLS ({error})",
+                     f"port {port} looks like a PLAINTEXT listener: use the broker's TLS/SASL_SSL port, or no TLS for "
+                     "this one", "_SSL")
 
 
 def not_kafka(host: str, port: int, what: str) -> Diagnosis:
-    return Diagnosis(
-        CONNECTION_ERROR,
-        f"{host}:{port} is not a Kafka listener: {what}",
-        f"check the port: {port} answers, but not with the Kafka protocol (an HTTP server or a proxy?)",
-        "_BAD_MSG",
-    )
+    return Diagnosis(CONNECTION_ERROR, f"{host}:{port} is not a Kafka listener: {what}",
+                     f"check the port: {port} answers, but not with the Kafka protocol (an HTTP server or a proxy?)",
+                     "_BAD_MSG")
 
 
 # --- Kafka client errors (SASL, authorization, topic) ----------------------------------------------
@@ -317,12 +281,9 @@ def sasl_failed(target: str, mechanism: str, user: str, message: str) -> Diagnos
 
 
 def topic_missing(target: str, topic: str) -> Diagnosis:
-    return Diagnosis(
-        CONNECTION_ERROR,
-        f"{target}: topic {topic!r} does not exist",
-        f"create topic {topic!r} or fix Topics in the mapping (automatic topic creation is not used)",
-        "UNKNOWN_TOPIC_OR_PART",
-    )
+    return Diagnosis(CONNECTION_ERROR, f"{target}: topic {topic!r} does not exist",
+                     f"create topic {topic!r} or fix Topics in the mapping (automatic topic creation is not used)",
+                     "UNKNOWN_TOPIC_OR_PART")
 
 
 def acl_fix(principal: str, topic: str = "", group: str = "", *, cluster: bool = False) -> str:
@@ -359,24 +320,14 @@ def group_denied(target: str, topic: str, group: str, principal: str, missing: s
 
 
 def function_failed(function: str, error_type: str, message: str) -> Diagnosis:
-    return Diagnosis(
-        FUNCTION_CALL,
-        f"function {function} failed: {error_type}: {message}"[:500],
-        f"fix the handler of {function} (see its log); the batch is retried as the mapping's retry settings say",
-        error_type,
-    )
+    return Diagnosis(FUNCTION_CALL, f"function {function} failed: {error_type}: {message}"[:500],
+                     f"fix the handler of {function} (see its log); the batch is retried as the mapping's retry "
+                     "settings say", error_type)
 
 
 def from_kafka_error(
-    name: str,
-    message: str,
-    *,
-    target: str,
-    topic: str = "",
-    group: str = "",
-    principal: str = "",
-    mechanism: str = "",
-    user: str = "",
+    name: str, message: str, *, target: str, topic: str = "", group: str = "", principal: str = "",
+    mechanism: str = "", user: str = "",
 ) -> Diagnosis | None:
     """Map a librdkafka error (``KafkaError.name()`` and ``.str()``) seen while consuming to a diagnosis.
 
@@ -402,8 +353,7 @@ def from_kafka_error(
     if name == "_TRANSPORT" and "alert" in text:
         return client_cert_rejected(target, _alert_reason(text), True)
     if name == "_RESOLVE":
-        host, _, port = target.rpartition(":")
-        return Diagnosis(ENDPOINTS_UNRESOLVED, f"{target}: {text}", f"check that {host or target} resolves from this machine", name)
+        return Diagnosis(ENDPOINTS_UNRESOLVED, f"{target}: {text}", _resolve_fix(target, text), name)
     if name == "TOPIC_AUTHORIZATION_FAILED":
         return topic_denied(target, topic, group, principal, "Read/Describe")
     if name == "GROUP_AUTHORIZATION_FAILED":
@@ -413,6 +363,23 @@ def from_kafka_error(
     if name in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC") and topic:
         return topic_missing(target, topic)
     return None
+
+
+_FAILED_TO_RESOLVE = re.compile(r"Failed to resolve '([^']+)'")
+
+
+def _resolve_fix(target: str, text: str) -> str:
+    """Name the host librdkafka could not resolve, else every host of the (comma-joined) bootstrap list."""
+    named = _FAILED_TO_RESOLVE.search(text)
+    servers = [named.group(1)] if named else [s for s in target.split(",") if s.strip()]
+    hosts = list(dict.fromkeys(_host_of(s) for s in servers)) or [target]
+    verb = "resolves" if len(hosts) == 1 else "resolve"
+    return f"check that {' and '.join(hosts)} {verb} from this machine"
+
+
+def _host_of(server: str) -> str:
+    host, sep, port = server.strip().rpartition(":")
+    return (host if sep and port.isdigit() else server.strip()).strip("[]")
 
 
 def _alert_reason(text: str) -> str:

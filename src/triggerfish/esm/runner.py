@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from triggerfish.checks import Check
+from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError, SetupError, TriggerfishError
 from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.batcher import Cut, PartitionBuffer
@@ -53,7 +55,7 @@ from triggerfish.esm.retry import (
     commit_positions,
     retry_delay,
 )
-from triggerfish.esm.state import ENABLED, ENABLING, USER_INITIATED, MappingStatus, Problem
+from triggerfish.esm.state import ENABLED, ENABLING, USER_INITIATED, MappingStatus
 from triggerfish.functions.runtime import FunctionRuntime
 
 log = logging.getLogger("triggerfish.esm")
@@ -155,7 +157,7 @@ class MappingRunner:
         except BaseException as exc:  # noqa: BLE001 - a mapping's failure must not end the engine
             self.error = exc
             log.exception("mapping %s stopped on an unexpected error", self.mapping.uuid)
-            self.status.set_problem(Problem(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log"))
+            self.status.set_problem(Diagnosis(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log"))
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -172,21 +174,19 @@ class MappingRunner:
         """
         delay = 1.0
         while not self._stop.is_set():
+            problem: Diagnosis | None
             try:
                 results, resolved = stages.check_mapping(self.mapping)
-                failed = stages.first_failure(results)
             except (ConfigError, TriggerfishError) as exc:
-                results, resolved, failed = [], None, None
+                results, resolved = [], None
                 problem = self._problem_of(exc)
             except Exception as exc:  # noqa: BLE001 - a surprise in a check must not end the retries
                 log.exception("mapping %s: setup check failed unexpectedly", self.mapping.uuid)
-                results, resolved, failed = [], None, None
-                problem = Problem(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log", "setup")
+                results, resolved = [], None
+                problem = Diagnosis(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log", stage="setup")
             else:
-                problem = None if failed is None else Problem(
-                    failed.problem, f"{failed.target}: {failed.detail}" if failed.target not in failed.detail
-                    else failed.detail, failed.fix, failed.stage)
-            self.status.set_stages([r.to_dict() for r in results])
+                problem = stages.setup_problem(results)
+            self.status.set_stages([r.stage_dict() for r in results])
             if self._stop.is_set():
                 return None
             if problem is None and resolved is not None:
@@ -197,33 +197,33 @@ class MappingRunner:
                 self._save_status()
                 return dict(resolved.config)
             assert problem is not None
-            log.error("mapping %s: %s [%s] %s; fix: %s", self.mapping.uuid, problem.text, problem.stage,
+            log.error("mapping %s: %s [%s] %s; fix: %s", self.mapping.uuid, problem.problem, problem.stage,
                       problem.detail, problem.fix)
             # one step: a re-setup after a login failure must not show Enabled with the new PROBLEM
-            self.status.set_state(ENABLING, problems.reason_for(problem.text), problem=problem)
+            self.status.set_state(ENABLING, problems.reason_for(problem.problem), problem=problem)
             self._save_status()
             if self._stop.wait(delay):
                 return None
             delay = min(delay * 2, SETUP_BACKOFF_MAX_S)
         return None
 
-    def _stage_once(self, stage: str, ok: bool, detail: str, problem: Problem | None = None) -> None:
+    def _stage_once(self, stage: str, ok: bool, detail: str, problem: Diagnosis | None = None) -> None:
         """Record ``first_poll`` / ``first_invoke`` (after the checked stages) the first time they happen."""
         if any(r.get("stage") == stage for r in self.status.stages):
             return
-        record = stages.StageResult(stage, self.mapping.function if stage == "first_invoke" else self.mapping.group_id,
-                                    "ok" if ok else "fail", problem.text if problem else "",
-                                    detail, problem.fix if problem else "",
-                                    round((time.monotonic() - self._started) * 1000, 1))
-        self.status.set_stages([*self.status.stages, record.to_dict()])
+        record = Check.of(stage, self.mapping.function if stage == "first_invoke" else self.mapping.group_id,
+                          "ok" if ok else "fail", problem.problem if problem else "",
+                          detail, problem.fix if problem else "",
+                          duration_ms=round((time.monotonic() - self._started) * 1000, 1))
+        self.status.set_stages([*self.status.stages, record.stage_dict()])
 
     @staticmethod
-    def _problem_of(exc: BaseException) -> Problem:
+    def _problem_of(exc: BaseException) -> Diagnosis:
         if isinstance(exc, SetupError):
-            return Problem(exc.problem, exc.detail, exc.fix, exc.stage)
+            return exc.diagnosis
         if isinstance(exc, ConfigError):
-            return Problem(problems.CONNECTION_ERROR, str(exc), "fix the mapping's configuration", "config")
-        return Problem(problems.CONNECTION_ERROR, str(exc), "", "setup")
+            return Diagnosis(problems.CONNECTION_ERROR, str(exc), "fix the mapping's configuration", stage="config")
+        return Diagnosis(problems.CONNECTION_ERROR, str(exc), "", stage="setup")
 
     # -- the poll loop -------------------------------------------------------------------------
     def _consume(self, client_config: dict[str, Any]) -> None:
@@ -389,7 +389,7 @@ class MappingRunner:
             outcome, result = last = self._invoker.invoke(attempt.records)
             if outcome.failed:
                 d = problems.function_failed(self.mapping.function, str(outcome.error_type), str(outcome.error_message))
-                failure = Problem(d.problem, d.detail, d.fix, "invoke")
+                failure = d.at("invoke")
                 self.status.failed_invoke(failure)
                 self._stage_once("first_invoke", False, failure.detail, failure)
             else:
@@ -435,10 +435,10 @@ class MappingRunner:
         span = f"{first.topic}-{first.partition} offsets {first.offset}..{end.offset} ({len(records)} records)"
         if self._destination is None:
             log.error("mapping %s: %s: %s skipped: %s", self.mapping.uuid, condition, span, reason)
-            self.status.set_problem(Problem(problems.FUNCTION_CALL if condition != MAXIMUM_PAYLOAD_SIZE_EXCEEDED else
-                                            "PROBLEM: Record too large for the invoke payload.",
-                                            f"{condition}: {reason}", "see the engine log for the skipped offsets",
-                                            "invoke"))
+            self.status.set_problem(Diagnosis(problems.FUNCTION_CALL if condition != MAXIMUM_PAYLOAD_SIZE_EXCEEDED else
+                                              "PROBLEM: Record too large for the invoke payload.",
+                                              f"{condition}: {reason}", "see the engine log for the skipped offsets",
+                                              stage="invoke"))
             self.metrics.dropped(len(records))
             self._advance(records, current, pending or {})
             return True
@@ -454,9 +454,9 @@ class MappingRunner:
                 tries += 1
                 self.metrics.destination_error()
                 log.error("mapping %s: %s: %s not committed, retrying: %s", self.mapping.uuid, condition, span, exc)
-                self.status.set_problem(Problem(DESTINATION_UNREACHABLE, str(exc),
-                                                f"make {self._destination.target} reachable and writable; the "
-                                                "records wait uncommitted until it takes them", "destination"))
+                self.status.set_problem(Diagnosis(DESTINATION_UNREACHABLE, str(exc),
+                                                  f"make {self._destination.target} reachable and writable; the "
+                                                  "records wait uncommitted until it takes them", stage="destination"))
                 if self._stop.wait(retry_delay(tries)) or not current():
                     return False
                 continue
@@ -578,7 +578,7 @@ class MappingRunner:
                                               principal=who.principal if who else "",
                                               mechanism=who.mechanism if who else "", user=who.user if who else "")
         if diagnosis is not None:
-            self.status.set_problem(Problem(diagnosis.problem, diagnosis.detail, diagnosis.fix, "poll"))
+            self.status.set_problem(diagnosis.at("poll"))
             if diagnosis.problem in (problems.SASL_AUTHENTICATION, problems.TLS_AUTHENTICATION):
                 self._resetup.set()
         if diagnosis is not None or fatal:

@@ -2,9 +2,9 @@
 
 ``State`` is one of Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting;
 ``StateTransitionReason`` says who made the last change (``USER_INITIATED``) or Lambda's stop code;
-``LastProcessingResult`` is ``No records processed``, ``OK`` or ``PROBLEM: ...``. ``stages`` and
-``problem`` hold the setup stage results and the detail/fix behind a PROBLEM (filled by the setup in
-``esm/stages.py``). Thread-safe; ``to_dict``/``from_dict`` is what the store persists.
+``LastProcessingResult`` is ``No records processed``, ``OK`` or the ``PROBLEM: ...`` of ``problem``, the
+:class:`~triggerfish.diagnosis.Diagnosis` behind it; ``stages`` holds the setup stage results (filled by
+the setup in ``esm/stages.py``). Thread-safe; ``to_dict``/``from_dict`` is what the store persists.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from triggerfish.diagnosis import Diagnosis
 
 CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING = (
     "Creating", "Enabling", "Enabled", "Disabling", "Disabled", "Updating", "Deleting",
@@ -45,14 +47,6 @@ class PartitionStatus:
         return None if base is None or base < 0 else max(0, self.high_watermark - base)
 
 
-@dataclass
-class Problem:
-    text: str
-    detail: str = ""
-    fix: str = ""
-    stage: str = ""
-
-
 class MappingStatus:
     """The live status of one mapping; every mutation stamps ``last_modified``."""
 
@@ -64,14 +58,14 @@ class MappingStatus:
         self.last_modified = time.time()
         self.partitions: dict[tuple[str, int], PartitionStatus] = {}
         self.stages: list[dict[str, Any]] = []
-        self.problem: Problem | None = None
+        self.problem: Diagnosis | None = None
         self.invocations = 0
         self.records = 0
         self.errors = 0
         self.host = ""
 
-    def set_state(self, state: str, reason: str = USER_INITIATED, *, problem: Problem | None | object = _KEEP) -> None:
-        """Change State; with ``problem`` (a Problem, or None to clear) set it in the same step, so a
+    def set_state(self, state: str, reason: str = USER_INITIATED, *, problem: Diagnosis | None | object = _KEEP) -> None:
+        """Change State; with ``problem`` (a Diagnosis, or None to clear) set it in the same step, so a
         reader never sees the new State with the old problem (e.g. Enabled with a setup PROBLEM)."""
         with self._lock:
             self.state = state
@@ -87,26 +81,26 @@ class MappingStatus:
             self.invocations += 1
             self.records += records
 
-    def failed_invoke(self, problem: Problem) -> None:
+    def failed_invoke(self, problem: Diagnosis) -> None:
         with self._lock:
             self.invocations += 1
             self.errors += 1
-            self.last_processing_result = problem.text
+            self.last_processing_result = problem.problem
             self.problem = problem
 
-    def set_problem(self, problem: Problem | None) -> None:
+    def set_problem(self, problem: Diagnosis | None) -> None:
         """A setup/consumer problem (None clears it back to the previous processing result)."""
         with self._lock:
             self._set_problem(problem)
 
-    def _set_problem(self, problem: Problem | None) -> None:  # with self._lock held
+    def _set_problem(self, problem: Diagnosis | None) -> None:  # with self._lock held
         if problem is None:
-            if self.problem is not None and self.last_processing_result == self.problem.text:
+            if self.problem is not None and self.last_processing_result == self.problem.problem:
                 self.last_processing_result = OK if self.invocations > self.errors else NO_RECORDS
             self.problem = None
         else:
             self.problem = problem
-            self.last_processing_result = problem.text
+            self.last_processing_result = problem.problem
 
     def set_stages(self, stages: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -131,7 +125,7 @@ class MappingStatus:
                     {**asdict(p), "lag": p.lag} for _, p in sorted(self.partitions.items())
                 ],
                 "Stages": list(self.stages),
-                "Problem": asdict(self.problem) if self.problem else None,
+                "Problem": self.problem.problem_dict() if self.problem else None,
                 "Invocations": self.invocations,
                 "Records": self.records,
                 "Errors": self.errors,
@@ -150,7 +144,7 @@ class MappingStatus:
             )
         s.stages = list(data.get("Stages", []))
         problem = data.get("Problem")
-        s.problem = Problem(**problem) if problem else None
+        s.problem = Diagnosis.from_problem_dict(problem) if problem else None
         s.invocations = data.get("Invocations", 0)
         s.records = data.get("Records", 0)
         s.errors = data.get("Errors", 0)
@@ -169,13 +163,13 @@ class EventSourceMapping:
 
     @property
     def uuid(self) -> str:
-        return self.config.uuid
+        return str(self.config.uuid)
 
     def to_api(self, function_arn: str, region: str = "us-east-1", account: str = "000000000000") -> dict[str, Any]:
         """Lambda's EventSourceMappingConfiguration shape (lambda-kafka-esm.md §1.2): the configuration
         without the request-only members (FunctionName, Enabled, Tags; Lambda never echoes tags) and
         triggerfish's BootstrapServers shorthand, plus the status members."""
-        out = self.config.to_dict()
+        out: dict[str, Any] = self.config.to_dict()
         for request_only in ("FunctionName", "Enabled", "Tags", "BootstrapServers"):
             out.pop(request_only, None)
         status = self.status.to_dict()

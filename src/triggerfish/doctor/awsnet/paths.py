@@ -128,16 +128,16 @@ def service_check(inv: Inventory, src: reach.Endpoint, service: str, region: str
             extra = f" No interface VPC endpoint for com.amazonaws.{region}.{service} in the VPC either."
             if service == "sts":
                 extra += f" (Use the regional name {host}; the global sts.amazonaws.com is not served by a VPC endpoint.)"
-            return Check(check.stage, check.target, "fail", check.problem + "." + extra, check.detail, fix)
+            return Check.of(check.stage, check.target, "fail", check.problem + "." + extra, check.detail, fix)
         return check
     state = str(ep.get("State", "")).lower()
     if state != "available":
-        return Check(service, target, "fail", f"BAD_STATE: {ep['VpcEndpointId']} ({ep['ServiceName']}) is {state}",
-                     "", "wait for it or recreate it; check its State in `aws ec2 describe-vpc-endpoints`")
+        return Check.of(service, target, "fail", f"BAD_STATE: {ep['VpcEndpointId']} ({ep['ServiceName']}) is {state}",
+                        "", "wait for it or recreate it; check its State in `aws ec2 describe-vpc-endpoints`")
     ep_subnets = list(ep.get("SubnetIds") or [])
     if not ep_subnets:
-        return Check(service, target, "fail", f"{ep['VpcEndpointId']} has no subnets (no ENIs)", "",
-                     f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {ep['VpcEndpointId']} --add-subnet-ids {src.subnet_id}")
+        return Check.of(service, target, "fail", f"{ep['VpcEndpointId']} has no subnets (no ENIs)", "",
+                        f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {ep['VpcEndpointId']} --add-subnet-ids {src.subnet_id}")
     # Prefer the endpoint's ENI in the source's own subnet/AZ: that's the address its DNS answer favours.
     az = inv.subnets.get(src.subnet_id, {}).get("AvailabilityZone")
     ep_subnet = next((s for s in ep_subnets if s == src.subnet_id), None) or next(
@@ -167,8 +167,8 @@ def analyse(
     checks: list[Check] = []
     wanted = ["Subnets", "SecurityGroups", "NetworkAcls", "RouteTables"] + (["VpcEndpoints", "NatGateways"] if services else [])
     for kind in inv.missing(*wanted):
-        checks.append(Check("inputs", kind, "warn", f"no {kind} export: that layer was not checked",
-                            "", f"{KINDS[kind][2]} --output json > {kind.lower()}.json"))
+        checks.append(Check.of("inputs", kind, "warn", f"no {kind} export: that layer was not checked",
+                               "", f"{KINDS[kind][2]} --output json > {kind.lower()}.json"))
     for src in source.endpoints:
         for dst in brokers:
             for port in ports:

@@ -14,7 +14,7 @@ from triggerfish.doctor.awsnet import nacl, routes, sg
 from triggerfish.doctor.awsnet.inventory import Inventory
 from triggerfish.doctor.report import TRACE, Check
 
-ANYWHERE = ip_network("0.0.0.0/0")
+ANYWHERE = IPv4Network("0.0.0.0/0")
 
 
 @dataclass(frozen=True)
@@ -295,5 +295,5 @@ def to_check(stage: str, target: str, w: Walk) -> Check:
     # Notes first: a table hides a detail that starts with the trace of passed hops.
     detail = "; ".join(filter(None, [notes, trace]))
     if w.blocked:
-        return Check(stage, target, "fail", f"{w.code}: {w.problem}", detail, w.fix)
-    return Check(stage, target, "warn" if w.warnings else "ok", "reachable", detail, "")
+        return Check.of(stage, target, "fail", f"{w.code}: {w.problem}", detail, w.fix)
+    return Check.of(stage, target, "warn" if w.warnings else "ok", "reachable", detail, "")

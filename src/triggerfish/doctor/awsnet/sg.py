@@ -57,11 +57,11 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
 def _peer_matches(rule: Mapping[str, Any], peer: Peer) -> str | None:
     """Which part of the rule matches the peer (a CIDR or a group id), or None."""
     for r in rule.get("IpRanges", []) or []:
-        cidr = r.get("CidrIp")
+        cidr = str(r.get("CidrIp") or "")
         if cidr and ip_network(cidr, strict=False).supernet_of(peer.cidr):  # type: ignore[arg-type]
             return cidr
     for pair in rule.get("UserIdGroupPairs", []) or []:
-        gid = pair.get("GroupId")
+        gid = str(pair.get("GroupId") or "")
         if gid and gid in peer.groups:
             return gid
     return None
