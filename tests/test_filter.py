@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.filter import compile_criteria, compile_pattern, decode_value
+from triggerfish.esm.filter import compile_criteria, compile_pattern
+from triggerfish.esm.matching import decode_value
 from triggerfish.validation import InvalidParameterError
 
 

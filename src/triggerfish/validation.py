@@ -1,12 +1,19 @@
-"""Read Lambda-shaped configuration dicts and reject bad values the way Lambda does.
+"""Read configuration and reject bad values with one line naming the field, the value and the fix.
 
-Lambda reports shape violations as ``1 validation error detected: Value 'X' at 'batchSize' failed to
-satisfy constraint: Member must have value less than or equal to 10000``. ``Fields`` reads one
-object (a function, a mapping) field by field, raising ``InvalidParameterError`` with that exact text
-as ``lambda_message`` (the control API returns it verbatim) and a one-line ``str()`` that also names
-the config path, the value and the allowed range (what a YAML user needs).
+Every configuration triggerfish reads goes through this module, in one of two shapes:
+
+* ``Fields``: a structured object (a function or mapping from YAML or the control API), read field by
+  field. Errors are ``InvalidParameterError`` carrying Lambda's own text as ``lambda_message`` (the
+  control API returns it verbatim), e.g. ``1 validation error detected: Value 'X' at 'batchSize' failed
+  to satisfy constraint: Member must have value less than or equal to 10000``, and a ``str()`` that also
+  names the config path and the allowed range (what a YAML user needs).
+* ``Settings``: flat string settings (environment variables, Java ``.properties``), read key by key.
+  Errors are ``ConfigError`` naming the key.
+
+Both are built on the typed readers below (``read_bool``, ``read_int``, ``read_seconds``, ``read_enum``,
+``read_str``, ``read_list``, ``read_map``, ``read_str_map``), which any other document (a webhook
+payload, say) uses directly.
 """
-
 from __future__ import annotations
 
 import difflib
