@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from triggerfish.errors import ConfigError
 
@@ -95,7 +95,12 @@ class Fields:
             raise InvalidParameterError(self.path(name), f"{name} is required", f"add {name} to {self.where or 'the config'}")
         return self.data[name]
 
-    def int_(self, name: str, lo: int, hi: int, default: Any = None, *, hint: str = "") -> Any:
+    @overload
+    def int_(self, name: str, lo: int, hi: int, default: int, *, hint: str = "") -> int: ...
+    @overload
+    def int_(self, name: str, lo: int, hi: int, default: None = None, *, hint: str = "") -> int | None: ...
+
+    def int_(self, name: str, lo: int, hi: int, default: int | None = None, *, hint: str = "") -> int | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
@@ -111,7 +116,7 @@ class Fields:
             raise shape_error(
                 self.path(name), value, f"Member must have value greater than or equal to {lo}", hint or f"allowed {lo}..{hi}"
             )
-        return value
+        return int(value)
 
     def bool_(self, name: str, default: bool) -> bool:
         value = self.raw(name, _MISSING)
@@ -123,22 +128,34 @@ class Fields:
             raise InvalidParameterError(self.path(name), f"Value '{_show(value)}' is not a boolean", "use true or false")
         return value
 
+    @overload
+    def str_(self, name: str, default: str, *, min_len: int = 0, max_len: int | None = None,
+             pattern: str | None = None, hint: str = "") -> str: ...
+    @overload
+    def str_(self, name: str, default: None = None, *, min_len: int = 0, max_len: int | None = None,
+             pattern: str | None = None, hint: str = "") -> str | None: ...
+
     def str_(
         self,
         name: str,
-        default: Any = None,
+        default: str | None = None,
         *,
         min_len: int = 0,
         max_len: int | None = None,
         pattern: str | None = None,
         hint: str = "",
-    ) -> Any:
+    ) -> str | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
         return check_str(self.path(name), value, min_len=min_len, max_len=max_len, pattern=pattern, hint=hint)
 
-    def enum_(self, name: str, allowed: list[str], default: Any = None) -> Any:
+    @overload
+    def enum_(self, name: str, allowed: list[str], default: str) -> str: ...
+    @overload
+    def enum_(self, name: str, allowed: list[str], default: None = None) -> str | None: ...
+
+    def enum_(self, name: str, allowed: list[str], default: str | None = None) -> str | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
@@ -149,9 +166,17 @@ class Fields:
                 f"Member must satisfy enum value set: [{', '.join(allowed)}]",
                 f"use one of {', '.join(allowed)}",
             )
-        return value
+        return str(value)
 
-    def list_(self, name: str, *, min_len: int = 0, max_len: int | None = None, default: Any = None) -> Any:
+    @overload
+    def list_(self, name: str, *, min_len: int = 0, max_len: int | None = None, default: list[Any]) -> list[Any]: ...
+    @overload
+    def list_(self, name: str, *, min_len: int = 0, max_len: int | None = None,
+              default: None = None) -> list[Any] | None: ...
+
+    def list_(
+        self, name: str, *, min_len: int = 0, max_len: int | None = None, default: list[Any] | None = None
+    ) -> list[Any] | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
@@ -165,7 +190,12 @@ class Fields:
                               f"at least {min_len} item(s)")
         return list(value)
 
-    def dict_(self, name: str, default: Any = None) -> Any:
+    @overload
+    def dict_(self, name: str, default: dict[str, Any]) -> dict[str, Any]: ...
+    @overload
+    def dict_(self, name: str, default: None = None) -> dict[str, Any] | None: ...
+
+    def dict_(self, name: str, default: dict[str, Any] | None = None) -> dict[str, Any] | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default

@@ -156,10 +156,10 @@ def _or_list(sub: Any, where: str) -> list[Any]:
     return sub
 
 
-def _object(parsed: dict, where: str) -> ObjectPattern:
+def _object(parsed: dict[str, Any], where: str) -> ObjectPattern:
     if not parsed:
         raise _Invalid(where, "An object in a pattern must name at least one field")
-    fields = []
+    fields: list[tuple[str, ObjectPattern | Leaf]] = []
     groups = []
     for name, sub in parsed.items():
         if name == "$or":

@@ -173,6 +173,7 @@ def _password(text: str) -> str:
             value = json.loads(stripped)
         except ValueError:
             return text
-        if isinstance(value, dict) and isinstance(value.get("password"), str):
-            return value["password"]
+        password = value.get("password") if isinstance(value, dict) else None
+        if isinstance(password, str):
+            return password
     return text
