@@ -9,7 +9,7 @@ honoured is a ``ConfigError`` naming the user's key.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from triggerfish.errors import ConfigError
@@ -31,6 +31,10 @@ _RENAMED = {
     "max.request.size": "message.max.bytes",
     "max.block.ms": "topic.metadata.propagation.max.ms",
     "consumer.request.timeout.ms": "socket.timeout.ms",
+    # PEM material given inline
+    "ssl.keystore.certificate.chain": "ssl.certificate.pem",
+    "ssl.keystore.key": "ssl.key.pem",
+    "ssl.truststore.certificates": "ssl.ca.pem",
 }
 _ASSIGNORS = {
     "org.apache.kafka.clients.consumer.RangeAssignor": "range",
@@ -41,6 +45,8 @@ _JAAS = re.compile(r'^\s*(\S+)\s+(required|requisite|sufficient|optional)\s*(.*?
 _JAAS_OPTION = re.compile(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"|(\w+)\s*=\s*(\S+)')
 # Handled by the bridge itself, not by librdkafka.
 BRIDGE_CONSUMER_KEYS = {"max.poll.records"}
+# Read while translating another key (the store types, the truststore's password), or by the bridge itself.
+_SKIPPED = _DROPPED | {"ssl.keystore.type", "ssl.truststore.type", "ssl.truststore.password"} | BRIDGE_CONSUMER_KEYS
 
 
 def translate_kafka(props: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str], int]:
@@ -73,63 +79,61 @@ def translate_kafka(props: Mapping[str, str]) -> tuple[dict[str, dict[str, str]]
 def java_to_librdkafka(java: Mapping[str, str], where: Mapping[str, str], origins: dict[str, str]) -> dict[str, str]:
     """Translate one client's Java Kafka properties to librdkafka's; ``where`` maps keys to the user's names."""
     conf: dict[str, str] = {}
-
-    def put(key: str, value: str, source: str) -> None:
-        conf[key] = value
-        origins.setdefault(key, where.get(source, source))
-
-    store_type = java.get("ssl.keystore.type", "JKS" if "ssl.keystore.location" in java else "PEM").upper()
-    trust_type = java.get("ssl.truststore.type", "JKS" if "ssl.truststore.location" in java else "PEM").upper()
     for key, value in java.items():
-        name = where.get(key, key)
-        if key in _DROPPED or key in ("ssl.keystore.type", "ssl.truststore.type"):
-            continue
-        if key in _RENAMED:
-            put(_RENAMED[key], value, key)
-        elif key == "ssl.keystore.certificate.chain":
-            put("ssl.certificate.pem", value, key)
-        elif key == "ssl.keystore.key":
-            put("ssl.key.pem", value, key)
-        elif key == "ssl.truststore.certificates":
-            put("ssl.ca.pem", value, key)
-        elif key == "ssl.keystore.location":
-            if store_type == "PEM":
-                put("ssl.certificate.location", value, key)
-                put("ssl.key.location", value, key)
-            elif store_type == "PKCS12":
-                put("ssl.keystore.location", value, key)
-            else:
-                raise ConfigError(name, f"keystore type {store_type} is not supported by librdkafka; convert it to "
-                                  "PKCS12 or PEM and set ssl.keystore.type accordingly")
-        elif key == "ssl.keystore.password":
-            put("ssl.keystore.password", value, key)
-        elif key == "ssl.truststore.location":
-            if trust_type == "PEM":
-                put("ssl.ca.location", value, key)
-            else:
-                put("ssl.ca.pem", _truststore_pem(name, value, java.get("ssl.truststore.password", ""), trust_type), key)
-        elif key == "ssl.truststore.password":
-            continue  # used above to open a PKCS12 truststore
-        elif key == "ssl.endpoint.identification.algorithm":
-            put(key, "https" if value.strip().lower() == "https" else "none", key)
-        elif key == "sasl.jaas.config":
-            for k2, v2 in _jaas(name, value).items():
-                put(k2, v2, key)
-        elif key == "partition.assignment.strategy":
-            names = []
-            for cls in value.split(","):
-                cls = cls.strip()
-                names.append(_ASSIGNORS.get(cls, cls))
-            put(key, ",".join(names), key)
-        elif key == "buffer.memory":
-            put("queue.buffering.max.kbytes", str(max(1, read_int(name, value, 1, 2**42) // 1024)), key)
-        elif key == "auto.offset.reset" and value.strip() == "none":
-            put(key, "error", key)
-        elif key in BRIDGE_CONSUMER_KEYS:
-            continue
-        else:
-            put(key, value, key)
+        for target, translated in _translate(key, value, where.get(key, key), java):
+            conf[target] = translated
+            origins.setdefault(target, where.get(key, key))
     return conf
+
+
+def _translate(key: str, value: str, name: str, java: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The librdkafka settings for one Java property (none when it is dropped)."""
+    if key in _SKIPPED:
+        return []
+    if key in _RENAMED:
+        return [(_RENAMED[key], value)]
+    special = _SPECIAL.get(key)
+    return special(name, value, java) if special is not None else [(key, value)]
+
+
+def _keystore(name: str, value: str, java: Mapping[str, str]) -> list[tuple[str, str]]:
+    store_type = java.get("ssl.keystore.type", "JKS").upper()
+    if store_type == "PEM":
+        return [("ssl.certificate.location", value), ("ssl.key.location", value)]
+    if store_type == "PKCS12":
+        return [("ssl.keystore.location", value)]
+    raise ConfigError(name, f"keystore type {store_type} is not supported by librdkafka; convert it to "
+                      "PKCS12 or PEM and set ssl.keystore.type accordingly")
+
+
+def _truststore(name: str, value: str, java: Mapping[str, str]) -> list[tuple[str, str]]:
+    trust_type = java.get("ssl.truststore.type", "JKS").upper()
+    if trust_type == "PEM":
+        return [("ssl.ca.location", value)]
+    return [("ssl.ca.pem", _truststore_pem(name, value, java.get("ssl.truststore.password", ""), trust_type))]
+
+
+def _assignors(name: str, value: str, java: Mapping[str, str]) -> list[tuple[str, str]]:
+    names = [_ASSIGNORS.get(cls.strip(), cls.strip()) for cls in value.split(",")]
+    return [("partition.assignment.strategy", ",".join(names))]
+
+
+def _buffer_memory(name: str, value: str, java: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [("queue.buffering.max.kbytes", str(max(1, read_int(name, value, 1, 2**42) // 1024)))]
+
+
+_Special = Callable[[str, str, Mapping[str, str]], list[tuple[str, str]]]
+_SPECIAL: dict[str, _Special] = {
+    "ssl.keystore.location": _keystore,
+    "ssl.truststore.location": _truststore,
+    "ssl.endpoint.identification.algorithm": lambda name, value, java: [
+        ("ssl.endpoint.identification.algorithm", "https" if value.strip().lower() == "https" else "none")
+    ],
+    "sasl.jaas.config": lambda name, value, java: list(_jaas(name, value).items()),
+    "partition.assignment.strategy": _assignors,
+    "buffer.memory": _buffer_memory,
+    "auto.offset.reset": lambda name, value, java: [("auto.offset.reset", "error" if value.strip() == "none" else value)],
+}
 
 
 def _jaas(name: str, value: str) -> dict[str, str]:
