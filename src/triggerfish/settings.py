@@ -136,9 +136,6 @@ class Settings:
     def __init__(self, values: Mapping[str, str]) -> None:
         self.values = values
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.values
-
     def raw(self, key: str) -> str | None:
         """The value as written (not stripped), or None."""
         return self.values.get(key)

@@ -26,15 +26,10 @@ from typing import Any
 from triggerfish import secrets
 from triggerfish.errors import ConfigError, SecretError, SetupError
 from triggerfish.esm import problems
-from triggerfish.esm.access import ACCESS_TYPES as ACCESS_TYPES
-from triggerfish.esm.access import LOGIN_TYPES as LOGIN_TYPES
-from triggerfish.esm.access import SECRET_TYPES as SECRET_TYPES
-from triggerfish.esm.access import VPC_TYPES as VPC_TYPES
 from triggerfish.esm.access import Access as Access
 from triggerfish.esm.access import _get as _get
 from triggerfish.esm.access import bootstrap_servers as bootstrap_servers
 from triggerfish.esm.access import parse_access as parse_access
-from triggerfish.esm.access import validate_access as validate_access
 
 _MECHANISMS = {"BASIC_AUTH": "PLAIN", "SASL_SCRAM_256_AUTH": "SCRAM-SHA-256", "SASL_SCRAM_512_AUTH": "SCRAM-SHA-512"}
 _SECRET_KEYS = ("sasl.password", "ssl.key.pem", "ssl.key.password", "oauth_cb", "sasl.oauthbearer.client.secret")
