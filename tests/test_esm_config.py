@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import time
 from pathlib import Path
 
@@ -9,6 +11,10 @@ import pytest
 
 from triggerfish import config as project_config
 from triggerfish.errors import ConfigError, InvalidParameterError
+from triggerfish.esm import access as esm_access
+from triggerfish.esm import config as esm_config
+from triggerfish.esm import destination_config as esm_destination_config
+from triggerfish.esm import filter as esm_filter
 from triggerfish.esm.batcher import PartitionBuffer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES, MappingConfig
 from triggerfish.esm.event import EventBuilder, Record
@@ -187,3 +193,49 @@ def test_batcher_cuts_at_count_bytes_and_window_and_flags_oversized():
     assert first.oversized and [r.offset for r in first.records] == [7]
     assert [r.offset for r in huge.take(0.0).records] == [8]
     assert MAX_PAYLOAD_BYTES == 6_291_456
+
+
+# -- deep checks owned by other modules (issue 13, bug 1) ---------------------------------------------------------------
+# Each input passes the shape checks of esm/config.py and is only refused by the owning module's validator.
+DEEP_INVALID = [
+    ("triggerfish.esm.filter", "validate_criteria",
+     {"FilterCriteria": {"Filters": [{"Pattern": '{"value": {"kind": "order"}}'}]}},
+     "EventSourceMappings[0].FilterCriteria.Filters[0].Pattern", "Invalid filter pattern definition."),
+    ("triggerfish.esm.access", "validate_access",
+     {"SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": "env:A"}, {"Type": "SASL_SCRAM_512_AUTH", "URI": "env:B"}]},
+     "EventSourceMappings[0].SourceAccessConfigurations", "both set; a mapping logs in one way"),
+    ("triggerfish.esm.destination_config", "validate_destination",
+     {"DestinationConfig": {"OnFailure": {"Destination": "kafka://orders"}}},
+     "EventSourceMappings[0].DestinationConfig.OnFailure.Destination", "must differ from the source topic"),
+]
+
+
+@pytest.mark.parametrize(("module", "validator", "changes", "field", "text"), DEEP_INVALID)
+def test_each_deep_validator_runs_even_when_its_module_renames_it(module, validator, changes, field, text, monkeypatch):
+    # The validators used to be looked up by name and skipped when missing: a rename silently accepted invalid
+    # FilterCriteria, access configurations or destinations. Now they are bound at import: removing the module
+    # attribute changes nothing.
+    owner = importlib.import_module(module)
+    monkeypatch.delattr(owner, validator)
+    with pytest.raises(InvalidParameterError) as raised:
+        mapping(**changes)
+    assert raised.value.field == field and text in raised.value.message
+    with pytest.raises(InvalidParameterError):
+        project_config.parse({"Functions": [{"FunctionName": "orders", "Url": "http://127.0.0.1:1/"}],
+                              "EventSourceMappings": [{**BASE, **changes}]})
+
+
+def test_mapping_config_imports_its_validators_directly():
+    # No importlib, no getattr by name, no import inside a function: a missing validator is an ImportError at start.
+    for name in ("triggerfish.esm.config", "triggerfish.esm.mapping_fields"):
+        source = Path(importlib.import_module(name).__file__).read_text()
+        tree = ast.parse(source)
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not any(m.startswith("importlib") for m in imported), name
+        functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        assert not [n.name for f in functions for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))], name
+        assert "getattr(" not in source, name
+    assert esm_config.validate_criteria is esm_filter.validate_criteria
+    assert esm_config.validate_access is esm_access.validate_access
+    assert esm_config.validate_destination is esm_destination_config.validate_destination

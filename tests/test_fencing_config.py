@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
+import subprocess
 import sys
 
 import pytest
@@ -150,3 +152,39 @@ def test_secret_is_re_read_after_its_ttl_and_a_failed_re_read_keeps_the_last_val
     monkeypatch.delenv("ROTATING")  # the store is unreachable for a moment
     assert password() == "v2"
     assert "v2" not in repr(password)
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_fencing_without_its_extra_says_how_to_install_it():
+    # sys.modules[name] = None makes `import name` fail as if the package were not installed.
+    done = _run(
+        "import sys\n"
+        "sys.modules['httpx'] = None\n"
+        "from triggerfish.errors import ConfigError\n"
+        "try:\n"
+        "    import triggerfish.functions.fencing\n"
+        "except ConfigError as exc:\n"
+        "    print(exc.field, '|', exc.message)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "triggerfish.functions.fencing | needs httpx, which is not installed; run pip install 'triggerfish[fencing]'"
+    )
+
+
+def test_the_core_neither_imports_fencing_nor_depends_on_what_only_fencing_needs():
+    done = _run(
+        "import sys\n"
+        "import triggerfish.cli, triggerfish.config, triggerfish.api.app, triggerfish.bridge.app, triggerfish.esm.engine\n"
+        "import triggerfish.functions.runtime\n"
+        "print(sorted(m for m in sys.modules if m.startswith('triggerfish.functions.fencing') or m == 'pydantic'))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    requires = importlib.metadata.requires("triggerfish") or []
+    core = [r for r in requires if "extra ==" not in r]
+    assert not [r for r in core if r.lower().startswith("pydantic")]
+    assert "fencing" in (importlib.metadata.metadata("triggerfish").get_all("Provides-Extra") or [])

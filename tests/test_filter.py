@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from triggerfish.errors import InvalidParameterError
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.filter import compile_criteria, compile_pattern, decode_value
+from triggerfish.esm.filter import compile_criteria, compile_pattern
+from triggerfish.esm.matching import decode_value
 
 
 def matches(pattern: Any, value: bytes | str | None) -> bool:

@@ -74,15 +74,15 @@ def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) 
     for i, item in enumerate(top.list_("EventSourceMappings", default=[])):
         where = f"EventSourceMappings[{i}]"
         mapping = MappingConfig.from_dict(item, where=where)
-        fn = functions.get(mapping.function)
-        if fn is None:
+        target = functions.get(mapping.function)
+        if target is None:
             known = ", ".join(functions) or "none"
             raise InvalidParameterError(f"{where}.FunctionName", f"Function does not exist: {mapping.function_name}",
                                         f"declare it under Functions (declared: {known})")
-        if fn.timeout > KAFKA_MAX_TIMEOUT:
+        if target.timeout > KAFKA_MAX_TIMEOUT:
             raise InvalidParameterError(
-                f"Functions[{list(functions).index(fn.function_name)}].Timeout",
-                f"Timeout {fn.timeout} is above {KAFKA_MAX_TIMEOUT} seconds, the limit for functions invoked by a "
+                f"Functions[{list(functions).index(target.function_name)}].Timeout",
+                f"Timeout {target.timeout} is above {KAFKA_MAX_TIMEOUT} seconds, the limit for functions invoked by a "
                 "Kafka event source mapping", f"use at most {KAFKA_MAX_TIMEOUT}",
             )
         key = mapping.identity()

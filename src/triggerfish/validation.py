@@ -1,18 +1,25 @@
-"""Read Lambda-shaped configuration dicts and reject bad values the way Lambda does.
+"""Read configuration and reject bad values with one line naming the field, the value and the fix.
 
-Lambda reports shape violations as ``1 validation error detected: Value 'X' at 'batchSize' failed to
-satisfy constraint: Member must have value less than or equal to 10000``. ``Fields`` reads one
-object (a function, a mapping) field by field, raising ``InvalidParameterError`` with that exact text
-as ``lambda_message`` (the control API returns it verbatim) and a one-line ``str()`` that also names
-the config path, the value and the allowed range (what a YAML user needs).
+Every configuration triggerfish reads goes through this module, in one of two shapes:
+
+* ``Fields``: a structured object (a function or mapping from YAML or the control API), read field by
+  field. Errors are ``InvalidParameterError`` carrying Lambda's own text as ``lambda_message`` (the
+  control API returns it verbatim), e.g. ``1 validation error detected: Value 'X' at 'batchSize' failed
+  to satisfy constraint: Member must have value less than or equal to 10000``, and a ``str()`` that also
+  names the config path and the allowed range (what a YAML user needs).
+* ``Settings``: flat string settings (environment variables, Java ``.properties``), read key by key.
+  Errors are ``ConfigError`` naming the key.
+
+Both are built on the typed readers below (``read_bool``, ``read_int``, ``read_seconds``, ``read_enum``,
+``read_str``, ``read_list``, ``read_map``, ``read_str_map``), which any other document (a webhook
+payload, say) uses directly.
 """
-
 from __future__ import annotations
 
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, overload
 
 # Defined with the rest of the exception tree; re-exported for the parsers that raise them from here.
 from triggerfish.errors import InvalidParameterError as InvalidParameterError
@@ -73,7 +80,12 @@ class Fields:
             raise InvalidParameterError(self.path(name), f"{name} is required", f"add {name} to {self.where or 'the config'}")
         return self.data[name]
 
-    def int_(self, name: str, lo: int, hi: int, default: Any = None, *, hint: str = "") -> Any:
+    @overload
+    def int_(self, name: str, lo: int, hi: int, default: int, *, hint: str = "") -> int: ...
+    @overload
+    def int_(self, name: str, lo: int, hi: int, default: None = None, *, hint: str = "") -> int | None: ...
+
+    def int_(self, name: str, lo: int, hi: int, default: int | None = None, *, hint: str = "") -> int | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
@@ -89,7 +101,7 @@ class Fields:
             raise shape_error(
                 self.path(name), value, f"Member must have value greater than or equal to {lo}", hint or f"allowed {lo}..{hi}"
             )
-        return value
+        return int(value)
 
     def bool_(self, name: str, default: bool) -> bool:
         value = self.raw(name, _MISSING)
@@ -101,22 +113,34 @@ class Fields:
             raise InvalidParameterError(self.path(name), f"Value '{_show(value)}' is not a boolean", "use true or false")
         return value
 
+    @overload
+    def str_(self, name: str, default: str, *, min_len: int = 0, max_len: int | None = None,
+             pattern: str | None = None, hint: str = "") -> str: ...
+    @overload
+    def str_(self, name: str, default: None = None, *, min_len: int = 0, max_len: int | None = None,
+             pattern: str | None = None, hint: str = "") -> str | None: ...
+
     def str_(
         self,
         name: str,
-        default: Any = None,
+        default: str | None = None,
         *,
         min_len: int = 0,
         max_len: int | None = None,
         pattern: str | None = None,
         hint: str = "",
-    ) -> Any:
+    ) -> str | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
         return check_str(self.path(name), value, min_len=min_len, max_len=max_len, pattern=pattern, hint=hint)
 
-    def enum_(self, name: str, allowed: list[str], default: Any = None) -> Any:
+    @overload
+    def enum_(self, name: str, allowed: list[str], default: str) -> str: ...
+    @overload
+    def enum_(self, name: str, allowed: list[str], default: None = None) -> str | None: ...
+
+    def enum_(self, name: str, allowed: list[str], default: str | None = None) -> str | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
@@ -127,9 +151,17 @@ class Fields:
                 f"Member must satisfy enum value set: [{', '.join(allowed)}]",
                 f"use one of {', '.join(allowed)}",
             )
-        return value
+        return str(value)
 
-    def list_(self, name: str, *, min_len: int = 0, max_len: int | None = None, default: Any = None) -> Any:
+    @overload
+    def list_(self, name: str, *, min_len: int = 0, max_len: int | None = None, default: list[Any]) -> list[Any]: ...
+    @overload
+    def list_(self, name: str, *, min_len: int = 0, max_len: int | None = None,
+              default: None = None) -> list[Any] | None: ...
+
+    def list_(
+        self, name: str, *, min_len: int = 0, max_len: int | None = None, default: list[Any] | None = None
+    ) -> list[Any] | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default
@@ -143,7 +175,12 @@ class Fields:
                               f"at least {min_len} item(s)")
         return list(value)
 
-    def dict_(self, name: str, default: Any = None) -> Any:
+    @overload
+    def dict_(self, name: str, default: dict[str, Any]) -> dict[str, Any]: ...
+    @overload
+    def dict_(self, name: str, default: None = None) -> dict[str, Any] | None: ...
+
+    def dict_(self, name: str, default: dict[str, Any] | None = None) -> dict[str, Any] | None:
         value = self.raw(name, _MISSING)
         if value is _MISSING:
             return default

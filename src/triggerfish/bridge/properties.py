@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from triggerfish.errors import ConfigError
+from triggerfish.settings import Settings
 
 ENV_PROVIDERS = {
     "io.strimzi.kafka.EnvVarConfigProvider",
@@ -109,10 +110,11 @@ class Providers:
     def __init__(self, props: Mapping[str, str], prefix: str = "kafka.") -> None:
         self._kinds: dict[str, tuple[str, dict[str, str]]] = {}
         names_key = f"{prefix}config.providers"
-        names = [n.strip() for n in props.get(names_key, "").split(",") if n.strip()]
+        settings = Settings(props)
+        names = settings.list_(names_key, ())
         for name in names:
             class_key = f"{names_key}.{name}.class"
-            cls = props.get(class_key, "").strip()
+            cls = settings.str_(class_key)
             if not cls:
                 raise ConfigError(class_key, f"provider {name!r} is listed in {names_key} but has no class; "
                                   f"set it to io.strimzi.kafka.EnvVarConfigProvider, {FILE_PROVIDER} or {DIRECTORY_PROVIDER}")
@@ -168,7 +170,7 @@ class Providers:
 
     @staticmethod
     def _check_path(key: str, params: dict[str, str], path: str) -> None:
-        allowed = [a.strip() for a in params.get("allowed.paths", "").split(",") if a.strip()]
+        allowed = Settings(params).list_("allowed.paths", ())
         if not allowed:
             return
         real = os.path.realpath(path)

@@ -7,6 +7,7 @@
   the invocation event as a JSON string. Sent with boto3, so ``AWS_ENDPOINT_URL`` and the usual
   credential chain apply.
 
+Which targets are allowed is :mod:`triggerfish.esm.destination_config`.
 A destination that cannot take the records raises ``DestinationError``: the caller then commits
 nothing and tries again, so no record is lost.
 """
@@ -15,26 +16,21 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 # Part of the exception tree in triggerfish.errors; re-exported for the engine that catches it.
 from triggerfish.errors import DestinationError as DestinationError
+from triggerfish.esm.destination_config import ARN, KAFKA_SCHEME, parse_target
+from triggerfish.esm.destination_config import destination_of as destination_of
 from triggerfish.esm.retry import RecordLike
-from triggerfish.validation import InvalidParameterError
-
-if TYPE_CHECKING:
-    from triggerfish.esm.config import MappingConfig
 
 log = logging.getLogger("triggerfish.esm.destinations")
 
-KAFKA_SCHEME = "kafka://"
 HEADER_PREFIX = "triggerfish."
-_ARN = re.compile(r"arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d*):(?P<resource>.+)")
 #: Lambda's LastProcessingResult when the event source cannot reach the on-failure destination.
 DESTINATION_UNREACHABLE = (
     "PROBLEM: Connection error. Your event source VPC must be able to connect to Lambda and STS, Secrets Manager "
@@ -293,7 +289,7 @@ class _AwsDestination:
 
     def __init__(self, arn: str) -> None:
         self.target = arn
-        match = _ARN.fullmatch(arn)
+        match = ARN.fullmatch(arn)
         assert match is not None  # parse_target checked it
         self.region = match["region"]
         self.account = match["account"]
@@ -378,51 +374,6 @@ def _fit(document: dict[str, Any], limit: int = _MESSAGE_LIMIT) -> str:
     if len(body.encode()) <= limit:
         return body
     return json.dumps({k: v for k, v in document.items() if k != "responsePayload"})
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration
-
-
-def parse_target(target: str, field: str = "DestinationConfig.OnFailure.Destination") -> tuple[str, str]:
-    """``(kind, name)`` of a destination: kafka/topic, sqs/queue, sns/topic ARN or s3/bucket."""
-    if target.startswith(KAFKA_SCHEME):
-        topic = target[len(KAFKA_SCHEME):]
-        if not re.fullmatch(r"[^.][a-zA-Z0-9\-_.]{0,248}", topic) or not re.fullmatch(r"[a-zA-Z0-9\-_.]+", topic):
-            raise InvalidParameterError(field, f"Invalid Kafka destination '{target}'", "use kafka://TOPIC")
-        return "kafka", topic
-    match = _ARN.fullmatch(target)
-    service = match["service"] if match else ""
-    if service == "sqs" and match and match["region"] and match["resource"]:
-        return "sqs", match["resource"]
-    if service == "sns" and match and match["region"] and match["resource"]:
-        return "sns", target
-    if service == "s3" and match and match["resource"] and "/" not in match["resource"]:
-        return "s3", match["resource"]
-    raise InvalidParameterError(
-        field,
-        f"Unsupported on-failure destination '{target}' for a Kafka event source mapping.",
-        "use kafka://TOPIC, arn:aws:sqs:REGION:ACCOUNT:QUEUE, arn:aws:sns:REGION:ACCOUNT:TOPIC or arn:aws:s3:::BUCKET",
-    )
-
-
-def destination_of(mapping: MappingConfig) -> str:
-    return ((mapping.destination_config or {}).get("OnFailure") or {}).get("Destination") or ""
-
-
-def validate_destination(mapping: MappingConfig, where: str = "") -> None:
-    """The mapping config's deep check of DestinationConfig."""
-    target = destination_of(mapping)
-    if not target:
-        return
-    field = f"{where}.DestinationConfig.OnFailure.Destination" if where else "DestinationConfig.OnFailure.Destination"
-    kind, name = parse_target(target, field)
-    if kind == "kafka" and name in mapping.topics:
-        raise InvalidParameterError(
-            field,
-            f"The Kafka on-failure destination '{target}' must differ from the source topic.",
-            "send failed records to another topic, e.g. kafka://" + name + "-dlq",
-        )
 
 
 def open_destination(target: str, client_config: Mapping[str, Any] | None = None) -> Destination:

@@ -15,7 +15,8 @@ sub-patterns, and up to five filters are OR-ed. A field whose value is an array 
 element does. Exact number matching compares the numbers' JSON text, as Lambda does (``300`` is not
 ``300.0``); ``numeric`` compares values.
 
-Invalid patterns are rejected when the mapping is configured, with Lambda's text
+This module is the grammar: it validates patterns and compiles them into the nodes of
+:mod:`triggerfish.esm.matching`. Invalid patterns are rejected when the mapping is configured, with Lambda's text
 ``Invalid filter pattern definition.`` followed by the part that is wrong.
 """
 
@@ -24,255 +25,31 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from triggerfish.esm.matching import (
+    COMPARE,
+    AnythingBut,
+    Equals,
+    EqualsIgnoreCase,
+    Exists,
+    FilterSet,
+    Leaf,
+    Matcher,
+    Numeric,
+    ObjectPattern,
+    Prefix,
+    Suffix,
+    ValuePattern,
+    is_number,
+    is_scalar,
+    loads,
+)
 from triggerfish.validation import InvalidParameterError, shape_error
-
-if TYPE_CHECKING:
-    from triggerfish.esm.config import MappingConfig
 
 MAX_FILTERS = 5
 MAX_PATTERN_LENGTH = 4096
 INVALID = "Invalid filter pattern definition."
-_MISSING: Any = object()
-
-
-class JsonNumber(float):
-    """A JSON number that remembers its text, because exact matching compares the text."""
-
-    text: str
-
-    def __new__(cls, text: str) -> JsonNumber:
-        number = super().__new__(cls, text)
-        number.text = text
-        return number
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def loads(text: str) -> Any:
-    """Strict JSON (no NaN/Infinity), numbers as ``JsonNumber``."""
-    return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number_text(value: Any) -> str:
-    return value.text if isinstance(value, JsonNumber) else json.dumps(value)
-
-
-def _same_scalar(a: Any, b: Any) -> bool:
-    """JSON equality of two scalars: same type, numbers by their JSON text."""
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if _is_number(a) and _is_number(b):
-        return _number_text(a) == _number_text(b)
-    return isinstance(a, str) and isinstance(b, str) and a == b
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (str, bool, int, float))
-
-
-# ---------------------------------------------------------------------------------------------
-# Matchers: one entry of a leaf array. ``matches`` takes one candidate value (never _MISSING;
-# ``exists`` is handled by the leaf because it looks at presence, not at values).
-
-
-@dataclass(frozen=True)
-class Equals:
-    expected: Any
-
-    def matches(self, value: Any) -> bool:
-        return _is_scalar(value) and _same_scalar(self.expected, value)
-
-
-@dataclass(frozen=True)
-class Prefix:
-    prefix: str
-
-    def matches(self, value: Any) -> bool:
-        return isinstance(value, str) and value.startswith(self.prefix)
-
-
-@dataclass(frozen=True)
-class Suffix:
-    suffix: str
-
-    def matches(self, value: Any) -> bool:
-        return isinstance(value, str) and value.endswith(self.suffix)
-
-
-@dataclass(frozen=True)
-class EqualsIgnoreCase:
-    expected: str
-
-    def matches(self, value: Any) -> bool:
-        return isinstance(value, str) and value.casefold() == self.expected.casefold()
-
-
-@dataclass(frozen=True)
-class AnythingBut:
-    """Any scalar that is none of ``excluded`` (or, with ``inner``, that ``inner`` does not match)."""
-
-    excluded: tuple[Any, ...] = ()
-    inner: Prefix | Suffix | EqualsIgnoreCase | None = None
-
-    def matches(self, value: Any) -> bool:
-        if not _is_scalar(value):
-            return False
-        if self.inner is not None:
-            return isinstance(value, str) and not self.inner.matches(value)
-        return not any(_same_scalar(x, value) for x in self.excluded)
-
-
-_COMPARE = {
-    "=": lambda a, b: a == b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-@dataclass(frozen=True)
-class Numeric:
-    conditions: tuple[tuple[str, float], ...]
-
-    def matches(self, value: Any) -> bool:
-        if not _is_number(value):
-            return False
-        number = float(value)
-        return all(_COMPARE[op](number, bound) for op, bound in self.conditions)
-
-
-@dataclass(frozen=True)
-class Exists:
-    present: bool
-
-
-Matcher = Equals | Prefix | Suffix | EqualsIgnoreCase | AnythingBut | Numeric
-
-
-# ---------------------------------------------------------------------------------------------
-# Pattern nodes
-
-
-@dataclass(frozen=True)
-class Leaf:
-    """A field's array of matchers (OR-ed)."""
-
-    matchers: tuple[Matcher | Exists, ...]
-
-    def matches(self, value: Any) -> bool:
-        present = value is not _MISSING
-        # An array field matches when one of its elements does (EventBridge's flattening).
-        candidates = value if isinstance(value, list) else [value]
-        for matcher in self.matchers:
-            if isinstance(matcher, Exists):
-                # exists applies to leaves only: an object-valued field neither exists nor is missing.
-                if matcher.present and present and not isinstance(value, dict):
-                    return True
-                if not matcher.present and not present:
-                    return True
-            elif present and any(matcher.matches(c) for c in candidates):
-                return True
-        return False
-
-
-@dataclass(frozen=True)
-class ObjectPattern:
-    """An object pattern: every field must match (AND), and one alternative of each ``$or``."""
-
-    fields: tuple[tuple[str, ObjectPattern | Leaf], ...]
-    alternatives: tuple[tuple[ObjectPattern, ...], ...] = ()
-
-    def matches(self, data: Any) -> bool:
-        if isinstance(data, list):
-            return any(self.matches(item) for item in data)
-        if not isinstance(data, dict):
-            return False
-        for name, node in self.fields:
-            value = data.get(name, _MISSING)
-            if isinstance(node, Leaf):
-                if not node.matches(value):
-                    return False
-            elif value is _MISSING or not node.matches(value):
-                return False
-        return all(any(alt.matches(data) for alt in group) for group in self.alternatives)
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A record value as the matcher sees it: ``kind`` is json, text, null or binary."""
-
-    kind: str
-    data: Any = None
-
-
-def decode_value(value: bytes | None) -> Decoded:
-    if value is None:
-        return Decoded("null")
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return Decoded("binary")
-    try:
-        parsed = loads(text)
-    except (ValueError, RecursionError):
-        return Decoded("text", text)
-    if isinstance(parsed, (dict, list)):
-        return Decoded("json", parsed)
-    return Decoded("text", text)
-
-
-@dataclass(frozen=True)
-class ValuePattern:
-    """The root of one Kafka pattern: a matcher for ``value`` plus top-level ``$or`` groups."""
-
-    value: ObjectPattern | Leaf | None
-    alternatives: tuple[tuple[ValuePattern, ...], ...] = ()
-
-    def matches(self, decoded: Decoded) -> bool:
-        if self.value is not None and not self._value_matches(decoded):
-            return False
-        return all(any(alt.matches(decoded) for alt in group) for group in self.alternatives)
-
-    def _value_matches(self, decoded: Decoded) -> bool:
-        if isinstance(self.value, ObjectPattern):
-            return decoded.kind == "json" and self.value.matches(decoded.data)
-        assert self.value is not None
-        if decoded.kind == "text":
-            return self.value.matches(decoded.data)
-        if decoded.kind == "null":
-            return self.value.matches(None)
-        return False
-
-
-@dataclass(frozen=True)
-class FilterSet:
-    """Compiled FilterCriteria: a record is kept when any pattern matches."""
-
-    patterns: tuple[ValuePattern, ...]
-
-    def matches(self, value: bytes | None) -> bool:
-        if not self.patterns:
-            return True
-        decoded = decode_value(value)
-        try:
-            return any(p.matches(decoded) for p in self.patterns)
-        except RecursionError:  # absurdly deep JSON arrays: no pattern is that deep, so no match
-            return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,9 +63,9 @@ class _Invalid(Exception):
         self.hint = hint
 
 
-def validate_criteria(mapping: MappingConfig, where: str = "") -> None:
+def validate_criteria(criteria: Any, where: str = "") -> None:
     """The mapping config's deep check: compile its FilterCriteria, raising Lambda's error text."""
-    compile_criteria(mapping.filter_criteria, f"{where}.FilterCriteria" if where else "FilterCriteria")
+    compile_criteria(criteria, f"{where}.FilterCriteria" if where else "FilterCriteria")
 
 
 def compile_criteria(criteria: Any, field: str = "FilterCriteria") -> FilterSet | None:
@@ -379,10 +156,10 @@ def _or_list(sub: Any, where: str) -> list[Any]:
     return sub
 
 
-def _object(parsed: dict, where: str) -> ObjectPattern:
+def _object(parsed: dict[str, Any], where: str) -> ObjectPattern:
     if not parsed:
         raise _Invalid(where, "An object in a pattern must name at least one field")
-    fields = []
+    fields: list[tuple[str, ObjectPattern | Leaf]] = []
     groups = []
     for name, sub in parsed.items():
         if name == "$or":
@@ -409,7 +186,7 @@ def _leaf(sub: Any, where: str) -> Leaf:
 
 
 def _matcher(item: Any, where: str) -> Matcher | Exists:
-    if _is_scalar(item):
+    if is_scalar(item):
         return Equals(item)
     if isinstance(item, list):
         raise _Invalid(where, "Arrays cannot be nested in a match array")
@@ -453,7 +230,7 @@ def _anything_but(arg: Any, where: str) -> AnythingBut:
     if not values:
         raise _Invalid(where, "anything-but needs at least one value")
     for value in values:
-        if not (isinstance(value, str) or _is_number(value)):
+        if not (isinstance(value, str) or is_number(value)):
             raise _Invalid(where, "anything-but values must be strings or numbers")
     return AnythingBut(excluded=tuple(values))
 
@@ -464,9 +241,9 @@ def _numeric(arg: Any, where: str) -> Numeric:
     conditions = []
     for i in range(0, len(arg), 2):
         op, bound = arg[i], arg[i + 1]
-        if op not in _COMPARE:
+        if op not in COMPARE:
             raise _Invalid(where, f"Unrecognized numeric range operator {op!r}", "use =, <, <=, > or >=")
-        if not _is_number(bound) or not math.isfinite(float(bound)):
+        if not is_number(bound) or not math.isfinite(float(bound)):
             raise _Invalid(where, f"Value of {op} must be numeric")
         conditions.append((op, float(bound)))
     if len(conditions) == 2:

@@ -7,9 +7,10 @@ import logging
 import time
 from collections.abc import Sequence
 
+from triggerfish.errors import FunctionNotFound
 from triggerfish.esm.event import EventBuilder, Record, pack_records
 from triggerfish.esm.retry import Outcome
-from triggerfish.functions.runtime import FunctionNotFound, FunctionRuntime, InvokeResult
+from triggerfish.functions.runtime import FunctionRuntime, InvokeResult
 
 log = logging.getLogger("triggerfish.esm")
 

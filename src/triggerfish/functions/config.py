@@ -76,39 +76,15 @@ class FunctionConfig:
         name = check_str(f.path("FunctionName"), f.require("FunctionName"), min_len=1, max_len=64,
                          pattern=FUNCTION_NAME_PATTERN, hint="letters, digits, - and _ only, at most 64")
         f.raw("FunctionName")
-        url = f.str_("Url", min_len=1, max_len=2048)
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise InvalidParameterError(f.path("Url"), f"Value '{url}' is not an http(s) URL", "use https://host/path")
+        url = _url(f)
         handler = f.str_("Handler", min_len=1, max_len=128, pattern=r"[^\s]+", hint="module.function, e.g. app.handler")
         code_uri = f.str_("CodeUri", min_len=1)
-        if url is None and handler is None:
-            raise InvalidParameterError(f.path("Handler"), "Handler is required",
-                                        "give Handler (module.function) and CodeUri, or Url for an HTTP function")
-        if url is not None and handler is not None:
-            raise InvalidParameterError(f.path("Url"), "a function has either Url or Handler, not both",
-                                        "remove one of them")
-        if handler is not None and "." not in handler:
-            raise InvalidParameterError(f.path("Handler"), f"Value '{handler}' is not module.function",
-                                        "write Handler as module.function, e.g. orders.handler")
-        code_path = None
-        if code_uri is not None:
-            code_path = Path(code_uri).expanduser()
-            if not code_path.is_absolute():
-                code_path = (base_dir or Path.cwd()) / code_path
-            code_path = code_path.resolve()
-            if not code_path.is_dir():
-                raise InvalidParameterError(f.path("CodeUri"), f"directory '{code_uri}' does not exist",
-                                            f"CodeUri is resolved against {base_dir or Path.cwd()}")
+        _check_url_or_handler(f, url, handler)
+        code_path = _code_path(f, code_uri, base_dir)
         timeout = f.int_("Timeout", 1, 900, DEFAULT_TIMEOUT)
         memory = f.int_("MemorySize", 128, 10240, DEFAULT_MEMORY)
         env = _environment(f)
-        url_config = f.dict_("FunctionUrlConfig")
-        if url_config is not None:
-            auth = Fields(url_config, f.path("FunctionUrlConfig"), ("AuthType", "Cors", "InvokeMode"))
-            auth.enum_("AuthType", ["NONE", "AWS_IAM"], "NONE")
-            auth.dict_("Cors")
-            auth.enum_("InvokeMode", ["BUFFERED", "RESPONSE_STREAM"])
-            auth.done()
+        url_config = _url_config(f)
         reserved = f.int_("ReservedConcurrentExecutions", 0, 100000)
         runtime = f.str_("Runtime", "python3.11")
         description = f.str_("Description", "", max_len=256)
@@ -136,6 +112,51 @@ class FunctionConfig:
         if self.reserved_concurrent_executions is not None:
             out["ReservedConcurrentExecutions"] = self.reserved_concurrent_executions
         return out
+
+
+def _url(f: Fields) -> str | None:
+    url = f.str_("Url", min_len=1, max_len=2048)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise InvalidParameterError(f.path("Url"), f"Value '{url}' is not an http(s) URL", "use https://host/path")
+    return url
+
+
+def _check_url_or_handler(f: Fields, url: str | None, handler: str | None) -> None:
+    """Exactly one of Url and Handler, and a Handler names module.function."""
+    if url is None and handler is None:
+        raise InvalidParameterError(f.path("Handler"), "Handler is required",
+                                    "give Handler (module.function) and CodeUri, or Url for an HTTP function")
+    if url is not None and handler is not None:
+        raise InvalidParameterError(f.path("Url"), "a function has either Url or Handler, not both",
+                                    "remove one of them")
+    if handler is not None and "." not in handler:
+        raise InvalidParameterError(f.path("Handler"), f"Value '{handler}' is not module.function",
+                                    "write Handler as module.function, e.g. orders.handler")
+
+
+def _code_path(f: Fields, code_uri: str | None, base_dir: Path | None) -> Path | None:
+    """``CodeUri`` as an absolute directory that exists (relative paths against ``base_dir``)."""
+    if code_uri is None:
+        return None
+    code_path = Path(code_uri).expanduser()
+    if not code_path.is_absolute():
+        code_path = (base_dir or Path.cwd()) / code_path
+    code_path = code_path.resolve()
+    if not code_path.is_dir():
+        raise InvalidParameterError(f.path("CodeUri"), f"directory '{code_uri}' does not exist",
+                                    f"CodeUri is resolved against {base_dir or Path.cwd()}")
+    return code_path
+
+
+def _url_config(f: Fields) -> dict[str, Any] | None:
+    url_config = f.dict_("FunctionUrlConfig")
+    if url_config is not None:
+        auth = Fields(url_config, f.path("FunctionUrlConfig"), ("AuthType", "Cors", "InvokeMode"))
+        auth.enum_("AuthType", ["NONE", "AWS_IAM"], "NONE")
+        auth.dict_("Cors")
+        auth.enum_("InvokeMode", ["BUFFERED", "RESPONSE_STREAM"])
+        auth.done()
+    return url_config
 
 
 def _environment(f: Fields) -> dict[str, str]:

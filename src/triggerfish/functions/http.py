@@ -12,10 +12,14 @@ import time
 
 import httpx
 
+from triggerfish.errors import FunctionThrottled
 from triggerfish.functions.config import FunctionConfig
+from triggerfish.functions.invocation import InvokeResult, report, timeout_payload
 
 
 class HttpFunction:
+    """One HTTP-endpoint function: a pooled client, at most ``concurrency`` requests in flight."""
+
     def __init__(self, fn: FunctionConfig, concurrency: int) -> None:
         self.fn = fn
         self._limit = max(concurrency, 1)
@@ -23,15 +27,14 @@ class HttpFunction:
         self._client = httpx.Client(timeout=httpx.Timeout(fn.timeout), follow_redirects=False,
                                     limits=httpx.Limits(max_connections=max(concurrency, 1)))
 
-    def invoke(self, payload: bytes, request_id: str, *, wait: bool = True):  # -> InvokeResult (no import cycle)
-        from triggerfish.functions.runtime import FunctionThrottled, InvokeResult, _report, timeout_payload
-
+    def invoke(self, payload: bytes, request_id: str, *, wait: bool = True) -> InvokeResult:
         fn = self.fn
         started = time.perf_counter()
         headers = {"Content-Type": "application/json", "Lambda-Runtime-Aws-Request-Id": request_id,
                    "X-Amz-Request-Id": request_id}
         if not self._slots.acquire(blocking=wait):
             raise FunctionThrottled(fn.function_name, self._limit)
+        error: str | None
         try:
             try:
                 resp = self._client.post(fn.url or "", content=payload or b"null", headers=headers)
@@ -54,7 +57,7 @@ class HttpFunction:
             self._slots.release()
         duration = (time.perf_counter() - started) * 1000
         result = InvokeResult(fn.function_name, request_id, body, error, duration)
-        result.logs = _report(request_id, fn, "", duration, None, note)
+        result.logs = report(request_id, fn, "", duration, None, note)
         return result
 
     def close(self) -> None:

@@ -15,260 +15,28 @@ and replaced — the engine process is never taken down by a handler.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import math
-import os
-import select
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 # Part of the exception tree in triggerfish.errors; re-exported for the callers of this runtime.
 from triggerfish.errors import FunctionNotFound as FunctionNotFound
 from triggerfish.errors import FunctionThrottled as FunctionThrottled
-from triggerfish.functions.config import FunctionConfig, worker_environment
-from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
+from triggerfish.functions.config import FunctionConfig
+from triggerfish.functions.http import HttpFunction
+from triggerfish.functions.invocation import InvokeResult as InvokeResult
+from triggerfish.functions.invocation import exit_payload, report, timeout_payload
+from triggerfish.functions.pool import WorkerCrashed, WorkerPool, WorkerTimeout
 
 DEFAULT_CONCURRENCY = 8
-LOG_TAIL_BYTES = 4096
 
 #: Called with (function name, request id, the handler's output) after each invocation that printed something.
 LogSink = Callable[[str, str, str], None]
-
-
-@dataclass
-class InvokeResult:
-    """The outcome of one invocation, shaped like Lambda's Invoke response."""
-
-    function_name: str
-    request_id: str
-    #: The handler's result as JSON bytes, or Lambda's error payload when ``function_error`` is set.
-    payload: bytes
-    #: None on success, ``"Unhandled"`` for errors, timeouts and crashes (X-Amz-Function-Error).
-    function_error: str | None
-    duration_ms: float
-    #: The invocation's log: START line, the handler's output, END and REPORT lines.
-    logs: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.function_error is None
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        if self.ok:
-            return None
-        try:
-            data = json.loads(self.payload)
-        except ValueError:
-            return {"errorMessage": self.payload.decode(errors="replace"), "errorType": "Unknown"}
-        return data if isinstance(data, dict) else {"errorMessage": str(data), "errorType": "Unknown"}
-
-    @property
-    def error_type(self) -> str | None:
-        err = self.error
-        return None if err is None else str(err.get("errorType", "Unknown"))
-
-    def result(self) -> Any:
-        """The decoded result (or error payload)."""
-        return json.loads(self.payload) if self.payload else None
-
-    def log_tail(self, limit: int = LOG_TAIL_BYTES) -> str:
-        """The last ``limit`` bytes of the log (Lambda's LogType=Tail)."""
-        data = self.logs.encode()[-limit:]
-        return data.decode(errors="ignore")
-
-
-def timeout_payload(request_id: str, timeout: float) -> bytes:
-    return json.dumps({"errorType": "Sandbox.Timedout",
-                       "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}).encode()
-
-
-_SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
-                 signal.SIGTERM: "terminated", signal.SIGBUS: "bus error"}
-
-
-def exit_payload(request_id: str, returncode: int | None) -> bytes:
-    if returncode is not None and returncode < 0:
-        try:
-            sig = signal.Signals(-returncode)
-            reason = f"signal: {_SIGNAL_WORDS.get(sig, sig.name.lower())}"
-        except ValueError:
-            reason = f"signal: {-returncode}"
-    else:
-        reason = f"exit status {returncode}"
-    return json.dumps({"errorType": "Runtime.ExitError",
-                       "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {reason}"}).encode()
-
-
-def _report(request_id: str, fn: FunctionConfig, output: str, duration_ms: float, max_rss_mb: int | None,
-            extra: str = "") -> str:
-    rss = f"\tMax Memory Used: {max_rss_mb} MB" if max_rss_mb else ""
-    return (
-        f"START RequestId: {request_id} Version: $LATEST\n{output}{extra}"
-        f"END RequestId: {request_id}\n"
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {fn.memory_size} MB{rss}\t\n"
-    )
-
-
-class _Timeout(Exception):
-    pass
-
-
-PIPE_SIZE = 1 << 20
-
-
-class _Crashed(Exception):
-    pass
-
-
-class _Worker:
-    """One worker process and its two pipes."""
-
-    def __init__(self, fn: FunctionConfig, region: str | None) -> None:
-        req_r, self._req_w = os.pipe()
-        self._rep_r, rep_w = os.pipe()
-        spec = {
-            "function_name": fn.function_name, "handler": fn.handler, "code_uri": str(fn.code_uri or os.getcwd()),
-            "memory_size": fn.memory_size, "region": region or os.environ.get("AWS_REGION", "us-east-1"),
-            "log_stream_name": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-            "request_fd": req_r, "reply_fd": rep_w,
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "triggerfish.functions.worker", json.dumps(spec)],
-            pass_fds=(req_r, rep_w), env=worker_environment(fn, region), stdin=subprocess.DEVNULL,
-            # own session: a Ctrl-C meant for the engine must not kill handlers mid-batch
-            start_new_session=True,
-        )
-        os.close(req_r)
-        os.close(rep_w)
-        os.set_blocking(self._req_w, False)
-        # A 1 MB batch through a default 64 KB pipe takes 16 write/wake-up round trips per invoke.
-        for fd in (self._req_w, self._rep_r):
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-            except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
-                pass
-
-    def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
-        out = memoryview(encode_frame({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, payload))
-        poller = select.poll()
-        poller.register(self._rep_r, select.POLLIN)
-        if out:
-            poller.register(self._req_w, select.POLLOUT)
-        buf = bytearray()
-        need = PREFIX_SIZE
-        head_len = body_len = -1
-        while True:
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                raise _Timeout()
-            for fd, event in poller.poll(remaining * 1000):
-                if fd == self._req_w:
-                    if event & (select.POLLERR | select.POLLHUP):
-                        poller.unregister(self._req_w)
-                        continue
-                    try:
-                        n = os.write(self._req_w, out[: 1 << 20])
-                    except BlockingIOError:
-                        continue
-                    except BrokenPipeError:
-                        poller.unregister(self._req_w)
-                        continue
-                    out = out[n:]
-                    if not out:
-                        poller.unregister(self._req_w)
-                else:
-                    chunk = os.read(self._rep_r, max(need - len(buf), 1 << 16))
-                    if not chunk:
-                        raise _Crashed()
-                    buf += chunk
-                    if head_len < 0 and len(buf) >= PREFIX_SIZE:
-                        head_len, body_len = split_lengths(bytes(buf[:PREFIX_SIZE]))
-                        need = PREFIX_SIZE + head_len + body_len
-                    if head_len >= 0 and len(buf) >= need:
-                        head = json.loads(bytes(buf[PREFIX_SIZE: PREFIX_SIZE + head_len]))
-                        return head, bytes(buf[PREFIX_SIZE + head_len: need])
-
-    def returncode(self) -> int | None:
-        try:
-            return self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        try:
-            self.proc.kill()
-        except ProcessLookupError:
-            pass
-        self.close()
-
-    def close(self) -> None:
-        for fd in (self._req_w, self._rep_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class _Pool:
-    """Worker processes of one function: at most ``size`` busy at once, idle ones are reused."""
-
-    def __init__(self, fn: FunctionConfig, size: int, region: str | None) -> None:
-        self.fn = fn
-        self.size = size
-        self.region = region
-        self._slots = threading.BoundedSemaphore(max(size, 1))
-        self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
-        self.closed = False
-
-    def acquire(self, wait: bool = True) -> _Worker:
-        """A worker for one invocation; with ``wait=False`` raise FunctionThrottled instead of queueing."""
-        if not self._slots.acquire(blocking=wait):
-            raise FunctionThrottled(self.fn.function_name, self.size)
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        try:
-            return _Worker(self.fn, self.region)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def release(self, worker: _Worker | None) -> None:
-        if worker is not None:
-            with self._lock:
-                keep = not self.closed
-                if keep:
-                    self._idle.append(worker)
-            if not keep:
-                worker.close()
-        self._slots.release()
-
-    def warm(self, count: int = 1) -> None:
-        workers = [self.acquire() for _ in range(max(1, min(count, self.size)))]
-        for worker in workers:
-            self.release(worker)
-
-    def close(self) -> None:
-        with self._lock:
-            self.closed = True
-            idle, self._idle = self._idle, []
-        for w in idle:
-            w.close()
+#: What ``invoke`` accepts: bytes as they are, text encoded, anything else as JSON.
+Payload = bytes | str | dict[str, Any] | list[Any] | None
 
 
 class FunctionRuntime:
@@ -286,8 +54,8 @@ class FunctionRuntime:
         self.region = region
         self.default_concurrency = default_concurrency
         self._functions: dict[str, FunctionConfig] = {}
-        self._pools: dict[str, _Pool] = {}
-        self._http: dict[str, Any] = {}
+        self._pools: dict[str, WorkerPool] = {}
+        self._http: dict[str, HttpFunction] = {}
         self._lock = threading.Lock()
         for fn in functions:
             self.add(fn)
@@ -300,11 +68,9 @@ class FunctionRuntime:
             old_http = self._http.pop(fn.function_name, None)
             self._functions[fn.function_name] = fn
             if fn.is_http:
-                from triggerfish.functions.http import HttpFunction
-
                 self._http[fn.function_name] = HttpFunction(fn, self.concurrency_of(fn))
             else:
-                self._pools[fn.function_name] = _Pool(fn, self.concurrency_of(fn), self.region)
+                self._pools[fn.function_name] = WorkerPool(fn, self.concurrency_of(fn), self.region)
         if old_pool is not None:
             old_pool.close()
         if old_http is not None:
@@ -352,7 +118,7 @@ class FunctionRuntime:
             pool.warm(count)
 
     # -- invoking ------------------------------------------------------------------------------
-    def invoke(self, name: str, payload: bytes | str | dict[str, Any] | list[Any] | None = b"",
+    def invoke(self, name: str, payload: Payload = b"",
                *, request_id: str | None = None, wait: bool = True) -> InvokeResult:
         """Run one invocation and return its outcome. Raises ``FunctionNotFound``, and with
         ``wait=False`` ``FunctionThrottled`` when all of the function's slots are busy (synchronous
@@ -397,14 +163,14 @@ class FunctionRuntime:
             return self.invoke(name, json_payload(), request_id=request_id)
         return self._invoke_worker(fn, pool, packed, request_id or str(uuid.uuid4()), kind="records")
 
-    def _invoke_worker(self, fn: FunctionConfig, pool: _Pool, payload: bytes, request_id: str,
+    def _invoke_worker(self, fn: FunctionConfig, pool: WorkerPool, payload: bytes, request_id: str,
                        kind: str = "json", wait: bool = True) -> InvokeResult:
         worker = pool.acquire(wait)
         started = time.perf_counter()
         deadline = time.time() + fn.timeout
         try:
             head, body = worker.call(request_id, payload, deadline, kind)
-        except _Timeout:
+        except WorkerTimeout:
             worker.kill()
             pool.release(None)
             duration = (time.perf_counter() - started) * 1000
@@ -412,7 +178,7 @@ class FunctionRuntime:
                 f" {request_id} Task timed out after {fn.timeout:.2f} seconds\n"
             return self._done(fn, InvokeResult(fn.function_name, request_id, timeout_payload(request_id, fn.timeout),
                                                "Unhandled", duration), "", line)
-        except (_Crashed, OSError):
+        except (WorkerCrashed, OSError):
             code = worker.returncode()
             worker.kill()
             pool.release(None)
@@ -435,7 +201,7 @@ class FunctionRuntime:
 
     def _done(self, fn: FunctionConfig, result: InvokeResult, output: str, extra: str,
               max_rss_mb: int | None = None) -> InvokeResult:
-        result.logs = _report(result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
+        result.logs = report(result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
         if self.log_sink is not None and (output or extra):
             self.log_sink(fn.function_name, result.request_id, output + extra)
         return result

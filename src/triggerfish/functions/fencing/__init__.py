@@ -3,7 +3,8 @@
 Use ``triggerfish.functions.fencing.handler`` as the function's Handler. The handler is built when
 the runtime first looks it up (the function's start-up), from the environment variables described in
 :mod:`.config`, so a missing or malformed variable fails the start, by name, not the first alert.
-Importing the package itself reads nothing.
+Importing the package itself reads nothing; it checks that the packages of the ``fencing`` extra
+are installed (:mod:`.extra`, ``pip install 'triggerfish[fencing]'``).
 
 Modules: :mod:`.webhook` (Basic auth, Alertmanager payload), :mod:`.plan` (the decision),
 :mod:`.balancers` (Global Accelerator, Route 53), :mod:`.infinispan` (cross-site take-offline),
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from triggerfish.functions.fencing import lock
+from triggerfish.functions.fencing import extra, lock  # noqa: F401 - extra first: it checks the packages the rest import
 from triggerfish.functions.fencing.app import FencingFunction
 from triggerfish.functions.fencing.balancers import LoadBalancer
 from triggerfish.functions.fencing.config import FencingConfig, SecretPassword

@@ -22,7 +22,8 @@ A secret variable holds a secret name (read from Secrets Manager in SECRETS_REGI
 Manager ARN, ``env:VAR`` or ``file:///path``. Its content is the password itself or a JSON object
 with a ``password`` key (what the console's key/value editor makes).
 
-Every problem is a :class:`~triggerfish.errors.ConfigError` naming the variable.
+Variables are read with :class:`triggerfish.settings.Settings`; every problem is a
+:class:`~triggerfish.errors.ConfigError` naming the variable.
 """
 
 from __future__ import annotations
@@ -39,9 +40,8 @@ from urllib.parse import urlsplit
 
 from triggerfish import secrets
 from triggerfish.errors import ConfigError, SecretError
+from triggerfish.settings import LENIENT, Settings
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
 LOAD_BALANCERS = ("global-accelerator", "route53")
 
 
@@ -64,17 +64,11 @@ class FencingConfig:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> FencingConfig:
-        env = os.environ if environ is None else environ
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigError(name, "is not set; the fencing function needs it (see README, Site fencing)")
-            return value
-
-        webhook_user_secret = required("WEBHOOK_USER_SECRET")
-        infinispan_user_secret = required("INFINISPAN_USER_SECRET")
-        region = env.get("SECRETS_REGION", "").strip() or None
+        env = Settings(os.environ if environ is None else environ)
+        why = "the fencing function needs it (see README, Site fencing)"
+        webhook_user_secret = env.required("WEBHOOK_USER_SECRET", why)
+        infinispan_user_secret = env.required("INFINISPAN_USER_SECRET", why)
+        region = env.optional("SECRETS_REGION")
         for name, ref in (("WEBHOOK_USER_SECRET", webhook_user_secret), ("INFINISPAN_USER_SECRET", infinispan_user_secret)):
             if not secrets.is_reference(ref) and region is None:
                 raise ConfigError(
@@ -82,34 +76,28 @@ class FencingConfig:
                     f"is not set but {name} names a secret ({ref!r}); set the secret's region, "
                     "or use a full Secrets Manager ARN, env:VAR or file:///path",
                 )
-
-        load_balancer = env.get("LOAD_BALANCER", "global-accelerator").strip() or "global-accelerator"
-        if load_balancer not in LOAD_BALANCERS:
-            raise ConfigError("LOAD_BALANCER", f"{load_balancer!r} is not one of {', '.join(LOAD_BALANCERS)}")
-        route53_zone = env.get("ROUTE53_HOSTED_ZONE_ID", "").strip() or None
+        load_balancer = env.enum_("LOAD_BALANCER", LOAD_BALANCERS, "global-accelerator")
+        route53_zone = env.optional("ROUTE53_HOSTED_ZONE_ID")
         if load_balancer == "route53" and not route53_zone:
             raise ConfigError("ROUTE53_HOSTED_ZONE_ID", "is not set; LOAD_BALANCER=route53 needs the hosted zone id")
-
-        ca_file = env.get("INFINISPAN_CA_FILE", "").strip() or None
+        ca_file = env.optional("INFINISPAN_CA_FILE")
         if ca_file and not Path(ca_file).is_file():
             raise ConfigError("INFINISPAN_CA_FILE", f"{ca_file} is not a readable file; give a PEM file of CA certificates")
-
         return cls(
-            webhook_user=required("WEBHOOK_USER"),
+            webhook_user=env.required("WEBHOOK_USER", why),
             webhook_user_secret=webhook_user_secret,
-            infinispan_user=required("INFINISPAN_USER"),
+            infinispan_user=env.required("INFINISPAN_USER", why),
             infinispan_user_secret=infinispan_user_secret,
-            infinispan_endpoints=_site_endpoints(required("INFINISPAN_SITE_ENDPOINTS")),
+            infinispan_endpoints=_site_endpoints(env.required("INFINISPAN_SITE_ENDPOINTS", why)),
             secrets_region=region,
             infinispan_ca_file=ca_file,
-            infinispan_timeout=_seconds("INFINISPAN_TIMEOUT", env.get("INFINISPAN_TIMEOUT", "10")),
-            dry_run=_boolean("DRY_RUN", env.get("DRY_RUN", "false")),
+            infinispan_timeout=env.seconds("INFINISPAN_TIMEOUT", 10.0, 300),
+            dry_run=env.bool_("DRY_RUN", False, words=LENIENT),
             load_balancer=load_balancer,
-            ga_region=env.get("GLOBAL_ACCELERATOR_REGION", "").strip() or "us-west-2",
-            ga_endpoint_url=env.get("GLOBAL_ACCELERATOR_ENDPOINT_URL", "").strip() or None,
+            ga_region=env.optional("GLOBAL_ACCELERATOR_REGION") or "us-west-2",
+            ga_endpoint_url=env.optional("GLOBAL_ACCELERATOR_ENDPOINT_URL"),
             route53_zone=route53_zone,
-            lock_file=env.get("FENCING_LOCK_FILE", "").strip()
-            or str(Path(tempfile.gettempdir()) / "triggerfish-fencing.lock"),
+            lock_file=env.optional("FENCING_LOCK_FILE") or str(Path(tempfile.gettempdir()) / "triggerfish-fencing.lock"),
         )
 
 
@@ -140,25 +128,6 @@ def _site_endpoints(raw: str) -> dict[str, str]:
             raise ConfigError(name, f"site {site!r}: {host!r} has an invalid port") from None
         endpoints[str(site)] = base
     return endpoints
-
-
-def _boolean(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(name, f"{raw!r} is not a boolean; use true or false")
-
-
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(name, f"{raw!r} is not a number of seconds") from None
-    if not 0 < value <= 300:
-        raise ConfigError(name, f"{raw} is out of range; use 0 < seconds <= 300")
-    return value
 
 
 class SecretPassword:
@@ -204,6 +173,7 @@ def _password(text: str) -> str:
             value = json.loads(stripped)
         except ValueError:
             return text
-        if isinstance(value, dict) and isinstance(value.get("password"), str):
-            return value["password"]
+        password = value.get("password") if isinstance(value, dict) else None
+        if isinstance(password, str):
+            return password
     return text

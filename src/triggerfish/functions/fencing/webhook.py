@@ -2,8 +2,8 @@
 
 Credentials follow RFC 7617: base64 of ``user:password``, split at the first colon, no
 percent-decoding. Both user and password are compared in constant time and both must match.
-The payload model ignores fields it does not know, because Alertmanager keeps adding some
-(``notification_reason`` in 0.32, ``routeLabels`` in 0.34).
+The payload is read with :mod:`triggerfish.settings`' typed readers and ignores fields it does not
+know, because Alertmanager keeps adding some (``notification_reason`` in 0.32, ``routeLabels`` in 0.34).
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ import base64
 import binascii
 import hmac
 import json
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from triggerfish.errors import InvalidRequestError
+from triggerfish.errors import ConfigError, InvalidRequestError
 from triggerfish.functions.fencing.plan import SiteOffline
+from triggerfish.settings import read_enum, read_int, read_list, read_map, read_str, read_str_map
 
 ALERT_NAME = "SiteOffline"
 
@@ -56,28 +54,29 @@ def credentials_match(given: BasicCredentials, user: str, password: str) -> bool
     return user_ok & password_ok
 
 
-class Alert(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+STATUSES = ("firing", "resolved")
 
-    status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+
+@dataclass(frozen=True)
+class Alert:
+    status: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
     startsAt: str = ""
     endsAt: str = ""
     fingerprint: str = ""
 
 
-class Notification(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    version: Literal["4"]
-    status: Literal["firing", "resolved"]
+@dataclass(frozen=True)
+class Notification:
+    version: str
+    status: str
     alerts: list[Alert]
     receiver: str = ""
     groupKey: str = ""
     truncatedAlerts: int = 0
-    groupLabels: dict[str, str] = Field(default_factory=dict)
-    commonLabels: dict[str, str] = Field(default_factory=dict)
+    groupLabels: dict[str, str] = field(default_factory=dict)
+    commonLabels: dict[str, str] = field(default_factory=dict)
 
 
 def parse_notification(body: bytes) -> Notification:
@@ -86,11 +85,41 @@ def parse_notification(body: bytes) -> Notification:
     except ValueError:
         raise InvalidRequestError("body is not JSON; expected an Alertmanager webhook (version 4) payload") from None
     try:
-        return Notification.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidRequestError(f"{where}: {first['msg']} (expected an Alertmanager webhook version 4 payload)") from None
+        return _notification(data)
+    except ConfigError as exc:
+        raise InvalidRequestError(f"{exc} (expected an Alertmanager webhook version 4 payload)") from None
+
+
+def _notification(data: object) -> Notification:
+    body = read_map("body", data)
+    version = read_enum("version", body.get("version"), ["4"])
+    return Notification(
+        version=version,
+        status=read_enum("status", body.get("status"), STATUSES),
+        alerts=[_alert(f"alerts.{i}", a) for i, a in enumerate(read_list("alerts", body.get("alerts")))],
+        receiver=_optional_str(body, "receiver", ""),
+        groupKey=_optional_str(body, "groupKey", ""),
+        truncatedAlerts=read_int("truncatedAlerts", body.get("truncatedAlerts", 0), 0, 2**31),
+        groupLabels=read_str_map("groupLabels", body.get("groupLabels", {})),
+        commonLabels=read_str_map("commonLabels", body.get("commonLabels", {})),
+    )
+
+
+def _alert(where: str, data: object) -> Alert:
+    # Unknown fields are ignored: Alertmanager keeps adding some.
+    alert = read_map(where, data)
+    return Alert(
+        status=read_enum(f"{where}.status", alert.get("status"), STATUSES),
+        labels=read_str_map(f"{where}.labels", alert.get("labels", {})),
+        annotations=read_str_map(f"{where}.annotations", alert.get("annotations", {})),
+        startsAt=_optional_str(alert, "startsAt", "", where),
+        endsAt=_optional_str(alert, "endsAt", "", where),
+        fingerprint=_optional_str(alert, "fingerprint", "", where),
+    )
+
+
+def _optional_str(data: dict[str, object], name: str, default: str, where: str = "") -> str:
+    return read_str(f"{where}.{name}" if where else name, data.get(name, default), required=False)
 
 
 @dataclass(frozen=True)

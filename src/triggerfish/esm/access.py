@@ -1,0 +1,135 @@
+"""SourceAccessConfigurations read into :class:`Access`: login type, secret references, VPC settings.
+
+Only the configuration is checked here (types, URIs, combinations); no secret is read. Turning the
+result into librdkafka settings, secrets included, is :mod:`triggerfish.esm.auth`'s job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from triggerfish import secrets
+from triggerfish.errors import ConfigError
+from triggerfish.validation import InvalidParameterError
+
+SECRET_TYPES = (
+    "BASIC_AUTH",
+    "SASL_SCRAM_256_AUTH",
+    "SASL_SCRAM_512_AUTH",
+    "CLIENT_CERTIFICATE_TLS_AUTH",
+    "SERVER_ROOT_CA_CERTIFICATE",
+)
+LOGIN_TYPES = SECRET_TYPES[:4]
+VPC_TYPES = ("VPC_SUBNET", "VPC_SECURITY_GROUP")
+ACCESS_TYPES = SECRET_TYPES + VPC_TYPES + ("VIRTUAL_HOST",)
+_MSK_ONLY_NOT = ("BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SERVER_ROOT_CA_CERTIFICATE", *VPC_TYPES)
+
+
+@dataclass(frozen=True)
+class Access:
+    """The parsed SourceAccessConfigurations of one mapping (no secret values yet)."""
+
+    secrets: dict[str, str] = field(default_factory=dict)  # Type -> secret reference
+    subnets: list[str] = field(default_factory=list)
+    security_groups: list[str] = field(default_factory=list)
+    msk_arn: str = ""
+    #: For MSK without a secret: "IAM" (default), "TLS" or "PLAINTEXT", as the cluster's brokers offer.
+    msk_auth: str = ""
+
+    @property
+    def login(self) -> str:
+        """The login type: one of LOGIN_TYPES, "IAM" (MSK without a secret) or "NONE"."""
+        for kind in LOGIN_TYPES:
+            if kind in self.secrets:
+                return kind
+        return "IAM" if self.msk_arn and self.msk_auth in ("", "IAM") else "NONE"
+
+    @property
+    def region(self) -> str:
+        return self.msk_arn.split(":")[3] if self.msk_arn.count(":") >= 5 else ""
+
+    @property
+    def needs_aws(self) -> bool:
+        """Whether setup needs AWS credentials (a Secrets Manager secret, MSK bootstrap lookup or IAM)."""
+        return bool(self.msk_arn) or any(ref.startswith(secrets.SECRET_ARN_PREFIX) for ref in self.secrets.values())
+
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """A Lambda-named field from a MappingConfig-like object or a plain dict."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    value = getattr(obj, name, None)
+    if value is None:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+        value = getattr(obj, snake, None)
+    return default if value is None else value
+
+
+def bootstrap_servers(mapping: Any) -> list[str]:
+    """The configured bootstrap list: SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS (or MSK's override)."""
+    if not isinstance(mapping, Mapping) and getattr(mapping, "bootstrap_servers", None):
+        return list(mapping.bootstrap_servers)
+    if isinstance(mapping, Mapping) and mapping.get("BootstrapServers"):
+        return list(mapping["BootstrapServers"])
+    source = _get(mapping, "SelfManagedEventSource") or {}
+    endpoints = _get(source, "Endpoints") or {}
+    servers = endpoints.get("KAFKA_BOOTSTRAP_SERVERS") if isinstance(endpoints, Mapping) else None
+    if isinstance(servers, str):
+        servers = [s.strip() for s in servers.split(",") if s.strip()]
+    return list(servers or [])
+
+
+def parse_access(mapping: Any) -> Access:
+    """Validate SourceAccessConfigurations (types, URIs, combinations) without reading any secret."""
+    entries = _get(mapping, "SourceAccessConfigurations") or []
+    msk_arn = str(_get(mapping, "EventSourceArn") or "")
+    found: dict[str, str] = {}
+    subnets: list[str] = []
+    groups: list[str] = []
+    for i, entry in enumerate(entries):
+        kind = str(_get(entry, "Type") or "")
+        uri = str(_get(entry, "URI") or "")
+        where = f"SourceAccessConfigurations[{i}]"
+        if kind not in ACCESS_TYPES:
+            raise ConfigError(f"{where}.Type", f"{kind!r} is not one of {', '.join(ACCESS_TYPES)}")
+        if kind == "VIRTUAL_HOST":
+            raise ConfigError(f"{where}.Type", "VIRTUAL_HOST is for RabbitMQ, not Kafka; remove it")
+        if msk_arn and kind in _MSK_ONLY_NOT:
+            raise ConfigError(f"{where}.Type", f"{kind} is for self-managed Kafka; MSK accepts SASL_SCRAM_512_AUTH, "
+                              "CLIENT_CERTIFICATE_TLS_AUTH or no secret (IAM)")
+        if kind == "VPC_SUBNET":
+            if not uri.startswith("subnet:subnet-"):
+                raise ConfigError(f"{where}.URI", f"{uri!r} must look like subnet:subnet-0123abcd")
+            subnets.append(uri.split(":", 1)[1])
+            continue
+        if kind == "VPC_SECURITY_GROUP":
+            if not uri.startswith("security_group:sg-"):
+                raise ConfigError(f"{where}.URI", f"{uri!r} must look like security_group:sg-0123abcd")
+            groups.append(uri.split(":", 1)[1])
+            continue
+        if kind in found:
+            raise ConfigError(f"{where}.Type", f"{kind} is given twice; keep one")
+        if not secrets.is_reference(uri):
+            raise ConfigError(
+                f"{where}.URI", "must be a secret reference: arn:aws:secretsmanager:..., file:///path.json or env:VAR"
+            )
+        found[kind] = uri
+    logins = [k for k in LOGIN_TYPES if k in found]
+    if len(logins) > 1:
+        raise ConfigError("SourceAccessConfigurations", f"{' and '.join(logins)} both set; a mapping logs in one way")
+    return Access(secrets=found, subnets=subnets, security_groups=groups, msk_arn=msk_arn)
+
+
+def validate_access(mapping: Any, where: str = "") -> None:
+    """MappingConfig's deep check of SourceAccessConfigurations (called at load and on API create/update)."""
+    try:
+        parse_access(mapping)
+    except ConfigError as exc:
+        path = f"{where}.{exc.field}" if where else exc.field
+        raise InvalidParameterError(path, exc.message) from None
+
+

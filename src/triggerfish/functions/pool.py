@@ -1,0 +1,175 @@
+"""Worker processes of one function: ``Worker`` (one process and its two pipes) and ``WorkerPool``.
+
+A worker runs :mod:`triggerfish.functions.worker` in its own session and exchanges length-prefixed
+frames (:mod:`.frames`) over two pipes. ``Worker.call`` raises ``WorkerTimeout`` past the deadline and
+``WorkerCrashed`` when the process dies; the runtime turns both into Lambda's error payloads.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from triggerfish.errors import FunctionThrottled
+from triggerfish.functions.config import FunctionConfig, worker_environment
+from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
+
+
+class WorkerTimeout(Exception):
+    """The invocation passed its deadline."""
+
+
+PIPE_SIZE = 1 << 20
+
+
+class WorkerCrashed(Exception):
+    """The worker process closed its reply pipe (it died)."""
+
+
+class Worker:
+    """One worker process and its two pipes."""
+
+    def __init__(self, fn: FunctionConfig, region: str | None) -> None:
+        req_r, self._req_w = os.pipe()
+        self._rep_r, rep_w = os.pipe()
+        spec = {
+            "function_name": fn.function_name, "handler": fn.handler, "code_uri": str(fn.code_uri or os.getcwd()),
+            "memory_size": fn.memory_size, "region": region or os.environ.get("AWS_REGION", "us-east-1"),
+            "log_stream_name": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
+            "request_fd": req_r, "reply_fd": rep_w,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "triggerfish.functions.worker", json.dumps(spec)],
+            pass_fds=(req_r, rep_w), env=worker_environment(fn, region), stdin=subprocess.DEVNULL,
+            # own session: a Ctrl-C meant for the engine must not kill handlers mid-batch
+            start_new_session=True,
+        )
+        os.close(req_r)
+        os.close(rep_w)
+        os.set_blocking(self._req_w, False)
+        # A 1 MB batch through a default 64 KB pipe takes 16 write/wake-up round trips per invoke.
+        for fd in (self._req_w, self._rep_r):
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+                pass
+
+    def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
+        out = memoryview(encode_frame({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, payload))
+        poller = select.poll()
+        poller.register(self._rep_r, select.POLLIN)
+        if out:
+            poller.register(self._req_w, select.POLLOUT)
+        buf = bytearray()
+        need = PREFIX_SIZE
+        head_len = body_len = -1
+        while True:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise WorkerTimeout()
+            for fd, event in poller.poll(remaining * 1000):
+                if fd == self._req_w:
+                    if event & (select.POLLERR | select.POLLHUP):
+                        poller.unregister(self._req_w)
+                        continue
+                    try:
+                        n = os.write(self._req_w, out[: 1 << 20])
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:
+                        poller.unregister(self._req_w)
+                        continue
+                    out = out[n:]
+                    if not out:
+                        poller.unregister(self._req_w)
+                else:
+                    chunk = os.read(self._rep_r, max(need - len(buf), 1 << 16))
+                    if not chunk:
+                        raise WorkerCrashed()
+                    buf += chunk
+                    if head_len < 0 and len(buf) >= PREFIX_SIZE:
+                        head_len, body_len = split_lengths(bytes(buf[:PREFIX_SIZE]))
+                        need = PREFIX_SIZE + head_len + body_len
+                    if head_len >= 0 and len(buf) >= need:
+                        head = json.loads(bytes(buf[PREFIX_SIZE: PREFIX_SIZE + head_len]))
+                        return head, bytes(buf[PREFIX_SIZE + head_len: need])
+
+    def returncode(self) -> int | None:
+        try:
+            return self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self._req_w, self._rep_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class WorkerPool:
+    """Worker processes of one function: at most ``size`` busy at once, idle ones are reused."""
+
+    def __init__(self, fn: FunctionConfig, size: int, region: str | None) -> None:
+        self.fn = fn
+        self.size = size
+        self.region = region
+        self._slots = threading.BoundedSemaphore(max(size, 1))
+        self._idle: list[Worker] = []
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def acquire(self, wait: bool = True) -> Worker:
+        """A worker for one invocation; with ``wait=False`` raise FunctionThrottled instead of queueing."""
+        if not self._slots.acquire(blocking=wait):
+            raise FunctionThrottled(self.fn.function_name, self.size)
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return Worker(self.fn, self.region)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def release(self, worker: Worker | None) -> None:
+        if worker is not None:
+            with self._lock:
+                keep = not self.closed
+                if keep:
+                    self._idle.append(worker)
+            if not keep:
+                worker.close()
+        self._slots.release()
+
+    def warm(self, count: int = 1) -> None:
+        workers = [self.acquire() for _ in range(max(1, min(count, self.size)))]
+        for worker in workers:
+            self.release(worker)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            idle, self._idle = self._idle, []
+        for w in idle:
+            w.close()
