@@ -13,9 +13,12 @@ import time
 import httpx
 
 from triggerfish.functions.config import FunctionConfig
+from triggerfish.functions.invocation import FunctionThrottled, InvokeResult, report_log, timeout_payload
 
 
 class HttpFunction:
+    """One HTTP function: at most ``concurrency`` requests in flight, over one connection pool."""
+
     def __init__(self, fn: FunctionConfig, concurrency: int) -> None:
         self.fn = fn
         self._limit = max(concurrency, 1)
@@ -23,15 +26,15 @@ class HttpFunction:
         self._client = httpx.Client(timeout=httpx.Timeout(fn.timeout), follow_redirects=False,
                                     limits=httpx.Limits(max_connections=max(concurrency, 1)))
 
-    def invoke(self, payload: bytes, request_id: str, *, wait: bool = True):  # -> InvokeResult (no import cycle)
-        from triggerfish.functions.runtime import FunctionThrottled, InvokeResult, _report, timeout_payload
-
+    def invoke(self, payload: bytes, request_id: str, *, wait: bool = True) -> InvokeResult:
         fn = self.fn
         started = time.perf_counter()
         headers = {"Content-Type": "application/json", "Lambda-Runtime-Aws-Request-Id": request_id,
                    "X-Amz-Request-Id": request_id}
         if not self._slots.acquire(blocking=wait):
             raise FunctionThrottled(fn.function_name, self._limit)
+        body: bytes
+        error: str | None
         try:
             try:
                 resp = self._client.post(fn.url or "", content=payload or b"null", headers=headers)
@@ -54,7 +57,7 @@ class HttpFunction:
             self._slots.release()
         duration = (time.perf_counter() - started) * 1000
         result = InvokeResult(fn.function_name, request_id, body, error, duration)
-        result.logs = _report(request_id, fn, "", duration, None, note)
+        result.logs = report_log(request_id, fn, "", duration, None, note)
         return result
 
     def close(self) -> None:

@@ -17,25 +17,25 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from triggerfish.errors import TriggerfishError
 from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
+from triggerfish.functions.http import HttpFunction
+from triggerfish.functions.invocation import FunctionThrottled as FunctionThrottled
+from triggerfish.functions.invocation import InvokeResult as InvokeResult
+from triggerfish.functions.invocation import exit_payload, report_log, timeout_payload
 
 DEFAULT_CONCURRENCY = 8
-LOG_TAIL_BYTES = 4096
 
 #: Called with (function name, request id, the handler's output) after each invocation that printed something.
 LogSink = Callable[[str, str, str], None]
@@ -47,93 +47,6 @@ class FunctionNotFound(TriggerfishError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"Function not found: {name}")
-
-
-class FunctionThrottled(TriggerfishError):
-    """``invoke(..., wait=False)`` found every one of the function's concurrency slots busy
-    (Lambda's TooManyRequestsException, reason ReservedFunctionConcurrentInvocationLimitExceeded)."""
-
-    def __init__(self, name: str, limit: int) -> None:
-        self.name = name
-        self.limit = limit
-        super().__init__(f"Rate Exceeded: function {name} already runs {limit} invocation(s) at once "
-                         "(ReservedConcurrentExecutions); retry later or raise the limit")
-
-
-@dataclass
-class InvokeResult:
-    """The outcome of one invocation, shaped like Lambda's Invoke response."""
-
-    function_name: str
-    request_id: str
-    #: The handler's result as JSON bytes, or Lambda's error payload when ``function_error`` is set.
-    payload: bytes
-    #: None on success, ``"Unhandled"`` for errors, timeouts and crashes (X-Amz-Function-Error).
-    function_error: str | None
-    duration_ms: float
-    #: The invocation's log: START line, the handler's output, END and REPORT lines.
-    logs: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.function_error is None
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        if self.ok:
-            return None
-        try:
-            data = json.loads(self.payload)
-        except ValueError:
-            return {"errorMessage": self.payload.decode(errors="replace"), "errorType": "Unknown"}
-        return data if isinstance(data, dict) else {"errorMessage": str(data), "errorType": "Unknown"}
-
-    @property
-    def error_type(self) -> str | None:
-        err = self.error
-        return None if err is None else str(err.get("errorType", "Unknown"))
-
-    def result(self) -> Any:
-        """The decoded result (or error payload)."""
-        return json.loads(self.payload) if self.payload else None
-
-    def log_tail(self, limit: int = LOG_TAIL_BYTES) -> str:
-        """The last ``limit`` bytes of the log (Lambda's LogType=Tail)."""
-        data = self.logs.encode()[-limit:]
-        return data.decode(errors="ignore")
-
-
-def timeout_payload(request_id: str, timeout: float) -> bytes:
-    return json.dumps({"errorType": "Sandbox.Timedout",
-                       "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}).encode()
-
-
-_SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
-                 signal.SIGTERM: "terminated", signal.SIGBUS: "bus error"}
-
-
-def exit_payload(request_id: str, returncode: int | None) -> bytes:
-    if returncode is not None and returncode < 0:
-        try:
-            sig = signal.Signals(-returncode)
-            reason = f"signal: {_SIGNAL_WORDS.get(sig, sig.name.lower())}"
-        except ValueError:
-            reason = f"signal: {-returncode}"
-    else:
-        reason = f"exit status {returncode}"
-    return json.dumps({"errorType": "Runtime.ExitError",
-                       "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {reason}"}).encode()
-
-
-def _report(request_id: str, fn: FunctionConfig, output: str, duration_ms: float, max_rss_mb: int | None,
-            extra: str = "") -> str:
-    rss = f"\tMax Memory Used: {max_rss_mb} MB" if max_rss_mb else ""
-    return (
-        f"START RequestId: {request_id} Version: $LATEST\n{output}{extra}"
-        f"END RequestId: {request_id}\n"
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {fn.memory_size} MB{rss}\t\n"
-    )
 
 
 class _Timeout(Exception):
@@ -317,8 +230,6 @@ class FunctionRuntime:
             old_http = self._http.pop(fn.function_name, None)
             self._functions[fn.function_name] = fn
             if fn.is_http:
-                from triggerfish.functions.http import HttpFunction
-
                 self._http[fn.function_name] = HttpFunction(fn, self.concurrency_of(fn))
             else:
                 self._pools[fn.function_name] = _Pool(fn, self.concurrency_of(fn), self.region)
@@ -401,9 +312,9 @@ class FunctionRuntime:
         *,
         request_id: str | None = None,
     ) -> InvokeResult:
-        """Invoke with a Kafka batch packed by ``esm.event.pack_records``.
+        """Invoke with a Kafka batch packed by ``functions.batch.pack_records``.
 
-        A Python handler's worker builds the event dict itself (``esm.event.unpack_event``), so the
+        A Python handler's worker builds the event dict itself (``functions.batch.unpack_event``), so the
         engine process never encodes the JSON nor the worker parses it; HTTP functions get
         ``json_payload()``. The handler sees exactly what ``json.loads`` of that JSON would give.
         """
@@ -452,7 +363,7 @@ class FunctionRuntime:
 
     def _done(self, fn: FunctionConfig, result: InvokeResult, output: str, extra: str,
               max_rss_mb: int | None = None) -> InvokeResult:
-        result.logs = _report(result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
+        result.logs = report_log(result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
         if self.log_sink is not None and (output or extra):
             self.log_sink(fn.function_name, result.request_id, output + extra)
         return result

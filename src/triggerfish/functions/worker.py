@@ -19,6 +19,7 @@ import time
 import traceback
 from typing import Any, BinaryIO
 
+from triggerfish.functions.batch import unpack_event
 from triggerfish.functions.context import LambdaContext
 from triggerfish.functions.frames import read_frame, write_frame
 
@@ -134,11 +135,10 @@ def serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
                 aws_request_id=request_id, deadline_ms=header["deadline_ms"], region=spec["region"],
                 log_stream_name=spec["log_stream_name"],
             )
+            event: Any
             try:
                 if header.get("kind") == "records":
                     # A Kafka batch packed by the engine (our own pipe, our own pickle).
-                    from triggerfish.esm.event import unpack_event
-
                     event = unpack_event(payload)
                 else:
                     event = json.loads(payload) if payload else None

@@ -1,0 +1,107 @@
+"""What every way of invoking a function shares: the outcome (``InvokeResult``), Lambda's error
+payloads for a timeout and a crashed runtime, the START/END/REPORT log lines, and ``FunctionThrottled``.
+
+Both invokers build on it: the worker pool (``runtime``) and HTTP functions (``http``); neither
+imports the other for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from triggerfish.errors import TriggerfishError
+from triggerfish.functions.config import FunctionConfig
+
+LOG_TAIL_BYTES = 4096
+
+
+class FunctionThrottled(TriggerfishError):
+    """``invoke(..., wait=False)`` found every one of the function's concurrency slots busy
+    (Lambda's TooManyRequestsException, reason ReservedFunctionConcurrentInvocationLimitExceeded)."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        super().__init__(f"Rate Exceeded: function {name} already runs {limit} invocation(s) at once "
+                         "(ReservedConcurrentExecutions); retry later or raise the limit")
+
+
+@dataclass
+class InvokeResult:
+    """The outcome of one invocation, shaped like Lambda's Invoke response."""
+
+    function_name: str
+    request_id: str
+    #: The handler's result as JSON bytes, or Lambda's error payload when ``function_error`` is set.
+    payload: bytes
+    #: None on success, ``"Unhandled"`` for errors, timeouts and crashes (X-Amz-Function-Error).
+    function_error: str | None
+    duration_ms: float
+    #: The invocation's log: START line, the handler's output, END and REPORT lines.
+    logs: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.function_error is None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        if self.ok:
+            return None
+        try:
+            data = json.loads(self.payload)
+        except ValueError:
+            return {"errorMessage": self.payload.decode(errors="replace"), "errorType": "Unknown"}
+        return data if isinstance(data, dict) else {"errorMessage": str(data), "errorType": "Unknown"}
+
+    @property
+    def error_type(self) -> str | None:
+        err = self.error
+        return None if err is None else str(err.get("errorType", "Unknown"))
+
+    def result(self) -> Any:
+        """The decoded result (or error payload)."""
+        return json.loads(self.payload) if self.payload else None
+
+    def log_tail(self, limit: int = LOG_TAIL_BYTES) -> str:
+        """The last ``limit`` bytes of the log (Lambda's LogType=Tail)."""
+        data = self.logs.encode()[-limit:]
+        return data.decode(errors="ignore")
+
+
+def timeout_payload(request_id: str, timeout: float) -> bytes:
+    return json.dumps({"errorType": "Sandbox.Timedout",
+                       "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}).encode()
+
+
+_SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+                 signal.SIGTERM: "terminated", signal.SIGBUS: "bus error"}
+
+
+def exit_payload(request_id: str, returncode: int | None) -> bytes:
+    if returncode is not None and returncode < 0:
+        try:
+            sig = signal.Signals(-returncode)
+            reason = f"signal: {_SIGNAL_WORDS.get(sig, sig.name.lower())}"
+        except ValueError:
+            reason = f"signal: {-returncode}"
+    else:
+        reason = f"exit status {returncode}"
+    return json.dumps({"errorType": "Runtime.ExitError",
+                       "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {reason}"}).encode()
+
+
+def report_log(request_id: str, fn: FunctionConfig, output: str, duration_ms: float, max_rss_mb: int | None,
+               extra: str = "") -> str:
+    """The invocation's log as Lambda writes it: START, the handler's output, END and REPORT."""
+    rss = f"\tMax Memory Used: {max_rss_mb} MB" if max_rss_mb else ""
+    return (
+        f"START RequestId: {request_id} Version: $LATEST\n{output}{extra}"
+        f"END RequestId: {request_id}\n"
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {fn.memory_size} MB{rss}\t\n"
+    )
