@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 from rich.console import Console
+
+from triggerfish.bridge.config import from_file
+from triggerfish.bridge.server import serve
 
 console = Console(stderr=True)
 
@@ -15,11 +19,6 @@ def bridge(
     insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback http.host without HTTP authentication."),
 ) -> None:
     """Serve Kafka over HTTP with Strimzi Kafka Bridge's API (produce, consume, topics)."""
-    import logging
-
-    from triggerfish.bridge.config import from_file
-    from triggerfish.bridge.server import serve
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = from_file(config)
 
