@@ -32,7 +32,7 @@ from triggerfish.esm.store import Store
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime, LogSink
 
-log = logging.getLogger("triggerfish")
+_log = logging.getLogger("triggerfish")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
@@ -155,7 +155,7 @@ class App:
     # -- internals -----------------------------------------------------------------------------
     def _serve(self, engine: Engine, runtime: FunctionRuntime) -> ApiServer:
         if self._access_key is None and self._host not in _LOOPBACK:
-            log.warning("control API on %s accepts any signature; require an access key "
+            _log.warning("control API on %s accepts any signature; require an access key "
                         "(triggerfish run --require-auth) to check them", self._host)
         server = ApiServer(create_app(EngineBackend(runtime, engine), access_key=self._access_key),
                            self._host, self._port)

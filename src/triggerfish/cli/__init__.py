@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-err_console = Console(stderr=True)
+_err_console = Console(stderr=True)
 
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(doctor.app, name="doctor")
@@ -34,5 +34,5 @@ def main() -> None:
     try:
         app()
     except TriggerfishError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
+        _err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(1)

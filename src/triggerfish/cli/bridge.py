@@ -11,7 +11,7 @@ from rich.console import Console
 from triggerfish.bridge.config import from_file
 from triggerfish.bridge.server import serve
 
-console = Console(stderr=True)
+_console = Console(stderr=True)
 
 
 def bridge(
@@ -30,6 +30,6 @@ def bridge(
         line += f"  kafka: {cfg.admin.get('bootstrap.servers')}"
         if cfg.auth.type != "none":
             line += f"  auth: {cfg.auth.type}"
-        console.print(line, highlight=False)
+        _console.print(line, highlight=False)
 
     serve(cfg, insecure=insecure, on_ready=ready)

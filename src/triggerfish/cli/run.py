@@ -22,28 +22,28 @@ from rich.logging import RichHandler
 
 from triggerfish import config as project_config
 from triggerfish.api.sigv4 import load_access_key
-from triggerfish.app import App
+from triggerfish.app import DEFAULT_HOST, DEFAULT_PORT, App
 
 # Logs piped to a file or journald are not wrapped at 80 columns.
-console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
+_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
 
 
 def _log_sink(function: str, request_id: str, text: str) -> None:
     for line in text.rstrip("\n").splitlines():
-        console.print(f"[cyan]{function}[/] [dim]{request_id[:8]}[/] {line}", highlight=False, markup=True,
+        _console.print(f"[cyan]{function}[/] [dim]{request_id[:8]}[/] {line}", highlight=False, markup=True,
                       soft_wrap=True)
 
 
-def setup_logging(level: str) -> None:
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
+def _setup_logging(level: str) -> None:
+    handler = RichHandler(console=_console, show_path=False, rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("triggerfish").setLevel(level.upper())
 
 
 def run(
     config: Path = typer.Option(Path("triggerfish.yaml"), "--config", "-c", help="the triggerfish.yaml to run"),
-    port: int = typer.Option(9000, "--port", help="control API port (0 = any free port)"),
-    host: str = typer.Option("127.0.0.1", "--host", help="control API address"),
+    port: int = typer.Option(DEFAULT_PORT, "--port", help="control API port (0 = any free port)"),
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="control API address"),
     no_api: bool = typer.Option(False, "--no-api", help="do not serve the control API"),
     require_auth: bool = typer.Option(
         False, "--require-auth",
@@ -60,7 +60,7 @@ def run(
     """Run functions on Kafka records, as Lambda's Kafka event source mapping does."""
     project = project_config.load(config)  # validates everything before touching Kafka
     access_key = load_access_key(auth_secret) if require_auth or auth_secret else None
-    setup_logging(log_level)
+    _setup_logging(log_level)
     log = logging.getLogger("triggerfish")
     stop = threading.Event()
     signals = {"count": 0}
@@ -68,7 +68,7 @@ def run(
     def on_signal(signum: int, _frame: Any) -> None:
         signals["count"] += 1
         if signals["count"] > 1:
-            console.print("[red]second signal: exiting without waiting for in-flight batches[/]")
+            _console.print("[red]second signal: exiting without waiting for in-flight batches[/]")
             os._exit(130)
         log.info("%s received: finishing in-flight batches, committing, leaving the group",
                  signal.Signals(signum).name)

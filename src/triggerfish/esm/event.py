@@ -73,9 +73,9 @@ class Record:
         r.headers = msg.headers() or ()
         r.encoded = b""
         if r.headers:
-            r.size = json_size(r)
+            r.size = _json_size(r)
         else:
-            # json_size inlined for the common case (no headers): saves a call and the prefix lookup per record
+            # _json_size inlined for the common case (no headers): saves a call and the prefix lookup per record
             prefix = _prefix_sizes.get(topic)
             n = (prefix[partition] if prefix is not None and partition in prefix else len(_prefix(topic, partition))) \
                 + len(str(offset)) + len(str(ts)) + len(ts_type)
@@ -89,13 +89,13 @@ class Record:
     def encode(self) -> bytes:
         """The record's JSON object as Lambda sends it (cached)."""
         if not self.encoded:
-            self.encoded = encode_record(self)
+            self.encoded = _encode_record(self)
         return self.encoded
 
     def json_size(self) -> int:
         """``len(self.encode())``, computed without encoding (cached)."""
         if not self.size:
-            self.size = len(self.encoded) if self.encoded else json_size(self)
+            self.size = len(self.encoded) if self.encoded else _json_size(self)
         return self.size
 
     def __repr__(self) -> str:
@@ -152,8 +152,8 @@ def _b64_len(n: int) -> int:
     return 4 * ((n + 2) // 3)
 
 
-def json_size(r: Record) -> int:
-    """Exact size of ``encode_record(r)`` by arithmetic: the batcher needs sizes, not bytes."""
+def _json_size(r: Record) -> int:
+    """Exact size of ``_encode_record(r)`` by arithmetic: the batcher needs sizes, not bytes."""
     ts_type = _TYPES.get(r.timestamp_type) or r.timestamp_type.encode()
     n = len(_prefix(r.topic, r.partition)) + len(str(r.offset)) + len(str(r.timestamp)) + len(ts_type)
     n += len(_headers(r)) if r.headers else 0
@@ -167,7 +167,7 @@ def json_size(r: Record) -> int:
     return n + len(_NONE) - 10
 
 
-def encode_record(r: Record) -> bytes:
+def _encode_record(r: Record) -> bytes:
     # Hot path for HTTP functions: one bytes formatting, no json.dumps of a dict.
     prefix = _prefix(r.topic, r.partition)
     ts_type = _TYPES.get(r.timestamp_type) or r.timestamp_type.encode()

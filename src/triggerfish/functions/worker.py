@@ -23,7 +23,7 @@ from triggerfish.functions.batch import unpack_event
 from triggerfish.functions.context import LambdaContext
 from triggerfish.functions.frames import read_frame, write_frame
 
-MAX_LOG_CHARS = 256 * 1024
+_MAX_LOG_CHARS = 256 * 1024
 
 
 class _Capture(io.TextIOBase):
@@ -37,7 +37,7 @@ class _Capture(io.TextIOBase):
         return True
 
     def write(self, s: str) -> int:
-        if self.size < MAX_LOG_CHARS:
+        if self.size < _MAX_LOG_CHARS:
             self.parts.append(s)
             self.size += len(s)
         return len(s)
@@ -92,7 +92,7 @@ class _InitError(Exception):
         self.error_type = error_type
 
 
-def serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
+def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
     capture = _Capture()
     sys.stdout = capture
     sys.stderr = capture
@@ -163,7 +163,7 @@ def main() -> None:
     requests = os.fdopen(spec["request_fd"], "rb", buffering=1 << 16)
     replies = os.fdopen(spec["reply_fd"], "wb", buffering=1 << 16)
     try:
-        serve(spec, requests, replies)
+        _serve(spec, requests, replies)
     except (BrokenPipeError, KeyboardInterrupt):
         pass
     os._exit(0)  # skip interpreter teardown: handlers may leave threads behind
