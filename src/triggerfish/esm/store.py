@@ -70,7 +70,7 @@ class Store:
                     "SELECT uuid FROM mappings WHERE identity=? AND origin=? ORDER BY created LIMIT 1", (identity, origin)
                 ).fetchone()
                 if row:
-                    uuid = row[0]
+                    uuid = str(row[0])
                 else:
                     uuid = str(uuidlib.uuid4())
                     now = time.time()
