@@ -6,7 +6,8 @@ The public API is what ``__all__`` lists, plus the command line (``triggerfish -
   and stopped together (``with App(functions, mappings) as app: ...``);
 - ``FunctionConfig``, ``MappingConfig``: a function and an event source mapping, from Lambda's field
   names (``from_dict``); ``load_project`` reads and validates a ``triggerfish.yaml`` into a
-  ``ProjectConfig``; ``AccessKey`` is the key pair the control API can require;
+  ``ProjectConfig``; ``AccessKey`` is the key pair the control API can require (``load_access_key``
+  reads it as ``triggerfish run --require-auth`` does);
 - the exception tree rooted at ``TriggerfishError`` (``triggerfish.errors``).
 
 The rest is organised by part (``esm`` the engine, ``functions`` the function runtime, ``api`` the
@@ -30,7 +31,7 @@ from triggerfish.errors import (
 )
 
 if TYPE_CHECKING:
-    from triggerfish.api.sigv4 import AccessKey
+    from triggerfish.api.sigv4 import AccessKey, load_access_key
     from triggerfish.app import App
     from triggerfish.config import ProjectConfig
     from triggerfish.config import load as load_project
@@ -51,6 +52,7 @@ __all__ = [
     "SetupError",
     "TriggerfishError",
     "__version__",
+    "load_access_key",
     "load_project",
 ]
 
@@ -61,6 +63,7 @@ _LAZY = {
     "FunctionConfig": ("triggerfish.functions.config", "FunctionConfig"),
     "MappingConfig": ("triggerfish.esm.config", "MappingConfig"),
     "ProjectConfig": ("triggerfish.config", "ProjectConfig"),
+    "load_access_key": ("triggerfish.api.sigv4", "load_access_key"),
     "load_project": ("triggerfish.config", "load"),
 }
 
