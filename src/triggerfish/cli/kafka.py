@@ -21,8 +21,8 @@ _PortBase = typer.Option(
 _DOWNLOADED = re.compile(r"Downloaded from \S+: \S+/([^/]+\.(?:jar|pom))")
 
 
-@app.command()
-def up(port_base: int = _PortBase) -> None:
+@app.command("up")
+def _up(port_base: int = _PortBase) -> None:
     """Start the broker (or reuse the running one) and print shell-sourceable KAFKA_* lines."""
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -43,8 +43,8 @@ def up(port_base: int = _PortBase) -> None:
         typer.echo(line)
 
 
-@app.command()
-def status(port_base: int = _PortBase) -> None:
+@app.command("status")
+def _status(port_base: int = _PortBase) -> None:
     """Print the KAFKA_* lines when the broker runs (exit 0); say it is down otherwise (exit 1)."""
     env = localkafka.status(port_base)
     if env is None:
@@ -54,8 +54,8 @@ def status(port_base: int = _PortBase) -> None:
         typer.echo(line)
 
 
-@app.command()
-def down(
+@app.command("down")
+def _down(
     port_base: int = _PortBase,
     keep_data: bool = typer.Option(False, "--keep-data", help="Keep topics, offsets, certificates and password."),
 ) -> None:

@@ -158,7 +158,7 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
         write_frame(replies, {"ok": ok, "duration_ms": duration, "logs": capture.take(), "max_rss_mb": rss_mb}, body)
 
 
-def main() -> None:
+def _main() -> None:
     spec = json.loads(sys.argv[1])
     requests = os.fdopen(spec["request_fd"], "rb", buffering=1 << 16)
     replies = os.fdopen(spec["reply_fd"], "wb", buffering=1 << 16)
@@ -170,4 +170,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _main()
