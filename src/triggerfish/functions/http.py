@@ -13,11 +13,11 @@ import time
 import httpx
 
 from triggerfish.functions.config import FunctionConfig
-from triggerfish.functions.invocation import FunctionThrottled, InvokeResult, report_log, timeout_payload
+from triggerfish.functions.invocation import FunctionThrottled, InvokeResult, report, timeout_payload
 
 
 class HttpFunction:
-    """One HTTP function: at most ``concurrency`` requests in flight, over one connection pool."""
+    """One HTTP-endpoint function: a pooled client, at most ``concurrency`` requests in flight."""
 
     def __init__(self, fn: FunctionConfig, concurrency: int) -> None:
         self.fn = fn
@@ -33,7 +33,6 @@ class HttpFunction:
                    "X-Amz-Request-Id": request_id}
         if not self._slots.acquire(blocking=wait):
             raise FunctionThrottled(fn.function_name, self._limit)
-        body: bytes
         error: str | None
         try:
             try:
@@ -57,7 +56,7 @@ class HttpFunction:
             self._slots.release()
         duration = (time.perf_counter() - started) * 1000
         result = InvokeResult(fn.function_name, request_id, body, error, duration)
-        result.logs = report_log(request_id, fn, "", duration, None, note)
+        result.logs = report(request_id, fn, "", duration, None, note)
         return result
 
     def close(self) -> None:

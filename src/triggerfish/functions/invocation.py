@@ -1,8 +1,6 @@
-"""What every way of invoking a function shares: the outcome (``InvokeResult``), Lambda's error
-payloads for a timeout and a crashed runtime, the START/END/REPORT log lines, and ``FunctionThrottled``.
+"""One invocation's outcome: ``InvokeResult``, Lambda's error payloads and log lines, and the invoke errors.
 
-Both invokers build on it: the worker pool (``runtime``) and HTTP functions (``http``); neither
-imports the other for it.
+Shared by the worker-process path (:mod:`.runtime`, :mod:`.pool`) and HTTP functions (:mod:`.http`).
 """
 
 from __future__ import annotations
@@ -17,6 +15,14 @@ from triggerfish.errors import TriggerfishError
 from triggerfish.functions.config import FunctionConfig
 
 LOG_TAIL_BYTES = 4096
+
+
+class FunctionNotFound(TriggerfishError):
+    """No function of that name is configured."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Function not found: {name}")
 
 
 class FunctionThrottled(TriggerfishError):
@@ -95,9 +101,9 @@ def exit_payload(request_id: str, returncode: int | None) -> bytes:
                        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {reason}"}).encode()
 
 
-def report_log(request_id: str, fn: FunctionConfig, output: str, duration_ms: float, max_rss_mb: int | None,
-               extra: str = "") -> str:
-    """The invocation's log as Lambda writes it: START, the handler's output, END and REPORT."""
+def report(request_id: str, fn: FunctionConfig, output: str, duration_ms: float, max_rss_mb: int | None,
+           extra: str = "") -> str:
+    """The invocation's log as Lambda writes it: START, the output, END and REPORT lines."""
     rss = f"\tMax Memory Used: {max_rss_mb} MB" if max_rss_mb else ""
     return (
         f"START RequestId: {request_id} Version: $LATEST\n{output}{extra}"

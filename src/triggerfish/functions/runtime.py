@@ -27,26 +27,18 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from triggerfish.errors import TriggerfishError
 from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
 from triggerfish.functions.http import HttpFunction
+from triggerfish.functions.invocation import FunctionNotFound as FunctionNotFound
 from triggerfish.functions.invocation import FunctionThrottled as FunctionThrottled
 from triggerfish.functions.invocation import InvokeResult as InvokeResult
-from triggerfish.functions.invocation import exit_payload, report_log, timeout_payload
+from triggerfish.functions.invocation import exit_payload, report, timeout_payload
 
 DEFAULT_CONCURRENCY = 8
 
 #: Called with (function name, request id, the handler's output) after each invocation that printed something.
 LogSink = Callable[[str, str, str], None]
-
-
-class FunctionNotFound(TriggerfishError):
-    """No function of that name is configured."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"Function not found: {name}")
 
 
 class _Timeout(Exception):
@@ -363,7 +355,7 @@ class FunctionRuntime:
 
     def _done(self, fn: FunctionConfig, result: InvokeResult, output: str, extra: str,
               max_rss_mb: int | None = None) -> InvokeResult:
-        result.logs = report_log(result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
+        result.logs = report(result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
         if self.log_sink is not None and (output or extra):
             self.log_sink(fn.function_name, result.request_id, output + extra)
         return result
