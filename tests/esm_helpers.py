@@ -25,11 +25,7 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.engine import Engine
-from triggerfish.esm.store import Store
-from triggerfish.functions.config import FunctionConfig
-from triggerfish.functions.runtime import FunctionRuntime
+from triggerfish import App, FunctionConfig, MappingConfig
 
 #: A handler that appends {"pid", "ppid", "t", "event"} per invocation to $OUT as one whole line
 #: (O_APPEND, one write; a short write is finished before returning); ``ppid`` is the engine process
@@ -166,14 +162,15 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
 
 
 class RunningEngine:
-    """An in-process engine with its own runtime and state file, stopped on exit."""
+    """An in-process ``triggerfish.App`` without the control API (its own runtime and state file),
+    stopped on exit; ``engine``, ``runtime`` and ``store`` are the App's."""
 
     def __init__(self, functions: Sequence[FunctionConfig], mappings: Sequence[MappingConfig], state_dir: Path) -> None:
-        self.runtime = FunctionRuntime(functions)
-        self.store = Store(state_dir / "state.db")
-        self.engine = Engine(self.runtime, self.store)
-        self.views = self.engine.load(mappings)
-        self.engine.start()
+        self.app = App(functions, mappings, state=state_dir / "state.db", api=False).start()
+        self.runtime = self.app.runtime
+        self.store = self.app.store
+        self.engine = self.app.engine
+        self.views = self.engine.list()
 
     @property
     def uuids(self) -> list[str]:
@@ -183,9 +180,7 @@ class RunningEngine:
         return self.engine.get(uuid or self.uuids[0]).status.to_dict()
 
     def stop(self) -> None:
-        self.engine.stop()
-        self.runtime.close()
-        self.store.close()
+        self.app.stop()
 
     def __enter__(self) -> RunningEngine:
         return self

@@ -24,39 +24,28 @@ from esm_helpers import (
     wait_until,
     write_handler,
 )
-from triggerfish.api import ApiServer, EngineBackend, create_app
-from triggerfish.esm.engine import Engine
-from triggerfish.esm.store import Store
-from triggerfish.functions.runtime import FunctionRuntime
+from triggerfish import App
 
 pytestmark = pytest.mark.kafka
 
 
 class Stack:
-    """runtime + SQLite store + engine + HTTP server, as ``triggerfish run`` assembles them."""
+    """A ``triggerfish.App`` serving the control API on a free port, as ``triggerfish run`` runs it."""
 
     def __init__(self, tmp_path: Path, yaml_mappings: list[Any] = ()) -> None:
         code = write_handler(tmp_path, "rec", RECORDER)
         self.out = tmp_path / "out.jsonl"
         env = {"Environment": {"Variables": {"OUT": str(self.out)}}}
-        self.runtime = FunctionRuntime([
-            function_config(code, name="f", **env),
-            function_config(code, name="g", **env),
-        ])
-        self.store = Store(tmp_path / "state.db")
-        self.engine = Engine(self.runtime, self.store)
-        self.engine.load(yaml_mappings)
-        self.engine.start()
-        self.server = ApiServer(create_app(EngineBackend(self.runtime, self.engine)), port=0)
-        self.url = self.server.start()
+        functions = [function_config(code, name="f", **env), function_config(code, name="g", **env)]
+        self.app = App(functions, yaml_mappings, state=tmp_path / "state.db", port=0).start()
+        self.runtime, self.store, self.engine = self.app.runtime, self.app.store, self.app.engine
+        assert self.app.url is not None
+        self.url = self.app.url
         self.client = lambda_client(self.url)
         self.raw = lambda_client(self.url, parameter_validation=False)  # lets bad input reach the server
 
     def stop(self) -> None:
-        self.server.stop()
-        self.engine.stop()
-        self.runtime.close()
-        self.store.close()
+        self.app.stop()
 
 
 @pytest.fixture

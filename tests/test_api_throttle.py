@@ -15,7 +15,6 @@ from botocore.exceptions import ClientError
 
 from api_support import lambda_client
 from esm_helpers import (
-    RunningEngine,
     committed_offsets,
     function_config,
     mapping_config,
@@ -23,9 +22,7 @@ from esm_helpers import (
     wait_until,
     write_handler,
 )
-from triggerfish.api.app import create_app
-from triggerfish.api.engine import EngineBackend
-from triggerfish.api.server import ApiServer
+from triggerfish import App
 from triggerfish.errors import FunctionThrottled
 from triggerfish.functions.runtime import FunctionRuntime
 from triggerfish.localkafka import KafkaEnv
@@ -75,24 +72,21 @@ def test_url_and_invoke_get_429_while_a_batch_holds_the_only_slot(
 ) -> None:
     topic = make_topic()
     fn, marker = single_flight(tmp_path, 3.0)
-    with RunningEngine([fn], [mapping_config(topic, kafka.bootstrap, BatchSize=1)], tmp_path) as eng:
-        api = ApiServer(create_app(EngineBackend(eng.runtime, eng.engine)), port=0)
-        url = api.start()
-        try:
-            produce(kafka.bootstrap, topic, [b"hold the worker"])
-            wait_until(marker.exists, timeout=30, message="the batch started")
-            started = time.monotonic()
-            refused = httpx.post(f"{url}/lambda-url/f/", timeout=30)
-            assert refused.status_code == 429, refused.text
-            assert refused.headers["x-amzn-ErrorType"] == "TooManyRequestsException"
-            with pytest.raises(ClientError) as info:
-                lambda_client(url).invoke(FunctionName="f", Payload=b"{}")
-            assert info.value.response["Error"]["Code"] == "TooManyRequestsException"
-            assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-            assert time.monotonic() - started < 2.5  # answered while the batch still held the worker
-            # the batch finishes and is committed; then the URL is served again
-            wait_until(lambda: committed_offsets(kafka.bootstrap, eng.uuids[0], topic, 1) == {0: 1}, timeout=30)
-            served = httpx.post(f"{url}/lambda-url/f/", timeout=30)
-            assert (served.status_code, served.text) == (200, "url ok")
-        finally:
-            api.stop()
+    mapping = mapping_config(topic, kafka.bootstrap, BatchSize=1)
+    with App([fn], [mapping], state=tmp_path / "state.db", port=0) as app:
+        url, uuid = app.url, app.engine.list()[0].uuid
+        produce(kafka.bootstrap, topic, [b"hold the worker"])
+        wait_until(marker.exists, timeout=30, message="the batch started")
+        started = time.monotonic()
+        refused = httpx.post(f"{url}/lambda-url/f/", timeout=30)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["x-amzn-ErrorType"] == "TooManyRequestsException"
+        with pytest.raises(ClientError) as info:
+            lambda_client(url).invoke(FunctionName="f", Payload=b"{}")
+        assert info.value.response["Error"]["Code"] == "TooManyRequestsException"
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert time.monotonic() - started < 2.5  # answered while the batch still held the worker
+        # the batch finishes and is committed; then the URL is served again
+        wait_until(lambda: committed_offsets(kafka.bootstrap, uuid, topic, 1) == {0: 1}, timeout=30)
+        served = httpx.post(f"{url}/lambda-url/f/", timeout=30)
+        assert (served.status_code, served.text) == (200, "url ok")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from triggerfish.esm.event import EventBuilder, Record, pack_records, unpack_event
+from triggerfish.esm.event import EventBuilder, Record
+from triggerfish.functions.batch import pack_records, unpack_event
 
 
 def _records() -> list[Record]:

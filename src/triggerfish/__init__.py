@@ -1,12 +1,82 @@
 """triggerfish: Lambda's Kafka trigger, anywhere.
 
-The public surface is small: the exception tree in :mod:`triggerfish.errors` and the command line
-(`triggerfish --help`). Everything else is organised by part: ``esm`` (the event-source-mapping
-engine), ``functions`` (the Lambda-compatible function runtime), ``api`` (the control API),
-``bridge`` (the Kafka HTTP bridge), ``doctor`` and ``localkafka`` (a real broker for development).
+The public API is what ``__all__`` lists, plus the command line (``triggerfish --help``):
+
+- ``App``: the state store, function runtime, event source mapping engine and control API, started
+  and stopped together (``with App(functions, mappings) as app: ...``);
+- ``FunctionConfig``, ``MappingConfig``: a function and an event source mapping, from Lambda's field
+  names (``from_dict``); ``load_project`` reads and validates a ``triggerfish.yaml`` into a
+  ``ProjectConfig``; ``AccessKey`` is the key pair the control API can require (``load_access_key``
+  reads it as ``triggerfish run --require-auth`` does);
+- the exception tree rooted at ``TriggerfishError`` (``triggerfish.errors``).
+
+The rest is organised by part (``esm`` the engine, ``functions`` the function runtime, ``api`` the
+control API, ``bridge`` the Kafka HTTP bridge, ``doctor``, ``localkafka``) and may change.
+
+Only the exceptions are imported with the package. Every handler's worker process imports this package
+too, and must not pay for the engine and the HTTP server (0.06 s -> 0.4 s per worker start), so the
+other names are imported on first use (PEP 562) from the fixed table below.
 """
 
-from triggerfish.errors import ConfigError, LocalKafkaError, TriggerfishError
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from triggerfish.errors import (
+    ConfigError,
+    FunctionError,
+    LocalKafkaError,
+    SecretError,
+    SetupError,
+    TriggerfishError,
+)
+
+if TYPE_CHECKING:
+    from triggerfish.api.sigv4 import AccessKey, load_access_key
+    from triggerfish.app import App
+    from triggerfish.config import ProjectConfig
+    from triggerfish.config import load as load_project
+    from triggerfish.esm.config import MappingConfig
+    from triggerfish.functions.config import FunctionConfig
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "LocalKafkaError", "TriggerfishError", "__version__"]
+__all__ = [
+    "AccessKey",
+    "App",
+    "ConfigError",
+    "FunctionConfig",
+    "FunctionError",
+    "LocalKafkaError",
+    "MappingConfig",
+    "ProjectConfig",
+    "SecretError",
+    "SetupError",
+    "TriggerfishError",
+    "__version__",
+    "load_access_key",
+    "load_project",
+]
+
+#: Public name -> (module, attribute), imported on first access.
+_LAZY = {
+    "AccessKey": ("triggerfish.api.sigv4", "AccessKey"),
+    "App": ("triggerfish.app", "App"),
+    "FunctionConfig": ("triggerfish.functions.config", "FunctionConfig"),
+    "MappingConfig": ("triggerfish.esm.config", "MappingConfig"),
+    "ProjectConfig": ("triggerfish.config", "ProjectConfig"),
+    "load_access_key": ("triggerfish.api.sigv4", "load_access_key"),
+    "load_project": ("triggerfish.config", "load"),
+}
+
+if not TYPE_CHECKING:  # type checkers see the imports above instead
+
+    def __getattr__(name: str) -> object:
+        try:
+            module, attribute = _LAZY[name]
+        except KeyError:
+            raise AttributeError(f"module 'triggerfish' has no attribute {name!r}") from None
+        value = getattr(import_module(module), attribute)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))

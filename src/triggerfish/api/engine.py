@@ -23,8 +23,8 @@ from triggerfish.esm.state import EventSourceMapping
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT = "000000000000"
+_DEFAULT_REGION = "us-east-1"
+_DEFAULT_ACCOUNT = "000000000000"
 
 
 def _iso(epoch: float) -> str:
@@ -32,7 +32,7 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(epoch))
 
 
-def function_configuration(fn: FunctionConfig, *, region: str, account: str, loaded_at: float) -> dict[str, Any]:
+def _function_configuration(fn: FunctionConfig, *, region: str, account: str, loaded_at: float) -> dict[str, Any]:
     """Lambda's FunctionConfiguration for a function declared in the YAML file."""
     out: dict[str, Any] = {
         "FunctionName": fn.function_name,
@@ -66,8 +66,8 @@ class EngineBackend:
         runtime: FunctionRuntime,
         engine: Engine | None = None,
         *,
-        region: str = DEFAULT_REGION,
-        account_id: str = DEFAULT_ACCOUNT,
+        region: str = _DEFAULT_REGION,
+        account_id: str = _DEFAULT_ACCOUNT,
     ) -> None:
         self.runtime = runtime
         self.engine = engine
@@ -81,7 +81,7 @@ class EngineBackend:
         url = fn.function_url_config or None
         return FunctionInfo(
             name=fn.function_name,
-            configuration=function_configuration(fn, region=self.region, account=self.account_id, loaded_at=loaded),
+            configuration=_function_configuration(fn, region=self.region, account=self.account_id, loaded_at=loaded),
             code_location=fn.code_uri.as_uri() if fn.code_uri is not None else None,
             url_auth_type=(url.get("AuthType") or "NONE") if url is not None else None,
             url_invoke_mode=(url or {}).get("InvokeMode") or "BUFFERED",

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from triggerfish.cli import bridge, doctor, invoke, kafka, run, status
 from triggerfish.errors import TriggerfishError
 
 app = typer.Typer(
@@ -18,28 +19,14 @@ app = typer.Typer(
     add_completion=False,
 )
 
-err_console = Console(stderr=True)
+_err_console = Console(stderr=True)
 
-
-def _register() -> None:
-    # Imported here so each command module can import `app` helpers from this package.
-    from triggerfish.cli import kafka
-
-    app.add_typer(kafka.app, name="kafka")
-    from triggerfish.cli import doctor
-
-    app.add_typer(doctor.app, name="doctor")
-    from triggerfish.cli import bridge
-
-    app.command("bridge")(bridge.bridge)
-    from triggerfish.cli import invoke, run, status
-
-    app.command("run")(run.run)
-    app.command("status")(status.status)
-    app.command("invoke")(invoke.invoke)
-
-
-_register()
+app.add_typer(kafka.app, name="kafka")
+app.add_typer(doctor.app, name="doctor")
+app.command("bridge")(bridge.bridge)
+app.command("run")(run.run)
+app.command("status")(status.status)
+app.command("invoke")(invoke.invoke)
 
 
 def main() -> None:
@@ -47,5 +34,5 @@ def main() -> None:
     try:
         app()
     except TriggerfishError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
+        _err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(1)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-console = Console(stderr=True)
+from triggerfish.bridge.config import from_file
+from triggerfish.bridge.server import serve
+
+_console = Console(stderr=True)
 
 
 def bridge(
@@ -15,11 +19,6 @@ def bridge(
     insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback http.host without HTTP authentication."),
 ) -> None:
     """Serve Kafka over HTTP with Strimzi Kafka Bridge's API (produce, consume, topics)."""
-    import logging
-
-    from triggerfish.bridge.config import from_file
-    from triggerfish.bridge.server import serve
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = from_file(config)
 
@@ -31,6 +30,6 @@ def bridge(
         line += f"  kafka: {cfg.admin.get('bootstrap.servers')}"
         if cfg.auth.type != "none":
             line += f"  auth: {cfg.auth.type}"
-        console.print(line, highlight=False)
+        _console.print(line, highlight=False)
 
     serve(cfg, insecure=insecure, on_ready=ready)

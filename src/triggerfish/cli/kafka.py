@@ -11,9 +11,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from triggerfish import localkafka
 
 app = typer.Typer(help="Run a real local Kafka broker (KRaft, PLAINTEXT + SASL_SSL + mTLS, ACLs on).", no_args_is_help=True)
-stderr = Console(stderr=True)
+_stderr = Console(stderr=True)
 
-PortBase = typer.Option(
+_PortBase = typer.Option(
     localkafka.DEFAULT_PORT_BASE, "--port-base", envvar="TRIGGERFISH_KAFKA_PORT_BASE",
     help="First of four ports: PLAINTEXT, SASL_SSL, mTLS, KRaft controller.",
 )
@@ -21,12 +21,12 @@ PortBase = typer.Option(
 _DOWNLOADED = re.compile(r"Downloaded from \S+: \S+/([^/]+\.(?:jar|pom))")
 
 
-@app.command()
-def up(port_base: int = PortBase) -> None:
+@app.command("up")
+def _up(port_base: int = _PortBase) -> None:
     """Start the broker (or reuse the running one) and print shell-sourceable KAFKA_* lines."""
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=stderr, transient=True,
+        console=_stderr, transient=True,
     ) as progress:
         task = progress.add_task("starting Kafka", total=None)
         fetched = 0
@@ -43,22 +43,22 @@ def up(port_base: int = PortBase) -> None:
         typer.echo(line)
 
 
-@app.command()
-def status(port_base: int = PortBase) -> None:
+@app.command("status")
+def _status(port_base: int = _PortBase) -> None:
     """Print the KAFKA_* lines when the broker runs (exit 0); say it is down otherwise (exit 1)."""
     env = localkafka.status(port_base)
     if env is None:
-        stderr.print(f"Kafka is down (no local broker for port base {port_base}). Start it: triggerfish kafka up")
+        _stderr.print(f"Kafka is down (no local broker for port base {port_base}). Start it: triggerfish kafka up")
         raise typer.Exit(1)
     for line in env.lines():
         typer.echo(line)
 
 
-@app.command()
-def down(
-    port_base: int = PortBase,
+@app.command("down")
+def _down(
+    port_base: int = _PortBase,
     keep_data: bool = typer.Option(False, "--keep-data", help="Keep topics, offsets, certificates and password."),
 ) -> None:
     """Stop the broker and remove its data (unless --keep-data)."""
     stopped = localkafka.down(port_base, keep_data=keep_data)
-    stderr.print("Kafka stopped." if stopped else "Kafka was not running.")
+    _stderr.print("Kafka stopped." if stopped else "Kafka was not running.")

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,46 +21,29 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from triggerfish import config as project_config
-from triggerfish.esm.engine import Engine
-from triggerfish.esm.store import Store
-from triggerfish.functions.runtime import FunctionRuntime
+from triggerfish.api.sigv4 import load_access_key
+from triggerfish.app import DEFAULT_HOST, DEFAULT_PORT, App
 
 # Logs piped to a file or journald are not wrapped at 80 columns.
-console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
+_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
 
 
 def _log_sink(function: str, request_id: str, text: str) -> None:
     for line in text.rstrip("\n").splitlines():
-        console.print(f"[cyan]{function}[/] [dim]{request_id[:8]}[/] {line}", highlight=False, markup=True,
+        _console.print(f"[cyan]{function}[/] [dim]{request_id[:8]}[/] {line}", highlight=False, markup=True,
                       soft_wrap=True)
 
 
-def _start_api(engine: Engine, runtime: FunctionRuntime, host: str, port: int, access_key: Any = None) -> Any:
-    """Serve the control API next to the engine; returns the server (with .url and .stop()) or None."""
-    try:
-        from triggerfish.api.app import create_app
-        from triggerfish.api.engine import EngineBackend
-        from triggerfish.api.server import ApiServer
-    except ImportError:
-        return None
-    if access_key is None and host not in ("127.0.0.1", "localhost", "::1"):
-        logging.getLogger("triggerfish").warning(
-            "control API on %s accepts any signature; add --require-auth to check them", host)
-    server = ApiServer(create_app(EngineBackend(runtime, engine), access_key=access_key), host, port)
-    server.start()
-    return server
-
-
-def setup_logging(level: str) -> None:
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
+def _setup_logging(level: str) -> None:
+    handler = RichHandler(console=_console, show_path=False, rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("triggerfish").setLevel(level.upper())
 
 
 def run(
     config: Path = typer.Option(Path("triggerfish.yaml"), "--config", "-c", help="the triggerfish.yaml to run"),
-    port: int = typer.Option(9000, "--port", help="control API port (0 = any free port)"),
-    host: str = typer.Option("127.0.0.1", "--host", help="control API address"),
+    port: int = typer.Option(DEFAULT_PORT, "--port", help="control API port (0 = any free port)"),
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="control API address"),
     no_api: bool = typer.Option(False, "--no-api", help="do not serve the control API"),
     require_auth: bool = typer.Option(
         False, "--require-auth",
@@ -77,23 +59,16 @@ def run(
 ) -> None:
     """Run functions on Kafka records, as Lambda's Kafka event source mapping does."""
     project = project_config.load(config)  # validates everything before touching Kafka
-    access_key = None
-    if require_auth or auth_secret:
-        from triggerfish.api.sigv4 import load_access_key
-
-        access_key = load_access_key(auth_secret)
-    setup_logging(log_level)
+    access_key = load_access_key(auth_secret) if require_auth or auth_secret else None
+    _setup_logging(log_level)
     log = logging.getLogger("triggerfish")
-    store = Store(state or project.state_path)
-    runtime = FunctionRuntime(project.functions.values(), log_sink=_log_sink)
-    engine = Engine(runtime, store)
     stop = threading.Event()
     signals = {"count": 0}
 
     def on_signal(signum: int, _frame: Any) -> None:
         signals["count"] += 1
         if signals["count"] > 1:
-            console.print("[red]second signal: exiting without waiting for in-flight batches[/]")
+            _console.print("[red]second signal: exiting without waiting for in-flight batches[/]")
             os._exit(130)
         log.info("%s received: finishing in-flight batches, committing, leaving the group",
                  signal.Signals(signum).name)
@@ -102,27 +77,13 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    server = None
-    try:
-        for name in project.functions:
-            runtime.warm(name)
-        engine.load(project.mappings)
-        if not no_api:
-            server = _start_api(engine, runtime, host, port, access_key)
-        store.put("engine", {"pid": os.getpid(), "started": time.time(), "config": str(project.path),
-                             "api": server.url if server is not None else None})
-        engine.start()
-        mappings = engine.list()
+    app = App.from_project(project, state=state, api=not no_api, host=host, port=port, access_key=access_key,
+                           log_sink=_log_sink)
+    with app:
         log.info("triggerfish running %d function(s), %d mapping(s)%s; state in %s", len(project.functions),
-                 len(mappings), f", control API on {server.url}" if server is not None else "", store.path)
+                 len(app.engine.list()), f", control API on {app.url}" if app.url is not None else "",
+                 app.store.path)
         while not stop.wait(0.5):
             pass
-    finally:
-        engine.stop()
-        if server is not None:
-            server.stop()
-        runtime.close()
-        store.put("engine", None)
-        store.close()
     log.info("stopped cleanly")
     sys.exit(0)

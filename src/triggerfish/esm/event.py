@@ -9,23 +9,24 @@ MSK adds ``"eventSourceArn"`` and says ``"aws:kafka"``. ``key`` is absent for a 
 ``null`` for a tombstone, header values are arrays of Java's signed bytes. Each record's JSON size
 is computed by arithmetic when it is polled (``Record.size``), so a batch's exact size is known
 before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
-handlers get the batch packed (``pack_records``) and their worker process builds the dict
-(``unpack_event``) that ``json.loads`` of that JSON would give.
+handlers get the batch packed (``functions.batch.pack_records``) and their worker process builds the
+dict that ``json.loads`` of that JSON would give.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
-import struct
 from array import array
 from base64 import b64encode
-from binascii import b2a_base64
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+# The batch's packing belongs to the function runtime (it owns the trip to the worker); re-exported
+# for the engine's invoker.
+from triggerfish.functions.batch import pack_records as pack_records
+
 # confluent_kafka.TIMESTAMP_CREATE_TIME / TIMESTAMP_LOG_APPEND_TIME (librdkafka's fixed values), spelled
-# out so a handler's worker process can use ``unpack_event`` without importing confluent_kafka (~0.1 s).
+# out so that building events does not need confluent_kafka (~0.1 s to import).
 _TIMESTAMP_TYPES = {1: "CREATE_TIME", 2: "LOG_APPEND_TIME"}
 
 
@@ -72,9 +73,9 @@ class Record:
         r.headers = msg.headers() or ()
         r.encoded = b""
         if r.headers:
-            r.size = json_size(r)
+            r.size = _json_size(r)
         else:
-            # json_size inlined for the common case (no headers): saves a call and the prefix lookup per record
+            # _json_size inlined for the common case (no headers): saves a call and the prefix lookup per record
             prefix = _prefix_sizes.get(topic)
             n = (prefix[partition] if prefix is not None and partition in prefix else len(_prefix(topic, partition))) \
                 + len(str(offset)) + len(str(ts)) + len(ts_type)
@@ -88,13 +89,13 @@ class Record:
     def encode(self) -> bytes:
         """The record's JSON object as Lambda sends it (cached)."""
         if not self.encoded:
-            self.encoded = encode_record(self)
+            self.encoded = _encode_record(self)
         return self.encoded
 
     def json_size(self) -> int:
         """``len(self.encode())``, computed without encoding (cached)."""
         if not self.size:
-            self.size = len(self.encoded) if self.encoded else json_size(self)
+            self.size = len(self.encoded) if self.encoded else _json_size(self)
         return self.size
 
     def __repr__(self) -> str:
@@ -151,8 +152,8 @@ def _b64_len(n: int) -> int:
     return 4 * ((n + 2) // 3)
 
 
-def json_size(r: Record) -> int:
-    """Exact size of ``encode_record(r)`` by arithmetic: the batcher needs sizes, not bytes."""
+def _json_size(r: Record) -> int:
+    """Exact size of ``_encode_record(r)`` by arithmetic: the batcher needs sizes, not bytes."""
     ts_type = _TYPES.get(r.timestamp_type) or r.timestamp_type.encode()
     n = len(_prefix(r.topic, r.partition)) + len(str(r.offset)) + len(str(r.timestamp)) + len(ts_type)
     n += len(_headers(r)) if r.headers else 0
@@ -166,7 +167,7 @@ def json_size(r: Record) -> int:
     return n + len(_NONE) - 10
 
 
-def encode_record(r: Record) -> bytes:
+def _encode_record(r: Record) -> bytes:
     # Hot path for HTTP functions: one bytes formatting, no json.dumps of a dict.
     prefix = _prefix(r.topic, r.partition)
     ts_type = _TYPES.get(r.timestamp_type) or r.timestamp_type.encode()
@@ -226,88 +227,3 @@ class EventBuilder:
 
 def _partition_key(topic: str, partition: int) -> bytes:
     return (json.dumps(f"{topic}-{partition}") + ":").encode()
-
-
-def pack_records(envelope: dict[str, Any], records: Sequence[Record]) -> bytes:
-    """A batch as one compact blob for a worker process (see ``unpack_event``).
-
-    A 4-byte length, the pickled columns (envelope, partition runs, offsets, timestamps, timestamp
-    types, key and value lengths with -1 for null, headers of the records that have any), then every
-    key and every value raw: column lists built in C instead of a tuple per record, and the 1 KB
-    payloads copied once instead of through pickle's buffer on both sides of the pipe.
-    """
-    first = records[0]
-    t0, p0 = first.topic, first.partition
-    if all(r.partition == p0 and r.topic == t0 for r in records):
-        runs: list[tuple[str, int, int]] = [(t0, p0, len(records))]
-    else:
-        runs = []
-        for r in records:
-            if runs and runs[-1][0] == r.topic and runs[-1][1] == r.partition:
-                t, p, n = runs[-1]
-                runs[-1] = (t, p, n + 1)
-            else:
-                runs.append((r.topic, r.partition, 1))
-    keys = [r.key for r in records]
-    values = [r.value for r in records]
-    types = [r.timestamp_type for r in records]
-    columns = (
-        envelope, runs,
-        [r.offset for r in records], [r.timestamp for r in records],
-        types[0] if types.count(types[0]) == len(types) else types,
-        [-1 if k is None else len(k) for k in keys],
-        [-1 if v is None else len(v) for v in values],
-        {i: list(r.headers) for i, r in enumerate(records) if r.headers},
-    )
-    meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
-    # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer.
-    return b"".join([_META_LEN.pack(len(meta)), meta, *[k for k in keys if k], *[v for v in values if v]])
-
-
-_META_LEN = struct.Struct(">I")
-
-
-def unpack_event(blob: bytes) -> dict[str, Any]:
-    """The event dict from ``pack_records``: exactly what ``json.loads(EventBuilder.build(...))`` gives,
-    built directly (in the worker process, so the engine never encodes JSON for Python handlers)."""
-    view = memoryview(blob)
-    (meta_len,) = _META_LEN.unpack_from(view)
-    start = _META_LEN.size + meta_len
-    envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers = pickle.loads(view[_META_LEN.size:start])
-    b64 = b2a_base64
-    kview = view[start:]
-    vview = kview[sum(n for n in key_lens if n > 0):]
-    kpos = vpos = i = 0
-    groups: dict[str, list[dict[str, Any]]] = {}
-    same_type = isinstance(types, str)
-    ts_type = types
-    for topic, partition, count in runs:
-        group = groups.get(f"{topic}-{partition}")
-        if group is None:
-            group = groups[f"{topic}-{partition}"] = []
-        append = group.append
-        for j in range(i, i + count):
-            if not same_type:
-                ts_type = types[j]
-            vlen = value_lens[j]
-            if vlen < 0:
-                value = None
-            else:
-                value = b64(vview[vpos:vpos + vlen], newline=False).decode("ascii")
-                vpos += vlen
-            klen = key_lens[j]
-            if klen < 0:
-                record = {"topic": topic, "partition": partition, "offset": offsets[j], "timestamp": timestamps[j],
-                          "timestampType": ts_type, "value": value, "headers": []}
-            else:
-                record = {"topic": topic, "partition": partition, "offset": offsets[j], "timestamp": timestamps[j],
-                          "timestampType": ts_type, "key": b64(kview[kpos:kpos + klen], newline=False).decode("ascii"),
-                          "value": value, "headers": []}
-                kpos += klen
-            if headers and j in headers:
-                record["headers"] = [{name: array("b", v).tolist() if v else []} for name, v in headers[j]]
-            append(record)
-        i += count
-    event = dict(envelope)
-    event["records"] = groups
-    return event

@@ -19,39 +19,39 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge
 
-LABELS = ("uuid", "function")
-PREFIX = "triggerfish_esm_"
+_LABELS = ("uuid", "function")
+_PREFIX = "triggerfish_esm_"
 
 
 def _counter(name: str, lambda_name: str, meaning: str) -> Counter:
-    return Counter(PREFIX + name, f"Lambda {lambda_name}: {meaning}", LABELS)
+    return Counter(_PREFIX + name, f"Lambda {lambda_name}: {meaning}", _LABELS)
 
 
 # -- EventCount --------------------------------------------------------------------------------
-POLLED = _counter("polled_events", "PolledEventCount", "records polled from Kafka.")
-FILTERED_OUT = _counter("filtered_out_events", "FilteredOutEventCount", "records dropped by FilterCriteria.")
-INVOKED = _counter("invoked_events", "InvokedEventCount", "records sent to the function; retries count again.")
-FAILED_INVOKE = _counter("failed_invoke_events", "FailedInvokeEventCount",
+_POLLED = _counter("polled_events", "PolledEventCount", "records polled from Kafka.")
+_FILTERED_OUT = _counter("filtered_out_events", "FilteredOutEventCount", "records dropped by FilterCriteria.")
+_INVOKED = _counter("invoked_events", "InvokedEventCount", "records sent to the function; retries count again.")
+_FAILED_INVOKE = _counter("failed_invoke_events", "FailedInvokeEventCount",
                          "records in failed invokes, including invokes with non-empty batchItemFailures.")
-DROPPED = _counter("dropped_events", "DroppedEventCount",
+_DROPPED = _counter("dropped_events", "DroppedEventCount",
                    "records given up on (record age, retries exhausted, too large) without an on-failure destination.")
-DESTINATION_DELIVERED = _counter("on_failure_destination_delivered_events", "OnFailureDestinationDeliveredEventCount",
+_DESTINATION_DELIVERED = _counter("on_failure_destination_delivered_events", "OnFailureDestinationDeliveredEventCount",
                                  "records delivered to the on-failure destination.")
-COMMITTED = _counter("committed_events", "CommittedEventCount", "sum of the deltas of committed offsets.")
+_COMMITTED = _counter("committed_events", "CommittedEventCount", "sum of the deltas of committed offsets.")
 # -- ErrorCount --------------------------------------------------------------------------------
-POLLING_ERRORS = _counter("polling_errors", "PollingErrorCount", "errors reported by the Kafka consumer while polling.")
-INVOKE_ERRORS = _counter("invoke_errors", "InvokeErrorCount", "failed invokes (counted per batch).")
-DESTINATION_ERRORS = _counter("on_failure_destination_delivery_errors", "OnFailureDestinationDeliveryErrorCount",
+_POLLING_ERRORS = _counter("polling_errors", "PollingErrorCount", "errors reported by the Kafka consumer while polling.")
+_INVOKE_ERRORS = _counter("invoke_errors", "InvokeErrorCount", "failed invokes (counted per batch).")
+_DESTINATION_ERRORS = _counter("on_failure_destination_delivery_errors", "OnFailureDestinationDeliveryErrorCount",
                               "failed attempts to deliver records to the on-failure destination.")
-COMMIT_ERRORS = _counter("commit_errors", "CommitErrorCount", "failed offset commits.")
+_COMMIT_ERRORS = _counter("commit_errors", "CommitErrorCount", "failed offset commits.")
 # -- KafkaMetrics ------------------------------------------------------------------------------
-MAX_OFFSET_LAG = Gauge(PREFIX + "max_offset_lag", "Lambda MaxOffsetLag: the largest lag (log end offset minus "
-                       "committed offset) of the mapping's assigned partitions.", LABELS)
-SUM_OFFSET_LAG = Gauge(PREFIX + "sum_offset_lag", "Lambda SumOffsetLag: the lag summed over the mapping's "
-                       "assigned partitions.", LABELS)
+_MAX_OFFSET_LAG = Gauge(_PREFIX + "max_offset_lag", "Lambda MaxOffsetLag: the largest lag (log end offset minus "
+                       "committed offset) of the mapping's assigned partitions.", _LABELS)
+_SUM_OFFSET_LAG = Gauge(_PREFIX + "sum_offset_lag", "Lambda SumOffsetLag: the lag summed over the mapping's "
+                       "assigned partitions.", _LABELS)
 
-_ALL = (POLLED, FILTERED_OUT, INVOKED, FAILED_INVOKE, DROPPED, DESTINATION_DELIVERED, COMMITTED,
-        POLLING_ERRORS, INVOKE_ERRORS, DESTINATION_ERRORS, COMMIT_ERRORS, MAX_OFFSET_LAG, SUM_OFFSET_LAG)
+_ALL = (_POLLED, _FILTERED_OUT, _INVOKED, _FAILED_INVOKE, _DROPPED, _DESTINATION_DELIVERED, _COMMITTED,
+        _POLLING_ERRORS, _INVOKE_ERRORS, _DESTINATION_ERRORS, _COMMIT_ERRORS, _MAX_OFFSET_LAG, _SUM_OFFSET_LAG)
 
 
 class MappingMetrics:
@@ -59,19 +59,19 @@ class MappingMetrics:
 
     def __init__(self, uuid: str, function: str) -> None:
         labels = (uuid, function)
-        self._polled = POLLED.labels(*labels)
-        self._filtered = FILTERED_OUT.labels(*labels)
-        self._invoked = INVOKED.labels(*labels)
-        self._failed = FAILED_INVOKE.labels(*labels)
-        self._dropped = DROPPED.labels(*labels)
-        self._delivered = DESTINATION_DELIVERED.labels(*labels)
-        self._committed = COMMITTED.labels(*labels)
-        self._polling_errors = POLLING_ERRORS.labels(*labels)
-        self._invoke_errors = INVOKE_ERRORS.labels(*labels)
-        self._destination_errors = DESTINATION_ERRORS.labels(*labels)
-        self._commit_errors = COMMIT_ERRORS.labels(*labels)
-        self._max_lag = MAX_OFFSET_LAG.labels(*labels)
-        self._sum_lag = SUM_OFFSET_LAG.labels(*labels)
+        self._polled = _POLLED.labels(*labels)
+        self._filtered = _FILTERED_OUT.labels(*labels)
+        self._invoked = _INVOKED.labels(*labels)
+        self._failed = _FAILED_INVOKE.labels(*labels)
+        self._dropped = _DROPPED.labels(*labels)
+        self._delivered = _DESTINATION_DELIVERED.labels(*labels)
+        self._committed = _COMMITTED.labels(*labels)
+        self._polling_errors = _POLLING_ERRORS.labels(*labels)
+        self._invoke_errors = _INVOKE_ERRORS.labels(*labels)
+        self._destination_errors = _DESTINATION_ERRORS.labels(*labels)
+        self._commit_errors = _COMMIT_ERRORS.labels(*labels)
+        self._max_lag = _MAX_OFFSET_LAG.labels(*labels)
+        self._sum_lag = _SUM_OFFSET_LAG.labels(*labels)
 
     def polled(self, records: int, filtered: int = 0) -> None:
         if records:

@@ -17,7 +17,7 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS mappings (
     uuid TEXT PRIMARY KEY,
     identity TEXT NOT NULL,
@@ -50,7 +50,7 @@ class Store:
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -70,7 +70,7 @@ class Store:
                     "SELECT uuid FROM mappings WHERE identity=? AND origin=? ORDER BY created LIMIT 1", (identity, origin)
                 ).fetchone()
                 if row:
-                    uuid = row[0]
+                    uuid = str(row[0])
                 else:
                     uuid = str(uuidlib.uuid4())
                     now = time.time()

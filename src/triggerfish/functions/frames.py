@@ -1,7 +1,7 @@
 """The pipe framing between the engine and worker processes: a JSON header and a raw body.
 
 Frame = 8 bytes (header length, body length; big-endian) + header JSON + body bytes. The body is
-the event or result JSON exactly as produced (or a Kafka batch packed by ``esm.event.pack_records``),
+the event or result JSON exactly as produced (or a Kafka batch packed by ``functions.batch.pack_records``),
 so large payloads are never re-encoded on the way.
 """
 

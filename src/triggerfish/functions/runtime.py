@@ -150,9 +150,9 @@ class FunctionRuntime:
         *,
         request_id: str | None = None,
     ) -> InvokeResult:
-        """Invoke with a Kafka batch packed by ``esm.event.pack_records``.
+        """Invoke with a Kafka batch packed by ``functions.batch.pack_records``.
 
-        A Python handler's worker builds the event dict itself (``esm.event.unpack_event``), so the
+        A Python handler's worker builds the event dict itself (``functions.batch.unpack_event``), so the
         engine process never encodes the JSON nor the worker parses it; HTTP functions get
         ``json_payload()``. The handler sees exactly what ``json.loads`` of that JSON would give.
         """

@@ -19,10 +19,11 @@ import time
 import traceback
 from typing import Any, BinaryIO
 
+from triggerfish.functions.batch import unpack_event
 from triggerfish.functions.context import LambdaContext
 from triggerfish.functions.frames import read_frame, write_frame
 
-MAX_LOG_CHARS = 256 * 1024
+_MAX_LOG_CHARS = 256 * 1024
 
 
 class _Capture(io.TextIOBase):
@@ -36,7 +37,7 @@ class _Capture(io.TextIOBase):
         return True
 
     def write(self, s: str) -> int:
-        if self.size < MAX_LOG_CHARS:
+        if self.size < _MAX_LOG_CHARS:
             self.parts.append(s)
             self.size += len(s)
         return len(s)
@@ -91,7 +92,7 @@ class _InitError(Exception):
         self.error_type = error_type
 
 
-def serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
+def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
     capture = _Capture()
     sys.stdout = capture
     sys.stderr = capture
@@ -134,11 +135,10 @@ def serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
                 aws_request_id=request_id, deadline_ms=header["deadline_ms"], region=spec["region"],
                 log_stream_name=spec["log_stream_name"],
             )
+            event: Any
             try:
                 if header.get("kind") == "records":
                     # A Kafka batch packed by the engine (our own pipe, our own pickle).
-                    from triggerfish.esm.event import unpack_event
-
                     event = unpack_event(payload)
                 else:
                     event = json.loads(payload) if payload else None
@@ -158,16 +158,16 @@ def serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
         write_frame(replies, {"ok": ok, "duration_ms": duration, "logs": capture.take(), "max_rss_mb": rss_mb}, body)
 
 
-def main() -> None:
+def _main() -> None:
     spec = json.loads(sys.argv[1])
     requests = os.fdopen(spec["request_fd"], "rb", buffering=1 << 16)
     replies = os.fdopen(spec["reply_fd"], "wb", buffering=1 << 16)
     try:
-        serve(spec, requests, replies)
+        _serve(spec, requests, replies)
     except (BrokenPipeError, KeyboardInterrupt):
         pass
     os._exit(0)  # skip interpreter teardown: handlers may leave threads behind
 
 
 if __name__ == "__main__":
-    main()
+    _main()

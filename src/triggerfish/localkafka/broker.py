@@ -33,8 +33,8 @@ from triggerfish.localkafka import certs, jars
 
 # TRIGGERFISH_KAFKA_PORT_BASE moves the default, e.g. for a second checkout beside a running broker.
 DEFAULT_PORT_BASE = int(os.environ.get("TRIGGERFISH_KAFKA_PORT_BASE", "9092"))
-ADMIN_USER = "admin"
-START_TIMEOUT_S = 120.0
+_ADMIN_USER = "admin"
+_START_TIMEOUT_S = 120.0
 
 _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
@@ -145,7 +145,7 @@ def _server_properties(inst: Instance, files: certs.CertFiles, password: str) ->
     jaas_scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     jaas_plain = (
         "org.apache.kafka.common.security.plain.PlainLoginModule required "
-        f'user_{ADMIN_USER}="{password}";'
+        f'user_{_ADMIN_USER}="{password}";'
     )
     props = {
         "process.roles": "broker,controller",
@@ -171,7 +171,7 @@ def _server_properties(inst: Instance, files: certs.CertFiles, password: str) ->
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users": f"User:{ADMIN_USER};User:ANONYMOUS",
+        "super.users": f"User:{_ADMIN_USER};User:ANONYMOUS",
         "allow.everyone.if.no.acl.found": "false",
         "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
         "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": jaas_scram,
@@ -200,7 +200,7 @@ def _format(libs: Path, inst: Instance, password: str) -> None:
     scram = [
         arg
         for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
-        for arg in ("--add-scram", f"{mech}=[name={ADMIN_USER},password={password}]")
+        for arg in ("--add-scram", f"{mech}=[name={_ADMIN_USER},password={password}]")
     ]
     cmd = _java(libs, inst, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                 "-c", str(inst.home / "server.properties"), *scram)
@@ -251,7 +251,7 @@ def up(port_base: int = DEFAULT_PORT_BASE, on_line: Callable[[str], None] | None
         ca_file=str(files.ca_cert),
         client_cert_file=str(files.client_cert),
         client_key_file=str(files.client_key),
-        admin_user=ADMIN_USER,
+        admin_user=_ADMIN_USER,
         admin_password=password,
     )
     inst.env_file.write_text(json.dumps(asdict(env)))
@@ -269,7 +269,7 @@ def up(port_base: int = DEFAULT_PORT_BASE, on_line: Callable[[str], None] | None
         )
     inst.pid_file.write_text(str(proc.pid))
     try:
-        _wait_ready(inst, proc, START_TIMEOUT_S)
+        _wait_ready(inst, proc, _START_TIMEOUT_S)
     except LocalKafkaError:
         _stop_pid(proc.pid)
         raise

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CLIENT_COMMON_NAME = "triggerfish-client"
+_CLIENT_COMMON_NAME = "triggerfish-client"
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def issue(
     return key, builder.sign(ca_key, hashes.SHA256())
 
 
-def write_pair(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate, key_path: Path, cert_path: Path) -> None:
+def _write_pair(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate, key_path: Path, cert_path: Path) -> None:
     key_path.write_bytes(_pem_key(key))
     key_path.chmod(0o600)
     cert_path.write_bytes(_pem_cert(cert))
@@ -144,11 +144,11 @@ def generate(directory: Path) -> CertFiles:
     if all(p.exists() for p in files.__dict__.values()):
         return files
     ca_key, ca_cert = make_ca()
-    write_pair(ca_key, ca_cert, files.ca_key, files.ca_cert)
+    _write_pair(ca_key, ca_cert, files.ca_key, files.ca_cert)
     broker_key, broker_cert = issue(ca_key, ca_cert, "localhost", hosts=["localhost", "127.0.0.1"])
-    write_pair(broker_key, broker_cert, files.broker_key, files.broker_cert)
+    _write_pair(broker_key, broker_cert, files.broker_key, files.broker_cert)
     files.broker_keystore.write_bytes(_pem_key(broker_key) + _pem_cert(broker_cert) + _pem_cert(ca_cert))
     files.broker_keystore.chmod(0o600)
-    client_key, client_cert = issue(ca_key, ca_cert, CLIENT_COMMON_NAME, client=True)
-    write_pair(client_key, client_cert, files.client_key, files.client_cert)
+    client_key, client_cert = issue(ca_key, ca_cert, _CLIENT_COMMON_NAME, client=True)
+    _write_pair(client_key, client_cert, files.client_key, files.client_cert)
     return files

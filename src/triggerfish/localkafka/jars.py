@@ -15,9 +15,9 @@ from pathlib import Path
 
 from triggerfish.errors import LocalKafkaError
 
-KAFKA_VERSION = os.environ.get("TRIGGERFISH_KAFKA_VERSION", "4.1.1")
-LOG4J_VERSION = "2.24.3"
-SLF4J_VERSION = "2.0.17"
+_KAFKA_VERSION = os.environ.get("TRIGGERFISH_KAFKA_VERSION", "4.1.1")
+_LOG4J_VERSION = "2.24.3"
+_SLF4J_VERSION = "2.0.17"
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -31,7 +31,7 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 """
 _DEPENDENCY = "    <dependency><groupId>{}</groupId><artifactId>{}</artifactId><version>{}</version></dependency>"
 
-MISSING_TOOLS = (
+_MISSING_TOOLS = (
     "{tool} was not found on PATH. The local Kafka broker needs Java 17+ and Maven "
     "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven). "
     "You do not need them to use triggerfish itself: any existing Kafka works, "
@@ -46,7 +46,7 @@ def cache_root() -> Path:
 def require_tools() -> None:
     for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
-            raise LocalKafkaError(MISSING_TOOLS.format(tool=tool))
+            raise LocalKafkaError(_MISSING_TOOLS.format(tool=tool))
 
 
 def copy_dependencies(
@@ -82,7 +82,7 @@ def copy_dependencies(
     return libs
 
 
-def fetch(version: str = KAFKA_VERSION, on_line: Callable[[str], None] | None = None) -> Path:
+def fetch(version: str = _KAFKA_VERSION, on_line: Callable[[str], None] | None = None) -> Path:
     """Return the directory holding Kafka's jars, downloading them with Maven if needed.
 
     ``on_line`` receives each line Maven prints, so a caller can show progress.
@@ -93,9 +93,9 @@ def fetch(version: str = KAFKA_VERSION, on_line: Callable[[str], None] | None = 
         return home / "libs"
     libs = copy_dependencies(home, "local-kafka", [
         ("org.apache.kafka", "kafka_2.13", version),
-        ("org.slf4j", "slf4j-api", SLF4J_VERSION),
-        ("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J_VERSION),
-        ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
+        ("org.slf4j", "slf4j-api", _SLF4J_VERSION),
+        ("org.apache.logging.log4j", "log4j-slf4j2-impl", _LOG4J_VERSION),
+        ("org.apache.logging.log4j", "log4j-core", _LOG4J_VERSION),
     ], on_line)
     # slf4j 1.x from Kafka's own tree would shadow the 2.x binding we asked for.
     for old in libs.glob("slf4j-api-1.*.jar"):

@@ -1,0 +1,178 @@
+"""``App``: the whole triggerfish stack in one process, as ``triggerfish run`` runs it.
+
+    with App([orders], [mapping], state=".triggerfish/state.db", port=0) as app:
+        app.url                 # the control API (None with api=False)
+        app.engine.add(...)     # the event source mapping engine
+        app.runtime.invoke(...)  # the function runtime
+
+``start()`` opens the state store, starts the function runtime (one warm worker per function), loads
+and starts the mappings, then serves the control API; ``stop()`` undoes them in reverse: the API stops
+answering, in-flight batches finish and are committed, the workers exit, the store is closed. A step
+that fails during ``start()`` undoes the steps before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TypeVar
+
+from triggerfish.api.app import create_app
+from triggerfish.api.engine import EngineBackend
+from triggerfish.api.server import ApiServer
+from triggerfish.api.sigv4 import AccessKey
+from triggerfish.config import DEFAULT_STATE, ProjectConfig
+from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.engine import Engine
+from triggerfish.esm.store import Store
+from triggerfish.functions.config import FunctionConfig
+from triggerfish.functions.runtime import FunctionRuntime, LogSink
+
+_log = logging.getLogger("triggerfish")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class App:
+    """The state store, function runtime, ESM engine and control API, started and stopped together.
+
+    ``functions`` and ``mappings`` are what a config file's ``Functions`` and ``EventSourceMappings``
+    hold (``App.from_project`` takes a loaded file). ``state`` is the SQLite state file: mapping
+    UUIDs, offsets' status and API-created mappings survive a restart through it. With ``api=False``
+    no port is opened; ``port=0`` picks a free one (``url`` tells which). With ``access_key`` every
+    control-API call must be SigV4-signed with that key pair (``triggerfish run --require-auth``);
+    without it any signature is accepted. ``log_sink(function, request_id, text)`` receives what
+    handlers print.
+    """
+
+    def __init__(
+        self,
+        functions: Iterable[FunctionConfig] = (),
+        mappings: Iterable[MappingConfig] = (),
+        *,
+        state: str | Path = DEFAULT_STATE,
+        api: bool = True,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        access_key: AccessKey | None = None,
+        log_sink: LogSink | None = None,
+        config_path: Path | None = None,
+    ) -> None:
+        self._functions = list(functions)
+        self._mappings = list(mappings)
+        self._state = Path(state)
+        self._api = api
+        self._host = host
+        self._port = port
+        self._access_key = access_key
+        self._log_sink = log_sink
+        self._config_path = config_path
+        self._store: Store | None = None
+        self._runtime: FunctionRuntime | None = None
+        self._engine: Engine | None = None
+        self._server: ApiServer | None = None
+        self._running: ExitStack | None = None
+
+    @classmethod
+    def from_project(
+        cls,
+        project: ProjectConfig,
+        *,
+        state: str | Path | None = None,
+        api: bool = True,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        access_key: AccessKey | None = None,
+        log_sink: LogSink | None = None,
+    ) -> App:
+        """The stack of a loaded config file (``load_project``); ``state`` overrides its ``StateFile``."""
+        return cls(
+            project.functions.values(), project.mappings, state=state or project.state_path, api=api, host=host,
+            port=port, access_key=access_key, log_sink=log_sink, config_path=project.path,
+        )
+
+    # -- the parts, once started ---------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        return _started(self._store)
+
+    @property
+    def runtime(self) -> FunctionRuntime:
+        return _started(self._runtime)
+
+    @property
+    def engine(self) -> Engine:
+        return _started(self._engine)
+
+    @property
+    def url(self) -> str | None:
+        """The control API's base URL, or None when it is not served."""
+        return self._server.url if self._server is not None else None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> App:
+        """Start store -> runtime -> engine -> API server; on a failure, stop what had started and raise."""
+        if self._running is not None:
+            raise RuntimeError("App is already running")
+        with ExitStack() as undo:
+            store = self._store = Store(self._state)
+            undo.callback(self._close_store)
+            runtime = self._runtime = FunctionRuntime(self._functions, log_sink=self._log_sink)
+            undo.callback(runtime.close)
+            for fn in self._functions:
+                runtime.warm(fn.function_name)
+            engine = self._engine = Engine(runtime, store)
+            undo.callback(engine.stop)
+            engine.load(self._mappings)
+            engine.start()
+            if self._api:
+                self._server = self._serve(engine, runtime)
+                undo.callback(self._server.stop)
+            store.put("engine", {"pid": os.getpid(), "started": time.time(),
+                                 "config": str(self._config_path) if self._config_path is not None else None,
+                                 "api": self.url})
+            self._running = undo.pop_all()
+        return self
+
+    def stop(self) -> None:
+        """Stop in reverse: API server, engine (in-flight batches finish and commit), runtime, store."""
+        running, self._running = self._running, None
+        if running is not None:
+            running.close()
+
+    def __enter__(self) -> App:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _serve(self, engine: Engine, runtime: FunctionRuntime) -> ApiServer:
+        if self._access_key is None and self._host not in _LOOPBACK:
+            _log.warning("control API on %s accepts any signature; require an access key "
+                        "(triggerfish run --require-auth) to check them", self._host)
+        server = ApiServer(create_app(EngineBackend(runtime, engine), access_key=self._access_key),
+                           self._host, self._port)
+        server.start()
+        return server
+
+    def _close_store(self) -> None:
+        store = self._store
+        if store is not None:
+            store.put("engine", None)
+            store.close()
+
+
+_T = TypeVar("_T")
+
+
+def _started(part: _T | None) -> _T:
+    if part is None:
+        raise RuntimeError("App is not started: use `with App(...) as app:` or call app.start()")
+    return part

@@ -1,0 +1,122 @@
+"""A Kafka batch's trip to a handler's worker process: ``pack_records`` in the engine,
+``unpack_event`` in the worker.
+
+The worker builds the event dict itself, exactly what ``json.loads`` of Lambda's event JSON
+(``esm.event.EventBuilder.build``) would give, so the engine never encodes JSON for Python handlers
+and the worker never parses it. The blob only travels over the runtime's own pipe (``frames``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from array import array
+from binascii import b2a_base64
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class BatchRecord(Protocol):
+    """What ``pack_records`` reads of a record (``esm.event.Record`` has it)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def timestamp_type(self) -> str: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
+
+
+def pack_records(envelope: dict[str, Any], records: Sequence[BatchRecord]) -> bytes:
+    """A batch as one compact blob for a worker process (see ``unpack_event``).
+
+    A 4-byte length, the pickled columns (envelope, partition runs, offsets, timestamps, timestamp
+    types, key and value lengths with -1 for null, headers of the records that have any), then every
+    key and every value raw: column lists built in C instead of a tuple per record, and the 1 KB
+    payloads copied once instead of through pickle's buffer on both sides of the pipe.
+    """
+    first = records[0]
+    t0, p0 = first.topic, first.partition
+    if all(r.partition == p0 and r.topic == t0 for r in records):
+        runs: list[tuple[str, int, int]] = [(t0, p0, len(records))]
+    else:
+        runs = []
+        for r in records:
+            if runs and runs[-1][0] == r.topic and runs[-1][1] == r.partition:
+                t, p, n = runs[-1]
+                runs[-1] = (t, p, n + 1)
+            else:
+                runs.append((r.topic, r.partition, 1))
+    keys = [r.key for r in records]
+    values = [r.value for r in records]
+    types = [r.timestamp_type for r in records]
+    columns = (
+        envelope, runs,
+        [r.offset for r in records], [r.timestamp for r in records],
+        types[0] if types.count(types[0]) == len(types) else types,
+        [-1 if k is None else len(k) for k in keys],
+        [-1 if v is None else len(v) for v in values],
+        {i: list(r.headers) for i, r in enumerate(records) if r.headers},
+    )
+    meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+    # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer.
+    return b"".join([_META_LEN.pack(len(meta)), meta, *[k for k in keys if k], *[v for v in values if v]])
+
+
+_META_LEN = struct.Struct(">I")
+
+
+def unpack_event(blob: bytes) -> dict[str, Any]:
+    """The event dict from ``pack_records``: exactly what ``json.loads(EventBuilder.build(...))`` gives,
+    built directly (in the worker process, so the engine never encodes JSON for Python handlers)."""
+    view = memoryview(blob)
+    (meta_len,) = _META_LEN.unpack_from(view)
+    start = _META_LEN.size + meta_len
+    envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers = pickle.loads(view[_META_LEN.size:start])
+    b64 = b2a_base64
+    kview = view[start:]
+    vview = kview[sum(n for n in key_lens if n > 0):]
+    kpos = vpos = i = 0
+    groups: dict[str, list[dict[str, Any]]] = {}
+    same_type = isinstance(types, str)
+    ts_type = types
+    for topic, partition, count in runs:
+        group = groups.get(f"{topic}-{partition}")
+        if group is None:
+            group = groups[f"{topic}-{partition}"] = []
+        append = group.append
+        for j in range(i, i + count):
+            if not same_type:
+                ts_type = types[j]
+            vlen = value_lens[j]
+            if vlen < 0:
+                value = None
+            else:
+                value = b64(vview[vpos:vpos + vlen], newline=False).decode("ascii")
+                vpos += vlen
+            klen = key_lens[j]
+            if klen < 0:
+                record = {"topic": topic, "partition": partition, "offset": offsets[j], "timestamp": timestamps[j],
+                          "timestampType": ts_type, "value": value, "headers": []}
+            else:
+                record = {"topic": topic, "partition": partition, "offset": offsets[j], "timestamp": timestamps[j],
+                          "timestampType": ts_type, "key": b64(kview[kpos:kpos + klen], newline=False).decode("ascii"),
+                          "value": value, "headers": []}
+                kpos += klen
+            if headers and j in headers:
+                record["headers"] = [{name: array("b", v).tolist() if v else []} for name, v in headers[j]]
+            append(record)
+        i += count
+    event = dict(envelope)
+    event["records"] = groups
+    return event
