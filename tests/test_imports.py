@@ -22,19 +22,7 @@ PACKAGE = "triggerfish"
 #: In-function imports left in modules other branches of issue 13 were restructuring at the time:
 #: (importing module, imported module). Delete entries as they are moved to the top; then this set.
 KNOWN_IN_FUNCTION: set[tuple[str, str]] = {
-    ("triggerfish.cli.doctor", "triggerfish.doctor.credentials"),
-    ("triggerfish.cli.doctor", "triggerfish.doctor.explain"),
-    ("triggerfish.cli.doctor", "triggerfish.doctor.kafka"),
-    ("triggerfish.cli.doctor", "triggerfish.doctor.lambda_vpc"),
-    ("triggerfish.cli.doctor", "triggerfish.doctor.network"),
-    ("triggerfish.cli.doctor", "triggerfish.errors"),
-    ("triggerfish.doctor.credentials", "triggerfish.doctor.iam"),
-    ("triggerfish.doctor.kafka", "triggerfish.bridge.config"),
-    ("triggerfish.doctor.kafka", "triggerfish.config"),
-    ("triggerfish.doctor.kafka", "triggerfish.esm.store"),
     ("triggerfish.esm.runner", "triggerfish.esm.filter"),
-    ("triggerfish.functions.fencing", "triggerfish.functions.fencing.balancers.globalaccelerator"),
-    ("triggerfish.functions.fencing", "triggerfish.functions.fencing.balancers.route53"),
 }
 
 

@@ -7,7 +7,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from triggerfish.doctor import report
+from triggerfish.doctor import credentials, network, report
+from triggerfish.doctor import explain as explain_checks
+from triggerfish.doctor import kafka as kafka_checks
+from triggerfish.doctor import lambda_vpc as vpc_checks
+from triggerfish.errors import ConfigError
 
 app = typer.Typer(
     help="Find the failing stage of a connection and print the fix (table, or --json; exit 1 on any failure).",
@@ -35,7 +39,6 @@ def aws_network(
     as_json: bool = JsonOpt,
 ) -> None:
     """Static reachability from exported security groups, network ACLs, routes, endpoints and NAT gateways."""
-    from triggerfish.doctor import network
 
     checks = network.diagnose(
         input_dir, subnets=subnet, security_groups=security_group, lambda_config=lambda_config, msk_esm=msk_esm,
@@ -58,9 +61,8 @@ def lambda_vpc(
     as_json: bool = JsonOpt,
 ) -> None:
     """Free IPs, Hyperplane ENIs and quota, the execution role's ENI permissions, and the internet/NAT question."""
-    from triggerfish.doctor import lambda_vpc as diag
 
-    checks = diag.diagnose(input_dir, lambda_config, role_policies=role_policy, peak_concurrency=peak_concurrency,
+    checks = vpc_checks.diagnose(input_dir, lambda_config, role_policies=role_policy, peak_concurrency=peak_concurrency,
                            quota=quota, needs_internet=needs_internet)
     raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="lambda-vpc", verbose=verbose))
 
@@ -80,11 +82,9 @@ def aws_credentials(
 ) -> None:
     """Walk botocore's credential chain here (IRSA, Pod Identity, IMDS), check the trust policy and the endpoints."""
     if explain_text is not None:
-        from triggerfish.doctor import explain as diag_explain
 
-        checks = diag_explain.explain(explain_text)
+        checks = explain_checks.explain(explain_text)
     else:
-        from triggerfish.doctor import credentials
 
         # Providers can retry for seconds (container credentials, IMDS): show that something is happening.
         with Console(stderr=True).status("walking the AWS credential chain"):
@@ -101,11 +101,10 @@ def explain_cmd(
     """Recognise an error message: its causes, the checks to run and the command that runs them."""
     import sys
 
-    from triggerfish.doctor import explain as diag_explain
 
     if text == "-":
         text = sys.stdin.read()
-    checks = diag_explain.explain(text)
+    checks = explain_checks.explain(text)
     raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="explain", verbose=True))
 
 
@@ -130,10 +129,8 @@ def kafka_cmd(
     """Run the ESM's setup stages live, per broker: DNS, TCP, TLS, SASL, every advertised broker, topic, group, one poll."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from triggerfish.doctor import kafka as diag
 
     if sum([bool(bootstrap or msk_arn), mapping is not None, bridge_config is not None]) != 1:
-        from triggerfish.errors import ConfigError
 
         raise ConfigError("doctor kafka", "give one of: --bootstrap (with --auth / -X), --mapping NAME --config FILE, "
                           "or --bridge-config bridge.properties")
@@ -142,18 +139,18 @@ def kafka_cmd(
                   transient=True) as progress:
         task = progress.add_task("reading the configuration", total=None)
         if mapping is not None:
-            plan = diag.plan_from_mapping(config, mapping, group)
+            plan = kafka_checks.plan_from_mapping(config, mapping, group)
             if topic:
                 plan.topic = topic
         elif bridge_config is not None:
-            plan = diag.plan_from_bridge(bridge_config, topic, group)
+            plan = kafka_checks.plan_from_bridge(bridge_config, topic, group)
         else:
-            plan = diag.plan_from_options(bootstrap, access=auth, msk_arn=msk_arn, properties=prop, topic=topic, group=group)
+            plan = kafka_checks.plan_from_options(bootstrap, access=auth, msk_arn=msk_arn, properties=prop, topic=topic, group=group)
         if mapping is not None or bridge_config is not None:
-            plan.config.update(diag.parse_properties(prop))
+            plan.config.update(kafka_checks.parse_properties(prop))
 
         def on_check(c: report.Check) -> None:
             progress.update(task, description=f"{c.stage} {c.target}: {c.status}")
 
-        checks = diag.diagnose(plan, poll=poll, timeout=timeout, kafka_timeout=kafka_timeout, on_check=on_check)
+        checks = kafka_checks.diagnose(plan, poll=poll, timeout=timeout, kafka_timeout=kafka_timeout, on_check=on_check)
     raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="kafka", verbose=verbose))

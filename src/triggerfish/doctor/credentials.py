@@ -22,7 +22,7 @@ import botocore
 import botocore.session
 from botocore.exceptions import BotoCoreError
 
-from triggerfish.doctor import jwt, trust
+from triggerfish.doctor import iam, jwt, trust
 from triggerfish.doctor.aws_endpoints import caller_identity, endpoints
 from triggerfish.doctor.report import Check, Status
 from triggerfish.errors import ConfigError
@@ -191,7 +191,6 @@ def web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[l
 
 def read_trust_policy(path: Path) -> tuple[Mapping[str, Any], str]:
     """A trust policy file (a bare policy or ``aws iam get-role`` output) -> (policy, role ARN if given)."""
-    from triggerfish.doctor import iam
 
     try:
         doc = json.loads(Path(path).read_text())

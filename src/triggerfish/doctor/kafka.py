@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from triggerfish import config as project
+from triggerfish.bridge import config as bridge
 from triggerfish.doctor.report import Check
 from triggerfish.errors import ConfigError
 from triggerfish.esm import auth, problems, stages
@@ -31,6 +33,7 @@ from triggerfish.esm.probes.admin import (
 from triggerfish.esm.probes.aws import check_credentials, check_secrets
 from triggerfish.esm.probes.network import DEFAULT_TIMEOUT_S, split_hostport
 from triggerfish.esm.probes.tls import peer_certificate
+from triggerfish.esm.store import Store
 
 DEFAULT_GROUP = "triggerfish-doctor"
 CERT_WARN_DAYS = 30
@@ -88,7 +91,6 @@ def plan_from_options(
 
 def plan_from_mapping(config_file: Path, name: str, group: str = "") -> Plan:
     """A mapping from a triggerfish.yaml, chosen by UUID, function name or topic."""
-    from triggerfish import config as project
 
     loaded = project.load(config_file)
     found = [m for m in loaded.mappings if name in (m.uuid, m.function_name, m.function, m.topic)]
@@ -115,7 +117,6 @@ def _uuid_from_state(state_path: Path, identity: str) -> str:
     """The UUID the engine gave a config-file mapping, from its state file (read only; never created here)."""
     if not Path(state_path).exists():
         return ""
-    from triggerfish.esm.store import Store
 
     store = Store(state_path)
     try:
@@ -126,7 +127,6 @@ def _uuid_from_state(state_path: Path, identity: str) -> str:
 
 def plan_from_bridge(path: Path, topic: str = "", group: str = "") -> Plan:
     """The Kafka side of a bridge.properties (the consumer client's settings), as the bridge would use them."""
-    from triggerfish.bridge import config as bridge
 
     cfg = bridge.from_file(path)
     conf: dict[str, Any] = dict(cfg.consumer)

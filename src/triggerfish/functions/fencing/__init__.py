@@ -19,6 +19,8 @@ from typing import Any
 from triggerfish.functions.fencing import extra, lock  # noqa: F401 - extra first: it checks the packages the rest import
 from triggerfish.functions.fencing.app import FencingFunction
 from triggerfish.functions.fencing.balancers import LoadBalancer
+from triggerfish.functions.fencing.balancers.globalaccelerator import GlobalAccelerator
+from triggerfish.functions.fencing.balancers.route53 import Route53
 from triggerfish.functions.fencing.config import FencingConfig, SecretPassword
 from triggerfish.functions.fencing.decisions import ensure_output
 from triggerfish.functions.fencing.fencer import Fencer
@@ -32,12 +34,8 @@ def build(config: FencingConfig) -> FencingFunction:
     lock.check(config.lock_file)
     balancer: LoadBalancer
     if config.load_balancer == "route53":
-        from triggerfish.functions.fencing.balancers.route53 import Route53
-
         balancer = Route53(config.route53_zone or "")
     else:
-        from triggerfish.functions.fencing.balancers.globalaccelerator import GlobalAccelerator
-
         balancer = GlobalAccelerator(region=config.ga_region, endpoint_url=config.ga_endpoint_url)
     infinispan = Infinispan(
         config.infinispan_endpoints,
