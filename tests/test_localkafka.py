@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AclOperation, AdminClient, ResourceType, ScramMechanism
 
 from kafka_helpers import create_scram_user, grant, grant_client, roundtrip
-from triggerfish.localkafka import KafkaEnv
+from triggerfish.localkafka import KafkaEnv, broker
 
 pytestmark = pytest.mark.kafka
 
@@ -161,3 +161,10 @@ def _roundtrip_existing(config: dict[str, str], topic: str) -> bytes:
         raise AssertionError("record not found after restart")
     finally:
         consumer.close()
+
+
+def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0xf8 encodes to "-" in URL-safe base64: kafka-storage format would take such an id for an option.
+    ids = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x04" + bytes(15))])
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(ids))
+    assert broker.cluster_id() == "BAAAAAAAAAAAAAAAAAAAAA"

@@ -195,14 +195,23 @@ def _java(libs: Path, inst: Instance, *args: str) -> list[str]:
     ]
 
 
+def cluster_id() -> str:
+    """A random KRaft cluster id, as Kafka makes them: never starting with "-", which the storage
+    tool would read as an option (1 id in 64 would fail the format step)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
 def _format(libs: Path, inst: Instance, password: str) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cid = cluster_id()
     scram = [
         arg
         for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
         for arg in ("--add-scram", f"{mech}=[name={_ADMIN_USER},password={password}]")
     ]
-    cmd = _java(libs, inst, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+    cmd = _java(libs, inst, "kafka.tools.StorageTool", "format", "-t", cid,
                 "-c", str(inst.home / "server.properties"), *scram)
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
