@@ -8,7 +8,9 @@ The public API is what ``__all__`` lists, plus the command line (``triggerfish -
   names (``from_dict``); ``load_project`` reads and validates a ``triggerfish.yaml`` into a
   ``ProjectConfig``; ``AccessKey`` is the key pair the control API can require (``load_access_key``
   reads it as ``triggerfish run --require-auth`` does);
-- the exception tree rooted at ``TriggerfishError`` (``triggerfish.errors``).
+- the exception tree rooted at ``TriggerfishError``: the kinds a caller tells apart are here, every
+  subclass is in ``triggerfish.errors``; ``SetupError.diagnosis`` is a ``Diagnosis`` (stage, target,
+  code, Lambda's PROBLEM text, detail, fix), the record status and the doctor report too.
 
 The rest is organised by part (``esm`` the engine, ``functions`` the function runtime, ``api`` the
 control API, ``bridge`` the Kafka HTTP bridge, ``doctor``, ``localkafka``) and may change.
@@ -21,12 +23,21 @@ other names are imported on first use (PEP 562) from the fixed table below.
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import (
+    AuthenticationError,
     ConfigError,
+    ConflictError,
+    DestinationError,
+    FencingError,
     FunctionError,
+    InUseError,
+    InvalidParameterError,
     LocalKafkaError,
+    NotFoundError,
     SecretError,
     SetupError,
+    ThrottledError,
     TriggerfishError,
 )
 
@@ -42,14 +53,23 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessKey",
     "App",
+    "AuthenticationError",
     "ConfigError",
+    "ConflictError",
+    "DestinationError",
+    "Diagnosis",
+    "FencingError",
     "FunctionConfig",
     "FunctionError",
+    "InUseError",
+    "InvalidParameterError",
     "LocalKafkaError",
     "MappingConfig",
+    "NotFoundError",
     "ProjectConfig",
     "SecretError",
     "SetupError",
+    "ThrottledError",
     "TriggerfishError",
     "__version__",
     "load_access_key",
