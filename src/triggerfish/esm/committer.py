@@ -5,6 +5,10 @@ Offsets follow Kafka's convention: the value stored is the next offset to read (
 newer one. ``forget`` drops revoked partitions so nothing is committed for them after a rebalance.
 ``on_commit`` hears how far each confirmed commit moved a partition (Lambda's CommittedEventCount),
 counted from the previous commit, or from the first offset seen when the group had none.
+
+``CommitPacer`` decides when the poll loop commits asynchronously: one commit at a time, at most every
+``interval`` seconds (a commit per batch at thousands of batches a second would queue heartbeats behind
+OffsetCommits), and again when a commit was not answered within ``stuck`` seconds.
 """
 
 from __future__ import annotations
@@ -84,3 +88,26 @@ class Committer:
         """The highest offset known processed (pending or committed), -1 if none."""
         with self._lock:
             return max(self._pending.get(tp, -1), self._committed.get(tp, -1))
+
+
+class CommitPacer:
+    """When the next asynchronous commit may go out (the poll thread's; times are monotonic seconds)."""
+
+    def __init__(self, interval: float = 0.1, stuck: float = 10.0) -> None:
+        self.interval = interval
+        self.stuck = stuck
+        self.in_flight = False
+        self.last = 0.0
+
+    def due(self, now: float) -> bool:
+        if now - self.last < self.interval:
+            return False
+        return not self.in_flight or now - self.last >= self.stuck
+
+    def sent(self, now: float) -> None:
+        self.in_flight = True
+        self.last = now
+
+    def answered(self) -> None:
+        """The commit was answered (or failed to go out): the next one may follow."""
+        self.in_flight = False

@@ -5,13 +5,16 @@ Kafka settings owned by the engine are set here: the group id (mapping UUID or C
 ``auto.offset.reset`` from StartingPosition. StartingPosition only matters for partitions without
 a committed offset; for ``AT_TIMESTAMP`` those are positioned with ``offsets_for_times`` when the
 partitions are assigned.
+
+``RecordSource`` and ``SourceFactory`` say what the runner needs of a consumer; ``KafkaSource`` is the
+real one (tests of the runner pass a fake factory).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_END, OFFSET_INVALID, Consumer, KafkaException, Message, TopicPartition
 
@@ -50,6 +53,37 @@ def consumer_settings(client_config: dict[str, Any], mapping: MappingConfig, gro
         }
     )
     return settings
+
+
+class RecordSource(Protocol):
+    """A mapping's consumer as the runner uses it, from its poll thread only."""
+
+    def poll(self, max_records: int, timeout: float) -> Sequence[Any]: ...  # confluent_kafka.Message-like
+
+    def commit(self, offsets: dict[TP, int], *, asynchronous: bool) -> Any: ...
+
+    def pause(self, tps: list[TP]) -> None: ...
+
+    def resume(self, tps: list[TP]) -> None: ...
+
+    def watermarks(self, tp: TP) -> tuple[int, int] | None: ...
+
+    def close(self) -> None: ...
+
+
+class SourceFactory(Protocol):
+    """Builds a mapping's consumer; the callbacks run inside ``poll`` (``on_commit`` for asynchronous commits)."""
+
+    def __call__(
+        self,
+        settings: dict[str, Any],
+        mapping: MappingConfig,
+        *,
+        on_assign: Callable[[list[TP], dict[TP, int]], None],
+        on_revoke: Callable[[list[TP]], None],
+        on_commit: Callable[[Any, list[Any]], None] | None = None,
+        on_error: Callable[[Any], None] | None = None,
+    ) -> RecordSource: ...
 
 
 class KafkaSource:
@@ -116,7 +150,10 @@ class KafkaSource:
         tps = [TopicPartition(t, p, off) for (t, p), off in offsets.items()]
         if not tps:
             return []
-        return self.consumer.commit(offsets=tps, asynchronous=asynchronous)
+        if asynchronous:
+            self.consumer.commit(offsets=tps, asynchronous=True)
+            return None
+        return self.consumer.commit(offsets=tps, asynchronous=False)
 
     def pause(self, tps: list[TP]) -> None:
         self.consumer.pause([TopicPartition(t, p) for t, p in tps])
