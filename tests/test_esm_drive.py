@@ -23,8 +23,9 @@ from esm_fakes import (
 )
 from triggerfish.esm import problems
 from triggerfish.esm.batcher import Cut
+from triggerfish.esm.clock import SystemClock
 from triggerfish.esm.destinations import DESTINATION_UNREACHABLE, Source
-from triggerfish.esm.drive import TOO_LARGE, BatchDriver, OnFailure, SystemClock, pending
+from triggerfish.esm.drive import TOO_LARGE, BatchDriver, OnFailure, pending
 from triggerfish.esm.event import Record
 from triggerfish.esm.retry import (
     MAXIMUM_PAYLOAD_SIZE_EXCEEDED,

@@ -11,14 +11,13 @@ is committed meanwhile. The batch is abandoned (``run`` returns False, nothing m
 as its ``BatchLease`` is no longer current: the partition was revoked, or the runner is stopping.
 
 Everything with an effect is passed in behind small protocols (the invoker, the destination, status and
-metrics sinks, the clock and the lease), so the loop runs in tests without Kafka, functions or real time.
+metrics sinks, the clock of ``esm/clock.py`` and the lease), so the loop runs in tests without Kafka,
+functions or real time.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Protocol
 
 from triggerfish.esm import problems
 from triggerfish.esm.batcher import Cut
+from triggerfish.esm.clock import Clock
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.destinations import DESTINATION_UNREACHABLE, Destination, DestinationError, Source, failure_for
 from triggerfish.esm.event import Record
@@ -47,32 +47,6 @@ TP = tuple[str, int]
 #: The last invoke's outcome and the runtime's result (None when the function was not found).
 Last = tuple[Outcome, InvokeResult | None]
 TOO_LARGE = "PROBLEM: Record too large for the invoke payload."
-
-
-class Clock(Protocol):
-    """Time as the runner sees it; tests pass a fake one that moves only when told or slept on."""
-
-    def monotonic(self) -> float: ...
-
-    def time_ms(self) -> int: ...  # epoch milliseconds (record timestamps are)
-
-    def sleep(self, seconds: float) -> None: ...  # may return early when the runner stops
-
-
-class SystemClock:
-    """The real clock; ``sleep`` wakes early when ``stop`` is set."""
-
-    def __init__(self, stop: threading.Event | None = None) -> None:
-        self._stop = stop or threading.Event()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time_ms(self) -> int:
-        return int(time.time() * 1000)
-
-    def sleep(self, seconds: float) -> None:
-        self._stop.wait(seconds)
 
 
 class Invoke(Protocol):

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from triggerfish.esm import auth, problems, stages
+from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Committer
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.consumer import KafkaSource, RecordSource, SourceFactory, consumer_settings
 from triggerfish.esm.destinations import Destination, Source, destination_of, open_destination
-from triggerfish.esm.drive import BatchDriver, Clock, Invoke, OnFailure, SystemClock
+from triggerfish.esm.drive import BatchDriver, Invoke, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.filter import compile_criteria
 from triggerfish.esm.invoker import Invoker

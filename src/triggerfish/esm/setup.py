@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from triggerfish.errors import ConfigError, SetupError, TriggerfishError
 from triggerfish.esm import auth, problems, stages
+from triggerfish.esm.clock import Clock
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.drive import Clock
 from triggerfish.esm.state import ENABLED, ENABLING, USER_INITIATED, MappingStatus, Problem
 
 log = logging.getLogger("triggerfish.esm")
