@@ -7,7 +7,7 @@ a committed offset; for ``AT_TIMESTAMP`` those are positioned with ``offsets_for
 partitions are assigned.
 
 ``RecordSource`` and ``SourceFactory`` say what the runner needs of a consumer; ``KafkaSource`` is the
-real one (tests of the runner pass a fake factory).
+real one (tests of the runner pass a fake factory). ``records_of`` turns what a poll returned into records.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from confluent_kafka import OFFSET_END, OFFSET_INVALID, Consumer, KafkaException, Message, TopicPartition
 
 from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.event import Record
+from triggerfish.esm.partitions import filtered_record
 
 log = logging.getLogger("triggerfish.esm")
 
@@ -53,6 +55,33 @@ def consumer_settings(client_config: dict[str, Any], mapping: MappingConfig, gro
         }
     )
     return settings
+
+
+def records_of(
+    messages: Sequence[Any], accept: Callable[[bytes | None], bool] | None, on_error: Callable[[Any], None]
+) -> tuple[list[Record], int]:
+    """Polled messages as records, and how many FilterCriteria rejected (those stay as offset-only
+    placeholders, committed with the records around them); messages carrying an error go to ``on_error``."""
+    from_message = Record.from_message  # computes each record's JSON size too
+    if accept is None:  # the hot path: no filter, errors are rare
+        records = [from_message(msg) for msg in messages if msg.error() is None]
+        if len(records) < len(messages):
+            for msg in messages:
+                err = msg.error()
+                if err is not None:
+                    on_error(err)
+        return records, 0
+    records, filtered = [], 0
+    for msg in messages:
+        err = msg.error()
+        if err is not None:
+            on_error(err)
+        elif accept(msg.value()):
+            records.append(from_message(msg))
+        else:
+            records.append(filtered_record(msg.topic(), msg.partition(), msg.offset()))
+            filtered += 1
+    return records, filtered
 
 
 class RecordSource(Protocol):

@@ -1,17 +1,15 @@
 """Runs one event source mapping: set up, poll, batch per partition, invoke, commit.
 
-Threads: one poll thread owns the consumer (polling, rebalances, commits); each partition with a batch
-ready gets a task on a worker pool sized by the function's concurrency, so partitions run concurrently
-while each partition has at most one batch in flight, in offset order.
+One poll thread owns the consumer (polling, rebalances, commits); each partition with a batch ready gets
+a task on a worker pool sized by the function's concurrency: partitions run concurrently, each with at
+most one batch in flight, in offset order.
 
     poll -> filter -> Partitions.accept -> dispatch (ready) -> BatchDriver.run(batch) -> Committer -> commit
 
-This module is the shell that owns the I/O: the consumer, the worker pool and the on-failure destination,
-each built by a factory from ``Factories`` (the defaults build the real ones; tests pass fakes). The
-decisions live elsewhere: ``esm/setup.py`` runs the setup stages until they pass, ``esm/partitions.py``
-keeps the partitions' buffers, dispatch, flow control and revokes, ``esm/drive.py`` decides what happens
-to a batch (retry policy, bisect, partial batch, destinations).
-
+This is the shell that owns the I/O (consumer, worker pool, on-failure destination), each built by a
+factory of ``Factories`` (the defaults build the real ones; tests pass fakes). The decisions live in
+``esm/setup.py`` (setup stages until they pass), ``esm/partitions.py`` (buffers, dispatch, flow control,
+revokes) and ``esm/drive.py`` (one batch's life: retry policy, bisect, partial batch, destinations).
 Offsets are committed only after success; a revoked partition's batch either finishes before the
 revoke completes (and is committed) or is abandoned uncommitted.
 """
@@ -31,14 +29,14 @@ from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Committer
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.consumer import KafkaSource, RecordSource, SourceFactory, consumer_settings
+from triggerfish.esm.consumer import KafkaSource, RecordSource, SourceFactory, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of, open_destination
 from triggerfish.esm.drive import BatchDriver, Invoke, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.filter import compile_criteria
 from triggerfish.esm.invoker import Invoker
 from triggerfish.esm.metrics import MappingMetrics
-from triggerfish.esm.partitions import Lease, Partitions, filtered_record
+from triggerfish.esm.partitions import Lease, Partitions
 from triggerfish.esm.retry import RetryPolicy
 from triggerfish.esm.setup import Check, record_once, set_up
 from triggerfish.esm.state import MappingStatus, Problem
@@ -179,18 +177,8 @@ class MappingRunner:
     # -- the poll loop -------------------------------------------------------------------------
     def _consume(self, client_config: dict[str, Any]) -> None:
         mapping, factories = self.mapping, self.factories
-        builder = self._builder = EventBuilder.for_mapping(mapping, self.bootstrap_servers)
-        target = destination_of(mapping)
-        destination = self._destination = factories.destination(target, client_config) if target else None
-        invoker = factories.invoker(self.runtime, mapping.function, builder,
-                                    parse_response=self._policy.report_batch_item_failures)
-        on_failure = None if destination is None else OnFailure(
-            destination, Source(",".join(self.bootstrap_servers), mapping.event_source_arn, mapping.uuid or ""),
-            self._function_arn, builder.build)
-        driver = BatchDriver(mapping.function, self._policy, invoker, status=self.status, metrics=self.metrics,
-                             clock=self.clock, on_failure=on_failure, name=mapping.uuid or "",
-                             on_invoke=lambda ok, detail, problem: self._stage(
-                                 "first_invoke", mapping.function, ok, detail, problem))
+        driver = self._driver(client_config)
+        destination = self._destination
         workers = max(1, self.runtime.concurrency_of(mapping.function))
         self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
         settings = consumer_settings(client_config, mapping, mapping.group_id,
@@ -221,31 +209,24 @@ class MappingRunner:
             if destination is not None:
                 destination.close()
 
+    def _driver(self, client_config: dict[str, Any]) -> BatchDriver:
+        """The batch loop of this consume: the invoker and the on-failure destination it sends to."""
+        mapping, factories = self.mapping, self.factories
+        builder = self._builder = EventBuilder.for_mapping(mapping, self.bootstrap_servers)
+        target = destination_of(mapping)
+        destination = self._destination = factories.destination(target, client_config) if target else None
+        invoker = factories.invoker(self.runtime, mapping.function, builder,
+                                    parse_response=self._policy.report_batch_item_failures)
+        on_failure = None if destination is None else OnFailure(
+            destination, Source(",".join(self.bootstrap_servers), mapping.event_source_arn, mapping.uuid or ""),
+            self._function_arn, builder.build)
+        return BatchDriver(mapping.function, self._policy, invoker, status=self.status, metrics=self.metrics,
+                           clock=self.clock, on_failure=on_failure, name=mapping.uuid or "",
+                           on_invoke=lambda ok, detail, problem: self._stage(
+                               "first_invoke", mapping.function, ok, detail, problem))
+
     def _records_of(self, messages: Sequence[Any]) -> list[Record]:
-        """Decode polled messages (outside the partitions' lock: other partitions' batches keep flowing)."""
-        accept = self._filter
-        from_message = Record.from_message  # computes each record's JSON size too
-        records: list[Record] = []
-        filtered = 0
-        if accept is None:
-            records = [from_message(msg) for msg in messages if msg.error() is None]
-            if len(records) < len(messages):
-                for msg in messages:
-                    err = msg.error()
-                    if err is not None:
-                        self._client_error(err)
-        else:
-            for msg in messages:
-                err = msg.error()
-                if err is not None:
-                    self._client_error(err)
-                    continue
-                if not accept(msg.value()):
-                    # filtered out: only its offset matters, committed with the records around it
-                    records.append(filtered_record(msg.topic(), msg.partition(), msg.offset()))
-                    filtered += 1
-                    continue
-                records.append(from_message(msg))
+        records, filtered = records_of(messages, self._filter, self._client_error)
         self.metrics.polled(len(records), filtered)
         return records
 
@@ -293,21 +274,25 @@ class MappingRunner:
         fn = self.mapping.function
         wait = min(REVOKE_WAIT_MAX_S, self.runtime.get(fn).timeout + 5) if fn in self.runtime else 0.0
         self._parts.wait_idle(parts, self.clock.monotonic() + wait)
-        # Commit what finished, for these partitions only, before another member takes them.
-        offsets = {tp: off for tp, off in self._committer.take().items() if tp in tps}
-        if offsets and self._source is not None:
-            try:
-                self._source.commit(offsets, asynchronous=False)
-                for tp, off in offsets.items():
-                    self._committer.confirm(tp, off)
-            except Exception as exc:  # noqa: BLE001 - the next owner re-delivers (at-least-once)
-                self.metrics.commit_error()
-                log.warning("mapping %s: commit on revoke failed: %s", self.mapping.uuid, exc)
+        self._commit_revoked(tps)
         self._parts.remove(parts, tps)
         for p in parts:
             self.status.partition(*p.tp).assigned = False
         if tps:
             log.info("mapping %s: revoked %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
+
+    def _commit_revoked(self, tps: list[TP]) -> None:
+        """Commit what finished, for these partitions only, before another member takes them."""
+        offsets = {tp: off for tp, off in self._committer.take().items() if tp in tps}
+        if not offsets or self._source is None:
+            return
+        try:
+            self._source.commit(offsets, asynchronous=False)
+            for tp, off in offsets.items():
+                self._committer.confirm(tp, off)
+        except Exception as exc:  # noqa: BLE001 - the next owner re-delivers (at-least-once)
+            self.metrics.commit_error()
+            log.warning("mapping %s: commit on revoke failed: %s", self.mapping.uuid, exc)
 
     # -- commits, flow control, status ---------------------------------------------------------
     def _commit(self, *, sync: bool) -> None:

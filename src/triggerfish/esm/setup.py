@@ -40,22 +40,8 @@ def set_up(
     """Run the setup stages until they all pass; the resolved auth (its ``config`` is the consumer's
     librdkafka settings), or None when stopped before setup succeeded."""
     delay = 1.0
-    problem: Problem | None
     while not stop.is_set():
-        try:
-            results, resolved = check(mapping)
-            failed = stages.first_failure(results)
-        except (ConfigError, TriggerfishError) as exc:
-            results, resolved, failed = [], None, None
-            problem = problem_of(exc)
-        except Exception as exc:  # noqa: BLE001 - a surprise in a check must not end the retries
-            log.exception("mapping %s: setup check failed unexpectedly", mapping.uuid)
-            results, resolved, failed = [], None, None
-            problem = Problem(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log", "setup")
-        else:
-            problem = None if failed is None else Problem(
-                failed.problem, f"{failed.target}: {failed.detail}" if failed.target not in failed.detail
-                else failed.detail, failed.fix, failed.stage)
+        results, resolved, problem = _check(mapping, check)
         status.set_stages([r.to_dict() for r in results])
         if stop.is_set():
             return None
@@ -72,6 +58,22 @@ def set_up(
         clock.sleep(delay)
         delay = min(delay * 2, BACKOFF_MAX_S)
     return None
+
+
+def _check(mapping: MappingConfig, check: Check) -> tuple[list[stages.StageResult], auth.Auth | None, Problem | None]:
+    """One run of the stages: their results, the resolved auth, and the problem of the first failure."""
+    try:
+        results, resolved = check(mapping)
+    except (ConfigError, TriggerfishError) as exc:
+        return [], None, problem_of(exc)
+    except Exception as exc:  # noqa: BLE001 - a surprise in a check must not end the retries
+        log.exception("mapping %s: setup check failed unexpectedly", mapping.uuid)
+        return [], None, Problem(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log", "setup")
+    failed = stages.first_failure(results)
+    if failed is None:
+        return results, resolved, None
+    detail = failed.detail if failed.target in failed.detail else f"{failed.target}: {failed.detail}"
+    return results, resolved, Problem(failed.problem, detail, failed.fix, failed.stage)
 
 
 def problem_of(exc: BaseException) -> Problem:
