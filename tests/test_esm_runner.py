@@ -36,7 +36,7 @@ from esm_fakes import (
     until,
     wait_for,
 )
-from triggerfish.errors import ConfigError, SetupError
+from triggerfish.errors import ConfigError, SetupError, TriggerfishError
 from triggerfish.esm import problems, stages
 from triggerfish.esm.auth import Auth
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES, MappingConfig
@@ -296,7 +296,7 @@ def test_setup_is_retried_with_backoff_until_its_stages_pass() -> None:
 def test_setup_errors_become_problems_of_their_stage() -> None:
     errors: list[BaseException] = [SetupError("secret", problems.CONNECTION_ERROR, "no such secret", "create it"),
                                    ConfigError("KAFKA_BOOTSTRAP_SERVERS", "'b1' is not host:port"),
-                                   RuntimeError("surprise")]
+                                   TriggerfishError("the broker said no"), RuntimeError("surprise")]
     seen: list[tuple[str, str]] = []
 
     def check(mapping: MappingConfig) -> tuple[list[stages.StageResult], Auth | None]:
@@ -309,8 +309,8 @@ def test_setup_errors_become_problems_of_their_stage() -> None:
     h = Harness(check=check)
     h.run()
     assert seen == [("secret", problems.CONNECTION_ERROR), ("config", problems.CONNECTION_ERROR),
-                    ("setup", problems.INTERNAL)]
-    assert h.clock.sleeps == [1.0, 2.0, 4.0]
+                    ("setup", problems.CONNECTION_ERROR), ("setup", problems.INTERNAL)]
+    assert h.clock.sleeps == [1.0, 2.0, 4.0, 8.0]
 
 
 def test_stopping_while_setup_fails_ends_the_runner_without_a_consumer() -> None:

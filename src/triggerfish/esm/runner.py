@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.clock import Clock, SystemClock
-from triggerfish.esm.committer import CommitPacer, Committer
+from triggerfish.esm.committer import CommitPacer, Commits, Committer
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.consumer import KafkaSource, RecordSource, SourceFactory, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of, open_destination
@@ -101,8 +101,10 @@ class MappingRunner:
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
-        self._committer = Committer(self.metrics.committed)
-        self._parts = Partitions(self._committer, mapping.batch_size, mapping.window_seconds,
+        committer = self._committer = Committer(self.metrics.committed)
+        self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
+                                pacer=CommitPacer(COMMIT_INTERVAL_S, COMMIT_STUCK_S))
+        self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
         self._policy = RetryPolicy.for_mapping(mapping)
         self._filter = compile_filter(mapping)
@@ -112,7 +114,6 @@ class MappingRunner:
         self._destination: Destination | None = None
         self.bootstrap_servers: list[str] = list(mapping.bootstrap_servers)
         self.error: BaseException | None = None
-        self._pacer = CommitPacer(COMMIT_INTERVAL_S, COMMIT_STUCK_S)
         self._auth: auth.Auth | None = None
         self._started = self.clock.monotonic()
 
@@ -185,7 +186,7 @@ class MappingRunner:
                                      f"triggerfish-{mapping.uuid}-{socket.gethostname()}-{os.getpid()}")
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
-                                                 on_commit=self._committed, on_error=self._client_error)
+                                                 on_commit=self._commits.answered, on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
         last_status = 0.0
         try:
@@ -195,13 +196,13 @@ class MappingRunner:
                 if messages:
                     self._parts.accept(self._records_of(messages), now)
                 self._dispatch(driver, now)
-                self._commit(sync=False)
+                self._commits.commit(source, self.clock.monotonic())
                 self._flow_control()
                 if now - last_status >= STATUS_INTERVAL_S:
                     self._refresh_status()
                     last_status = now
             self._parts.drain()
-            self._commit(sync=True)
+            self._commits.commit(source, self.clock.monotonic(), sync=True)
         finally:
             self._refresh_status()
             source.close()
@@ -274,62 +275,15 @@ class MappingRunner:
         fn = self.mapping.function
         wait = min(REVOKE_WAIT_MAX_S, self.runtime.get(fn).timeout + 5) if fn in self.runtime else 0.0
         self._parts.wait_idle(parts, self.clock.monotonic() + wait)
-        self._commit_revoked(tps)
+        if self._source is not None:  # commit what finished before another member takes the partitions
+            self._commits.commit(self._source, self.clock.monotonic(), sync=True, only=tps)
         self._parts.remove(parts, tps)
         for p in parts:
             self.status.partition(*p.tp).assigned = False
         if tps:
             log.info("mapping %s: revoked %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
 
-    def _commit_revoked(self, tps: list[TP]) -> None:
-        """Commit what finished, for these partitions only, before another member takes them."""
-        offsets = {tp: off for tp, off in self._committer.take().items() if tp in tps}
-        if not offsets or self._source is None:
-            return
-        try:
-            self._source.commit(offsets, asynchronous=False)
-            for tp, off in offsets.items():
-                self._committer.confirm(tp, off)
-        except Exception as exc:  # noqa: BLE001 - the next owner re-delivers (at-least-once)
-            self.metrics.commit_error()
-            log.warning("mapping %s: commit on revoke failed: %s", self.mapping.uuid, exc)
-
-    # -- commits, flow control, status ---------------------------------------------------------
-    def _commit(self, *, sync: bool) -> None:
-        now = self.clock.monotonic()
-        if self._source is None or not (sync or self._pacer.due(now)):
-            return
-        offsets = self._committer.take()
-        if not offsets:
-            return
-        try:
-            if sync:
-                self._source.commit(offsets, asynchronous=False)
-                for tp, off in offsets.items():
-                    self._committer.confirm(tp, off)
-            else:
-                self._pacer.sent(now)
-                self._source.commit(offsets, asynchronous=True)
-        except Exception as exc:  # noqa: BLE001 - retried on the next loop
-            self._pacer.answered()
-            self.metrics.commit_error()
-            log.warning("mapping %s: commit failed: %s", self.mapping.uuid, exc)
-
-    def _committed(self, err: Any, partitions: list[Any]) -> None:
-        self._pacer.answered()
-        if err is not None:
-            name = getattr(err, "name", lambda: "")()
-            if name != "_NO_OFFSET":  # nothing to commit is no error
-                self.metrics.commit_error()
-            # During a rebalance the broker refuses commits of the old generation; the offsets stay
-            # pending and are committed again on the next loop (or on revoke).
-            rebalancing = name in ("ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS", "UNKNOWN_MEMBER_ID", "_NO_OFFSET")
-            (log.info if rebalancing else log.warning)("mapping %s: commit failed: %s", self.mapping.uuid, err)
-            return
-        for tp in partitions:
-            if tp.error is None and tp.offset >= 0:
-                self._committer.confirm((tp.topic, tp.partition), tp.offset)
-
+    # -- errors, flow control, status ----------------------------------------------------------
     def _client_error(self, err: Any) -> None:
         try:
             name, text, fatal = err.name(), err.str(), err.fatal()
