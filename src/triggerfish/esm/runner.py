@@ -101,17 +101,15 @@ class MappingRunner:
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
-        committer = self._committer = Committer(self.metrics.committed)
+        committer = Committer(self.metrics.committed)
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
                                 pacer=CommitPacer(COMMIT_INTERVAL_S, COMMIT_STUCK_S))
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
-        self._policy = RetryPolicy.for_mapping(mapping)
         self._filter = compile_filter(mapping)
         self._pool: Executor | None = None
         self._source: RecordSource | None = None
         self._builder: EventBuilder | None = None
-        self._destination: Destination | None = None
         self.bootstrap_servers: list[str] = list(mapping.bootstrap_servers)
         self.error: BaseException | None = None
         self._auth: auth.Auth | None = None
@@ -178,8 +176,7 @@ class MappingRunner:
     # -- the poll loop -------------------------------------------------------------------------
     def _consume(self, client_config: dict[str, Any]) -> None:
         mapping, factories = self.mapping, self.factories
-        driver = self._driver(client_config)
-        destination = self._destination
+        driver, destination = self._driver(client_config)
         workers = max(1, self.runtime.concurrency_of(mapping.function))
         self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
         settings = consumer_settings(client_config, mapping, mapping.group_id,
@@ -210,21 +207,22 @@ class MappingRunner:
             if destination is not None:
                 destination.close()
 
-    def _driver(self, client_config: dict[str, Any]) -> BatchDriver:
-        """The batch loop of this consume: the invoker and the on-failure destination it sends to."""
-        mapping, factories = self.mapping, self.factories
+    def _driver(self, client_config: dict[str, Any]) -> tuple[BatchDriver, Destination | None]:
+        """The batch loop of this consume, with its invoker and the on-failure destination it sends to."""
+        mapping, factories, policy = self.mapping, self.factories, RetryPolicy.for_mapping(self.mapping)
         builder = self._builder = EventBuilder.for_mapping(mapping, self.bootstrap_servers)
         target = destination_of(mapping)
-        destination = self._destination = factories.destination(target, client_config) if target else None
+        destination = factories.destination(target, client_config) if target else None
         invoker = factories.invoker(self.runtime, mapping.function, builder,
-                                    parse_response=self._policy.report_batch_item_failures)
+                                    parse_response=policy.report_batch_item_failures)
         on_failure = None if destination is None else OnFailure(
             destination, Source(",".join(self.bootstrap_servers), mapping.event_source_arn, mapping.uuid or ""),
             self._function_arn, builder.build)
-        return BatchDriver(mapping.function, self._policy, invoker, status=self.status, metrics=self.metrics,
-                           clock=self.clock, on_failure=on_failure, name=mapping.uuid or "",
-                           on_invoke=lambda ok, detail, problem: self._stage(
-                               "first_invoke", mapping.function, ok, detail, problem))
+        driver = BatchDriver(mapping.function, policy, invoker, status=self.status, metrics=self.metrics,
+                             clock=self.clock, on_failure=on_failure, name=mapping.uuid or "",
+                             on_invoke=lambda ok, detail, problem: self._stage(
+                                 "first_invoke", mapping.function, ok, detail, problem))
+        return driver, destination
 
     def _records_of(self, messages: Sequence[Any]) -> list[Record]:
         records, filtered = records_of(messages, self._filter, self._client_error)
@@ -319,7 +317,7 @@ class MappingRunner:
         tps = self._parts.tps()
         for tp in tps:
             ps = self.status.partition(*tp)
-            committed = self._committer.committed(tp)
+            committed = self._commits.committer.committed(tp)
             if committed is not None:
                 ps.committed = committed
             marks = source.watermarks(tp) if source is not None else None
