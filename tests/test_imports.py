@@ -19,13 +19,6 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = "triggerfish"
 
-#: In-function imports left in modules other branches of issue 13 were restructuring at the time:
-#: (importing module, imported module). Delete entries as they are moved to the top; then this set.
-KNOWN_IN_FUNCTION: set[tuple[str, str]] = {
-    ("triggerfish.esm.runner", "triggerfish.esm.filter"),
-}
-
-
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(SRC).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -166,11 +159,8 @@ def test_no_in_function_imports_of_triggerfish_modules() -> None:
     for module in MODULES:
         for target, line in _imports(module)[1]:
             found.setdefault((module, target), []).append(line)
-    new = {key: lines for key, lines in found.items() if key not in KNOWN_IN_FUNCTION}
-    assert not new, "import these at the top of the module instead:\n" + "\n".join(
-        f"{MODULES[m].relative_to(SRC)}:{min(lines)} imports {t} inside a function" for (m, t), lines in sorted(new.items()))
-    fixed = KNOWN_IN_FUNCTION - set(found)
-    assert not fixed, f"no longer imported inside a function, remove from KNOWN_IN_FUNCTION: {sorted(fixed)}"
+    assert not found, "import these at the top of the module instead:\n" + "\n".join(
+        f"{MODULES[m].relative_to(SRC)}:{min(lines)} imports {t} inside a function" for (m, t), lines in sorted(found.items()))
 
 
 def test_the_checks_see_cycles_and_nested_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

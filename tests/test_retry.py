@@ -1,15 +1,24 @@
-"""The retry policy: Lambda's MaximumRetryAttempts, record age, bisect and partial-batch responses."""
+"""The retry policy: Lambda's MaximumRetryAttempts, record age, bisect and partial-batch responses.
+
+Tests of a whole batch's life run the real loop (``esm/drive.py``'s ``BatchDriver``) with fakes: a
+scripted invoker, a destination and a fake clock.
+"""
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from esm_fakes import CountingMetrics, FakeClock, FakeDestination, FakeLease, ScriptedInvoker, record
+from triggerfish.esm.batcher import Cut
 from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.destinations import Source
+from triggerfish.esm.drive import BatchDriver, OnFailure
+from triggerfish.esm.event import Record
 from triggerfish.esm.retry import (
     RECORD_AGE_EXCEEDED,
     RETRY_ATTEMPTS_EXHAUSTED,
@@ -20,6 +29,7 @@ from triggerfish.esm.retry import (
     parse_item_failures,
     retry_delay,
 )
+from triggerfish.esm.state import MappingStatus
 from triggerfish.validation import InvalidParameterError
 
 NOW = 1_700_000_000_000
@@ -47,27 +57,67 @@ def item_failures(*pairs: tuple[str, int]) -> Outcome:
     ]})
 
 
-def run(policy: RetryPolicy, records: tuple[Rec, ...], bad: set[int], partial: bool = False) -> tuple[list, list, int]:
-    """Drive the policy like the engine does; returns (delivered-ok, discarded, invocations)."""
-    queue = deque([Attempt(records)])
-    ok: list[Rec] = []
-    discarded: list[tuple[str, Rec, int]] = []
-    invocations = 0
-    while queue:
-        attempt = queue.popleft()
-        invocations += 1
-        failing = [r for r in attempt.records if r.offset in bad]
+@dataclass
+class Trace:
+    """What the real loop did to one batch; ``step`` orders invokes, sends and commits."""
+
+    finished: bool = False
+    step: int = 0
+    invokes: list[tuple[int, list[int], set[int]]] = field(default_factory=list)  # (step, offsets, answered OK)
+    sends: list[tuple[int, list[int], str, int]] = field(default_factory=list)  # (step, offsets, condition, invokes)
+    commits: list[tuple[int, int]] = field(default_factory=list)  # (step, position)
+    sleeps: list[float] = field(default_factory=list)
+
+    def tick(self) -> int:
+        self.step += 1
+        return self.step
+
+
+def drive(policy: RetryPolicy, records: tuple[Rec, ...], bad: set[int], partial: bool = False) -> Trace:
+    """Run one batch through the real loop: every record in ``bad`` fails each invoke (as an invoke error,
+    or with ``partial`` as a batchItemFailures entry)."""
+    trace = Trace()
+
+    def answer(attempt: Sequence[Record]) -> Outcome:
+        offsets = [r.offset for r in attempt]
+        trace.invokes.append((trace.tick(), offsets, set(offsets) - bad))
+        failing = [r for r in attempt if r.offset in bad]
         if not failing:
-            outcome = OK
-        elif partial:
-            outcome = item_failures(*[(f"{r.topic}-{r.partition}", r.offset) for r in failing])
-        else:
-            outcome = ERROR
-        plan = policy.after_invoke(attempt, outcome)
-        ok.extend(plan.succeeded)
-        discarded.extend((plan.condition, r, plan.invoke_count) for r in plan.discard)
-        queue.extendleft(reversed(plan.next))
-    return ok, discarded, invocations
+            return OK
+        return item_failures(*[(f"{r.topic}-{r.partition}", r.offset) for r in failing]) if partial else ERROR
+
+    lease = FakeLease()
+    lease.on_advance = lambda positions: trace.commits.append((trace.tick(), positions[("orders", 0)]))
+    destination = FakeDestination()
+    destination.on_sent = lambda sent, failure: trace.sends.append(
+        (trace.tick(), [r.offset for r in sent], failure.condition, failure.invoke_count))
+    clock = FakeClock(wall_ms=NOW)
+    driver = BatchDriver("fn", policy, ScriptedInvoker(answer), status=MappingStatus(), metrics=CountingMetrics(),
+                         clock=clock, on_failure=OnFailure(destination, Source("b1:9092"), lambda: "arn", lambda rs: b""))
+    trace.finished = driver.run(Cut([record(r.offset, r.partition, r.topic, r.timestamp) for r in records]), lease)
+    trace.sleeps = clock.sleeps
+    return trace
+
+
+def outcome_of(trace: Trace, records: tuple[Rec, ...]) -> tuple[list[Rec], list[tuple[str, Rec, int]], int]:
+    """(records whose last invoke answered them OK and that were not discarded, discarded as
+    (condition, record, invokes), invocations)."""
+    by_offset = {r.offset: r for r in records}
+    discarded = [(condition, by_offset[o], count) for _, offsets, condition, count in trace.sends for o in offsets]
+    gone = {r.offset for _, r, _ in discarded}
+    last_answer: dict[int, bool] = {}
+    for _, offsets, answered_ok in trace.invokes:
+        last_answer.update((o, o in answered_ok) for o in offsets)
+    ok = [r for r in records if r.offset not in gone and last_answer.get(r.offset)]
+    return ok, discarded, len(trace.invokes)
+
+
+def run(policy: RetryPolicy, records: tuple[Rec, ...], bad: set[int],
+        partial: bool = False) -> tuple[list[Rec], list[tuple[str, Rec, int]], int]:
+    """Drive a batch through the real loop; returns (finished OK, discarded, invocations)."""
+    trace = drive(policy, records, bad, partial)
+    assert trace.finished
+    return outcome_of(trace, records)
 
 
 def test_defaults_are_on_demand_retry_forever() -> None:
@@ -226,28 +276,62 @@ def test_retry_delay_grows_and_is_bounded() -> None:
     assert delays == sorted(delays) and max(delays) == 10.0
 
 
+def test_retry_delay_survives_a_batch_retried_for_hours() -> None:
+    assert retry_delay(1100) == retry_delay(100_000) == 10.0  # 0.1 * 2 ** 1100 does not fit a float
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     n=st.integers(1, 24),
     bad=st.sets(st.integers(0, 23), max_size=4),
+    old=st.sets(st.integers(0, 23), max_size=3),
     retries=st.integers(0, 3),
     bisect=st.booleans(),
     partial=st.booleans(),
 )
 def test_every_record_ends_exactly_once_and_bad_ones_never_succeed(
-    n: int, bad: set[int], retries: int, bisect: bool, partial: bool
+    n: int, bad: set[int], old: set[int], retries: int, bisect: bool, partial: bool
 ) -> None:
+    """The real batch loop (esm/drive.py) with a scripted invoker, a destination and a fake clock;
+    records in ``old`` are older than MaximumRecordAgeInSeconds (producer timestamps need not follow offsets)."""
     bad = {b for b in bad if b < n}
-    policy = RetryPolicy(maximum_retry_attempts=retries, bisect_on_error=bisect, report_batch_item_failures=partial)
-    ok, discarded, invocations = run(policy, recs(n), bad, partial=partial)
+    old = {o for o in old if o < n}
+    policy = RetryPolicy(maximum_retry_attempts=retries, maximum_record_age_seconds=60 if old else -1,
+                         bisect_on_error=bisect, report_batch_item_failures=partial)
+    records = tuple(Rec("orders", 0, i, NOW - 61_000 if i in old else NOW) for i in range(n))
+    trace = drive(policy, records, bad, partial=partial)
+    assert trace.finished
+    ok, discarded, invocations = outcome_of(trace, records)
     finished = [r.offset for r in ok] + [r.offset for _, r, _ in discarded]
     assert sorted(finished) == list(range(n))  # nothing lost, nothing twice
-    assert not {r.offset for r in ok} & bad
-    assert {r.offset for _, r, _ in discarded} >= bad
-    assert all(c == RETRY_ATTEMPTS_EXHAUSTED and count >= retries + 1 for c, _, count in discarded)
+    assert not {r.offset for r in ok} & (bad | old)
+    expired = {r.offset for c, r, _ in discarded if c == RECORD_AGE_EXCEEDED}
+    exhausted = [(r.offset, count) for c, r, count in discarded if c == RETRY_ATTEMPTS_EXHAUSTED]
+    assert expired == old and not any(set(offsets) & old for _, offsets, _ in trace.invokes)
+    assert {o for o, _ in exhausted} >= bad - old
+    assert len(exhausted) + len(expired) == len(discarded)
+    assert all(count >= retries + 1 for _, count in exhausted)
     if bisect and not partial:
-        assert {r.offset for _, r, _ in discarded} == bad  # bisect isolates exactly the bad records
-    if partial and bad:
-        assert all(r.offset >= min(bad) for _, r, _ in discarded)
-        assert sorted(r.offset for r in ok)[: min(bad)] == list(range(min(bad)))
+        assert {o for o, _ in exhausted} == bad - old  # bisect isolates exactly the bad records
+    if partial and bad - old:
+        first = min(bad - old)
+        assert all(o >= first for o, _ in exhausted)
+        assert [r.offset for r in ok if r.offset < first] == [o for o in range(first) if o not in old]
     assert invocations <= (retries + 1) * 2 * n
+    # a record sent to the destination is never invoked again
+    for step, offsets, _, _ in trace.sends:
+        assert not any(set(offsets) & set(later) for s, later, _ in trace.invokes if s > step)
+    # commits of a batch in progress only move forward and never pass a record that is not finished: each
+    # record below a commit was sent before it, or answered OK by its last invoke and never invoked again
+    # (``finished`` tells the caller to commit past the whole batch)
+    positions = [p for _, p in trace.commits]
+    assert positions == sorted(positions) and all(p <= n for p in positions)
+    for step, position in trace.commits:
+        for offset in range(position):
+            if any(offset in sent and s < step for s, sent, _, _ in trace.sends):
+                continue
+            before = [answered for s, offsets, answered in trace.invokes if s < step and offset in offsets]
+            assert before and offset in before[-1], (offset, step)
+            assert not any(offset in offsets for s, offsets, _ in trace.invokes if s > step), (offset, step)
+    # retries wait with backoff (no real time passes: the clock is fake); bisecting does not wait
+    assert set(trace.sleeps) <= {retry_delay(k) for k in range(1, retries + 1)}

@@ -5,12 +5,20 @@ Offsets follow Kafka's convention: the value stored is the next offset to read (
 newer one. ``forget`` drops revoked partitions so nothing is committed for them after a rebalance.
 ``on_commit`` hears how far each confirmed commit moved a partition (Lambda's CommittedEventCount),
 counted from the previous commit, or from the first offset seen when the group had none.
+
+``Commits`` sends them from the poll thread; its ``CommitPacer`` decides when: one asynchronous commit at
+a time, at most every ``interval`` seconds (a commit per batch at thousands of batches a second would
+queue heartbeats behind OffsetCommits), and again when a commit was not answered within ``stuck`` seconds.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("triggerfish.esm")
 
 TP = tuple[str, int]
 
@@ -84,3 +92,85 @@ class Committer:
         """The highest offset known processed (pending or committed), -1 if none."""
         with self._lock:
             return max(self._pending.get(tp, -1), self._committed.get(tp, -1))
+
+
+class CommitPacer:
+    """When the next asynchronous commit may go out (the poll thread's; times are monotonic seconds)."""
+
+    def __init__(self, interval: float = 0.1, stuck: float = 10.0) -> None:
+        self.interval = interval
+        self.stuck = stuck
+        self.in_flight = False
+        self.last = 0.0
+
+    def due(self, now: float) -> bool:
+        if now - self.last < self.interval:
+            return False
+        return not self.in_flight or now - self.last >= self.stuck
+
+    def sent(self, now: float) -> None:
+        self.in_flight = True
+        self.last = now
+
+    def answered(self) -> None:
+        """The commit was answered (or failed to go out): the next one may follow."""
+        self.in_flight = False
+
+
+class CommitTarget(Protocol):
+    """Where offsets are committed (the mapping's consumer)."""
+
+    def commit(self, offsets: dict[TP, int], *, asynchronous: bool) -> Any: ...
+
+
+class Commits:
+    """The poll thread's commits of what ``committer`` holds: paced asynchronous ones while polling,
+    synchronous ones when stopping or on a revoke, and the broker's answers to the asynchronous ones.
+
+    A failed commit is no loss: its offsets stay pending and go out again with the next one.
+    """
+
+    def __init__(self, committer: Committer, *, on_error: Callable[[], None], name: str = "",
+                 pacer: CommitPacer | None = None) -> None:
+        self.committer = committer
+        self._on_error = on_error  # CommitErrorCount
+        self._name = name  # the mapping's UUID, in log lines
+        self._pacer = pacer or CommitPacer()
+
+    def commit(self, target: CommitTarget, now: float, *, sync: bool = False, only: list[TP] | None = None) -> None:
+        """Commit what is pending (of ``only`` when given); asynchronously unless ``sync``, when due."""
+        if not (sync or self._pacer.due(now)):
+            return
+        offsets = self.committer.take()
+        if only is not None:
+            offsets = {tp: off for tp, off in offsets.items() if tp in only}
+        if not offsets:
+            return
+        try:
+            if sync:
+                target.commit(offsets, asynchronous=False)
+                for tp, off in offsets.items():
+                    self.committer.confirm(tp, off)
+            else:
+                self._pacer.sent(now)
+                target.commit(offsets, asynchronous=True)
+        except Exception as exc:  # noqa: BLE001 - retried with the next commit (on a revoke: the next owner re-delivers)
+            self._pacer.answered()
+            self._on_error()
+            log.warning("mapping %s: commit failed: %s", self._name, exc)
+
+    def answered(self, err: Any, partitions: list[Any]) -> None:
+        """The broker's answer to an asynchronous commit (librdkafka's ``on_commit``)."""
+        self._pacer.answered()
+        if err is not None:
+            name = getattr(err, "name", lambda: "")()
+            if name != "_NO_OFFSET":  # nothing to commit is no error
+                self._on_error()
+            # During a rebalance the broker refuses commits of the old generation; the offsets stay
+            # pending and are committed again on the next loop (or on revoke).
+            rebalancing = name in ("ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS", "UNKNOWN_MEMBER_ID", "_NO_OFFSET")
+            (log.info if rebalancing else log.warning)("mapping %s: commit failed: %s", self._name, err)
+            return
+        for tp in partitions:
+            if tp.error is None and tp.offset >= 0:
+                self.committer.confirm((tp.topic, tp.partition), tp.offset)

@@ -5,17 +5,22 @@ Kafka settings owned by the engine are set here: the group id (mapping UUID or C
 ``auto.offset.reset`` from StartingPosition. StartingPosition only matters for partitions without
 a committed offset; for ``AT_TIMESTAMP`` those are positioned with ``offsets_for_times`` when the
 partitions are assigned.
+
+``RecordSource`` and ``SourceFactory`` say what the runner needs of a consumer; ``KafkaSource`` is the
+real one (tests of the runner pass a fake factory). ``records_of`` turns what a poll returned into records.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_END, OFFSET_INVALID, Consumer, KafkaException, Message, TopicPartition
 
 from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.event import Record
+from triggerfish.esm.partitions import filtered_record
 
 log = logging.getLogger("triggerfish.esm")
 
@@ -50,6 +55,64 @@ def consumer_settings(client_config: dict[str, Any], mapping: MappingConfig, gro
         }
     )
     return settings
+
+
+def records_of(
+    messages: Sequence[Any], accept: Callable[[bytes | None], bool] | None, on_error: Callable[[Any], None]
+) -> tuple[list[Record], int]:
+    """Polled messages as records, and how many FilterCriteria rejected (those stay as offset-only
+    placeholders, committed with the records around them); messages carrying an error go to ``on_error``."""
+    from_message = Record.from_message  # computes each record's JSON size too
+    if accept is None:  # the hot path: no filter, errors are rare
+        records = [from_message(msg) for msg in messages if msg.error() is None]
+        if len(records) < len(messages):
+            for msg in messages:
+                err = msg.error()
+                if err is not None:
+                    on_error(err)
+        return records, 0
+    records, filtered = [], 0
+    for msg in messages:
+        err = msg.error()
+        if err is not None:
+            on_error(err)
+        elif accept(msg.value()):
+            records.append(from_message(msg))
+        else:
+            records.append(filtered_record(msg.topic(), msg.partition(), msg.offset()))
+            filtered += 1
+    return records, filtered
+
+
+class RecordSource(Protocol):
+    """A mapping's consumer as the runner uses it, from its poll thread only."""
+
+    def poll(self, max_records: int, timeout: float) -> Sequence[Any]: ...  # confluent_kafka.Message-like
+
+    def commit(self, offsets: dict[TP, int], *, asynchronous: bool) -> Any: ...
+
+    def pause(self, tps: list[TP]) -> None: ...
+
+    def resume(self, tps: list[TP]) -> None: ...
+
+    def watermarks(self, tp: TP) -> tuple[int, int] | None: ...
+
+    def close(self) -> None: ...
+
+
+class SourceFactory(Protocol):
+    """Builds a mapping's consumer; the callbacks run inside ``poll`` (``on_commit`` for asynchronous commits)."""
+
+    def __call__(
+        self,
+        settings: dict[str, Any],
+        mapping: MappingConfig,
+        *,
+        on_assign: Callable[[list[TP], dict[TP, int]], None],
+        on_revoke: Callable[[list[TP]], None],
+        on_commit: Callable[[Any, list[Any]], None] | None = None,
+        on_error: Callable[[Any], None] | None = None,
+    ) -> RecordSource: ...
 
 
 class KafkaSource:
@@ -116,7 +179,10 @@ class KafkaSource:
         tps = [TopicPartition(t, p, off) for (t, p), off in offsets.items()]
         if not tps:
             return []
-        return self.consumer.commit(offsets=tps, asynchronous=asynchronous)
+        if asynchronous:
+            self.consumer.commit(offsets=tps, asynchronous=True)
+            return None
+        return self.consumer.commit(offsets=tps, asynchronous=False)
 
     def pause(self, tps: list[TP]) -> None:
         self.consumer.pause([TopicPartition(t, p) for t, p in tps])

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from triggerfish.errors import MappingConflict, MappingInUse, MappingNotFound, TriggerfishError
 from triggerfish.esm import metrics
@@ -142,7 +143,7 @@ class Engine:
             self._background(entry, lambda: self._start_entry(entry))
         return view
 
-    def update(self, uuid: str, changes: dict) -> EventSourceMapping:
+    def update(self, uuid: str, changes: dict[str, Any]) -> EventSourceMapping:
         """Apply an UpdateEventSourceMapping body; returns at once (``Updating``/``Enabling``/``Disabling``)."""
         entry = self._entry(uuid)
         # A mapping retrying a failed setup (Enabling + PROBLEM) stays updatable: an update is how
@@ -261,7 +262,7 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - status is advisory; never stop processing for it
                 log.warning("could not save status of %s: %s", entry.config.uuid, exc)
 
-    def _background(self, entry: _Entry, work: callable) -> None:  # type: ignore[valid-type]
+    def _background(self, entry: _Entry, work: Callable[[], None]) -> None:
         def run() -> None:
             with entry.lock:
                 try:

@@ -187,7 +187,9 @@ def retry_delay(retries: int) -> float:
     """Seconds to wait before retry number ``retries`` (1-based): short at first, at most 10 s."""
     if retries <= 0:
         return 0.0
-    return min(0.1 * 2 ** (retries - 1), 10.0)
+    # The exponent is capped: a batch retried forever reaches retry 1100 after three hours, and
+    # 0.1 * 2 ** 1100 no longer fits a float.
+    return min(0.1 * 2.0 ** min(retries - 1, 16), 10.0)
 
 
 def parse_item_failures(payload: Any, records: Sequence[RecordLike]) -> ItemFailures:
@@ -222,7 +224,8 @@ def parse_item_failures(payload: Any, records: Sequence[RecordLike]) -> ItemFail
 
 
 def _cut_at(records: tuple[R, ...], first_failed: Mapping[tuple[str, int], int]) -> tuple[tuple[R, ...], tuple[R, ...]]:
-    succeeded, remaining = [], []
+    succeeded: list[R] = []
+    remaining: list[R] = []
     for r in records:
         cut = first_failed.get((r.topic, r.partition))
         (remaining if cut is not None and r.offset >= cut else succeeded).append(r)

@@ -1,0 +1,244 @@
+"""The partitions a mapping owns and what each holds: buffered records, read position, a batch in flight.
+
+Bookkeeping only, shared by the runner's poll thread and its pool threads; no Kafka objects here.
+
+    assign -> accept(records) -> dispatch(now) -> Lease: take -> (the batch's life) -> finish -> release
+    revoke: mark revoking -> wait_idle -> remove
+
+Each assignment of a partition gets a new generation. A batch run (a ``Lease``) remembers the generation
+it started under and may commit only while the partition still has it, so a batch that outlives a revoke
+(or a revoke and a new assignment of the same partition) can no longer move its offsets.
+
+Flow control: a partition whose buffer holds ``PAUSE_BATCHES`` batches (count or bytes) is paused and
+resumed below a quarter of that, so full batches are still buffered while fetching restarts (a pause drops
+what librdkafka prefetched for the partition: pausing often costs throughput).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from triggerfish.esm.batcher import Cut, PartitionBuffer
+from triggerfish.esm.committer import Committer
+from triggerfish.esm.config import MAX_PAYLOAD_BYTES
+from triggerfish.esm.event import Record
+
+TP = tuple[str, int]
+PAUSE_BATCHES = 8
+#: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
+FILTERED = b"-"
+
+
+def filtered_record(topic: str, partition: int, offset: int) -> Record:
+    """The placeholder ``accept`` takes for a record FilterCriteria dropped."""
+    record = Record(topic, partition, offset, 0, "", None, None)
+    record.encoded = FILTERED
+    return record
+
+
+@dataclass
+class Partition:
+    tp: TP
+    buffer: PartitionBuffer
+    generation: int
+    #: Next offset after the last record seen (filtered ones included); -1 before the first.
+    position: int = -1
+    in_flight: bool = False
+    revoking: bool = False
+    paused: bool = False
+    done: threading.Condition = field(default_factory=threading.Condition)
+
+
+class Lease:
+    """One pool thread's run of batches on a partition, current until revoked, reassigned or stopped."""
+
+    def __init__(self, owner: Partitions, partition: Partition, generation: int) -> None:
+        self._owner = owner
+        self.partition = partition
+        self.generation = generation
+
+    def current(self) -> bool:
+        p = self.partition
+        return p.generation == self.generation and not p.revoking and not self._owner.stopping()
+
+    def take(self, now: float) -> tuple[Cut, int] | None:
+        """The next batch and the offset to commit once it is done; None when there is none or the run ended."""
+        p = self.partition
+        with self._owner.lock:
+            if not self.current() or not p.buffer.ready(now):
+                return None
+            cut = p.buffer.take(now)
+            commit_to = cut.records[-1].offset + 1
+            if not p.buffer.records:  # filtered records after the batch are done too
+                commit_to = max(commit_to, p.position)
+            return cut, commit_to
+
+    def advance(self, positions: Mapping[TP, int]) -> None:
+        """Commit past finished records of a batch still in progress (a partial batch response)."""
+        with self._owner.lock:
+            if self.current():
+                for tp, offset in positions.items():
+                    self._owner.committer.advance(tp, offset)
+
+    def finish(self, commit_to: int) -> bool:
+        """The batch is done: commit past it unless the partition was revoked and removed meanwhile.
+
+        A batch that finishes while its partition is being revoked still commits: the revoke waits
+        for it and commits what finished before another member takes the partition.
+        """
+        p = self.partition
+        with self._owner.lock:
+            if p.generation != self.generation:
+                return False
+            self._owner.committer.advance(p.tp, commit_to)
+            return True
+
+    def release(self) -> None:
+        """The run is over (no batch ready, abandoned or failed): the partition may be dispatched again."""
+        p = self.partition
+        with p.done:
+            p.in_flight = False
+            p.done.notify_all()
+
+
+class Partitions:
+    """The assigned partitions of one mapping; thread-safe (``lock`` guards every partition's state)."""
+
+    def __init__(
+        self,
+        committer: Committer,
+        batch_size: int,
+        window_s: float,
+        *,
+        max_bytes: int = MAX_PAYLOAD_BYTES,
+        stopping: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lock = threading.Lock()
+        self.committer = committer
+        self.batch_size = batch_size
+        self.window_s = window_s
+        self.max_bytes = max_bytes
+        self.stopping = stopping
+        self._clock = clock
+        self._parts: dict[TP, Partition] = {}
+        self._generation = 0
+        #: Partitions paused so far (the benchmark reports it).
+        self.pauses = 0
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self._parts
+
+    def get(self, tp: TP) -> Partition | None:
+        return self._parts.get(tp)
+
+    def tps(self) -> list[TP]:
+        with self.lock:
+            return list(self._parts)
+
+    # -- rebalances ----------------------------------------------------------------------------
+    def assign(self, tps: Iterable[TP], committed: Mapping[TP, int], envelope: Callable[[str, int], int]) -> None:
+        """Own ``tps`` (new generations, empty buffers); ``committed`` is the group's offsets (-1 = none)."""
+        tps = list(tps)
+        with self.lock:
+            for tp in tps:
+                self._generation += 1
+                buffer = PartitionBuffer(self.batch_size, self.window_s, envelope(*tp), self.max_bytes)
+                self._parts[tp] = Partition(tp, buffer, self._generation)
+            self.committer.own(tps, dict(committed))
+
+    def start_revoke(self, tps: Iterable[TP]) -> list[Partition]:
+        """Mark ``tps`` revoking: nothing new is accepted or dispatched, running batches stop retrying."""
+        with self.lock:
+            parts = [self._parts[tp] for tp in tps if tp in self._parts]
+            for p in parts:
+                p.revoking = True
+        return parts
+
+    def wait_idle(self, parts: Iterable[Partition], deadline: float | None = None) -> None:
+        """Wait until no batch of ``parts`` is in flight (or ``deadline``, monotonic seconds, passes)."""
+        for p in parts:
+            with p.done:
+                while p.in_flight and (deadline is None or self._clock() < deadline):
+                    p.done.wait(0.1)
+
+    def remove(self, parts: Iterable[Partition], tps: list[TP]) -> None:
+        """Drop revoked partitions; a batch still running on one of them can no longer commit."""
+        with self.lock:
+            for p in parts:
+                p.generation = -1
+                self._parts.pop(p.tp, None)
+            self.committer.forget(tps)
+
+    # -- the poll thread's side ------------------------------------------------------------------
+    def accept(self, records: Iterable[Record], now: float) -> None:
+        """Buffer polled records (filtered ones only move the read position); skip what is not ours."""
+        with self.lock:
+            p: Partition | None = None
+            topic, partition = None, -1
+            for record in records:
+                if record.partition != partition or record.topic != topic:  # a poll holds runs per partition
+                    topic, partition = record.topic, record.partition
+                    p = self._parts.get((topic, partition))
+                if p is None or p.revoking or record.offset < p.position:
+                    continue  # not ours (any more), or already buffered before a pause
+                if p.position < 0:
+                    self.committer.start(p.tp, record.offset)  # CommittedEventCount's base
+                p.position = record.offset + 1
+                if record.encoded != FILTERED:
+                    p.buffer.add(record, now)
+
+    def dispatch(self, now: float) -> list[Lease]:
+        """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time)."""
+        leases: list[Lease] = []
+        with self.lock:
+            for p in self._parts.values():
+                if p.in_flight or p.revoking:
+                    continue
+                if p.buffer.ready(now):
+                    p.in_flight = True
+                    leases.append(Lease(self, p, p.generation))
+                elif not p.buffer.records and p.position > self.committer.position(p.tp):
+                    # Everything since the last batch was filtered out: nothing to invoke, commit past it.
+                    self.committer.advance(p.tp, p.position)
+        return leases
+
+    def poll_timeout(self, now: float, longest: float) -> float:
+        """How long the next poll may wait: ``longest``, or less when a batching window closes sooner."""
+        timeout = longest
+        with self.lock:
+            for p in self._parts.values():
+                if not p.in_flight and p.buffer.records:
+                    deadline = p.buffer.deadline()
+                    if deadline is not None:
+                        timeout = min(timeout, max(0.0, deadline - now))
+        return timeout
+
+    def flow(self) -> tuple[list[TP], list[TP]]:
+        """The partitions to pause (backlog too large) and to resume (backlog drained), in that order."""
+        high_count, high_bytes = PAUSE_BATCHES * self.batch_size, PAUSE_BATCHES * self.max_bytes
+        pause: list[TP] = []
+        resume: list[TP] = []
+        with self.lock:
+            for p in self._parts.values():
+                big = len(p.buffer) >= high_count or p.buffer.bytes >= high_bytes
+                if big and not p.paused:
+                    p.paused = True
+                    pause.append(p.tp)
+                    self.pauses += 1
+                elif p.paused and len(p.buffer) < high_count // 4 and p.buffer.bytes < high_bytes // 4:
+                    p.paused = False
+                    resume.append(p.tp)
+        return pause, resume
+
+    def drain(self) -> None:
+        """Wait for in-flight batches (they finish their current invoke; retries stop)."""
+        with self.lock:
+            parts = list(self._parts.values())
+        self.wait_idle(parts)
