@@ -389,3 +389,24 @@ def test_an_unexpected_error_stops_the_mapping_with_an_internal_problem() -> Non
     assert isinstance(h.runner.error, RuntimeError)
     assert h.status.problem is not None and h.status.problem.problem == problems.INTERNAL
     assert h.saved[-1][2] == problems.INTERNAL
+
+
+def test_a_batch_that_fails_unexpectedly_is_read_again_and_nothing_past_it_is_committed() -> None:
+    # An invoke that raises (a bug in triggerfish, not a function error) loses the batch's place in the buffer:
+    # no later batch of that partition may commit past it; the consumer reads again from the committed offset.
+    def answer(batch: Sequence[Any]) -> Any:
+        if len(h.invoker.calls) == 1:
+            raise RuntimeError("surprise")
+        return OK
+
+    def second_consumer(source: FakeSource) -> Sequence[Any]:
+        h.script = [assign(TP0), poll(*messages(range(6)))]
+        return []
+
+    h = Harness(assign(TP0), second_consumer, poll(*messages(range(6))), invoker=ScriptedInvoker(answer), BatchSize=2)
+    h.run(idle=lambda: len(h.sources) == 2)
+    first, second = h.sources
+    assert first.committed.get(TP0, 0) == 0 and first.closed
+    assert h.invoker.calls == [[0, 1], [0, 1], [2, 3], [4, 5]]
+    assert second.committed == {TP0: 6}
+    assert any(p == problems.INTERNAL for _, _, p in h.saved)

@@ -99,6 +99,7 @@ class MappingRunner:
         self._save_status = save_status or (lambda: None)
         self._stop = threading.Event()
         self._resetup = threading.Event()  # set by a login failure while polling
+        self._reconsume = threading.Event()  # set when a batch failed unexpectedly: read again from the commits
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
@@ -143,16 +144,20 @@ class MappingRunner:
             resolved = self._setup()
             while resolved is not None:
                 self._consume(dict(resolved.config))
-                if self._stop.is_set() or not self._resetup.is_set():
+                if self._stop.is_set() or not (self._resetup.is_set() or self._reconsume.is_set()):
                     break
-                # A login failed while polling (rotated secret, revoked certificate): librdkafka would retry
-                # the stale credentials forever; the setup stages read the secrets again.
-                self._resetup.clear()
                 if self._pool is not None:
                     self._pool.shutdown(wait=True)
                     self._pool = None
-                log.warning("mapping %s: login failed while polling; running setup again", self.mapping.uuid)
-                resolved = self._setup()
+                if self._resetup.is_set():
+                    # A login failed while polling (rotated secret, revoked certificate): librdkafka would retry
+                    # the stale credentials forever; the setup stages read the secrets again.
+                    self._resetup.clear()
+                    log.warning("mapping %s: login failed while polling; running setup again", self.mapping.uuid)
+                    resolved = self._setup()
+                else:
+                    self._reconsume.clear()
+                    log.warning("mapping %s: reading again from the committed offsets", self.mapping.uuid)
         except BaseException as exc:  # noqa: BLE001 - a mapping's failure must not end the engine
             self.error = exc
             log.exception("mapping %s stopped on an unexpected error", self.mapping.uuid)
@@ -188,7 +193,7 @@ class MappingRunner:
         max_records = min(max(mapping.batch_size, 500), 10000)
         last_status = 0.0
         try:
-            while not self._stop.is_set() and not self._resetup.is_set():
+            while not (self._stop.is_set() or self._resetup.is_set() or self._reconsume.is_set()):
                 messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), POLL_INTERVAL_S))
                 now = self.clock.monotonic()
                 if messages:
@@ -244,8 +249,16 @@ class MappingRunner:
                 cut, commit_to = taken
                 if not driver.run(cut, lease) or not lease.finish(commit_to):
                     return
-        except BaseException:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - a bug must not end the mapping nor lose the batch
             log.exception("mapping %s: batch processing failed", self.mapping.uuid)
+            # The batch left the buffer uncommitted: a later batch of this partition committing would skip it.
+            # The partition stops here and the consumer starts again from the group's committed offsets.
+            self._parts.start_revoke([lease.partition.tp])
+            self.status.set_problem(Diagnosis(
+                problems.INTERNAL, f"batch processing failed: {type(exc).__name__}: {exc}",
+                "see the engine log; the batch is read again from the last committed offset", stage="invoke"))
+            self._save_status()
+            self._reconsume.set()
         finally:
             lease.release()
 
