@@ -3,7 +3,7 @@ underscore ("the rest private by name", issue 13).
 
     .venv/bin/python scripts/public_names.py [src/triggerfish/esm/filter.py ...]
 
-A name counts as used when another file under src/, tests/ or bench/ imports it (``from m import name``)
+A name counts as used when another file under src/, tests/, bench/, scripts/ or examples/ imports it (``from m import name``)
 or reaches it as an attribute of the imported module (``m.name``), or when README.md mentions
 ``m.name``. Read the list before renaming: Typer commands take their name from the function, and a
 ``Handler:`` in YAML names a function by string.
@@ -63,7 +63,7 @@ def used(path: Path, tree: ast.Module) -> set[tuple[str, str, Path]]:
 
 
 def main(only: list[str]) -> None:
-    files = [p for d in ("src", "tests", "bench") for p in sorted((ROOT / d).rglob("*.py"))]
+    files = [p for d in ("src", "tests", "bench", "scripts", "examples") for p in sorted((ROOT / d).rglob("*.py"))]
     trees = {p: ast.parse(p.read_text(), str(p)) for p in files}
     uses: set[tuple[str, str, Path]] = set()
     for path, tree in trees.items():

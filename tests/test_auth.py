@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from kafka_helpers import env_secret, grant_client, root_ca_access, roundtrip
 from triggerfish.errors import ConfigError, InvalidParameterError, SetupError
 from triggerfish.esm import auth, problems, stages
+from triggerfish.esm.access import parse_access
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.probes import aws as aws_probes
 from triggerfish.esm.probes import tls as tls_probe
@@ -178,7 +179,7 @@ def test_vpc_entries_are_recorded_not_enforced() -> None:
     assert resolved.access.subnets == ["subnet-0abc", "subnet-0def"] and resolved.access.security_groups == ["sg-0123"]
     assert resolved.config == {"bootstrap.servers": "127.0.0.1:9092"}
     with pytest.raises(ConfigError, match="subnet:subnet-"):
-        auth.parse_access({"SourceAccessConfigurations": [{"Type": "VPC_SUBNET", "URI": "subnet-0abc"}]})
+        parse_access({"SourceAccessConfigurations": [{"Type": "VPC_SUBNET", "URI": "subnet-0abc"}]})
 
 
 def test_msk_rejects_self_managed_only_types() -> None:
@@ -299,7 +300,7 @@ def test_pbes2_key_works_here_but_is_flagged_for_lambda(kafka: KafkaEnv, monkeyp
     secret = {"certificate": Path(kafka.client_cert_file).read_text(), "privateKey": sealed, "privateKeyPassword": password}
     mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, secret)},
                         root_ca_access(monkeypatch, kafka.ca_file)], kafka.mtls_bootstrap)
-    results, built = aws_probes.check_secrets(mapping, auth.parse_access(mapping))
+    results, built = aws_probes.check_secrets(mapping, parse_access(mapping))
     assert built is not None
     [warning] = [r for r in results if r.status == "warn"]
     assert warning.code == "PBES2" and "Lambda accepts PBES1 only" in warning.detail and "-v1 PBE-SHA1-3DES" in warning.fix
@@ -317,7 +318,7 @@ def test_pbes2_key_works_here_but_is_flagged_for_lambda(kafka: KafkaEnv, monkeyp
     assert "-----BEGIN ENCRYPTED PRIVATE KEY-----" in pbes1
     mapping = _mapping([{"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": env_secret(monkeypatch, {**secret, "privateKey": pbes1})},
                         root_ca_access(monkeypatch, kafka.ca_file)], kafka.mtls_bootstrap)
-    results, built = aws_probes.check_secrets(mapping, auth.parse_access(mapping))
+    results, built = aws_probes.check_secrets(mapping, parse_access(mapping))
     assert built is not None and [r for r in results if r.status != "ok"] == []
 
 
@@ -331,7 +332,7 @@ def test_msk_scram_secret_name_is_checked_for_lambda(moto_server: str, fake_msk)
     warned = []
     for arn in arns:
         mapping = _mapping([{"Type": "SASL_SCRAM_512_AUTH", "URI": arn}], EventSourceArn=MSK_ARN)
-        results, built = aws_probes.check_secrets(mapping, auth.parse_access(mapping))
+        results, built = aws_probes.check_secrets(mapping, parse_access(mapping))
         assert built is not None and built.bootstrap == [BROKERS["BootstrapBrokerStringSaslScram"]]
         warned.append([r.detail for r in results if r.status == "warn"])
     assert len(warned[0]) == 1 and "AmazonMSK_" in warned[0][0]

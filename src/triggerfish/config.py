@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from triggerfish.errors import ConfigError, ParameterConflictError
+from triggerfish.errors import ConfigError, InvalidParameterError, ParameterConflictError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.functions.config import KAFKA_MAX_TIMEOUT, FunctionConfig
-from triggerfish.validation import Fields, InvalidParameterError
+from triggerfish.validation import Fields
 
 DEFAULT_STATE = ".triggerfish/state.db"
 
@@ -34,7 +34,7 @@ class ProjectConfig:
     state_path: Path = Path(DEFAULT_STATE)
 
 
-def default_state_path(config_path: Path | None) -> Path:
+def _default_state_path(config_path: Path | None) -> Path:
     base = config_path.parent if config_path is not None else Path.cwd()
     return (base / DEFAULT_STATE).resolve()
 
@@ -102,5 +102,5 @@ def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) 
         if not state_path.is_absolute():
             state_path = (base_dir / state_path).resolve()
     else:
-        state_path = default_state_path(path)
+        state_path = _default_state_path(path)
     return ProjectConfig(path=path, functions=functions, mappings=mappings, state_path=state_path)

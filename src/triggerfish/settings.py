@@ -23,7 +23,7 @@ from triggerfish.errors import ConfigError
 _N = TypeVar("_N", int, float)
 
 #: ``true``/``false`` only (any case): Strimzi's and Lambda's booleans.
-STRICT: tuple[frozenset[str], frozenset[str]] = (frozenset({"true"}), frozenset({"false"}))
+_STRICT: tuple[frozenset[str], frozenset[str]] = (frozenset({"true"}), frozenset({"false"}))
 
 #: Also ``1/0``, ``yes/no``, ``on/off`` and the empty string (false): environment-variable flags.
 LENIENT: tuple[frozenset[str], frozenset[str]] = (
@@ -32,7 +32,7 @@ LENIENT: tuple[frozenset[str], frozenset[str]] = (
 )
 
 
-def read_bool(name: str, raw: object, *, words: tuple[frozenset[str], frozenset[str]] = STRICT) -> bool:
+def read_bool(name: str, raw: object, *, words: tuple[frozenset[str], frozenset[str]] = _STRICT) -> bool:
     """A boolean from ``True``/``False`` or one of ``words`` (case-insensitive)."""
     if isinstance(raw, bool):
         return raw
@@ -156,7 +156,7 @@ class Settings:
             raise ConfigError(key, f"is not set; {why}")
         return value
 
-    def bool_(self, key: str, default: bool, *, words: tuple[frozenset[str], frozenset[str]] = STRICT) -> bool:
+    def bool_(self, key: str, default: bool, *, words: tuple[frozenset[str], frozenset[str]] = _STRICT) -> bool:
         value = self.values.get(key)
         return default if value is None else read_bool(key, value, words=words)
 

@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, overload
 
-# Defined with the rest of the exception tree; re-exported for the parsers that raise them from here.
+# Re-exported only because esm.engine still imports it from here; its home is triggerfish.errors.
 from triggerfish.errors import InvalidParameterError as InvalidParameterError
-from triggerfish.errors import ValidationError as ValidationError
+from triggerfish.errors import ValidationError
 
 _MISSING: Any = object()
 

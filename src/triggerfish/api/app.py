@@ -24,7 +24,7 @@ from triggerfish.api.wire import json_response
 from triggerfish.errors import TriggerfishError, UnknownOperationError
 
 
-async def health(request: Request) -> Response:
+async def _health(request: Request) -> Response:
     backend: Backend = request.app.state.backend
     try:
         detail = backend.health()
@@ -34,7 +34,7 @@ async def health(request: Request) -> Response:
     return json_response({"status": "ok", **detail} if status == 200 else detail, status)
 
 
-async def unknown_operation(request: Request) -> Response:
+async def _unknown_operation(request: Request) -> Response:
     raise UnknownOperationError(
         f"triggerfish does not implement {request.method} {request.url.path}. Supported: event source "
         "mappings, GetFunction(Configuration), ListFunctions, Invoke, GetFunctionConcurrency, "
@@ -70,8 +70,8 @@ def routes() -> list[Route]:
         Route(urls.URL_PREFIX + "/{name}", urls.serve_url, methods=url_methods),
         Route(urls.URL_PREFIX + "/{name}/{path:path}", urls.serve_url, methods=url_methods),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/{rest:path}", unknown_operation, methods=url_methods),
+        Route("/health", _health, methods=["GET"]),
+        Route("/{rest:path}", _unknown_operation, methods=url_methods),
     ]
     return table
 

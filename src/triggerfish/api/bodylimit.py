@@ -11,11 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from triggerfish.api.errors import lambda_response
 from triggerfish.errors import RequestTooLargeError
 
-DEFAULT_LIMIT = 6_291_456 + 65_536
+_DEFAULT_LIMIT = 6_291_456 + 65_536
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, app: ASGIApp, limit: int = _DEFAULT_LIMIT) -> None:
         self.app = app
         self.limit = limit
 

@@ -38,7 +38,7 @@ INTERNAL_MESSAGE = "An internal error occurred in triggerfish; the server log ha
 
 
 @dataclass(frozen=True)
-class LambdaError:
+class _LambdaError:
     """One of Lambda's error types: header name, status, the body's message key and ``Type``."""
 
     type: str
@@ -47,54 +47,54 @@ class LambdaError:
     kind: str = "User"
 
 
-INVALID_PARAMETER = LambdaError("InvalidParameterValueException", 400)
-SERVICE = LambdaError("ServiceException", 500, "Message", "Service")
+_INVALID_PARAMETER = _LambdaError("InvalidParameterValueException", 400)
+_SERVICE = _LambdaError("ServiceException", 500, "Message", "Service")
 
 #: Keyed by class; ``TriggerfishError`` catches the rest of the tree (a bad setting, a secret, ...).
-WIRE: dict[type[TriggerfishError], LambdaError] = {
-    NotFoundError: LambdaError("ResourceNotFoundException", 404, "Message"),
-    UnknownOperationError: LambdaError("UnknownOperationException", 404),
-    ConflictError: LambdaError("ResourceConflictException", 409),
-    InUseError: LambdaError("ResourceInUseException", 400, "Message"),
-    ThrottledError: LambdaError("TooManyRequestsException", 429),
-    InvalidParameterError: INVALID_PARAMETER,
-    ValidationError: LambdaError("ValidationException", 400),
-    InvalidRequestError: LambdaError("InvalidRequestContentException", 400),
-    RequestTooLargeError: LambdaError("RequestTooLargeException", 413),
+_WIRE: dict[type[TriggerfishError], _LambdaError] = {
+    NotFoundError: _LambdaError("ResourceNotFoundException", 404, "Message"),
+    UnknownOperationError: _LambdaError("UnknownOperationException", 404),
+    ConflictError: _LambdaError("ResourceConflictException", 409),
+    InUseError: _LambdaError("ResourceInUseException", 400, "Message"),
+    ThrottledError: _LambdaError("TooManyRequestsException", 429),
+    InvalidParameterError: _INVALID_PARAMETER,
+    ValidationError: _LambdaError("ValidationException", 400),
+    InvalidRequestError: _LambdaError("InvalidRequestContentException", 400),
+    RequestTooLargeError: _LambdaError("RequestTooLargeException", 413),
     # signature problems: 403 like AWS's front door, with the error codes botocore knows
-    MissingAuthenticationTokenError: LambdaError("MissingAuthenticationTokenException", 403),
-    IncompleteSignatureError: LambdaError("IncompleteSignatureException", 403),
-    UnrecognizedClientError: LambdaError("UnrecognizedClientException", 403),
-    InvalidSignatureError: LambdaError("InvalidSignatureException", 403),
-    TriggerfishError: INVALID_PARAMETER,
+    MissingAuthenticationTokenError: _LambdaError("MissingAuthenticationTokenException", 403),
+    IncompleteSignatureError: _LambdaError("IncompleteSignatureException", 403),
+    UnrecognizedClientError: _LambdaError("UnrecognizedClientException", 403),
+    InvalidSignatureError: _LambdaError("InvalidSignatureException", 403),
+    TriggerfishError: _INVALID_PARAMETER,
 }
 
 
-def lambda_error(exc: BaseException) -> LambdaError:
+def _lambda_error(exc: BaseException) -> _LambdaError:
     """The Lambda error type ``exc`` answers with: the nearest class in its MRO that has one."""
     for cls in type(exc).__mro__:
-        if cls in WIRE:
-            return WIRE[cls]
-    return SERVICE
+        if cls in _WIRE:
+            return _WIRE[cls]
+    return _SERVICE
 
 
-def lambda_message(exc: BaseException, error: LambdaError) -> str:
+def _lambda_message(exc: BaseException, error: _LambdaError) -> str:
     """The message Lambda would send: configuration errors name the field and append the fix."""
-    if error is SERVICE:
+    if error is _SERVICE:
         return INTERNAL_MESSAGE  # the detail stays in the server log: it may hold secrets
     if not isinstance(exc, ConfigError):
         return str(exc)
     hint = exc.hint if isinstance(exc, InvalidParameterError) else ""
     message = (exc.lambda_message if isinstance(exc, InvalidParameterError) else "") or exc.message
-    if exc.field and error is INVALID_PARAMETER and exc.field not in message:
+    if exc.field and error is _INVALID_PARAMETER and exc.field not in message:
         message = f"{exc.field}: {message}"
     return f"{message} ({hint})" if hint else message
 
 
 def lambda_response(exc: BaseException) -> Response:
     """``exc`` in Lambda's shape: ``x-amzn-ErrorType``, the status, and the JSON body."""
-    error = lambda_error(exc)
-    body: dict[str, object] = {"Type": error.kind, error.message_key: lambda_message(exc, error)}
+    error = _lambda_error(exc)
+    body: dict[str, object] = {"Type": error.kind, error.message_key: _lambda_message(exc, error)}
     headers = {"x-amzn-ErrorType": error.type}
     if isinstance(exc, ThrottledError):
         body["Reason"] = exc.reason

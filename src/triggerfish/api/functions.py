@@ -33,13 +33,13 @@ from triggerfish.errors import (
     ThrottledError,
 )
 
-log = logging.getLogger("triggerfish.api")
+_log = logging.getLogger("triggerfish.api")
 
-SYNC_PAYLOAD_LIMIT = 6_291_456
-ASYNC_PAYLOAD_LIMIT = 1_048_576
-LOG_TAIL_BYTES = 4096
+_SYNC_PAYLOAD_LIMIT = 6_291_456
+_ASYNC_PAYLOAD_LIMIT = 1_048_576
+_LOG_TAIL_BYTES = 4096
 #: Lambda serves at most 50 functions a page.
-PAGE_LIMIT = 50
+_PAGE_LIMIT = 50
 
 
 def _backend(request: Request) -> Backend:
@@ -85,7 +85,7 @@ async def list_functions(request: Request) -> Response:
     functions = _backend(request).list_functions()
     items, next_marker = page(
         functions, key=lambda f: f.name, marker=request.query_params.get("Marker") or None, max_items=max_items,
-        page_limit=PAGE_LIMIT,
+        page_limit=_PAGE_LIMIT,
     )
     out: dict[str, Any] = {"Functions": [f.configuration for f in items]}
     if next_marker:
@@ -93,9 +93,9 @@ async def list_functions(request: Request) -> Response:
     return json_response(out)
 
 
-def log_tail(log_text: str) -> str:
+def _log_tail(log_text: str) -> str:
     """Lambda's X-Amz-Log-Result: base64 of the last 4 KB of the invocation's log (START to REPORT)."""
-    return base64.b64encode(log_text.encode("utf-8")[-LOG_TAIL_BYTES:]).decode("ascii")
+    return base64.b64encode(log_text.encode("utf-8")[-_LOG_TAIL_BYTES:]).decode("ascii")
 
 
 def _check_payload(payload: bytes, limit: int) -> bytes:
@@ -146,18 +146,18 @@ async def invoke(request: Request) -> Response:
         return Response(status_code=204, headers=headers)
     raw = await request.body()
     if invocation_type == "Event":
-        payload = _check_payload(raw, ASYNC_PAYLOAD_LIMIT)
+        payload = _check_payload(raw, _ASYNC_PAYLOAD_LIMIT)
         if function.reserved_concurrency == 0:
             raise ThrottledError("Rate Exceeded.")
         _start_background(request, run_invocation(backend, limits, function, payload, wait=True), function.name)
         request_id = str(uuid.uuid4())
         return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
-    payload = _check_payload(raw, SYNC_PAYLOAD_LIMIT)
+    payload = _check_payload(raw, _SYNC_PAYLOAD_LIMIT)
     outcome = await run_invocation(backend, limits, function, payload)
     if outcome.function_error:
         headers["X-Amz-Function-Error"] = outcome.function_error
     if log_type == "Tail":
-        headers["X-Amz-Log-Result"] = log_tail(outcome.log)
+        headers["X-Amz-Log-Result"] = _log_tail(outcome.log)
     if outcome.request_id:
         headers["x-amzn-RequestId"] = outcome.request_id
     return Response(outcome.payload, status_code=200, headers=headers, media_type="application/json")
@@ -171,6 +171,6 @@ def _start_background(request: Request, coroutine: Any, name: str) -> None:
     def done(finished: asyncio.Task[Any]) -> None:
         tasks.discard(finished)
         if not finished.cancelled() and finished.exception() is not None:
-            log.warning("asynchronous invocation of %s failed: %s", name, finished.exception())
+            _log.warning("asynchronous invocation of %s failed: %s", name, finished.exception())
 
     task.add_done_callback(done)

@@ -14,7 +14,7 @@ from triggerfish.api.wire import json_object, json_response, query_int
 from triggerfish.errors import InvalidParameterError, NotFoundError, ValidationError
 
 #: Lambda serves at most 100 mappings a page, whatever MaxItems asks for.
-PAGE_LIMIT = 100
+_PAGE_LIMIT = 100
 
 
 def _backend(request: Request) -> Backend:
@@ -62,7 +62,7 @@ async def list_(request: Request) -> Response:
     mappings = await backend.list_mappings(function_name, request.query_params.get("EventSourceArn") or None)
     items, next_marker = page(
         mappings, key=lambda m: m["UUID"], marker=request.query_params.get("Marker") or None, max_items=max_items,
-        page_limit=PAGE_LIMIT,
+        page_limit=_PAGE_LIMIT,
     )
     out: dict[str, Any] = {"EventSourceMappings": items}
     if next_marker:

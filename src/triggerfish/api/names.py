@@ -16,14 +16,14 @@ _NAME_RE = re.compile(
 
 
 @dataclass(frozen=True)
-class FunctionRef:
+class _FunctionRef:
     name: str
     qualifier: str | None
     region: str | None
     account: str | None
 
 
-def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef:
+def parse_function_name(value: str, qualifier: str | None = None) -> _FunctionRef:
     """Split what a client sent as FunctionName; a malformed value is InvalidParameterError."""
     match = _NAME_RE.match(value or "")
     if not match:
@@ -35,7 +35,7 @@ def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef
     found = match["qualifier"]
     if found and qualifier and found != qualifier:
         raise InvalidParameterError("", "The derived qualifier from the function name does not match the specified qualifier.")
-    return FunctionRef(
+    return _FunctionRef(
         name=match["name"],
         qualifier=found or qualifier,
         region=match["region"],
@@ -43,7 +43,7 @@ def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef
     )
 
 
-def check_latest(ref: FunctionRef, arn: str) -> None:
+def check_latest(ref: _FunctionRef, arn: str) -> None:
     """triggerfish runs only the unpublished version; other qualifiers do not exist."""
     if ref.qualifier not in (None, "$LATEST"):
         raise NotFoundError(f"Function not found: {arn}:{ref.qualifier}", f"{arn}:{ref.qualifier}")
@@ -53,5 +53,5 @@ def function_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:function:{name}"
 
 
-def mapping_arn(region: str, account: str, uuid: str) -> str:
+def _mapping_arn(region: str, account: str, uuid: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"

@@ -22,19 +22,19 @@ from triggerfish.api import sigv4
 from triggerfish.api.errors import lambda_response
 from triggerfish.api.metrics import API_LATENCY, API_REQUESTS
 
-log = logging.getLogger("triggerfish.api")
+_log = logging.getLogger("triggerfish.api")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: The ASGI scope key naming the control-API operation being served.
-OPERATION = "triggerfish.operation"
+_OPERATION = "triggerfish.operation"
 
 
 def operation(name: str, endpoint: Endpoint) -> Endpoint:
     """``endpoint`` as the control-API operation ``name``: signed (when a key is set) and measured."""
 
     async def handle(request: Request) -> Response:
-        request.scope[OPERATION] = name
+        request.scope[_OPERATION] = name
         key = request.app.state.access_key
         if key is not None:
             sigv4.verify(
@@ -66,7 +66,7 @@ class Operations:
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start" and OPERATION in scope:
+            if message["type"] == "http.response.start" and _OPERATION in scope:
                 status = message["status"]
                 MutableHeaders(scope=message).setdefault("x-amzn-RequestId", str(uuid.uuid4()))
             await send(message)
@@ -75,10 +75,10 @@ class Operations:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             # Starlette's own 500 would be plain text and would skip the metrics; Lambda answers ServiceException
-            if OPERATION not in scope or status:
+            if _OPERATION not in scope or status:
                 raise
-            log.exception("%s failed", scope[OPERATION])
+            _log.exception("%s failed", scope[_OPERATION])
             await lambda_response(exc)(scope, receive, send_with_id)
-        if OPERATION in scope:
-            API_REQUESTS.labels(scope[OPERATION], str(status)).inc()
-            API_LATENCY.labels(scope[OPERATION]).observe(time.perf_counter() - started)
+        if _OPERATION in scope:
+            API_REQUESTS.labels(scope[_OPERATION], str(status)).inc()
+            API_LATENCY.labels(scope[_OPERATION]).observe(time.perf_counter() - started)

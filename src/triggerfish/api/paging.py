@@ -14,17 +14,17 @@ from typing import TypeVar
 
 from triggerfish.errors import InvalidParameterError
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 _PREFIX = "tf1."  # never empty, even for an empty key, so a marker is always distinguishable from none
 
 
-def encode_marker(key: str) -> str:
+def _encode_marker(key: str) -> str:
     return _PREFIX + base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii")
 
 
-def decode_marker(marker: str) -> str:
+def _decode_marker(marker: str) -> str:
     try:
         if not marker.startswith(_PREFIX):
             raise ValueError(marker)
@@ -37,19 +37,19 @@ def decode_marker(marker: str) -> str:
 
 
 def page(
-    items: Sequence[T],
-    key: Callable[[T], str],
+    items: Sequence[_T],
+    key: Callable[[_T], str],
     *,
     marker: str | None,
     max_items: int | None,
     page_limit: int,
-) -> tuple[list[T], str | None]:
+) -> tuple[list[_T], str | None]:
     """One page of ``items`` after ``marker``: (items, next marker or None when this is the last page)."""
     ordered = sorted(items, key=key)
     if marker is not None:
-        after = decode_marker(marker)
+        after = _decode_marker(marker)
         ordered = [item for item in ordered if key(item) > after]
     size = min(max_items or page_limit, page_limit)
     chunk = ordered[:size]
     more = len(ordered) > size
-    return chunk, (encode_marker(key(chunk[-1])) if more and chunk else None)
+    return chunk, (_encode_marker(key(chunk[-1])) if more and chunk else None)

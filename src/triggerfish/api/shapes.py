@@ -17,12 +17,12 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 
 @functools.cache
-def service_model() -> ServiceModel:
+def _service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("lambda")
 
 
 def operation(name: str) -> OperationModel:
-    return service_model().operation_model(name)
+    return _service_model().operation_model(name)
 
 
 def _join(path: str, name: str) -> str:

@@ -30,7 +30,7 @@ from triggerfish.errors import (
 )
 
 # AWS accepts signatures made up to 15 minutes either side of its clock.
-MAX_SKEW = timedelta(minutes=15)
+_MAX_SKEW = timedelta(minutes=15)
 
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+"
@@ -52,7 +52,7 @@ class AccessKey:
 
 
 @dataclass(frozen=True)
-class SignedRequestAuth:
+class _SignedRequestAuth:
     """The parts of an ``Authorization: AWS4-HMAC-SHA256 ...`` header."""
 
     access_key_id: str
@@ -63,7 +63,7 @@ class SignedRequestAuth:
     signature: str
 
 
-def parse_authorization(value: str) -> SignedRequestAuth:
+def _parse_authorization(value: str) -> _SignedRequestAuth:
     """Split a SigV4 Authorization header; raise IncompleteSignatureError if malformed."""
     match = _AUTH_RE.match(value.strip())
     if not match:
@@ -76,7 +76,7 @@ def parse_authorization(value: str) -> SignedRequestAuth:
         raise IncompleteSignatureError(
             "Credential must have the form <access key>/<date>/<region>/<service>/aws4_request."
         )
-    return SignedRequestAuth(
+    return _SignedRequestAuth(
         access_key_id=parts[0],
         date=parts[1],
         region=parts[2],
@@ -101,8 +101,8 @@ class _ReceivedRequestSigner(SigV4Auth):  # type: ignore[misc]  # botocore ships
         return selected
 
 
-def expected_signature(
-    auth: SignedRequestAuth,
+def _expected_signature(
+    auth: _SignedRequestAuth,
     secret_access_key: str,
     *,
     method: str,
@@ -142,7 +142,7 @@ def verify(
     authorization = lowered.get("authorization")
     if not authorization:
         raise MissingAuthenticationTokenError("Missing Authentication Token")
-    auth = parse_authorization(authorization)
+    auth = _parse_authorization(authorization)
     if "host" not in auth.signed_headers:
         raise IncompleteSignatureError("SignedHeaders must include 'host'.")
     if auth.access_key_id != key.access_key_id:
@@ -157,12 +157,12 @@ def verify(
     if not timestamp.startswith(auth.date):
         raise InvalidSignatureError("Credential date does not match X-Amz-Date.")
     current = now or datetime.now(UTC)
-    if abs(current - signed_at) > MAX_SKEW:
+    if abs(current - signed_at) > _MAX_SKEW:
         raise InvalidSignatureError(
             f"Signature expired: {timestamp} is more than 15 minutes away from the server time "
             f"{current.strftime(SIGV4_TIMESTAMP)}. Check the client's clock."
         )
-    expected = expected_signature(
+    expected = _expected_signature(
         auth,
         key.secret_access_key,
         method=method,
@@ -179,8 +179,8 @@ def verify(
         )
 
 
-ACCESS_KEY_ENV = "TRIGGERFISH_ACCESS_KEY_ID"
-SECRET_KEY_ENV = "TRIGGERFISH_SECRET_ACCESS_KEY"
+_ACCESS_KEY_ENV = "TRIGGERFISH_ACCESS_KEY_ID"
+_SECRET_KEY_ENV = "TRIGGERFISH_SECRET_ACCESS_KEY"
 
 
 def load_access_key(secret_ref: str | None = None) -> AccessKey:
@@ -196,11 +196,11 @@ def load_access_key(secret_ref: str | None = None) -> AccessKey:
                 f"secret {secret_ref} must be JSON with string fields AccessKeyId and SecretAccessKey",
             )
         return AccessKey(key_id, secret)
-    key_id, secret = os.environ.get(ACCESS_KEY_ENV), os.environ.get(SECRET_KEY_ENV)
+    key_id, secret = os.environ.get(_ACCESS_KEY_ENV), os.environ.get(_SECRET_KEY_ENV)
     if not key_id or not secret:
         raise ConfigError(
             "--require-auth",
-            f"no access key configured: set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or pass --auth-secret REF "
+            f"no access key configured: set {_ACCESS_KEY_ENV} and {_SECRET_KEY_ENV}, or pass --auth-secret REF "
             'pointing at {"AccessKeyId": ..., "SecretAccessKey": ...}',
         )
     return AccessKey(key_id, secret)

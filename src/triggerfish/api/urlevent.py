@@ -37,7 +37,7 @@ class UrlRequest:
 
 
 @dataclass(frozen=True)
-class UrlResponse:
+class _UrlResponse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
@@ -119,7 +119,7 @@ def request_event(
     return event
 
 
-def http_response(result: Any) -> UrlResponse:
+def http_response(result: Any) -> _UrlResponse:
     """Map a handler's return value (already JSON-decoded) to the HTTP response Lambda sends."""
     if not (isinstance(result, dict) and "statusCode" in result):
         # Any other value is the body of a 200 JSON response; a string is sent as is.
@@ -129,7 +129,7 @@ def http_response(result: Any) -> UrlResponse:
             body = result.encode("utf-8")
         else:
             body = json.dumps(result).encode("utf-8")
-        return UrlResponse(200, [("content-type", "application/json")], body)
+        return _UrlResponse(200, [("content-type", "application/json")], body)
     status = result["statusCode"]
     if isinstance(status, str) and status.isdigit():
         status = int(status)
@@ -161,7 +161,7 @@ def http_response(result: Any) -> UrlResponse:
             body = raw_body.encode("utf-8")
     else:
         body = json.dumps(raw_body).encode("utf-8")
-    return UrlResponse(status, headers, body)
+    return _UrlResponse(status, headers, body)
 
 
 def _as_list(value: Any) -> Iterable[Any]:

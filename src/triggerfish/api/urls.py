@@ -25,12 +25,12 @@ from triggerfish.api.urlevent import UrlRequest, http_response, request_event
 from triggerfish.api.wire import json_response
 from triggerfish.errors import AuthenticationError, FunctionResponseError, NotFoundError, ThrottledError
 
-log = logging.getLogger("triggerfish.api")
+_log = logging.getLogger("triggerfish.api")
 
 URL_PREFIX = "/lambda-url"
 
 
-def function_url(base_url: str, name: str) -> str:
+def _function_url(base_url: str, name: str) -> str:
     return f"{base_url.rstrip('/')}{URL_PREFIX}/{name}/"
 
 
@@ -41,7 +41,7 @@ def _iso(epoch: float) -> str:
 def _url_config(request: Request, function: FunctionInfo) -> dict[str, object]:
     backend: Backend = request.app.state.backend
     out: dict[str, object] = {
-        "FunctionUrl": function_url(str(request.base_url), function.name),
+        "FunctionUrl": _function_url(str(request.base_url), function.name),
         "FunctionArn": function_arn(backend.region, backend.account_id, function.name),
         "AuthType": function.url_auth_type,
         "CreationTime": _iso(function.created),
@@ -133,7 +133,7 @@ async def _invoke_url(request: Request, backend: Backend, function: FunctionInfo
         result = json.loads(outcome.payload) if outcome.payload.strip() else None
         mapped = http_response(result)
     except (ValueError, FunctionResponseError) as exc:
-        log.warning("function %s returned a response a function URL cannot send: %s", function.name, exc)
+        _log.warning("function %s returned a response a function URL cannot send: %s", function.name, exc)
         return _plain_error(502, "Internal Server Error")
     out_headers = mapped.headers
     if function.url_cors:

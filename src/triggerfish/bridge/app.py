@@ -26,18 +26,18 @@ from triggerfish.bridge.routes import consumers, management, producer, topics
 from triggerfish.bridge.services import Services
 from triggerfish.errors import TriggerfishError
 
-log = logging.getLogger("triggerfish.bridge")
+_log = logging.getLogger("triggerfish.bridge")
 
 _CORS_HEADERS = ["x-requested-with", "x-forwarded-proto", "x-forwarded-host", "Access-Control-Allow-Origin",
                  "Access-Control-Allow-Methods", "Origin", "Content-Type", "Content-Length", "Accept", "Authorization"]
 
-MANAGEMENT_ROUTES: list[Route] = management.MANAGEMENT_ROUTES
-API_ROUTES: list[Route] = [
+_MANAGEMENT_ROUTES: list[Route] = management.MANAGEMENT_ROUTES
+_API_ROUTES: list[Route] = [
     *management.INFO_ROUTES,
     *topics.ROUTES,
     *producer.ROUTES,
     *consumers.ROUTES,
-    *MANAGEMENT_ROUTES,
+    *_MANAGEMENT_ROUTES,
 ]
 
 
@@ -69,7 +69,7 @@ def create_app(services: Services, management: bool = False) -> Starlette:
     if config.auth.type != "none":
         middleware.append(Middleware(AuthMiddleware, auth=config.auth))
     middleware.append(Middleware(Operations, services=services))
-    app = Starlette(routes=MANAGEMENT_ROUTES if management else API_ROUTES, middleware=middleware,
+    app = Starlette(routes=_MANAGEMENT_ROUTES if management else _API_ROUTES, middleware=middleware,
                     exception_handlers={TriggerfishError: handle_error, HTTPException: handle_http_error},
                     lifespan=lifespan)
     app.state.services = services
@@ -85,4 +85,4 @@ async def _reap(services: Services) -> None:
             if await run_in_threadpool(services.consumers.reap):
                 services.metrics.consumers.set(len(services.consumers))
         except Exception:  # keep reaping whatever one close did
-            log.exception("reaping idle consumers")
+            _log.exception("reaping idle consumers")

@@ -17,7 +17,7 @@ from triggerfish.bridge.config import AuthConfig
 from triggerfish.bridge.errors import body_of, encode
 from triggerfish.errors import AuthenticationError
 
-OPEN_PATHS = frozenset(("/healthy", "/ready"))
+_OPEN_PATHS = frozenset(("/healthy", "/ready"))
 
 
 class AuthMiddleware:
@@ -30,7 +30,7 @@ class AuthMiddleware:
             self._expected = b"Bearer " + auth.token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         given = b""

@@ -75,10 +75,10 @@ class BridgeConfig:
 
     @property
     def loopback(self) -> bool:
-        return is_loopback(self.host)
+        return _is_loopback(self.host)
 
 
-def is_loopback(host: str) -> bool:
+def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

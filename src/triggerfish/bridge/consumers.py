@@ -34,7 +34,7 @@ from triggerfish.errors import (
     UnprocessableError,
 )
 
-log = logging.getLogger("triggerfish.bridge.consumers")
+_log = logging.getLogger("triggerfish.bridge.consumers")
 
 _CONSUMER_KEYS = {"auto.offset.reset", "enable.auto.commit", "fetch.min.bytes", "consumer.request.timeout.ms", "isolation.level"}
 _RESET = {"earliest", "latest", "none"}
@@ -164,7 +164,7 @@ class Registry:
             try:
                 inst.consumer.close()
             except Exception as exc:  # closing must never fail a delete
-                log.warning("closing consumer %s/%s: %s", inst.group, inst.name, exc)
+                _log.warning("closing consumer %s/%s: %s", inst.group, inst.name, exc)
 
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         """Close instances idle longer than ``timeout_seconds``; returns their (group, name)."""
@@ -176,7 +176,7 @@ class Registry:
                     if not i.closed and now - i.last_used > self.timeout_seconds and not i.lock.locked()]
             gone = [self._instances.pop(k) for k in idle]
         for inst in gone:
-            log.info("consumer %s/%s expired after %ss idle", inst.group, inst.name, self.timeout_seconds)
+            _log.info("consumer %s/%s expired after %ss idle", inst.group, inst.name, self.timeout_seconds)
             self._close(inst)
         return idle
 
@@ -269,7 +269,7 @@ class Registry:
                     try:
                         inst.consumer.seek(TopicPartition(topic, partition, offset))
                     except KafkaException as exc:
-                        log.warning("rewinding %s[%d] to %d: %s", topic, partition, offset, exc)
+                        _log.warning("rewinding %s[%d] to %d: %s", topic, partition, offset, exc)
                 raise problem
             return body, len(out)
 

@@ -3,7 +3,7 @@
 Strimzi answers 500 for nearly every Kafka error. Here an authorization failure is a 403 naming the
 principal, the resource and the ACL to add; an unreachable or refusing cluster is a 503 that says the
 bridge's own credentials or network are at fault; a missing topic or partition is a 404. The status
-comes from ``STATUS``, keyed by ``triggerfish.errors`` classes and looked up along the error's MRO.
+comes from ``_STATUS``, keyed by ``triggerfish.errors`` classes and looked up along the error's MRO.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from triggerfish.errors import (
 V2_JSON = "application/vnd.kafka.v2+json"
 
 #: The HTTP status of each error class; an error whose MRO holds none of these is a bridge bug (500).
-STATUS: dict[type[TriggerfishError], int] = {
+_STATUS: dict[type[TriggerfishError], int] = {
     InvalidRequestError: 400,
     AuthenticationError: 401,
     AccessDeniedError: 403,
@@ -52,12 +52,12 @@ STATUS: dict[type[TriggerfishError], int] = {
 def status_of(exc: BaseException) -> int | None:
     """The status Strimzi answers ``exc`` with, or ``None`` when the bridge has no answer but a 500."""
     for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
+        if cls in _STATUS:
+            return _STATUS[cls]
     return None
 
 
-def error_body(status: int, message: str, validation_errors: Iterable[str] = ()) -> dict[str, object]:
+def _error_body(status: int, message: str, validation_errors: Iterable[str] = ()) -> dict[str, object]:
     out: dict[str, object] = {"error_code": status, "message": message}
     errors = list(validation_errors)
     if errors:
@@ -67,7 +67,7 @@ def error_body(status: int, message: str, validation_errors: Iterable[str] = ())
 
 def body_of(exc: TriggerfishError) -> dict[str, object]:
     """Strimzi's body for an error ``status_of`` knows."""
-    return error_body(status_of(exc) or 500, str(exc), exc.errors if isinstance(exc, InvalidRequestError) else ())
+    return _error_body(status_of(exc) or 500, str(exc), exc.errors if isinstance(exc, InvalidRequestError) else ())
 
 
 def encode(body: Mapping[str, object]) -> bytes:
@@ -75,7 +75,7 @@ def encode(body: Mapping[str, object]) -> bytes:
 
 
 def error_response(status: int, message: str, media_type: str = V2_JSON) -> Response:
-    return Response(encode(error_body(status, message)), status_code=status, media_type=media_type)
+    return Response(encode(_error_body(status, message)), status_code=status, media_type=media_type)
 
 
 def response_of(exc: TriggerfishError, media_type: str = V2_JSON) -> Response:
@@ -186,7 +186,7 @@ def from_kafka(err: KafkaError | KafkaException | BaseException, identity: Ident
             name, op = "kafka-cluster", operation
         else:
             name, op = resource or _topic_in(text) or "<topic>", operation
-        return AccessDeniedError(authorization_message(identity, op, kind, name, text), identity.principal, op,
+        return AccessDeniedError(_authorization_message(identity, op, kind, name, text), identity.principal, op,
                                  f"{kind}:{name}")
     if code in _AUTHN:
         return credentials_rejected(identity, text)
@@ -212,7 +212,7 @@ def credentials_rejected(identity: Identity, reason: str) -> UnavailableError:
                             f"fix the bridge's kafka.* security settings for {identity.principal}.")
 
 
-def authorization_message(identity: Identity, operation: str, kind: str, name: str, detail: str = "") -> str:
+def _authorization_message(identity: Identity, operation: str, kind: str, name: str, detail: str = "") -> str:
     flag = {"topic": "--topic", "group": "--group", "cluster": "--cluster", "transactional-id": "--transactional-id"}[kind]
     target = flag if kind == "cluster" else f"{flag} {name}"
     acl = (f"kafka-acls.sh --bootstrap-server {identity.bootstrap or '<bootstrap>'} --add "

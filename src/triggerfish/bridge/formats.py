@@ -48,7 +48,7 @@ def format_of(content_type: str | None) -> Format | None:
     return _BY_CONTENT_TYPE.get(media_type(content_type))
 
 
-def parse_json(body: bytes) -> Any:
+def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -96,7 +96,7 @@ _PARTITION_RECORD_FIELDS = frozenset(("value", "key", "headers"))
 
 def parse_records(body: bytes, fmt: Format, to_partition: bool = False) -> list[OutRecord]:
     """Parse a ``ProducerRecordList`` (or ``ProducerRecordToPartitionList``) body into records."""
-    doc = parse_json(body)
+    doc = _parse_json(body)
     if not isinstance(doc, dict):
         raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
     extra = [k for k in doc if k != "records"]
@@ -214,7 +214,7 @@ def _decode(data: bytes | None, fmt: Format) -> Any:
 # ---------------------------------------------------------------- control-plane bodies
 
 
-CONSUMER_FIELDS: dict[str, type] = {
+_CONSUMER_FIELDS: dict[str, type] = {
     "name": str, "format": str, "auto.offset.reset": str, "enable.auto.commit": bool,
     "fetch.min.bytes": int, "consumer.request.timeout.ms": int, "isolation.level": str,
 }
@@ -224,12 +224,12 @@ def parse_consumer(body: bytes) -> dict[str, Any]:
     """The optional ``Consumer`` body of create-consumer; types checked strictly like Strimzi."""
     if not body.strip():
         return {}
-    doc = parse_json(body)
+    doc = _parse_json(body)
     if not isinstance(doc, dict):
         raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
     errors = []
     for k, v in doc.items():
-        want = CONSUMER_FIELDS.get(k)
+        want = _CONSUMER_FIELDS.get(k)
         if want is None:
             errors.append(f'Property "{k}" does not match additional properties schema')
         elif want is int:
@@ -245,7 +245,7 @@ def parse_consumer(body: bytes) -> dict[str, Any]:
 
 def parse_object(body: bytes, fields: dict[str, str], required: Iterable[str] = ()) -> dict[str, Any]:
     """A small object body; ``fields`` maps names to 'string', 'integer', 'int|null', 'strings' or 'partitions'/'offsets'."""
-    doc = parse_json(body) if body.strip() else {}
+    doc = _parse_json(body) if body.strip() else {}
     if not isinstance(doc, dict):
         raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
     errors: list[str] = []

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError
 
 from triggerfish.bridge.errors import Identity, credentials_rejected
 
-log = logging.getLogger("triggerfish.bridge.kafka")
+_log = logging.getLogger("triggerfish.bridge.kafka")
 
 _CREDENTIALS = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL}
 
@@ -29,7 +29,7 @@ class KafkaHealth:
         """``error_cb`` for every client (runs on librdkafka's or the poll thread)."""
         if err.code() in _CREDENTIALS:
             self._rejected = (time.monotonic(), err.str())
-        log.debug("kafka error: %s", err.str())  # librdkafka logs it too, through the same logger tree
+        _log.debug("kafka error: %s", err.str())  # librdkafka logs it too, through the same logger tree
 
     def rejected(self) -> str | None:
         r = self._rejected

@@ -15,7 +15,7 @@ from pathlib import Path
 from triggerfish.errors import ConfigError
 from triggerfish.settings import read_int
 
-CLIENTS = ("producer", "consumer", "admin")
+_CLIENTS = ("producer", "consumer", "admin")
 
 # Java-only keys that have no meaning for librdkafka and change nothing observable: dropped.
 _DROPPED = {
@@ -44,39 +44,39 @@ _ASSIGNORS = {
 _JAAS = re.compile(r'^\s*(\S+)\s+(required|requisite|sufficient|optional)\s*(.*?);?\s*$', re.S)
 _JAAS_OPTION = re.compile(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"|(\w+)\s*=\s*(\S+)')
 # Handled by the bridge itself, not by librdkafka.
-BRIDGE_CONSUMER_KEYS = {"max.poll.records"}
+_BRIDGE_CONSUMER_KEYS = {"max.poll.records"}
 # Read while translating another key (the store types, the truststore's password), or by the bridge itself.
-_SKIPPED = _DROPPED | {"ssl.keystore.type", "ssl.truststore.type", "ssl.truststore.password"} | BRIDGE_CONSUMER_KEYS
+_SKIPPED = _DROPPED | {"ssl.keystore.type", "ssl.truststore.type", "ssl.truststore.password"} | _BRIDGE_CONSUMER_KEYS
 
 
 def translate_kafka(props: Mapping[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str], int]:
     """Split ``kafka.*`` into per-client librdkafka dicts (common first, specific wins)."""
     common: dict[str, str] = {}
-    specific: dict[str, dict[str, str]] = {c: {} for c in CLIENTS}
+    specific: dict[str, dict[str, str]] = {c: {} for c in _CLIENTS}
     for k, v in props.items():
         if not k.startswith("kafka."):
             continue
         rest = k[len("kafka."):]
         client = rest.split(".", 1)[0]
-        if client in CLIENTS and "." in rest:
+        if client in _CLIENTS and "." in rest:
             specific[client][rest.split(".", 1)[1]] = v
         else:
             common[rest] = v
     origins: dict[str, str] = {}
     out: dict[str, dict[str, str]] = {}
     max_poll = 500
-    for client in CLIENTS:
+    for client in _CLIENTS:
         java = {**common, **specific[client]}
         where = {**{k: f"kafka.{k}" for k in common}, **{k: f"kafka.{client}.{k}" for k in specific[client]}}
         if client == "consumer" and "max.poll.records" in java:
             max_poll = read_int(where["max.poll.records"], java.pop("max.poll.records"), 1, 100_000)
-        out[client] = java_to_librdkafka(java, where, origins)
+        out[client] = _java_to_librdkafka(java, where, origins)
     if "bootstrap.servers" not in out["admin"]:
         raise ConfigError("kafka.bootstrap.servers", "is required (the Kafka brokers to connect to, host:port[,host:port])")
     return out, origins, max_poll
 
 
-def java_to_librdkafka(java: Mapping[str, str], where: Mapping[str, str], origins: dict[str, str]) -> dict[str, str]:
+def _java_to_librdkafka(java: Mapping[str, str], where: Mapping[str, str], origins: dict[str, str]) -> dict[str, str]:
     """Translate one client's Java Kafka properties to librdkafka's; ``where`` maps keys to the user's names."""
     conf: dict[str, str] = {}
     for key, value in java.items():

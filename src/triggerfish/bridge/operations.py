@@ -3,7 +3,7 @@
 ``operation(name, handler)`` turns a handler into a route endpoint that names the operation in the
 ASGI scope and, for operations that need Kafka, first raises the 503 that names a refused login.
 ``handle_error`` (a Starlette exception handler) answers every ``TriggerfishError`` with the status
-``bridge.errors.STATUS`` gives its class. ``Operations`` (middleware, so it sees those answers too)
+``bridge.errors`` maps its class to. ``Operations`` (middleware, so it sees those answers too)
 times and counts each operation, and answers an exception that is not a ``TriggerfishError`` with
 Strimzi's 500 body, logging the traceback once.
 """
@@ -24,20 +24,20 @@ from triggerfish.bridge.errors import error_response, internal_error, response_o
 from triggerfish.bridge.services import Services
 from triggerfish.errors import TriggerfishError
 
-log = logging.getLogger("triggerfish.bridge")
+_log = logging.getLogger("triggerfish.bridge")
 
-Handler = Callable[[Request, Services], Awaitable[Response]]
-Endpoint = Callable[[Request], Awaitable[Response]]
+_Handler = Callable[[Request, Services], Awaitable[Response]]
+_Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: The ASGI scope key naming the bridge operation being served.
-OPERATION = "triggerfish.bridge.operation"
+_OPERATION = "triggerfish.bridge.operation"
 
 
-def operation(name: str, handler: Handler, *, kafka: bool = True) -> Endpoint:
+def operation(name: str, handler: _Handler, *, kafka: bool = True) -> _Endpoint:
     """``handler`` as the operation ``name``; ``kafka=False`` for the ones that answer without Kafka."""
 
     async def endpoint(request: Request) -> Response:
-        request.scope[OPERATION] = name
+        request.scope[_OPERATION] = name
         services: Services = request.app.state.services
         if kafka:
             services.health.check()
@@ -51,8 +51,8 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     """Strimzi's body for a ``TriggerfishError``; one the bridge gives no status is a bug (500)."""
     assert isinstance(exc, TriggerfishError)
     if status_of(exc) is None:
-        name = request.scope.get(OPERATION, request.url.path)
-        log.error("%s failed", name, exc_info=exc)
+        name = request.scope.get(_OPERATION, request.url.path)
+        _log.error("%s failed", name, exc_info=exc)
         return internal_error(name, exc)
     return response_of(exc)
 
@@ -96,9 +96,9 @@ class Operations:
             await self.app(scope, receive, recording_send)
         except Exception as exc:
             # Starlette's own 500 is plain text and would skip the metrics; Strimzi answers its JSON body
-            if OPERATION not in scope or status:
+            if _OPERATION not in scope or status:
                 raise
-            log.exception("%s failed", scope[OPERATION])
-            await internal_error(scope[OPERATION], exc)(scope, receive, recording_send)
-        if OPERATION in scope:
-            self.services.metrics.observe(scope[OPERATION], status, time.perf_counter() - started)
+            _log.exception("%s failed", scope[_OPERATION])
+            await internal_error(scope[_OPERATION], exc)(scope, receive, recording_send)
+        if _OPERATION in scope:
+            self.services.metrics.observe(scope[_OPERATION], status, time.perf_counter() - started)

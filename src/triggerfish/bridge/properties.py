@@ -15,13 +15,13 @@ from pathlib import Path
 from triggerfish.errors import ConfigError
 from triggerfish.settings import Settings
 
-ENV_PROVIDERS = {
+_ENV_PROVIDERS = {
     "io.strimzi.kafka.EnvVarConfigProvider",
     "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
 }
-FILE_PROVIDER = "org.apache.kafka.common.config.provider.FileConfigProvider"
-DIRECTORY_PROVIDER = "org.apache.kafka.common.config.provider.DirectoryConfigProvider"
-UNSUPPORTED_PROVIDERS = {
+_FILE_PROVIDER = "org.apache.kafka.common.config.provider.FileConfigProvider"
+_DIRECTORY_PROVIDER = "org.apache.kafka.common.config.provider.DirectoryConfigProvider"
+_UNSUPPORTED_PROVIDERS = {
     "io.strimzi.kafka.KubernetesSecretConfigProvider": "mount the Secret as files and use DirectoryConfigProvider",
     "io.strimzi.kafka.KubernetesConfigMapConfigProvider": "mount the ConfigMap as files and use DirectoryConfigProvider",
 }
@@ -117,18 +117,18 @@ class Providers:
             cls = settings.str_(class_key)
             if not cls:
                 raise ConfigError(class_key, f"provider {name!r} is listed in {names_key} but has no class; "
-                                  f"set it to io.strimzi.kafka.EnvVarConfigProvider, {FILE_PROVIDER} or {DIRECTORY_PROVIDER}")
-            if cls in UNSUPPORTED_PROVIDERS:
-                raise ConfigError(class_key, f"{cls} is not supported; {UNSUPPORTED_PROVIDERS[cls]}")
-            if cls in ENV_PROVIDERS:
+                                  f"set it to io.strimzi.kafka.EnvVarConfigProvider, {_FILE_PROVIDER} or {_DIRECTORY_PROVIDER}")
+            if cls in _UNSUPPORTED_PROVIDERS:
+                raise ConfigError(class_key, f"{cls} is not supported; {_UNSUPPORTED_PROVIDERS[cls]}")
+            if cls in _ENV_PROVIDERS:
                 kind = "env"
-            elif cls == FILE_PROVIDER:
+            elif cls == _FILE_PROVIDER:
                 kind = "file"
-            elif cls == DIRECTORY_PROVIDER:
+            elif cls == _DIRECTORY_PROVIDER:
                 kind = "dir"
             else:
                 raise ConfigError(class_key, f"unknown config provider class {cls!r}; supported: "
-                                  + ", ".join(sorted(ENV_PROVIDERS | {FILE_PROVIDER, DIRECTORY_PROVIDER})))
+                                  + ", ".join(sorted(_ENV_PROVIDERS | {_FILE_PROVIDER, _DIRECTORY_PROVIDER})))
             param_prefix = f"{names_key}.{name}.param."
             params = {k[len(param_prefix):]: v for k, v in props.items() if k.startswith(param_prefix)}
             known = {"env": {"allowlist.pattern"}, "file": {"allowed.paths"}, "dir": {"allowed.paths"}}[kind]

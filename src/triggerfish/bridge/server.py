@@ -29,7 +29,7 @@ def check_exposure(config: BridgeConfig, insecure: bool) -> None:
                           "or pass --insecure if a network policy or proxy protects the bridge")
 
 
-class PortDispatch:
+class _PortDispatch:
     """Send each request to the app of the local port it arrived on (sockets are bound before start)."""
 
     def __init__(self, api: ASGIApp, management: ASGIApp, management_port: int) -> None:
@@ -44,7 +44,7 @@ class PortDispatch:
         await app(scope, receive, send)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -59,7 +59,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 @dataclass
-class Prepared:
+class _Prepared:
     """A bridge ready to run: its uvicorn server and the sockets it will serve (API first)."""
 
     server: uvicorn.Server
@@ -89,15 +89,15 @@ class Prepared:
         thread.join(timeout)
 
 
-def prepare(config: BridgeConfig, insecure: bool = False) -> Prepared:
+def prepare(config: BridgeConfig, insecure: bool = False) -> _Prepared:
     """Check exposure, bind the sockets and build the Kafka clients (errors surface here, not later)."""
     check_exposure(config, insecure)
-    sockets = [bind(config.host, config.port)]
+    sockets = [_bind(config.host, config.port)]
     management_port = None
     try:
         if config.management_port is not None and (config.management_port == 0 or config.management_port != config.port) \
                 and config.ssl_certfile is None:
-            sockets.append(bind(config.host, config.management_port))
+            sockets.append(_bind(config.host, config.management_port))
             management_port = sockets[1].getsockname()[1]
         services = Services.build(config)
     except BaseException:
@@ -107,10 +107,10 @@ def prepare(config: BridgeConfig, insecure: bool = False) -> Prepared:
     api = create_app(services)
     app: ASGIApp = api
     if management_port is not None:
-        app = PortDispatch(api, create_app(services, management=True), management_port)
+        app = _PortDispatch(api, create_app(services, management=True), management_port)
     uv = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
                         ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, server_header=False)
-    return Prepared(uvicorn.Server(uv), sockets, services)
+    return _Prepared(uvicorn.Server(uv), sockets, services)
 
 
 def serve(config: BridgeConfig, insecure: bool = False, on_ready: Callable[[list[tuple[str, int]]], None] | None = None) -> None:

@@ -17,7 +17,7 @@ from triggerfish.bridge.metrics import BridgeMetrics
 from triggerfish.bridge.producer import SharedProducer
 from triggerfish.bridge.topics import Topics
 
-kafka_log = logging.getLogger("triggerfish.bridge.librdkafka")
+_kafka_log = logging.getLogger("triggerfish.bridge.librdkafka")
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Services:
         identity = Identity.from_config(config.admin)
         metrics = BridgeMetrics()
         health = KafkaHealth(identity)
-        hooks: dict[str, Any] = {"error_cb": health.on_error, "logger": kafka_log}
+        hooks: dict[str, Any] = {"error_cb": health.on_error, "logger": _kafka_log}
         producer = None
         try:
             admin = AdminClient({**config.admin, **hooks})

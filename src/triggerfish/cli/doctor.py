@@ -17,8 +17,8 @@ app = typer.Typer(
     help="Find the failing stage of a connection and print the fix (table, or --json; exit 1 on any failure).",
     no_args_is_help=True,
 )
-console = Console()
-JsonOpt = typer.Option(False, "--json", help='Print {"checks":[...]} instead of a table.')
+_console = Console()
+_JsonOpt = typer.Option(False, "--json", help='Print {"checks":[...]} instead of a table.')
 
 
 @app.command("aws-network")
@@ -36,7 +36,7 @@ def aws_network(
                                 help="AWS services the source must reach on 443 (comma separated; '' for none)."),
     region: str = typer.Option(None, "--region", help="Region (default: read from the exports)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every hop of reachable paths too."),
-    as_json: bool = JsonOpt,
+    as_json: bool = _JsonOpt,
 ) -> None:
     """Static reachability from exported security groups, network ACLs, routes, endpoints and NAT gateways."""
 
@@ -45,7 +45,7 @@ def aws_network(
         cluster=cluster, broker_subnets=broker_subnet, broker_groups=broker_sg, ports=port,
         services=[s.strip() for s in service.split(",") if s.strip()], region=region,
     )
-    raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="aws-network", verbose=verbose))
+    raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="aws-network", verbose=verbose))
 
 
 @app.command("lambda-vpc")
@@ -58,13 +58,13 @@ def lambda_vpc(
     quota: int = typer.Option(500, "--eni-quota", help="Lambda Hyperplane ENIs per VPC quota."),
     needs_internet: bool = typer.Option(False, "--needs-internet", help="Fail (not warn) when there is no internet path."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the details of passing checks too."),
-    as_json: bool = JsonOpt,
+    as_json: bool = _JsonOpt,
 ) -> None:
     """Free IPs, Hyperplane ENIs and quota, the execution role's ENI permissions, and the internet/NAT question."""
 
     checks = vpc_checks.diagnose(input_dir, lambda_config, role_policies=role_policy, peak_concurrency=peak_concurrency,
                            quota=quota, needs_internet=needs_internet)
-    raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="lambda-vpc", verbose=verbose))
+    raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="lambda-vpc", verbose=verbose))
 
 
 @app.command("aws-credentials")
@@ -78,7 +78,7 @@ def aws_credentials(
     call_sts: bool = typer.Option(False, "--call-sts", help="Call sts get-caller-identity with the winning credentials."),
     explain_text: str = typer.Option(None, "--explain", help="Explain an AWS SDK error text instead of checking."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the details of passing checks too."),
-    as_json: bool = JsonOpt,
+    as_json: bool = _JsonOpt,
 ) -> None:
     """Walk botocore's credential chain here (IRSA, Pod Identity, IMDS), check the trust policy and the endpoints."""
     if explain_text is not None:
@@ -90,13 +90,13 @@ def aws_credentials(
         with Console(stderr=True).status("walking the AWS credential chain"):
             checks = credentials.diagnose(trust_policy=trust_policy, service_account=service_account, region=region,
                                           services=service, call_sts=call_sts, oidc_providers=oidc_providers)
-    raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="aws-credentials", verbose=verbose))
+    raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="aws-credentials", verbose=verbose))
 
 
 @app.command("explain")
 def explain_cmd(
     text: str = typer.Argument(..., help="The error text: a PROBLEM: message, librdkafka, bridge or AWS SDK error ('-' reads stdin)."),
-    as_json: bool = JsonOpt,
+    as_json: bool = _JsonOpt,
 ) -> None:
     """Recognise an error message: its causes, the checks to run and the command that runs them."""
     import sys
@@ -105,7 +105,7 @@ def explain_cmd(
     if text == "-":
         text = sys.stdin.read()
     checks = explain_checks.explain(text)
-    raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="explain", verbose=True))
+    raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="explain", verbose=True))
 
 
 @app.command("kafka")
@@ -124,7 +124,7 @@ def kafka_cmd(
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds per DNS/TCP/TLS probe."),
     kafka_timeout: float = typer.Option(15.0, "--kafka-timeout", help="Seconds for login, metadata, topic and group."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the details of passing checks too."),
-    as_json: bool = JsonOpt,
+    as_json: bool = _JsonOpt,
 ) -> None:
     """Run the ESM's setup stages live, per broker: DNS, TCP, TLS, SASL, every advertised broker, topic, group, one poll."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -153,4 +153,4 @@ def kafka_cmd(
             progress.update(task, description=f"{c.stage} {c.target}: {c.status}")
 
         checks = kafka_checks.diagnose(plan, poll=poll, timeout=timeout, kafka_timeout=kafka_timeout, on_check=on_check)
-    raise typer.Exit(report.render(checks, as_json=as_json, console=console, title="kafka", verbose=verbose))
+    raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="kafka", verbose=verbose))

@@ -31,7 +31,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def collect(store: Store) -> dict[str, Any]:
+def _collect(store: Store) -> dict[str, Any]:
     """The status document: the engine process and every mapping with its partitions."""
     engine = store.get("engine")
     running = bool(engine and _alive(int(engine.get("pid", 0))))
@@ -82,7 +82,7 @@ def status(
         raise ConfigError("--state", f"{state} does not exist yet; start `triggerfish run` first")
     store = Store(state)
     try:
-        doc = collect(store)
+        doc = _collect(store)
     finally:
         store.close()
     if as_json:

@@ -27,19 +27,19 @@ from triggerfish.doctor.aws_endpoints import caller_identity, endpoints
 from triggerfish.doctor.report import Check, Status
 from triggerfish.errors import ConfigError
 
-POD_IDENTITY_HOSTS = ("169.254.170.23", "fd00:ec2::23")
-CONTAINER_ALLOWED_HOSTS = ("169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost")
-IMDS_DEFAULT = "http://169.254.169.254"
-MIN_BOTOCORE_WEB_IDENTITY = (1, 12, 200)
-MIN_BOTOCORE_POD_IDENTITY = (1, 34, 41)
+_POD_IDENTITY_HOSTS = ("169.254.170.23", "fd00:ec2::23")
+_CONTAINER_ALLOWED_HOSTS = ("169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost")
+_IMDS_DEFAULT = "http://169.254.169.254"
+_MIN_BOTOCORE_WEB_IDENTITY = (1, 12, 200)
+_MIN_BOTOCORE_POD_IDENTITY = (1, 34, 41)
 
 # Environment variables that configure a provider: what "configured" means for the providers that matter here.
-PROVIDER_ENV = {
+_PROVIDER_ENV = {
     "env": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
     "assume-role-with-web-identity": ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"),
     "container-role": ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
 }
-LABELS = {
+_LABELS = {
     "env": "environment variables", "assume-role": "profile role_arn", "assume-role-with-web-identity": "web identity (IRSA)",
     "sso": "IAM Identity Center", "shared-credentials-file": "~/.aws/credentials", "login": "aws login",
     "custom-process": "credential_process", "config-file": "~/.aws/config", "ec2-credentials-file": "AWS_CREDENTIAL_FILE",
@@ -65,14 +65,14 @@ def diagnose(
     checks = walk_chain()
     claims: jwt.Claims | None = None
     if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or env.get("AWS_ROLE_ARN"):
-        token_checks, claims = web_identity(env, service_account)
+        token_checks, claims = _web_identity(env, service_account)
         checks += token_checks
     if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
         checks += pod_identity(env)
     if trust_policy is not None:
-        checks.append(check_trust(trust_policy, claims, env, service_account))
+        checks.append(_check_trust(trust_policy, claims, env, service_account))
     if oidc_providers is not None:
-        checks.append(check_oidc_provider(oidc_providers, claims, trust_policy))
+        checks.append(_check_oidc_provider(oidc_providers, claims, trust_policy))
     checks += imds(env, imds_timeout)
     region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     checks += endpoints(region, services)
@@ -99,8 +99,8 @@ def walk_chain() -> list[Check]:
 
     for provider in resolver.providers:
         method = provider.METHOD
-        label = f"{LABELS.get(method, method)} [{method}]"
-        configured_by = [v for v in PROVIDER_ENV.get(method, ()) if os.environ.get(v)]
+        label = f"{_LABELS.get(method, method)} [{method}]"
+        configured_by = [v for v in _PROVIDER_ENV.get(method, ()) if os.environ.get(v)]
         if winner is not None:
             if configured_by:
                 checks.append(Check.of("chain", label, "warn", f"configured ({', '.join(configured_by)}) but never used",
@@ -148,7 +148,7 @@ def _chain_fix(method: str) -> str:
 
 # --- IRSA ---------------------------------------------------------------------------------------------
 
-def web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[list[Check], jwt.Claims | None]:
+def _web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[list[Check], jwt.Claims | None]:
     checks: list[Check] = []
     role_arn = env.get("AWS_ROLE_ARN", "")
     token_file = env.get("AWS_WEB_IDENTITY_TOKEN_FILE", "")
@@ -161,7 +161,7 @@ def web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[l
     if not role_arn.startswith("arn:aws") or ":role/" not in role_arn:
         checks.append(Check.of("irsa", "AWS_ROLE_ARN", "fail", f"{role_arn!r} is not a role ARN",
                                "", "annotate with eks.amazonaws.com/role-arn: arn:aws:iam::<account>:role/<name>"))
-    if _version(botocore.__version__) < MIN_BOTOCORE_WEB_IDENTITY:
+    if _version(botocore.__version__) < _MIN_BOTOCORE_WEB_IDENTITY:
         checks.append(Check.of("irsa", "SDK", "fail", f"botocore {botocore.__version__} predates web identity (1.12.200)",
                                "", "pip install -U boto3"))
     try:
@@ -189,7 +189,7 @@ def web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[l
     return checks, claims
 
 
-def read_trust_policy(path: Path) -> tuple[Mapping[str, Any], str]:
+def _read_trust_policy(path: Path) -> tuple[Mapping[str, Any], str]:
     """A trust policy file (a bare policy or ``aws iam get-role`` output) -> (policy, role ARN if given)."""
 
     try:
@@ -203,8 +203,8 @@ def read_trust_policy(path: Path) -> tuple[Mapping[str, Any], str]:
     return found[0], str(role.get("Arn", "")) if isinstance(role, Mapping) else ""
 
 
-def check_trust(path: Path, claims: jwt.Claims | None, env: Mapping[str, str], service_account: str | None) -> Check:
-    policy, arn = read_trust_policy(path)
+def _check_trust(path: Path, claims: jwt.Claims | None, env: Mapping[str, str], service_account: str | None) -> Check:
+    policy, arn = _read_trust_policy(path)
     role_arn = env.get("AWS_ROLE_ARN", "") or arn
     if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") and claims is None:
         return trust.check_pod_identity(policy, role_arn)
@@ -218,7 +218,7 @@ def check_trust(path: Path, claims: jwt.Claims | None, env: Mapping[str, str], s
     return trust.check_irsa(policy, claims, role_arn)
 
 
-def check_oidc_provider(path: Path, claims: jwt.Claims | None, trust_policy: Path | None) -> Check:
+def _check_oidc_provider(path: Path, claims: jwt.Claims | None, trust_policy: Path | None) -> Check:
     """Is there an IAM OIDC provider for the token's issuer (``aws iam list-open-id-connect-providers`` output)?"""
     try:
         doc = json.loads(Path(path).read_text())
@@ -227,7 +227,7 @@ def check_oidc_provider(path: Path, claims: jwt.Claims | None, trust_policy: Pat
         raise ConfigError("--oidc-providers", f"{path} is not `aws iam list-open-id-connect-providers` output ({exc})") from None
     issuer = claims.issuer_path if claims else ""
     if not issuer and trust_policy is not None:
-        issuer = _issuer_from_policy(read_trust_policy(trust_policy)[0])
+        issuer = _issuer_from_policy(_read_trust_policy(trust_policy)[0])
     if not issuer:
         return Check.of("oidc-provider", str(path), "skip", "no token or trust policy names an issuer to look for")
     match = [a for a in arns if a.endswith(f":oidc-provider/{issuer}")]
@@ -254,12 +254,12 @@ def pod_identity(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
     uri = env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
     parsed = urlparse(uri)
     host = parsed.hostname or ""
-    allowed = host in CONTAINER_ALLOWED_HOSTS or parsed.scheme == "https" or _is_loopback(host)
+    allowed = host in _CONTAINER_ALLOWED_HOSTS or parsed.scheme == "https" or _is_loopback(host)
     if not allowed:
         checks.append(Check.of("pod-identity", uri, "fail",
                                f"Unsupported host '{host}': SDKs fetch container credentials only from loopback or "
-                               f"{', '.join(CONTAINER_ALLOWED_HOSTS)}", "", "use http://169.254.170.23/v1/credentials"))
-    if host in POD_IDENTITY_HOSTS and _version(botocore.__version__) < MIN_BOTOCORE_POD_IDENTITY:
+                               f"{', '.join(_CONTAINER_ALLOWED_HOSTS)}", "", "use http://169.254.170.23/v1/credentials"))
+    if host in _POD_IDENTITY_HOSTS and _version(botocore.__version__) < _MIN_BOTOCORE_POD_IDENTITY:
         checks.append(Check.of("pod-identity", "SDK", "fail", f"botocore {botocore.__version__} predates EKS Pod Identity "
                                "(needs 1.34.41)", "", "pip install -U boto3"))
     proxy = env.get("HTTP_PROXY") or env.get("http_proxy")
@@ -307,7 +307,7 @@ def imds(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
     """IMDSv2 token PUT, then the role: tells 'not on EC2' from the hop-limit trap from 'no instance profile'."""
     if env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
         return [Check.of("imds", "instance metadata", "skip", "AWS_EC2_METADATA_DISABLED=true")]
-    base = env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", IMDS_DEFAULT).rstrip("/")
+    base = env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", _IMDS_DEFAULT).rstrip("/")
     parsed = urlparse(base)
     host, port = parsed.hostname or "169.254.169.254", parsed.port or 80
     try:

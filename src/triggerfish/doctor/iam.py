@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from triggerfish.errors import ConfigError
 
 # AWS managed policies whose EC2 network-interface actions matter to a VPC function (by name).
-MANAGED_ENI_ACTIONS: dict[str, tuple[str, ...]] = {
+_MANAGED_ENI_ACTIONS: dict[str, tuple[str, ...]] = {
     "AWSLambdaVPCAccessExecutionRole": (
         "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
         "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
@@ -35,7 +35,7 @@ MANAGED_ENI_ACTIONS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class Decision:
+class _Decision:
     allowed: bool
     reason: str  # which statement decided, or why nothing did
     conditional: bool = False
@@ -74,8 +74,8 @@ def documents(doc: Any) -> list[tuple[str, Mapping[str, Any]]]:
         found.append(("AssumeRolePolicyDocument", _document(role["AssumeRolePolicyDocument"])))  # type: ignore[arg-type]
     for attached in doc.get("AttachedPolicies", []) or []:
         name = str(attached.get("PolicyName") or str(attached.get("PolicyArn", "")).rsplit("/", 1)[-1])
-        if name in MANAGED_ENI_ACTIONS:
-            stmt = {"Effect": "Allow", "Action": list(MANAGED_ENI_ACTIONS[name]), "Resource": "*"}
+        if name in _MANAGED_ENI_ACTIONS:
+            stmt = {"Effect": "Allow", "Action": list(_MANAGED_ENI_ACTIONS[name]), "Resource": "*"}
             found.append((f"{name} (AWS managed)", {"Version": "2012-10-17", "Statement": [stmt]}))
     return found
 
@@ -111,7 +111,7 @@ def _applies(stmt: Mapping[str, Any], action: str, resource: str) -> bool:
     return _matches(_as_list(stmt.get("Resource", "*")), resource, case=True)
 
 
-def decide(policies: Sequence[tuple[str, Mapping[str, Any]]], action: str, resource: str = "*") -> Decision:
+def decide(policies: Sequence[tuple[str, Mapping[str, Any]]], action: str, resource: str = "*") -> _Decision:
     allow: tuple[str, bool] | None = None
     for name, doc in policies:
         for i, stmt in enumerate(_as_list(doc.get("Statement"))):
@@ -119,9 +119,9 @@ def decide(policies: Sequence[tuple[str, Mapping[str, Any]]], action: str, resou
                 continue
             label = f"{name} statement {stmt.get('Sid') or i}"
             if stmt.get("Effect") == "Deny":
-                return Decision(False, f"explicitly denied by {label}")
+                return _Decision(False, f"explicitly denied by {label}")
             if stmt.get("Effect") == "Allow" and allow is None:
                 allow = (label, bool(stmt.get("Condition")))
     if allow:
-        return Decision(True, f"allowed by {allow[0]}" + (" (with a Condition, not evaluated)" if allow[1] else ""), allow[1])
-    return Decision(False, "no statement allows it (implicit deny)")
+        return _Decision(True, f"allowed by {allow[0]}" + (" (with a Condition, not evaluated)" if allow[1] else ""), allow[1])
+    return _Decision(False, "no statement allows it (implicit deny)")

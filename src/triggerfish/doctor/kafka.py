@@ -22,6 +22,7 @@ from triggerfish.bridge import config as bridge
 from triggerfish.doctor.report import Check
 from triggerfish.errors import ConfigError
 from triggerfish.esm import auth, problems, stages
+from triggerfish.esm.access import bootstrap_servers, parse_access
 from triggerfish.esm.probes.admin import (
     KAFKA_TIMEOUT_S,
     Broker,
@@ -36,14 +37,14 @@ from triggerfish.esm.probes.tls import peer_certificate
 from triggerfish.esm.store import Store
 
 DEFAULT_GROUP = "triggerfish-doctor"
-CERT_WARN_DAYS = 30
-POLL_TIMEOUT_S = 10.0
+_CERT_WARN_DAYS = 30
+_POLL_TIMEOUT_S = 10.0
 
-OnCheck = Callable[[Check], None]
+_OnCheck = Callable[[Check], None]
 
 
 @dataclass
-class Plan:
+class _Plan:
     """What to check: where, how to log in, and which topic and group."""
 
     bootstrap: list[str]
@@ -63,7 +64,7 @@ class Plan:
 def plan_from_options(
     bootstrap: Sequence[str], *, access: Sequence[str] = (), msk_arn: str = "", properties: Sequence[str] = (),
     topic: str = "", group: str = "",
-) -> Plan:
+) -> _Plan:
     """Bootstrap servers plus the same auth options as a mapping (``TYPE=secret-ref``), plus raw ``-X key=value``."""
     servers = [s.strip() for item in bootstrap for s in item.split(",") if s.strip()]
     entries = []
@@ -89,7 +90,7 @@ def plan_from_options(
     return plan
 
 
-def plan_from_mapping(config_file: Path, name: str, group: str = "") -> Plan:
+def plan_from_mapping(config_file: Path, name: str, group: str = "") -> _Plan:
     """A mapping from a triggerfish.yaml, chosen by UUID, function name or topic."""
 
     loaded = project.load(config_file)
@@ -125,7 +126,7 @@ def _uuid_from_state(state_path: Path, identity: str) -> str:
         store.close()
 
 
-def plan_from_bridge(path: Path, topic: str = "", group: str = "") -> Plan:
+def plan_from_bridge(path: Path, topic: str = "", group: str = "") -> _Plan:
     """The Kafka side of a bridge.properties (the consumer client's settings), as the bridge would use them."""
 
     cfg = bridge.from_file(path)
@@ -133,21 +134,21 @@ def plan_from_bridge(path: Path, topic: str = "", group: str = "") -> Plan:
     servers = [s.strip() for s in str(conf.get("bootstrap.servers", "")).split(",") if s.strip()]
     if not servers:
         raise ConfigError("kafka.bootstrap.servers", f"{path} sets no kafka.bootstrap.servers")
-    return Plan(servers, conf, topic, group or DEFAULT_GROUP)
+    return _Plan(servers, conf, topic, group or DEFAULT_GROUP)
 
 
-def _plan_from_mapping(mapping: Any, topic: str, group: str) -> Plan:
-    access_cfg = auth.parse_access(mapping)
+def _plan_from_mapping(mapping: Any, topic: str, group: str) -> _Plan:
+    access_cfg = parse_access(mapping)
     setup: list[Check] = []
     cred = check_credentials(access_cfg)
     setup.append(cred)
     if cred.failed:
-        return Plan(auth.bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
+        return _Plan(bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
     secret_results, who = check_secrets(mapping, access_cfg)
     setup += secret_results
     if who is None:
-        return Plan(auth.bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
-    return Plan(list(who.bootstrap), dict(who.config), topic, group, who, tuple(setup))
+        return _Plan(bootstrap_servers(mapping), {}, topic, group, None, tuple(setup))
+    return _Plan(list(who.bootstrap), dict(who.config), topic, group, who, tuple(setup))
 
 
 def parse_properties(items: Sequence[str]) -> dict[str, str]:
@@ -162,8 +163,8 @@ def parse_properties(items: Sequence[str]) -> dict[str, str]:
 
 # --- running it ----------------------------------------------------------------------------------------
 
-def diagnose(plan: Plan, *, poll: bool = True, timeout: float = DEFAULT_TIMEOUT_S,
-             kafka_timeout: float = KAFKA_TIMEOUT_S, on_check: OnCheck | None = None) -> list[Check]:
+def diagnose(plan: _Plan, *, poll: bool = True, timeout: float = DEFAULT_TIMEOUT_S,
+             kafka_timeout: float = KAFKA_TIMEOUT_S, on_check: _OnCheck | None = None) -> list[Check]:
     """Every stage in order; a failed stage skips what depends on it (topic and group are both checked,
     so missing ACLs on each show up in one run). ``on_check`` sees each row as it is decided (progress)."""
     checks: list[Check] = []
@@ -214,7 +215,7 @@ def diagnose(plan: Plan, *, poll: bool = True, timeout: float = DEFAULT_TIMEOUT_
         return _skip(checks, ["first_poll"], add)
     if not poll:
         return _skip(checks, ["first_poll"], add, "--no-poll")
-    add(poll_once(plan.config, plan.topic, plan.group, target, principal))
+    add(_poll_once(plan.config, plan.topic, plan.group, target, principal))
     return checks
 
 
@@ -245,7 +246,7 @@ def _with_certificate(check: Check, server: str, config: Mapping[str, Any], time
     except (KeyError, ValueError):
         return check.replace(detail=detail)
     days = (not_after - datetime.now(UTC)).days
-    if days < CERT_WARN_DAYS:
+    if days < _CERT_WARN_DAYS:
         return check.replace(status="warn", problem=f"the broker certificate expires in {days} days", detail=detail,
                        fix="renew the broker certificate before it expires (clients will then fail the handshake)")
     return check.replace(detail=detail)
@@ -335,8 +336,8 @@ def check_advertised(brokers: Sequence[Broker], bootstrap: Sequence[str], config
     return out
 
 
-def poll_once(config: Mapping[str, Any], topic: str, group: str, target: str, principal: str = "",
-              timeout: float = POLL_TIMEOUT_S) -> Check:
+def _poll_once(config: Mapping[str, Any], topic: str, group: str, target: str, principal: str = "",
+              timeout: float = _POLL_TIMEOUT_S) -> Check:
     """Fetch from the topic without joining the group (assign, not subscribe), so live consumers aren't rebalanced."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 

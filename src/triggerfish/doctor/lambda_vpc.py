@@ -18,10 +18,10 @@ from triggerfish.doctor.awsnet.inventory import Inventory, load_dir
 from triggerfish.doctor.report import Check
 from triggerfish.errors import ConfigError
 
-HYPERPLANE_ENI_QUOTA = 500
-LOW_FREE_IPS = 10
+_HYPERPLANE_ENI_QUOTA = 500
+_LOW_FREE_IPS = 10
 # (action, required?) — the first three are what Lambda itself calls to create and clean up ENIs.
-ENI_ACTIONS: tuple[tuple[str, bool], ...] = (
+_ENI_ACTIONS: tuple[tuple[str, bool], ...] = (
     ("ec2:CreateNetworkInterface", True),
     ("ec2:DescribeNetworkInterfaces", True),
     ("ec2:DeleteNetworkInterface", True),
@@ -36,7 +36,7 @@ def diagnose(
     *,
     role_policies: Sequence[Path] = (),
     peak_concurrency: int | None = None,
-    quota: int = HYPERPLANE_ENI_QUOTA,
+    quota: int = _HYPERPLANE_ENI_QUOTA,
     needs_internet: bool = False,
 ) -> list[Check]:
     inv = load_dir(input_dir)
@@ -87,7 +87,7 @@ def _capacity(inv: Inventory, subnets: list[str], groups: list[str], quota: int)
         if free < need or free == 0:
             checks.append(Check.of("subnet-ips", where, "fail", f"SubnetOutOfIPAddresses: {free} free IP addresses", note,
                                    "add a larger or another subnet to the function's VpcConfig, or free addresses in this one"))
-        elif free < LOW_FREE_IPS:
+        elif free < _LOW_FREE_IPS:
             checks.append(Check.of("subnet-ips", where, "warn", f"only {free} free IP addresses", note,
                                    "leave room for ENI scaling: use subnets with more free addresses"))
         else:
@@ -133,7 +133,7 @@ def _permissions(config: Mapping[str, Any], role_policies: Sequence[Path]) -> li
     role = str(config.get("Role", "the execution role"))
     if not role_policies:
         return [Check.of("role-permissions", role, "skip", "no --role-policy given",
-                         "needed: " + ", ".join(a for a, _ in ENI_ACTIONS),
+                         "needed: " + ", ".join(a for a, _ in _ENI_ACTIONS),
                          f"aws iam list-attached-role-policies --role-name {role.rsplit('/', 1)[-1]} > attached.json "
                          f"(and get-role-policy for inline policies), then pass them with --role-policy")]
     policies = iam.read_policies(role_policies, "--role-policy")
@@ -141,7 +141,7 @@ def _permissions(config: Mapping[str, Any], role_policies: Sequence[Path]) -> li
     region = str(config.get("FunctionArn", "")).split(":")[3] if config.get("FunctionArn") else "*"
     account = parts[4] if len(parts) > 4 else "*"
     checks = []
-    for action, required in ENI_ACTIONS:
+    for action, required in _ENI_ACTIONS:
         # DescribeNetworkInterfaces doesn't support resource-level permissions: it must be granted on "*".
         resource = "*" if action == "ec2:DescribeNetworkInterfaces" else f"arn:aws:ec2:{region}:{account}:network-interface/*"
         d = iam.decide(policies, action, resource)

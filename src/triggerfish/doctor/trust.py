@@ -15,7 +15,7 @@ from triggerfish.doctor.jwt import Claims
 from triggerfish.doctor.report import Check
 
 IRSA_AUDIENCE = "sts.amazonaws.com"
-POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+_POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
 
 
 def as_list(v: Any) -> list[Any]:
@@ -131,14 +131,14 @@ def check_pod_identity(policy: Mapping[str, Any], role_arn: str) -> Check:
         if not isinstance(stmt, Mapping) or stmt.get("Effect") != "Allow":
             continue
         services = [str(s) for s in as_list((stmt.get("Principal") or {}).get("Service"))]
-        if POD_IDENTITY_SERVICE not in services:
+        if _POD_IDENTITY_SERVICE not in services:
             continue
         missing = [a for a in ("sts:AssumeRole", "sts:TagSession") if not _allows(stmt, a)]
         if missing:
-            return Check.of("trust-policy", target, "fail", f"the {POD_IDENTITY_SERVICE} statement lacks {', '.join(missing)}",
+            return Check.of("trust-policy", target, "fail", f"the {_POD_IDENTITY_SERVICE} statement lacks {', '.join(missing)}",
                             "EKS Pod Identity assumes the role with session tags",
                             '"Action": ["sts:AssumeRole", "sts:TagSession"]')
-        return Check.of("trust-policy", target, "ok", f"trusts {POD_IDENTITY_SERVICE} with sts:AssumeRole + sts:TagSession")
-    return Check.of("trust-policy", target, "fail", f"no Allow statement for Principal.Service {POD_IDENTITY_SERVICE}",
-                    "EKS Pod Identity needs it", f'add "Principal": {{"Service": "{POD_IDENTITY_SERVICE}"}}, '
+        return Check.of("trust-policy", target, "ok", f"trusts {_POD_IDENTITY_SERVICE} with sts:AssumeRole + sts:TagSession")
+    return Check.of("trust-policy", target, "fail", f"no Allow statement for Principal.Service {_POD_IDENTITY_SERVICE}",
+                    "EKS Pod Identity needs it", f'add "Principal": {{"Service": "{_POD_IDENTITY_SERVICE}"}}, '
                     '"Action": ["sts:AssumeRole", "sts:TagSession"]')

@@ -12,20 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triggerfish import secrets
-from triggerfish.errors import ConfigError
-from triggerfish.validation import InvalidParameterError
+from triggerfish.errors import ConfigError, InvalidParameterError
 
-SECRET_TYPES = (
+_SECRET_TYPES = (
     "BASIC_AUTH",
     "SASL_SCRAM_256_AUTH",
     "SASL_SCRAM_512_AUTH",
     "CLIENT_CERTIFICATE_TLS_AUTH",
     "SERVER_ROOT_CA_CERTIFICATE",
 )
-LOGIN_TYPES = SECRET_TYPES[:4]
-VPC_TYPES = ("VPC_SUBNET", "VPC_SECURITY_GROUP")
-ACCESS_TYPES = SECRET_TYPES + VPC_TYPES + ("VIRTUAL_HOST",)
-_MSK_ONLY_NOT = ("BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SERVER_ROOT_CA_CERTIFICATE", *VPC_TYPES)
+_LOGIN_TYPES = _SECRET_TYPES[:4]
+_VPC_TYPES = ("VPC_SUBNET", "VPC_SECURITY_GROUP")
+_ACCESS_TYPES = _SECRET_TYPES + _VPC_TYPES + ("VIRTUAL_HOST",)
+_MSK_ONLY_NOT = ("BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SERVER_ROOT_CA_CERTIFICATE", *_VPC_TYPES)
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,8 @@ class Access:
 
     @property
     def login(self) -> str:
-        """The login type: one of LOGIN_TYPES, "IAM" (MSK without a secret) or "NONE"."""
-        for kind in LOGIN_TYPES:
+        """The login type: one of _LOGIN_TYPES, "IAM" (MSK without a secret) or "NONE"."""
+        for kind in _LOGIN_TYPES:
             if kind in self.secrets:
                 return kind
         return "IAM" if self.msk_arn and self.msk_auth in ("", "IAM") else "NONE"
@@ -58,7 +57,7 @@ class Access:
 
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
+def lambda_field(obj: Any, name: str, default: Any = None) -> Any:
     """A Lambda-named field from a MappingConfig-like object or a plain dict."""
     if isinstance(obj, Mapping):
         return obj.get(name, default)
@@ -75,8 +74,8 @@ def bootstrap_servers(mapping: Any) -> list[str]:
         return list(mapping.bootstrap_servers)
     if isinstance(mapping, Mapping) and mapping.get("BootstrapServers"):
         return list(mapping["BootstrapServers"])
-    source = _get(mapping, "SelfManagedEventSource") or {}
-    endpoints = _get(source, "Endpoints") or {}
+    source = lambda_field(mapping, "SelfManagedEventSource") or {}
+    endpoints = lambda_field(source, "Endpoints") or {}
     servers = endpoints.get("KAFKA_BOOTSTRAP_SERVERS") if isinstance(endpoints, Mapping) else None
     if isinstance(servers, str):
         servers = [s.strip() for s in servers.split(",") if s.strip()]
@@ -85,17 +84,17 @@ def bootstrap_servers(mapping: Any) -> list[str]:
 
 def parse_access(mapping: Any) -> Access:
     """Validate SourceAccessConfigurations (types, URIs, combinations) without reading any secret."""
-    entries = _get(mapping, "SourceAccessConfigurations") or []
-    msk_arn = str(_get(mapping, "EventSourceArn") or "")
+    entries = lambda_field(mapping, "SourceAccessConfigurations") or []
+    msk_arn = str(lambda_field(mapping, "EventSourceArn") or "")
     found: dict[str, str] = {}
     subnets: list[str] = []
     groups: list[str] = []
     for i, entry in enumerate(entries):
-        kind = str(_get(entry, "Type") or "")
-        uri = str(_get(entry, "URI") or "")
+        kind = str(lambda_field(entry, "Type") or "")
+        uri = str(lambda_field(entry, "URI") or "")
         where = f"SourceAccessConfigurations[{i}]"
-        if kind not in ACCESS_TYPES:
-            raise ConfigError(f"{where}.Type", f"{kind!r} is not one of {', '.join(ACCESS_TYPES)}")
+        if kind not in _ACCESS_TYPES:
+            raise ConfigError(f"{where}.Type", f"{kind!r} is not one of {', '.join(_ACCESS_TYPES)}")
         if kind == "VIRTUAL_HOST":
             raise ConfigError(f"{where}.Type", "VIRTUAL_HOST is for RabbitMQ, not Kafka; remove it")
         if msk_arn and kind in _MSK_ONLY_NOT:
@@ -118,7 +117,7 @@ def parse_access(mapping: Any) -> Access:
                 f"{where}.URI", "must be a secret reference: arn:aws:secretsmanager:..., file:///path.json or env:VAR"
             )
         found[kind] = uri
-    logins = [k for k in LOGIN_TYPES if k in found]
+    logins = [k for k in _LOGIN_TYPES if k in found]
     if len(logins) > 1:
         raise ConfigError("SourceAccessConfigurations", f"{' and '.join(logins)} both set; a mapping logs in one way")
     return Access(secrets=found, subnets=subnets, security_groups=groups, msk_arn=msk_arn)

@@ -27,10 +27,7 @@ from triggerfish import secrets
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError, SecretError, SetupError
 from triggerfish.esm import problems
-from triggerfish.esm.access import Access as Access
-from triggerfish.esm.access import _get as _get
-from triggerfish.esm.access import bootstrap_servers as bootstrap_servers
-from triggerfish.esm.access import parse_access as parse_access
+from triggerfish.esm.access import Access, bootstrap_servers, parse_access
 
 _MECHANISMS = {"BASIC_AUTH": "PLAIN", "SASL_SCRAM_256_AUTH": "SCRAM-SHA-256", "SASL_SCRAM_512_AUTH": "SCRAM-SHA-512"}
 _SECRET_KEYS = ("sasl.password", "ssl.key.pem", "ssl.key.password", "oauth_cb", "sasl.oauthbearer.client.secret")
@@ -85,7 +82,7 @@ def load_secret(kind: str, ref: str) -> dict[str, Any]:
     return value
 
 
-def load_secrets(access: Access) -> dict[str, dict[str, Any]]:
+def _load_secrets(access: Access) -> dict[str, dict[str, Any]]:
     return {kind: load_secret(kind, ref) for kind, ref in access.secrets.items()}
 
 
@@ -265,7 +262,7 @@ def resolve(mapping: Any) -> Auth:
         raise ConfigError(
             "SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS", "give at least one host:port (or an MSK EventSourceArn)"
         )
-    return build(bootstrap, access, load_secrets(access))
+    return build(bootstrap, access, _load_secrets(access))
 
 
 def kafka_config(mapping: Any) -> dict[str, Any]:

@@ -23,15 +23,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from triggerfish.errors import InvalidParameterError
 from triggerfish.esm import mapping_fields as fields
 from triggerfish.esm.access import validate_access
 from triggerfish.esm.destination_config import destination_of, validate_destination
 from triggerfish.esm.filter import validate_criteria
-from triggerfish.validation import Fields, InvalidParameterError
+from triggerfish.validation import Fields
 
-DEFAULT_BATCH_SIZE = 100
+_DEFAULT_BATCH_SIZE = 100
 #: Lambda's Kafka default when MaximumBatchingWindowInSeconds is absent (the API cannot express it).
-DEFAULT_WINDOW_SECONDS = 0.5
+_DEFAULT_WINDOW_SECONDS = 0.5
 #: Lambda's synchronous invoke payload limit; a batch's event JSON never exceeds it.
 MAX_PAYLOAD_BYTES = 6_291_456
 
@@ -47,7 +48,7 @@ class MappingConfig:
     #: Self-managed endpoints, or the MSK override (``BootstrapServers``); empty = resolve MSK via boto3.
     bootstrap_servers: tuple[str, ...] = ()
     starting_position_timestamp: float | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int = _DEFAULT_BATCH_SIZE
     #: None = Lambda's Kafka default of 500 ms (``window_seconds``).
     maximum_batching_window_in_seconds: int | None = None
     enabled: bool = True
@@ -83,7 +84,7 @@ class MappingConfig:
     @property
     def window_seconds(self) -> float:
         w = self.maximum_batching_window_in_seconds
-        return DEFAULT_WINDOW_SECONDS if w is None else float(w)
+        return _DEFAULT_WINDOW_SECONDS if w is None else float(w)
 
     @property
     def consumer_group_id(self) -> str | None:
@@ -152,7 +153,7 @@ class MappingConfig:
         arn, servers = fields.read_event_source(f)
         topics = fields.read_topics(f)
         position, timestamp = fields.read_starting_position(f, now)
-        batch_size = f.int_("BatchSize", 1, 10000, DEFAULT_BATCH_SIZE)
+        batch_size = f.int_("BatchSize", 1, 10000, _DEFAULT_BATCH_SIZE)
         window = f.int_("MaximumBatchingWindowInSeconds", 0, 300)
         enabled = f.bool_("Enabled", True)
         filters = fields.read_filter_criteria(f)

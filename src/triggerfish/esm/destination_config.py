@@ -11,21 +11,21 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from triggerfish.validation import InvalidParameterError
+from triggerfish.errors import InvalidParameterError
 
 KAFKA_SCHEME = "kafka://"
 ARN = re.compile(r"arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d*):(?P<resource>.+)")
-FIELD = "DestinationConfig.OnFailure.Destination"
+_FIELD = "DestinationConfig.OnFailure.Destination"
 
 
-class HasDestinationConfig(Protocol):
+class _HasDestinationConfig(Protocol):
     """What :func:`destination_of` reads of a mapping (``MappingConfig`` has it)."""
 
     @property
     def destination_config(self) -> Mapping[str, Any] | None: ...
 
 
-def parse_target(target: str, field: str = FIELD) -> tuple[str, str]:
+def parse_target(target: str, field: str = _FIELD) -> tuple[str, str]:
     """``(kind, name)`` of a destination: kafka/topic, sqs/queue, sns/topic ARN or s3/bucket."""
     if target.startswith(KAFKA_SCHEME):
         topic = target[len(KAFKA_SCHEME):]
@@ -47,7 +47,7 @@ def parse_target(target: str, field: str = FIELD) -> tuple[str, str]:
     )
 
 
-def destination_of(mapping: HasDestinationConfig) -> str:
+def destination_of(mapping: _HasDestinationConfig) -> str:
     """The mapping's on-failure target, or "" when it has none."""
     on_failure = (mapping.destination_config or {}).get("OnFailure") or {}
     return str(on_failure.get("Destination") or "")
@@ -57,7 +57,7 @@ def validate_destination(target: str, topics: Sequence[str], where: str = "") ->
     """The mapping config's deep check of DestinationConfig: a known target kind, never a source topic."""
     if not target:
         return
-    field = f"{where}.{FIELD}" if where else FIELD
+    field = f"{where}.{_FIELD}" if where else _FIELD
     kind, name = parse_target(target, field)
     if kind == "kafka" and name in topics:
         raise InvalidParameterError(

@@ -22,15 +22,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-# Part of the exception tree in triggerfish.errors; re-exported for the engine that catches it.
+# Both re-exported only because esm.runner still imports them from here; their homes are
+# triggerfish.errors and esm.destination_config.
 from triggerfish.errors import DestinationError as DestinationError
 from triggerfish.esm.destination_config import ARN, KAFKA_SCHEME, parse_target
 from triggerfish.esm.destination_config import destination_of as destination_of
 from triggerfish.esm.retry import RecordLike
 
-log = logging.getLogger("triggerfish.esm.destinations")
+_log = logging.getLogger("triggerfish.esm.destinations")
 
-HEADER_PREFIX = "triggerfish."
+_HEADER_PREFIX = "triggerfish."
 #: Lambda's LastProcessingResult when the event source cannot reach the on-failure destination.
 DESTINATION_UNREACHABLE = (
     "PROBLEM: Connection error. Your event source VPC must be able to connect to Lambda and STS, Secrets Manager "
@@ -43,7 +44,7 @@ _MESSAGE_LIMIT = 256 * 1024
 _MAX_ERROR_HEADER = 1024
 
 
-class FailedRecord(RecordLike, Protocol):
+class _FailedRecord(RecordLike, Protocol):
     """What a destination needs of a Kafka record: the retry policy's view plus key and value (the engine's
     record type satisfies it)."""
 
@@ -106,10 +107,10 @@ class Source:
 
 
 #: The invocation event of the failed records: the exact bytes sent to the function, or its JSON object.
-Event = bytes | Mapping[str, Any] | None
+_Event = bytes | Mapping[str, Any] | None
 
 
-def _event_bytes(event: Event) -> bytes | None:
+def _event_bytes(event: _Event) -> bytes | None:
     if event is None or isinstance(event, bytes):
         return event
     return json.dumps(event, separators=(",", ":")).encode()
@@ -124,11 +125,11 @@ def _now_ms() -> float:
 
 
 def invocation_record(
-    records: Sequence[FailedRecord],
+    records: Sequence[_FailedRecord],
     failure: Failure,
     source: Source,
     *,
-    event: Event = None,
+    event: _Event = None,
     now_ms: float | None = None,
 ) -> dict[str, Any]:
     """Lambda's on-failure record for a Kafka batch (the SQS/SNS form; S3 adds ``payload``)."""
@@ -172,7 +173,7 @@ def invocation_record(
     return record
 
 
-def failure_headers(record: FailedRecord, failure: Failure, source: Source) -> list[tuple[str, bytes]]:
+def _failure_headers(record: _FailedRecord, failure: Failure, source: Source) -> list[tuple[str, bytes]]:
     """Headers added to a record re-published to a ``kafka://`` destination."""
     fields = [
         ("failure.condition", failure.condition),
@@ -188,14 +189,14 @@ def failure_headers(record: FailedRecord, failure: Failure, source: Source) -> l
         ("source.timestamp", str(record.timestamp)),
         ("source.mapping-uuid", source.mapping_uuid),
     ]
-    return [(HEADER_PREFIX + name, value.encode()) for name, value in fields if value]
+    return [(_HEADER_PREFIX + name, value.encode()) for name, value in fields if value]
 
 
 class Destination(Protocol):
     target: str
 
     def send(
-        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event
+        self, records: Sequence[_FailedRecord], failure: Failure, source: Source, event: _Event
     ) -> None: ...
 
     def close(self) -> None: ...
@@ -221,14 +222,14 @@ class KafkaTopicDestination:
 
             self._producer = Producer({
                 **self._config, "acks": "all", "message.timeout.ms": int(self.timeout * 1000), "linger.ms": 5,
-                "logger": log,  # librdkafka's connection chatter goes to logging, not stderr
+                "logger": _log,  # librdkafka's connection chatter goes to logging, not stderr
                 # a failed record may be as large as the source topic allows: let the broker decide
                 "message.max.bytes": _MAX_RECORD_BYTES,
             })
         return self._producer
 
     def send(
-        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event = None
+        self, records: Sequence[_FailedRecord], failure: Failure, source: Source, event: _Event = None
     ) -> None:
         from confluent_kafka import KafkaException
 
@@ -241,7 +242,7 @@ class KafkaTopicDestination:
 
         try:
             for r in records:
-                headers = [(k, v) for k, v in r.headers] + failure_headers(r, failure, source)
+                headers = [(k, v) for k, v in r.headers] + _failure_headers(r, failure, source)
                 producer.produce(self.topic, key=r.key, value=r.value, headers=headers,
                                  on_delivery=delivered)
                 producer.poll(0)
@@ -303,7 +304,7 @@ class _AwsDestination:
         return self._client
 
     def send(
-        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event = None
+        self, records: Sequence[_FailedRecord], failure: Failure, source: Source, event: _Event = None
     ) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -319,7 +320,7 @@ class _AwsDestination:
             raise DestinationError(f"on-failure destination {self.target}: {exc}") from None
 
     def _put(
-        self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Event
+        self, document: dict[str, Any], records: Sequence[_FailedRecord], source: Source, event: _Event
     ) -> None:
         raise NotImplementedError
 
@@ -327,7 +328,7 @@ class _AwsDestination:
         self._client = None
 
 
-class SqsDestination(_AwsDestination):
+class _SqsDestination(_AwsDestination):
     service = "sqs"
     _queue_url: str | None = None
 
@@ -340,17 +341,17 @@ class SqsDestination(_AwsDestination):
         self.client.send_message(QueueUrl=self._queue_url, MessageBody=_fit(document))
 
 
-class SnsDestination(_AwsDestination):
+class _SnsDestination(_AwsDestination):
     service = "sns"
 
     def _put(self, document: dict[str, Any], records: Any, source: Source, event: Any) -> None:
         self.client.publish(TopicArn=self.target, Message=_fit(document))
 
 
-class S3Destination(_AwsDestination):
+class _S3Destination(_AwsDestination):
     service = "s3"
 
-    def _put(self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Any) -> None:
+    def _put(self, document: dict[str, Any], records: Sequence[_FailedRecord], source: Source, event: Any) -> None:
         document = {**document, "payload": (_event_bytes(event) or b"{}").decode()}
         first = min(records, key=lambda r: (r.topic, r.partition, r.offset))
         now = datetime.now(tz=UTC)
@@ -382,7 +383,7 @@ def open_destination(target: str, client_config: Mapping[str, Any] | None = None
     if kind == "kafka":
         return KafkaTopicDestination(name, client_config or {})
     if kind == "sqs":
-        return SqsDestination(target)
+        return _SqsDestination(target)
     if kind == "sns":
-        return SnsDestination(target)
-    return S3Destination(target)
+        return _SnsDestination(target)
+    return _S3Destination(target)

@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from triggerfish.errors import InvalidParameterError
 from triggerfish.esm.matching import (
     COMPARE,
     AnythingBut,
@@ -45,11 +46,11 @@ from triggerfish.esm.matching import (
     is_scalar,
     loads,
 )
-from triggerfish.validation import InvalidParameterError, shape_error
+from triggerfish.validation import shape_error
 
-MAX_FILTERS = 5
-MAX_PATTERN_LENGTH = 4096
-INVALID = "Invalid filter pattern definition."
+_MAX_FILTERS = 5
+_MAX_PATTERN_LENGTH = 4096
+_INVALID = "Invalid filter pattern definition."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,11 +85,11 @@ def compile_criteria(criteria: Any, field: str = "FilterCriteria") -> FilterSet 
     filters = criteria.get("Filters") or []
     if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence):
         raise InvalidParameterError(f"{field}.Filters", "Value is not a list", 'write Filters: [{"Pattern": "..."}]')
-    if len(filters) > MAX_FILTERS:
+    if len(filters) > _MAX_FILTERS:
         raise InvalidParameterError(
             f"{field}.Filters",
-            f"Invalid filter criteria: {len(filters)} filters exceed the limit of {MAX_FILTERS} filters per event source mapping.",
-            f"combine patterns with $or or keep at most {MAX_FILTERS} filters",
+            f"Invalid filter criteria: {len(filters)} filters exceed the limit of {_MAX_FILTERS} filters per event source mapping.",
+            f"combine patterns with $or or keep at most {_MAX_FILTERS} filters",
         )
     patterns = []
     for index, item in enumerate(filters):
@@ -104,21 +105,21 @@ def compile_pattern(pattern: Any, field: str = "Pattern") -> ValuePattern:
     if isinstance(pattern, Mapping):
         pattern = json.dumps(pattern)
     if not isinstance(pattern, str):
-        raise InvalidParameterError(field, f"{INVALID} The pattern must be a JSON string.", "quote the pattern")
-    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise InvalidParameterError(field, f"{_INVALID} The pattern must be a JSON string.", "quote the pattern")
+    if len(pattern) > _MAX_PATTERN_LENGTH:
         raise shape_error(
-            field, pattern[:40] + "...", f"Member must have length less than or equal to {MAX_PATTERN_LENGTH}",
+            field, pattern[:40] + "...", f"Member must have length less than or equal to {_MAX_PATTERN_LENGTH}",
             "shorten the pattern or split it into several filters",
         )
     try:
         parsed = loads(pattern)
     except ValueError as exc:
-        raise InvalidParameterError(field, f"{INVALID} The pattern is not valid JSON: {exc}.", "fix the JSON") from None
+        raise InvalidParameterError(field, f"{_INVALID} The pattern is not valid JSON: {exc}.", "fix the JSON") from None
     try:
         return _root(parsed, "")
     except _Invalid as exc:
         part = f"{exc.where}: {exc.problem}" if exc.where else exc.problem
-        raise InvalidParameterError(field, f"{INVALID} {part}.", exc.hint or _OPERATORS) from None
+        raise InvalidParameterError(field, f"{_INVALID} {part}.", exc.hint or _OPERATORS) from None
 
 
 _OPERATORS = "see FilterCriteria in the README for the operators"

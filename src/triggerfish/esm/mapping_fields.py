@@ -11,30 +11,31 @@ import json
 import time
 from typing import Any
 
-from triggerfish.validation import Fields, InvalidParameterError, check_str, lambda_name, shape_error
+from triggerfish.errors import InvalidParameterError
+from triggerfish.validation import Fields, check_str, lambda_name, shape_error
 
-STARTING_POSITIONS = ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
-ACCESS_TYPES = [
+_STARTING_POSITIONS = ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
+_ACCESS_TYPES = [
     "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH", "SASL_SCRAM_256_AUTH",
     "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE",
 ]
-ENDPOINT_PATTERN = (
+_ENDPOINT_PATTERN = (
     r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*"
     r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}"
 )
-TOPIC_PATTERN = r"[^.]([a-zA-Z0-9\-_.]+)"
-URI_PATTERN = r"[ a-zA-Z0-9-\/*:_+=.@-]*"
-ARN_PATTERN = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
-DESTINATION_PATTERN = r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
-FUNCTION_PATTERN = (
+_TOPIC_PATTERN = r"[^.]([a-zA-Z0-9\-_.]+)"
+_URI_PATTERN = r"[ a-zA-Z0-9-\/*:_+=.@-]*"
+_ARN_PATTERN = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+_DESTINATION_PATTERN = r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+_FUNCTION_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
     r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
 )
-METRICS = ["EventCount", "ErrorCount", "KafkaMetrics"]
-MAX_FILTERS = 10  # Lambda's default quota is 5, raisable to 10 on request
+_METRICS = ["EventCount", "ErrorCount", "KafkaMetrics"]
+_MAX_FILTERS = 10  # Lambda's default quota is 5, raisable to 10 on request
 
 # Parameters of other event source types; Lambda rejects them for Kafka with this text.
-NOT_FOR_KAFKA = (
+_NOT_FOR_KAFKA = (
     "ParallelizationFactor", "TumblingWindowInSeconds", "ScalingConfig", "Queues", "DocumentDBEventSourceConfig",
 )
 #: Fields UpdateEventSourceMapping may change for a Kafka mapping (everything else is create-only).
@@ -53,12 +54,12 @@ FIELDS = (
     "SelfManagedKafkaEventSourceConfig", "DestinationConfig", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds",
     "BisectBatchOnFunctionError", "FunctionResponseTypes", "ProvisionedPollerConfig", "MetricsConfig",
     "LoggingConfig", "Tags",
-) + NOT_FOR_KAFKA
+) + _NOT_FOR_KAFKA
 
 
 def reject_other_sources(f: Fields) -> None:
     """Parameters of other event source types: Lambda rejects them for Kafka with this text."""
-    for name in NOT_FOR_KAFKA:
+    for name in _NOT_FOR_KAFKA:
         if f.has(name):
             raise InvalidParameterError(
                 f.path(name), f"Unsupported '{lambda_name(name)}' parameter for given event source mapping type.",
@@ -69,14 +70,14 @@ def reject_other_sources(f: Fields) -> None:
 
 def read_function_name(f: Fields) -> str:
     name = check_str(f.path("FunctionName"), f.require("FunctionName"), min_len=1, max_len=140,
-                     pattern=FUNCTION_PATTERN, hint="a function name, or its ARN")
+                     pattern=_FUNCTION_PATTERN, hint="a function name, or its ARN")
     f.raw("FunctionName")
     return name
 
 
 def read_event_source(f: Fields) -> tuple[str | None, tuple[str, ...]]:
     """``(EventSourceArn, bootstrap servers)``: self-managed endpoints, or MSK's ARN and optional override."""
-    arn = f.str_("EventSourceArn", max_len=10000, pattern=ARN_PATTERN, hint="an MSK cluster ARN")
+    arn = f.str_("EventSourceArn", max_len=10000, pattern=_ARN_PATTERN, hint="an MSK cluster ARN")
     sme = f.dict_("SelfManagedEventSource")
     override = f.list_("BootstrapServers", min_len=1, max_len=10)
     if arn is None and sme is None:
@@ -97,7 +98,7 @@ def read_event_source(f: Fields) -> tuple[str | None, tuple[str, ...]]:
                                         "BootstrapServers is only for the MSK form (EventSourceArn)",
                                         "put the servers under SelfManagedEventSource.Endpoints")
         return arn, tuple(_endpoints(sme, f.path("SelfManagedEventSource")))
-    return arn, tuple(check_endpoint(f"{f.path('BootstrapServers')}[{i}]", s) for i, s in enumerate(override or []))
+    return arn, tuple(_check_endpoint(f"{f.path('BootstrapServers')}[{i}]", s) for i, s in enumerate(override or []))
 
 
 def read_topics(f: Fields) -> tuple[str, ...]:
@@ -105,14 +106,14 @@ def read_topics(f: Fields) -> tuple[str, ...]:
     if topics is None:
         raise InvalidParameterError(f.path("Topics"), "Topics is required", "give exactly one topic: Topics: [name]")
     for i, t in enumerate(topics):
-        check_str(f"{f.path('Topics')}[{i}]", t, min_len=1, max_len=249, pattern=TOPIC_PATTERN,
+        check_str(f"{f.path('Topics')}[{i}]", t, min_len=1, max_len=249, pattern=_TOPIC_PATTERN,
                   hint="Kafka topic names: letters, digits, . _ -")
     return tuple(topics)
 
 
 def read_starting_position(f: Fields, now: float | None) -> tuple[str, float | None]:
     """``(StartingPosition, StartingPositionTimestamp)``."""
-    position = f.enum_("StartingPosition", STARTING_POSITIONS)
+    position = f.enum_("StartingPosition", _STARTING_POSITIONS)
     if position is None:
         raise InvalidParameterError(f.path("StartingPosition"), "StartingPosition is required for Kafka",
                                     "use TRIM_HORIZON, LATEST or AT_TIMESTAMP")
@@ -143,9 +144,9 @@ def read_metrics(f: Fields) -> dict[str, Any] | None:
         m = Fields(metrics, f.path("MetricsConfig"), ("Metrics",))
         names = m.list_("Metrics", max_len=3, default=[])
         for i, name in enumerate(names):
-            if name not in METRICS:
+            if name not in _METRICS:
                 raise shape_error(f"{m.path('Metrics')}[{i}]", name,
-                                  f"Member must satisfy enum value set: [{', '.join(METRICS)}]")
+                                  f"Member must satisfy enum value set: [{', '.join(_METRICS)}]")
         m.done()
     return metrics
 
@@ -163,8 +164,8 @@ def read_tags(f: Fields) -> dict[str, str]:
     return {str(k): str(v) for k, v in f.dict_("Tags", {}).items()}
 
 
-def check_endpoint(path: str, value: Any) -> str:
-    return check_str(path, value, min_len=1, max_len=300, pattern=ENDPOINT_PATTERN, hint="host:port, e.g. 127.0.0.1:9092")
+def _check_endpoint(path: str, value: Any) -> str:
+    return check_str(path, value, min_len=1, max_len=300, pattern=_ENDPOINT_PATTERN, hint="host:port, e.g. 127.0.0.1:9092")
 
 
 def _endpoints(sme: dict[str, Any], where: str) -> list[str]:
@@ -182,7 +183,7 @@ def _endpoints(sme: dict[str, Any], where: str) -> list[str]:
     if servers is None:
         raise InvalidParameterError(f"{where}.Endpoints.KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS is required",
                                     "list the brokers as host:port")
-    return [check_endpoint(f"{where}.Endpoints.{key}[{i}]", s) for i, s in enumerate(servers)]
+    return [_check_endpoint(f"{where}.Endpoints.{key}[{i}]", s) for i, s in enumerate(servers)]
 
 
 def _timestamp(f: Fields, position: str, now: float | None) -> float | None:
@@ -222,9 +223,9 @@ def read_filter_criteria(f: Fields) -> dict[str, Any] | None:
     c = Fields(criteria, f.path("FilterCriteria"), ("Filters",))
     filters = c.list_("Filters", default=[])
     c.done()
-    if len(filters) > MAX_FILTERS:
+    if len(filters) > _MAX_FILTERS:
         raise InvalidParameterError(c.path("Filters"), f"{len(filters)} filters exceed the quota",
-                                    f"at most {MAX_FILTERS} filters (Lambda's default quota is 5)")
+                                    f"at most {_MAX_FILTERS} filters (Lambda's default quota is 5)")
     out = []
     for i, item in enumerate(filters):
         p = Fields(item, f"{c.path('Filters')}[{i}]", ("Pattern",))
@@ -248,8 +249,8 @@ def read_access_configurations(f: Fields) -> list[dict[str, str]]:
     out = []
     for i, item in enumerate(items):
         a = Fields(item, f"{f.path('SourceAccessConfigurations')}[{i}]", ("Type", "URI"))
-        kind = a.enum_("Type", ACCESS_TYPES)
-        uri = a.str_("URI", min_len=1, max_len=200, pattern=URI_PATTERN)
+        kind = a.enum_("Type", _ACCESS_TYPES)
+        uri = a.str_("URI", min_len=1, max_len=200, pattern=_URI_PATTERN)
         a.done()
         if kind is None or uri is None:
             raise InvalidParameterError(a.where, "each entry needs Type and URI",
@@ -271,7 +272,7 @@ def read_kafka_event_source_config(f: Fields, *, msk: bool) -> dict[str, Any] | 
     if cfg is None:
         return None
     c = Fields(cfg, f.path(mine), ("ConsumerGroupId", "SchemaRegistryConfig"))
-    gid = c.str_("ConsumerGroupId", min_len=1, max_len=200, pattern=URI_PATTERN,
+    gid = c.str_("ConsumerGroupId", min_len=1, max_len=200, pattern=_URI_PATTERN,
                  hint="letters, digits and - / * : _ + = . @")
     registry = c.dict_("SchemaRegistryConfig")
     c.done()
@@ -304,7 +305,7 @@ def read_destination(f: Fields) -> dict[str, Any] | None:
     if on_failure is None:
         return None
     o = Fields(on_failure, d.path("OnFailure"), ("Destination",))
-    dest = o.str_("Destination", "", max_len=350, pattern=DESTINATION_PATTERN,
+    dest = o.str_("Destination", "", max_len=350, pattern=_DESTINATION_PATTERN,
                   hint="kafka://topic, or an SQS queue / SNS topic / S3 bucket ARN")
     o.done()
     if dest == "":

@@ -13,15 +13,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-MISSING: Any = object()
+_MISSING: Any = object()
 
 
-class JsonNumber(float):
+class _JsonNumber(float):
     """A JSON number that remembers its text, because exact matching compares the text."""
 
     text: str
 
-    def __new__(cls, text: str) -> JsonNumber:
+    def __new__(cls, text: str) -> _JsonNumber:
         number = super().__new__(cls, text)
         number.text = text
         return number
@@ -35,8 +35,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(text: str) -> Any:
-    """Strict JSON (no NaN/Infinity), numbers as ``JsonNumber``."""
-    return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
+    """Strict JSON (no NaN/Infinity), numbers as ``_JsonNumber``."""
+    return json.loads(text, parse_int=_JsonNumber, parse_float=_JsonNumber, parse_constant=_reject_constant)
 
 
 def is_number(value: Any) -> bool:
@@ -44,7 +44,7 @@ def is_number(value: Any) -> bool:
 
 
 def _number_text(value: Any) -> str:
-    return value.text if isinstance(value, JsonNumber) else json.dumps(value)
+    return value.text if isinstance(value, _JsonNumber) else json.dumps(value)
 
 
 def _same_scalar(a: Any, b: Any) -> bool:
@@ -63,7 +63,7 @@ def is_scalar(value: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Matchers: one entry of a leaf array. ``matches`` takes one candidate value (never MISSING;
+# Matchers: one entry of a leaf array. ``matches`` takes one candidate value (never _MISSING;
 # ``exists`` is handled by the leaf because it looks at presence, not at values).
 
 
@@ -153,7 +153,7 @@ class Leaf:
     matchers: tuple[Matcher | Exists, ...]
 
     def matches(self, value: Any) -> bool:
-        present = value is not MISSING
+        present = value is not _MISSING
         # An array field matches when one of its elements does (EventBridge's flattening).
         candidates = value if isinstance(value, list) else [value]
         for matcher in self.matchers:
@@ -181,37 +181,37 @@ class ObjectPattern:
         if not isinstance(data, dict):
             return False
         for name, node in self.fields:
-            value = data.get(name, MISSING)
+            value = data.get(name, _MISSING)
             if isinstance(node, Leaf):
                 if not node.matches(value):
                     return False
-            elif value is MISSING or not node.matches(value):
+            elif value is _MISSING or not node.matches(value):
                 return False
         return all(any(alt.matches(data) for alt in group) for group in self.alternatives)
 
 
 @dataclass(frozen=True)
-class Decoded:
+class _Decoded:
     """A record value as the matcher sees it: ``kind`` is json, text, null or binary."""
 
     kind: str
     data: Any = None
 
 
-def decode_value(value: bytes | None) -> Decoded:
+def decode_value(value: bytes | None) -> _Decoded:
     if value is None:
-        return Decoded("null")
+        return _Decoded("null")
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
-        return Decoded("binary")
+        return _Decoded("binary")
     try:
         parsed = loads(text)
     except (ValueError, RecursionError):
-        return Decoded("text", text)
+        return _Decoded("text", text)
     if isinstance(parsed, (dict, list)):
-        return Decoded("json", parsed)
-    return Decoded("text", text)
+        return _Decoded("json", parsed)
+    return _Decoded("text", text)
 
 
 @dataclass(frozen=True)
@@ -221,12 +221,12 @@ class ValuePattern:
     value: ObjectPattern | Leaf | None
     alternatives: tuple[tuple[ValuePattern, ...], ...] = ()
 
-    def matches(self, decoded: Decoded) -> bool:
+    def matches(self, decoded: _Decoded) -> bool:
         if self.value is not None and not self._value_matches(decoded):
             return False
         return all(any(alt.matches(decoded) for alt in group) for group in self.alternatives)
 
-    def _value_matches(self, decoded: Decoded) -> bool:
+    def _value_matches(self, decoded: _Decoded) -> bool:
         if isinstance(self.value, ObjectPattern):
             return decoded.kind == "json" and self.value.matches(decoded.data)
         assert self.value is not None

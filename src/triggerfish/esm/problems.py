@@ -34,28 +34,28 @@ FUNCTION_CALL = "PROBLEM: Function call failed."
 INTERNAL = "PROBLEM: Lambda internal error. Please contact Lambda customer support."
 
 # StateTransitionReason codes Lambda sets when a Kafka mapping stops on an unrecoverable error.
-ESM_CONFIG_NOT_VALID = "ESM_CONFIG_NOT_VALID"
-EVENT_SOURCE_AUTHN_ERROR = "EVENT_SOURCE_AUTHN_ERROR"
-EVENT_SOURCE_AUTHZ_ERROR = "EVENT_SOURCE_AUTHZ_ERROR"
-FUNCTION_CONFIG_NOT_VALID = "FUNCTION_CONFIG_NOT_VALID"
+_ESM_CONFIG_NOT_VALID = "ESM_CONFIG_NOT_VALID"
+_EVENT_SOURCE_AUTHN_ERROR = "EVENT_SOURCE_AUTHN_ERROR"
+_EVENT_SOURCE_AUTHZ_ERROR = "EVENT_SOURCE_AUTHZ_ERROR"
+_FUNCTION_CONFIG_NOT_VALID = "FUNCTION_CONFIG_NOT_VALID"
 
 _REASONS = {
-    CONNECTION_ERROR: ESM_CONFIG_NOT_VALID,
-    CONNECTION_ERROR_VPC: ESM_CONFIG_NOT_VALID,
-    ENDPOINTS_UNRESOLVED: ESM_CONFIG_NOT_VALID,
-    NOT_PEM: ESM_CONFIG_NOT_VALID,
-    INVALID_CERTIFICATE: ESM_CONFIG_NOT_VALID,
-    TLS_AUTHENTICATION: EVENT_SOURCE_AUTHN_ERROR,
-    SASL_AUTHENTICATION: EVENT_SOURCE_AUTHN_ERROR,
-    AUTHORIZATION: EVENT_SOURCE_AUTHZ_ERROR,
-    ASSUME_ROLE: EVENT_SOURCE_AUTHN_ERROR,
-    FUNCTION_CALL: FUNCTION_CONFIG_NOT_VALID,
+    CONNECTION_ERROR: _ESM_CONFIG_NOT_VALID,
+    CONNECTION_ERROR_VPC: _ESM_CONFIG_NOT_VALID,
+    ENDPOINTS_UNRESOLVED: _ESM_CONFIG_NOT_VALID,
+    NOT_PEM: _ESM_CONFIG_NOT_VALID,
+    INVALID_CERTIFICATE: _ESM_CONFIG_NOT_VALID,
+    TLS_AUTHENTICATION: _EVENT_SOURCE_AUTHN_ERROR,
+    SASL_AUTHENTICATION: _EVENT_SOURCE_AUTHN_ERROR,
+    AUTHORIZATION: _EVENT_SOURCE_AUTHZ_ERROR,
+    ASSUME_ROLE: _EVENT_SOURCE_AUTHN_ERROR,
+    FUNCTION_CALL: _FUNCTION_CONFIG_NOT_VALID,
 }
 
 
 def reason_for(problem: str) -> str:
     """The ``StateTransitionReason`` code Lambda pairs with a ``PROBLEM:`` text."""
-    return _REASONS.get(problem, ESM_CONFIG_NOT_VALID)
+    return _REASONS.get(problem, _ESM_CONFIG_NOT_VALID)
 
 
 # --- credentials and secrets -------------------------------------------------------------------
@@ -167,10 +167,10 @@ def tcp_failed(host: str, port: int, address: str, error: OSError | str, timeout
 # --- TLS -------------------------------------------------------------------------------------------
 
 # OpenSSL X509_V_ERR_* codes that Python's ssl reports in SSLCertVerificationError.verify_code.
-VERIFY_HOSTNAME_MISMATCH = 62
-VERIFY_IP_MISMATCH = 64
-VERIFY_EXPIRED = 10
-VERIFY_NOT_YET_VALID = 9
+_VERIFY_HOSTNAME_MISMATCH = 62
+_VERIFY_IP_MISMATCH = 64
+_VERIFY_EXPIRED = 10
+_VERIFY_NOT_YET_VALID = 9
 
 
 def server_cert_rejected(
@@ -180,7 +180,7 @@ def server_cert_rejected(
     """The client did not accept the broker's certificate: tell hostname, CA and validity apart."""
     where = f"{host}:{port}"
     code = f"verify {verify_code}"
-    if verify_code in (VERIFY_HOSTNAME_MISMATCH, VERIFY_IP_MISMATCH):
+    if verify_code in (_VERIFY_HOSTNAME_MISMATCH, _VERIFY_IP_MISMATCH):
         names = ", ".join(cert_names or []) or "no names"
         return Diagnosis(
             TLS_AUTHENTICATION,
@@ -189,14 +189,14 @@ def server_cert_rejected(
             "in its subjectAltName",
             code,
         )
-    if verify_code == VERIFY_EXPIRED:
+    if verify_code == _VERIFY_EXPIRED:
         return Diagnosis(
             TLS_AUTHENTICATION,
             f"{where}: the broker certificate expired on {not_after or 'an earlier date'} ({verify_message})",
             "renew the broker's certificate (and check this machine's clock)",
             code,
         )
-    if verify_code == VERIFY_NOT_YET_VALID:
+    if verify_code == _VERIFY_NOT_YET_VALID:
         return Diagnosis(
             TLS_AUTHENTICATION,
             f"{where}: the broker certificate is not valid before {not_before or 'a later date'} ({verify_message})",
@@ -260,7 +260,7 @@ def clean(text: str) -> str:
     return re.sub(r"\s*\(\d+ identical error\(s\) suppressed\)", "", text).strip()
 
 
-def sasl_failed(target: str, mechanism: str, user: str, message: str) -> Diagnosis:
+def _sasl_failed(target: str, mechanism: str, user: str, message: str) -> Diagnosis:
     """A SASL login was refused; ``message`` is librdkafka's text (never holds the password)."""
     text = clean(message)
     if "Unsupported SASL mechanism" in text:
@@ -338,7 +338,7 @@ def from_kafka_error(
     if name == "_AUTHENTICATION":
         if "SSL" in text and "SASL" not in text:
             return Diagnosis(TLS_AUTHENTICATION, f"{target}: {text}", "check the client certificate and the broker's CA", name)
-        return sasl_failed(target, mechanism or "SASL", user or "?", text)
+        return _sasl_failed(target, mechanism or "SASL", user or "?", text)
     if name == "_SSL":
         if "certificate verify failed" in text:
             return Diagnosis(

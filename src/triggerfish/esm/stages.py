@@ -19,6 +19,7 @@ from typing import Any
 from triggerfish.checks import Check
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.esm import auth
+from triggerfish.esm.access import lambda_field, parse_access
 from triggerfish.esm.probes.admin import (
     KAFKA_TIMEOUT_S,
     Probe,
@@ -114,7 +115,7 @@ def check_mapping(
     (its ``config`` is what the consumer should use).
     """
     run = _Run(on_result)
-    access = auth.parse_access(mapping)
+    access = parse_access(mapping)
     if not run.add(check_credentials(access)):
         return run.stop(), None
     secret_results, who = check_secrets(mapping, access)
@@ -179,7 +180,7 @@ class _Run:
 
 
 def _topic_of(mapping: Any) -> str:
-    topics = auth._get(mapping, "Topics") or []
+    topics = lambda_field(mapping, "Topics") or []
     return str(list(topics)[0]) if topics else ""
 
 
@@ -190,5 +191,5 @@ def _group_of(mapping: Any) -> str:
         gid = None
     if gid:
         return str(gid)
-    cfg = auth._get(mapping, "SelfManagedKafkaEventSourceConfig") or auth._get(mapping, "AmazonManagedKafkaEventSourceConfig") or {}
-    return str(cfg.get("ConsumerGroupId") or auth._get(mapping, "UUID") or "")
+    cfg = lambda_field(mapping, "SelfManagedKafkaEventSourceConfig") or lambda_field(mapping, "AmazonManagedKafkaEventSourceConfig") or {}
+    return str(cfg.get("ConsumerGroupId") or lambda_field(mapping, "UUID") or "")

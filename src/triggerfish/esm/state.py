@@ -19,15 +19,15 @@ from triggerfish.diagnosis import Diagnosis
 CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING = (
     "Creating", "Enabling", "Enabled", "Disabling", "Disabled", "Updating", "Deleting",
 )
-STATES = (CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING)
+_STATES = (CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING)
 USER_INITIATED = "USER_INITIATED"
-NO_RECORDS = "No records processed"
-OK = "OK"
+_NO_RECORDS = "No records processed"
+_OK = "OK"
 _KEEP = object()  # set_state(problem=...) not given: the problem stays as it is
 
 
 @dataclass
-class PartitionStatus:
+class _PartitionStatus:
     topic: str
     partition: int
     #: Next offset to read after the last commit (Kafka's convention), None before any commit.
@@ -54,9 +54,9 @@ class MappingStatus:
         self._lock = threading.Lock()
         self.state = state
         self.state_transition_reason = reason
-        self.last_processing_result = NO_RECORDS
+        self.last_processing_result = _NO_RECORDS
         self.last_modified = time.time()
-        self.partitions: dict[tuple[str, int], PartitionStatus] = {}
+        self.partitions: dict[tuple[str, int], _PartitionStatus] = {}
         self.stages: list[dict[str, Any]] = []
         self.problem: Diagnosis | None = None
         self.invocations = 0
@@ -76,7 +76,7 @@ class MappingStatus:
 
     def ok(self, records: int) -> None:
         with self._lock:
-            self.last_processing_result = OK
+            self.last_processing_result = _OK
             self.problem = None
             self.invocations += 1
             self.records += records
@@ -96,7 +96,7 @@ class MappingStatus:
     def _set_problem(self, problem: Diagnosis | None) -> None:  # with self._lock held
         if problem is None:
             if self.problem is not None and self.last_processing_result == self.problem.problem:
-                self.last_processing_result = OK if self.invocations > self.errors else NO_RECORDS
+                self.last_processing_result = _OK if self.invocations > self.errors else _NO_RECORDS
             self.problem = None
         else:
             self.problem = problem
@@ -106,12 +106,12 @@ class MappingStatus:
         with self._lock:
             self.stages = list(stages)
 
-    def partition(self, topic: str, partition: int) -> PartitionStatus:
+    def partition(self, topic: str, partition: int) -> _PartitionStatus:
         with self._lock:
             key = (topic, partition)
             ps = self.partitions.get(key)
             if ps is None:
-                ps = self.partitions[key] = PartitionStatus(topic, partition)
+                ps = self.partitions[key] = _PartitionStatus(topic, partition)
             return ps
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,10 +135,10 @@ class MappingStatus:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MappingStatus:
         s = cls(data.get("State", CREATING), data.get("StateTransitionReason", USER_INITIATED))
-        s.last_processing_result = data.get("LastProcessingResult", NO_RECORDS)
+        s.last_processing_result = data.get("LastProcessingResult", _NO_RECORDS)
         s.last_modified = data.get("LastModified", time.time())
         for p in data.get("Partitions", []):
-            s.partitions[(p["topic"], p["partition"])] = PartitionStatus(
+            s.partitions[(p["topic"], p["partition"])] = _PartitionStatus(
                 p["topic"], p["partition"], p.get("committed"), p.get("high_watermark"), p.get("assigned", True),
                 p.get("low_watermark"),
             )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 
-class BatchRecord(Protocol):
+class _BatchRecord(Protocol):
     """What ``pack_records`` reads of a record (``esm.event.Record`` has it)."""
 
     @property
@@ -37,7 +37,7 @@ class BatchRecord(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
 
 
-def pack_records(envelope: dict[str, Any], records: Sequence[BatchRecord]) -> bytes:
+def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> bytes:
     """A batch as one compact blob for a worker process (see ``unpack_event``).
 
     A 4-byte length, the pickled columns (envelope, partition runs, offsets, timestamps, timestamp

@@ -13,18 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from triggerfish.validation import Fields, InvalidParameterError, check_str
+from triggerfish.errors import InvalidParameterError
+from triggerfish.validation import Fields, check_str
 
-FUNCTION_NAME_PATTERN = r"[a-zA-Z0-9\-_]+"
-ENV_KEY_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
-ENV_MAX_BYTES = 4096
-DEFAULT_TIMEOUT = 3
-DEFAULT_MEMORY = 128
+_FUNCTION_NAME_PATTERN = r"[a-zA-Z0-9\-_]+"
+_ENV_KEY_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
+_ENV_MAX_BYTES = 4096
+_DEFAULT_TIMEOUT = 3
+_DEFAULT_MEMORY = 128
 #: Kafka event source mappings invoke functions whose timeout is at most 14 minutes.
 KAFKA_MAX_TIMEOUT = 840
 
 # Lambda sets these itself; user values are rejected, as Lambda does.
-RESERVED_ENV = frozenset(
+_RESERVED_ENV = frozenset(
     {
         "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
         "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
@@ -34,7 +35,7 @@ RESERVED_ENV = frozenset(
     }
 )
 
-FIELDS = (
+_FIELDS = (
     "FunctionName", "CodeUri", "Handler", "Runtime", "Description", "Timeout", "MemorySize", "Environment",
     "Url", "FunctionUrlConfig", "ReservedConcurrentExecutions",
 )
@@ -49,8 +50,8 @@ class FunctionConfig:
     code_uri: Path | None = None
     runtime: str = "python3.11"
     description: str = ""
-    timeout: int = DEFAULT_TIMEOUT
-    memory_size: int = DEFAULT_MEMORY
+    timeout: int = _DEFAULT_TIMEOUT
+    memory_size: int = _DEFAULT_MEMORY
     environment: dict[str, str] = field(default_factory=dict)
     #: HTTP-endpoint function: the event is POSTed here instead of running a handler.
     url: str | None = None
@@ -72,17 +73,17 @@ class FunctionConfig:
     @classmethod
     def from_dict(cls, data: Any, *, where: str = "", base_dir: Path | None = None) -> FunctionConfig:
         """Validate a Lambda-shaped dict. Relative ``CodeUri`` is resolved against ``base_dir``."""
-        f = Fields(data, where, FIELDS)
+        f = Fields(data, where, _FIELDS)
         name = check_str(f.path("FunctionName"), f.require("FunctionName"), min_len=1, max_len=64,
-                         pattern=FUNCTION_NAME_PATTERN, hint="letters, digits, - and _ only, at most 64")
+                         pattern=_FUNCTION_NAME_PATTERN, hint="letters, digits, - and _ only, at most 64")
         f.raw("FunctionName")
         url = _url(f)
         handler = f.str_("Handler", min_len=1, max_len=128, pattern=r"[^\s]+", hint="module.function, e.g. app.handler")
         code_uri = f.str_("CodeUri", min_len=1)
         _check_url_or_handler(f, url, handler)
         code_path = _code_path(f, code_uri, base_dir)
-        timeout = f.int_("Timeout", 1, 900, DEFAULT_TIMEOUT)
-        memory = f.int_("MemorySize", 128, 10240, DEFAULT_MEMORY)
+        timeout = f.int_("Timeout", 1, 900, _DEFAULT_TIMEOUT)
+        memory = f.int_("MemorySize", 128, 10240, _DEFAULT_MEMORY)
         env = _environment(f)
         url_config = _url_config(f)
         reserved = f.int_("ReservedConcurrentExecutions", 0, 100000)
@@ -169,8 +170,8 @@ def _environment(f: Fields) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in variables.items():
         path = f"{e.path('Variables')}.{key}"
-        check_str(path, str(key), pattern=ENV_KEY_PATTERN, hint="names start with a letter; letters, digits and _")
-        if key in RESERVED_ENV:
+        check_str(path, str(key), pattern=_ENV_KEY_PATTERN, hint="names start with a letter; letters, digits and _")
+        if key in _RESERVED_ENV:
             raise InvalidParameterError(
                 path,
                 "Lambda was unable to configure your environment variables because the environment variables you "
@@ -184,7 +185,7 @@ def _environment(f: Fields) -> dict[str, str]:
             raise InvalidParameterError(path, "environment values must be strings", "quote the value")
         out[str(key)] = str(value)
     size = sum(len(k.encode()) + len(v.encode()) for k, v in out.items())
-    if size > ENV_MAX_BYTES:
+    if size > _ENV_MAX_BYTES:
         raise InvalidParameterError(
             e.path("Variables"),
             "Lambda was unable to configure your environment variables because the environment variables you have "

@@ -13,7 +13,7 @@ from typing import Any
 
 from triggerfish.functions.config import FunctionConfig
 
-LOG_TAIL_BYTES = 4096
+_LOG_TAIL_BYTES = 4096
 
 
 @dataclass
@@ -53,7 +53,7 @@ class InvokeResult:
         """The decoded result (or error payload)."""
         return json.loads(self.payload) if self.payload else None
 
-    def log_tail(self, limit: int = LOG_TAIL_BYTES) -> str:
+    def log_tail(self, limit: int = _LOG_TAIL_BYTES) -> str:
         """The last ``limit`` bytes of the log (Lambda's LogType=Tail)."""
         data = self.logs.encode()[-limit:]
         return data.decode(errors="ignore")

@@ -1,7 +1,7 @@
-"""Worker processes of one function: ``Worker`` (one process and its two pipes) and ``WorkerPool``.
+"""Worker processes of one function: ``_Worker`` (one process and its two pipes) and ``WorkerPool``.
 
 A worker runs :mod:`triggerfish.functions.worker` in its own session and exchanges length-prefixed
-frames (:mod:`.frames`) over two pipes. ``Worker.call`` raises ``WorkerTimeout`` past the deadline and
+frames (:mod:`.frames`) over two pipes. ``_Worker.call`` raises ``WorkerTimeout`` past the deadline and
 ``WorkerCrashed`` when the process dies; the runtime turns both into Lambda's error payloads.
 """
 
@@ -27,14 +27,14 @@ class WorkerTimeout(Exception):
     """The invocation passed its deadline."""
 
 
-PIPE_SIZE = 1 << 20
+_PIPE_SIZE = 1 << 20
 
 
 class WorkerCrashed(Exception):
     """The worker process closed its reply pipe (it died)."""
 
 
-class Worker:
+class _Worker:
     """One worker process and its two pipes."""
 
     def __init__(self, fn: FunctionConfig, region: str | None) -> None:
@@ -58,7 +58,7 @@ class Worker:
         # A 1 MB batch through a default 64 KB pipe takes 16 write/wake-up round trips per invoke.
         for fd in (self._req_w, self._rep_r):
             try:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
             except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
                 pass
 
@@ -135,11 +135,11 @@ class WorkerPool:
         self.size = size
         self.region = region
         self._slots = threading.BoundedSemaphore(max(size, 1))
-        self._idle: list[Worker] = []
+        self._idle: list[_Worker] = []
         self._lock = threading.Lock()
         self.closed = False
 
-    def acquire(self, wait: bool = True) -> Worker:
+    def acquire(self, wait: bool = True) -> _Worker:
         """A worker for one invocation; with ``wait=False`` raise FunctionThrottled instead of queueing."""
         if not self._slots.acquire(blocking=wait):
             raise FunctionThrottled(self.fn.function_name, self.size)
@@ -147,12 +147,12 @@ class WorkerPool:
             if self._idle:
                 return self._idle.pop()
         try:
-            return Worker(self.fn, self.region)
+            return _Worker(self.fn, self.region)
         except BaseException:
             self._slots.release()
             raise
 
-    def release(self, worker: Worker | None) -> None:
+    def release(self, worker: _Worker | None) -> None:
         if worker is not None:
             with self._lock:
                 keep = not self.closed

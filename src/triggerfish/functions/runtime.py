@@ -5,7 +5,7 @@
     result.ok, result.payload, result.error, result.logs
 
 Each Python function has a pool of worker processes (``worker.py``), at most its concurrency
-(``ReservedConcurrentExecutions``, else ``DEFAULT_CONCURRENCY``); callers beyond that wait, or
+(``ReservedConcurrentExecutions``, else ``_DEFAULT_CONCURRENCY``); callers beyond that wait, or
 with ``invoke(..., wait=False)`` get ``FunctionThrottled`` (a function URL's 429). The
 outcome is always an ``InvokeResult`` and never an exception: a raised exception becomes Lambda's
 ``{"errorMessage","errorType","stackTrace"}``, a handler past its Timeout is killed and reported as
@@ -22,21 +22,21 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-# Part of the exception tree in triggerfish.errors; re-exported for the callers of this runtime.
-from triggerfish.errors import FunctionNotFound as FunctionNotFound
-from triggerfish.errors import FunctionThrottled as FunctionThrottled
+from triggerfish.errors import FunctionNotFound
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.http import HttpFunction
+
+# Re-exported only because esm.invoker still imports it from here; its home is functions.invocation.
 from triggerfish.functions.invocation import InvokeResult as InvokeResult
 from triggerfish.functions.invocation import exit_payload, report, timeout_payload
 from triggerfish.functions.pool import WorkerCrashed, WorkerPool, WorkerTimeout
 
-DEFAULT_CONCURRENCY = 8
+_DEFAULT_CONCURRENCY = 8
 
 #: Called with (function name, request id, the handler's output) after each invocation that printed something.
 LogSink = Callable[[str, str, str], None]
 #: What ``invoke`` accepts: bytes as they are, text encoded, anything else as JSON.
-Payload = bytes | str | dict[str, Any] | list[Any] | None
+_Payload = bytes | str | dict[str, Any] | list[Any] | None
 
 
 class FunctionRuntime:
@@ -48,7 +48,7 @@ class FunctionRuntime:
         *,
         log_sink: LogSink | None = None,
         region: str | None = None,
-        default_concurrency: int = DEFAULT_CONCURRENCY,
+        default_concurrency: int = _DEFAULT_CONCURRENCY,
     ) -> None:
         self.log_sink = log_sink
         self.region = region
@@ -118,7 +118,7 @@ class FunctionRuntime:
             pool.warm(count)
 
     # -- invoking ------------------------------------------------------------------------------
-    def invoke(self, name: str, payload: Payload = b"",
+    def invoke(self, name: str, payload: _Payload = b"",
                *, request_id: str | None = None, wait: bool = True) -> InvokeResult:
         """Run one invocation and return its outcome. Raises ``FunctionNotFound``, and with
         ``wait=False`` ``FunctionThrottled`` when all of the function's slots are busy (synchronous

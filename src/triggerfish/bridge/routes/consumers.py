@@ -19,7 +19,7 @@ from triggerfish.bridge.wire import empty, int_param, json_response, read_body
 from triggerfish.errors import ConsumerNotFound, InvalidRequestError, NotAcceptableError, UnavailableError
 
 
-def base_uri(request: Request, name: str) -> str:
+def _base_uri(request: Request, name: str) -> str:
     """Where the new instance lives, honouring Forwarded / X-Forwarded-* like Strimzi."""
     h = request.headers
     host = proto = None
@@ -47,17 +47,17 @@ def base_uri(request: Request, name: str) -> str:
     return f"{proto}://{host}{path}instances/{name}"
 
 
-async def create_consumer(request: Request, s: Services) -> Response:
+async def _create_consumer(request: Request, s: Services) -> Response:
     if not s.config.consumer_enabled:
         raise UnavailableError("Consumer is disabled in config. To enable consumer update http.consumer.enabled to true")
     body = formats.parse_consumer(await read_body(request, required=False))
     group = request.path_params["groupid"]
     inst = await run_in_threadpool(s.consumers.create, group, body)
     s.metrics.consumers.set(len(s.consumers))
-    return json_response({"instance_id": inst.name, "base_uri": base_uri(request, inst.name)})
+    return json_response({"instance_id": inst.name, "base_uri": _base_uri(request, inst.name)})
 
 
-async def delete_consumer(request: Request, s: Services) -> Response:
+async def _delete_consumer(request: Request, s: Services) -> Response:
     await run_in_threadpool(s.consumers.delete, request.path_params["groupid"], request.path_params["name"])
     s.metrics.consumers.set(len(s.consumers))
     return empty()
@@ -67,18 +67,18 @@ def _instance(request: Request, s: Services) -> Instance:
     return s.consumers.get(request.path_params["groupid"], request.path_params["name"])
 
 
-async def subscribe(request: Request, s: Services) -> Response:
+async def _subscribe(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"topics": "strings", "topic_pattern": "string"})
     await run_in_threadpool(s.consumers.subscribe, inst, doc.get("topics"), doc.get("topic_pattern"))
     return empty()
 
 
-async def list_subscriptions(request: Request, s: Services) -> Response:
+async def _list_subscriptions(request: Request, s: Services) -> Response:
     return json_response(await run_in_threadpool(s.consumers.subscription, _instance(request, s)))
 
 
-async def unsubscribe(request: Request, s: Services) -> Response:
+async def _unsubscribe(request: Request, s: Services) -> Response:
     try:
         inst = _instance(request, s)
     except ConsumerNotFound as err:
@@ -87,14 +87,14 @@ async def unsubscribe(request: Request, s: Services) -> Response:
     return empty()
 
 
-async def assign(request: Request, s: Services) -> Response:
+async def _assign(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"partitions": "partitions"})
     await run_in_threadpool(s.consumers.assign, inst, doc.get("partitions", []))
     return empty()
 
 
-async def poll(request: Request, s: Services) -> Response:
+async def _poll(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     timeout = int_param(request.query_params.get("timeout"), "timeout", 100)
     max_bytes = int_param(request.query_params.get("max_bytes"), "max_bytes")
@@ -106,7 +106,7 @@ async def poll(request: Request, s: Services) -> Response:
     return Response(body, media_type=inst.format.content_type)
 
 
-async def commit(request: Request, s: Services) -> Response:
+async def _commit(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     body = await read_body(request, required=False)
     doc = formats.parse_object(body, {"offsets": "offsets"}) if body.strip() else {}
@@ -114,7 +114,7 @@ async def commit(request: Request, s: Services) -> Response:
     return empty()
 
 
-async def seek(request: Request, s: Services) -> Response:
+async def _seek(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"offsets": "offsets"})
     offsets = [(o["topic"], o["partition"], o["offset"]) for o in doc.get("offsets", [])]
@@ -134,15 +134,15 @@ def _seek_to(beginning: bool) -> Callable[[Request, Services], Awaitable[Respons
 
 _C = "/consumers/{groupid}/instances/{name}"
 ROUTES = [
-    Route("/consumers/{groupid}", operation("createConsumer", create_consumer), methods=["POST"]),
-    Route(_C, operation("deleteConsumer", delete_consumer), methods=["DELETE"]),
-    Route(_C + "/subscription", operation("subscribe", subscribe), methods=["POST"]),
-    Route(_C + "/subscription", operation("listSubscriptions", list_subscriptions), methods=["GET"]),
-    Route(_C + "/subscription", operation("unsubscribe", unsubscribe), methods=["DELETE"]),
-    Route(_C + "/assignments", operation("assign", assign), methods=["POST"]),
-    Route(_C + "/records", operation("poll", poll), methods=["GET"]),
-    Route(_C + "/offsets", operation("commit", commit), methods=["POST"]),
-    Route(_C + "/positions", operation("seek", seek), methods=["POST"]),
+    Route("/consumers/{groupid}", operation("createConsumer", _create_consumer), methods=["POST"]),
+    Route(_C, operation("deleteConsumer", _delete_consumer), methods=["DELETE"]),
+    Route(_C + "/subscription", operation("subscribe", _subscribe), methods=["POST"]),
+    Route(_C + "/subscription", operation("listSubscriptions", _list_subscriptions), methods=["GET"]),
+    Route(_C + "/subscription", operation("unsubscribe", _unsubscribe), methods=["DELETE"]),
+    Route(_C + "/assignments", operation("assign", _assign), methods=["POST"]),
+    Route(_C + "/records", operation("poll", _poll), methods=["GET"]),
+    Route(_C + "/offsets", operation("commit", _commit), methods=["POST"]),
+    Route(_C + "/positions", operation("seek", _seek), methods=["POST"]),
     Route(_C + "/positions/beginning", operation("seekToBeginning", _seek_to(True)), methods=["POST"]),
     Route(_C + "/positions/end", operation("seekToEnd", _seek_to(False)), methods=["POST"]),
 ]

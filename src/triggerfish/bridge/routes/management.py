@@ -30,11 +30,11 @@ def _spec() -> dict[str, Any]:
     return spec
 
 
-async def info(request: Request, s: Services) -> Response:
+async def _info(request: Request, s: Services) -> Response:
     return json_response({"bridge_version": __version__, "implementation": "triggerfish"}, media_type=APPLICATION_JSON)
 
 
-async def openapi(request: Request, s: Services) -> Response:
+async def _openapi(request: Request, s: Services) -> Response:
     spec = _spec()
     base = request.headers.get("x-forwarded-path") or request.headers.get("x-forwarded-prefix")
     if base:
@@ -42,28 +42,28 @@ async def openapi(request: Request, s: Services) -> Response:
     return json_response(spec, media_type=APPLICATION_JSON)
 
 
-async def healthy(request: Request, s: Services) -> Response:
+async def _healthy(request: Request, s: Services) -> Response:
     return Response(status_code=200)
 
 
-async def ready(request: Request, s: Services) -> Response:
+async def _ready(request: Request, s: Services) -> Response:
     # not ready while Kafka refuses the bridge's credentials: a probe then shows the misconfiguration
     return Response(status_code=200 if s.ready and s.health.rejected() is None else 500)
 
 
-async def metrics(request: Request, s: Services) -> Response:
+async def _metrics(request: Request, s: Services) -> Response:
     s.metrics.consumers.set(len(s.consumers))
     return Response(s.metrics.render(), media_type=METRICS_TYPE)
 
 
 INFO_ROUTES = [
-    Route("/", operation("info", info, kafka=False), methods=["GET"]),
-    Route("/openapi", operation("openapi", openapi, kafka=False), methods=["GET"]),
-    Route("/openapi/v3", operation("openapiv3", openapi, kafka=False), methods=["GET"]),
+    Route("/", operation("info", _info, kafka=False), methods=["GET"]),
+    Route("/openapi", operation("openapi", _openapi, kafka=False), methods=["GET"]),
+    Route("/openapi/v3", operation("openapiv3", _openapi, kafka=False), methods=["GET"]),
 ]
 
 MANAGEMENT_ROUTES = [
-    Route("/healthy", operation("healthy", healthy, kafka=False), methods=["GET"]),
-    Route("/ready", operation("ready", ready, kafka=False), methods=["GET"]),
-    Route("/metrics", operation("metrics", metrics, kafka=False), methods=["GET"]),
+    Route("/healthy", operation("healthy", _healthy, kafka=False), methods=["GET"]),
+    Route("/ready", operation("ready", _ready, kafka=False), methods=["GET"]),
+    Route("/metrics", operation("metrics", _metrics, kafka=False), methods=["GET"]),
 ]

@@ -15,11 +15,11 @@ from triggerfish.bridge.wire import bool_param, empty, json_response, path_int
 from triggerfish.errors import NotFoundError, UnavailableError
 
 
-async def send(request: Request, s: Services) -> Response:
+async def _send_to_topic(request: Request, s: Services) -> Response:
     return await _send(request, s, None)
 
 
-async def send_to_partition(request: Request, s: Services) -> Response:
+async def _send_to_partition(request: Request, s: Services) -> Response:
     return await _send(request, s, path_int(request, "partitionid"))
 
 
@@ -44,7 +44,7 @@ async def _send(request: Request, s: Services, partition: int | None) -> Respons
 
 
 ROUTES = [
-    Route("/topics/{topicname}", operation("send", send), methods=["POST"]),
-    Route("/topics/{topicname}/partitions/{partitionid}", operation("sendToPartition", send_to_partition),
+    Route("/topics/{topicname}", operation("send", _send_to_topic), methods=["POST"]),
+    Route("/topics/{topicname}/partitions/{partitionid}", operation("sendToPartition", _send_to_partition),
           methods=["POST"]),
 ]

@@ -15,29 +15,29 @@ from triggerfish.bridge.wire import CONTROL_TYPES, empty, json_response, path_in
 from triggerfish.errors import UnprocessableError
 
 
-async def list_topics(request: Request, s: Services) -> Response:
+async def _list_topics(request: Request, s: Services) -> Response:
     return json_response(await run_in_threadpool(s.topics.names))
 
 
-async def get_topic(request: Request, s: Services) -> Response:
+async def _get_topic(request: Request, s: Services) -> Response:
     return json_response(await run_in_threadpool(s.topics.metadata, request.path_params["topicname"]))
 
 
-async def list_partitions(request: Request, s: Services) -> Response:
+async def _list_partitions(request: Request, s: Services) -> Response:
     return json_response(await run_in_threadpool(s.topics.partitions, request.path_params["topicname"]))
 
 
-async def get_partition(request: Request, s: Services) -> Response:
+async def _get_partition(request: Request, s: Services) -> Response:
     p = path_int(request, "partitionid")
     return json_response(await run_in_threadpool(s.topics.partition, request.path_params["topicname"], p))
 
 
-async def get_offsets(request: Request, s: Services) -> Response:
+async def _get_offsets(request: Request, s: Services) -> Response:
     p = path_int(request, "partitionid")
     return json_response(await run_in_threadpool(s.topics.offsets, request.path_params["topicname"], p))
 
 
-async def create_topic(request: Request, s: Services) -> Response:
+async def _create_topic(request: Request, s: Services) -> Response:
     body = await read_body(request, (Format.JSON.content_type, *CONTROL_TYPES), required=False)
     if not body.strip():
         raise UnprocessableError("Request body must be a JSON object with topic_name")
@@ -49,10 +49,10 @@ async def create_topic(request: Request, s: Services) -> Response:
 
 _P = "/topics/{topicname}/partitions"
 ROUTES = [
-    Route("/topics", operation("listTopics", list_topics), methods=["GET"]),
-    Route("/topics/{topicname}", operation("getTopic", get_topic), methods=["GET"]),
-    Route(_P, operation("listPartitions", list_partitions), methods=["GET"]),
-    Route(_P + "/{partitionid}", operation("getPartition", get_partition), methods=["GET"]),
-    Route(_P + "/{partitionid}/offsets", operation("getOffsets", get_offsets), methods=["GET"]),
-    Route("/admin/topics", operation("createTopic", create_topic), methods=["POST"]),
+    Route("/topics", operation("listTopics", _list_topics), methods=["GET"]),
+    Route("/topics/{topicname}", operation("getTopic", _get_topic), methods=["GET"]),
+    Route(_P, operation("listPartitions", _list_partitions), methods=["GET"]),
+    Route(_P + "/{partitionid}", operation("getPartition", _get_partition), methods=["GET"]),
+    Route(_P + "/{partitionid}/offsets", operation("getOffsets", _get_offsets), methods=["GET"]),
+    Route("/admin/topics", operation("createTopic", _create_topic), methods=["POST"]),
 ]

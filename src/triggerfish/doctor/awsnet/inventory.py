@@ -110,7 +110,7 @@ def _add(inv: Inventory, kind: str, items: list[Any], name: str) -> None:
     inv.files[kind] = ", ".join(filter(None, [inv.files.get(kind), name]))
 
 
-def load_document(inv: Inventory, doc: Any, name: str) -> list[str]:
+def _load_document(inv: Inventory, doc: Any, name: str) -> list[str]:
     """Add one parsed JSON document to the inventory; return the kinds it held."""
     found: list[str] = []
     if not isinstance(doc, dict):
@@ -152,5 +152,5 @@ def load_dir(path: Path) -> Inventory:
                 "--input", f"{file} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                 "re-export it with `--output json`"
             ) from None
-        load_document(inv, doc, file.name)
+        _load_document(inv, doc, file.name)
     return inv

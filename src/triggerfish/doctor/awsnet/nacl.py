@@ -12,11 +12,11 @@ from ipaddress import IPv4Network, ip_network
 from typing import Any
 
 EPHEMERAL = (1024, 65535)
-DEFAULT_RULE = 32767  # the final `*` rule as the API reports it
+_DEFAULT_RULE = 32767  # the final `*` rule as the API reports it
 
 
 @dataclass(frozen=True)
-class AclVerdict:
+class _AclVerdict:
     allowed: bool
     acl_id: str
     rule_number: int | None = None  # the deciding rule (None: implicit deny, nothing matched)
@@ -36,23 +36,23 @@ def _entry_ports(entry: Mapping[str, Any]) -> tuple[int, int]:
     return (int(pr.get("From", 0)), int(pr.get("To", 65535)))
 
 
-def describe_entry(entry: Mapping[str, Any]) -> str:
+def _describe_entry(entry: Mapping[str, Any]) -> str:
     proto = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}.get(str(entry.get("Protocol")), str(entry.get("Protocol")))
     lo, hi = _entry_ports(entry)
     ports = "" if proto == "all" else (f"/{lo}" if lo == hi else f"/{lo}-{hi}")
     num = entry.get("RuleNumber")
-    return f"rule {'*' if num == DEFAULT_RULE else num}: {entry.get('RuleAction')} {proto}{ports} {entry.get('CidrBlock')}"
+    return f"rule {'*' if num == _DEFAULT_RULE else num}: {entry.get('RuleAction')} {proto}{ports} {entry.get('CidrBlock')}"
 
 
 def evaluate(
     acl: Mapping[str, Any], *, egress: bool, peer: IPv4Network, ports: tuple[int, int], proto: str = "6",
-) -> AclVerdict:
+) -> _AclVerdict:
     """Is every port in ``ports`` to/from ``peer`` allowed by the ACL's first matching rules?"""
     acl_id = str(acl.get("NetworkAclId", "?"))
     remaining = [ports]  # port intervals not yet decided
     entries = sorted(
         (e for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress and e.get("CidrBlock")),
-        key=lambda e: int(e.get("RuleNumber", DEFAULT_RULE)),
+        key=lambda e: int(e.get("RuleNumber", _DEFAULT_RULE)),
     )
     last_allow = ""
     for entry in entries:
@@ -70,23 +70,23 @@ def evaluate(
                 next_remaining.append((a, b))
                 continue
             if entry.get("RuleAction") == "deny":
-                return AclVerdict(False, acl_id, int(entry.get("RuleNumber", DEFAULT_RULE)), (i_lo, i_hi),
-                                  describe_entry(entry))
-            last_allow = describe_entry(entry)
+                return _AclVerdict(False, acl_id, int(entry.get("RuleNumber", _DEFAULT_RULE)), (i_lo, i_hi),
+                                  _describe_entry(entry))
+            last_allow = _describe_entry(entry)
             if a < i_lo:
                 next_remaining.append((a, i_lo - 1))
             if i_hi < b:
                 next_remaining.append((i_hi + 1, b))
         remaining = next_remaining
         if not remaining:
-            return AclVerdict(True, acl_id, int(entry.get("RuleNumber", 0)), None, last_allow)
-    return AclVerdict(False, acl_id, None, remaining[0] if remaining else ports, "no rule matches (implicit deny)")
+            return _AclVerdict(True, acl_id, int(entry.get("RuleNumber", 0)), None, last_allow)
+    return _AclVerdict(False, acl_id, None, remaining[0] if remaining else ports, "no rule matches (implicit deny)")
 
 
-def free_rule_number(acl: Mapping[str, Any], *, egress: bool, below: int | None) -> int:
+def _free_rule_number(acl: Mapping[str, Any], *, egress: bool, below: int | None) -> int:
     """A rule number not used in that direction, below ``below`` so the new allow wins."""
     used = {int(e.get("RuleNumber", 0)) for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress}
-    top = (below - 1) if below and below != DEFAULT_RULE else max([n for n in used if n != DEFAULT_RULE] + [0]) + 10
+    top = (below - 1) if below and below != _DEFAULT_RULE else max([n for n in used if n != _DEFAULT_RULE] + [0]) + 10
     for n in range(min(top, 32766), 0, -1):
         if n not in used:
             return n
@@ -94,7 +94,7 @@ def free_rule_number(acl: Mapping[str, Any], *, egress: bool, below: int | None)
 
 
 def fix(acl: Mapping[str, Any], *, egress: bool, peer: IPv4Network, ports: tuple[int, int], below: int | None) -> str:
-    number = free_rule_number(acl, egress=egress, below=below)
+    number = _free_rule_number(acl, egress=egress, below=below)
     return (f"aws ec2 create-network-acl-entry --network-acl-id {acl.get('NetworkAclId')} "
             f"{'--egress' if egress else '--ingress'} --rule-number {number} --protocol tcp "
             f"--port-range From={ports[0]},To={ports[1]} --cidr-block {peer} --rule-action allow")

@@ -14,7 +14,7 @@ from triggerfish.doctor.awsnet.inventory import KINDS, Inventory
 from triggerfish.doctor.report import Check
 from triggerfish.errors import ConfigError
 
-MSK_PORTS = {"plaintext": 9092, "tls": 9094, "scram": 9096, "iam": 9098}
+_MSK_PORTS = {"plaintext": 9092, "tls": 9094, "scram": 9096, "iam": 9098}
 DEFAULT_SERVICES = ("sts", "lambda", "secretsmanager")
 
 
@@ -86,14 +86,14 @@ def broker_ports(info: dict[str, Any]) -> list[int]:
     transit = ((info.get("EncryptionInfo") or {}).get("EncryptionInTransit") or {}).get("ClientBroker", "TLS")
     ports = []
     if transit in ("PLAINTEXT", "TLS_PLAINTEXT"):
-        ports.append(MSK_PORTS["plaintext"])
+        ports.append(_MSK_PORTS["plaintext"])
     tls_auth = (auth.get("Tls") or {}).get("Enabled") or (auth.get("Unauthenticated") or {}).get("Enabled") or not auth
     if transit in ("TLS", "TLS_PLAINTEXT") and tls_auth:
-        ports.append(MSK_PORTS["tls"])
+        ports.append(_MSK_PORTS["tls"])
     if (sasl.get("Scram") or {}).get("Enabled"):
-        ports.append(MSK_PORTS["scram"])
+        ports.append(_MSK_PORTS["scram"])
     if (sasl.get("Iam") or {}).get("Enabled"):
-        ports.append(MSK_PORTS["iam"])
+        ports.append(_MSK_PORTS["iam"])
     return ports
 
 
@@ -110,7 +110,7 @@ def _interface_endpoint(inv: Inventory, vpc_id: str, service: str, region: str) 
     return None
 
 
-def service_check(inv: Inventory, src: reach.Endpoint, service: str, region: str) -> Check:
+def _service_check(inv: Inventory, src: reach.Endpoint, service: str, region: str) -> Check:
     """Can ``src`` reach ``service`` on 443: through an interface endpoint if one exists, else via the internet path."""
     host = f"{service}.{region}.amazonaws.com"
     target = f"{src.label} -> {host}:443"
@@ -178,5 +178,5 @@ def analyse(
             if not region:
                 raise ConfigError("--region", "cannot tell the region from the exports; pass --region (e.g. us-east-1)")
             for service in services:
-                checks.append(service_check(inv, src, service, region))
+                checks.append(_service_check(inv, src, service, region))
     return checks

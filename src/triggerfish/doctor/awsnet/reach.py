@@ -14,7 +14,7 @@ from triggerfish.doctor.awsnet import nacl, routes, sg
 from triggerfish.doctor.awsnet.inventory import Inventory
 from triggerfish.doctor.report import TRACE, Check
 
-ANYWHERE = IPv4Network("0.0.0.0/0")
+_ANYWHERE = IPv4Network("0.0.0.0/0")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def in_subnet(inv: Inventory, label: str, subnet_id: str, groups: tuple[str, ...
 
 
 @dataclass
-class Walk:
+class _Walk:
     """The hops passed so far, and the first blocker once there is one."""
 
     passed: list[str] = field(default_factory=list)
@@ -51,12 +51,12 @@ class Walk:
     def blocked(self) -> bool:
         return bool(self.code)
 
-    def block(self, code: str, problem: str, fix: str = "") -> Walk:
+    def block(self, code: str, problem: str, fix: str = "") -> _Walk:
         self.code, self.problem, self.fix = code, problem, fix
         return self
 
 
-def _sg_egress(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
+def _sg_egress(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
     if not inv.has("SecurityGroups") or not src.groups:
         return True
     missing = sg.unknown_groups(inv.security_groups, src.groups)
@@ -76,7 +76,7 @@ def _sg_egress(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint, port: int)
     return False
 
 
-def _sg_ingress(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
+def _sg_ingress(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
     if not inv.has("SecurityGroups") or not dst.groups:
         return True
     v = sg.evaluate(inv.security_groups, dst.groups, egress=False, peer=src.peer, port=port)
@@ -103,7 +103,7 @@ def _sg_ingress(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint, port: int
     return False
 
 
-def _acl(inv: Inventory, w: Walk, subnet_id: str, *, egress: bool, peer: IPv4Network, ports: tuple[int, int],
+def _acl(inv: Inventory, w: _Walk, subnet_id: str, *, egress: bool, peer: IPv4Network, ports: tuple[int, int],
          why: str) -> bool:
     if not inv.has("NetworkAcls"):
         return True
@@ -127,7 +127,7 @@ def _acl(inv: Inventory, w: Walk, subnet_id: str, *, egress: bool, peer: IPv4Net
     return False
 
 
-def _acls_both_ways(inv: Inventory, w: Walk, subnet_id: str, *, outbound_to: IPv4Network | None,
+def _acls_both_ways(inv: Inventory, w: _Walk, subnet_id: str, *, outbound_to: IPv4Network | None,
                     inbound_from: IPv4Network | None, port: int) -> bool:
     """Request and reply through one subnet's ACL: the request on ``port``, the reply on ephemeral ports."""
     if outbound_to is not None:  # this subnet sends the request and receives the reply
@@ -138,7 +138,7 @@ def _acls_both_ways(inv: Inventory, w: Walk, subnet_id: str, *, outbound_to: IPv
             and _acl(inv, w, subnet_id, egress=True, peer=inbound_from, ports=nacl.EPHEMERAL, why="reply"))
 
 
-def _route(inv: Inventory, w: Walk, subnet_id: str, dst: IPv4Network, dst_label: str) -> routes.Route | None:
+def _route(inv: Inventory, w: _Walk, subnet_id: str, dst: IPv4Network, dst_label: str) -> routes.Route | None:
     rt = inv.route_table_for_subnet(subnet_id)
     if rt is None:
         w.block("NO_ROUTE_TO_DESTINATION", f"no route table for {subnet_id} in the describe-route-tables export")
@@ -161,7 +161,7 @@ def _route(inv: Inventory, w: Walk, subnet_id: str, dst: IPv4Network, dst_label:
 _CROSS_VPC = ("pcx", "tgw", "vgw", "eni", "i", "lgw")
 
 
-def _return_route(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint) -> bool:
+def _return_route(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint) -> bool:
     """Across VPCs the reply needs a route back on the far side too."""
     assert dst.subnet_id
     if inv.route_table_for_subnet(dst.subnet_id) is None:
@@ -182,9 +182,9 @@ def _return_route(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint) -> bool
     return True
 
 
-def private_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int) -> Walk:
+def private_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int) -> _Walk:
     """A TCP flow between two ENIs in (peered) subnets of the exported VPCs."""
-    w = Walk()
+    w = _Walk()
     if not _sg_egress(inv, w, src, dst, port):
         return w
     assert src.subnet_id and dst.subnet_id
@@ -220,19 +220,19 @@ def private_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int) -> Wal
     return w
 
 
-def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> Walk:
+def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> _Walk:
     """A TCP flow from an ENI to a public address (an AWS API endpoint without a VPC endpoint)."""
-    w = Walk()
-    public = Endpoint(what, ANYWHERE)
+    w = _Walk()
+    public = Endpoint(what, _ANYWHERE)
     if not _sg_egress(inv, w, src, public, port):
         return w
     assert src.subnet_id
-    if not _acls_both_ways(inv, w, src.subnet_id, outbound_to=ANYWHERE, inbound_from=None, port=port):
+    if not _acls_both_ways(inv, w, src.subnet_id, outbound_to=_ANYWHERE, inbound_from=None, port=port):
         return w
     if not inv.has("RouteTables"):
         w.warnings.append("routes not checked: export `aws ec2 describe-route-tables`")
         return w
-    r = _route(inv, w, src.subnet_id, ANYWHERE, f"{what} (public address)")
+    r = _route(inv, w, src.subnet_id, _ANYWHERE, f"{what} (public address)")
     if r is None:
         w.fix = ("give the subnet a NAT gateway route (`aws ec2 create-route --route-table-id "
                  f"{(inv.route_table_for_subnet(src.subnet_id) or {}).get('RouteTableId', '<rtb>')} "
@@ -255,7 +255,7 @@ def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> Walk:
     return w
 
 
-def _through_nat(inv: Inventory, w: Walk, src: Endpoint, r: routes.Route, port: int) -> Walk:
+def _through_nat(inv: Inventory, w: _Walk, src: Endpoint, r: routes.Route, port: int) -> _Walk:
     if not inv.has("NatGateways"):
         w.warnings.append(f"{r.target} not checked: export `aws ec2 describe-nat-gateways`")
         return w
@@ -275,10 +275,10 @@ def _through_nat(inv: Inventory, w: Walk, src: Endpoint, r: routes.Route, port: 
     if nat_subnet != src.subnet_id and nat_subnet in inv.subnets:
         if not _acls_both_ways(inv, w, nat_subnet, outbound_to=None, inbound_from=src.cidr, port=port):
             return w
-    if nat_subnet in inv.subnets and not _acls_both_ways(inv, w, nat_subnet, outbound_to=ANYWHERE, inbound_from=None, port=port):
+    if nat_subnet in inv.subnets and not _acls_both_ways(inv, w, nat_subnet, outbound_to=_ANYWHERE, inbound_from=None, port=port):
         return w
     if inv.has("RouteTables") and nat_subnet in inv.subnets:
-        nr = _route(inv, w, nat_subnet, ANYWHERE, "the internet")
+        nr = _route(inv, w, nat_subnet, _ANYWHERE, "the internet")
         if nr is None:
             w.fix = f"aws ec2 create-route --route-table-id <table of {nat_subnet}> --destination-cidr-block 0.0.0.0/0 --gateway-id <igw-...>"
             return w
@@ -289,7 +289,7 @@ def _through_nat(inv: Inventory, w: Walk, src: Endpoint, r: routes.Route, port: 
     return w
 
 
-def to_check(stage: str, target: str, w: Walk) -> Check:
+def to_check(stage: str, target: str, w: _Walk) -> Check:
     notes = "; ".join("note: " + x for x in w.warnings)
     trace = (TRACE + "; ".join(w.passed)) if w.passed else ""
     # Notes first: a table hides a detail that starts with the trace of passed hops.

@@ -29,7 +29,7 @@ class Route:
         return f"{self.destination} -> {self.target}" + ("" if self.state == "active" else f" ({self.state})")
 
 
-def target_of(route: Mapping[str, Any]) -> str:
+def _target_of(route: Mapping[str, Any]) -> str:
     for f in _TARGET_FIELDS:
         if route.get(f):
             return str(route[f])
@@ -53,4 +53,4 @@ def lookup(route_table: Mapping[str, Any], destination: IPv4Network) -> Route | 
     if best is None:
         return None
     r = best[2]
-    return Route(str(r["DestinationCidrBlock"]), target_of(r), str(r.get("State", "active")), r)
+    return Route(str(r["DestinationCidrBlock"]), _target_of(r), str(r.get("State", "active")), r)

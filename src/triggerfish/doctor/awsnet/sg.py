@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, ip_network
 from typing import Any
 
-TCP = "6"
+_TCP = "6"
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Peer:
 
 
 @dataclass(frozen=True)
-class SgVerdict:
+class _SgVerdict:
     allowed: bool
     group_id: str = ""  # group holding the matching rule
     rule: str = ""  # the matching rule, written out
@@ -32,7 +32,7 @@ class SgVerdict:
 
 def _protocol_matches(rule_proto: Any, proto: str) -> bool:
     p = str(rule_proto).lower()
-    return p in ("-1", "all") or p == proto or (p == "tcp" and proto == TCP) or (p == "udp" and proto == "17")
+    return p in ("-1", "all") or p == proto or (p == "tcp" and proto == _TCP) or (p == "udp" and proto == "17")
 
 
 def _port_matches(rule: Mapping[str, Any], port: int) -> bool:
@@ -44,7 +44,7 @@ def _port_matches(rule: Mapping[str, Any], port: int) -> bool:
     return int(lo) <= port <= int(hi)
 
 
-def describe_rule(rule: Mapping[str, Any]) -> str:
+def _describe_rule(rule: Mapping[str, Any]) -> str:
     proto = str(rule.get("IpProtocol"))
     if proto in ("-1", "all"):
         ports = "all traffic"
@@ -69,8 +69,8 @@ def _peer_matches(rule: Mapping[str, Any], peer: Peer) -> str | None:
 
 def evaluate(
     groups: Mapping[str, Mapping[str, Any]], group_ids: Iterable[str], *, egress: bool, peer: Peer, port: int,
-    proto: str = TCP,
-) -> SgVerdict:
+    proto: str = _TCP,
+) -> _SgVerdict:
     """Does any rule of any group in ``group_ids`` allow this flow (egress to / ingress from ``peer``)?"""
     key = "IpPermissionsEgress" if egress else "IpPermissions"
     for gid in group_ids:
@@ -80,8 +80,8 @@ def evaluate(
             who = _peer_matches(rule, peer)
             if who:
                 direction = "to" if egress else "from"
-                return SgVerdict(True, gid, f"{describe_rule(rule)} {direction} {who}")
-    return SgVerdict(False)
+                return _SgVerdict(True, gid, f"{_describe_rule(rule)} {direction} {who}")
+    return _SgVerdict(False)
 
 
 def unknown_groups(groups: Mapping[str, Any], group_ids: Iterable[str]) -> list[str]:

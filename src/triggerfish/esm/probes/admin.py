@@ -52,7 +52,7 @@ class Probe:
     config: dict[str, Any]
 
 
-def open_admin(config: dict[str, Any]) -> Probe:
+def _open_admin(config: dict[str, Any]) -> Probe:
     from confluent_kafka.admin import AdminClient
 
     errors: list[Any] = []
@@ -91,7 +91,7 @@ def check_sasl(config: dict[str, Any], target: str, who: auth.Auth | None = None
                timeout: float = KAFKA_TIMEOUT_S) -> tuple[Check, Probe | None]:
     """Log in (metadata request through librdkafka); returns the admin client for the next stages."""
     started = time.monotonic()
-    a = open_admin(config)
+    a = _open_admin(config)
     protocol = str(config.get("security.protocol", "PLAINTEXT")).upper()
     deadline = started + timeout
     last = ""

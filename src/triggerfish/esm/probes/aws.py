@@ -13,9 +13,10 @@ from triggerfish.checks import Check, timed
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import SetupError
 from triggerfish.esm import auth, problems
+from triggerfish.esm.access import Access, bootstrap_servers
 
 
-def check_credentials(access: auth.Access) -> Check:
+def check_credentials(access: Access) -> Check:
     """Are AWS credentials usable (STS GetCallerIdentity)? Skipped when nothing needs AWS."""
     started = time.monotonic()
     if not access.needs_aws:
@@ -51,7 +52,7 @@ def check_credentials(access: auth.Access) -> Check:
     return timed("credentials", "aws", started, detail=f"as {identity.get('Arn', '?')}")
 
 
-def check_secrets(mapping: Any, access: auth.Access) -> tuple[list[Check], auth.Auth | None]:
+def check_secrets(mapping: Any, access: Access) -> tuple[list[Check], auth.Auth | None]:
     """Fetch and check every secret, then build the librdkafka config (one result per secret)."""
     results: list[Check] = []
     loaded: dict[str, dict[str, Any]] = {}
@@ -65,7 +66,7 @@ def check_secrets(mapping: Any, access: auth.Access) -> tuple[list[Check], auth.
         results.append(timed("secret", ref, started, detail=kind))
     started = time.monotonic()
     try:
-        bootstrap = auth.bootstrap_servers(mapping)
+        bootstrap = bootstrap_servers(mapping)
         if not bootstrap and access.msk_arn:
             bootstrap, access = auth.msk_bootstrap(access)
         built = auth.build(bootstrap, access, loaded)

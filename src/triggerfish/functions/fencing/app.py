@@ -36,7 +36,7 @@ from triggerfish.functions.fencing.webhook import (
     site_offline_alerts,
 )
 
-REALM = 'Basic realm="triggerfish-fencing", charset="UTF-8"'
+_REALM = 'Basic realm="triggerfish-fencing", charset="UTF-8"'
 
 
 class FencingFunction:
@@ -57,7 +57,7 @@ class FencingFunction:
         credentials = basic_credentials(headers.get("authorization"))
         if credentials is None:
             decisions.record("authenticate", "rejected", reason="no valid Basic credentials")
-            return _response(401, decisions, {"www-authenticate": REALM})
+            return _response(401, decisions, {"www-authenticate": _REALM})
         if not credentials_match(credentials, self._user, self._password()):
             decisions.record("authenticate", "rejected", reason="wrong user or password")
             return _response(403, decisions)

@@ -42,7 +42,7 @@ from triggerfish import secrets
 from triggerfish.errors import ConfigError, SecretError
 from triggerfish.settings import LENIENT, Settings
 
-LOAD_BALANCERS = ("global-accelerator", "route53")
+_LOAD_BALANCERS = ("global-accelerator", "route53")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class FencingConfig:
                     f"is not set but {name} names a secret ({ref!r}); set the secret's region, "
                     "or use a full Secrets Manager ARN, env:VAR or file:///path",
                 )
-        load_balancer = env.enum_("LOAD_BALANCER", LOAD_BALANCERS, "global-accelerator")
+        load_balancer = env.enum_("LOAD_BALANCER", _LOAD_BALANCERS, "global-accelerator")
         route53_zone = env.optional("ROUTE53_HOSTED_ZONE_ID")
         if load_balancer == "route53" and not route53_zone:
             raise ConfigError("ROUTE53_HOSTED_ZONE_ID", "is not set; LOAD_BALANCER=route53 needs the hosted zone id")

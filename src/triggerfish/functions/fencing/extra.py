@@ -12,11 +12,11 @@ import importlib.util
 from triggerfish.errors import ConfigError
 
 #: Imported by fencing: httpx (Infinispan's REST API), boto3 (Global Accelerator, Route 53, ELBv2).
-REQUIRES = ("httpx", "boto3")
-INSTALL = "pip install 'triggerfish[fencing]'"
+_REQUIRES = ("httpx", "boto3")
+_INSTALL = "pip install 'triggerfish[fencing]'"
 
 
-def missing(names: tuple[str, ...] = REQUIRES) -> list[str]:
+def _missing(names: tuple[str, ...] = _REQUIRES) -> list[str]:
     """The packages of ``names`` that cannot be imported."""
     out = []
     for name in names:
@@ -29,14 +29,14 @@ def missing(names: tuple[str, ...] = REQUIRES) -> list[str]:
     return out
 
 
-def require(names: tuple[str, ...] = REQUIRES) -> None:
+def _require(names: tuple[str, ...] = _REQUIRES) -> None:
     """Raise ``ConfigError`` naming the missing packages and how to install them."""
-    absent = missing(names)
+    absent = _missing(names)
     if absent:
         raise ConfigError(
             "triggerfish.functions.fencing",
-            f"needs {', '.join(absent)}, which {'is' if len(absent) == 1 else 'are'} not installed; run {INSTALL}",
+            f"needs {', '.join(absent)}, which {'is' if len(absent) == 1 else 'are'} not installed; run {_INSTALL}",
         )
 
 
-require()
+_require()

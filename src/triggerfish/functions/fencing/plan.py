@@ -33,7 +33,7 @@ class SiteOffline:
 
 
 @dataclass(frozen=True)
-class Plan:
+class _Plan:
     action: Literal["fence", "ignore", "mismatch"]
     reason: str
     remove: tuple[Endpoint, ...] = ()
@@ -41,22 +41,22 @@ class Plan:
     take_offline: bool = False
 
 
-def decide(alert: SiteOffline, endpoints: Sequence[Endpoint]) -> Plan:
+def decide(alert: SiteOffline, endpoints: Sequence[Endpoint]) -> _Plan:
     if alert.site == alert.reporter:
-        return Plan("ignore", "the alert's site and reporter labels name the same site")
+        return _Plan("ignore", "the alert's site and reporter labels name the same site")
     reporter = [e for e in endpoints if e.site == alert.reporter]
     if not reporter and not any(e.site == alert.site for e in endpoints):
         # Neither site is in the load balancer: the tags and the alert's labels do not agree. Acting
         # (or "ignoring" with a 2xx) would hide that; a human has to line the names up.
         tagged = sorted({e.site for e in endpoints if e.site})
-        return Plan(
+        return _Plan(
             "mismatch",
             f"neither {alert.reporter} nor {alert.site} has an endpoint in the load balancer "
             f"(sites found: {', '.join(tagged) or 'none - no endpoint has a site tag'}); "
             "the site tags and the alert's site/reporter labels must use the same names",
         )
     if not reporter:
-        return Plan(
+        return _Plan(
             "ignore",
             f"reporter {alert.reporter} has no endpoint in the load balancer (already fenced); the other site decides",
         )
@@ -76,7 +76,7 @@ def decide(alert: SiteOffline, endpoints: Sequence[Endpoint]) -> Plan:
             keep_last.extend(offline)
 
     if remove and all(e.health == "UNHEALTHY" for e in reporter):
-        return Plan(
+        return _Plan(
             "ignore",
             f"reporter {alert.reporter} is UNHEALTHY in the load balancer; the other site's alert should fence instead",
         )
@@ -84,4 +84,4 @@ def decide(alert: SiteOffline, endpoints: Sequence[Endpoint]) -> Plan:
         reason = f"remove {len(remove)} endpoint(s) of {alert.site} and take its backup offline"
     else:
         reason = f"{alert.site} has no endpoint to remove; make sure its backup is offline"
-    return Plan("fence", reason, tuple(remove), tuple(keep_last), take_offline=True)
+    return _Plan("fence", reason, tuple(remove), tuple(keep_last), take_offline=True)

@@ -18,7 +18,7 @@ from triggerfish.errors import ConfigError, InvalidRequestError
 from triggerfish.functions.fencing.plan import SiteOffline
 from triggerfish.settings import read_enum, read_int, read_list, read_map, read_str, read_str_map
 
-ALERT_NAME = "SiteOffline"
+_ALERT_NAME = "SiteOffline"
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,11 @@ def credentials_match(given: BasicCredentials, user: str, password: str) -> bool
     return user_ok & password_ok
 
 
-STATUSES = ("firing", "resolved")
+_STATUSES = ("firing", "resolved")
 
 
 @dataclass(frozen=True)
-class Alert:
+class _Alert:
     status: str
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
@@ -68,10 +68,10 @@ class Alert:
 
 
 @dataclass(frozen=True)
-class Notification:
+class _Notification:
     version: str
     status: str
-    alerts: list[Alert]
+    alerts: list[_Alert]
     receiver: str = ""
     groupKey: str = ""
     truncatedAlerts: int = 0
@@ -79,7 +79,7 @@ class Notification:
     commonLabels: dict[str, str] = field(default_factory=dict)
 
 
-def parse_notification(body: bytes) -> Notification:
+def parse_notification(body: bytes) -> _Notification:
     try:
         data = json.loads(body)
     except ValueError:
@@ -90,12 +90,12 @@ def parse_notification(body: bytes) -> Notification:
         raise InvalidRequestError(f"{exc} (expected an Alertmanager webhook version 4 payload)") from None
 
 
-def _notification(data: object) -> Notification:
+def _notification(data: object) -> _Notification:
     body = read_map("body", data)
     version = read_enum("version", body.get("version"), ["4"])
-    return Notification(
+    return _Notification(
         version=version,
-        status=read_enum("status", body.get("status"), STATUSES),
+        status=read_enum("status", body.get("status"), _STATUSES),
         alerts=[_alert(f"alerts.{i}", a) for i, a in enumerate(read_list("alerts", body.get("alerts")))],
         receiver=_optional_str(body, "receiver", ""),
         groupKey=_optional_str(body, "groupKey", ""),
@@ -105,11 +105,11 @@ def _notification(data: object) -> Notification:
     )
 
 
-def _alert(where: str, data: object) -> Alert:
+def _alert(where: str, data: object) -> _Alert:
     # Unknown fields are ignored: Alertmanager keeps adding some.
     alert = read_map(where, data)
-    return Alert(
-        status=read_enum(f"{where}.status", alert.get("status"), STATUSES),
+    return _Alert(
+        status=read_enum(f"{where}.status", alert.get("status"), _STATUSES),
         labels=read_str_map(f"{where}.labels", alert.get("labels", {})),
         annotations=read_str_map(f"{where}.annotations", alert.get("annotations", {})),
         startsAt=_optional_str(alert, "startsAt", "", where),
@@ -123,23 +123,23 @@ def _optional_str(data: dict[str, object], name: str, default: str, where: str =
 
 
 @dataclass(frozen=True)
-class Selection:
+class _Selection:
     """What a notification asks of fencing: the firing SiteOffline alerts, and why others were skipped."""
 
     alerts: list[SiteOffline]
-    skipped: list[tuple[Alert, str]]
-    invalid: list[tuple[Alert, str]]
+    skipped: list[tuple[_Alert, str]]
+    invalid: list[tuple[_Alert, str]]
 
 
-def site_offline_alerts(notification: Notification) -> Selection:
+def site_offline_alerts(notification: _Notification) -> _Selection:
     """Firing ``SiteOffline`` alerts, each checked on its own status (a firing group can carry resolved alerts)."""
     alerts: list[SiteOffline] = []
-    skipped: list[tuple[Alert, str]] = []
-    invalid: list[tuple[Alert, str]] = []
+    skipped: list[tuple[_Alert, str]] = []
+    invalid: list[tuple[_Alert, str]] = []
     seen: set[SiteOffline] = set()
     for alert in notification.alerts:
-        if alert.labels.get("alertname") != ALERT_NAME:
-            skipped.append((alert, f"alertname is not {ALERT_NAME}"))
+        if alert.labels.get("alertname") != _ALERT_NAME:
+            skipped.append((alert, f"alertname is not {_ALERT_NAME}"))
             continue
         if alert.status != "firing":
             skipped.append((alert, f"alert is {alert.status}"))
@@ -152,4 +152,4 @@ def site_offline_alerts(notification: Notification) -> Selection:
         if wanted not in seen:  # HA Prometheus pairs send the same alert twice in one group
             seen.add(wanted)
             alerts.append(wanted)
-    return Selection(alerts, skipped, invalid)
+    return _Selection(alerts, skipped, invalid)

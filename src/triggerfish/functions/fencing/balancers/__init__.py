@@ -45,6 +45,6 @@ class LoadBalancer(Protocol):
         ...
 
 
-def tag_site(tags: dict[str, str], key: str = "site") -> str | None:
+def _tag_site(tags: dict[str, str], key: str = "site") -> str | None:
     value = tags.get(key)
     return value if value else None

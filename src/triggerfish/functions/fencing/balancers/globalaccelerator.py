@@ -19,7 +19,7 @@ from triggerfish.functions.fencing import failures
 from triggerfish.functions.fencing.balancers import Endpoint
 from triggerfish.functions.fencing.decisions import logger
 
-DESCRIBE_TAGS_BATCH = 20  # ELBv2 DescribeTags accepts at most 20 ARNs
+_DESCRIBE_TAGS_BATCH = 20  # ELBv2 DescribeTags accepts at most 20 ARNs
 _HEALTH = {"HEALTHY", "UNHEALTHY", "INITIAL"}
 
 
@@ -105,8 +105,8 @@ class GlobalAccelerator:
         sites: dict[str, str] = {}
         for region, arns in by_region.items():
             client = self._elb(region)
-            for start in range(0, len(arns), DESCRIBE_TAGS_BATCH):
-                for description in _describe_tags(client, arns[start : start + DESCRIBE_TAGS_BATCH]):
+            for start in range(0, len(arns), _DESCRIBE_TAGS_BATCH):
+                for description in _describe_tags(client, arns[start : start + _DESCRIBE_TAGS_BATCH]):
                     tags = {t["Key"]: t.get("Value", "") for t in description.get("Tags", [])}
                     if tags.get(self._site_tag):
                         sites[description["ResourceArn"]] = tags[self._site_tag]
