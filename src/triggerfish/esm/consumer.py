@@ -22,7 +22,7 @@ from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.event import Record
 from triggerfish.esm.partitions import filtered_record
 
-log = logging.getLogger("triggerfish.esm")
+_log = logging.getLogger("triggerfish.esm")
 
 TP = tuple[str, int]
 _RESET = {"TRIM_HORIZON": "earliest", "LATEST": "latest", "AT_TIMESTAMP": "latest"}
@@ -136,7 +136,7 @@ class KafkaSource:
             settings["on_commit"] = on_commit
         if on_error is not None:
             settings["error_cb"] = on_error
-        self.consumer = Consumer(settings, logger=log)
+        self.consumer = Consumer(settings, logger=_log)
         self.consumer.subscribe(list(mapping.topics), on_assign=self._assigned, on_revoke=self._revoked,
                                 on_lost=self._revoked)
 
@@ -147,7 +147,7 @@ class KafkaSource:
             for tp in consumer.committed(partitions, timeout=QUERY_TIMEOUT_S):
                 committed[(tp.topic, tp.partition)] = tp.offset
         except KafkaException as exc:
-            log.warning("could not read committed offsets (%s); librdkafka will fetch them", exc)
+            _log.warning("could not read committed offsets (%s); librdkafka will fetch them", exc)
         if self.mapping.starting_position == "AT_TIMESTAMP" and self.mapping.starting_position_timestamp is not None:
             fresh = [tp for tp in partitions if committed.get((tp.topic, tp.partition), OFFSET_INVALID) < 0]
             if fresh:

@@ -41,18 +41,18 @@ from triggerfish.esm.retry import (
 )
 from triggerfish.functions.runtime import InvokeResult
 
-log = logging.getLogger("triggerfish.esm")
+_log = logging.getLogger("triggerfish.esm")
 
-TP = tuple[str, int]
+_TP = tuple[str, int]
 #: The last invoke's outcome and the runtime's result (None when the function was not found).
-Last = tuple[Outcome, InvokeResult | None]
+_Last = tuple[Outcome, InvokeResult | None]
 TOO_LARGE = "PROBLEM: Record too large for the invoke payload."
 
 
 class Invoke(Protocol):
     """Invokes the function with one batch (``esm.invoker.Invoker``)."""
 
-    def invoke(self, records: Sequence[Record]) -> Last: ...
+    def invoke(self, records: Sequence[Record]) -> _Last: ...
 
 
 class StatusSink(Protocol):
@@ -82,11 +82,11 @@ class BatchLease(Protocol):
 
     def current(self) -> bool: ...  # False once revoked or stopping: abandon the batch
 
-    def advance(self, positions: Mapping[TP, int]) -> None: ...  # commit past these (if still current)
+    def advance(self, positions: Mapping[_TP, int]) -> None: ...  # commit past these (if still current)
 
 
 #: Called after every invoke with (ok, detail, problem): the runner records the first one as a stage.
-InvokeHook = Callable[[bool, str, Diagnosis | None], None]
+_InvokeHook = Callable[[bool, str, Diagnosis | None], None]
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class BatchDriver:
         metrics: MetricsSink,
         clock: Clock,
         on_failure: OnFailure | None = None,
-        on_invoke: InvokeHook | None = None,
+        on_invoke: _InvokeHook | None = None,
         name: str = "",
         max_payload: int = MAX_PAYLOAD_BYTES,
     ) -> None:
@@ -137,7 +137,7 @@ class BatchDriver:
                                  f"record {r.topic}-{r.partition}@{r.offset} is {r.json_size()} bytes as JSON; "
                                  f"an invoke payload holds at most {self.max_payload}", lease)
         queue: deque[Attempt[Record]] = deque([Attempt(tuple(cut.records))])
-        last: Last | None = None
+        last: _Last | None = None
         while queue:
             attempt = queue.popleft()
             attempt, expired = self.policy.split_expired(attempt, self.clock.time_ms())
@@ -182,8 +182,8 @@ class BatchDriver:
         reason: str,
         lease: BatchLease,
         invoke_count: int = 0,
-        last: Last | None = None,
-        waiting: Mapping[TP, int] | None = None,
+        last: _Last | None = None,
+        waiting: Mapping[_TP, int] | None = None,
     ) -> bool:
         """Records given up on (retries exhausted, too old, too large) go to the on-failure destination
         (without one they are dropped) and are then committed past.
@@ -196,7 +196,7 @@ class BatchDriver:
         span = f"{first.topic}-{first.partition} offsets {first.offset}..{end.offset} ({len(records)} records)"
         target = self.on_failure
         if target is None:
-            log.error("mapping %s: %s: %s skipped: %s", self.name, condition, span, reason)
+            _log.error("mapping %s: %s: %s skipped: %s", self.name, condition, span, reason)
             self.status.set_problem(Diagnosis(problems.FUNCTION_CALL if condition != MAXIMUM_PAYLOAD_SIZE_EXCEEDED
                                               else TOO_LARGE, f"{condition}: {reason}",
                                               "see the engine log for the skipped offsets", stage="invoke"))
@@ -213,7 +213,7 @@ class BatchDriver:
             except DestinationError as exc:
                 tries += 1
                 self.metrics.destination_error()
-                log.error("mapping %s: %s: %s not committed, retrying: %s", self.name, condition, span, exc)
+                _log.error("mapping %s: %s: %s not committed, retrying: %s", self.name, condition, span, exc)
                 self.status.set_problem(Diagnosis(DESTINATION_UNREACHABLE, str(exc),
                                                   f"make {destination.target} reachable and writable; the "
                                                   "records wait uncommitted until it takes them", stage="destination"))
@@ -221,7 +221,7 @@ class BatchDriver:
                 if not lease.current():
                     return False
                 continue
-            log.warning("mapping %s: %s: %s sent to %s: %s", self.name, condition, span, destination.target, reason)
+            _log.warning("mapping %s: %s: %s sent to %s: %s", self.name, condition, span, destination.target, reason)
             if tries:
                 self.status.set_problem(None)
             self.metrics.destination_delivered(len(records))
@@ -229,14 +229,14 @@ class BatchDriver:
             return True
 
 
-def _advance(records: Sequence[Record], lease: BatchLease, waiting: Mapping[TP, int]) -> None:
+def _advance(records: Sequence[Record], lease: BatchLease, waiting: Mapping[_TP, int]) -> None:
     """Commit past finished records of a batch still in progress, never past a pending one."""
     lease.advance({tp: min(offset, waiting.get(tp, offset)) for tp, offset in commit_positions(records).items()})
 
 
-def pending(records: Sequence[Record], attempts: Sequence[Attempt[Record]]) -> dict[TP, int]:
+def pending(records: Sequence[Record], attempts: Sequence[Attempt[Record]]) -> dict[_TP, int]:
     """The lowest offset per partition that is not finished yet (commits must stay below it)."""
-    low: dict[TP, int] = {}
+    low: dict[_TP, int] = {}
     for r in [*records, *(r for a in attempts for r in a.records)]:
         tp = (r.topic, r.partition)
         low[tp] = min(low.get(tp, r.offset), r.offset)

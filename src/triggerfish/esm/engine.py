@@ -43,10 +43,10 @@ from triggerfish.esm.store import Store
 from triggerfish.functions.runtime import FunctionRuntime
 from triggerfish.validation import InvalidParameterError
 
-log = logging.getLogger("triggerfish.esm")
+_log = logging.getLogger("triggerfish.esm")
 
-STOP_TIMEOUT_S = 60.0
-TRANSITIONAL = (CREATING, ENABLING, DISABLING, UPDATING, DELETING)
+_STOP_TIMEOUT_S = 60.0
+_TRANSITIONAL = (CREATING, ENABLING, DISABLING, UPDATING, DELETING)
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Engine:
                 try:
                     mapping = MappingConfig.from_dict(row["config"])
                 except TriggerfishError as exc:
-                    log.error("stored mapping %s is no longer valid (%s); skipped", row["uuid"], exc)
+                    _log.error("stored mapping %s is no longer valid (%s); skipped", row["uuid"], exc)
                     continue
                 self._register(mapping.replace(uuid=row["uuid"]), row["origin"])
         return self.list()
@@ -149,7 +149,7 @@ class Engine:
         # A mapping retrying a failed setup (Enabling + PROBLEM) stays updatable: an update is how
         # the PROBLEM gets fixed (new secret, Enabled=false), as with Lambda.
         retrying_setup = entry.status.state == ENABLING and entry.status.problem is not None
-        if entry.status.state in TRANSITIONAL and not retrying_setup:
+        if entry.status.state in _TRANSITIONAL and not retrying_setup:
             raise MappingInUse(
                 f"Cannot update the event source mapping because it is in use (State {entry.status.state}). "
                 "Retry when it is Enabled or Disabled."
@@ -228,7 +228,7 @@ class Engine:
     def runner(self, uuid: str) -> MappingRunner | None:
         return self._entry(uuid).runner
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+    def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Stop all mappings gracefully and in parallel."""
         with self._lock:
             self._stopping = True
@@ -260,7 +260,7 @@ class Engine:
             try:
                 self.store.save_status(entry.config.uuid, entry.status.to_dict())
             except Exception as exc:  # noqa: BLE001 - status is advisory; never stop processing for it
-                log.warning("could not save status of %s: %s", entry.config.uuid, exc)
+                _log.warning("could not save status of %s: %s", entry.config.uuid, exc)
 
     def _background(self, entry: _Entry, work: Callable[[], None]) -> None:
         def run() -> None:
@@ -268,7 +268,7 @@ class Engine:
                 try:
                     work()
                 except Exception:  # noqa: BLE001
-                    log.exception("mapping %s: state change failed", entry.config.uuid)
+                    _log.exception("mapping %s: state change failed", entry.config.uuid)
 
         threading.Thread(target=run, name=f"esm-change-{entry.config.uuid}", daemon=True).start()
 
@@ -285,13 +285,13 @@ class Engine:
         entry.status.set_state(ENABLING, USER_INITIATED)
         self._save(entry)
         runner.start()
-        log.info("mapping %s: %s <- %s (group %s) starting", entry.config.uuid, entry.config.function,
+        _log.info("mapping %s: %s <- %s (group %s) starting", entry.config.uuid, entry.config.function,
                  entry.config.topic, entry.config.group_id)
 
     def _stop_entry(self, entry: _Entry) -> None:
         runner, entry.runner = entry.runner, None
         if runner is not None:
-            runner.stop(STOP_TIMEOUT_S)
+            runner.stop(_STOP_TIMEOUT_S)
 
 
 def _bare(function_name: str) -> str:

@@ -12,7 +12,7 @@ from triggerfish.esm.event import EventBuilder, Record, pack_records
 from triggerfish.esm.retry import Outcome
 from triggerfish.functions.runtime import FunctionRuntime, InvokeResult
 
-log = logging.getLogger("triggerfish.esm")
+_log = logging.getLogger("triggerfish.esm")
 
 
 class Invoker:
@@ -34,8 +34,8 @@ class Invoker:
         first, last = records[0], records[-1]
         span = f"{first.topic}-{first.partition}@{first.offset}" + (f"..{last.offset}" if len(records) > 1 else "")
         if result.ok:
-            if log.isEnabledFor(logging.INFO):  # the size walks every record: only when it is logged
-                log.info("%s <- %s (%d records, %d bytes) OK in %.0f ms", self.function, span, len(records),
+            if _log.isEnabledFor(logging.INFO):  # the size walks every record: only when it is logged
+                _log.info("%s <- %s (%d records, %d bytes) OK in %.0f ms", self.function, span, len(records),
                          self.builder.size(records), ms)
             body = None
             if self.parse_response:
@@ -45,7 +45,7 @@ class Invoker:
                     body = None
             return Outcome(False, payload=body), result
         err = result.error or {}
-        log.warning("%s <- %s (%d records) failed in %.0f ms: %s: %s", self.function, span, len(records), ms,
+        _log.warning("%s <- %s (%d records) failed in %.0f ms: %s: %s", self.function, span, len(records), ms,
                     err.get("errorType"), err.get("errorMessage"))
         return Outcome(True, error_type=str(err.get("errorType", "Unknown")),
                        error_message=str(err.get("errorMessage", ""))), result

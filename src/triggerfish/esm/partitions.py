@@ -26,22 +26,22 @@ from triggerfish.esm.committer import Committer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
 
-TP = tuple[str, int]
+_TP = tuple[str, int]
 PAUSE_BATCHES = 8
 #: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
-FILTERED = b"-"
+_FILTERED = b"-"
 
 
 def filtered_record(topic: str, partition: int, offset: int) -> Record:
     """The placeholder ``accept`` takes for a record FilterCriteria dropped."""
     record = Record(topic, partition, offset, 0, "", None, None)
-    record.encoded = FILTERED
+    record.encoded = _FILTERED
     return record
 
 
 @dataclass
 class Partition:
-    tp: TP
+    tp: _TP
     buffer: PartitionBuffer
     generation: int
     #: Next offset after the last record seen (filtered ones included); -1 before the first.
@@ -76,7 +76,7 @@ class Lease:
                 commit_to = max(commit_to, p.position)
             return cut, commit_to
 
-    def advance(self, positions: Mapping[TP, int]) -> None:
+    def advance(self, positions: Mapping[_TP, int]) -> None:
         """Commit past finished records of a batch still in progress (a partial batch response)."""
         with self._owner.lock:
             if self.current():
@@ -124,7 +124,7 @@ class Partitions:
         self.max_bytes = max_bytes
         self.stopping = stopping
         self._clock = clock
-        self._parts: dict[TP, Partition] = {}
+        self._parts: dict[_TP, Partition] = {}
         self._generation = 0
         #: Partitions paused so far (the benchmark reports it).
         self.pauses = 0
@@ -135,15 +135,15 @@ class Partitions:
     def __contains__(self, tp: object) -> bool:
         return tp in self._parts
 
-    def get(self, tp: TP) -> Partition | None:
+    def get(self, tp: _TP) -> Partition | None:
         return self._parts.get(tp)
 
-    def tps(self) -> list[TP]:
+    def tps(self) -> list[_TP]:
         with self.lock:
             return list(self._parts)
 
     # -- rebalances ----------------------------------------------------------------------------
-    def assign(self, tps: Iterable[TP], committed: Mapping[TP, int], envelope: Callable[[str, int], int]) -> None:
+    def assign(self, tps: Iterable[_TP], committed: Mapping[_TP, int], envelope: Callable[[str, int], int]) -> None:
         """Own ``tps`` (new generations, empty buffers); ``committed`` is the group's offsets (-1 = none)."""
         tps = list(tps)
         with self.lock:
@@ -153,7 +153,7 @@ class Partitions:
                 self._parts[tp] = Partition(tp, buffer, self._generation)
             self.committer.own(tps, dict(committed))
 
-    def start_revoke(self, tps: Iterable[TP]) -> list[Partition]:
+    def start_revoke(self, tps: Iterable[_TP]) -> list[Partition]:
         """Mark ``tps`` revoking: nothing new is accepted or dispatched, running batches stop retrying."""
         with self.lock:
             parts = [self._parts[tp] for tp in tps if tp in self._parts]
@@ -168,7 +168,7 @@ class Partitions:
                 while p.in_flight and (deadline is None or self._clock() < deadline):
                     p.done.wait(0.1)
 
-    def remove(self, parts: Iterable[Partition], tps: list[TP]) -> None:
+    def remove(self, parts: Iterable[Partition], tps: list[_TP]) -> None:
         """Drop revoked partitions; a batch still running on one of them can no longer commit."""
         with self.lock:
             for p in parts:
@@ -191,7 +191,7 @@ class Partitions:
                 if p.position < 0:
                     self.committer.start(p.tp, record.offset)  # CommittedEventCount's base
                 p.position = record.offset + 1
-                if record.encoded != FILTERED:
+                if record.encoded != _FILTERED:
                     p.buffer.add(record, now)
 
     def dispatch(self, now: float) -> list[Lease]:
@@ -220,11 +220,11 @@ class Partitions:
                         timeout = min(timeout, max(0.0, deadline - now))
         return timeout
 
-    def flow(self) -> tuple[list[TP], list[TP]]:
+    def flow(self) -> tuple[list[_TP], list[_TP]]:
         """The partitions to pause (backlog too large) and to resume (backlog drained), in that order."""
         high_count, high_bytes = PAUSE_BATCHES * self.batch_size, PAUSE_BATCHES * self.max_bytes
-        pause: list[TP] = []
-        resume: list[TP] = []
+        pause: list[_TP] = []
+        resume: list[_TP] = []
         with self.lock:
             for p in self._parts.values():
                 big = len(p.buffer) >= high_count or p.buffer.bytes >= high_bytes

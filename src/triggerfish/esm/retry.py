@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 MAXIMUM_PAYLOAD_SIZE_EXCEEDED = "MaximumPayloadSizeExceeded"
-REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
-DESTINATION_RETRY_CAP = 10
+_REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+_DESTINATION_RETRY_CAP = 10
 
 
 class RecordLike(Protocol):
@@ -114,7 +114,7 @@ class RetryPolicy:
             maximum_retry_attempts=mapping.maximum_retry_attempts,
             maximum_record_age_seconds=mapping.maximum_record_age_in_seconds,
             bisect_on_error=mapping.bisect_batch_on_function_error,
-            report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES in mapping.function_response_types,
+            report_batch_item_failures=_REPORT_BATCH_ITEM_FAILURES in mapping.function_response_types,
             has_destination=bool(destination),
         )
 
@@ -123,7 +123,7 @@ class RetryPolicy:
         """Retries allowed after the first attempt; None = retry forever."""
         if self.maximum_retry_attempts >= 0:
             return self.maximum_retry_attempts
-        return DESTINATION_RETRY_CAP if self.has_destination else None
+        return _DESTINATION_RETRY_CAP if self.has_destination else None
 
     def split_expired(self, attempt: Attempt[R], now_ms: int) -> tuple[Attempt[R], tuple[R, ...]]:
         """Take records older than MaximumRecordAgeInSeconds out of an attempt, before invoking it."""

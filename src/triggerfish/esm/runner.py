@@ -43,15 +43,15 @@ from triggerfish.esm.setup import SetupCheck, record_once, set_up
 from triggerfish.esm.state import MappingStatus
 from triggerfish.functions.runtime import FunctionRuntime
 
-log = logging.getLogger("triggerfish.esm")
+_log = logging.getLogger("triggerfish.esm")
 
-TP = tuple[str, int]
-POLL_INTERVAL_S = 0.1
-STATUS_INTERVAL_S = 1.0
+_TP = tuple[str, int]
+_POLL_INTERVAL_S = 0.1
+_STATUS_INTERVAL_S = 1.0
 #: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
-REVOKE_WAIT_MAX_S = 30.0
-COMMIT_INTERVAL_S = 0.1
-COMMIT_STUCK_S = 10.0
+_REVOKE_WAIT_MAX_S = 30.0
+_COMMIT_INTERVAL_S = 0.1
+_COMMIT_STUCK_S = 10.0
 
 #: Builds the worker pool: (workers, thread name prefix).
 PoolFactory = Callable[[int, str], Executor]
@@ -105,10 +105,10 @@ class MappingRunner:
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
         committer = Committer(self.metrics.committed)
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
-                                pacer=CommitPacer(COMMIT_INTERVAL_S, COMMIT_STUCK_S))
+                                pacer=CommitPacer(_COMMIT_INTERVAL_S, _COMMIT_STUCK_S))
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
-        self._filter = compile_filter(mapping)
+        self._filter = _compile_filter(mapping)
         self._pool: Executor | None = None
         self._source: RecordSource | None = None
         self._builder: EventBuilder | None = None
@@ -153,14 +153,14 @@ class MappingRunner:
                     # A login failed while polling (rotated secret, revoked certificate): librdkafka would retry
                     # the stale credentials forever; the setup stages read the secrets again.
                     self._resetup.clear()
-                    log.warning("mapping %s: login failed while polling; running setup again", self.mapping.uuid)
+                    _log.warning("mapping %s: login failed while polling; running setup again", self.mapping.uuid)
                     resolved = self._setup()
                 else:
                     self._reconsume.clear()
-                    log.warning("mapping %s: reading again from the committed offsets", self.mapping.uuid)
+                    _log.warning("mapping %s: reading again from the committed offsets", self.mapping.uuid)
         except BaseException as exc:  # noqa: BLE001 - a mapping's failure must not end the engine
             self.error = exc
-            log.exception("mapping %s stopped on an unexpected error", self.mapping.uuid)
+            _log.exception("mapping %s stopped on an unexpected error", self.mapping.uuid)
             self.status.set_problem(Diagnosis(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log"))
         finally:
             if self._pool is not None:
@@ -194,14 +194,14 @@ class MappingRunner:
         last_status = 0.0
         try:
             while not (self._stop.is_set() or self._resetup.is_set() or self._reconsume.is_set()):
-                messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), POLL_INTERVAL_S))
+                messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), _POLL_INTERVAL_S))
                 now = self.clock.monotonic()
                 if messages:
                     self._parts.accept(self._records_of(messages), now)
                 self._dispatch(driver, now)
                 self._commits.commit(source, self.clock.monotonic())
                 self._flow_control()
-                if now - last_status >= STATUS_INTERVAL_S:
+                if now - last_status >= _STATUS_INTERVAL_S:
                     self._refresh_status()
                     last_status = now
             self._parts.drain()
@@ -250,7 +250,7 @@ class MappingRunner:
                 if not driver.run(cut, lease) or not lease.finish(commit_to):
                     return
         except BaseException as exc:  # noqa: BLE001 - a bug must not end the mapping nor lose the batch
-            log.exception("mapping %s: batch processing failed", self.mapping.uuid)
+            _log.exception("mapping %s: batch processing failed", self.mapping.uuid)
             # The batch left the buffer uncommitted: a later batch of this partition committing would skip it.
             # The partition stops here and the consumer starts again from the group's committed offsets.
             self._parts.start_revoke([lease.partition.tp])
@@ -271,21 +271,21 @@ class MappingRunner:
         return f"arn:aws:lambda:us-east-1:000000000000:function:{self.mapping.function}"
 
     # -- rebalances (callbacks inside poll) ------------------------------------------------------
-    def _assigned(self, tps: list[TP], committed: dict[TP, int]) -> None:
+    def _assigned(self, tps: list[_TP], committed: dict[_TP, int]) -> None:
         assert self._builder is not None
         self._parts.assign(tps, committed, self._builder.envelope_size)
         for tp in tps:
             ps = self.status.partition(*tp)
             ps.assigned = True
             ps.committed = committed.get(tp) if committed.get(tp, -1) >= 0 else None
-        log.info("mapping %s: assigned %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
+        _log.info("mapping %s: assigned %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
         self._stage("first_poll", self.mapping.group_id, True,
                     f"joined group {self.mapping.group_id}; assigned {len(tps)} partition(s)")
 
-    def _revoked(self, tps: list[TP]) -> None:
+    def _revoked(self, tps: list[_TP]) -> None:
         parts = self._parts.start_revoke(tps)
         fn = self.mapping.function
-        wait = min(REVOKE_WAIT_MAX_S, self.runtime.get(fn).timeout + 5) if fn in self.runtime else 0.0
+        wait = min(_REVOKE_WAIT_MAX_S, self.runtime.get(fn).timeout + 5) if fn in self.runtime else 0.0
         self._parts.wait_idle(parts, self.clock.monotonic() + wait)
         if self._source is not None:  # commit what finished before another member takes the partitions
             self._commits.commit(self._source, self.clock.monotonic(), sync=True, only=tps)
@@ -293,7 +293,7 @@ class MappingRunner:
         for p in parts:
             self.status.partition(*p.tp).assigned = False
         if tps:
-            log.info("mapping %s: revoked %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
+            _log.info("mapping %s: revoked %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
 
     # -- errors, flow control, status ----------------------------------------------------------
     def _client_error(self, err: Any) -> None:
@@ -312,9 +312,9 @@ class MappingRunner:
             if diagnosis.problem in (problems.SASL_AUTHENTICATION, problems.TLS_AUTHENTICATION):
                 self._resetup.set()
         if diagnosis is not None or fatal:
-            log.error("mapping %s: %s: %s", self.mapping.uuid, name, text)
+            _log.error("mapping %s: %s: %s", self.mapping.uuid, name, text)
         else:
-            log.debug("mapping %s: %s: %s", self.mapping.uuid, name, text)
+            _log.debug("mapping %s: %s: %s", self.mapping.uuid, name, text)
 
     def _flow_control(self) -> None:
         """Pause partitions whose backlog is large (a batch retrying, a slow function); resume when drained."""
@@ -341,7 +341,7 @@ class MappingRunner:
         self._save_status()
 
 
-def compile_filter(mapping: MappingConfig) -> Callable[[bytes | None], bool] | None:
+def _compile_filter(mapping: MappingConfig) -> Callable[[bytes | None], bool] | None:
     """The mapping's FilterCriteria as a predicate on a record's value; None = keep everything."""
     if not mapping.filter_criteria:
         return None

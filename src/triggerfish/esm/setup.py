@@ -23,9 +23,9 @@ from triggerfish.esm.clock import Clock
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.state import ENABLED, ENABLING, USER_INITIATED, MappingStatus
 
-log = logging.getLogger("triggerfish.esm")
+_log = logging.getLogger("triggerfish.esm")
 
-BACKOFF_MAX_S = 60.0
+_BACKOFF_MAX_S = 60.0
 #: Runs the setup stages of a mapping: their results and, when the secret stage passed, the resolved auth.
 SetupCheck = Callable[[MappingConfig], tuple[list[Check], auth.Auth | None]]
 
@@ -52,13 +52,13 @@ def set_up(
             save_status()
             return resolved
         assert problem is not None  # check_mapping resolves the auth whenever no stage failed
-        log.error("mapping %s: %s [%s] %s; fix: %s", mapping.uuid, problem.problem, problem.stage,
+        _log.error("mapping %s: %s [%s] %s; fix: %s", mapping.uuid, problem.problem, problem.stage,
                   problem.detail, problem.fix)
         # one step: a re-setup after a login failure must not show Enabled with the new PROBLEM
         status.set_state(ENABLING, problems.reason_for(problem.problem), problem=problem)
         save_status()
         clock.sleep(delay)
-        delay = min(delay * 2, BACKOFF_MAX_S)
+        delay = min(delay * 2, _BACKOFF_MAX_S)
     return None
 
 
@@ -67,14 +67,14 @@ def _check(mapping: MappingConfig, check: SetupCheck) -> tuple[list[Check], auth
     try:
         results, resolved = check(mapping)
     except (ConfigError, TriggerfishError) as exc:
-        return [], None, problem_of(exc)
+        return [], None, _problem_of(exc)
     except Exception as exc:  # noqa: BLE001 - a surprise in a check must not end the retries
-        log.exception("mapping %s: setup check failed unexpectedly", mapping.uuid)
+        _log.exception("mapping %s: setup check failed unexpectedly", mapping.uuid)
         return [], None, Diagnosis(problems.INTERNAL, f"{type(exc).__name__}: {exc}", "see the engine log", stage="setup")
     return results, resolved, stages.setup_problem(results)
 
 
-def problem_of(exc: BaseException) -> Diagnosis:
+def _problem_of(exc: BaseException) -> Diagnosis:
     """The status problem of an error raised while setting up."""
     if isinstance(exc, SetupError):
         return exc.diagnosis

@@ -34,7 +34,7 @@ from triggerfish.esm.probes.network import DEFAULT_TIMEOUT_S, check_dns, check_t
 from triggerfish.esm.probes.tls import check_tls
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S", "KAFKA_TIMEOUT_S", "STAGES", "check_advertised", "check_broker", "check_cluster",
+    "DEFAULT_TIMEOUT_S", "KAFKA_TIMEOUT_S", "STAGES", "check_broker", "check_cluster",
     "check_mapping", "first_failure", "setup_problem",
 ]
 
@@ -68,7 +68,7 @@ def check_broker(server: str, config: dict[str, Any], timeout: float = DEFAULT_T
     return [dns, tcp, check_tls(host, port, config, address, timeout)]
 
 
-def check_advertised(a: Probe, bootstrap: list[str], config: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S,
+def _check_advertised(a: Probe, bootstrap: list[str], config: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S,
                      kafka_timeout: float = KAFKA_TIMEOUT_S) -> list[Check]:
     """DNS, TCP and TLS for every broker the cluster advertises that is not a bootstrap server.
 
@@ -142,7 +142,7 @@ def _cluster_stages(run: _Run, bootstrap: list[str], config: dict[str, Any], top
     sasl, a = check_sasl(config, target, who, kafka_timeout)
     if not run.add(sasl) or a is None:
         return False
-    for r in check_advertised(a, bootstrap, config, timeout, kafka_timeout):
+    for r in _check_advertised(a, bootstrap, config, timeout, kafka_timeout):
         if not run.add(r):
             return False
     if not run.add(check_topic(a, target, topic, group, principal, kafka_timeout)):

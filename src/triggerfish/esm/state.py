@@ -22,7 +22,7 @@ CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING = (
 _STATES = (CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING)
 USER_INITIATED = "USER_INITIATED"
 _NO_RECORDS = "No records processed"
-_OK = "OK"
+OK = "OK"
 _KEEP = object()  # set_state(problem=...) not given: the problem stays as it is
 
 
@@ -76,7 +76,7 @@ class MappingStatus:
 
     def ok(self, records: int) -> None:
         with self._lock:
-            self.last_processing_result = _OK
+            self.last_processing_result = OK
             self.problem = None
             self.invocations += 1
             self.records += records
@@ -96,7 +96,7 @@ class MappingStatus:
     def _set_problem(self, problem: Diagnosis | None) -> None:  # with self._lock held
         if problem is None:
             if self.problem is not None and self.last_processing_result == self.problem.problem:
-                self.last_processing_result = _OK if self.invocations > self.errors else _NO_RECORDS
+                self.last_processing_result = OK if self.invocations > self.errors else _NO_RECORDS
             self.problem = None
         else:
             self.problem = problem
