@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from api_support import lambda_client
-from esm_helpers import function_config, write_handler
+from esm_helpers import function_config, function_dict, write_config, write_handler
 from triggerfish import App
 from triggerfish.api import AccessKey, Trust
 from triggerfish.errors import ConfigError
@@ -238,3 +242,39 @@ def test_api_secret_references_under_configured_roots_pass(tmp_path: Path, monke
         assert len(app.engine.list()) == 2
     finally:
         app.stop()
+
+
+def _run(config: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGERFISH_")}
+    return subprocess.Popen([sys.executable, "-m", "triggerfish", "run", "--config", str(config), "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**env, "COLUMNS": "250"})
+
+
+def test_triggerfish_run_options(tmp_path: Path) -> None:
+    code = write_handler(tmp_path, "h", HANDLER)
+    config = write_config(tmp_path / "triggerfish.yaml", [function_dict(code, "h.handler", "f")], [])
+    refused = _run(config, "--host", "0.0.0.0")
+    out, _ = refused.communicate(timeout=60)
+    assert refused.returncode == 1 and "--insecure" in out and "Traceback" not in out
+    proc = _run(config, "--allowed-host", "api.internal", "--allowed-origin", "https://console.example",
+                "--secret-env-prefix", "KAFKA_")
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line)
+            if match := re.search(r"control API on (http://127\.0\.0\.1:\d+)", line):
+                url = match.group(1)
+                break
+        else:
+            raise AssertionError("".join(lines))
+        assert httpx.get(url + ESM, headers={"host": "api.internal"}).status_code == 200
+        assert httpx.get(url + ESM, headers={"host": "evil.example"}).status_code == 403
+        assert httpx.get(url + ESM, headers={"origin": "https://console.example"}).status_code == 200
+        body = {**CREATE, "SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": "env:HOME"}]}
+        assert "--secret-env-prefix" in httpx.post(url + ESM, json=body).json()["message"]
+        body["SourceAccessConfigurations"] = [{"Type": "BASIC_AUTH", "URI": "env:KAFKA_X"}]
+        assert httpx.post(url + ESM, json=body).status_code == 202
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)

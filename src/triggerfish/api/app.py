@@ -20,7 +20,7 @@ from triggerfish.api.concurrency import ConcurrencyLimits
 from triggerfish.api.errors import handle_error
 from triggerfish.api.metrics import metrics_endpoint
 from triggerfish.api.operations import Endpoint, Operations, operation
-from triggerfish.api.trust import HostAndOrigin, Trust
+from triggerfish.api.trust import URL_PREFIX, HostAndOrigin, Trust
 from triggerfish.api.wire import json_response
 from triggerfish.errors import TriggerfishError, UnknownOperationError
 
@@ -68,8 +68,8 @@ def routes() -> list[Route]:
     table = [Route(path, operation(op, endpoint), methods=[method], name=f"{op}:{path}") for path, method, op, endpoint in ops]
     url_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     table += [
-        Route(urls.URL_PREFIX + "/{name}", urls.serve_url, methods=url_methods),
-        Route(urls.URL_PREFIX + "/{name}/{path:path}", urls.serve_url, methods=url_methods),
+        Route(URL_PREFIX + "/{name}", urls.serve_url, methods=url_methods),
+        Route(URL_PREFIX + "/{name}/{path:path}", urls.serve_url, methods=url_methods),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/{rest:path}", _unknown_operation, methods=url_methods),

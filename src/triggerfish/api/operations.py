@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triggerfish.api import sigv4
-from triggerfish.api.trust import check_content_type
 from triggerfish.api.errors import lambda_response
 from triggerfish.api.metrics import API_LATENCY, API_REQUESTS
+from triggerfish.api.trust import check_content_type
 
 _log = logging.getLogger("triggerfish.api")
 
