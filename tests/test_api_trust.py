@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -278,3 +279,26 @@ def test_triggerfish_run_options(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_aws_cli_passes_the_guard(app: App, tmp_path: Path) -> None:
+    assert app.url is not None
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+
+    def aws(*args: str) -> Any:
+        done = subprocess.run(["aws", "lambda", *args, "--endpoint-url", app.url or "", "--output", "json"],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    out = tmp_path / "out.json"
+    assert aws("invoke", "--function-name", "f", "--payload", '{"a": 1}', str(out))["StatusCode"] == 200
+    assert json.loads(out.read_text()) == {"echo": {"a": 1}}
+    created = aws("create-event-source-mapping", "--function-name", "f", "--topics", "cli-topic",
+                  "--starting-position", "LATEST", "--self-managed-event-source",
+                  '{"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["127.0.0.1:1"]}}')
+    aws("update-event-source-mapping", "--uuid", created["UUID"], "--batch-size", "5")
+    assert [m["UUID"] for m in aws("list-event-source-mappings")["EventSourceMappings"]] == [created["UUID"]]
+    aws("delete-event-source-mapping", "--uuid", created["UUID"])
