@@ -1,7 +1,8 @@
 """Checking AWS Signature Version 4 on control-API requests.
 
-boto3 and the AWS CLI sign every call. By default any signature is accepted (like a local
-emulator); with ``--require-auth`` the access key must match the configured pair and the signature
+boto3 and the AWS CLI sign every call. By default the control API accepts any signature (like a local
+emulator; ``AWS_IAM`` function URLs never do, see ``api.urls``); with ``--require-auth`` the access
+key must match the configured pair and the signature
 is recomputed with botocore's own signer over the request exactly as received, so a request that
 botocore signed with the right secret verifies, and anything else gets AWS's 403 error codes.
 The secret never appears in errors or logs.
