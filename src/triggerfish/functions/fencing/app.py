@@ -100,6 +100,8 @@ class FencingFunction:
 
 
 class _Labelled(Protocol):
+    """What the decision log reads of a skipped alert."""
+
     @property
     def labels(self) -> Mapping[str, str]: ...
 
