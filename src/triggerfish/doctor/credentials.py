@@ -250,48 +250,78 @@ def _issuer_from_policy(policy: Mapping[str, Any]) -> str:
 # --- EKS Pod Identity ---------------------------------------------------------------------------------
 
 def pod_identity(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
-    checks: list[Check] = []
+    """The EKS Pod Identity path, in the order the SDK walks it: agent URI, SDK version, proxy, token, agent."""
     uri = env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
     parsed = urlparse(uri)
     host = parsed.hostname or ""
-    allowed = host in _CONTAINER_ALLOWED_HOSTS or parsed.scheme == "https" or _is_loopback(host)
-    if not allowed:
-        checks.append(Check.of("pod-identity", uri, "fail",
-                               f"Unsupported host '{host}': SDKs fetch container credentials only from loopback or "
-                               f"{', '.join(_CONTAINER_ALLOWED_HOSTS)}", "", "use http://169.254.170.23/v1/credentials"))
+    allowed = _container_host_allowed(parsed.scheme, host)
+    checks = [] if allowed else [_unsupported_container_host(uri, host)]
+    checks += _pod_identity_sdk(host)
+    checks += _pod_identity_proxy(env, host)
+    checks += _pod_identity_token(env)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if host and allowed:
+        checks.append(_pod_identity_agent(host, port, timeout))
+    return checks
+
+
+def _container_host_allowed(scheme: str, host: str) -> bool:
+    return host in _CONTAINER_ALLOWED_HOSTS or scheme == "https" or _is_loopback(host)
+
+
+def _unsupported_container_host(uri: str, host: str) -> Check:
+    return Check.of("pod-identity", uri, "fail",
+                    f"Unsupported host '{host}': SDKs fetch container credentials only from loopback or "
+                    f"{', '.join(_CONTAINER_ALLOWED_HOSTS)}", "", "use http://169.254.170.23/v1/credentials")
+
+
+def _pod_identity_sdk(host: str) -> list[Check]:
     if host in _POD_IDENTITY_HOSTS and _version(botocore.__version__) < _MIN_BOTOCORE_POD_IDENTITY:
-        checks.append(Check.of("pod-identity", "SDK", "fail", f"botocore {botocore.__version__} predates EKS Pod Identity "
-                               "(needs 1.34.41)", "", "pip install -U boto3"))
+        return [Check.of("pod-identity", "SDK", "fail", f"botocore {botocore.__version__} predates EKS Pod Identity "
+                         "(needs 1.34.41)", "", "pip install -U boto3")]
+    return []
+
+
+def _pod_identity_proxy(env: Mapping[str, str], host: str) -> list[Check]:
     proxy = env.get("HTTP_PROXY") or env.get("http_proxy")
     no_proxy = env.get("NO_PROXY", "") + "," + env.get("no_proxy", "")
     if proxy and host and host not in no_proxy:
-        checks.append(Check.of("pod-identity", "NO_PROXY", "fail", f"HTTP_PROXY is set and NO_PROXY lacks {host}",
-                               "the credentials request goes to the proxy, which can't reach the node-local agent",
-                               "add 169.254.170.23,fd00:ec2::23 to NO_PROXY"))
+        return [Check.of("pod-identity", "NO_PROXY", "fail", f"HTTP_PROXY is set and NO_PROXY lacks {host}",
+                         "the credentials request goes to the proxy, which can't reach the node-local agent",
+                         "add 169.254.170.23,fd00:ec2::23 to NO_PROXY")]
+    return []
+
+
+def _pod_identity_token(env: Mapping[str, str]) -> list[Check]:
     token_file = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
     if token_file:
-        try:
-            claims = jwt.decode(Path(token_file).read_text())
-            expired = claims.expired()
-            checks.append(Check.of("pod-identity", token_file, "fail" if expired else "ok",
-                                   "token expired" if expired else "token decoded", claims.summary()))
-        except (OSError, jwt.TokenError) as exc:
-            checks.append(Check.of("pod-identity", token_file, "fail", f"cannot use the token file: {exc}",
-                                   "", "check the eks-pod-identity-token projected volume"))
-    elif not env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
-        checks.append(Check.of("pod-identity", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "warn", "not set",
-                               "the agent rejects requests without the pod's token"))
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    if host and allowed:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            checks.append(Check.of("pod-identity", f"{host}:{port}", "ok", "agent reachable"))
-        except OSError as exc:
-            checks.append(Check.of("pod-identity", f"{host}:{port}", "fail", f"cannot connect to the agent: {exc}",
-                                   "the eks-pod-identity-agent DaemonSet runs with hostNetwork on 169.254.170.23:80",
-                                   "kubectl -n kube-system get daemonset eks-pod-identity-agent  "
-                                   "(install the add-on: aws eks create-addon --addon-name eks-pod-identity-agent)"))
-    return checks
+        return [_pod_identity_token_file(token_file)]
+    if not env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
+        return [Check.of("pod-identity", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "warn", "not set",
+                         "the agent rejects requests without the pod's token")]
+    return []
+
+
+def _pod_identity_token_file(token_file: str) -> Check:
+    try:
+        claims = jwt.decode(Path(token_file).read_text())
+        expired = claims.expired()
+        return Check.of("pod-identity", token_file, "fail" if expired else "ok",
+                        "token expired" if expired else "token decoded", claims.summary())
+    except (OSError, jwt.TokenError) as exc:
+        return Check.of("pod-identity", token_file, "fail", f"cannot use the token file: {exc}",
+                        "", "check the eks-pod-identity-token projected volume")
+
+
+def _pod_identity_agent(host: str, port: int, timeout: float) -> Check:
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return Check.of("pod-identity", f"{host}:{port}", "ok", "agent reachable")
+    except OSError as exc:
+        return Check.of("pod-identity", f"{host}:{port}", "fail", f"cannot connect to the agent: {exc}",
+                        "the eks-pod-identity-agent DaemonSet runs with hostNetwork on 169.254.170.23:80",
+                        "kubectl -n kube-system get daemonset eks-pod-identity-agent  "
+                        "(install the add-on: aws eks create-addon --addon-name eks-pod-identity-agent)")
 
 
 def _is_loopback(host: str) -> bool:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from triggerfish.checks import Check, timed
@@ -30,45 +31,79 @@ def check_tls(host: str, port: int, config: dict[str, Any], address: str | None 
     """Handshake with the broker as librdkafka would (same CA, client cert and host name check), then ask
     ApiVersions so a TLS 1.3 broker that rejects the client certificate gets to say so."""
     started = time.monotonic()
-    target = f"{host}:{port}"
     if str(config.get("security.protocol", "PLAINTEXT")).upper() not in ("SSL", "SASL_SSL"):
         return _check_plaintext(host, port, address, timeout, started)
-    has_client_cert = bool(config.get("ssl.certificate.pem") or config.get("ssl.certificate.location"))
-    handshaken = False  # a peer that hangs up before its ServerHello is no TLS listener; after it, it refused us
+    attempt = _Handshake(host, port, config, address, timeout)
     try:
-        with _client_context(config) as ctx:
-            with socket.create_connection((address or host, port), timeout=timeout) as raw:
-                with ctx.wrap_socket(raw, server_hostname=host) as tls:
-                    handshaken = True
+        version = attempt.run()
+    except (OSError, NotKafka, ValueError) as exc:  # ssl.SSLError is an OSError
+        return timed("tls", attempt.target, started, _handshake_failure(attempt, exc))
+    detail = f"{version}, certificate verified" + (" (host name not checked)" if not _verify_hostname(config) else "")
+    return timed("tls", attempt.target, started, detail=detail)
+
+
+@dataclass
+class _Handshake:
+    """One TLS connection attempt to a broker, and how far it got."""
+
+    host: str
+    port: int
+    config: dict[str, Any]
+    address: str | None
+    timeout: float
+    handshaken: bool = False  # a peer that hangs up before its ServerHello is no TLS listener; after it, it refused us
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def has_client_cert(self) -> bool:
+        return bool(self.config.get("ssl.certificate.pem") or self.config.get("ssl.certificate.location"))
+
+    def run(self) -> str:
+        """Handshake, then ApiVersions over TLS; the negotiated protocol version."""
+        with _client_context(self.config) as ctx:
+            with socket.create_connection((self.address or self.host, self.port), timeout=self.timeout) as raw:
+                with ctx.wrap_socket(raw, server_hostname=self.host) as tls:
+                    self.handshaken = True
                     version = tls.version() or "TLS"
                     api_versions(tls)
-    except ssl.SSLCertVerificationError as exc:
-        return timed("tls", target, started, _server_cert_diagnosis(host, port, exc, config, address, timeout))
-    except ssl.SSLError as exc:
-        reason = exc.reason or ""
-        if "ALERT" in reason or (handshaken and reason == "UNEXPECTED_EOF_WHILE_READING"):
-            return timed("tls", target, started, problems.client_cert_rejected(target, reason, has_client_cert))
-        if reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE"):
-            return timed("tls", target, started, problems.not_tls(host, port, reason))
-        return timed("tls", target, started, Diagnosis(
-            problems.TLS_AUTHENTICATION, f"{target}: TLS failed: {reason or exc}", "check the listener's TLS settings", reason,
-        ))
-    except NotKafka as exc:
-        return timed("tls", target, started, problems.not_kafka(host, port, str(exc)))
-    except (ConnectionResetError, BrokenPipeError) as exc:
-        if handshaken:
-            d = problems.client_cert_rejected(target, "", has_client_cert)
-        else:
-            d = problems.not_tls(host, port, exc.strerror or type(exc).__name__)
-        return timed("tls", target, started, d)
-    except OSError as exc:
-        return timed("tls", target, started, problems.tcp_failed(host, port, address or host, exc, timeout))
-    except ValueError as exc:  # unusable key material handed to ssl
-        return timed("tls", target, started, Diagnosis(
-            problems.INVALID_CERTIFICATE, f"{target}: the client certificate or key cannot be loaded ({exc})",
-            "check the CLIENT_CERTIFICATE_TLS_AUTH secret", "InvalidKey"))
-    detail = f"{version}, certificate verified" + (" (host name not checked)" if not _verify_hostname(config) else "")
-    return timed("tls", target, started, detail=detail)
+        return version
+
+
+def _handshake_failure(attempt: _Handshake, exc: OSError | NotKafka | ValueError) -> Diagnosis:
+    """Most specific exception first: an ``ssl.SSLCertVerificationError`` is an ``ssl.SSLError`` is an ``OSError``."""
+    host, port = attempt.host, attempt.port
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _server_cert_diagnosis(host, port, exc, attempt.config, attempt.address, attempt.timeout)
+    if isinstance(exc, ssl.SSLError):
+        return _ssl_error_diagnosis(attempt, exc)
+    if isinstance(exc, NotKafka):
+        return problems.not_kafka(host, port, str(exc))
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        if attempt.handshaken:
+            return problems.client_cert_rejected(attempt.target, "", attempt.has_client_cert)
+        return problems.not_tls(host, port, exc.strerror or type(exc).__name__)
+    if isinstance(exc, OSError):
+        return problems.tcp_failed(host, port, attempt.address or host, exc, attempt.timeout)
+    # unusable key material handed to ssl
+    return Diagnosis(
+        problems.INVALID_CERTIFICATE, f"{attempt.target}: the client certificate or key cannot be loaded ({exc})",
+        "check the CLIENT_CERTIFICATE_TLS_AUTH secret", "InvalidKey")
+
+
+def _ssl_error_diagnosis(attempt: _Handshake, exc: ssl.SSLError) -> Diagnosis:
+    """OpenSSL's reason code tells a refused client certificate from a port that does not speak TLS."""
+    reason = exc.reason or ""
+    if "ALERT" in reason or (attempt.handshaken and reason == "UNEXPECTED_EOF_WHILE_READING"):
+        return problems.client_cert_rejected(attempt.target, reason, attempt.has_client_cert)
+    if reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE"):
+        return problems.not_tls(attempt.host, attempt.port, reason)
+    return Diagnosis(
+        problems.TLS_AUTHENTICATION, f"{attempt.target}: TLS failed: {reason or exc}", "check the listener's TLS settings",
+        reason,
+    )
 
 
 def _check_plaintext(host: str, port: int, address: str | None, timeout: float, started: float) -> Check:

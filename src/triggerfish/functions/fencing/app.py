@@ -15,8 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from triggerfish.errors import (
     FencingBusyError,
@@ -48,11 +48,31 @@ class FencingFunction:
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         decisions = Decisions()
+        refused = self._refuse(event, decisions)
+        if refused is not None:
+            return refused
+        try:
+            notification = parse_notification(_body(event))
+        except InvalidRequestError as exc:
+            decisions.record("receive", "invalid", reason=str(exc))
+            return _response(400, decisions)
+
+        selection = site_offline_alerts(notification)
+        _record_unfenced(notification.truncatedAlerts, selection.skipped, selection.invalid, decisions)
+        try:
+            outcomes = self._fence_all(selection.alerts, decisions)
+        except FencingBusyError:
+            decisions.record("lock", "busy", reason="another fencing call is running; retry decides from its result")
+            return _response(503, decisions, _retry_after())
+        status = _status(outcomes, bool(selection.invalid))
+        return _response(status, decisions, _retry_after() if status == 503 else None)
+
+    def _refuse(self, event: dict[str, Any], decisions: Decisions) -> dict[str, Any] | None:
+        """The 405/401/403 response for a request that is not an authenticated POST; None for one that is."""
         method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "POST")).upper()
         if method != "POST":
             decisions.record("receive", "rejected", reason=f"method {method} not allowed")
             return _response(405, decisions, {"allow": "POST"})
-
         headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
         credentials = basic_credentials(headers.get("authorization"))
         if credentials is None:
@@ -61,50 +81,14 @@ class FencingFunction:
         if not credentials_match(credentials, self._user, self._password()):
             decisions.record("authenticate", "rejected", reason="wrong user or password")
             return _response(403, decisions)
+        return None
 
-        try:
-            notification = parse_notification(_body(event))
-        except InvalidRequestError as exc:
-            decisions.record("receive", "invalid", reason=str(exc))
-            return _response(400, decisions)
-
-        selection = site_offline_alerts(notification)
-        if notification.truncatedAlerts:
-            decisions.record(
-                "receive", "truncated", reason=f"Alertmanager left out {notification.truncatedAlerts} alert(s): "
-                "set max_alerts: 0 on the webhook_config",
-            )
-        for alert, reason in selection.skipped:
-            decisions.record(
-                "ignore", "ignored", site=alert.labels.get("site"), reporter=alert.labels.get("reporter"),
-                alertname=alert.labels.get("alertname"), reason=reason,
-            )
-        for alert, reason in selection.invalid:
-            decisions.record(
-                "ignore", "invalid", site=alert.labels.get("site"), reporter=alert.labels.get("reporter"), reason=reason
-            )
-
-        outcomes: list[FencingError | None] = []
-        if selection.alerts:
-            try:
-                with lock.single_flight(self._lock_file):
-                    for offline in selection.alerts:
-                        outcomes.append(self._fence_one(offline, decisions))
-            except FencingBusyError:
-                decisions.record("lock", "busy", reason="another fencing call is running; retry decides from its result")
-                return _response(503, decisions, {"retry-after": str(lock.RETRY_AFTER_SECONDS)})
-
-        if any(isinstance(o, TransientFencingError) for o in outcomes):
-            return _response(503, decisions, {"retry-after": str(lock.RETRY_AFTER_SECONDS)})
-        if any(o is not None and not isinstance(o, PermanentFencingError) for o in outcomes):
-            return _response(500, decisions)
-        if any(isinstance(o, PermanentFencingError) for o in outcomes):
-            # 424: Alertmanager records a failed notification (visible in its metrics) and re-sends only at
-            # the next group_interval, instead of hammering a dependency that says no
-            return _response(424, decisions)
-        if selection.invalid:
-            return _response(422, decisions)
-        return _response(200, decisions)
+    def _fence_all(self, alerts: Sequence[SiteOffline], decisions: Decisions) -> list[FencingError | None]:
+        """Fence each alert in turn under the single-flight lock (raises FencingBusyError if another call holds it)."""
+        if not alerts:
+            return []
+        with lock.single_flight(self._lock_file):
+            return [self._fence_one(offline, decisions) for offline in alerts]
 
     def _fence_one(self, alert: SiteOffline, decisions: Decisions) -> FencingError | None:
         try:
@@ -113,6 +97,51 @@ class FencingFunction:
             failure = FencingError(f"unexpected {type(exc).__name__}: {exc}")
             decisions.record("fence", "failed", site=alert.site, reporter=alert.reporter, error=str(failure))
             return failure
+
+
+class _Labelled(Protocol):
+    """What the decision log reads of a skipped alert."""
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+def _record_unfenced(truncated: int, skipped: Sequence[tuple[_Labelled, str]], invalid: Sequence[tuple[_Labelled, str]],
+                     decisions: Decisions) -> None:
+    """Record what the payload held besides the alerts to fence: alerts left out, skipped and invalid ones."""
+    if truncated:
+        decisions.record(
+            "receive", "truncated", reason=f"Alertmanager left out {truncated} alert(s): "
+            "set max_alerts: 0 on the webhook_config",
+        )
+    for alert, reason in skipped:
+        decisions.record(
+            "ignore", "ignored", site=alert.labels.get("site"), reporter=alert.labels.get("reporter"),
+            alertname=alert.labels.get("alertname"), reason=reason,
+        )
+    for alert, reason in invalid:
+        decisions.record(
+            "ignore", "invalid", site=alert.labels.get("site"), reporter=alert.labels.get("reporter"), reason=reason
+        )
+
+
+def _status(outcomes: Sequence[FencingError | None], invalid: bool) -> int:
+    """The worst outcome decides: retryable 503, then unexpected 500, then refused-for-good 424, then 422."""
+    if any(isinstance(o, TransientFencingError) for o in outcomes):
+        return 503
+    if any(o is not None and not isinstance(o, PermanentFencingError) for o in outcomes):
+        return 500
+    if any(isinstance(o, PermanentFencingError) for o in outcomes):
+        # 424: Alertmanager records a failed notification (visible in its metrics) and re-sends only at
+        # the next group_interval, instead of hammering a dependency that says no
+        return 424
+    if invalid:
+        return 422
+    return 200
+
+
+def _retry_after() -> dict[str, str]:
+    return {"retry-after": str(lock.RETRY_AFTER_SECONDS)}
 
 
 def _body(event: dict[str, Any]) -> bytes:

@@ -42,39 +42,13 @@ class _Plan:
 
 
 def decide(alert: SiteOffline, endpoints: Sequence[Endpoint]) -> _Plan:
+    """What to do about ``alert``, from the load balancer's ``endpoints`` as they are now."""
     if alert.site == alert.reporter:
         return _Plan("ignore", "the alert's site and reporter labels name the same site")
     reporter = [e for e in endpoints if e.site == alert.reporter]
-    if not reporter and not any(e.site == alert.site for e in endpoints):
-        # Neither site is in the load balancer: the tags and the alert's labels do not agree. Acting
-        # (or "ignoring" with a 2xx) would hide that; a human has to line the names up.
-        tagged = sorted({e.site for e in endpoints if e.site})
-        return _Plan(
-            "mismatch",
-            f"neither {alert.reporter} nor {alert.site} has an endpoint in the load balancer "
-            f"(sites found: {', '.join(tagged) or 'none - no endpoint has a site tag'}); "
-            "the site tags and the alert's site/reporter labels must use the same names",
-        )
     if not reporter:
-        return _Plan(
-            "ignore",
-            f"reporter {alert.reporter} has no endpoint in the load balancer (already fenced); the other site decides",
-        )
-
-    pools: dict[str, list[Endpoint]] = defaultdict(list)
-    for endpoint in endpoints:
-        pools[endpoint.pool].append(endpoint)
-    remove: list[Endpoint] = []
-    keep_last: list[Endpoint] = []
-    for pool in pools.values():
-        offline = [e for e in pool if e.site == alert.site]
-        if not offline:
-            continue
-        if len(offline) < len(pool):
-            remove.extend(offline)
-        else:
-            keep_last.extend(offline)
-
+        return _without_reporter(alert, endpoints)
+    remove, keep_last = _offline_endpoints(alert.site, endpoints)
     if remove and all(e.health == "UNHEALTHY" for e in reporter):
         return _Plan(
             "ignore",
@@ -85,3 +59,37 @@ def decide(alert: SiteOffline, endpoints: Sequence[Endpoint]) -> _Plan:
     else:
         reason = f"{alert.site} has no endpoint to remove; make sure its backup is offline"
     return _Plan("fence", reason, tuple(remove), tuple(keep_last), take_offline=True)
+
+
+def _without_reporter(alert: SiteOffline, endpoints: Sequence[Endpoint]) -> _Plan:
+    """The reporter has no endpoint: already fenced, unless the offline site is missing too."""
+    if any(e.site == alert.site for e in endpoints):
+        return _Plan(
+            "ignore",
+            f"reporter {alert.reporter} has no endpoint in the load balancer (already fenced); the other site decides",
+        )
+    # Neither site is in the load balancer: the tags and the alert's labels do not agree. Acting
+    # (or "ignoring" with a 2xx) would hide that; a human has to line the names up.
+    tagged = sorted({e.site for e in endpoints if e.site})
+    return _Plan(
+        "mismatch",
+        f"neither {alert.reporter} nor {alert.site} has an endpoint in the load balancer "
+        f"(sites found: {', '.join(tagged) or 'none - no endpoint has a site tag'}); "
+        "the site tags and the alert's site/reporter labels must use the same names",
+    )
+
+
+def _offline_endpoints(site: str, endpoints: Sequence[Endpoint]) -> tuple[list[Endpoint], list[Endpoint]]:
+    """(to remove, to keep) of ``site``'s endpoints: a pool keeps its last endpoints rather than go empty."""
+    pools: dict[str, list[Endpoint]] = defaultdict(list)
+    for endpoint in endpoints:
+        pools[endpoint.pool].append(endpoint)
+    remove: list[Endpoint] = []
+    keep_last: list[Endpoint] = []
+    for pool in pools.values():
+        offline = [e for e in pool if e.site == site]
+        if len(offline) < len(pool):
+            remove.extend(offline)
+        else:
+            keep_last.extend(offline)
+    return remove, keep_last
