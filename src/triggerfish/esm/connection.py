@@ -49,14 +49,18 @@ class ConnectionWatch:
         return self.down_since is not None
 
     def error(self, name: str, text: str) -> bool:
-        """A librdkafka error; True when it made the connection count as down."""
+        """A librdkafka error; True when it changed the verdict or, while down, its detail."""
         if name not in _ALL_DOWN and name not in _CONNECTION:
             return False
         if name in _CONNECTION:
-            self._last_error = problems.clean(text)
-            broker = text.split(": ", 1)[0] if ": " in text else ""
-            self._last_broker = broker.rsplit("/", 1)[0] if "/" in broker else self._last_broker
-            return False
+            # "127.0.0.1:9092/1: Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms ...)"
+            broker, sep, rest = text.partition(": ")
+            if sep and "/" in broker:
+                self._last_broker, text = broker.rsplit("/", 1)[0], rest
+            error = problems.clean(text)
+            changed = self.down and error != self._last_error  # the shown detail follows the latest error
+            self._last_error = error
+            return changed
         if not self._last_error:
             self._last_error = problems.clean(text)
         return self._went_down()
@@ -108,7 +112,3 @@ class ConnectionWatch:
             target=broker,
         )
 
-
-def is_connection_problem(problem: Diagnosis | None) -> bool:
-    """True for the problem a ``ConnectionWatch`` sets (so clearing it leaves other problems alone)."""
-    return problem is not None and problem.stage == "poll" and problem.problem == problems.CONNECTION_ERROR

@@ -30,7 +30,7 @@ from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.connection import ConnectionWatch, is_connection_problem
+from triggerfish.esm.connection import ConnectionWatch
 from triggerfish.esm.consumer import KafkaSource, RecordSource, SourceFactory, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of, open_destination
 from triggerfish.esm.drive import BatchDriver, Invoke, OnFailure
@@ -340,11 +340,9 @@ class MappingRunner:
         diagnosis = self._connection.diagnosis()
         if diagnosis is not None:
             _log.error("mapping %s: %s", self.mapping.uuid, diagnosis.detail)
-            self.status.set_problem(diagnosis)
         else:
             _log.warning("mapping %s: broker connection restored; polling again", self.mapping.uuid)
-            if is_connection_problem(self.status.problem):
-                self.status.set_problem(None)
+        self.status.set_outage(diagnosis)
         self._save_status()
 
     def _flow_control(self) -> None:
@@ -368,12 +366,7 @@ class MappingRunner:
             marks = source.watermarks(tp) if source is not None else None
             if marks is not None:
                 ps.low_watermark, ps.high_watermark = marks
-        if self._connection.down:
-            # Watermarks read during an outage are stale: the lag gauges keep their last known value.
-            # A batch that succeeded from already-fetched records does not make the brokers reachable.
-            if self.status.problem is None:
-                self.status.set_problem(self._connection.diagnosis())
-        else:
+        if not self._connection.down:  # watermarks read during an outage are stale: the gauges keep their last value
             self.metrics.lags({tp: self.status.partition(*tp).lag for tp in tps})
         self._save_status()
 
