@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
 
 from triggerfish import secrets
-from triggerfish.errors import SecretError
+from triggerfish.errors import ConfigError, SecretError
 
 
 def test_secrets_manager_arn(moto_server: str) -> None:
@@ -60,3 +61,21 @@ def test_botocore_debug_logs_never_carry_the_secret(moto_server: str, caplog) ->
         assert secrets.read_text(arn) == "s3cr3t-debug-value"
     assert caplog.records, "botocore logged nothing at DEBUG: the test would prove nothing"
     assert "s3cr3t-debug-value" not in caplog.text
+
+
+def test_reference_policy_limits_files_and_variables(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "escape").symlink_to(tmp_path)
+    policy = secrets.ReferencePolicy(file_roots=(str(root),), env_prefixes=("KAFKA_",))
+    policy.check(f"file://{root}/a.json", "F")
+    policy.check(f"file://{root}/sub/../a.json", "F")
+    policy.check("env:KAFKA_PASSWORD", "F")
+    policy.check("arn:aws:secretsmanager:us-east-1:1:secret:x", "F")
+    for ref in (f"file://{root}/../other.json", f"file://{root}/escape/other.json", "file:///etc/passwd",
+                "env:HOME", "env:KAFKA"):
+        with pytest.raises(ConfigError) as info:
+            policy.check(ref, "SourceAccessConfigurations[0].URI")
+        assert info.value.field == "SourceAccessConfigurations[0].URI" and ref in info.value.message
+    with pytest.raises(ConfigError, match="none configured"):
+        secrets.ReferencePolicy().check("env:KAFKA_PASSWORD", "F")

@@ -22,8 +22,11 @@ from typing import TypeVar
 from triggerfish.api.app import create_app
 from triggerfish.api.engine import EngineBackend
 from triggerfish.api.server import ApiServer
-from triggerfish.api.sigv4 import AccessKey
+from triggerfish.api.sigv4 import AccessKey, environment_key
+from triggerfish.api.trust import Trust
 from triggerfish.config import DEFAULT_STATE, ProjectConfig
+from triggerfish.crosssite import is_loopback
+from triggerfish.errors import ConfigError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.presence import Presence
@@ -35,7 +38,6 @@ _log = logging.getLogger("triggerfish")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class App:
@@ -46,8 +48,11 @@ class App:
     UUIDs, offsets' status and API-created mappings survive a restart through it. With ``api=False``
     no port is opened; ``port=0`` picks a free one (``url`` tells which). With ``access_key`` every
     control-API call must be SigV4-signed with that key pair (``triggerfish run --require-auth``);
-    without it any signature is accepted. ``log_sink(function, request_id, text)`` receives what
-    handlers print.
+    without it any signature is accepted, and serving off loopback is refused unless ``insecure``.
+    ``AWS_IAM`` function URLs check signatures with ``access_key``, else the TRIGGERFISH_ACCESS_KEY_ID /
+    TRIGGERFISH_SECRET_ACCESS_KEY pair, and refuse every request without either. ``trust`` names the
+    extra hosts and origins the API answers and the secret references it may be given
+    (``api.trust.Trust``). ``log_sink(function, request_id, text)`` receives what handlers print.
     """
 
     def __init__(
@@ -60,9 +65,16 @@ class App:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         access_key: AccessKey | None = None,
+        insecure: bool = False,
+        trust: Trust | None = None,
         log_sink: LogSink | None = None,
         config_path: Path | None = None,
     ) -> None:
+        if api and access_key is None and not insecure and not is_loopback(host):
+            raise ConfigError("--host", f"serving the control API on {host} without authentication lets anyone on "
+                              "the network invoke functions, read their environment and create mappings; pass "
+                              "--require-auth (with an access key), bind 127.0.0.1, or pass --insecure if a "
+                              "network policy or proxy protects it")
         self._functions = list(functions)
         self._mappings = list(mappings)
         self._state = Path(state)
@@ -70,6 +82,7 @@ class App:
         self._host = host
         self._port = port
         self._access_key = access_key
+        self._trust = trust or Trust()
         self._log_sink = log_sink
         self._config_path = config_path
         self._store: Store | None = None
@@ -88,12 +101,15 @@ class App:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         access_key: AccessKey | None = None,
+        insecure: bool = False,
+        trust: Trust | None = None,
         log_sink: LogSink | None = None,
     ) -> App:
         """The stack of a loaded config file (``load_project``); ``state`` overrides its ``StateFile``."""
         return cls(
             project.functions.values(), project.mappings, state=state or project.state_path, api=api, host=host,
-            port=port, access_key=access_key, log_sink=log_sink, config_path=project.path,
+            port=port, access_key=access_key, insecure=insecure, trust=trust, log_sink=log_sink,
+            config_path=project.path,
         )
 
     # -- the parts, once started ---------------------------------------------------------------
@@ -154,11 +170,12 @@ class App:
 
     # -- internals -----------------------------------------------------------------------------
     def _serve(self, engine: Engine, runtime: FunctionRuntime) -> ApiServer:
-        if self._access_key is None and self._host not in _LOOPBACK:
-            _log.warning("control API on %s accepts any signature; require an access key "
+        if self._access_key is None and not is_loopback(self._host):
+            _log.warning("control API on %s accepts any signature (--insecure); require an access key "
                         "(triggerfish run --require-auth) to check them", self._host)
-        server = ApiServer(create_app(EngineBackend(runtime, engine), access_key=self._access_key),
-                           self._host, self._port)
+        app = create_app(EngineBackend(runtime, engine), access_key=self._access_key,
+                         url_key=self._access_key or environment_key(), trust=self._trust, host=self._host)
+        server = ApiServer(app, self._host, self._port)
         server.start()
         return server
 

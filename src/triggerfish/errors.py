@@ -35,6 +35,7 @@
     │   ├── IncompleteSignatureError
     │   ├── UnrecognizedClientError
     │   └── InvalidSignatureError
+    ├── RequestRefusedError           the server's policy refuses the request (a cross-site browser request, no key)
     ├── AccessDeniedError             Kafka denied the bridge an ACL operation (.principal, .operation, .resource)
     ├── UnavailableError              a dependency (Kafka) or a disabled part cannot serve now; retry later
     ├── KafkaClientError              the Kafka client failed in a way no other class describes (.code)
@@ -291,6 +292,14 @@ class UnrecognizedClientError(AuthenticationError):
 
 class InvalidSignatureError(AuthenticationError):
     """The signature does not match the request (wrong secret, altered request, clock skew)."""
+
+
+class RequestRefusedError(TriggerfishError):
+    """The server's policy refuses the request: a header a browser sent cross-site, or no key to check it."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
 
 
 class AccessDeniedError(TriggerfishError):

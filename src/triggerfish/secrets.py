@@ -9,6 +9,10 @@ A reference is one of:
 
 Errors name the reference and what went wrong, never the secret's value. Importing this module
 also stops botocore's DEBUG logging from printing Secrets Manager response bodies.
+
+``ReferencePolicy`` limits the ``file://`` and ``env:`` references a less trusted source (the control
+API) may name to configured directories and variable prefixes; it decides from the reference's text
+alone, so its refusal never tells whether the file or variable exists.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from triggerfish.errors import SecretError
+from triggerfish.errors import ConfigError, SecretError
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"
 
@@ -44,6 +49,35 @@ def is_reference(value: str) -> bool:
     return value.startswith((SECRET_ARN_PREFIX, "file://", "env:"))
 
 
+def _file_path(ref: str) -> Path:
+    return Path(unquote(urlparse(ref).path))
+
+
+@dataclass(frozen=True)
+class ReferencePolicy:
+    """Which ``file://`` and ``env:`` references are allowed: files under ``file_roots``, variables
+    starting with one of ``env_prefixes``. The default allows none; Secrets Manager ARNs always pass
+    (AWS's own IAM decides what they may read)."""
+
+    file_roots: tuple[str, ...] = ()
+    env_prefixes: tuple[str, ...] = ()
+
+    def check(self, ref: str, field: str) -> None:
+        """Raise ConfigError naming ``field`` unless ``ref`` is allowed; the same answer whether it exists or not."""
+        if ref.startswith("file://"):
+            # realpath: neither ``..`` nor a symlink inside a root leads out of it
+            path = Path(os.path.realpath(_file_path(ref)))
+            if not any(path.is_relative_to(os.path.realpath(root)) for root in self.file_roots):
+                roots = ", ".join(self.file_roots) or "none configured"
+                raise ConfigError(field, f"secret reference {ref} is outside the directories secret files may "
+                                  f"be read from through the API ({roots}); add --secret-file-root DIR")
+        elif ref.startswith("env:"):
+            if not any(ref[4:].startswith(prefix) for prefix in self.env_prefixes):
+                prefixes = ", ".join(self.env_prefixes) or "none configured"
+                raise ConfigError(field, f"secret reference {ref} names a variable the API may not read "
+                                  f"(allowed prefixes: {prefixes}); add --secret-env-prefix PREFIX")
+
+
 def read_text(ref: str, region: str | None = None) -> str:
     """Return the raw text of a secret reference; with ``region``, a bare name is a Secrets Manager secret."""
     if ref.startswith(SECRET_ARN_PREFIX):
@@ -51,7 +85,7 @@ def read_text(ref: str, region: str | None = None) -> str:
     if region and not is_reference(ref):
         return _from_secrets_manager(ref, region)
     if ref.startswith("file://"):
-        path = Path(unquote(urlparse(ref).path))
+        path = _file_path(ref)
         try:
             return path.read_text()
         except OSError as exc:

@@ -5,5 +5,6 @@ from triggerfish.api.app import create_app
 from triggerfish.api.engine import EngineBackend
 from triggerfish.api.server import ApiServer
 from triggerfish.api.sigv4 import AccessKey, load_access_key
+from triggerfish.api.trust import Trust
 
-__all__ = ["AccessKey", "ApiServer", "EngineBackend", "create_app", "load_access_key"]
+__all__ = ["AccessKey", "ApiServer", "EngineBackend", "Trust", "create_app", "load_access_key"]

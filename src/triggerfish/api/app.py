@@ -21,6 +21,7 @@ from triggerfish.api.concurrency import ConcurrencyLimits
 from triggerfish.api.errors import handle_error
 from triggerfish.api.metrics import metrics_endpoint
 from triggerfish.api.operations import Endpoint, Operations, operation
+from triggerfish.api.trust import URL_PREFIX, HostAndOrigin, Trust
 from triggerfish.api.wire import json_response
 from triggerfish.errors import TriggerfishError, UnknownOperationError
 
@@ -79,8 +80,8 @@ def routes() -> list[Route]:
     table = [Route(path, operation(op, endpoint), methods=[method], name=f"{op}:{path}") for path, method, op, endpoint in ops]
     url_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     table += [
-        Route(urls.URL_PREFIX + "/{name}", urls.serve_url, methods=url_methods),
-        Route(urls.URL_PREFIX + "/{name}/{path:path}", urls.serve_url, methods=url_methods),
+        Route(URL_PREFIX + "/{name}", urls.serve_url, methods=url_methods),
+        Route(URL_PREFIX + "/{name}/{path:path}", urls.serve_url, methods=url_methods),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/ready", _ready, methods=["GET"]),
@@ -89,15 +90,28 @@ def routes() -> list[Route]:
     return table
 
 
-def create_app(backend: Backend, *, access_key: sigv4.AccessKey | None = None) -> Starlette:
-    """The app serving ``backend``. With ``access_key`` every control-API call must be signed with it."""
+def create_app(
+    backend: Backend,
+    *,
+    access_key: sigv4.AccessKey | None = None,
+    url_key: sigv4.AccessKey | None = None,
+    trust: Trust | None = None,
+    host: str = "127.0.0.1",
+) -> Starlette:
+    """The app serving ``backend`` on ``host``. With ``access_key`` every control-API call must be signed
+    with it; ``AWS_IAM`` function URLs check signatures with ``url_key`` (default: ``access_key``) and
+    refuse everything without one. ``trust`` names the hosts, origins and secret references accepted."""
+    trust = trust or Trust()
     app = Starlette(
         routes=routes(),
-        middleware=[Middleware(BodyLimit), Middleware(Operations)],
+        middleware=[Middleware(HostAndOrigin, trust=trust, bound=host), Middleware(BodyLimit),
+                    Middleware(Operations)],
         exception_handlers={TriggerfishError: handle_error},
     )
     app.state.backend = backend
     app.state.access_key = access_key
+    app.state.url_key = url_key or access_key
+    app.state.trust = trust
     app.state.limits = ConcurrencyLimits()
     app.state.background = set()  # Event invocations in flight, kept referenced until done
     return app

@@ -19,6 +19,11 @@ def _allowed_origin(cors: dict[str, Any], origin: str) -> str | None:
     return origin if origin in origins else None
 
 
+def allows(cors: dict[str, Any] | None, origin: str) -> bool:
+    """Whether a URL with this ``Cors`` configuration (None: no CORS) lets ``origin`` call it."""
+    return bool(cors) and _allowed_origin(cors or {}, origin) is not None
+
+
 def is_preflight(method: str, headers: dict[str, str]) -> bool:
     return method == "OPTIONS" and "origin" in headers and "access-control-request-method" in headers
 

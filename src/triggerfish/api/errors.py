@@ -25,11 +25,13 @@ from triggerfish.errors import (
     InvalidSignatureError,
     MissingAuthenticationTokenError,
     NotFoundError,
+    RequestRefusedError,
     RequestTooLargeError,
     ThrottledError,
     TriggerfishError,
     UnknownOperationError,
     UnrecognizedClientError,
+    UnsupportedMediaTypeError,
     ValidationError,
 )
 
@@ -60,6 +62,8 @@ _WIRE: dict[type[TriggerfishError], _LambdaError] = {
     InvalidParameterError: _INVALID_PARAMETER,
     ValidationError: _LambdaError("ValidationException", 400),
     InvalidRequestError: _LambdaError("InvalidRequestContentException", 400),
+    UnsupportedMediaTypeError: _LambdaError("UnsupportedMediaTypeException", 415),
+    RequestRefusedError: _LambdaError("AccessDeniedException", 403, "Message"),
     RequestTooLargeError: _LambdaError("RequestTooLargeException", 413),
     # signature problems: 403 like AWS's front door, with the error codes botocore knows
     MissingAuthenticationTokenError: _LambdaError("MissingAuthenticationTokenException", 403),

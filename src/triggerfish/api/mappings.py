@@ -10,6 +10,7 @@ from starlette.responses import Response
 from triggerfish.api.backend import Backend
 from triggerfish.api.names import check_latest, function_arn, parse_function_name
 from triggerfish.api.paging import page
+from triggerfish.api.trust import Trust, check_secret_references
 from triggerfish.api.wire import json_object, json_response, query_int
 from triggerfish.errors import InvalidParameterError, NotFoundError, ValidationError
 
@@ -40,9 +41,15 @@ def _resolve_function(backend: Backend, value: Any) -> str:
     return ref.name
 
 
+def _check_references(request: Request, body: dict[str, Any]) -> None:
+    trust: Trust = request.app.state.trust
+    check_secret_references(body, trust.secrets)
+
+
 async def create(request: Request) -> Response:
     backend = _backend(request)
     body = await json_object(request)
+    _check_references(request, body)
     body["FunctionName"] = _resolve_function(backend, body.get("FunctionName"))
     mapping = await backend.create_mapping(body)
     return json_response(mapping, 202)
@@ -73,6 +80,7 @@ async def list_(request: Request) -> Response:
 async def update(request: Request) -> Response:
     backend = _backend(request)
     body = await json_object(request)
+    _check_references(request, body)
     if "FunctionName" in body:
         body["FunctionName"] = _resolve_function(backend, body["FunctionName"])
     # Create-only fields are refused by MappingConfig.updated, naming the field.

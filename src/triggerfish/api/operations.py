@@ -1,4 +1,4 @@
-"""What every control-API operation shares: its SigV4 check, a request id, metrics, and a 500 for bugs.
+"""What every control-API operation shares: its body type and SigV4 checks, a request id, metrics, and a 500 for bugs.
 
 ``operation(name, endpoint)`` wraps one route: it names the operation in the ASGI scope and checks
 the signature. ``Operations`` (middleware, so it also sees the answers the exception handlers give)
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from triggerfish.api import sigv4
 from triggerfish.api.errors import lambda_response
 from triggerfish.api.metrics import API_LATENCY, API_REQUESTS
+from triggerfish.api.trust import check_content_type
 
 _log = logging.getLogger("triggerfish.api")
 
@@ -35,6 +36,7 @@ def operation(name: str, endpoint: Endpoint) -> Endpoint:
 
     async def handle(request: Request) -> Response:
         request.scope[_OPERATION] = name
+        await check_content_type(request, name)
         key = request.app.state.access_key
         if key is not None:
             sigv4.verify(

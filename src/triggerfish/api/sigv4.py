@@ -1,7 +1,8 @@
 """Checking AWS Signature Version 4 on control-API requests.
 
-boto3 and the AWS CLI sign every call. By default any signature is accepted (like a local
-emulator); with ``--require-auth`` the access key must match the configured pair and the signature
+boto3 and the AWS CLI sign every call. By default the control API accepts any signature (like a local
+emulator; ``AWS_IAM`` function URLs never do, see ``api.urls``); with ``--require-auth`` the access
+key must match the configured pair and the signature
 is recomputed with botocore's own signer over the request exactly as received, so a request that
 botocore signed with the right secret verifies, and anything else gets AWS's 403 error codes.
 The secret never appears in errors or logs.
@@ -183,6 +184,12 @@ _ACCESS_KEY_ENV = "TRIGGERFISH_ACCESS_KEY_ID"
 _SECRET_KEY_ENV = "TRIGGERFISH_SECRET_ACCESS_KEY"
 
 
+def environment_key() -> AccessKey | None:
+    """The key pair in TRIGGERFISH_ACCESS_KEY_ID / TRIGGERFISH_SECRET_ACCESS_KEY, if both are set."""
+    key_id, secret = os.environ.get(_ACCESS_KEY_ENV), os.environ.get(_SECRET_KEY_ENV)
+    return AccessKey(key_id, secret) if key_id and secret else None
+
+
 def load_access_key(secret_ref: str | None = None) -> AccessKey:
     """The key pair for ``--require-auth``: from a secret reference holding
     ``{"AccessKeyId": ..., "SecretAccessKey": ...}`` (``arn:aws:secretsmanager:...``, ``file://``,
@@ -196,11 +203,11 @@ def load_access_key(secret_ref: str | None = None) -> AccessKey:
                 f"secret {secret_ref} must be JSON with string fields AccessKeyId and SecretAccessKey",
             )
         return AccessKey(key_id, secret)
-    key_id, secret = os.environ.get(_ACCESS_KEY_ENV), os.environ.get(_SECRET_KEY_ENV)
-    if not key_id or not secret:
+    key = environment_key()
+    if key is None:
         raise ConfigError(
             "--require-auth",
             f"no access key configured: set {_ACCESS_KEY_ENV} and {_SECRET_KEY_ENV}, or pass --auth-secret REF "
             'pointing at {"AccessKeyId": ..., "SecretAccessKey": ...}',
         )
-    return AccessKey(key_id, secret)
+    return key

@@ -4,6 +4,11 @@ A function with ``FunctionUrlConfig`` in the YAML is reachable at
 ``http://HOST:PORT/lambda-url/<FunctionName>/<any path>``; the handler sees ``rawPath`` without the
 ``/lambda-url/<FunctionName>`` prefix, as it would behind ``https://<id>.lambda-url.<region>.on.aws``.
 ``ReservedConcurrentExecutions`` is enforced: calls over it get 429 at once.
+
+A request a browser sends from another site (an ``Origin`` other than the URL's own) is refused
+unless the URL's ``Cors`` allows that origin. ``AuthType: AWS_IAM`` URLs always need a valid SigV4
+signature made with the server's URL key (``create_app(url_key=...)``); with no key, they refuse
+every request and say how to configure one.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from triggerfish.api.errors import NOT_FOUND_MESSAGE, lambda_response
 from triggerfish.api.functions import find_function, run_invocation
 from triggerfish.api.metrics import URL_REQUESTS
 from triggerfish.api.names import function_arn
+from triggerfish.api.trust import URL_PREFIX
 from triggerfish.api.urlevent import UrlRequest, http_response, request_event
 from triggerfish.api.wire import json_response
 from triggerfish.errors import AuthenticationError, FunctionResponseError, NotFoundError, ThrottledError
 
 _log = logging.getLogger("triggerfish.api")
 
-URL_PREFIX = "/lambda-url"
+_NO_KEY = ("function URL {name} has AuthType AWS_IAM but triggerfish has no access key to check signatures "
+           "with: set TRIGGERFISH_ACCESS_KEY_ID and TRIGGERFISH_SECRET_ACCESS_KEY, or run with --require-auth "
+           "--auth-secret REF, then sign requests with that key (or set AuthType: NONE)")
 
 
 def _function_url(base_url: str, name: str) -> str:
@@ -95,15 +103,21 @@ async def _invoke_url(request: Request, backend: Backend, function: FunctionInfo
     body = await request.body()
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
     query = request.scope.get("query_string", b"").decode("latin-1")
-    if function.url_auth_type == "AWS_IAM" and request.app.state.access_key is not None:
+    lowered = {k.lower(): v for k, v in headers}
+    origin = lowered.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{lowered.get('host', '')}" \
+            and not cors.allows(function.url_cors, origin):
+        return _plain_error(403, f"Origin {origin} may not call function URL {function.name}: add it to "
+                                 "FunctionUrlConfig.Cors.AllowOrigins to let pages on that site call it")
+    if function.url_auth_type == "AWS_IAM":
+        key: sigv4.AccessKey | None = request.app.state.url_key
+        if key is None:
+            return _plain_error(403, _NO_KEY.format(name=function.name))
         try:
-            sigv4.verify(
-                request.app.state.access_key, method=request.method, raw_path=raw_path, query_string=query,
-                headers=headers, body=body,
-            )
+            sigv4.verify(key, method=request.method, raw_path=raw_path, query_string=query, headers=headers,
+                         body=body)
         except AuthenticationError as exc:
             return _plain_error(403, exc.message)
-    lowered = {k.lower(): v for k, v in headers}
     if function.url_cors and cors.is_preflight(request.method, lowered):
         return Response(status_code=200, headers=dict(cors.preflight_headers(function.url_cors, lowered)))
     client = request.client

@@ -21,6 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from triggerfish.bridge.auth import AuthMiddleware
+from triggerfish.bridge.guard import HostAndOrigin
 from triggerfish.bridge.operations import Operations, handle_error, handle_http_error
 from triggerfish.bridge.routes import consumers, management, producer, topics
 from triggerfish.bridge.services import Services
@@ -61,7 +62,7 @@ def create_app(services: Services, management: bool = False) -> Starlette:
                 services.ready = False
                 await run_in_threadpool(services.close)
 
-    middleware = []
+    middleware = [Middleware(HostAndOrigin, config=config)]  # outermost: refused before CORS answers
     if config.cors_enabled and not management:
         origins = {"allow_origins": ["*"]} if config.cors_origins.strip() == "*" else {"allow_origin_regex": config.cors_origins}
         middleware.append(Middleware(CORSMiddleware, allow_methods=list(config.cors_methods),

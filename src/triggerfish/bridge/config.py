@@ -9,7 +9,6 @@ keys are turned into librdkafka ones (:mod:`.kafka_config`). Values are read wit
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tempfile
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from triggerfish.bridge.kafka_config import translate_kafka
 from triggerfish.bridge.properties import Providers, load
+from triggerfish.crosssite import is_loopback
 from triggerfish.errors import ConfigError
 from triggerfish.settings import Settings
 
@@ -33,7 +33,8 @@ _HTTP_KEYS = {
     "http.consumer.enabled", "http.producer.enabled", "http.timeoutSeconds",
     "http.ssl.enable", "http.ssl.certificate.location", "http.ssl.key.location",
     "http.ssl.certificate", "http.ssl.key", "http.ssl.enabled.protocols", "http.ssl.enabled.cipher.suites",
-    # triggerfish's own: HTTP authentication of the bridge itself
+    # triggerfish's own: HTTP authentication of the bridge itself, and the Host names it answers to
+    "http.allowedHosts",
     "http.auth.type", "http.auth.username", "http.auth.password", "http.auth.token",
 }
 
@@ -59,6 +60,7 @@ class BridgeConfig:
     cors_enabled: bool = False
     cors_origins: str = "*"
     cors_methods: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+    allowed_hosts: tuple[str, ...] = ()  # Host names beyond the binding's (``*``: any)
     consumer_enabled: bool = True
     producer_enabled: bool = True
     timeout_seconds: int = -1
@@ -75,16 +77,7 @@ class BridgeConfig:
 
     @property
     def loopback(self) -> bool:
-        return _is_loopback(self.host)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return is_loopback(self.host)
 
 
 def from_file(path: str | Path, environ: Mapping[str, str] | None = None) -> BridgeConfig:
@@ -121,6 +114,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
         cors_enabled=s.bool_("http.cors.enabled", False),
         cors_origins=s.str_("http.cors.allowedOrigins", "*"),
         cors_methods=tuple(m.upper() for m in s.list_("http.cors.allowedMethods", BridgeConfig.cors_methods)),
+        allowed_hosts=tuple(s.list_("http.allowedHosts", ())),
         consumer_enabled=s.bool_("http.consumer.enabled", True),
         producer_enabled=s.bool_("http.producer.enabled", True),
         timeout_seconds=s.int_("http.timeoutSeconds", -1, -1, 10**9),

@@ -3,7 +3,8 @@
 Runs until SIGINT/SIGTERM, then stops polling, lets in-flight batches finish, commits, leaves the
 consumer groups and exits 0. The control API (Lambda's REST API, function URLs, metrics) listens on
 ``--host``/``--port`` (127.0.0.1:9000 by default; ``--port 0`` picks a free port, ``--no-api``
-turns it off).
+turns it off). Off loopback it needs ``--require-auth`` or ``--insecure``; ``--allowed-host``,
+``--allowed-origin``, ``--secret-file-root`` and ``--secret-env-prefix`` widen what it accepts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from rich.logging import RichHandler
 
 from triggerfish import config as project_config
 from triggerfish.api.sigv4 import load_access_key
+from triggerfish.api.trust import Trust
 from triggerfish.app import DEFAULT_HOST, DEFAULT_PORT, App
+from triggerfish.secrets import ReferencePolicy
 
 # Logs piped to a file or journald are not wrapped at 80 columns.
 _console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
@@ -54,6 +57,24 @@ def run(
         help='with --require-auth: secret reference (arn:aws:secretsmanager:..., file://, env:VAR) holding '
              '{"AccessKeyId": ..., "SecretAccessKey": ...}',
     ),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="allow a non-loopback --host without --require-auth (a network policy or proxy protects it)",
+    ),
+    allowed_host: list[str] = typer.Option(
+        [], "--allowed-host", help="also answer requests whose Host is NAME (repeatable; * = any)", metavar="NAME",
+    ),
+    allowed_origin: list[str] = typer.Option(
+        [], "--allowed-origin", help="let web pages from ORIGIN (e.g. https://console.example) call the control API "
+                                     "(repeatable)", metavar="ORIGIN",
+    ),
+    secret_file_root: list[str] = typer.Option(
+        [], "--secret-file-root", help="mappings created through the API may read file:// secrets under DIR "
+                                       "(repeatable; default: none)", metavar="DIR",
+    ),
+    secret_env_prefix: list[str] = typer.Option(
+        [], "--secret-env-prefix", help="mappings created through the API may read env:VAR secrets whose name "
+                                        "starts with PREFIX (repeatable; default: none)", metavar="PREFIX",
+    ),
     state: Path | None = typer.Option(None, "--state", help="SQLite state file (default: .triggerfish/state.db next to the config)"),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error"),
 ) -> None:
@@ -77,8 +98,10 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    trust = Trust(allowed_hosts=tuple(allowed_host), allowed_origins=tuple(allowed_origin),
+                  secrets=ReferencePolicy(tuple(secret_file_root), tuple(secret_env_prefix)))
     app = App.from_project(project, state=state, api=not no_api, host=host, port=port, access_key=access_key,
-                           log_sink=_log_sink)
+                           insecure=insecure, trust=trust, log_sink=_log_sink)
     with app:
         log.info("triggerfish running %d function(s), %d mapping(s)%s; state in %s", len(project.functions),
                  len(app.engine.list()), f", control API on {app.url}" if app.url is not None else "",
