@@ -14,8 +14,6 @@ that fails during ``start()`` undoes the steps before it.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,6 +29,7 @@ from triggerfish.crosssite import is_loopback
 from triggerfish.errors import ConfigError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
+from triggerfish.esm.presence import Presence
 from triggerfish.esm.store import Store
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime, LogSink
@@ -139,6 +138,8 @@ class App:
         with ExitStack() as undo:
             store = self._store = Store(self._state)
             undo.callback(self._close_store)
+            presence = Presence(store)
+            undo.callback(presence.leave)  # after the engine stopped: status lists it while it drains
             runtime = self._runtime = FunctionRuntime(self._functions, log_sink=self._log_sink)
             undo.callback(runtime.close)
             for fn in self._functions:
@@ -150,9 +151,8 @@ class App:
             if self._api:
                 self._server = self._serve(engine, runtime)
                 undo.callback(self._server.stop)
-            store.put("engine", {"pid": os.getpid(), "started": time.time(),
-                                 "config": str(self._config_path) if self._config_path is not None else None,
-                                 "api": self.url})
+            presence.join(config=str(self._config_path) if self._config_path is not None else None, api=self.url,
+                          mappings=lambda: [m.uuid for m in engine.list()])
             self._running = undo.pop_all()
         return self
 
@@ -182,7 +182,6 @@ class App:
     def _close_store(self) -> None:
         store = self._store
         if store is not None:
-            store.put("engine", None)
             store.close()
 
 

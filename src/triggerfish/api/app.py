@@ -1,4 +1,5 @@
-"""The HTTP server's Starlette app: Lambda's control API, function URLs, ``/metrics`` and ``/health``.
+"""The HTTP server's Starlette app: Lambda's control API, function URLs, ``/metrics``, ``/health`` (liveness)
+and ``/ready`` (readiness: 503 while an enabled mapping cannot poll).
 
 Control-API operations are wrapped by ``operations.operation`` (SigV4, request id, metrics); every
 ``TriggerfishError`` they raise is answered in Lambda's shape by one exception handler
@@ -33,6 +34,17 @@ async def _health(request: Request) -> Response:
         return json_response({"status": "error", "detail": str(exc)}, 503)
     status = 200 if detail.get("status", "ok") == "ok" else 503
     return json_response({"status": "ok", **detail} if status == 200 else detail, status)
+
+
+async def _ready(request: Request) -> Response:
+    """Kubernetes' readiness: 503 while any enabled mapping cannot poll (``/health`` stays liveness)."""
+    backend: Backend = request.app.state.backend
+    try:
+        detail = backend.health()
+    except Exception as exc:  # noqa: BLE001 - a broken engine is not ready
+        return json_response({"ready": False, "detail": str(exc)}, 503)
+    ready = bool(detail.get("ready", True)) and detail.get("status", "ok") == "ok"
+    return json_response({**detail, "ready": ready}, 200 if ready else 503)
 
 
 async def _unknown_operation(request: Request) -> Response:
@@ -72,6 +84,7 @@ def routes() -> list[Route]:
         Route(URL_PREFIX + "/{name}/{path:path}", urls.serve_url, methods=url_methods),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
+        Route("/ready", _ready, methods=["GET"]),
         Route("/{rest:path}", _unknown_operation, methods=url_methods),
     ]
     return table

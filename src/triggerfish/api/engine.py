@@ -149,10 +149,16 @@ class EngineBackend:
         return self._api(await anyio.to_thread.run_sync(self._engine().remove, uuid))
 
     def health(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": "ok", "functions": len(self.runtime.list())}
+        """Liveness (``status``: the process answers) and readiness (``ready``: every enabled mapping
+        can poll; ``notReady`` names the ones that cannot, with their LastProcessingResult)."""
+        out: dict[str, Any] = {"status": "ok", "functions": len(self.runtime.list()), "ready": True}
         if self.engine is not None:
             states: dict[str, int] = {}
             for mapping in self.engine.list():
                 states[mapping.status.state] = states.get(mapping.status.state, 0) + 1
             out["mappings"] = states
+            not_ready = self.engine.not_ready()
+            out["ready"] = not not_ready
+            if not_ready:
+                out["notReady"] = not_ready
         return out

@@ -1,11 +1,11 @@
 """``triggerfish status [--json]``: each mapping's State, StateTransitionReason, LastProcessingResult
-and per-partition committed offset and lag, as the running (or last) engine recorded them.
+and per-partition committed offset and lag, as the running (or last) engine recorded them, and every
+live engine process using the state file (pid, host, start time, the mappings it runs).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,27 +18,23 @@ from rich.table import Table
 from triggerfish import config as project_config
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError
+from triggerfish.esm.presence import live_processes
 from triggerfish.esm.store import Store
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _collect(store: Store) -> dict[str, Any]:
-    """The status document: the engine process and every mapping with its partitions."""
-    engine = store.get("engine")
-    running = bool(engine and _alive(int(engine.get("pid", 0))))
+    """The status document: the engine processes using the state file and every mapping with its partitions."""
+    engines = [
+        {"Pid": p["pid"], "Host": p["host"], "Started": p["started"], "Heartbeat": p["heartbeat"],
+         "Config": p.get("config"), "Api": p.get("api"), "Mappings": p.get("mappings") or []}
+        for p in live_processes(store)
+    ]
+    running = bool(engines)
     mappings = []
     for row in store.mappings():
         cfg = row["config"]
         saved = store.status(row["uuid"])
+        run_by = [e for e in engines if row["uuid"] in e["Mappings"]]
         status, updated = saved if saved else ({}, None)
         gid = (cfg.get("SelfManagedKafkaEventSourceConfig") or cfg.get("AmazonManagedKafkaEventSourceConfig") or {}).get(
             "ConsumerGroupId") or row["uuid"]
@@ -48,7 +44,9 @@ def _collect(store: Store) -> dict[str, Any]:
             "Topics": cfg.get("Topics"),
             "ConsumerGroupId": gid,
             "Origin": row["origin"],
-            "State": status.get("State", "Creating") if running else ("Stopped" if status else "Creating"),
+            # Shown as running only while a live process runs it: another process's status row goes stale.
+            "State": status.get("State", "Creating") if run_by else ("Stopped" if status else "Creating"),
+            "RunBy": [f"{e['Host']}:{e['Pid']}" for e in run_by],
             "StateTransitionReason": status.get("StateTransitionReason", ""),
             "LastProcessingResult": status.get("LastProcessingResult", "No records processed"),
             "Problem": status.get("Problem"),
@@ -63,7 +61,10 @@ def _collect(store: Store) -> dict[str, Any]:
             ],
             "StatusUpdated": updated,
         })
-    return {"Engine": {"Running": running, **(engine or {})}, "EventSourceMappings": mappings}
+    first = engines[0] if engines else {}
+    return {"Engine": {"Running": running, "pid": first.get("Pid"), "started": first.get("Started"),
+                       "api": first.get("Api")},
+            "Engines": engines, "EventSourceMappings": mappings}
 
 
 def _fmt(value: Any) -> str:
@@ -90,12 +91,16 @@ def status(
         return
     # Piped output is not squeezed into 80 columns; a terminal gets its own width.
     console = Console() if sys.stdout.isatty() else Console(width=200)
-    engine = doc["Engine"]
-    if engine["Running"]:
-        since = time.strftime("%H:%M:%S", time.localtime(engine.get("started", 0)))
-        api = f", control API {engine['api']}" if engine.get("api") else ""
-        console.print(f"[green]engine running[/] (pid {engine['pid']}, since {since}{api})")
-    else:
+    engines = doc["Engines"]
+    if len(engines) > 1:
+        console.print(f"[yellow]state file {state} is in use by {len(engines)} live engine processes[/]")
+    for engine in engines:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(engine["Started"]))
+        api = f", control API {engine['Api']}" if engine.get("Api") else ""
+        config_file = f", config {engine['Config']}" if engine.get("Config") else ""
+        console.print(f"[green]engine running[/] (pid {engine['Pid']} on {engine['Host']}, since {since}"
+                      f"{config_file}{api}; {len(engine['Mappings'])} mapping(s))")
+    if not engines:
         console.print("[yellow]engine not running[/]: showing the last recorded status")
     table = Table(show_lines=False, header_style="bold")
     for col in ("UUID", "Function", "State", "StateTransitionReason", "LastProcessingResult",

@@ -74,18 +74,19 @@ class Engine:
 
     # -- loading -------------------------------------------------------------------------------
     def load(self, mappings: Iterable[MappingConfig]) -> list[EventSourceMapping]:
-        """Register the config file's mappings (stable UUIDs) and the API-created ones in the store."""
-        keep: set[str] = set()
+        """Register the config file's mappings (stable UUIDs) and the API-created ones in the store.
+
+        Config rows this config does not name are kept: another process sharing the state file may
+        run them, and a mapping's UUID is its consumer group; deleting the row would re-mint it on the
+        next start and deliver the whole topic again.
+        """
         for mapping in mappings:
             uuid = mapping.uuid or self.store.uuid_for(mapping.identity(), "config")
             mapping = mapping.replace(uuid=uuid)
-            keep.add(uuid)
             self.store.save_mapping(uuid, mapping.identity(), "config", mapping.to_dict())
             self._register(mapping, "config")
         for row in self.store.mappings():
-            if row["origin"] == "config" and row["uuid"] not in keep:
-                self.store.delete_mapping(row["uuid"])  # removed from the config file
-            elif row["origin"] != "config" and row["uuid"] not in self._entries:
+            if row["origin"] != "config" and row["uuid"] not in self._entries:
                 try:
                     mapping = MappingConfig.from_dict(row["config"])
                 except TriggerfishError as exc:
@@ -195,6 +196,23 @@ class Engine:
 
         self._background(entry, delete)
         return view
+
+    def not_ready(self) -> list[dict[str, str]]:
+        """The enabled mappings that cannot poll (starting, failing setup, brokers unreachable, stopped
+        on an error), with their State and LastProcessingResult; empty when the engine is ready."""
+        with self._lock:
+            entries = list(self._entries.values())
+        out = []
+        for e in entries:
+            state = e.status.state
+            if not e.config.enabled or state in (DISABLING, DISABLED, UPDATING, DELETING):
+                continue  # user-initiated: not a reason to take the instance out of service
+            runner = e.runner
+            if state == ENABLED and runner is not None and runner.polling:
+                continue
+            out.append({"UUID": e.config.uuid or "", "State": state,
+                        "LastProcessingResult": e.status.last_processing_result})
+        return out
 
     def get(self, uuid: str) -> EventSourceMapping:
         return self._view(self._entry(uuid))

@@ -15,7 +15,7 @@ is an ``inc`` on a child bound to the labels up front, so the hot path pays one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import Counter, Gauge
 
@@ -70,8 +70,11 @@ class MappingMetrics:
         self._invoke_errors = _INVOKE_ERRORS.labels(*labels)
         self._destination_errors = _DESTINATION_ERRORS.labels(*labels)
         self._commit_errors = _COMMIT_ERRORS.labels(*labels)
-        self._max_lag = _MAX_OFFSET_LAG.labels(*labels)
-        self._sum_lag = _SUM_OFFSET_LAG.labels(*labels)
+        self._labels = labels
+        #: Last known lag per partition. The lag gauges appear with the first known lag (never a made-up 0)
+        #: and keep a partition's last value while its watermarks cannot be read.
+        self._lag_of: dict[tuple[str, int], int] = {}
+        self._lag_shown = False
 
     def polled(self, records: int, filtered: int = 0) -> None:
         if records:
@@ -107,11 +110,26 @@ class MappingMetrics:
     def commit_error(self) -> None:
         self._commit_errors.inc()
 
-    def lags(self, lags: Iterable[int | None]) -> None:
-        """The assigned partitions' lags (None = not known yet) -> MaxOffsetLag and SumOffsetLag."""
-        known = [lag for lag in lags if lag is not None]
-        self._max_lag.set(max(known, default=0))
-        self._sum_lag.set(sum(known))
+    def lags(self, lags: Mapping[tuple[str, int], int | None]) -> None:
+        """The assigned partitions' lags (None = not known now: the last known value stays)
+        -> MaxOffsetLag and SumOffsetLag."""
+        for tp, lag in lags.items():
+            if lag is not None:
+                self._lag_of[tp] = lag
+        self._show_lag()
+
+    def released(self, tps: Iterable[tuple[str, int]]) -> None:
+        """Partitions another member now owns: their lag is no longer this mapping's here."""
+        for tp in tps:
+            self._lag_of.pop(tp, None)
+        self._show_lag()
+
+    def _show_lag(self) -> None:
+        if not self._lag_of and not self._lag_shown:
+            return  # nothing known yet: absent, not 0
+        self._lag_shown = True
+        _MAX_OFFSET_LAG.labels(*self._labels).set(max(self._lag_of.values(), default=0))
+        _SUM_OFFSET_LAG.labels(*self._labels).set(sum(self._lag_of.values()))
 
 
 def forget(uuid: str, function: str) -> None:

@@ -30,6 +30,7 @@ from triggerfish.esm import auth, problems, stages
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer
 from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.connection import ConnectionWatch
 from triggerfish.esm.consumer import KafkaSource, RecordSource, SourceFactory, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of, open_destination
 from triggerfish.esm.drive import BatchDriver, Invoke, OnFailure
@@ -40,7 +41,7 @@ from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
 from triggerfish.esm.retry import RetryPolicy
 from triggerfish.esm.setup import SetupCheck, record_once, set_up
-from triggerfish.esm.state import MappingStatus
+from triggerfish.esm.state import ENABLED, MappingStatus
 from triggerfish.functions.runtime import FunctionRuntime
 
 _log = logging.getLogger("triggerfish.esm")
@@ -52,6 +53,8 @@ _STATUS_INTERVAL_S = 1.0
 _REVOKE_WAIT_MAX_S = 30.0
 _COMMIT_INTERVAL_S = 0.1
 _COMMIT_STUCK_S = 10.0
+#: librdkafka statistics (broker connection states) this often: how soon a restored connection shows.
+_STATS_INTERVAL_MS = 1000
 
 #: Builds the worker pool: (workers, thread name prefix).
 PoolFactory = Callable[[int, str], Executor]
@@ -116,6 +119,7 @@ class MappingRunner:
         self.error: BaseException | None = None
         self._auth: auth.Auth | None = None
         self._started = self.clock.monotonic()
+        self._connection = ConnectionWatch(self.bootstrap_servers)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,6 +137,11 @@ class MappingRunner:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def polling(self) -> bool:
+        """The consumer is running and librdkafka has a broker connection (what readiness asks)."""
+        return self.running and self.status.state == ENABLED and not self._connection.down
 
     @property
     def pauses(self) -> int:
@@ -174,6 +183,7 @@ class MappingRunner:
             self._auth = resolved
             self._started = self.clock.monotonic()  # first_poll / first_invoke durations count from here
             self.bootstrap_servers = list(resolved.bootstrap)
+            self._connection = ConnectionWatch(self.bootstrap_servers)
         return resolved
 
     def _stage(self, stage: str, target: str, ok: bool, detail: str, problem: Diagnosis | None = None) -> None:
@@ -187,6 +197,7 @@ class MappingRunner:
         self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
         settings = consumer_settings(client_config, mapping, mapping.group_id,
                                      f"triggerfish-{mapping.uuid}-{socket.gethostname()}-{os.getpid()}")
+        settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats})
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
                                                  on_commit=self._commits.answered, on_error=self._client_error)
@@ -290,6 +301,8 @@ class MappingRunner:
         if self._source is not None:  # commit what finished before another member takes the partitions
             self._commits.commit(self._source, self.clock.monotonic(), sync=True, only=tps)
         self._parts.remove(parts, tps)
+        if not self._connection.down:  # handed to another member; partitions lost in an outage keep their lag
+            self.metrics.released(tps)
         for p in parts:
             self.status.partition(*p.tp).assigned = False
         if tps:
@@ -302,6 +315,8 @@ class MappingRunner:
         except AttributeError:
             return
         self.metrics.polling_error()
+        if self._connection.error(name, text):
+            self._connection_changed()
         who = self._auth
         diagnosis = problems.from_kafka_error(name, text, target=",".join(self.bootstrap_servers),
                                               topic=self.mapping.topic, group=self.mapping.group_id,
@@ -315,6 +330,20 @@ class MappingRunner:
             _log.error("mapping %s: %s: %s", self.mapping.uuid, name, text)
         else:
             _log.debug("mapping %s: %s: %s", self.mapping.uuid, name, text)
+
+    def _stats(self, raw: str) -> None:
+        if self._connection.stats(raw):
+            self._connection_changed()
+
+    def _connection_changed(self) -> None:
+        """Show (or clear) the connection PROBLEM at once: status readers must not wait for the next refresh."""
+        diagnosis = self._connection.diagnosis()
+        if diagnosis is not None:
+            _log.error("mapping %s: %s", self.mapping.uuid, diagnosis.detail)
+        else:
+            _log.warning("mapping %s: broker connection restored; polling again", self.mapping.uuid)
+        self.status.set_outage(diagnosis)
+        self._save_status()
 
     def _flow_control(self) -> None:
         """Pause partitions whose backlog is large (a batch retrying, a slow function); resume when drained."""
@@ -337,7 +366,8 @@ class MappingRunner:
             marks = source.watermarks(tp) if source is not None else None
             if marks is not None:
                 ps.low_watermark, ps.high_watermark = marks
-        self.metrics.lags(self.status.partition(*tp).lag for tp in tps)
+        if not self._connection.down:  # watermarks read during an outage are stale: the gauges keep their last value
+            self.metrics.lags({tp: self.status.partition(*tp).lag for tp in tps})
         self._save_status()
 
 

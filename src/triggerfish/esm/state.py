@@ -63,6 +63,9 @@ class MappingStatus:
         self.records = 0
         self.errors = 0
         self.host = ""
+        #: The brokers cannot be reached: shown over what invokes report until it clears (esm/connection.py).
+        self._outage: Diagnosis | None = None
+        self._behind: tuple[str, Diagnosis | None] = (_NO_RECORDS, None)  # the result the outage covers
 
     def set_state(self, state: str, reason: str = USER_INITIATED, *, problem: Diagnosis | None | object = _KEEP) -> None:
         """Change State; with ``problem`` (a Diagnosis, or None to clear) set it in the same step, so a
@@ -76,17 +79,42 @@ class MappingStatus:
 
     def ok(self, records: int) -> None:
         with self._lock:
-            self.last_processing_result = OK
-            self.problem = None
             self.invocations += 1
             self.records += records
+            self._result(OK, None)
 
     def failed_invoke(self, problem: Diagnosis) -> None:
         with self._lock:
             self.invocations += 1
             self.errors += 1
-            self.last_processing_result = problem.problem
-            self.problem = problem
+            self._result(problem.problem, problem)
+
+    def _result(self, result: str, problem: Diagnosis | None) -> None:  # with self._lock held
+        # A batch of records fetched before the outage says nothing about reaching the brokers now.
+        if self._outage is not None:
+            self._behind = (result, problem)
+            return
+        self.last_processing_result = result
+        self.problem = problem
+
+    def set_outage(self, problem: Diagnosis | None) -> None:
+        """The brokers cannot be reached (``problem``) or can again (None): while set, LastProcessingResult
+        is this PROBLEM whatever invokes report; clearing it restores the result it covered."""
+        with self._lock:
+            if problem is not None:
+                if self._outage is None:
+                    self._behind = (self.last_processing_result, self.problem)
+                if self._outage is None or self.problem is self._outage:
+                    self.last_processing_result, self.problem = problem.problem, problem
+                self._outage = problem
+            elif self._outage is not None:
+                if self.problem is self._outage:  # not replaced by a more specific problem meanwhile
+                    self.last_processing_result, self.problem = self._behind
+                self._outage = None
+
+    @property
+    def outage(self) -> Diagnosis | None:
+        return self._outage
 
     def set_problem(self, problem: Diagnosis | None) -> None:
         """A setup/consumer problem (None clears it back to the previous processing result)."""

@@ -3,7 +3,9 @@
 One file (default ``.triggerfish/state.db`` next to the config). A mapping declared in the config
 file keeps its UUID across restarts because it is looked up by its identity (event source,
 function, topic); mappings created through the control API are stored with ``origin='api'`` and
-are started again on the next run. ``triggerfish status`` reads the status rows the engine writes.
+are started again on the next run. ``triggerfish status`` reads the status rows the engine writes, and
+the ``processes`` rows each running engine keeps fresh (``esm/presence.py``). Rows are never deleted
+because one process's config lacks a mapping: the UUID is the mapping's consumer group.
 WAL mode lets the status command read while the engine writes.
 """
 
@@ -31,6 +33,14 @@ CREATE TABLE IF NOT EXISTS status (
     uuid TEXT PRIMARY KEY,
     status TEXT NOT NULL,
     updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS processes (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    info TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
@@ -126,6 +136,32 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT status, updated FROM status WHERE uuid=?", (uuid,)).fetchone()
         return (json.loads(row[0]), row[1]) if row else None
+
+    # -- processes using the file (esm/presence.py keeps its own row fresh) -----------------------
+    def put_process(self, pid: str, host: str, os_pid: int, started: float, info: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO processes(id, host, pid, started, heartbeat, info) VALUES (?,?,?,?,?,?)",
+                (pid, host, os_pid, started, time.time(), json.dumps(info)),
+            )
+
+    def beat(self, pid: str, info: dict[str, Any]) -> bool:
+        """Refresh a process's heartbeat and info; False if its row is gone."""
+        with self._lock:
+            cur = self._db.execute("UPDATE processes SET heartbeat=?, info=? WHERE id=?",
+                                   (time.time(), json.dumps(info), pid))
+        return cur.rowcount > 0
+
+    def remove_process(self, pid: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM processes WHERE id=?", (pid,))
+
+    def processes(self) -> list[dict[str, Any]]:
+        """Rows as dicts: id, host, pid, started, heartbeat, and the info the process recorded."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, host, pid, started, heartbeat, info FROM processes ORDER BY started").fetchall()
+        return [{"id": r[0], "host": r[1], "pid": r[2], "started": r[3], "heartbeat": r[4], **json.loads(r[5])}
+                for r in rows]
 
     # -- small values (e.g. the running engine's pid) -------------------------------------------
     def put(self, key: str, value: Any) -> None:
