@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from triggerfish.errors import InvalidParameterError
+from triggerfish.json_input import NestingError, loads
 from triggerfish.validation import Fields, check_str, lambda_name, shape_error
 
 _STARTING_POSITIONS = ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
@@ -236,7 +237,9 @@ def read_filter_criteria(f: Fields) -> dict[str, Any] | None:
         if pattern is None:
             raise InvalidParameterError(p.path("Pattern"), "Pattern is required", "Pattern: '{\"value\": {...}}'")
         try:
-            json.loads(pattern)
+            loads(pattern)
+        except NestingError as exc:
+            raise InvalidParameterError(p.path("Pattern"), "Invalid filter pattern definition.", str(exc)) from None
         except ValueError:
             raise InvalidParameterError(p.path("Pattern"), "Invalid filter pattern definition.",
                                         "Pattern must be a JSON string, e.g. '{\"value\": {\"kind\": [\"order\"]}}'") from None
