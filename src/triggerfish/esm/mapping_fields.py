@@ -166,7 +166,13 @@ def read_tags(f: Fields) -> dict[str, str]:
 
 
 def _check_endpoint(path: str, value: Any) -> str:
-    return check_str(path, value, min_len=1, max_len=300, pattern=_ENDPOINT_PATTERN, hint="host:port, e.g. 127.0.0.1:9092")
+    endpoint = check_str(path, value, min_len=1, max_len=300, pattern=_ENDPOINT_PATTERN,
+                         hint="host:port, e.g. 127.0.0.1:9092")
+    port = int(endpoint.rsplit(":", 1)[1])  # the pattern allows any 1 to 5 digits
+    if not 1 <= port <= 65535:
+        raise InvalidParameterError(path, f"Value '{endpoint}' has port {port}, which is not a TCP port",
+                                    "use a port in 1..65535, e.g. 127.0.0.1:9092")
+    return endpoint
 
 
 def _endpoints(sme: dict[str, Any], where: str) -> list[str]:
