@@ -155,9 +155,10 @@ def test_project_file_errors(tmp_path: Path):
 
 def test_project_state_file_defaults_next_to_the_config(tmp_path: Path):
     path = tmp_path / "triggerfish.yaml"
-    path.write_text("Functions: []\n")
+    functions = "Functions:\n  - {FunctionName: a, CodeUri: ., Handler: m.h}\n"
+    path.write_text(functions)
     assert project_config.load(path).state_path == tmp_path / ".triggerfish" / "state.db"
-    path.write_text("Functions: []\nStateFile: s/x.db\n")
+    path.write_text(functions + "StateFile: s/x.db\n")
     assert project_config.load(path).state_path == tmp_path / "s" / "x.db"
 
 

@@ -55,6 +55,9 @@ def load(path: str | Path) -> ProjectConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(str(path), f"{where}{problem} (not valid YAML)") from None
+    except RecursionError:  # PyYAML recurses once per nesting level
+        raise ConfigError(str(path), "nested too deeply to read; a triggerfish.yaml is a few levels deep: check "
+                                     "that --config names the right file") from None
     return parse(data, base_dir=path.resolve().parent, path=path.resolve())
 
 
@@ -69,6 +72,10 @@ def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) 
             raise InvalidParameterError(f"Functions[{i}].FunctionName",
                                         f"Function already exist: {fn.function_name}", "give each function its own name")
         functions[fn.function_name] = fn
+    if not functions:
+        # mappings need a function, and the API cannot create one: an engine started now would do nothing
+        raise ConfigError("Functions", "none declared, so there is nothing to run; declare a function "
+                                       "(FunctionName, Handler, CodeUri) and EventSourceMappings that invoke it")
     mappings: list[MappingConfig] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(top.list_("EventSourceMappings", default=[])):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import uuid
 from typing import Any
@@ -32,6 +31,7 @@ from triggerfish.errors import (
     RequestTooLargeError,
     ThrottledError,
 )
+from triggerfish.json_input import loads
 
 _log = logging.getLogger("triggerfish.api")
 
@@ -104,7 +104,7 @@ def _check_payload(payload: bytes, limit: int) -> bytes:
     if not payload.strip():
         return b"{}"
     try:
-        json.loads(payload)
+        loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestContentError(f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
     return payload

@@ -30,6 +30,7 @@ from triggerfish.api.trust import URL_PREFIX
 from triggerfish.api.urlevent import UrlRequest, http_response, request_event
 from triggerfish.api.wire import json_response
 from triggerfish.errors import AuthenticationError, FunctionResponseError, NotFoundError, ThrottledError
+from triggerfish.json_input import loads
 
 _log = logging.getLogger("triggerfish.api")
 
@@ -144,7 +145,7 @@ async def _invoke_url(request: Request, backend: Backend, function: FunctionInfo
     if outcome.function_error:
         return _plain_error(502, "Internal Server Error")
     try:
-        result = json.loads(outcome.payload) if outcome.payload.strip() else None
+        result = loads(outcome.payload) if outcome.payload.strip() else None
         mapped = http_response(result)
     except (ValueError, FunctionResponseError) as exc:
         _log.warning("function %s returned a response a function URL cannot send: %s", function.name, exc)

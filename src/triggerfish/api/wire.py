@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from triggerfish.errors import InvalidRequestContentError, ValidationError
+from triggerfish.json_input import loads
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -17,7 +18,7 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestContentError(f"Could not parse request body into json: {exc}") from None
     if not isinstance(value, dict):

@@ -20,7 +20,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from triggerfish.body_limit import BodyLimit
 from triggerfish.bridge.auth import AuthMiddleware
+from triggerfish.bridge.errors import response_of
 from triggerfish.bridge.guard import HostAndOrigin
 from triggerfish.bridge.operations import Operations, handle_error, handle_http_error
 from triggerfish.bridge.routes import consumers, management, producer, topics
@@ -31,6 +33,9 @@ _log = logging.getLogger("triggerfish.bridge")
 
 _CORS_HEADERS = ["x-requested-with", "x-forwarded-proto", "x-forwarded-host", "Access-Control-Allow-Origin",
                  "Access-Control-Allow-Methods", "Origin", "Content-Type", "Content-Length", "Accept", "Authorization"]
+
+_TOO_LARGE = ("Request Entity Too Large: the body is over the bridge's limit of {limit} bytes; "
+              "send fewer records per request, or raise http.max.body.bytes")
 
 _MANAGEMENT_ROUTES: list[Route] = management.MANAGEMENT_ROUTES
 _API_ROUTES: list[Route] = [
@@ -69,6 +74,7 @@ def create_app(services: Services, management: bool = False) -> Starlette:
                                      allow_headers=_CORS_HEADERS, **origins))
     if config.auth.type != "none":
         middleware.append(Middleware(AuthMiddleware, auth=config.auth))
+    middleware.append(Middleware(BodyLimit, limit=config.max_body_bytes, message=_TOO_LARGE, respond=response_of))
     middleware.append(Middleware(Operations, services=services))
     app = Starlette(routes=_MANAGEMENT_ROUTES if management else _API_ROUTES, middleware=middleware,
                     exception_handlers={TriggerfishError: handle_error, HTTPException: handle_http_error},

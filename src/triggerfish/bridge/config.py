@@ -21,6 +21,9 @@ from triggerfish.crosssite import is_loopback
 from triggerfish.errors import ConfigError
 from triggerfish.settings import Settings
 
+#: Strimzi's effective body limit: Vert.x's BodyHandler default, which Strimzi does not change.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
 _METRICS = ("", "jmxPrometheusExporter", "strimziMetricsReporter")
 
 _BRIDGE_KEYS = {
@@ -31,6 +34,7 @@ _HTTP_KEYS = {
     "http.host", "http.port", "http.management.port", "http.enabled",
     "http.cors.enabled", "http.cors.allowedOrigins", "http.cors.allowedMethods",
     "http.consumer.enabled", "http.producer.enabled", "http.timeoutSeconds",
+    "http.max.body.bytes",  # triggerfish's own: Strimzi's limit is Vert.x's fixed 10 MB
     "http.ssl.enable", "http.ssl.certificate.location", "http.ssl.key.location",
     "http.ssl.certificate", "http.ssl.key", "http.ssl.enabled.protocols", "http.ssl.enabled.cipher.suites",
     # triggerfish's own: HTTP authentication of the bridge itself, and the Host names it answers to
@@ -74,6 +78,8 @@ class BridgeConfig:
     # librdkafka key -> the property the user wrote, so client errors name the user's key
     origins: dict[str, str] = field(default_factory=dict)
     max_poll_records: int = 500
+    #: Request bodies over this many bytes are refused with 413 (``http.max.body.bytes``).
+    max_body_bytes: int = MAX_BODY_BYTES
 
     @property
     def loopback(self) -> bool:
@@ -127,6 +133,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
         admin=clients["admin"],
         origins=origins,
         max_poll_records=max_poll,
+        max_body_bytes=s.int_("http.max.body.bytes", MAX_BODY_BYTES, 1, 2**31 - 1),
     )
 
 

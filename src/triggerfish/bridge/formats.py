@@ -18,6 +18,7 @@ from typing import Any
 
 from triggerfish.bridge.errors import validation
 from triggerfish.errors import NotAcceptableError, UnprocessableError
+from triggerfish.json_input import loads
 
 V2_JSON = "application/vnd.kafka.v2+json"
 APPLICATION_JSON = "application/json"
@@ -50,7 +51,7 @@ def format_of(content_type: str | None) -> Format | None:
 
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_no_constants)
+        return loads(body, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise validation([f"Request body is not valid JSON: {exc}"]) from None
 
@@ -206,7 +207,7 @@ def _decode(data: bytes | None, fmt: Format) -> Any:
     if fmt is Format.TEXT:
         return data.decode("utf-8", errors="replace")
     try:
-        return json.loads(data)
+        return loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise NotAcceptableError(f"Failed to decode: {exc}") from None  # json consumers only
 

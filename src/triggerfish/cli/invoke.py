@@ -16,6 +16,7 @@ from rich.console import Console
 from triggerfish import config as project_config
 from triggerfish.errors import ConfigError
 from triggerfish.functions.runtime import FunctionRuntime
+from triggerfish.json_input import loads
 
 
 def invoke(
@@ -36,7 +37,7 @@ def invoke(
             raise ConfigError("--event", f"cannot read {event}: {exc.strerror}") from None
     payload = payload.strip() or b"{}"
     try:
-        json.loads(payload)
+        loads(payload)
     except ValueError as exc:
         raise ConfigError("--event", f"{event} is not JSON: {exc}") from None
     runtime = FunctionRuntime([project.functions[function]])
@@ -47,8 +48,8 @@ def invoke(
     err = Console(stderr=True)
     err.print(result.logs.rstrip("\n"), highlight=False, markup=False, style="dim", soft_wrap=True)
     try:
-        text = json.dumps(json.loads(result.payload), indent=2)
-    except ValueError:
+        text = json.dumps(loads(result.payload), indent=2)
+    except (ValueError, RecursionError):  # not JSON, or too deep to indent
         text = result.payload.decode(errors="replace")
     sys.stdout.write(text + "\n")
     sys.stdout.flush()

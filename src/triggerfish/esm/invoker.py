@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from triggerfish.errors import FunctionNotFound
 from triggerfish.esm.event import EventBuilder, Record, pack_records
 from triggerfish.esm.retry import Outcome
 from triggerfish.functions.runtime import FunctionRuntime, InvokeResult
+from triggerfish.json_input import loads
 
 _log = logging.getLogger("triggerfish.esm")
 
@@ -40,7 +40,7 @@ class Invoker:
             body = None
             if self.parse_response:
                 try:
-                    body = json.loads(result.payload) if result.payload else None
+                    body = loads(result.payload) if result.payload else None
                 except ValueError:
                     body = None
             return Outcome(False, payload=body), result

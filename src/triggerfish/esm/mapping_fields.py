@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from triggerfish.errors import InvalidParameterError
+from triggerfish.json_input import NestingError, loads
 from triggerfish.validation import Fields, check_str, lambda_name, shape_error
 
 _STARTING_POSITIONS = ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
@@ -165,7 +166,13 @@ def read_tags(f: Fields) -> dict[str, str]:
 
 
 def _check_endpoint(path: str, value: Any) -> str:
-    return check_str(path, value, min_len=1, max_len=300, pattern=_ENDPOINT_PATTERN, hint="host:port, e.g. 127.0.0.1:9092")
+    endpoint = check_str(path, value, min_len=1, max_len=300, pattern=_ENDPOINT_PATTERN,
+                         hint="host:port, e.g. 127.0.0.1:9092")
+    port = int(endpoint.rsplit(":", 1)[1])  # the pattern allows any 1 to 5 digits
+    if not 1 <= port <= 65535:
+        raise InvalidParameterError(path, f"Value '{endpoint}' has port {port}, which is not a TCP port",
+                                    "use a port in 1..65535, e.g. 127.0.0.1:9092")
+    return endpoint
 
 
 def _endpoints(sme: dict[str, Any], where: str) -> list[str]:
@@ -236,7 +243,9 @@ def read_filter_criteria(f: Fields) -> dict[str, Any] | None:
         if pattern is None:
             raise InvalidParameterError(p.path("Pattern"), "Pattern is required", "Pattern: '{\"value\": {...}}'")
         try:
-            json.loads(pattern)
+            loads(pattern)
+        except NestingError as exc:
+            raise InvalidParameterError(p.path("Pattern"), "Invalid filter pattern definition.", str(exc)) from None
         except ValueError:
             raise InvalidParameterError(p.path("Pattern"), "Invalid filter pattern definition.",
                                         "Pattern must be a JSON string, e.g. '{\"value\": {\"kind\": [\"order\"]}}'") from None

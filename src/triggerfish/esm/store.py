@@ -19,6 +19,8 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any
 
+from triggerfish.errors import ConfigError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mappings (
     uuid TEXT PRIMARY KEY,
@@ -49,18 +51,55 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 
+def _open(path: str) -> sqlite3.Connection:
+    """The state file, opened and its schema in place; one that cannot be is a ConfigError naming StateFile."""
+    if path != ":memory:":
+        _check_real_disk(Path(path))
+        parent = Path(path).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError("StateFile", f"{path}: cannot create the directory {parent} ({exc.strerror}); "
+                                           f"{_FIX}") from None
+    db = None
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+    except (OSError, sqlite3.Error) as exc:
+        if db is not None:
+            db.close()
+        raise _unusable(path, exc) from None
+    return db
+
+
+_FIX = "point StateFile (or --state) at a writable file on a local disk, e.g. .triggerfish/state.db"
+
+
+def _check_real_disk(path: Path) -> None:
+    resolved = path.expanduser().resolve()
+    for virtual in ("/proc", "/sys", "/dev"):
+        if resolved.is_relative_to(virtual):
+            raise ConfigError("StateFile", f"{path} is under {virtual}, a virtual file system that cannot hold a "
+                                           f"database; {_FIX}")
+
+
+def _unusable(path: str, exc: OSError | sqlite3.Error) -> ConfigError:
+    detail = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in detail:
+        return ConfigError("StateFile", f"{path} is not a triggerfish state file (SQLite: {detail}); move that file "
+                                        f"away, or {_FIX}")
+    return ConfigError("StateFile", f"{path} cannot be opened for writing (SQLite: {detail}); {_FIX}")
+
+
 class Store:
     """Thread-safe access to the state file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = _open(str(path))
 
     def close(self) -> None:
         with self._lock:

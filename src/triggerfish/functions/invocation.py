@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triggerfish.functions.config import FunctionConfig
+from triggerfish.json_input import loads
 
 _LOG_TAIL_BYTES = 4096
 
@@ -39,7 +40,7 @@ class InvokeResult:
         if self.ok:
             return None
         try:
-            data = json.loads(self.payload)
+            data = loads(self.payload)
         except ValueError:
             return {"errorMessage": self.payload.decode(errors="replace"), "errorType": "Unknown"}
         return data if isinstance(data, dict) else {"errorMessage": str(data), "errorType": "Unknown"}
@@ -51,7 +52,7 @@ class InvokeResult:
 
     def result(self) -> Any:
         """The decoded result (or error payload)."""
-        return json.loads(self.payload) if self.payload else None
+        return loads(self.payload) if self.payload else None
 
     def log_tail(self, limit: int = _LOG_TAIL_BYTES) -> str:
         """The last ``limit`` bytes of the log (Lambda's LogType=Tail)."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from dataclasses import dataclass, field
 
 from triggerfish.errors import ConfigError, InvalidRequestError
 from triggerfish.functions.fencing.plan import SiteOffline
+from triggerfish.json_input import NestingError, loads
 from triggerfish.settings import read_enum, read_int, read_list, read_map, read_str, read_str_map
 
 _ALERT_NAME = "SiteOffline"
@@ -81,7 +81,9 @@ class _Notification:
 
 def parse_notification(body: bytes) -> _Notification:
     try:
-        data = json.loads(body)
+        data = loads(body)
+    except NestingError as exc:
+        raise InvalidRequestError(f"body is not an Alertmanager webhook payload: {exc}") from None
     except ValueError:
         raise InvalidRequestError("body is not JSON; expected an Alertmanager webhook (version 4) payload") from None
     try:
