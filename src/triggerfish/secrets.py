@@ -17,7 +17,6 @@ alone, so its refusal never tells whether the file or variable exists.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from triggerfish import json_input
 from triggerfish.errors import ConfigError, SecretError
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"
@@ -104,7 +104,7 @@ def read_json(ref: str) -> dict[str, Any]:
     """Return a secret reference's content parsed as a JSON object."""
     text = read_text(ref)
     try:
-        value = json.loads(text)
+        value = json_input.loads(text)
     except ValueError:
         raise SecretError(f"secret {ref}: its content is not valid JSON") from None
     if not isinstance(value, dict):

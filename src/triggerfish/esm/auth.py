@@ -16,14 +16,13 @@ Secrets are read through :mod:`triggerfish.secrets` and stay in memory: PEM goes
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from triggerfish import secrets
+from triggerfish import json_input, secrets
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError, SecretError, SetupError
 from triggerfish.esm import problems
@@ -63,7 +62,7 @@ def load_secret(kind: str, ref: str) -> dict[str, Any]:
     except SecretError as exc:
         raise _setup_error(problems.secret_unreachable(ref, str(exc))) from None
     try:
-        value = json.loads(text)
+        value = json_input.loads(text)
     except ValueError:
         value = None
     if not isinstance(value, dict):
