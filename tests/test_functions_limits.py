@@ -14,7 +14,7 @@ from triggerfish.functions.memory import WorkerCgroup, cgroup_parent, find_cgrou
 from triggerfish.functions.runtime import FunctionRuntime
 
 HANDLERS = """
-import os, sys
+import os, subprocess, sys, time
 
 MB = 1 << 20
 
@@ -30,6 +30,15 @@ def many_writes(event, context):
 def big_binary_write(event, context):
     sys.stdout.buffer.write(b"z" * (event["mb"] * MB))
     sys.stderr.buffer.write("é".encode() * 10)
+    return "done"
+
+def fd_write(event, context):
+    os.write(1, b"fd-%d\\n" % event["n"])
+    time.sleep(0.05)
+    data = memoryview(b"w" * (event["mb"] * MB))
+    while data:
+        data = data[os.write(2, data):]
+    subprocess.run(["echo", "from a child"], check=True)
     return "done"
 
 def allocate(event, context):
@@ -103,6 +112,23 @@ def test_cap_applies_to_many_writes_and_binary_writes(runtime, code):
     assert binary.ok and len(binary.logs) <= LOG_LIMIT + 600 and "z" * 1000 in binary.logs
     # the next invocation of the same worker starts with an empty, uncapped log
     assert "truncated" not in runtime.invoke("binary", {"mb": 0}).logs
+
+
+def test_cap_applies_to_file_descriptors_and_child_processes(runtime, code, capfd):
+    runtime.add(function_config(code, "h.fd_write", name="fd", MemorySize=1024, Timeout=60))
+    first = runtime.invoke("fd", {"n": 1, "mb": 0})
+    assert first.ok and "fd-1\n" in first.logs and "from a child\n" in first.logs
+    runtime.warm("fd")
+    _reset_peak_rss()
+    before = _status_kb("VmHWM")
+    big = runtime.invoke("fd", {"n": 2, "mb": 200})
+    assert big.ok and "fd-2\n" in big.logs and "fd-1" not in big.logs
+    assert len(big.logs) <= LOG_LIMIT + 600 and "output truncated" in big.logs
+    assert (_status_kb("VmHWM") - before) / 1024 < 20
+    after = runtime.invoke("fd", {"n": 3, "mb": 0})
+    assert "fd-3\n" in after.logs and "truncated" not in after.logs and "w" * 100 not in after.logs
+    out, err = capfd.readouterr()
+    assert "fd-" not in out + err and len(err) < 10000, "nothing reaches the engine's own descriptors"
 
 
 def test_capture_keeps_exactly_the_cap():

@@ -18,10 +18,11 @@ import traceback
 from typing import Any, BinaryIO
 
 from triggerfish.functions.batch import unpack_event
-from triggerfish.functions.capture import OutputCapture
+from triggerfish.functions.capture import FdCapture, OutputCapture
 from triggerfish.functions.context import LambdaContext
 from triggerfish.functions.frames import read_frame, write_frame
 from triggerfish.functions.memory import PeakRss, join_cgroup, limit_data, oom_payload
+
 
 class _RequestIdFilter(logging.Filter):
     request_id = ""
@@ -67,6 +68,7 @@ class _InitError(Exception):
 
 def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
     capture = OutputCapture()
+    fds = FdCapture(capture)
     peak_rss = PeakRss()
     sys.stdout = capture
     sys.stderr = capture
@@ -143,6 +145,8 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
                                        "stackTrace": []}).encode()
         duration = (time.perf_counter() - started) * 1000
         rss_mb = peak_rss.mb()
+        if fds.seen:
+            fds.sync()
         head = {"ok": ok, "duration_ms": duration, "logs": capture.take(), "max_rss_mb": rss_mb}
         if out_of_memory:
             # The engine replaces this worker: its state after a failed allocation is anyone's guess.
