@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from triggerfish.functions.memory import WorkerCgroup, cgroup_parent, find_cgrou
 from triggerfish.functions.runtime import FunctionRuntime
 
 HANDLERS = """
-import os, subprocess, sys, time
+import json, os, struct, subprocess, sys, time
 
 MB = 1 << 20
 
@@ -40,6 +41,11 @@ def fd_write(event, context):
         data = data[os.write(2, data):]
     subprocess.run(["echo", "from a child"], check=True)
     return "done"
+
+def forged_reply(event, context):
+    # A header of 1 GB announced on the reply pipe: the engine must not wait for (or buffer) it.
+    os.write(json.loads(sys.argv[1])["reply_fd"], struct.pack(">II", 1 << 30, 0) + b"{" * 65536)
+    time.sleep(30)
 
 def allocate(event, context):
     block = bytearray(event["mb"] * MB)  # zero-filled: every page is touched
@@ -129,6 +135,14 @@ def test_cap_applies_to_file_descriptors_and_child_processes(runtime, code, capf
     assert "fd-3\n" in after.logs and "truncated" not in after.logs and "w" * 100 not in after.logs
     out, err = capfd.readouterr()
     assert "fd-" not in out + err and len(err) < 10000, "nothing reaches the engine's own descriptors"
+
+
+def test_engine_refuses_a_reply_header_past_the_cap(runtime, code):
+    runtime.add(function_config(code, "h.forged_reply", name="forged", Timeout=20))
+    started = time.monotonic()
+    result = runtime.invoke("forged", {})
+    assert result.function_error == "Unhandled" and result.error_type == "Runtime.ExitError"
+    assert time.monotonic() - started < 10
 
 
 def test_capture_keeps_exactly_the_cap():

@@ -16,6 +16,7 @@ Two mechanisms, chosen once per engine process by ``cgroup_parent``:
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -59,9 +60,7 @@ def find_cgroup_parent(mountinfo: Path = Path("/proc/self/mountinfo"),
         if base is None or "memory" not in (base / "cgroup.controllers").read_text().split():
             return None
         if "memory" not in (base / "cgroup.subtree_control").read_text().split():
-            # Refused (EBUSY) when the engine's cgroup holds processes and is not the root: then no child
-            # may have a memory limit, and the resource limit is the way.
-            (base / "cgroup.subtree_control").write_text("+memory")
+            _delegate_memory(base)
         probe = base / f"triggerfish-probe-{os.getpid()}"
         probe.mkdir()
         try:
@@ -72,6 +71,23 @@ def find_cgroup_parent(mountinfo: Path = Path("/proc/self/mountinfo"),
     except OSError:
         return None
     return base
+
+
+def _delegate_memory(base: Path) -> None:
+    """Turn the memory controller on for ``base``'s children (raises OSError when it cannot be)."""
+    subtree = base / "cgroup.subtree_control"
+    try:
+        subtree.write_text("+memory")
+    except OSError as exc:
+        # EBUSY: a cgroup other than the root may not both hold processes and hand controllers down.
+        # When the engine is alone in its cgroup (a container's init, a systemd unit with Delegate=yes)
+        # it steps into a leaf of its own first, as systemd asks of delegated units; never others.
+        if exc.errno != errno.EBUSY or (base / "cgroup.procs").read_text().split() != [str(os.getpid())]:
+            raise
+        leaf = base / "triggerfish-engine"
+        leaf.mkdir(exist_ok=True)
+        (leaf / "cgroup.procs").write_text(str(os.getpid()))
+        subtree.write_text("+memory")
 
 
 @functools.cache

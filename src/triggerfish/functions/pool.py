@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 from triggerfish.errors import FunctionThrottled
+from triggerfish.functions.capture import LOG_LIMIT
 from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
 from triggerfish.functions.memory import WorkerCgroup, cgroup_parent
@@ -29,6 +30,9 @@ class WorkerTimeout(Exception):
 
 
 _PIPE_SIZE = 1 << 20
+# A reply's header carries at most LOG_LIMIT characters of output, JSON-escaped (up to 12 bytes each):
+# anything longer did not come from the worker's own framing.
+_MAX_HEAD = 12 * LOG_LIMIT + (64 << 10)
 
 
 class WorkerCrashed(Exception):
@@ -107,6 +111,8 @@ class _Worker:
                     buf += chunk
                     if head_len < 0 and len(buf) >= PREFIX_SIZE:
                         head_len, body_len = split_lengths(bytes(buf[:PREFIX_SIZE]))
+                        if head_len > _MAX_HEAD:
+                            raise WorkerCrashed()
                         need = PREFIX_SIZE + head_len + body_len
                     if head_len >= 0 and len(buf) >= need:
                         head = json.loads(bytes(buf[PREFIX_SIZE: PREFIX_SIZE + head_len]))
