@@ -166,9 +166,9 @@ def limit_data(memory_mb: int) -> int:
 class PeakRss:
     """This process's peak resident memory in MB: the REPORT line's ``Max Memory Used``.
 
-    ``ru_maxrss`` costs one cheap syscall, but Linux carries the spawning process's peak over ``exec``,
-    so a worker starts at the engine's peak. While it has not passed that, read ``VmHWM`` instead
-    (``exec`` resets it), so a small handler is not reported at the engine's size.
+    ``ru_maxrss`` is cheap, but Linux carries the spawning process's peak over ``exec``, so a worker
+    starts at the engine's peak. Until the worker's own peak passes that, read ``VmHWM`` instead
+    (``exec`` resets it); one syscall per invocation either way.
     """
 
     def __init__(self) -> None:
@@ -177,15 +177,18 @@ class PeakRss:
             self._status = os.open("/proc/self/status", os.O_RDONLY)
         except OSError:
             self._status = -1
+        self._exact = self._status < 0
 
     def mb(self) -> int:
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if kb <= self._inherited and self._status >= 0:
-            try:
-                data = os.pread(self._status, 4096, 0)
-                at = data.find(b"VmHWM:")
-                if at >= 0:
-                    kb = int(data[at + 6: data.index(b"kB", at)])
-            except (OSError, ValueError):
-                pass
+        if self._exact:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        try:
+            data = os.pread(self._status, 4096, 0)
+            at = data.find(b"VmHWM:")
+            kb = int(data[at + 6: data.index(b"kB", at)])
+        except (OSError, ValueError):
+            self._exact = True
+            return self.mb()
+        # Past the inherited peak, ru_maxrss is this process's own from now on.
+        self._exact = kb > self._inherited
         return kb // 1024

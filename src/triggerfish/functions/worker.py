@@ -2,8 +2,11 @@
 
 Started by ``runtime.py`` as ``python -m triggerfish.functions.worker SPEC_JSON`` with two inherited
 pipe descriptors. Each request is a frame (see ``frames``); the reply carries the result (or Lambda's
-error payload) and everything the handler printed or logged during that invocation. The worker exits
-when the request pipe closes, so an engine killed with SIGKILL leaves no workers behind.
+error payload) and everything the handler printed or logged during that invocation, capped per
+character (``capture``). ``MemorySize`` is applied before the handler is imported (``memory``): the
+worker joins its cgroup, or sets RLIMIT_DATA; a ``MemoryError`` out of the handler is Lambda's
+``Runtime.OutOfMemory`` and the worker exits after replying. The worker exits when the request pipe
+closes, so an engine killed with SIGKILL leaves no workers behind.
 """
 
 from __future__ import annotations
@@ -83,9 +86,9 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
     logging.getLogger().addHandler(handler_)
 
     # Before the handler is imported, so its import counts against MemorySize too.
-    if spec.get("cgroup"):
+    try:
         join_cgroup(spec["cgroup"])
-    else:
+    except (KeyError, TypeError, OSError):  # no cgroup for this worker (or it vanished): the resource limit
         limit_data(spec["memory_size"])
     sys.path.insert(0, spec["code_uri"])
     os.chdir(spec["code_uri"])
