@@ -19,8 +19,10 @@ import uuid
 from typing import Any
 
 from triggerfish.errors import FunctionThrottled
+from triggerfish.functions.capture import LOG_LIMIT
 from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
+from triggerfish.functions.memory import WorkerCgroup, cgroup_parent
 
 
 class WorkerTimeout(Exception):
@@ -28,6 +30,9 @@ class WorkerTimeout(Exception):
 
 
 _PIPE_SIZE = 1 << 20
+# A reply's header carries at most LOG_LIMIT characters of output, JSON-escaped (up to 12 bytes each):
+# anything longer did not come from the worker's own framing.
+_MAX_HEAD = 12 * LOG_LIMIT + (64 << 10)
 
 
 class WorkerCrashed(Exception):
@@ -38,13 +43,22 @@ class _Worker:
     """One worker process and its two pipes."""
 
     def __init__(self, fn: FunctionConfig, region: str | None) -> None:
+        #: Peak RSS in MB as of the last reply (the REPORT line of an invocation that kills the worker).
+        self.max_rss_mb: int | None = None
+        parent = cgroup_parent()
+        self.cgroup: WorkerCgroup | None = None
+        if parent is not None:
+            try:
+                self.cgroup = WorkerCgroup(parent, fn.memory_size)
+            except OSError:  # the cgroup went away or read-only since the probe: RLIMIT_DATA then
+                pass
         req_r, self._req_w = os.pipe()
         self._rep_r, rep_w = os.pipe()
         spec = {
             "function_name": fn.function_name, "handler": fn.handler, "code_uri": str(fn.code_uri or os.getcwd()),
             "memory_size": fn.memory_size, "region": region or os.environ.get("AWS_REGION", "us-east-1"),
             "log_stream_name": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-            "request_fd": req_r, "reply_fd": rep_w,
+            "request_fd": req_r, "reply_fd": rep_w, "cgroup": str(self.cgroup.path) if self.cgroup else None,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "triggerfish.functions.worker", json.dumps(spec)],
@@ -97,9 +111,12 @@ class _Worker:
                     buf += chunk
                     if head_len < 0 and len(buf) >= PREFIX_SIZE:
                         head_len, body_len = split_lengths(bytes(buf[:PREFIX_SIZE]))
+                        if head_len > _MAX_HEAD:
+                            raise WorkerCrashed()
                         need = PREFIX_SIZE + head_len + body_len
                     if head_len >= 0 and len(buf) >= need:
                         head = json.loads(bytes(buf[PREFIX_SIZE: PREFIX_SIZE + head_len]))
+                        self.max_rss_mb = head.get("max_rss_mb")
                         return head, bytes(buf[PREFIX_SIZE + head_len: need])
 
     def returncode(self) -> int | None:
@@ -107,6 +124,15 @@ class _Worker:
             return self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return None
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed the worker for passing MemorySize (cgroup v2 only)."""
+        return self.cgroup is not None and self.cgroup.oom_killed()
+
+    def peak_mb(self) -> int | None:
+        """The dead worker's peak: its cgroup's, else what it last reported."""
+        peak = self.cgroup.peak_mb() if self.cgroup is not None else None
+        return peak or self.max_rss_mb
 
     def kill(self) -> None:
         try:
@@ -125,6 +151,9 @@ class _Worker:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
 
 class WorkerPool:

@@ -29,6 +29,7 @@ from triggerfish.functions.http import HttpFunction
 # Re-exported only because esm.invoker still imports it from here; its home is functions.invocation.
 from triggerfish.functions.invocation import InvokeResult as InvokeResult
 from triggerfish.functions.invocation import exit_payload, report, timeout_payload
+from triggerfish.functions.memory import oom_payload
 from triggerfish.functions.pool import WorkerCrashed, WorkerPool, WorkerTimeout
 
 _DEFAULT_CONCURRENCY = 8
@@ -180,21 +181,35 @@ class FunctionRuntime:
                                                "Unhandled", duration), "", line)
         except (WorkerCrashed, OSError):
             code = worker.returncode()
+            out_of_memory = worker.out_of_memory()
+            peak_mb = worker.peak_mb()
             worker.kill()
             pool.release(None)
             duration = (time.perf_counter() - started) * 1000
-            body = exit_payload(request_id, code)
-            line = json.loads(body)["errorMessage"] + "\n"
-            return self._done(fn, InvokeResult(fn.function_name, request_id, body, "Unhandled", duration), "", line)
+            if out_of_memory:
+                body = oom_payload(request_id)
+                line = json.loads(body)["errorMessage"] + "\nRuntime.OutOfMemory\n"
+            else:
+                body = exit_payload(request_id, code)
+                line = json.loads(body)["errorMessage"] + "\n"
+            return self._done(fn, InvokeResult(fn.function_name, request_id, body, "Unhandled", duration), "", line,
+                              peak_mb)
         except BaseException:
             worker.kill()
             pool.release(None)
             raise
-        pool.release(worker)
+        if head.get("oom"):
+            # Past RLIMIT_DATA: the worker exits after replying; Lambda would have killed it.
+            worker.kill()
+            pool.release(None)
+        else:
+            pool.release(worker)
         result = InvokeResult(fn.function_name, request_id, body, None if head["ok"] else "Unhandled",
                               float(head["duration_ms"]))
         extra = ""
-        if not head["ok"]:
+        if head.get("oom"):
+            extra = json.loads(body)["errorMessage"] + "\nRuntime.OutOfMemory\n"
+        elif not head["ok"]:
             err = result.error or {}
             extra = f"[ERROR] {err.get('errorType')}: {err.get('errorMessage')}\n"
         return self._done(fn, result, head.get("logs", ""), extra, head.get("max_rss_mb"))

@@ -2,54 +2,29 @@
 
 Started by ``runtime.py`` as ``python -m triggerfish.functions.worker SPEC_JSON`` with two inherited
 pipe descriptors. Each request is a frame (see ``frames``); the reply carries the result (or Lambda's
-error payload) and everything the handler printed or logged during that invocation. The worker exits
-when the request pipe closes, so an engine killed with SIGKILL leaves no workers behind.
+error payload) and everything the handler printed or logged during that invocation, capped per
+character (``capture``). ``MemorySize`` is applied before the handler is imported (``memory``): the
+worker joins its cgroup, or sets RLIMIT_DATA; a ``MemoryError`` out of the handler is Lambda's
+``Runtime.OutOfMemory`` and the worker exits after replying. The worker exits when the request pipe
+closes, so an engine killed with SIGKILL leaves no workers behind.
 """
 
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import logging
 import os
-import resource
 import sys
 import time
 import traceback
 from typing import Any, BinaryIO
 
 from triggerfish.functions.batch import unpack_event
+from triggerfish.functions.capture import FdCapture, OutputCapture
 from triggerfish.functions.context import LambdaContext
 from triggerfish.functions.frames import read_frame, write_frame
-
-_MAX_LOG_CHARS = 256 * 1024
-
-
-class _Capture(io.TextIOBase):
-    """Collects everything a handler writes to stdout/stderr or logs, per invocation."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, s: str) -> int:
-        if self.size < _MAX_LOG_CHARS:
-            self.parts.append(s)
-            self.size += len(s)
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> str:
-        text = "".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        return text
+from triggerfish.functions.memory import PeakRss, join_cgroup, limit_data, oom_payload
 
 
 class _RequestIdFilter(logging.Filter):
@@ -78,6 +53,8 @@ def _load(handler: str) -> Any:
         raise _InitError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from None
     except SyntaxError as exc:
         raise _InitError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}") from None
+    except MemoryError:
+        raise
     except Exception as exc:
         raise _InitError(type(exc).__name__, str(exc)) from exc
     func = getattr(module, func_name, None)
@@ -93,7 +70,9 @@ class _InitError(Exception):
 
 
 def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
-    capture = _Capture()
+    capture = OutputCapture()
+    fds = FdCapture(capture)
+    peak_rss = PeakRss()
     sys.stdout = capture
     sys.stderr = capture
     request_filter = _RequestIdFilter()
@@ -106,6 +85,11 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
     handler_.addFilter(request_filter)
     logging.getLogger().addHandler(handler_)
 
+    # Before the handler is imported, so its import counts against MemorySize too.
+    try:
+        join_cgroup(spec["cgroup"])
+    except (KeyError, TypeError, OSError):  # no cgroup for this worker (or it vanished): the resource limit
+        limit_data(spec["memory_size"])
     sys.path.insert(0, spec["code_uri"])
     os.chdir(spec["code_uri"])
     func: Any = None
@@ -114,6 +98,8 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
         func = _load(spec["handler"])
     except _InitError as exc:
         init_error = exc
+    except MemoryError:
+        init_error = _InitError("Runtime.OutOfMemory", "")
     except BaseException as exc:  # noqa: BLE001 - any init failure is reported per invocation
         init_error = _InitError(type(exc).__name__, str(exc))
 
@@ -125,8 +111,10 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
         request_id = header["id"]
         request_filter.request_id = request_id
         started = time.perf_counter()
-        ok = False
-        if init_error is not None:
+        ok = out_of_memory = False
+        if init_error is not None and init_error.error_type == "Runtime.OutOfMemory":
+            body, out_of_memory = oom_payload(request_id), True
+        elif init_error is not None:
             body = json.dumps({"errorMessage": str(init_error), "errorType": init_error.error_type,
                                "requestId": request_id, "stackTrace": []}).encode()
         else:
@@ -143,19 +131,32 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
                 else:
                     event = json.loads(payload) if payload else None
                 result = func(event, context)
+            except MemoryError:
+                # Past RLIMIT_DATA: where Lambda's OOM killer would have ended the process.
+                body, out_of_memory = oom_payload(request_id), True
             except Exception as exc:  # the handler's own error: reported as Lambda reports it
                 body = json.dumps(_error(exc, request_id)).encode()
             else:
                 try:
                     body = json.dumps(result).encode()
                     ok = True
+                except MemoryError:
+                    body, out_of_memory = oom_payload(request_id), True
                 except (TypeError, ValueError) as exc:
                     body = json.dumps({"errorMessage": f"Unable to marshal response: {exc}",
                                        "errorType": "Runtime.MarshalError", "requestId": request_id,
                                        "stackTrace": []}).encode()
         duration = (time.perf_counter() - started) * 1000
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        write_frame(replies, {"ok": ok, "duration_ms": duration, "logs": capture.take(), "max_rss_mb": rss_mb}, body)
+        rss_mb = peak_rss.mb()
+        if fds.seen:
+            fds.sync()
+        head = {"ok": ok, "duration_ms": duration, "logs": capture.take(), "max_rss_mb": rss_mb}
+        if out_of_memory:
+            # The engine replaces this worker: its state after a failed allocation is anyone's guess.
+            head["oom"] = True
+        write_frame(replies, head, body)
+        if out_of_memory:
+            return
 
 
 def _main() -> None:
