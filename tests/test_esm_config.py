@@ -226,11 +226,16 @@ def test_each_deep_validator_runs_even_when_its_module_renames_it(module, valida
                               "EventSourceMappings": [{**BASE, **changes}]})
 
 
+# Parsed at collection: an ast.parse racing another thread's fails on Python 3.11 (see test_imports.py).
+_SOURCES = {name: Path(importlib.import_module(name).__file__).read_text()
+            for name in ("triggerfish.esm.config", "triggerfish.esm.mapping_fields")}
+_TREES = {name: ast.parse(source) for name, source in _SOURCES.items()}
+
+
 def test_mapping_config_imports_its_validators_directly():
     # No importlib, no getattr by name, no import inside a function: a missing validator is an ImportError at start.
-    for name in ("triggerfish.esm.config", "triggerfish.esm.mapping_fields"):
-        source = Path(importlib.import_module(name).__file__).read_text()
-        tree = ast.parse(source)
+    for name, source in _SOURCES.items():
+        tree = _TREES[name]
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not any(m.startswith("importlib") for m in imported), name

@@ -29,6 +29,16 @@ def _module_name(path: Path) -> str:
 MODULES: dict[str, Path] = {_module_name(p): p for p in sorted((SRC / PACKAGE).rglob("*.py"))}
 
 
+# Parsed once, at collection, before any test runs: in Python 3.11 the ast module keeps its recursion
+# bookkeeping per interpreter, so an ast.parse racing another thread's (the traceback module parses
+# source lines to place its carets, e.g. when a lingering engine thread logs an exception) fails with
+# "SystemError: AST constructor recursion depth mismatch".
+_TREES: dict[str, ast.Module] = {m: ast.parse(p.read_text(), str(p)) for m, p in MODULES.items()}
+_PROBE_SOURCE = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from triggerfish import app\n"
+                 "from . import errors\n\ndef f():\n    from triggerfish.esm import engine\n")
+_PROBE_TREE = ast.parse(_PROBE_SOURCE)
+
+
 def _is_package(module: str) -> bool:
     return MODULES[module].name == "__init__.py"
 
@@ -59,7 +69,7 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(module: str) -> tuple[set[str], set[tuple[str, int]]]:
+def _imports(module: str, tree: ast.Module | None = None) -> tuple[set[str], set[tuple[str, int]]]:
     """(modules imported at module level, (module, line) imported inside a function or class)."""
     top: set[str] = set()
     nested: set[tuple[str, int]] = set()
@@ -78,7 +88,7 @@ def _imports(module: str) -> tuple[set[str], set[tuple[str, int]]]:
                         top.add(target)
             visit(child, inside or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef))
 
-    visit(ast.parse(MODULES[module].read_text(), str(MODULES[module])), False)
+    visit(tree or _TREES[module], False)
     top.discard(module)
     return top, nested
 
@@ -171,7 +181,6 @@ def test_the_checks_see_cycles_and_nested_imports(tmp_path: Path, monkeypatch: p
     assert "triggerfish.app" in top and not nested
     module = tmp_path / PACKAGE / "probe.py"
     module.parent.mkdir()
-    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from triggerfish import app\n"
-                      "from . import errors\n\ndef f():\n    from triggerfish.esm import engine\n")
+    module.write_text(_PROBE_SOURCE)
     monkeypatch.setitem(MODULES, "triggerfish.probe", module)
-    assert _imports("triggerfish.probe") == ({"triggerfish.errors"}, {("triggerfish.esm.engine", 7)})
+    assert _imports("triggerfish.probe", _PROBE_TREE) == ({"triggerfish.errors"}, {("triggerfish.esm.engine", 7)})
