@@ -10,8 +10,8 @@ import httpx
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from fencing_support import alert as site_offline
 from fencing_support import WEBHOOK_PASSWORD, WEBHOOK_USER, decisions, fire, notification, results
+from fencing_support import alert as site_offline
 from test_fencing_url import FunctionRuntime, api, fencing_function
 
 pytestmark = pytest.mark.timeout(60)
