@@ -11,8 +11,8 @@ import zipfile
 import boto3
 import pytest
 
-from fencing_support import decisions, fire, results
 from fencing_support import alert as site_offline
+from fencing_support import decisions, fire, results
 from triggerfish.functions.fencing import reserved
 
 pytestmark = pytest.mark.timeout(60)
