@@ -112,7 +112,7 @@ class Fencer:
         )
         removed_pools = {e.pool for e in remove}
         try:
-            empty = {pool for pool, ids in self.balancer.present(removed_pools).items() if not ids}
+            empty = {pool for pool, held in self.balancer.present(removed_pools).items() if not held}
             keep = [e for e in before if e.pool in empty and e not in remove]
             if not keep:
                 return None
