@@ -1,13 +1,18 @@
 """A small local fake of the AWS Global Accelerator API, speaking its real wire protocol.
 
 moto does not implement Global Accelerator, so this serves the calls the fencing function uses —
-ListAccelerators, ListListeners, ListEndpointGroups (all paginated) and RemoveEndpoints — as
+ListAccelerators, ListListeners, ListEndpointGroups (all paginated), RemoveEndpoints and AddEndpoints — as
 awsJson1_1: ``POST /`` with ``X-Amz-Target: GlobalAccelerator_V20180706.<Operation>``, errors as
 ``{"__type": ..., "Message": ...}``. Requests must be SigV4-signed for ``globalaccelerator`` in the
 expected region (the signature itself is not checked). Bound to 127.0.0.1 on a free port.
 
 Test hooks: ``fail_next`` queues error answers, ``delay`` slows an operation, ``calls`` records
-every operation served.
+every operation served, ``before[operation]`` runs a callable with the request's parameters just
+before the operation is carried out (outside the fake's lock: it may block, or change the state as
+another client would). ``missing_endpoint_error`` is the error code RemoveEndpoints answers for an
+endpoint that is not in the group: ``InvalidArgumentException`` (the error botocore's model lists for
+the operation) by default, ``EndpointNotFoundException`` (the service's "endpoint doesn't exist")
+as the alternative a test can select. Either way nothing is removed (the call is all or nothing).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from http_fake import LocalServer, Reply, Request, serve
@@ -42,6 +47,8 @@ class FakeGlobalAccelerator:
         self.groups: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.delay: dict[str, float] = {}
+        self.before: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.missing_endpoint_error = "InvalidArgumentException"
         self._failures: dict[str, list[ApiError]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -95,6 +102,12 @@ class FakeGlobalAccelerator:
             "PortOverrides": [],
         }
         return arn
+
+    def remove_endpoint(self, group_arn: str, endpoint_id: str) -> None:
+        """Remove an endpoint as another client (an operator, another fence) would."""
+        with self._lock:
+            group = self.groups[group_arn]
+            group["EndpointDescriptions"] = [d for d in group["EndpointDescriptions"] if d["EndpointId"] != endpoint_id]
 
     def endpoint_ids(self, group_arn: str) -> list[str]:
         with self._lock:
@@ -151,6 +164,9 @@ class FakeGlobalAccelerator:
             self.calls.append(operation)
             if self.delay.get(operation):
                 time.sleep(self.delay[operation])
+            hook = self.before.get(operation)
+            if hook:
+                hook(params)
             queued = self._failures.get(operation)
             if queued:
                 raise queued.pop(0)
@@ -206,8 +222,27 @@ class FakeGlobalAccelerator:
         descriptions = self.groups[arn]["EndpointDescriptions"]
         present = {d["EndpointId"] for d in descriptions}
         for identifier in identifiers:
-            if set(identifier) - {"EndpointId", "ClientIPPreservationEnabled"} or identifier.get("EndpointId") not in present:
-                raise ApiError("InvalidArgumentException", f"endpoint {identifier.get('EndpointId')} is not in the group")
+            if set(identifier) - {"EndpointId", "ClientIPPreservationEnabled"}:
+                raise ApiError("InvalidArgumentException", f"unknown field in {identifier}")
+            if identifier.get("EndpointId") not in present:
+                raise ApiError(self.missing_endpoint_error, f"endpoint {identifier.get('EndpointId')} is not in the group")
         gone = {i["EndpointId"] for i in identifiers}
         self.groups[arn]["EndpointDescriptions"] = [d for d in descriptions if d["EndpointId"] not in gone]
         return {}
+
+    def _op_AddEndpoints(self, params: dict[str, Any]) -> dict[str, Any]:
+        arn = params.get("EndpointGroupArn")
+        if arn not in self.groups:
+            raise ApiError("EndpointGroupNotFoundException", f"endpoint group {arn} not found")
+        configurations = params.get("EndpointConfigurations") or []
+        if not 1 <= len(configurations) <= 10:
+            raise ApiError("InvalidArgumentException", "EndpointConfigurations must hold 1 to 10 items")
+        allowed = {"EndpointId", "Weight", "ClientIPPreservationEnabled", "AttachmentArn"}
+        descriptions = self.groups[arn]["EndpointDescriptions"]
+        for configuration in configurations:
+            if set(configuration) - allowed or "EndpointId" not in configuration:
+                raise ApiError("InvalidArgumentException", f"invalid endpoint configuration {configuration}")
+            # Adding an endpoint that is already there updates it, as AddEndpoints does.
+            descriptions[:] = [d for d in descriptions if d["EndpointId"] != configuration["EndpointId"]]
+            descriptions.append({"Weight": 128, "ClientIPPreservationEnabled": False, **configuration, "HealthState": "INITIAL"})
+        return {"EndpointDescriptions": json.loads(json.dumps(descriptions)), "EndpointGroupArn": arn}

@@ -479,3 +479,116 @@ def test_other_describe_tags_errors_still_fail(make_world, monkeypatch):
     assert response["statusCode"] >= 400
     assert "DescribeTags" in response["body"] and "AccessDenied" in response["body"]
     assert world.sites_left() == ["site-a", "site-b"]
+
+
+@pytest.mark.parametrize("code", ["InvalidArgumentException", "EndpointNotFoundException"])
+def test_an_endpoint_removed_by_someone_else_meanwhile_counts_as_removed(make_world, code):
+    world = make_world(["site-a", "site-b"], other_accelerators=0)
+    world.ga.missing_endpoint_error = code
+    # Between our read and our RemoveEndpoints, an operator (or another fence) removes site-b.
+    world.ga.before["RemoveEndpoints"] = lambda params: world.ga.remove_endpoint(world.group, world.nlb("site-b"))
+
+    response = fire(world.handler(), site_offline("site-b", "site-a"))
+
+    assert response["statusCode"] == 200, response["body"]
+    assert results(response) == [("remove-endpoints", "done"), ("take-backup-offline", "done")]
+    assert decisions(response)[0]["already_gone"] == [world.nlb("site-b")]
+    assert world.sites_left() == ["site-a"]
+    assert world.ispn["site-a"].status("site-b") == "offline"
+
+
+def test_one_of_two_endpoints_removed_meanwhile_the_other_is_still_removed(make_world):
+    world = make_world(["site-a", "site-b", "site-b#1"], other_accelerators=0)
+    hook = {"calls": 0}
+
+    def remove_one(params):
+        hook["calls"] += 1
+        if hook["calls"] == 1:
+            world.ga.remove_endpoint(world.group, world.nlb("site-b", 0))
+
+    world.ga.before["RemoveEndpoints"] = remove_one
+
+    response = fire(world.handler(), site_offline("site-b", "site-a"))
+
+    assert response["statusCode"] == 200, response["body"]
+    assert world.sites_left() == ["site-a"]
+    assert decisions(response)[0]["already_gone"] == [world.nlb("site-b", 0)]
+    assert world.ga.mutating_calls() == ["RemoveEndpoints", "RemoveEndpoints"]
+
+
+def test_a_refused_removal_of_endpoints_still_there_fails(make_world):
+    world = make_world(["site-a", "site-b"], other_accelerators=0)
+    world.ga.fail_next("RemoveEndpoints", "AccessDeniedException")
+
+    response = fire(world.handler(), site_offline("site-b", "site-a"))
+
+    assert response["statusCode"] == 424
+    assert results(response) == [("remove-endpoints", "failed")]
+    assert "AccessDeniedException" in decisions(response)[0]["error"]
+    assert world.sites_left() == ["site-a", "site-b"] and world.ispn["site-a"].actions == []
+
+
+def test_two_instances_without_a_shared_lock_never_empty_the_accelerator(make_world, tmp_path):
+    # Two hosts (or two Lambda execution environments): separate lock files, so nothing serialises them.
+    world = make_world(["site-a", "site-b"], other_accelerators=0)
+    first = world.handler(FENCING_LOCK_FILE=str(tmp_path / "host-1.lock"))
+    second = world.handler(FENCING_LOCK_FILE=str(tmp_path / "host-2.lock"))
+    responses: dict[str, dict] = {}
+
+    def interleave(params):
+        # site-a's call has read (both sites present) and is about to remove site-b: site-b's call
+        # runs now, reads the same state and removes site-a; then site-a's removal goes through.
+        if "site-b" not in responses:
+            responses["site-b"] = fire(second, site_offline("site-a", "site-b"))
+
+    world.ga.before["RemoveEndpoints"] = interleave
+
+    responses["site-a"] = fire(first, site_offline("site-b", "site-a"))
+
+    assert world.sites_left() == ["site-a"]  # never zero: site-a's call put its own endpoint back
+    assert responses["site-b"]["statusCode"] == 200, responses["site-b"]["body"]
+    assert responses["site-a"]["statusCode"] == 200, responses["site-a"]["body"]
+    assert results(responses["site-a"]) == [
+        ("remove-endpoints", "done"),
+        ("restore-endpoints", "restored"),
+        ("take-backup-offline", "done"),
+    ]
+    restore = decisions(responses["site-a"])[1]
+    assert restore["endpoints"] == [world.nlb("site-a")] and "empty" in restore["reason"]
+    assert world.ga.mutating_calls() == ["RemoveEndpoints", "RemoveEndpoints", "AddEndpoints"]
+    # The endpoint came back as it was read, not with defaults.
+    group = world.ga.groups[world.group]["EndpointDescriptions"]
+    assert [(d["Weight"], d["ClientIPPreservationEnabled"]) for d in group] == [(128, False)]
+
+
+def test_concurrent_restores_answer_503_and_the_retry_decides(make_world, tmp_path):
+    # Both calls remove at once, both find the listener empty and both put their own endpoint back:
+    # neither may go on to take its backup offline, since the other site serves again.
+    world = make_world(["site-a", "site-b"], other_accelerators=0)
+    first = world.handler(FENCING_LOCK_FILE=str(tmp_path / "host-1.lock"))
+    second = world.handler(FENCING_LOCK_FILE=str(tmp_path / "host-2.lock"))
+    both_removed = threading.Barrier(2, timeout=20)
+    both_read_again = threading.Barrier(2, timeout=20)
+    world.ga.before["RemoveEndpoints"] = lambda params: both_removed.wait()
+    world.ga.before["AddEndpoints"] = lambda params: both_read_again.wait()
+    responses: dict[str, dict] = {}
+
+    def call(handler, site: str, reporter: str) -> None:
+        responses[reporter] = fire(handler, site_offline(site, reporter))
+
+    threads = [threading.Thread(target=call, args=(first, "site-b", "site-a")),
+               threading.Thread(target=call, args=(second, "site-a", "site-b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert world.sites_left() == ["site-a", "site-b"]
+    for reporter, response in responses.items():
+        assert response["statusCode"] == 503, response["body"]
+        assert results(response) == [("remove-endpoints", "done"), ("restore-endpoints", "restored")], reporter
+    assert all(f.actions == [] for f in world.ispn.values())
+
+    world.ga.before.clear()
+    retry = fire(first, site_offline("site-b", "site-a"))
+    assert retry["statusCode"] == 200 and world.sites_left() == ["site-a"]

@@ -12,7 +12,7 @@ from typing import Any
 
 logger = logging.getLogger("triggerfish.functions.fencing")
 
-_WARN = {"failed", "rejected", "busy", "invalid", "no-caches", "truncated"}
+_WARN = {"failed", "rejected", "busy", "invalid", "no-caches", "truncated", "refused", "restored"}
 
 
 class Decisions:

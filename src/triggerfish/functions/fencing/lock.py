@@ -17,7 +17,9 @@ Reserved concurrency 1 remains the first line (one execution environment at a ti
 Lambda; triggerfish's function URL server enforces it with 429). This lock covers what that does
 not: several worker processes or threads of one host, e.g. a deployment without reserved
 concurrency. It is an ``flock`` on a file, so it is released by the kernel if a worker dies, and it
-does not span hosts: run the function in one place.
+does not span hosts: run the function in one place. Where it cannot hold (several hosts, AWS
+Lambda's execution environments), the fencer's re-read after removing still never leaves the load
+balancer empty (:mod:`.fencer`), and on AWS Lambda reserved concurrency 1 is required (:mod:`.reserved`).
 """
 
 from __future__ import annotations

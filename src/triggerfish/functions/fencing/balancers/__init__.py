@@ -7,7 +7,7 @@ Two backends implement it: :mod:`.globalaccelerator` (AWS Global Accelerator) an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -40,8 +40,20 @@ class LoadBalancer(Protocol):
         """Every endpoint of the load balancer called ``name``; raise PermanentFencingError if there is none."""
         ...
 
-    def remove(self, endpoints: Sequence[Endpoint]) -> None:
-        """Remove these endpoints (as returned by :meth:`endpoints`); already-removed ones are fine."""
+    def remove(self, endpoints: Sequence[Endpoint]) -> list[str]:
+        """Remove these endpoints (as returned by :meth:`endpoints`); return the ids someone else removed first.
+
+        An endpoint that is already gone counts as removed: the backend re-reads after a refused
+        removal and fails only if an endpoint it was asked to remove is still there.
+        """
+        ...
+
+    def present(self, pools: Iterable[str]) -> dict[str, set[str]]:
+        """The endpoint ids each pool holds now (a cheap re-read: no site tags, no health)."""
+        ...
+
+    def restore(self, endpoints: Sequence[Endpoint]) -> None:
+        """Put these endpoints (as returned by :meth:`endpoints`) back with their settings; present ones are fine."""
         ...
 
 

@@ -4,14 +4,16 @@ The accelerator control plane is called in one region (``us-west-2`` for the com
 ELBv2 ``DescribeTags`` is called in each load balancer's own region, at most 20 ARNs per call.
 Endpoints are removed with ``RemoveEndpoints``, which touches only the named endpoints; the older
 read-modify-write ``UpdateEndpointGroup`` would race with any concurrent change and has to resend
-the whole list.
+the whole list. A refused removal is checked against a fresh read: an endpoint someone else removed
+first (GA answers ``InvalidArgumentException``, or ``EndpointNotFoundException``) counts as done.
+``AddEndpoints`` puts endpoints back with the weight and client-IP setting they were read with.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from triggerfish.errors import PermanentFencingError
@@ -58,22 +60,60 @@ class GlobalAccelerator:
                         site=sites.get(endpoint_id),
                         health=health if health in _HEALTH else "UNKNOWN",
                         pool=listener_arn,
-                        ref=(group["EndpointGroupArn"],),
+                        ref=(group["EndpointGroupArn"], _configuration(description)),
                     )
                 )
         return result
 
-    def remove(self, endpoints: Sequence[Endpoint]) -> None:
-        by_group: dict[str, list[str]] = defaultdict(list)
-        for endpoint in endpoints:
-            by_group[endpoint.ref[0]].append(endpoint.endpoint_id)
-        for group_arn, ids in by_group.items():
+    def remove(self, endpoints: Sequence[Endpoint]) -> list[str]:
+        gone: list[str] = []
+        for (group_arn, listener_arn), ids in _by_group(endpoints).items():
             try:
-                self._ga.remove_endpoints(
-                    EndpointGroupArn=group_arn, EndpointIdentifiers=[{"EndpointId": i} for i in ids]
-                )
+                self._remove(group_arn, ids)
             except Exception as exc:
-                raise failures.from_boto("globalaccelerator:RemoveEndpoints", exc) from None
+                # Decide from the state, not the error code: what is no longer there was removed by
+                # someone else (another fence, an operator), which is what this call wanted.
+                left = [i for i in ids if i in self._group_ids(listener_arn, group_arn)]
+                gone.extend(i for i in ids if i not in left)
+                if left == ids:
+                    raise failures.from_boto("globalaccelerator:RemoveEndpoints", exc) from None
+                if left:
+                    try:
+                        self._remove(group_arn, left)
+                    except Exception as again:
+                        raise failures.from_boto("globalaccelerator:RemoveEndpoints", again) from None
+        return gone
+
+    def present(self, pools: Iterable[str]) -> dict[str, set[str]]:
+        now: dict[str, set[str]] = {}
+        for listener_arn in pools:
+            now[listener_arn] = {
+                d["EndpointId"]
+                for group in self._pages("ListEndpointGroups", "list_endpoint_groups", "EndpointGroups", ListenerArn=listener_arn)
+                for d in group.get("EndpointDescriptions", [])
+            }
+        return now
+
+    def restore(self, endpoints: Sequence[Endpoint]) -> None:
+        for group_arn, listener_arn in _by_group(endpoints):
+            present = self._group_ids(listener_arn, group_arn)
+            configurations = [e.ref[1] for e in endpoints if e.ref[0] == group_arn and e.endpoint_id not in present]
+            if not configurations:
+                continue
+            try:
+                self._ga.add_endpoints(EndpointGroupArn=group_arn, EndpointConfigurations=configurations)
+            except Exception as exc:
+                raise failures.from_boto("globalaccelerator:AddEndpoints", exc) from None
+
+    def _remove(self, group_arn: str, ids: list[str]) -> None:
+        self._ga.remove_endpoints(EndpointGroupArn=group_arn, EndpointIdentifiers=[{"EndpointId": i} for i in ids])
+
+    def _group_ids(self, listener_arn: str, group_arn: str) -> set[str]:
+        """Endpoint ids of one endpoint group as they are now (empty if the group is gone)."""
+        for group in self._pages("ListEndpointGroups", "list_endpoint_groups", "EndpointGroups", ListenerArn=listener_arn):
+            if group["EndpointGroupArn"] == group_arn:
+                return {d["EndpointId"] for d in group.get("EndpointDescriptions", [])}
+        return set()
 
     def _find_accelerator(self, name: str) -> str:
         wanted = _dns(name)
@@ -137,6 +177,20 @@ def _describe_tags(client: Any, arns: list[str]) -> list[dict[str, Any]]:
     logger.warning(json.dumps({"action": "read-site-tag", "result": "load-balancer-gone", "endpoint": arns[0]},
                               separators=(",", ":")))
     return []
+
+
+def _by_group(endpoints: Sequence[Endpoint]) -> dict[tuple[str, str], list[str]]:
+    """Endpoint ids keyed by (endpoint group ARN, listener ARN)."""
+    by_group: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for endpoint in endpoints:
+        by_group[(endpoint.ref[0], endpoint.pool)].append(endpoint.endpoint_id)
+    return by_group
+
+
+def _configuration(description: dict[str, Any]) -> dict[str, Any]:
+    """The ``EndpointConfiguration`` that adds this endpoint back as it was (HealthState is output only)."""
+    keep = ("EndpointId", "Weight", "ClientIPPreservationEnabled")
+    return {k: description[k] for k in keep if k in description}
 
 
 def _error_code(exc: Exception) -> str:
