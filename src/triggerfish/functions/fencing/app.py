@@ -76,6 +76,17 @@ class FencingFunction:
         status = _status(outcomes, bool(selection.invalid))
         return _response(status, decisions, _retry_after() if status == 503 else None)
 
+    def check_connections(self) -> str | None:
+        """The start-up probe of every Infinispan endpoint (address, TLS, credentials): None when all answer,
+        else one line naming each failing site, also logged."""
+        problems = self.fencer.infinispan.check()
+        if not problems:
+            return None
+        text = "Infinispan is not usable: " + "; ".join(f"{site}: {why}" for site, why in sorted(problems.items()))
+        decisions = Decisions()
+        decisions.record("check-infinispan", "failed", error=text)
+        return text
+
     def _refuse(self, event: dict[str, Any], decisions: Decisions) -> dict[str, Any] | None:
         """The 405/401/403 response for a request that is not an authenticated POST; None for one that is."""
         method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "POST")).upper()

@@ -20,7 +20,8 @@ and add what the original hard-coded or lacked:
 
 A secret variable holds a secret name (read from Secrets Manager in SECRETS_REGION), a Secrets
 Manager ARN, ``env:VAR`` or ``file:///path``. Its content is the password itself or a JSON object
-with a ``password`` key (what the console's key/value editor makes).
+with a ``password`` key (what the console's key/value editor makes). A ``file://`` secret's content
+is trimmed of surrounding whitespace first, as Alertmanager trims its ``password_file``.
 
 Variables are read with :class:`triggerfish.settings.Settings`; every problem is a
 :class:`~triggerfish.errors.ConfigError` naming the variable.
