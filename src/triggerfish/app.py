@@ -144,6 +144,7 @@ class App:
             undo.callback(runtime.close)
             for fn in self._functions:
                 runtime.warm(fn.function_name)
+            self._check_functions_loaded(runtime)
             engine = self._engine = Engine(runtime, store)
             undo.callback(engine.stop)
             engine.load(self._mappings)
@@ -169,6 +170,16 @@ class App:
         self.stop()
 
     # -- internals -----------------------------------------------------------------------------
+    def _check_functions_loaded(self, runtime: FunctionRuntime) -> None:
+        """Fail the start on a handler that cannot load (the operator learns now, not at the first event);
+        log the ones that loaded but say they cannot work yet (``GET /ready`` lists them)."""
+        for fn in self._functions:
+            report = runtime.wait_init(fn.function_name)
+            if report.error is not None:
+                raise ConfigError(f"function {fn.function_name}", f"its handler {fn.handler} failed to start: {report.error}")
+            if report.not_ready is not None:
+                _log.warning("function %s is not ready: %s", fn.function_name, report.not_ready)
+
     def _serve(self, engine: Engine, runtime: FunctionRuntime) -> ApiServer:
         if self._access_key is None and not is_loopback(self._host):
             _log.warning("control API on %s accepts any signature (--insecure); require an access key "

@@ -150,15 +150,20 @@ class EngineBackend:
 
     def health(self) -> dict[str, Any]:
         """Liveness (``status``: the process answers) and readiness (``ready``: every enabled mapping
-        can poll; ``notReady`` names the ones that cannot, with their LastProcessingResult)."""
+        can poll; ``notReady`` names the ones that cannot, with their LastProcessingResult; and every
+        function started: ``functionsNotReady`` maps the ones that did not, or say they cannot work, to why)."""
         out: dict[str, Any] = {"status": "ok", "functions": len(self.runtime.list()), "ready": True}
+        functions_not_ready = self.runtime.not_ready()
+        if functions_not_ready:
+            out["ready"] = False
+            out["functionsNotReady"] = functions_not_ready
         if self.engine is not None:
             states: dict[str, int] = {}
             for mapping in self.engine.list():
                 states[mapping.status.state] = states.get(mapping.status.state, 0) + 1
             out["mappings"] = states
             not_ready = self.engine.not_ready()
-            out["ready"] = not not_ready
+            out["ready"] = out["ready"] and not not_ready
             if not_ready:
                 out["notReady"] = not_ready
         return out

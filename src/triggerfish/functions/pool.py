@@ -23,6 +23,7 @@ from triggerfish.functions.capture import LOG_LIMIT
 from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
 from triggerfish.functions.memory import WorkerCgroup, cgroup_parent
+from triggerfish.functions.readiness import InitReport
 
 
 class WorkerTimeout(Exception):
@@ -45,6 +46,8 @@ class _Worker:
     def __init__(self, fn: FunctionConfig, region: str | None) -> None:
         #: Peak RSS in MB as of the last reply (the REPORT line of an invocation that kills the worker).
         self.max_rss_mb: int | None = None
+        #: How loading the handler went: the worker's first frame, read by ``wait_init`` (or the first ``call``).
+        self.init: InitReport | None = None
         parent = cgroup_parent()
         self.cgroup: WorkerCgroup | None = None
         if parent is not None:
@@ -76,7 +79,32 @@ class _Worker:
             except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
                 pass
 
+    def wait_init(self, deadline: float) -> InitReport:
+        """Wait for the worker's first frame, which says whether its handler loaded."""
+        if self.init is None:
+            buf = bytearray()
+            need = PREFIX_SIZE
+            head_len = -1
+            while len(buf) < need:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    raise WorkerTimeout()
+                if not select.select([self._rep_r], [], [], remaining)[0]:
+                    continue
+                chunk = os.read(self._rep_r, need - len(buf))  # exactly the frame: nothing follows it unasked
+                if not chunk:
+                    raise WorkerCrashed()
+                buf += chunk
+                if head_len < 0 and len(buf) >= PREFIX_SIZE:
+                    head_len, body_len = split_lengths(bytes(buf[:PREFIX_SIZE]))
+                    if head_len > _MAX_HEAD:
+                        raise WorkerCrashed()
+                    need = PREFIX_SIZE + head_len + body_len
+            self.init = InitReport.from_frame(json.loads(bytes(buf[PREFIX_SIZE: PREFIX_SIZE + head_len])))
+        return self.init
+
     def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
+        self.wait_init(deadline)
         out = memoryview(encode_frame({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, payload))
         poller = select.poll()
         poller.register(self._rep_r, select.POLLIN)
@@ -195,6 +223,23 @@ class WorkerPool:
         workers = [self.acquire() for _ in range(max(1, min(count, self.size)))]
         for worker in workers:
             self.release(worker)
+
+    def wait_init(self, timeout: float) -> InitReport:
+        """How loading the handler went in one worker (a warm one if there is one), waiting up to ``timeout`` s."""
+        worker = self.acquire()
+        try:
+            report = worker.wait_init(time.time() + timeout)
+        except WorkerTimeout:
+            worker.kill()
+            self.release(None)
+            return InitReport(error=f"Runtime.InitError: the handler did not load within {timeout:g}s")
+        except (WorkerCrashed, OSError):
+            code = worker.returncode()
+            worker.kill()
+            self.release(None)
+            return InitReport(error=f"Runtime.ExitError: the worker exited with code {code} while loading the handler")
+        self.release(worker)
+        return report
 
     def close(self) -> None:
         with self._lock:

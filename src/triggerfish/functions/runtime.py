@@ -31,8 +31,11 @@ from triggerfish.functions.invocation import InvokeResult as InvokeResult
 from triggerfish.functions.invocation import exit_payload, report, timeout_payload
 from triggerfish.functions.memory import oom_payload
 from triggerfish.functions.pool import WorkerCrashed, WorkerPool, WorkerTimeout
+from triggerfish.functions.readiness import InitReport
 
 _DEFAULT_CONCURRENCY = 8
+#: How long ``wait_init`` waits for a handler to load (Lambda's init phase gets 10 s; imports here may be slower).
+_INIT_TIMEOUT = 60.0
 
 #: Called with (function name, request id, the handler's output) after each invocation that printed something.
 LogSink = Callable[[str, str, str], None]
@@ -57,6 +60,7 @@ class FunctionRuntime:
         self._functions: dict[str, FunctionConfig] = {}
         self._pools: dict[str, WorkerPool] = {}
         self._http: dict[str, HttpFunction] = {}
+        self._init: dict[str, InitReport] = {}
         self._lock = threading.Lock()
         for fn in functions:
             self.add(fn)
@@ -67,6 +71,7 @@ class FunctionRuntime:
         with self._lock:
             old_pool = self._pools.pop(fn.function_name, None)
             old_http = self._http.pop(fn.function_name, None)
+            self._init.pop(fn.function_name, None)
             self._functions[fn.function_name] = fn
             if fn.is_http:
                 self._http[fn.function_name] = HttpFunction(fn, self.concurrency_of(fn))
@@ -117,6 +122,20 @@ class FunctionRuntime:
         pool = self._pools.get(name)
         if pool is not None:
             pool.warm(count)
+
+    def wait_init(self, name: str, timeout: float = _INIT_TIMEOUT) -> InitReport:
+        """Wait until a worker of ``name`` has loaded its handler; the report is kept for ``not_ready()``."""
+        pool = self._pools.get(name)
+        report = pool.wait_init(timeout) if pool is not None else InitReport()
+        with self._lock:
+            self._init[name] = report
+        return report
+
+    def not_ready(self) -> dict[str, str]:
+        """Functions whose start failed or that said they cannot work yet (``wait_init``), with the reason."""
+        with self._lock:
+            reports = {name: r for name, r in self._init.items() if name in self._functions}
+        return {name: r.error or r.not_ready or "" for name, r in reports.items() if r.error or r.not_ready}
 
     # -- invoking ------------------------------------------------------------------------------
     def invoke(self, name: str, payload: _Payload = b"",

@@ -6,7 +6,8 @@ error payload) and everything the handler printed or logged during that invocati
 character (``capture``). ``MemorySize`` is applied before the handler is imported (``memory``): the
 worker joins its cgroup, or sets RLIMIT_DATA; a ``MemoryError`` out of the handler is Lambda's
 ``Runtime.OutOfMemory`` and the worker exits after replying. The worker exits when the request pipe
-closes, so an engine killed with SIGKILL leaves no workers behind.
+closes, so an engine killed with SIGKILL leaves no workers behind. Its first frame, before any
+request, reports how loading the handler went (:mod:`.readiness`), so a start-up can fail on it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from triggerfish.functions.capture import FdCapture, OutputCapture
 from triggerfish.functions.context import LambdaContext
 from triggerfish.functions.frames import read_frame, write_frame
 from triggerfish.functions.memory import PeakRss, join_cgroup, limit_data, oom_payload
+from triggerfish.functions.readiness import init_frame
 
 
 class _RequestIdFilter(logging.Filter):
@@ -102,6 +104,8 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
         init_error = _InitError("Runtime.OutOfMemory", "")
     except BaseException as exc:  # noqa: BLE001 - any init failure is reported per invocation
         init_error = _InitError(type(exc).__name__, str(exc))
+    # Before any request: App.start waits for this to fail the start of a function that cannot load.
+    write_frame(replies, init_frame(func, init_error.error_type if init_error else None, str(init_error or "")), b"")
 
     while True:
         frame = read_frame(requests)

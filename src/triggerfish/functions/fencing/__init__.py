@@ -2,7 +2,9 @@
 
 Use ``triggerfish.functions.fencing.handler`` as the function's Handler. The handler is built when
 the runtime first looks it up (the function's start-up), from the environment variables described in
-:mod:`.config`, so a missing or malformed variable fails the start, by name, not the first alert.
+:mod:`.config`, so a missing or malformed variable fails the start, by name, not the first alert
+(``triggerfish run`` waits for each function's start). It then probes every Infinispan endpoint
+(address, TLS, credentials); a failure is logged and makes the function not ready (``GET /ready``).
 Importing the package itself reads nothing; it checks that the packages of the ``fencing`` extra
 are installed (:mod:`.extra`, ``pip install 'triggerfish[fencing]'``).
 
@@ -25,6 +27,7 @@ from triggerfish.functions.fencing.config import FencingConfig, SecretPassword
 from triggerfish.functions.fencing.decisions import ensure_output
 from triggerfish.functions.fencing.fencer import Fencer
 from triggerfish.functions.fencing.infinispan import Infinispan
+from triggerfish.functions.readiness import NOT_READY_ATTRIBUTE
 
 __all__ = ["FencingConfig", "FencingFunction", "build", "load_handler"]
 
@@ -62,6 +65,10 @@ def __getattr__(name: str) -> Any:
         def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             return function(event, context)
 
+        # A wrong address, CA or password must show before the split brain: GET /ready reports it.
+        problem = function.check_connections()
+        if problem is not None:
+            setattr(handler, NOT_READY_ATTRIBUTE, problem)
         globals()["handler"] = handler
         return handler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from triggerfish.errors import (
@@ -30,6 +30,7 @@ from triggerfish.functions.fencing.decisions import Decisions
 from triggerfish.functions.fencing.fencer import Fencer
 from triggerfish.functions.fencing.plan import SiteOffline
 from triggerfish.functions.fencing.webhook import (
+    BasicCredentials,
     basic_credentials,
     credentials_match,
     parse_notification,
@@ -39,8 +40,16 @@ from triggerfish.functions.fencing.webhook import (
 _REALM = 'Basic realm="triggerfish-fencing", charset="UTF-8"'
 
 
+class _Password(Protocol):
+    """The webhook password: its current value, and a rate-limited re-read (``config.SecretPassword``)."""
+
+    def __call__(self) -> str: ...
+
+    def refresh(self) -> bool: ...
+
+
 class FencingFunction:
-    def __init__(self, fencer: Fencer, webhook_user: str, webhook_password: Callable[[], str], lock_file: str) -> None:
+    def __init__(self, fencer: Fencer, webhook_user: str, webhook_password: _Password, lock_file: str) -> None:
         self.fencer = fencer
         self._user = webhook_user
         self._password = webhook_password
@@ -67,6 +76,17 @@ class FencingFunction:
         status = _status(outcomes, bool(selection.invalid))
         return _response(status, decisions, _retry_after() if status == 503 else None)
 
+    def check_connections(self) -> str | None:
+        """The start-up probe of every Infinispan endpoint (address, TLS, credentials): None when all answer,
+        else one line naming each failing site, also logged."""
+        problems = self.fencer.infinispan.check()
+        if not problems:
+            return None
+        text = "Infinispan is not usable: " + "; ".join(f"{site}: {why}" for site, why in sorted(problems.items()))
+        decisions = Decisions()
+        decisions.record("check-infinispan", "failed", error=text)
+        return text
+
     def _refuse(self, event: dict[str, Any], decisions: Decisions) -> dict[str, Any] | None:
         """The 405/401/403 response for a request that is not an authenticated POST; None for one that is."""
         method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "POST")).upper()
@@ -78,10 +98,14 @@ class FencingFunction:
         if credentials is None:
             decisions.record("authenticate", "rejected", reason="no valid Basic credentials")
             return _response(401, decisions, {"www-authenticate": _REALM})
-        if not credentials_match(credentials, self._user, self._password()):
+        if not credentials_match(credentials, self._user, self._password()) and not self._rotated(credentials):
             decisions.record("authenticate", "rejected", reason="wrong user or password")
             return _response(403, decisions)
         return None
+
+    def _rotated(self, credentials: BasicCredentials) -> bool:
+        """After a failed comparison: whether the password was rotated to the one given (a re-read, rate-limited)."""
+        return self._password.refresh() and credentials_match(credentials, self._user, self._password())
 
     def _fence_all(self, alerts: Sequence[SiteOffline], decisions: Decisions) -> list[FencingError | None]:
         """Fence each alert in turn under the single-flight lock (raises FencingBusyError if another call holds it)."""

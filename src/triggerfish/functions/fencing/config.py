@@ -20,7 +20,8 @@ and add what the original hard-coded or lacked:
 
 A secret variable holds a secret name (read from Secrets Manager in SECRETS_REGION), a Secrets
 Manager ARN, ``env:VAR`` or ``file:///path``. Its content is the password itself or a JSON object
-with a ``password`` key (what the console's key/value editor makes).
+with a ``password`` key (what the console's key/value editor makes). A ``file://`` secret's content
+is trimmed of surrounding whitespace first, as Alertmanager trims its ``password_file``.
 
 Variables are read with :class:`triggerfish.settings.Settings`; every problem is a
 :class:`~triggerfish.errors.ConfigError` naming the variable.
@@ -133,36 +134,61 @@ def _site_endpoints(raw: str) -> dict[str, str]:
 class SecretPassword:
     """A password read from a secret at start-up and re-read after ``ttl`` seconds (rotation).
 
-    A failed re-read keeps the last good value: a Secrets Manager hiccup must not stop fencing.
+    ``refresh()`` re-reads it at once, at most every ``reread_interval`` seconds: the handler calls it
+    when a comparison fails, so a rotated webhook password is accepted on its first use instead of
+    after up to ``ttl`` seconds. A failed re-read keeps the last good value: a Secrets Manager hiccup
+    must not stop fencing. A password read from a ``file://`` reference is trimmed of leading and
+    trailing whitespace, as Alertmanager trims its ``password_file`` (``strings.TrimSpace``).
     """
 
-    def __init__(self, variable: str, ref: str, region: str | None, ttl: float = 300.0) -> None:
+    def __init__(self, variable: str, ref: str, region: str | None, ttl: float = 300.0,
+                 reread_interval: float = 10.0) -> None:
         self._variable = variable
         self._ref = ref
         self._region = region
         self._ttl = ttl
+        self._reread_interval = reread_interval
         self._lock = threading.Lock()
         self._value = self._read()
         self._read_at = time.monotonic()
+        self._refreshed_at: float | None = None
 
     def __call__(self) -> str:
         with self._lock:
             if time.monotonic() - self._read_at >= self._ttl:
-                try:
-                    self._value = self._read()
-                except ConfigError:
-                    pass
-                self._read_at = time.monotonic()
+                self._reread()
             return self._value
+
+    def refresh(self) -> bool:
+        """Re-read now unless the last refresh was under ``reread_interval`` ago; True if the value changed."""
+        with self._lock:
+            now = time.monotonic()
+            if self._refreshed_at is not None and now - self._refreshed_at < self._reread_interval:
+                return False
+            self._refreshed_at = now
+            before = self._value
+            self._reread()
+            return self._value != before
 
     def __repr__(self) -> str:
         return f"SecretPassword({self._variable}={self._ref!r})"
+
+    def _reread(self) -> None:
+        try:
+            self._value = self._read()
+        except ConfigError:
+            pass
+        self._read_at = time.monotonic()
 
     def _read(self) -> str:
         try:
             text = secrets.read_text(self._ref, self._region)
         except SecretError as exc:
             raise ConfigError(self._variable, str(exc)) from None
+        if self._ref.startswith("file://"):
+            # Alertmanager TrimSpace's its password_file: a file written by `echo` or
+            # `kubectl create secret --from-file` ends in a newline that is not part of the password.
+            text = text.strip()
         return _password(text)
 
 
