@@ -40,6 +40,40 @@ class WorkerCrashed(Exception):
     """The worker process closed its reply pipe (it died)."""
 
 
+class _Frame:
+    """One reply frame as its bytes arrive from the worker's pipe (the framing is :mod:`.frames`)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._need = PREFIX_SIZE
+        self._head_len = -1
+
+    @property
+    def missing(self) -> int:
+        return self._need - len(self._buf)
+
+    @property
+    def complete(self) -> bool:
+        return self._head_len >= 0 and len(self._buf) >= self._need
+
+    def add(self, chunk: bytes) -> None:
+        if not chunk:
+            raise WorkerCrashed()  # the worker closed its reply pipe: it died
+        self._buf += chunk
+        if self._head_len < 0 and len(self._buf) >= PREFIX_SIZE:
+            self._head_len, body_len = split_lengths(bytes(self._buf[:PREFIX_SIZE]))
+            if self._head_len > _MAX_HEAD:
+                raise WorkerCrashed()
+            self._need = PREFIX_SIZE + self._head_len + body_len
+
+    def head(self) -> dict[str, Any]:
+        head: dict[str, Any] = json.loads(bytes(self._buf[PREFIX_SIZE: PREFIX_SIZE + self._head_len]))
+        return head
+
+    def body(self) -> bytes:
+        return bytes(self._buf[PREFIX_SIZE + self._head_len: self._need])
+
+
 class _Worker:
     """One worker process and its two pipes."""
 
@@ -82,25 +116,15 @@ class _Worker:
     def wait_init(self, deadline: float) -> InitReport:
         """Wait for the worker's first frame, which says whether its handler loaded."""
         if self.init is None:
-            buf = bytearray()
-            need = PREFIX_SIZE
-            head_len = -1
-            while len(buf) < need:
+            frame = _Frame()
+            while not frame.complete:
                 remaining = deadline - time.time()
                 if remaining <= 0:
                     raise WorkerTimeout()
                 if not select.select([self._rep_r], [], [], remaining)[0]:
                     continue
-                chunk = os.read(self._rep_r, need - len(buf))  # exactly the frame: nothing follows it unasked
-                if not chunk:
-                    raise WorkerCrashed()
-                buf += chunk
-                if head_len < 0 and len(buf) >= PREFIX_SIZE:
-                    head_len, body_len = split_lengths(bytes(buf[:PREFIX_SIZE]))
-                    if head_len > _MAX_HEAD:
-                        raise WorkerCrashed()
-                    need = PREFIX_SIZE + head_len + body_len
-            self.init = InitReport.from_frame(json.loads(bytes(buf[PREFIX_SIZE: PREFIX_SIZE + head_len])))
+                frame.add(os.read(self._rep_r, frame.missing))  # exactly the frame: nothing follows it unasked
+            self.init = InitReport.from_frame(frame.head())
         return self.init
 
     def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
@@ -110,9 +134,7 @@ class _Worker:
         poller.register(self._rep_r, select.POLLIN)
         if out:
             poller.register(self._req_w, select.POLLOUT)
-        buf = bytearray()
-        need = PREFIX_SIZE
-        head_len = body_len = -1
+        frame = _Frame()
         while True:
             remaining = deadline - time.time()
             if remaining <= 0:
@@ -133,19 +155,11 @@ class _Worker:
                     if not out:
                         poller.unregister(self._req_w)
                 else:
-                    chunk = os.read(self._rep_r, max(need - len(buf), 1 << 16))
-                    if not chunk:
-                        raise WorkerCrashed()
-                    buf += chunk
-                    if head_len < 0 and len(buf) >= PREFIX_SIZE:
-                        head_len, body_len = split_lengths(bytes(buf[:PREFIX_SIZE]))
-                        if head_len > _MAX_HEAD:
-                            raise WorkerCrashed()
-                        need = PREFIX_SIZE + head_len + body_len
-                    if head_len >= 0 and len(buf) >= need:
-                        head = json.loads(bytes(buf[PREFIX_SIZE: PREFIX_SIZE + head_len]))
+                    frame.add(os.read(self._rep_r, max(frame.missing, 1 << 16)))
+                    if frame.complete:
+                        head = frame.head()
                         self.max_rss_mb = head.get("max_rss_mb")
-                        return head, bytes(buf[PREFIX_SIZE + head_len: need])
+                        return head, frame.body()
 
     def returncode(self) -> int | None:
         try:
