@@ -75,35 +75,13 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
     capture = OutputCapture()
     fds = FdCapture(capture)
     peak_rss = PeakRss()
-    sys.stdout = capture
-    sys.stderr = capture
-    request_filter = _RequestIdFilter()
-    handler_ = logging.StreamHandler(capture)
-    formatter = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-                                  "%Y-%m-%dT%H:%M:%S")
-    formatter.converter = time.gmtime
-    handler_.setFormatter(formatter)
-    handler_.terminator = ""
-    handler_.addFilter(request_filter)
-    logging.getLogger().addHandler(handler_)
-
+    request_filter = _capture_output(capture)
     # Before the handler is imported, so its import counts against MemorySize too.
     try:
         join_cgroup(spec["cgroup"])
     except (KeyError, TypeError, OSError):  # no cgroup for this worker (or it vanished): the resource limit
         limit_data(spec["memory_size"])
-    sys.path.insert(0, spec["code_uri"])
-    os.chdir(spec["code_uri"])
-    func: Any = None
-    init_error: _InitError | None = None
-    try:
-        func = _load(spec["handler"])
-    except _InitError as exc:
-        init_error = exc
-    except MemoryError:
-        init_error = _InitError("Runtime.OutOfMemory", "")
-    except BaseException as exc:  # noqa: BLE001 - any init failure is reported per invocation
-        init_error = _InitError(type(exc).__name__, str(exc))
+    func, init_error = _load_handler(spec)
     # Before any request: App.start waits for this to fail the start of a function that cannot load.
     write_frame(replies, init_frame(func, init_error.error_type if init_error else None, str(init_error or "")), b"")
 
@@ -115,41 +93,10 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
         request_id = header["id"]
         request_filter.request_id = request_id
         started = time.perf_counter()
-        ok = out_of_memory = False
-        if init_error is not None and init_error.error_type == "Runtime.OutOfMemory":
-            body, out_of_memory = oom_payload(request_id), True
-        elif init_error is not None:
-            body = json.dumps({"errorMessage": str(init_error), "errorType": init_error.error_type,
-                               "requestId": request_id, "stackTrace": []}).encode()
+        if init_error is not None:
+            body, ok, out_of_memory = _init_failure(init_error, request_id), False, _is_oom(init_error)
         else:
-            context = LambdaContext(
-                function_name=spec["function_name"], memory_limit_in_mb=spec["memory_size"],
-                aws_request_id=request_id, deadline_ms=header["deadline_ms"], region=spec["region"],
-                log_stream_name=spec["log_stream_name"],
-            )
-            event: Any
-            try:
-                if header.get("kind") == "records":
-                    # A Kafka batch packed by the engine (our own pipe, our own pickle).
-                    event = unpack_event(payload)
-                else:
-                    event = json.loads(payload) if payload else None
-                result = func(event, context)
-            except MemoryError:
-                # Past RLIMIT_DATA: where Lambda's OOM killer would have ended the process.
-                body, out_of_memory = oom_payload(request_id), True
-            except Exception as exc:  # the handler's own error: reported as Lambda reports it
-                body = json.dumps(_error(exc, request_id)).encode()
-            else:
-                try:
-                    body = json.dumps(result).encode()
-                    ok = True
-                except MemoryError:
-                    body, out_of_memory = oom_payload(request_id), True
-                except (TypeError, ValueError) as exc:
-                    body = json.dumps({"errorMessage": f"Unable to marshal response: {exc}",
-                                       "errorType": "Runtime.MarshalError", "requestId": request_id,
-                                       "stackTrace": []}).encode()
+            body, ok, out_of_memory = _invoke(func, spec, header, payload)
         duration = (time.perf_counter() - started) * 1000
         rss_mb = peak_rss.mb()
         if fds.seen:
@@ -161,6 +108,77 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
         write_frame(replies, head, body)
         if out_of_memory:
             return
+
+
+def _capture_output(capture: OutputCapture) -> _RequestIdFilter:
+    """Send print, sys.stdout/stderr and logging (in Lambda's log line format) to ``capture``."""
+    sys.stdout = capture
+    sys.stderr = capture
+    request_filter = _RequestIdFilter()
+    handler_ = logging.StreamHandler(capture)
+    formatter = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+                                  "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler_.setFormatter(formatter)
+    handler_.terminator = ""
+    handler_.addFilter(request_filter)
+    logging.getLogger().addHandler(handler_)
+    return request_filter
+
+
+def _load_handler(spec: dict[str, Any]) -> tuple[Any, _InitError | None]:
+    """Import the handler from the function's code directory; a failure is reported per invocation."""
+    sys.path.insert(0, spec["code_uri"])
+    os.chdir(spec["code_uri"])
+    try:
+        return _load(spec["handler"]), None
+    except _InitError as exc:
+        return None, exc
+    except MemoryError:
+        return None, _InitError("Runtime.OutOfMemory", "")
+    except BaseException as exc:  # noqa: BLE001 - any init failure is reported per invocation
+        return None, _InitError(type(exc).__name__, str(exc))
+
+
+def _is_oom(error: _InitError) -> bool:
+    return error.error_type == "Runtime.OutOfMemory"
+
+
+def _init_failure(error: _InitError, request_id: str) -> bytes:
+    if _is_oom(error):
+        return oom_payload(request_id)
+    return json.dumps({"errorMessage": str(error), "errorType": error.error_type,
+                       "requestId": request_id, "stackTrace": []}).encode()
+
+
+def _invoke(func: Any, spec: dict[str, Any], header: dict[str, Any], payload: bytes) -> tuple[bytes, bool, bool]:
+    """Run the handler on one request: (the reply body, ok, out of memory)."""
+    request_id = header["id"]
+    context = LambdaContext(
+        function_name=spec["function_name"], memory_limit_in_mb=spec["memory_size"],
+        aws_request_id=request_id, deadline_ms=header["deadline_ms"], region=spec["region"],
+        log_stream_name=spec["log_stream_name"],
+    )
+    event: Any
+    try:
+        if header.get("kind") == "records":
+            # A Kafka batch packed by the engine (our own pipe, our own pickle).
+            event = unpack_event(payload)
+        else:
+            event = json.loads(payload) if payload else None
+        result = func(event, context)
+    except MemoryError:
+        # Past RLIMIT_DATA: where Lambda's OOM killer would have ended the process.
+        return oom_payload(request_id), False, True
+    except Exception as exc:  # the handler's own error: reported as Lambda reports it
+        return json.dumps(_error(exc, request_id)).encode(), False, False
+    try:
+        return json.dumps(result).encode(), True, False
+    except MemoryError:
+        return oom_payload(request_id), False, True
+    except (TypeError, ValueError) as exc:
+        return json.dumps({"errorMessage": f"Unable to marshal response: {exc}", "errorType": "Runtime.MarshalError",
+                           "requestId": request_id, "stackTrace": []}).encode(), False, False
 
 
 def _main() -> None:
