@@ -91,7 +91,13 @@ def status(
         return
     # Piped output is not squeezed into 80 columns; a terminal gets its own width.
     console = Console() if sys.stdout.isatty() else Console(width=200)
-    engines = doc["Engines"]
+    _print_engines(console, doc["Engines"], state)
+    console.print(_table(doc["EventSourceMappings"]))
+    console.print("[dim]UUIDs shortened; --json shows them whole, with consumer groups and setup stages[/]")
+    _print_problems(console, doc["EventSourceMappings"])
+
+
+def _print_engines(console: Console, engines: list[dict[str, Any]], state: Path) -> None:
     if len(engines) > 1:
         console.print(f"[yellow]state file {state} is in use by {len(engines)} live engine processes[/]")
     for engine in engines:
@@ -102,18 +108,23 @@ def status(
                       f"{config_file}{api}; {len(engine['Mappings'])} mapping(s))")
     if not engines:
         console.print("[yellow]engine not running[/]: showing the last recorded status")
+
+
+_COLOURS = {"Enabled": "green", "Disabled": "yellow", "Stopped": "dim"}
+
+
+def _table(mappings: list[dict[str, Any]]) -> Table:
     table = Table(show_lines=False, header_style="bold")
     for col in ("UUID", "Function", "State", "StateTransitionReason", "LastProcessingResult",
                 "Partition", "Committed", "End", "Lag"):
         table.add_column(col, overflow="fold", justify="right" if col in ("Committed", "End", "Lag") else "left",
                          no_wrap=col in ("State", "Committed", "End", "Lag"))
-    colours = {"Enabled": "green", "Disabled": "yellow", "Stopped": "dim"}
-    for m in doc["EventSourceMappings"]:
+    for m in mappings:
         result = m["LastProcessingResult"]
         result_style = "red" if result.startswith("PROBLEM") else ("green" if result == "OK" else "dim")
         head = [
             m["UUID"][:8], m["FunctionName"] or "",
-            f"[{colours.get(m['State'], 'cyan')}]{m['State']}[/]", m["StateTransitionReason"],
+            f"[{_COLOURS.get(m['State'], 'cyan')}]{m['State']}[/]", m["StateTransitionReason"],
             f"[{result_style}]{result}[/]",
         ]
         parts = m["Partitions"] or [{"Partition": "-", "CommittedOffset": None, "EndOffset": None, "Lag": None}]
@@ -122,9 +133,11 @@ def status(
             lag_text = _fmt(lag) if not lag else f"[yellow]{lag}[/]"
             cells = head if i == 0 else [""] * len(head)
             table.add_row(*cells, p["Partition"], _fmt(p["CommittedOffset"]), _fmt(p["EndOffset"]), lag_text)
-    console.print(table)
-    console.print("[dim]UUIDs shortened; --json shows them whole, with consumer groups and setup stages[/]")
-    for m in doc["EventSourceMappings"]:
+    return table
+
+
+def _print_problems(console: Console, mappings: list[dict[str, Any]]) -> None:
+    for m in mappings:
         if m.get("Problem"):
             problem = Diagnosis.from_problem_dict(m["Problem"])
             console.print(f"[red]{m['UUID']}[/]: {problem.detail}")
