@@ -9,19 +9,19 @@ not a ``TriggerfishError`` into Lambda's ``ServiceException`` with the detail in
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message
 
 from triggerfish.api import sigv4
 from triggerfish.api.errors import lambda_response
 from triggerfish.api.metrics import API_LATENCY, API_REQUESTS
 from triggerfish.api.trust import check_content_type
+from triggerfish.operations import OperationMetrics
 
 _log = logging.getLogger("triggerfish.api")
 
@@ -53,34 +53,19 @@ def operation(name: str, endpoint: Endpoint) -> Endpoint:
     return handle
 
 
-class Operations:
-    """ASGI middleware for named operations; other routes (function URLs, /health) pass untouched."""
+class Operations(OperationMetrics):
+    """ASGI middleware for named operations (function URLs, /health pass untouched): Lambda's
+    ``x-amzn-RequestId`` on each answer, and ``ServiceException`` for a bug."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app, key=_OPERATION, log=_log, observe=_observe,
+                         bug_response=lambda _operation, exc: lambda_response(exc), on_start=_add_request_id)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start" and _OPERATION in scope:
-                status = message["status"]
-                MutableHeaders(scope=message).setdefault("x-amzn-RequestId", str(uuid.uuid4()))
-            await send(message)
+def _add_request_id(message: Message) -> None:
+    MutableHeaders(scope=message).setdefault("x-amzn-RequestId", str(uuid.uuid4()))
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as exc:
-            # Starlette's own 500 would be plain text and would skip the metrics; Lambda answers ServiceException
-            if _OPERATION not in scope or status:
-                raise
-            _log.exception("%s failed", scope[_OPERATION])
-            await lambda_response(exc)(scope, receive, send_with_id)
-        if _OPERATION in scope:
-            API_REQUESTS.labels(scope[_OPERATION], str(status)).inc()
-            API_LATENCY.labels(scope[_OPERATION]).observe(time.perf_counter() - started)
+
+def _observe(operation: str, status: int, seconds: float) -> None:
+    API_REQUESTS.labels(operation, str(status)).inc()
+    API_LATENCY.labels(operation).observe(seconds)

@@ -11,18 +11,18 @@ Strimzi's 500 body, logging the traceback once.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from triggerfish.bridge.errors import error_response, internal_error, response_of, status_of
 from triggerfish.bridge.services import Services
 from triggerfish.errors import TriggerfishError
+from triggerfish.operations import OperationMetrics
 
 _log = logging.getLogger("triggerfish.bridge")
 
@@ -72,33 +72,8 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-class Operations:
+class Operations(OperationMetrics):
     """ASGI middleware: metrics per operation, and Strimzi's 500 for an exception no handler took."""
 
     def __init__(self, app: ASGIApp, services: Services) -> None:
-        self.app = app
-        self.services = services
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        except Exception as exc:
-            # Starlette's own 500 is plain text and would skip the metrics; Strimzi answers its JSON body
-            if _OPERATION not in scope or status:
-                raise
-            _log.exception("%s failed", scope[_OPERATION])
-            await internal_error(scope[_OPERATION], exc)(scope, receive, recording_send)
-        if _OPERATION in scope:
-            self.services.metrics.observe(scope[_OPERATION], status, time.perf_counter() - started)
+        super().__init__(app, key=_OPERATION, log=_log, observe=services.metrics.observe, bug_response=internal_error)
