@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -431,6 +432,25 @@ def test_single_process_mode_keeps_one_pod_on_its_state_volume(helm: str) -> Non
     assert volumes["state"] == {"name": "state", "persistentVolumeClaim": {"claimName": "orders-state"}}
 
 
+def test_the_readmes_values_files_render_and_validate(helm: str, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Kubernetes"):readme.index("## Working on triggerfish")]
+    fleet = re.search(r"```yaml\n(# orders-values.yaml\n.*?)```", section, re.S)
+    keda = re.search(r"<<'YAML'\n(.*?)\nYAML\n", section, re.S)
+    assert fleet is not None and keda is not None
+    (tmp_path / "orders-values.yaml").write_text(fleet.group(1))
+    (tmp_path / "keda-values.yaml").write_text(keda.group(1))
+    out = _helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+                "-f", str(tmp_path / "orders-values.yaml"), "-f", str(tmp_path / "keda-values.yaml")).stdout
+    manifests = [d for d in yaml.safe_load_all(out) if d]
+    for m in manifests:
+        if m["kind"] not in CUSTOM_KINDS:
+            validate_core(m)
+    assert "replicas" not in one(manifests, "Deployment")["spec"]
+    assert one(manifests, "ScaledObject")["spec"]["triggers"][0]["metadata"]["consumerGroup"] == "orders-triggerfish"
+    project_config.parse(yaml.safe_load(one(manifests, "ConfigMap")["data"]["triggerfish.yaml"]), base_dir=tmp_path)
+
+
 # -- refusals -------------------------------------------------------------------------------------------
 
 
@@ -484,7 +504,14 @@ def test_notes_say_how_to_create_the_access_key_and_reach_the_api(helm: str, tmp
     notes = _notes(helm, VALUE_SETS["fencing"], tmp_path)
     assert f"kubectl -n {NAMESPACE} create secret generic {FULLNAME}-access-key" in notes
     assert f"http://{FULLNAME}.{NAMESPACE}.svc:9000" in notes
+    assert "triggerfish status --config /etc/triggerfish/triggerfish.yaml" in notes
     assert "/lambda-url/site-fencing/" in notes and "DRY_RUN is \"true\"" in notes
+
+
+def test_notes_in_single_process_mode_point_status_at_the_state_file(helm: str, tmp_path: Path) -> None:
+    notes = _notes(helm, VALUE_SETS["single-process"], tmp_path)
+    assert "single-process mode" in notes
+    assert "triggerfish status --state /var/lib/triggerfish/state.db" in notes
 
 
 # -- the bridge sidecar example ---------------------------------------------------------------------------
