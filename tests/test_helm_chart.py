@@ -467,6 +467,8 @@ def test_the_readmes_values_files_render_and_validate(helm: str, tmp_path: Path)
     ({"cluster": {"enabled": False}, "replicas": 3}, (), "cluster.enabled: false runs one process"),
     ({"cluster": {"bootstrapServers": ""}}, (), "cluster.bootstrapServers: empty"),
     ({"keda": {"enabled": True}}, (), "keda.enabled: true needs keda.triggers"),
+    ({"keda": {"enabled": True, "triggers": [{"topic": "orders", "consumerGroup": "g"}], "authentication": {"enabled": True}}},
+     (), "keda.authentication.enabled: true needs keda.authentication.secretTargetRef"),
     ({"cluster": {"name": "orders fleet"}}, (), "at '/cluster/name'"),
 ])
 def test_values_that_cannot_work_are_refused_with_the_fix(

@@ -157,6 +157,9 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- if and $v.keda.enabled (not $v.keda.triggers) -}}
 {{- fail "keda.enabled: true needs keda.triggers: one {topic, consumerGroup} per mapping (consumerGroup = the mapping's ConsumerGroupId or UUID)" -}}
 {{- end -}}
+{{- if and $v.keda.enabled $v.keda.authentication.enabled (not $v.keda.authentication.secretTargetRef) (not $v.keda.authentication.podIdentity) -}}
+{{- fail "keda.authentication.enabled: true needs keda.authentication.secretTargetRef (sasl, username, password, tls, ca ...) or keda.authentication.podIdentity (e.g. {provider: aws} for MSK IAM)" -}}
+{{- end -}}
 {{- if and (not $v.existingConfigMap) (not $v.config) -}}
 {{- fail "config: empty; give the triggerfish.yaml to run (Functions, EventSourceMappings) or existingConfigMap" -}}
 {{- end -}}
