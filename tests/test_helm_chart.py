@@ -107,8 +107,8 @@ def helm() -> str:
     pytest.skip(hint)
 
 
-def _helm(helm: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([helm, *args], capture_output=True, text=True, timeout=120)
+def _helm(helm: str, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([helm, *args], capture_output=True, text=True, timeout=120, input=stdin)
     if check and done.returncode != 0:
         pytest.fail(f"helm {' '.join(args)} failed:\n{done.stderr}")
     return done
@@ -123,9 +123,9 @@ def _values_file(values: dict[str, Any], directory: Path) -> Path:
 
 @cache
 def _render_text(helm: str, name: str) -> str:
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"triggerfish-chart-{os.getpid()}" / name
-    values = _values_file(VALUE_SETS[name], tmp)
-    return _helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "-f", str(values)).stdout
+    # values on stdin (-f -); each set is rendered once per session
+    return _helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "-f", "-",
+                 stdin=yaml.safe_dump(VALUE_SETS[name])).stdout
 
 
 def render(helm: str, name: str) -> list[dict[str, Any]]:
