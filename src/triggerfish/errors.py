@@ -18,6 +18,7 @@
     │   └── UnknownOperationError     the control API has no such operation
     ├── ConflictError                 the resource exists or is in a conflicting state (.resource)
     │   ├── MappingConflict
+    │   │   └── ConcurrentChange      another replica changed it first; get it again and retry
     │   ├── ConsumerExists            (.group, .name)
     │   └── ParameterConflictError
     ├── InUseError                    the resource is busy changing (.resource)
@@ -177,6 +178,10 @@ class ConflictError(TriggerfishError):
 
 class MappingConflict(ConflictError):
     """An event source mapping with the same source, function and topic, or consumer group, exists."""
+
+
+class ConcurrentChange(MappingConflict):
+    """Another request changed the mapping between reading it and writing this change (a fleet's replicas)."""
 
 
 class ConsumerExists(ConflictError):
