@@ -273,7 +273,8 @@ class Engine:
 
     def not_ready(self) -> list[dict[str, str]]:
         """The enabled mappings that cannot poll (starting, failing setup, brokers unreachable, stopped
-        on an error), with their State and LastProcessingResult; empty when the engine is ready."""
+        on an error, consumer group not joined yet), with their State and LastProcessingResult; empty
+        when the engine is ready."""
         with self._lock:
             entries = list(self._entries.values())
         out = []
@@ -282,7 +283,7 @@ class Engine:
             if not e.config.enabled or state in (DISABLING, DISABLED, UPDATING, DELETING):
                 continue  # user-initiated: not a reason to take the instance out of service
             runner = e.runner
-            if state == ENABLED and runner is not None and runner.polling:
+            if state == ENABLED and runner is not None and runner.polling and runner.joined:
                 continue
             out.append({"UUID": e.config.uuid or "", "State": state,
                         "LastProcessingResult": e.status.last_processing_result})
