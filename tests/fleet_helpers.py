@@ -15,14 +15,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 from botocore.config import Config
+from confluent_kafka import Producer
 
-from esm_helpers import wait_until
+from esm_helpers import read_invocations, wait_until
 
 
 def free_port() -> int:
@@ -127,3 +131,38 @@ class Fleet:
                 replica.proc.wait(90)
             except subprocess.TimeoutExpired:
                 replica.kill()
+
+
+def produce_at_rate(bootstrap: str, topic: str, rate: int, stop: threading.Event, sent: list[int]) -> threading.Thread:
+    """Produce ``v0``, ``v1``, ... at ``rate`` per second until ``stop``; then append the count to ``sent``."""
+
+    def run() -> None:
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+        n, began = 0, time.monotonic()
+        while not stop.is_set():
+            due = int((time.monotonic() - began) * rate)
+            while n < due:
+                producer.produce(topic, value=f"v{n}".encode())
+                n += 1
+            producer.poll(0.005)
+        assert producer.flush(60) == 0
+        sent.append(n)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def longest_pause(out: Path, partitions: int, since: float, until: float) -> float:
+    """The longest time any partition went without an invocation between ``since`` and ``until``."""
+    times: dict[int, list[float]] = defaultdict(list)
+    for inv in read_invocations(out):
+        for records in inv["event"]["records"].values():
+            for r in records[:1]:
+                times[r["partition"]].append(inv["t"])
+    worst = 0.0
+    for p in range(partitions):
+        seen = sorted(t for t in times[p] if since <= t <= until)
+        edges = [since, *seen, until]
+        worst = max(worst, max(b - a for a, b in zip(edges, edges[1:], strict=False)))
+    return worst

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid as uuidlib
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,20 @@ import pytest
 from botocore.exceptions import ClientError
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-
-from esm_helpers import RECORDER, delivered, function_dict, mapping_dict, read_invocations, wait_until, write_config, write_handler
-from fleet_helpers import Fleet, plain_client
-from triggerfish import App, localkafka
 from triggerfish.cluster.config import ClusterConfig
+
+from esm_helpers import (
+    RECORDER,
+    delivered,
+    function_dict,
+    mapping_dict,
+    read_invocations,
+    wait_until,
+    write_config,
+    write_handler,
+)
+from fleet_helpers import Fleet, longest_pause, plain_client, produce_at_rate
+from triggerfish import App, localkafka
 from triggerfish.config import load
 from triggerfish.localkafka import KafkaEnv
 
@@ -60,6 +69,16 @@ def _status(cluster: str, bootstrap: str) -> dict[str, Any]:
     assert shown.returncode == 0, shown.stderr
     doc: dict[str, Any] = json.loads(shown.stdout)
     return doc
+
+
+def _change(barrier: threading.Barrier, results: dict[str, Any], name: str, client: Any, uuid: str, size: int) -> None:
+    """One of two concurrent updates: the BatchSize it set, or the error code and message it got."""
+    barrier.wait()
+    try:
+        client.update_event_source_mapping(UUID=uuid, BatchSize=size)
+        results[name] = size
+    except ClientError as exc:
+        results[name] = exc.response["Error"]["Code"], exc.response["Error"]["Message"]
 
 
 def test_any_replica_changes_mappings_for_the_whole_fleet(kafka: KafkaEnv, make_topic, tmp_path: Path) -> None:
@@ -121,17 +140,8 @@ def test_any_replica_changes_mappings_for_the_whole_fleet(kafka: KafkaEnv, make_
             for client in (one, three):
                 wait_until(lambda c=client: c.get_event_source_mapping(UUID=uuid)["State"] == "Enabled", timeout=60)
             barrier, results = threading.Barrier(2), {}
-
-            def change(name: str, client: Any, size: int) -> None:
-                barrier.wait()
-                try:
-                    client.update_event_source_mapping(UUID=uuid, BatchSize=size)
-                    results[name] = size
-                except ClientError as exc:
-                    results[name] = exc.response["Error"]["Code"], exc.response["Error"]["Message"]
-
-            threads = [threading.Thread(target=change, args=("r1", one, 100 + attempt)),
-                       threading.Thread(target=change, args=("r3", three, 200 + attempt))]
+            threads = [threading.Thread(target=_change, args=(barrier, results, "r1", one, uuid, 100 + attempt)),
+                       threading.Thread(target=_change, args=(barrier, results, "r3", three, uuid, 200 + attempt))]
             for t in threads:
                 t.start()
             for t in threads:
@@ -161,39 +171,6 @@ def test_any_replica_changes_mappings_for_the_whole_fleet(kafka: KafkaEnv, make_
         fleet.stop()
 
 
-def _producer_thread(bootstrap: str, topic: str, rate: int, stop: threading.Event, sent: list[int]) -> threading.Thread:
-    def run() -> None:
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
-        n, began = 0, time.monotonic()
-        while not stop.is_set():
-            due = int((time.monotonic() - began) * rate)
-            while n < due:
-                producer.produce(topic, value=f"v{n}".encode())
-                n += 1
-            producer.poll(0.005)
-        assert producer.flush(60) == 0
-        sent.append(n)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-def _longest_pause(out: Path, partitions: int, since: float, until: float) -> float:
-    """The longest time any partition went without an invocation between ``since`` and ``until``."""
-    times: dict[int, list[float]] = defaultdict(list)
-    for inv in read_invocations(out):
-        for records in inv["event"]["records"].values():
-            for r in records[:1]:
-                times[r["partition"]].append(inv["t"])
-    worst = 0.0
-    for p in range(partitions):
-        seen = sorted(t for t in times[p] if since <= t <= until)
-        edges = [since, *seen, until]
-        worst = max(worst, max(b - a for a, b in zip(edges, edges[1:], strict=False)))
-    return worst
-
-
 def test_sigkill_and_rolling_restart_under_load_lose_nothing(kafka: KafkaEnv, admin: AdminClient, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     topic = f"fleet-load-{uuidlib.uuid4().hex[:8]}"
@@ -209,7 +186,7 @@ def test_sigkill_and_rolling_restart_under_load_lose_nothing(kafka: KafkaEnv, ad
         [mapping] = fleet.client(1).list_event_source_mappings()["EventSourceMappings"]
         wait_until(lambda: len(fleet.get(1, mapping["UUID"])["TriggerfishFleet"]["Partitions"]) == partitions,
                    timeout=30, message="every partition owned")
-        producer = _producer_thread(kafka.bootstrap, topic, 2000, stop, sent)
+        producer = produce_at_rate(kafka.bootstrap, topic, 2000, stop, sent)
         time.sleep(5)
 
         # SIGKILL r2: its partitions are consumed by r1/r3 within the session timeout (10 s) + 10 s
@@ -221,7 +198,7 @@ def test_sigkill_and_rolling_restart_under_load_lose_nothing(kafka: KafkaEnv, ad
                    timeout=10 + 3, interval=0.2, message="r2 gone from status within one session timeout")
         gone_after = time.time() - killed_at
         time.sleep(22)
-        kill_pause = _longest_pause(out, partitions, killed_at - 1, time.time())
+        kill_pause = longest_pause(out, partitions, killed_at - 1, time.time())
         fleet.restart(2)
 
         # rolling restart: SIGTERM one at a time, each back and ready before the next
@@ -231,7 +208,7 @@ def test_sigkill_and_rolling_restart_under_load_lose_nothing(kafka: KafkaEnv, ad
             fleet.restart(i)
         time.sleep(5)
         rolled_until = time.time()
-        roll_pause = _longest_pause(out, partitions, rolled_at, rolled_until)
+        roll_pause = longest_pause(out, partitions, rolled_at, rolled_until)
         stop.set()
         producer.join(90)
         [total] = sent
