@@ -10,11 +10,13 @@ another replica's writer fenced this one meanwhile (then everything is retried, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +101,8 @@ class ConfigLog:
                                  commands=lambda: precreate_commands(cfg), transactional=True)
         self._write_lock = threading.Lock()  # no point fencing our own writes
         self._started = False
+        #: Attempts another replica's writer fenced (each was retried from the start).
+        self.fenced = 0
 
     def start(self, timeout: float = 30.0) -> None:
         """Create/check the topics, start the reader, return once it applied everything committed."""
@@ -138,6 +142,7 @@ class ConfigLog:
                 try:
                     offset = self._attempt(key, value, check, deadline)
                 except _Fenced as fenced:
+                    self.fenced += 1
                     if attempt == ATTEMPTS - 1 or time.monotonic() > deadline:
                         raise UnavailableError(f"cluster {self.cfg.name}: the change to {uuid} was interrupted "
                                                f"{ATTEMPTS} times by other replicas' writes ({fenced}); "
@@ -173,13 +178,15 @@ class ConfigLog:
             check(self._entries.copy())
             producer.begin_transaction()
             in_transaction = True
-            producer.produce(self.cfg.configs_topic, value, key, partition=0,
-                             on_delivery=lambda err, msg: delivered.append(msg))
-            if producer.flush(self._left(deadline)) > 0:
-                raise unavailable(self.cfg, "the config record was not delivered", health.reason())
-            producer.commit_transaction(self._left(deadline))
+            with _fatal_as_kafka_error():
+                producer.produce(self.cfg.configs_topic, value, key, partition=0,
+                                 on_delivery=lambda err, msg: delivered.append(msg))
+                if producer.flush(self._left(deadline)) > 0:
+                    raise unavailable(self.cfg, "the config record was not delivered", health.reason())
+                producer.commit_transaction(self._left(deadline))
             in_transaction = False
         except KafkaException as exc:
+            producer.poll(0)  # serves error_cb: why it timed out (refused, TLS, SASL) arrives there
             err = error_of(exc)
             if err is None:
                 raise
@@ -235,13 +242,27 @@ class _Fenced(Exception):
     """Another replica's writer took over the transactional.id during this attempt."""
 
 
+@contextlib.contextmanager
+def _fatal_as_kafka_error() -> Iterator[None]:
+    """Fenced mid-transaction, the client runs the delivery callback while raising the fatal
+    KafkaException, which Python reports as a SystemError caused by it: give back the KafkaException."""
+    try:
+        yield
+    except SystemError as exc:
+        if isinstance(exc.__cause__, KafkaException):
+            raise exc.__cause__ from None
+        raise
+
+
 def _close(producer: Producer) -> None:
     """Close without waiting on what an unreachable broker will never take."""
-    try:
-        producer.purge()
-    except KafkaException:
-        pass
-    producer.close()
+    with warnings.catch_warnings():  # "abort_transaction failed during close" of a fenced producer
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            producer.purge()
+        except KafkaException:
+            pass
+        producer.close()
 
 
 def _quietly(call: Callable[[float], Any], timeout: float) -> None:

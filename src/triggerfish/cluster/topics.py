@@ -82,12 +82,14 @@ def _metadata(admin: AdminClient, cfg: ClusterConfig, health: Health, deadline: 
     try:
         return admin.list_topics(timeout=max(0.5, deadline - time.monotonic()))
     except KafkaException as exc:
+        admin.poll(0)  # serves error_cb: the cause (refused, TLS, SASL) arrives there
         err = error_of(exc)
         if err is not None:
             refused = refusal(cfg, "topics", health.error or err, precreate_commands(cfg))
             if refused is not None:
                 raise refused from None
-        raise unavailable(cfg, "cannot check the cluster's topics", health.reason() or str(exc)) from None
+        raise unavailable(cfg, "cannot check the cluster's topics",
+                          health.reason() or (describe(err) if err else str(exc))) from None
 
 
 def _create(admin: AdminClient, cfg: ClusterConfig, missing: list[str], health: Health, deadline: float) -> None:
