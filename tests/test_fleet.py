@@ -21,7 +21,6 @@ import pytest
 from botocore.exceptions import ClientError
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from triggerfish.cluster.config import ClusterConfig
 
 from esm_helpers import (
     RECORDER,
@@ -35,6 +34,7 @@ from esm_helpers import (
 )
 from fleet_helpers import Fleet, longest_pause, plain_client, produce_at_rate
 from triggerfish import App, localkafka
+from triggerfish.cluster.config import ClusterConfig
 from triggerfish.config import load
 from triggerfish.localkafka import KafkaEnv
 

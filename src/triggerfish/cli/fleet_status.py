@@ -50,7 +50,7 @@ def collect(cfg: ClusterConfig, project: ProjectConfig | None) -> dict[str, Any]
             ],
         })
     replicas = [{"Id": r["id"], "Host": r.get("host"), "Pid": r.get("pid"), "Started": r.get("started"),
-                 "Api": r.get("api"), "Mappings": r.get("mappings") or []} for r in board.replicas()]
+                 "Api": r.get("api"), "Mappings": r.get("mappings") or []} for r in board.replicas]
     return {"Cluster": cfg.name, "BootstrapServers": list(cfg.bootstrap_servers), "Replicas": replicas,
             "EventSourceMappings": mappings}
 
