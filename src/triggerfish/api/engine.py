@@ -35,6 +35,7 @@ from triggerfish.esm.state import EventSourceMapping
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime
 
+_CHANGING = ("Creating", "Enabling", "Disabling", "Updating", "Deleting")
 _DEFAULT_REGION = "us-east-1"
 _DEFAULT_ACCOUNT = "000000000000"
 
@@ -147,8 +148,11 @@ class EngineBackend:
         out = mapping.to_api(arn, self.region, self.account_id)
         fleet = self.fleet.fleet(mapping.uuid, enabled=mapping.config.enabled) if self.fleet is not None else None
         if fleet is not None:
+            local = out["State"]
             for member in ("State", "StateTransitionReason", "LastProcessingResult"):
                 out[member] = fleet.get(member, out[member])
+            if local in _CHANGING:  # this replica is still applying a change the others may have published
+                out["State"] = local
             out["TriggerfishFleet"] = {
                 "Replicas": fleet.get("Replicas", []),
                 "Partitions": [

@@ -20,7 +20,7 @@ from typing import Any
 CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING = (
     "Creating", "Enabling", "Enabled", "Disabling", "Disabled", "Updating", "Deleting",
 )
-TRANSITIONAL = (CREATING, ENABLING, UPDATING, DELETING)  # ties go to the earlier
+TRANSITIONAL = (DELETING, UPDATING, CREATING, ENABLING)  # the first present names the fleet's state
 USER_INITIATED = "USER_INITIATED"
 NO_RECORDS = "No records processed"
 
@@ -44,7 +44,9 @@ def merge(statuses: Mapping[str, Mapping[str, Any]], replicas: Mapping[str, Mapp
     partitions = _partitions(reports, times)
     state = _state([str(r.get("State", CREATING)) for r in reports.values()], enabled)
     problem_from = _problem_replica(reports)
-    result_from = problem_from or _latest(reports)
+    # A replica that owns nothing reports "No records processed" forever: it says nothing of the fleet.
+    processed = {rid: r for rid, r in reports.items() if r.get("LastProcessingResult", NO_RECORDS) != NO_RECORDS}
+    result_from = problem_from or _latest(processed) or _latest(reports)
     in_state = [rid for rid, r in reports.items() if r.get("State") == state]
     reason_from = problem_from if problem_from in in_state else (_latest({r: reports[r] for r in in_state})
                                                                   or result_from)
@@ -93,13 +95,14 @@ def _state(states: list[str], enabled: bool) -> str:
         return DISABLED if states and all(s == DISABLED for s in states) else (DISABLING if states else DISABLED)
     if not states:
         return CREATING
+    # A change is in force when every replica has applied it: until then the fleet is still changing
+    # (and a replica still applying it refuses another update, as Lambda does in these states).
+    changing = [s for s in TRANSITIONAL if s in states]
+    if changing:
+        return changing[0]
     if ENABLED in states:
         return ENABLED
-    counts = Counter(s for s in states if s in TRANSITIONAL)
-    if not counts:
-        return ENABLING  # the replicas report Disabled/Disabling: the enable has not reached them yet
-    top = max(counts.values())
-    return next(s for s in TRANSITIONAL if counts.get(s) == top)
+    return ENABLING  # the replicas report Disabled: the enable has not reached them yet
 
 
 def _problem_replica(reports: Mapping[str, Mapping[str, Any]]) -> str | None:
