@@ -254,7 +254,10 @@ def test_a_replica_that_loses_kafka_is_not_ready_and_recovers(tmp_path: Path) ->
             assert body["ready"] is False
             assert httpx.get(f"{app.url}/healthz", timeout=5).status_code == 200, "liveness is not readiness"
             localkafka.up(_PORT_BASE)
-            wait_until(lambda: ready() == 200, timeout=90, message="ready again by itself")
+            try:
+                wait_until(lambda: ready() == 200, timeout=90, message="ready again by itself")
+            except AssertionError:
+                raise AssertionError(httpx.get(f"{app.url}/readyz", timeout=5).text) from None
             plain_client(app.url).list_event_source_mappings()
     finally:
         localkafka.down(_PORT_BASE)
