@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
-from cluster_replica import version_check
+from cluster_replica import delete_cluster_topics, version_check
 from kafka_helpers import closed_port
 from triggerfish.cluster.config import ClusterConfig
 from triggerfish.cluster.configlog import ConfigLog, Entry, read_configs
@@ -43,13 +44,15 @@ class Recorder:
 
 
 @pytest.fixture
-def cluster(kafka: KafkaEnv, unique_name: Callable[[str], str]) -> Callable[..., ClusterConfig]:
+def cluster(kafka: KafkaEnv, admin: AdminClient, unique_name: Callable[[str], str]) -> Iterator[Callable[..., ClusterConfig]]:
+    """``cluster(replica_id)``: configs of one fresh cluster; its topics are deleted after the test."""
     name = unique_name("cl")
 
     def make(replica: str = "a", **kw: Any) -> ClusterConfig:
         return ClusterConfig(name=name, bootstrap_servers=(kafka.bootstrap,), replica_id=replica, **kw)
 
-    return make
+    yield make
+    delete_cluster_topics(admin, make())
 
 
 @pytest.fixture
