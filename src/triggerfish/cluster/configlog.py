@@ -92,7 +92,11 @@ class _Entries:
 
 
 class ConfigLog:
-    """This replica's copy of the cluster's mapping definitions, and the one way to change them."""
+    """This replica's copy of the cluster's mapping definitions, and the one way to change them.
+
+    ``on_change(uuid, entry or None)`` runs on the reader thread, once per record, in offset order,
+    for this replica's writes as for everyone else's; it must not call ``write`` (that waits for it).
+    """
 
     def __init__(self, cfg: ClusterConfig, on_change: Callable[[str, Entry | None], None]) -> None:
         self.cfg = cfg
