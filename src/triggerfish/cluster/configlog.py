@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from triggerfish.cluster.clients import Health, error_of, log, refusal, settings, unavailable
+from triggerfish.cluster.clients import Health, error_of, log, refusal, unavailable, writer_settings
 from triggerfish.cluster.config import ClusterConfig
 from triggerfish.cluster.reader import LogReader
 from triggerfish.cluster.topics import ensure_topics, precreate_commands
@@ -165,7 +165,7 @@ class ConfigLog:
         if not self._reader.running:
             raise ClusterError("configs", "the config log is not running", "start() it before writing")
         health = Health()
-        producer = Producer(settings(self.cfg, health, **{
+        producer = Producer(writer_settings(self.cfg, health, **{
             "transactional.id": self.cfg.writer_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
             "client.id": f"triggerfish-{self.cfg.replica_id}-writer", "linger.ms": 0,
             # connect to every broker at once: with sparse connections librdkafka finds the transaction
