@@ -268,3 +268,28 @@ def test_the_acls_the_precreate_commands_grant_are_enough(kafka: KafkaEnv, admin
     finally:
         board.stop()
         log.stop()
+
+
+def test_a_principal_without_the_transactional_id_acl_is_told_which_acls(kafka: KafkaEnv, cluster, acls,
+                                                                         scram_user: tuple[str, str]) -> None:
+    user, password = scram_user
+    sasl = kafka.sasl(user=user, password=password)
+    sasl.pop("bootstrap.servers")
+    cfg = ClusterConfig(name=cluster().name, bootstrap_servers=(kafka.sasl_bootstrap,), replica_id="a",
+                        properties=sasl, create_topics=False)
+    ensure_topics(cluster())
+    acls([allow(ResourceType.TOPIC, t, f"User:{user}", op) for t in (cfg.configs_topic, cfg.status_topic)
+          for op in (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)])
+    log = ConfigLog(cfg, Recorder())
+    log.start(timeout=20)  # reading needs no more
+    try:
+        started = time.monotonic()
+        with pytest.raises(ClusterError) as info:
+            log.write("m1", {"x": 1})
+        assert time.monotonic() - started < 5
+        assert "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in str(info.value)
+        assert f"--transactional-id {cfg.writer_id}" in str(info.value)
+        assert password not in str(info.value)
+        assert log.fenced == 0
+    finally:
+        log.stop()

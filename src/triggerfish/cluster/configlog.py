@@ -172,7 +172,7 @@ class ConfigLog:
             # coordinator only on a 500 ms timer (measured: init 500 ms -> 5 ms)
             "enable.sparse.connections": False}))
         delivered: list[Message] = []
-        in_transaction = False
+        in_transaction = committing = False
         try:
             self._init(producer, health, deadline)
             # Fenced: every earlier transaction is decided, so the end offset is final; read up to it.
@@ -187,21 +187,29 @@ class ConfigLog:
                                  on_delivery=lambda err, msg: delivered.append(msg))
                 if producer.flush(self._left(deadline)) > 0:
                     raise unavailable(self.cfg, "the config record was not delivered", health.reason())
+                committing = True
                 producer.commit_transaction(self._left(deadline))
             in_transaction = False
         except KafkaException as exc:
-            producer.poll(0)  # serves error_cb: why it timed out (refused, TLS, SASL) arrives there
+            with contextlib.suppress(KafkaException):  # a fatal producer raises its error again
+                producer.poll(0)  # serves error_cb: why it timed out (refused, TLS, SASL) arrives there
             err = error_of(exc)
             if err is None:
                 raise
+            # a missing ACL is fatal for the producer too: tell it apart from being fenced
+            commands = precreate_commands(self.cfg)
+            refused = refusal(self.cfg, "configs", err, commands) or (
+                refusal(self.cfg, "configs", health.error, commands) if health.error is not None else None)
+            if refused is not None:
+                raise refused from None
             if err.fatal() or err.txn_requires_abort() or err.code() in _FENCING:
                 if in_transaction and not err.fatal():
                     _quietly(producer.abort_transaction, 2.0)
                 raise _Fenced(err.name()) from None
-            refused = refusal(self.cfg, "configs", health.error or err, precreate_commands(self.cfg))
-            if refused is not None:
-                raise refused from None
-            raise unavailable(self.cfg, "the config change was not written", health.reason() or err.str()) from None
+            # a commit that timed out may still complete: the caller must look before retrying
+            what = "the config change may not have been written (get it again)" if committing else \
+                "the config change was not written"
+            raise unavailable(self.cfg, what, health.reason() or err.str()) from None
         except BaseException:
             if in_transaction:
                 _quietly(producer.abort_transaction, 2.0)
