@@ -23,6 +23,15 @@ from triggerfish.errors import ConcurrentChange, TriggerfishError
 BOOTSTRAP = ("127.0.0.1:9092",)
 
 
+def delete_cluster_topics(admin: Any, cfg: ClusterConfig) -> None:
+    """Delete a test cluster's two topics (those that exist)."""
+    for future in admin.delete_topics([cfg.configs_topic, cfg.status_topic]).values():
+        try:
+            future.result(timeout=30)
+        except Exception:
+            pass  # never created
+
+
 def version_check(key: str, expected: int | None) -> Any:
     """The engine's optimistic check: ``key`` must still be at ``expected`` (None: absent)."""
 

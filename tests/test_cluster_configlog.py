@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import AclOperation, AdminClient, ResourceType
 
-from cluster_replica import version_check
-from kafka_helpers import closed_port
+from cluster_replica import delete_cluster_topics, version_check
+from kafka_helpers import allow, closed_port
+from triggerfish.cluster.board import StatusBoard
 from triggerfish.cluster.config import ClusterConfig
 from triggerfish.cluster.configlog import ConfigLog, Entry, read_configs
+from triggerfish.cluster.topics import ensure_topics, precreate_commands
 from triggerfish.errors import ClusterError, ConcurrentChange, MappingConflict, UnavailableError
 from triggerfish.localkafka import KafkaEnv
 
@@ -43,13 +46,15 @@ class Recorder:
 
 
 @pytest.fixture
-def cluster(kafka: KafkaEnv, unique_name: Callable[[str], str]) -> Callable[..., ClusterConfig]:
+def cluster(kafka: KafkaEnv, admin: AdminClient, unique_name: Callable[[str], str]) -> Iterator[Callable[..., ClusterConfig]]:
+    """``cluster(replica_id)``: configs of one fresh cluster; its topics are deleted after the test."""
     name = unique_name("cl")
 
     def make(replica: str = "a", **kw: Any) -> ClusterConfig:
         return ClusterConfig(name=name, bootstrap_servers=(kafka.bootstrap,), replica_id=replica, **kw)
 
-    return make
+    yield make
+    delete_cluster_topics(admin, make())
 
 
 @pytest.fixture
@@ -227,3 +232,64 @@ def test_an_entry_is_what_was_written(cluster, logs) -> None:
     assert entry == Entry(uuid=mapping, config={"FunctionName": "f", "Topics": ["t"]}, version=version,
                           origin="api", writer="a", time=entry.time)
     assert before <= entry.time <= time.time()
+
+
+def test_the_acls_the_precreate_commands_grant_are_enough(kafka: KafkaEnv, admin: AdminClient, cluster, acls,
+                                                          scram_user: tuple[str, str]) -> None:
+    user, password = scram_user
+    principal = f"User:{user}"
+    sasl = kafka.sasl(user=user, password=password)
+    sasl.pop("bootstrap.servers")
+    cfg = ClusterConfig(name=cluster().name, bootstrap_servers=(kafka.sasl_bootstrap,), replica_id="a",
+                        properties=sasl, create_topics=False)
+    ensure_topics(cluster())  # what the admin's kafka-topics.sh lines do, as the admin
+    # exactly the kafka-acls.sh lines of precreate_commands, as bindings
+    topic_ops = (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)
+    acls([allow(ResourceType.TOPIC, t, principal, op) for t in (cfg.configs_topic, cfg.status_topic) for op in topic_ops]
+         + [allow(ResourceType.TRANSACTIONAL_ID, cfg.writer_id, principal, op)
+            for op in (AclOperation.WRITE, AclOperation.DESCRIBE)]
+         + [allow(ResourceType.BROKER, "kafka-cluster", principal, AclOperation.IDEMPOTENT_WRITE)])
+    assert any("--allow-principal 'User:<principal>'" in line and "--transactional-id" in line
+               for line in precreate_commands(cfg))
+    recorder = Recorder()
+    log = ConfigLog(cfg, recorder)
+    log.start(timeout=20)
+    board = StatusBoard(cfg)
+    try:
+        version = log.write("m1", {"x": 1})
+        assert recorder.changes == [("m1", version)]
+        board.start(timeout=20)
+        board.publish("m1", {"FunctionName": "f"}, {"State": "Enabled", "Partitions": []})
+        deadline = time.monotonic() + 5
+        while board.fleet("m1") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert board.fleet("m1") is not None
+        assert log.problem() is None and board.problem() is None
+    finally:
+        board.stop()
+        log.stop()
+
+
+def test_a_principal_without_the_transactional_id_acl_is_told_which_acls(kafka: KafkaEnv, cluster, acls,
+                                                                         scram_user: tuple[str, str]) -> None:
+    user, password = scram_user
+    sasl = kafka.sasl(user=user, password=password)
+    sasl.pop("bootstrap.servers")
+    cfg = ClusterConfig(name=cluster().name, bootstrap_servers=(kafka.sasl_bootstrap,), replica_id="a",
+                        properties=sasl, create_topics=False)
+    ensure_topics(cluster())
+    acls([allow(ResourceType.TOPIC, t, f"User:{user}", op) for t in (cfg.configs_topic, cfg.status_topic)
+          for op in (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)])
+    log = ConfigLog(cfg, Recorder())
+    log.start(timeout=20)  # reading needs no more
+    try:
+        started = time.monotonic()
+        with pytest.raises(ClusterError) as info:
+            log.write("m1", {"x": 1})
+        assert time.monotonic() - started < 5
+        assert "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in str(info.value)
+        assert f"--transactional-id {cfg.writer_id}" in str(info.value)
+        assert password not in str(info.value)
+        assert log.fenced == 0
+    finally:
+        log.stop()

@@ -8,6 +8,8 @@ Kafka Connect's distributed workers are the model: no coordination service of ou
   transactional writer shared by the cluster) and applied by every replica from a reader thread
 * ``board``     each replica's heartbeat and per-mapping status; everyone's, read back, for fleet status
 * ``fleet``     the pure rules that merge the live replicas' statuses into one mapping's fleet view
+* ``reader``, ``snapshot``, ``clients``: what those share (a topic read from the beginning on a
+  thread, the status records as read, librdkafka hooks and error texts)
 
 Import the modules themselves; this package re-exports nothing so that importing it stays cheap.
 """

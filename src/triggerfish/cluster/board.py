@@ -2,7 +2,8 @@
 
 Every HEARTBEAT_S a thread produces ``replica/<id>`` plus the statuses that changed since they were
 last sent (an unchanged status stays in the compacted topic: liveness comes from the heartbeat, so
-re-sending it would only cost bytes). A clean ``stop`` deletes this replica's keys (tombstones), so it
+re-sending it would only cost bytes). A new mapping, or a change of State or LastProcessingResult, is
+sent at once: those are rare, and what a user waits for after a create or an update. A clean ``stop`` deletes this replica's keys (tombstones), so it
 leaves the fleet at once; a killed replica leaves when its heartbeat is older than the session timeout.
 """
 
@@ -24,6 +25,7 @@ from triggerfish.cluster.snapshot import Snapshot, replica_key, status_key
 from triggerfish.cluster.topics import ensure_topics, precreate_commands
 
 HEARTBEAT_S = 2.0
+MIN_GAP_S = 0.25
 
 
 def _encode(value: dict[str, Any]) -> bytes:
@@ -44,6 +46,8 @@ class StatusBoard:
         self._published: dict[str, bytes] = {}   # uuid -> latest status record value
         self._sent: dict[str, bytes] = {}        # uuid -> the value last handed to the producer
         self._forgotten: set[str] = set()
+        self._headline: dict[str, tuple[Any, Any]] = {}   # uuid -> (State, LastProcessingResult) last published
+        self._wake = threading.Event()
         self._producer: Producer | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,6 +82,7 @@ class StatusBoard:
     def stop(self) -> None:
         """Delete this replica's keys (it leaves the fleet at once), then close everything (idempotent)."""
         self._stop.set()
+        self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=HEARTBEAT_S + 5)
@@ -99,16 +104,22 @@ class StatusBoard:
     def publish(self, uuid: str, summary: dict[str, Any], status: dict[str, Any]) -> None:
         """Set this replica's status of ``uuid`` (latest wins); sent with the next heartbeat if it changed."""
         value = _encode({"replica": self.cfg.replica_id, "summary": summary, "status": status})
+        headline = (status.get("State"), status.get("LastProcessingResult"))
         with self._lock:
             self._published[uuid] = value
             self._forgotten.discard(uuid)
+            if self._headline.get(uuid) != headline:
+                self._headline[uuid] = headline
+                self._wake.set()
 
     def forget(self, uuid: str) -> None:
         """This replica no longer runs ``uuid``: its status record is deleted with the next heartbeat."""
         with self._lock:
             self._published.pop(uuid, None)
             self._sent.pop(uuid, None)
+            self._headline.pop(uuid, None)
             self._forgotten.add(uuid)
+            self._wake.set()
 
     # ------------------------------------------------------------------ the fleet's view
 
@@ -134,8 +145,12 @@ class StatusBoard:
     # ------------------------------------------------------------------ the heartbeat thread
 
     def _run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            self._beat()
+        while not self._stop.is_set():
+            self._wake.wait(HEARTBEAT_S)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self._beat()
+                self._stop.wait(MIN_GAP_S)  # a flapping status wakes us at most this often
 
     def _beat(self) -> None:
         with self._lock:

@@ -19,6 +19,18 @@ from triggerfish.errors import ClusterError, UnavailableError
 
 log = logging.getLogger("triggerfish.cluster")
 _kafka_log = logging.getLogger("triggerfish.cluster.kafka")
+_writer_log = logging.getLogger("triggerfish.cluster.kafka.writer")
+
+
+class _FencingIsExpected(logging.Filter):
+    """librdkafka logs a fenced transactional producer as FATAL; for the config writers it is the
+    compare-and-set working (another replica's write came first), and the attempt is retried."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fenced by a newer instance" not in record.getMessage()
+
+
+_writer_log.addFilter(_FencingIsExpected())
 
 _AUTH_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 _DENIED_CODES = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
@@ -51,6 +63,11 @@ class Health:
 def settings(cfg: ClusterConfig, health: Health, **extra: Any) -> dict[str, Any]:
     """``cfg.client_config()`` plus the hooks and ``extra`` (the client's own settings)."""
     return {**cfg.client_config(), "error_cb": health.on_error, "logger": _kafka_log, **extra}
+
+
+def writer_settings(cfg: ClusterConfig, health: Health, **extra: Any) -> dict[str, Any]:
+    """``settings`` for a config writer, whose fencing is logged as expected, not as fatal."""
+    return {**settings(cfg, health, **extra), "logger": _writer_log}
 
 
 def describe(err: KafkaError) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from triggerfish.cluster.clients import Health, error_of, log, refusal, settings, unavailable
+from triggerfish.cluster.clients import Health, error_of, log, refusal, unavailable, writer_settings
 from triggerfish.cluster.config import ClusterConfig
 from triggerfish.cluster.reader import LogReader
 from triggerfish.cluster.topics import ensure_topics, precreate_commands
@@ -92,7 +92,11 @@ class _Entries:
 
 
 class ConfigLog:
-    """This replica's copy of the cluster's mapping definitions, and the one way to change them."""
+    """This replica's copy of the cluster's mapping definitions, and the one way to change them.
+
+    ``on_change(uuid, entry or None)`` runs on the reader thread, once per record, in offset order,
+    for this replica's writes as for everyone else's; it must not call ``write`` (that waits for it).
+    """
 
     def __init__(self, cfg: ClusterConfig, on_change: Callable[[str, Entry | None], None]) -> None:
         self.cfg = cfg
@@ -161,14 +165,14 @@ class ConfigLog:
         if not self._reader.running:
             raise ClusterError("configs", "the config log is not running", "start() it before writing")
         health = Health()
-        producer = Producer(settings(self.cfg, health, **{
+        producer = Producer(writer_settings(self.cfg, health, **{
             "transactional.id": self.cfg.writer_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
             "client.id": f"triggerfish-{self.cfg.replica_id}-writer", "linger.ms": 0,
             # connect to every broker at once: with sparse connections librdkafka finds the transaction
             # coordinator only on a 500 ms timer (measured: init 500 ms -> 5 ms)
             "enable.sparse.connections": False}))
         delivered: list[Message] = []
-        in_transaction = False
+        in_transaction = committing = False
         try:
             self._init(producer, health, deadline)
             # Fenced: every earlier transaction is decided, so the end offset is final; read up to it.
@@ -183,21 +187,29 @@ class ConfigLog:
                                  on_delivery=lambda err, msg: delivered.append(msg))
                 if producer.flush(self._left(deadline)) > 0:
                     raise unavailable(self.cfg, "the config record was not delivered", health.reason())
+                committing = True
                 producer.commit_transaction(self._left(deadline))
             in_transaction = False
         except KafkaException as exc:
-            producer.poll(0)  # serves error_cb: why it timed out (refused, TLS, SASL) arrives there
+            with contextlib.suppress(KafkaException):  # a fatal producer raises its error again
+                producer.poll(0)  # serves error_cb: why it timed out (refused, TLS, SASL) arrives there
             err = error_of(exc)
             if err is None:
                 raise
+            # a missing ACL is fatal for the producer too: tell it apart from being fenced
+            commands = precreate_commands(self.cfg)
+            refused = refusal(self.cfg, "configs", err, commands) or (
+                refusal(self.cfg, "configs", health.error, commands) if health.error is not None else None)
+            if refused is not None:
+                raise refused from None
             if err.fatal() or err.txn_requires_abort() or err.code() in _FENCING:
                 if in_transaction and not err.fatal():
                     _quietly(producer.abort_transaction, 2.0)
                 raise _Fenced(err.name()) from None
-            refused = refusal(self.cfg, "configs", health.error or err, precreate_commands(self.cfg))
-            if refused is not None:
-                raise refused from None
-            raise unavailable(self.cfg, "the config change was not written", health.reason() or err.str()) from None
+            # a commit that timed out may still complete: the caller must look before retrying
+            what = "the config change may not have been written (get it again)" if committing else \
+                "the config change was not written"
+            raise unavailable(self.cfg, what, health.reason() or err.str()) from None
         except BaseException:
             if in_transaction:
                 _quietly(producer.abort_transaction, 2.0)

@@ -31,7 +31,7 @@ def is_live(heartbeat: float | None, now: float, session_timeout_s: float) -> bo
 
 
 def merge(statuses: Mapping[str, Mapping[str, Any]], replicas: Mapping[str, Mapping[str, Any]] | None = None,
-          *, enabled: bool = True) -> dict[str, Any]:
+          enabled: bool = True) -> dict[str, Any]:
     """One mapping's fleet status from its live replicas' reports.
 
     ``statuses``: replica id -> its ``status/<uuid>/<replica>`` record's value (``"status"``: the

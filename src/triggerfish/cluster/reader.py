@@ -55,6 +55,7 @@ class LogReader:
         self._admin: AdminClient | None = None
         self._thread: threading.Thread | None = None
         self._probed = 0.0          # monotonic time of the last successful end-offset query
+        self._probe_failed = False  # the last one failed: Kafka is away (a lone error_cb may be a blip)
         self._behind_since: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -123,9 +124,11 @@ class LogReader:
             for tp, future in futures.items():
                 out[tp.partition] = future.result(timeout=max(0.1, deadline - time.monotonic())).offset
         except (KafkaException, TimeoutError) as exc:
+            self._probe_failed = True
             raise unavailable(self.cfg, f"cannot find the end of {self.topic}",
                               self._health.reason() or str(exc)) from None
         self._probed = time.monotonic()
+        self._probe_failed = False
         self._health.clear()
         return out
 
@@ -153,11 +156,9 @@ class LogReader:
         """None while connected and caught up; else why not (for /readyz)."""
         if not self.running:
             return f"not reading {self.topic} (stopped)"
-        reason = self._health.reason()
-        stale = time.monotonic() - self._probed > PROBE_S * 3
-        if reason is not None or stale:
+        if self._probe_failed or time.monotonic() - self._probed > PROBE_S * 3:
             return (f"cannot reach the cluster's Kafka ({self.cfg.bootstrap}) to read {self.topic}: "
-                    f"{reason or 'no answer'}")
+                    f"{self._health.reason() or 'no answer'}")
         if self._behind_since is not None and time.monotonic() - self._behind_since > PROBE_S:
             return f"catching up on {self.topic}"
         return None

@@ -79,17 +79,18 @@ def ensure_topics(cfg: ClusterConfig, timeout: float = 15.0) -> None:
 
 def _metadata(admin: AdminClient, cfg: ClusterConfig, health: Health, deadline: float) -> ClusterMetadata:
     # all topics, never one by name: a metadata request for a name may auto-create it uncompacted
-    try:
-        return admin.list_topics(timeout=max(0.5, deadline - time.monotonic()))
-    except KafkaException as exc:
-        admin.poll(0)  # serves error_cb: the cause (refused, TLS, SASL) arrives there
-        err = error_of(exc)
-        if err is not None:
-            refused = refusal(cfg, "topics", health.error or err, precreate_commands(cfg))
-            if refused is not None:
+    while True:
+        try:
+            return admin.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+        except KafkaException as exc:
+            admin.poll(0)  # serves error_cb: the cause (refused, TLS, SASL) arrives there
+            err = health.error or error_of(exc)
+            refused = refusal(cfg, "topics", err, precreate_commands(cfg)) if err is not None else None
+            if refused is not None:  # retrying cannot help: say so now, not at the deadline
                 raise refused from None
-        raise unavailable(cfg, "cannot check the cluster's topics",
-                          health.reason() or (describe(err) if err else str(exc))) from None
+            if time.monotonic() >= deadline:
+                raise unavailable(cfg, "cannot check the cluster's topics",
+                                  health.reason() or (describe(err) if err else str(exc))) from None
 
 
 def _create(admin: AdminClient, cfg: ClusterConfig, missing: list[str], health: Health, deadline: float) -> None:
