@@ -125,6 +125,10 @@ class LogReader:
                 out[tp.partition] = future.result(timeout=max(0.1, deadline - time.monotonic())).offset
         except (KafkaException, TimeoutError) as exc:
             self._probe_failed = True
+            # librdkafka's admin client keeps the leader epochs it saw before a broker restart and then
+            # fails every list_offsets with FENCED_LEADER_EPOCH: a fresh client reads fresh metadata.
+            if self._admin is admin:
+                self._admin = AdminClient(settings(self.cfg, self._health))
             raise unavailable(self.cfg, f"cannot find the end of {self.topic}",
                               self._health.reason() or str(exc)) from None
         self._probed = time.monotonic()
