@@ -60,10 +60,17 @@ def test_without_a_problem_the_most_recent_result_is_shown() -> None:
     assert (view["LastProcessingResult"], view["Problem"], view["LastModified"]) == ("OK", None, 200.0)
 
 
+def test_a_replica_that_processed_nothing_does_not_hide_the_result_of_one_that_did() -> None:
+    view = merge({"r1": report(result="OK", modified=100.0), "r2": report(result="No records processed", modified=200.0)})
+    assert view["LastProcessingResult"] == "OK"
+
+
 @pytest.mark.parametrize(("states", "expected"), [
-    (["Enabled", "Enabling"], "Enabled"),
-    (["Creating", "Enabling", "Enabling"], "Enabling"),
-    (["Updating", "Enabling"], "Enabling"),     # a tie goes to the earlier stage
+    (["Enabled", "Enabled"], "Enabled"),
+    (["Enabled", "Enabling"], "Enabling"),      # in force once every replica applied it
+    (["Creating", "Enabling", "Enabling"], "Creating"),
+    (["Updating", "Enabling", "Enabled"], "Updating"),
+    (["Deleting", "Enabled"], "Deleting"),
     (["Creating"], "Creating"),
     (["Disabled", "Disabled"], "Enabling"),     # enabled in the config; the change has not reached them
     ([], "Creating"),

@@ -27,6 +27,7 @@ from triggerfish.cluster.config import ClusterConfig
 from triggerfish.cluster.reader import LogReader
 from triggerfish.cluster.topics import ensure_topics, precreate_commands
 from triggerfish.errors import ClusterError, UnavailableError
+from triggerfish.esm.catalog import Definition
 
 KEY_PREFIX = "mapping/"
 WRITE_TIMEOUT_S = 15.0
@@ -35,13 +36,10 @@ TRANSACTION_TIMEOUT_MS = 10_000  # a writer that dies mid-write blocks read_comm
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One mapping definition as the log holds it; ``version`` is the record's offset."""
+class Entry(Definition):
+    """One mapping definition as the log holds it; ``version`` is the record's offset, ``writer`` the
+    replica that wrote it, ``time`` when (its clock)."""
 
-    uuid: str
-    config: dict[str, Any]
-    version: int
-    origin: str
     writer: str
     time: float
 
