@@ -9,6 +9,9 @@
 and starts the mappings, then serves the control API; ``stop()`` undoes them in reverse: the API stops
 answering, in-flight batches finish and are committed, the workers exit, the store is closed. A step
 that fails during ``start()`` undoes the steps before it.
+
+With ``cluster`` the process is one replica of a fleet (``triggerfish.cluster``): definitions and status
+are shared through the cluster's Kafka topics instead of the SQLite file, which is not opened.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from triggerfish.api.engine import EngineBackend
 from triggerfish.api.server import ApiServer
 from triggerfish.api.sigv4 import AccessKey, environment_key
 from triggerfish.api.trust import Trust
+from triggerfish.cluster.config import ClusterConfig
+from triggerfish.cluster.replica import Replica
 from triggerfish.config import DEFAULT_STATE, ProjectConfig
 from triggerfish.crosssite import is_loopback
 from triggerfish.errors import ConfigError
@@ -53,6 +58,7 @@ class App:
     TRIGGERFISH_SECRET_ACCESS_KEY pair, and refuse every request without either. ``trust`` names the
     extra hosts and origins the API answers and the secret references it may be given
     (``api.trust.Trust``). ``log_sink(function, request_id, text)`` receives what handlers print.
+    With ``cluster`` this process joins that fleet (``state`` is then not used).
     """
 
     def __init__(
@@ -69,6 +75,7 @@ class App:
         trust: Trust | None = None,
         log_sink: LogSink | None = None,
         config_path: Path | None = None,
+        cluster: ClusterConfig | None = None,
     ) -> None:
         if api and access_key is None and not insecure and not is_loopback(host):
             raise ConfigError("--host", f"serving the control API on {host} without authentication lets anyone on "
@@ -85,6 +92,8 @@ class App:
         self._trust = trust or Trust()
         self._log_sink = log_sink
         self._config_path = config_path
+        self._cluster = cluster
+        self._replica: Replica | None = None
         self._store: Store | None = None
         self._runtime: FunctionRuntime | None = None
         self._engine: Engine | None = None
@@ -104,12 +113,14 @@ class App:
         insecure: bool = False,
         trust: Trust | None = None,
         log_sink: LogSink | None = None,
+        cluster: ClusterConfig | None = None,
     ) -> App:
-        """The stack of a loaded config file (``load_project``); ``state`` overrides its ``StateFile``."""
+        """The stack of a loaded config file (``load_project``); ``state`` overrides its ``StateFile`` and
+        ``cluster`` its ``Cluster`` section."""
         return cls(
             project.functions.values(), project.mappings, state=state or project.state_path, api=api, host=host,
             port=port, access_key=access_key, insecure=insecure, trust=trust, log_sink=log_sink,
-            config_path=project.path,
+            config_path=project.path, cluster=cluster or project.cluster,
         )
 
     # -- the parts, once started ---------------------------------------------------------------
@@ -126,6 +137,11 @@ class App:
         return _started(self._engine)
 
     @property
+    def replica(self) -> Replica | None:
+        """This process in its fleet, or None in single-process mode."""
+        return self._replica
+
+    @property
     def url(self) -> str | None:
         """The control API's base URL, or None when it is not served."""
         return self._server.url if self._server is not None else None
@@ -136,24 +152,30 @@ class App:
         if self._running is not None:
             raise RuntimeError("App is already running")
         with ExitStack() as undo:
-            store = self._store = Store(self._state)
+            replica = self._join_cluster(undo)
+            store = self._store = Store(":memory:" if replica is not None else self._state)
             undo.callback(self._close_store)
-            presence = Presence(store)
-            undo.callback(presence.leave)  # after the engine stopped: status lists it while it drains
+            presence = Presence(store) if replica is None else None
+            if presence is not None:
+                undo.callback(presence.leave)  # after the engine stopped: status lists it while it drains
             runtime = self._runtime = FunctionRuntime(self._functions, log_sink=self._log_sink)
             undo.callback(runtime.close)
             for fn in self._functions:
                 runtime.warm(fn.function_name)
             self._check_functions_loaded(runtime)
-            engine = self._engine = Engine(runtime, store)
+            engine = self._engine = Engine(runtime, store, catalog=replica.catalog if replica else None,
+                                           status_sink=replica.board if replica else None)
             undo.callback(engine.stop)
             engine.load(self._mappings)
             engine.start()
             if self._api:
-                self._server = self._serve(engine, runtime)
+                self._server = self._serve(engine, runtime, replica)
                 undo.callback(self._server.stop)
-            presence.join(config=str(self._config_path) if self._config_path is not None else None, api=self.url,
-                          mappings=lambda: [m.uuid for m in engine.list()])
+            if replica is not None:
+                replica.board.api = self.url
+            if presence is not None:
+                presence.join(config=str(self._config_path) if self._config_path is not None else None,
+                              api=self.url, mappings=lambda: [m.uuid for m in engine.list()])
             self._running = undo.pop_all()
         return self
 
@@ -180,11 +202,22 @@ class App:
             if report.not_ready is not None:
                 _log.warning("function %s is not ready: %s", fn.function_name, report.not_ready)
 
-    def _serve(self, engine: Engine, runtime: FunctionRuntime) -> ApiServer:
+    def _join_cluster(self, undo: ExitStack) -> Replica | None:
+        """Join the fleet (configs read to the end, first heartbeat sent); stopped last, after the engine."""
+        if self._cluster is None:
+            return None
+        replica = self._replica = Replica(self._cluster)
+        replica.start()
+        undo.callback(replica.stop)
+        _log.info("replica %s joined cluster %s (state on %s)", replica.id, self._cluster.name,
+                  ",".join(self._cluster.bootstrap_servers))
+        return replica
+
+    def _serve(self, engine: Engine, runtime: FunctionRuntime, replica: Replica | None) -> ApiServer:
         if self._access_key is None and not is_loopback(self._host):
             _log.warning("control API on %s accepts any signature (--insecure); require an access key "
                         "(triggerfish run --require-auth) to check them", self._host)
-        app = create_app(EngineBackend(runtime, engine), access_key=self._access_key,
+        app = create_app(EngineBackend(runtime, engine, fleet=replica), access_key=self._access_key,
                          url_key=self._access_key or environment_key(), trust=self._trust, host=self._host)
         server = ApiServer(app, self._host, self._port)
         server.start()

@@ -3,6 +3,7 @@
     Functions:            [FunctionConfig fields ...]       (functions/config.py)
     EventSourceMappings:  [MappingConfig fields ...]        (esm/config.py)
     StateFile: .triggerfish/state.db                        (optional; SQLite, relative to this file)
+    Cluster:              {Name, BootstrapServers, ...}     (optional; run as a fleet: cluster/config.py)
 
 ``load(path)`` validates everything before anything touches Kafka and raises ``ConfigError`` with one
 line naming the field (``EventSourceMappings[0].BatchSize``), the value and what is allowed.
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from triggerfish.cluster.config import ClusterConfig
 from triggerfish.errors import ConfigError, InvalidParameterError, ParameterConflictError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.functions.config import KAFKA_MAX_TIMEOUT, FunctionConfig
@@ -32,6 +34,8 @@ class ProjectConfig:
     functions: dict[str, FunctionConfig] = field(default_factory=dict)
     mappings: list[MappingConfig] = field(default_factory=list)
     state_path: Path = Path(DEFAULT_STATE)
+    #: The fleet this config's replicas form, or None: one process with the SQLite ``state_path``.
+    cluster: ClusterConfig | None = None
 
 
 def _default_state_path(config_path: Path | None) -> Path:
@@ -64,7 +68,7 @@ def load(path: str | Path) -> ProjectConfig:
 def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) -> ProjectConfig:
     """Validate an already-parsed config document."""
     base_dir = base_dir or Path.cwd()
-    top = Fields(data, "", ("Functions", "EventSourceMappings", "StateFile"))
+    top = Fields(data, "", ("Functions", "EventSourceMappings", "StateFile", "Cluster"))
     functions: dict[str, FunctionConfig] = {}
     for i, item in enumerate(top.list_("Functions", default=[])):
         fn = FunctionConfig.from_dict(item, where=f"Functions[{i}]", base_dir=base_dir)
@@ -103,6 +107,7 @@ def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) 
         seen[key] = i
         mappings.append(mapping)
     state = top.str_("StateFile", min_len=1)
+    cluster = ClusterConfig.from_dict(top.raw("Cluster"), where="Cluster") if top.has("Cluster") else None
     top.done()
     if state is not None:
         state_path = Path(state).expanduser()
@@ -110,4 +115,4 @@ def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) 
             state_path = (base_dir / state_path).resolve()
     else:
         state_path = _default_state_path(path)
-    return ProjectConfig(path=path, functions=functions, mappings=mappings, state_path=state_path)
+    return ProjectConfig(path=path, functions=functions, mappings=mappings, state_path=state_path, cluster=cluster)

@@ -18,6 +18,7 @@
     │   └── UnknownOperationError     the control API has no such operation
     ├── ConflictError                 the resource exists or is in a conflicting state (.resource)
     │   ├── MappingConflict
+    │   │   └── ConcurrentChange      another replica changed the mapping while this change was applied
     │   ├── ConsumerExists            (.group, .name)
     │   └── ParameterConflictError
     ├── InUseError                    the resource is busy changing (.resource)
@@ -39,6 +40,7 @@
     ├── AccessDeniedError             Kafka denied the bridge an ACL operation (.principal, .operation, .resource)
     ├── UnavailableError              a dependency (Kafka) or a disabled part cannot serve now; retry later
     ├── KafkaClientError              the Kafka client failed in a way no other class describes (.code)
+    ├── ClusterError                  cluster mode cannot use its Kafka topics (.stage, .fix, .commands)
     └── FencingError                  a site-fencing step could not complete
         ├── TransientFencingError     a retry soon can succeed
         │   └── FencingBusyError      another fencing call holds the lock (.lock_file)
@@ -177,6 +179,10 @@ class ConflictError(TriggerfishError):
 
 class MappingConflict(ConflictError):
     """An event source mapping with the same source, function and topic, or consumer group, exists."""
+
+
+class ConcurrentChange(MappingConflict):
+    """Another request (on any replica) changed the mapping between reading it and writing the change."""
 
 
 class ConsumerExists(ConflictError):
@@ -328,6 +334,19 @@ class KafkaClientError(TriggerfishError):
         self.message = message
         self.code = code
         super().__init__(message)
+
+
+class ClusterError(TriggerfishError):
+    """Cluster mode cannot use the Kafka that holds its state: ``stage`` says where (topics, configs,
+    status), ``fix`` what to do; ``commands`` the shell lines that fix it, when there are some."""
+
+    def __init__(self, stage: str, message: str, fix: str = "", commands: Iterable[str] = ()) -> None:
+        self.stage = stage
+        self.message = message
+        self.fix = fix
+        self.commands = list(commands)
+        text = f"cluster {stage}: {message}" + (f"; {fix}" if fix else "")
+        super().__init__(text + "".join(f"\n    {line}" for line in self.commands))
 
 
 # ---------------------------------------------------------------- site fencing

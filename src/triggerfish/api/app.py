@@ -1,5 +1,6 @@
-"""The HTTP server's Starlette app: Lambda's control API, function URLs, ``/metrics``, ``/health`` (liveness)
-and ``/ready`` (readiness: 503 while an enabled mapping cannot poll).
+"""The HTTP server's Starlette app: Lambda's control API, function URLs, ``/metrics``, ``/healthz`` (liveness)
+and ``/readyz`` (readiness: 503 until the state is loaded and every enabled mapping passed its setup
+stages and joined its consumer group; also served as ``/health`` and ``/ready``).
 
 Control-API operations are wrapped by ``operations.operation`` (SigV4, request id, metrics); every
 ``TriggerfishError`` they raise is answered in Lambda's shape by one exception handler
@@ -83,6 +84,8 @@ def routes() -> list[Route]:
         Route(URL_PREFIX + "/{name}", urls.serve_url, methods=url_methods),
         Route(URL_PREFIX + "/{name}/{path:path}", urls.serve_url, methods=url_methods),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/healthz", _health, methods=["GET"]),
+        Route("/readyz", _ready, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/ready", _ready, methods=["GET"]),
         Route("/{rest:path}", _unknown_operation, methods=url_methods),

@@ -5,24 +5,37 @@
 This is the only module that knows both vocabularies: it turns ``FunctionConfig`` into Lambda's
 ``FunctionConfiguration``, runs blocking invocations on worker threads, and (see the mapping
 methods) turns the engine's mappings into ``EventSourceMappingConfiguration`` dicts.
+
+In a fleet (``fleet``: this replica's view of the cluster) a mapping's State and LastProcessingResult are
+the fleet's, and ``TriggerfishFleet`` adds each partition's owner and lag and each replica's state —
+members boto3 and the AWS CLI ignore, so Lambda's clients read the response unchanged.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 
 from triggerfish.api.backend import FunctionInfo, InvokeOutcome
 from triggerfish.api.names import function_arn
-from triggerfish.errors import FunctionNotFound, FunctionThrottled, InvalidParameterError, NotFoundError, ThrottledError
+from triggerfish.errors import (
+    FunctionNotFound,
+    FunctionThrottled,
+    InvalidParameterError,
+    MappingConflict,
+    NotFoundError,
+    ThrottledError,
+)
+from triggerfish.esm.catalog import FILE
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.state import EventSourceMapping
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime
 
+_CHANGING = ("Creating", "Enabling", "Disabling", "Updating", "Deleting")
 _DEFAULT_REGION = "us-east-1"
 _DEFAULT_ACCOUNT = "000000000000"
 
@@ -55,10 +68,18 @@ def _function_configuration(fn: FunctionConfig, *, region: str, account: str, lo
     return out
 
 
+class Fleet(Protocol):
+    """What the API needs of this replica's view of a fleet (``triggerfish.cluster.replica.Replica``)."""
+
+    def fleet(self, uuid: str, *, enabled: bool = True) -> dict[str, Any] | None: ...
+    def replicas(self) -> list[dict[str, Any]]: ...
+    def problem(self) -> str | None: ...
+
+
 class EngineBackend:
     """Functions from a ``FunctionRuntime``; mappings from the ESM ``Engine``.
 
-    Engine calls touch SQLite and take locks, so they run on worker threads.
+    Engine calls touch SQLite or Kafka and take locks, so they run on worker threads.
     """
 
     def __init__(
@@ -66,11 +87,13 @@ class EngineBackend:
         runtime: FunctionRuntime,
         engine: Engine | None = None,
         *,
+        fleet: Fleet | None = None,
         region: str = _DEFAULT_REGION,
         account_id: str = _DEFAULT_ACCOUNT,
     ) -> None:
         self.runtime = runtime
         self.engine = engine
+        self.fleet = fleet
         self.region = region
         self.account_id = account_id
         self._loaded_at: dict[str, float] = {}
@@ -122,7 +145,32 @@ class EngineBackend:
 
     def _api(self, mapping: EventSourceMapping) -> dict[str, Any]:
         arn = function_arn(self.region, self.account_id, mapping.config.function)
-        return mapping.to_api(arn, self.region, self.account_id)
+        out = mapping.to_api(arn, self.region, self.account_id)
+        fleet = self.fleet.fleet(mapping.uuid, enabled=mapping.config.enabled) if self.fleet is not None else None
+        if fleet is not None:
+            local = out["State"]
+            for member in ("State", "StateTransitionReason", "LastProcessingResult"):
+                out[member] = fleet.get(member, out[member])
+            if local in _CHANGING:  # this replica is still applying a change the others may have published
+                out["State"] = local
+            out["TriggerfishFleet"] = {
+                "Replicas": fleet.get("Replicas", []),
+                "Partitions": [
+                    {"Topic": p["topic"], "Partition": p["partition"], "Owner": p.get("owner"),
+                     "CommittedOffset": p.get("committed"), "EndOffset": p.get("high_watermark"), "Lag": p.get("lag")}
+                    for p in fleet.get("Partitions", [])
+                ],
+            }
+        return out
+
+    def _owned_by_api(self, uuid: str) -> None:
+        """Refuse to change a mapping the config file declares: the file owns it, as a CloudFormation stack
+        owns what it declares; a change made here would be undone by the next start, and in a fleet by
+        every replica that reads the file."""
+        if self._engine().get(uuid).origin == FILE:
+            raise MappingConflict(
+                f"The event source mapping {uuid} is declared in the config file (EventSourceMappings), which owns "
+                "it; change it there and restart triggerfish (in a fleet: roll the replicas)", uuid)
 
     async def create_mapping(self, request: dict[str, Any]) -> dict[str, Any]:
         if "UUID" in request:
@@ -143,9 +191,11 @@ class EngineBackend:
         return [self._api(m) for m in found]
 
     async def update_mapping(self, uuid: str, request: dict[str, Any]) -> dict[str, Any]:
+        self._owned_by_api(uuid)
         return self._api(await anyio.to_thread.run_sync(self._engine().update, uuid, request))
 
     async def delete_mapping(self, uuid: str) -> dict[str, Any]:
+        self._owned_by_api(uuid)
         return self._api(await anyio.to_thread.run_sync(self._engine().remove, uuid))
 
     def health(self) -> dict[str, Any]:
@@ -166,4 +216,8 @@ class EngineBackend:
             out["ready"] = out["ready"] and not not_ready
             if not_ready:
                 out["notReady"] = not_ready
+        if self.fleet is not None:
+            problem = self.fleet.problem()
+            out["cluster"] = {"replicas": len(self.fleet.replicas()), "problem": problem}
+            out["ready"] = out["ready"] and problem is None
         return out

@@ -5,6 +5,7 @@ consumer groups and exits 0. The control API (Lambda's REST API, function URLs, 
 ``--host``/``--port`` (127.0.0.1:9000 by default; ``--port 0`` picks a free port, ``--no-api``
 turns it off). Off loopback it needs ``--require-auth`` or ``--insecure``; ``--allowed-host``,
 ``--allowed-origin``, ``--secret-file-root`` and ``--secret-env-prefix`` widen what it accepts.
+``--cluster``/``--cluster-bootstrap`` (or the config's ``Cluster`` section) make it a replica of a fleet.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from triggerfish import config as project_config
 from triggerfish.api.sigv4 import load_access_key
 from triggerfish.api.trust import Trust
 from triggerfish.app import DEFAULT_HOST, DEFAULT_PORT, App
+from triggerfish.cli.cluster_options import CLUSTER, CLUSTER_BOOTSTRAP, REPLICA_ID, cluster_config
 from triggerfish.secrets import ReferencePolicy
 
 # Logs piped to a file or journald are not wrapped at 80 columns.
@@ -77,9 +79,13 @@ def run(
     ),
     state: Path | None = typer.Option(None, "--state", help="SQLite state file (default: .triggerfish/state.db next to the config)"),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error"),
+    cluster: str | None = CLUSTER,
+    cluster_bootstrap: str | None = CLUSTER_BOOTSTRAP,
+    replica_id: str | None = REPLICA_ID,
 ) -> None:
     """Run functions on Kafka records, as Lambda's Kafka event source mapping does."""
     project = project_config.load(config)  # validates everything before touching Kafka
+    fleet = cluster_config(project.cluster, cluster, cluster_bootstrap, replica_id)
     access_key = load_access_key(auth_secret) if require_auth or auth_secret else None
     _setup_logging(log_level)
     log = logging.getLogger("triggerfish")
@@ -101,11 +107,12 @@ def run(
     trust = Trust(allowed_hosts=tuple(allowed_host), allowed_origins=tuple(allowed_origin),
                   secrets=ReferencePolicy(tuple(secret_file_root), tuple(secret_env_prefix)))
     app = App.from_project(project, state=state, api=not no_api, host=host, port=port, access_key=access_key,
-                           insecure=insecure, trust=trust, log_sink=_log_sink)
+                           insecure=insecure, trust=trust, log_sink=_log_sink, cluster=fleet)
     with app:
-        log.info("triggerfish running %d function(s), %d mapping(s)%s; state in %s", len(project.functions),
-                 len(app.engine.list()), f", control API on {app.url}" if app.url is not None else "",
-                 app.store.path)
+        where = (f"replica {fleet.replica_id} of cluster {fleet.name}" if fleet is not None
+                 else f"state in {app.store.path}")
+        log.info("triggerfish running %d function(s), %d mapping(s)%s; %s", len(project.functions),
+                 len(app.engine.list()), f", control API on {app.url}" if app.url is not None else "", where)
         while not stop.wait(0.5):
             pass
     log.info("stopped cleanly")

@@ -1,6 +1,8 @@
 """``triggerfish status [--json]``: each mapping's State, StateTransitionReason, LastProcessingResult
 and per-partition committed offset and lag, as the running (or last) engine recorded them, and every
-live engine process using the state file (pid, host, start time, the mappings it runs).
+live engine process using the state file (pid, host, start time, the mappings it runs). For a fleet
+(``--cluster`` or the config's ``Cluster``) the same, fleet-wide, with each partition's owner
+(``cli/fleet_status.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from triggerfish import config as project_config
+from triggerfish.cli import fleet_status
+from triggerfish.cli.cluster_options import CLUSTER, CLUSTER_BOOTSTRAP, cluster_config
+from triggerfish.cluster.config import ClusterConfig
+from triggerfish.config import ProjectConfig
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError
 from triggerfish.esm.presence import live_processes
@@ -75,10 +81,18 @@ def status(
     config: Path = typer.Option(Path("triggerfish.yaml"), "--config", "-c", help="the triggerfish.yaml that was run"),
     state: Path | None = typer.Option(None, "--state", help="the SQLite state file (instead of --config)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    cluster: str | None = CLUSTER,
+    cluster_bootstrap: str | None = CLUSTER_BOOTSTRAP,
 ) -> None:
     """Show each mapping's State, LastProcessingResult and per-partition offsets and lag."""
+    project = project_config.load(config) if state is None and (config.exists() or not cluster) else None
+    fleet = cluster_config(project.cluster if project else None, cluster, cluster_bootstrap, None)
+    if fleet is not None:
+        _show_fleet(fleet, project, as_json)
+        return
     if state is None:
-        state = project_config.load(config).state_path
+        assert project is not None
+        state = project.state_path
     if not Path(state).exists():
         raise ConfigError("--state", f"{state} does not exist yet; start `triggerfish run` first")
     store = Store(state)
@@ -95,6 +109,15 @@ def status(
     console.print(_table(doc["EventSourceMappings"]))
     console.print("[dim]UUIDs shortened; --json shows them whole, with consumer groups and setup stages[/]")
     _print_problems(console, doc["EventSourceMappings"])
+
+
+def _show_fleet(fleet: ClusterConfig, project: ProjectConfig | None,
+                as_json: bool) -> None:
+    doc = fleet_status.collect(fleet, project)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    fleet_status.show(Console() if sys.stdout.isatty() else Console(width=200), doc)
 
 
 def _print_engines(console: Console, engines: list[dict[str, Any]], state: Path) -> None:

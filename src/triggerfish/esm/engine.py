@@ -11,7 +11,13 @@
 
 add/update/remove return at once with Lambda's transitional state and finish in the background
 (Lambda answers 202 the same way); ``wait_for(uuid, states)`` waits for the outcome. Errors are
-``triggerfish.errors`` classes (MappingNotFound, MappingConflict, MappingInUse) the control API maps to Lambda's.
+``triggerfish.errors`` classes (MappingNotFound, MappingConflict, ConcurrentChange, MappingInUse) the
+control API maps to Lambda's.
+
+Definitions live in a catalog (``esm/catalog.py``): the SQLite state file by default, or a fleet's
+configs topic. A change made here is written to the catalog and applied when the catalog hands it back
+(``_apply``), exactly like a change another replica of the fleet made. Each mapping's status goes to the
+store and, in a fleet, to the status board (``status_sink``) that every replica reads.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+import uuid as uuidlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from triggerfish.errors import MappingConflict, MappingInUse, MappingNotFound, TriggerfishError
+from triggerfish.errors import ConcurrentChange, MappingConflict, MappingInUse, MappingNotFound, TriggerfishError
 from triggerfish.esm import metrics
+from triggerfish.esm.catalog import FILE, Catalog, LocalCatalog, Stored
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.runner import MappingRunner
 from triggerfish.esm.state import (
@@ -49,11 +57,19 @@ _STOP_TIMEOUT_S = 60.0
 _TRANSITIONAL = (CREATING, ENABLING, DISABLING, UPDATING, DELETING)
 
 
+class StatusSink(Protocol):
+    """Where a fleet's replicas publish each mapping's status (``triggerfish.cluster.board.StatusBoard``)."""
+
+    def publish(self, uuid: str, summary: dict[str, Any], status: dict[str, Any]) -> None: ...
+    def forget(self, uuid: str) -> None: ...
+
+
 @dataclass
 class _Entry:
     config: MappingConfig
     status: MappingStatus
     origin: str
+    version: int = 0
     runner: MappingRunner | None = None
     lock: threading.Lock = None  # type: ignore[assignment]
 
@@ -64,13 +80,17 @@ class _Entry:
 class Engine:
     """All mappings of one process. Thread-safe."""
 
-    def __init__(self, runtime: FunctionRuntime, store: Store) -> None:
+    def __init__(self, runtime: FunctionRuntime, store: Store, *, catalog: Catalog | None = None,
+                 status_sink: StatusSink | None = None) -> None:
         self.runtime = runtime
         self.store = store
+        self.catalog: Catalog = catalog or LocalCatalog(store)
+        self._status_sink = status_sink
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.RLock()
         self._started = False
         self._stopping = False
+        self.catalog.subscribe(self._apply)
 
     # -- loading -------------------------------------------------------------------------------
     def load(self, mappings: Iterable[MappingConfig]) -> list[EventSourceMapping]:
@@ -81,21 +101,17 @@ class Engine:
         next start and deliver the whole topic again.
         """
         for mapping in mappings:
-            uuid = mapping.uuid or self.store.uuid_for(mapping.identity(), "config")
-            mapping = mapping.replace(uuid=uuid)
-            self.store.save_mapping(uuid, mapping.identity(), "config", mapping.to_dict())
-            self._register(mapping, "config")
-        for row in self.store.mappings():
-            if row["origin"] != "config" and row["uuid"] not in self._entries:
-                try:
-                    mapping = MappingConfig.from_dict(row["config"])
-                except TriggerfishError as exc:
-                    _log.error("stored mapping %s is no longer valid (%s); skipped", row["uuid"], exc)
-                    continue
-                self._register(mapping.replace(uuid=row["uuid"]), row["origin"])
+            self._register(mapping.replace(uuid=self.catalog.declare(mapping)), FILE)
+        for uuid, stored in self.catalog.definitions().items():
+            with self._lock:
+                if uuid in self._entries:
+                    continue  # already applied from the catalog's feed
+                defined = _mapping_of(uuid, stored)
+                if defined is not None:
+                    self._register(defined, stored.origin, stored.version)
         return self.list()
 
-    def _register(self, mapping: MappingConfig, origin: str) -> _Entry:
+    def _register(self, mapping: MappingConfig, origin: str, version: int = 0) -> _Entry:
         status = MappingStatus(CREATING)
         previous = self.store.status(mapping.uuid or "")
         if previous is not None:
@@ -103,7 +119,7 @@ class Engine:
             status.partitions = old.partitions
             for p in status.partitions.values():
                 p.assigned = False
-        entry = _Entry(mapping, status, origin)
+        entry = _Entry(mapping, status, origin, version)
         with self._lock:
             self._entries[mapping.uuid or ""] = entry
         return entry
@@ -118,31 +134,38 @@ class Engine:
                 self._start_entry(entry)
 
     # -- runtime API (control API, tests) ------------------------------------------------------
-    def add(self, mapping: MappingConfig, *, origin: str = "api") -> EventSourceMapping:
+    def add(self, mapping: MappingConfig) -> EventSourceMapping:
         """Create a mapping; returns at once in State ``Creating``."""
         if mapping.function not in self.runtime:
             raise InvalidParameterError("FunctionName", f"Function does not exist: {mapping.function_name}",
                                         "create the function first")
+        mapping = mapping.replace(uuid=mapping.uuid or str(uuidlib.uuid4()))
+        self._check_new(mapping, None)  # what this process knows: refuse before touching the catalog
+        self.catalog.write(mapping.uuid or "", mapping.to_dict(), lambda defs: self._check_new(mapping, defs))
+        return self._view(self._entry(mapping.uuid or ""), state=CREATING)
+
+    def _check_new(self, mapping: MappingConfig, definitions: Mapping[str, Stored] | None) -> None:
+        """Lambda's uniqueness rules against this process's mappings, or (with the catalog's current
+        ``definitions``) against this process's file mappings and every definition made through an API."""
         with self._lock:
-            for other in self._entries.values():
-                if other.config.identity() == mapping.identity():
-                    raise MappingConflict(
-                        f'An event source mapping with event source ("{mapping.event_source_arn or ",".join(mapping.bootstrap_servers)}"), '
-                        f'function ("{other.config.function_name}"), topics ("{mapping.topic}") already exists. '
-                        f"Please update or delete the existing mapping with UUID {other.config.uuid}"
-                    )
+            known = {u: e.config for u, e in self._entries.items() if definitions is None or e.origin == FILE}
+        for uuid, stored in (definitions or {}).items():
+            if stored.origin != FILE:
+                other = _mapping_of(uuid, stored)
+                if other is not None:
+                    known[uuid] = other
+        for uuid, other in known.items():
+            if uuid == mapping.uuid:
+                raise MappingConflict(f"An event source mapping with UUID {uuid} already exists.")
+            if other.identity() == mapping.identity():
+                raise MappingConflict(
+                    f'An event source mapping with event source ("{mapping.event_source_arn or ",".join(mapping.bootstrap_servers)}"), '
+                    f'function ("{other.function_name}"), topics ("{mapping.topic}") already exists. '
+                    f"Please update or delete the existing mapping with UUID {uuid}"
+                )
             gid = mapping.consumer_group_id
-            if gid and any(o.config.consumer_group_id == gid for o in self._entries.values()):
+            if gid and other.consumer_group_id == gid:
                 raise MappingConflict(f"ConsumerGroupId {gid} is already used by another event source mapping")
-            uuid = mapping.uuid or self.store.uuid_for(f"new:{time.time_ns()}", origin)
-            mapping = mapping.replace(uuid=uuid)
-            self.store.save_mapping(uuid, mapping.identity(), origin, mapping.to_dict())
-            entry = self._register(mapping, origin)
-            self._save(entry)
-            view = self._view(entry)
-        if self._started:
-            self._background(entry, lambda: self._start_entry(entry))
-        return view
 
     def update(self, uuid: str, changes: dict[str, Any]) -> EventSourceMapping:
         """Apply an UpdateEventSourceMapping body; returns at once (``Updating``/``Enabling``/``Disabling``)."""
@@ -155,51 +178,103 @@ class Engine:
                 f"Cannot update the event source mapping because it is in use (State {entry.status.state}). "
                 "Retry when it is Enabled or Disabled."
             )
-        new = entry.config.updated(changes)
-        if new.function != entry.config.function and new.function not in self.runtime:
+        old, version = entry.config, entry.version
+        new = old.updated(changes)
+        if new.function != old.function and new.function not in self.runtime:
             raise InvalidParameterError("FunctionName", f"Function does not exist: {new.function_name}",
                                         "create the function first")
-        only_enabled = {k for k in changes if changes[k] != entry.config.to_dict().get(k)} <= {"Enabled"}
-        if only_enabled and new.enabled != entry.config.enabled:
-            state = ENABLING if new.enabled else DISABLING
+        state = _transition(old, new)
+        if entry.origin == FILE:  # the file owns it: a change made here lasts until the next start
+            self.store.save_mapping(uuid, new.identity(), FILE, new.to_dict())
+            self._change(entry, new, version)
         else:
-            state = UPDATING
-        entry.status.set_state(state)
-        with self._lock:
-            entry.config = new
-            self.store.save_mapping(uuid, new.identity(), entry.origin, new.to_dict())
-            self._save(entry)
-            view = self._view(entry)
+            def check(definitions: Mapping[str, Stored]) -> None:
+                current = definitions.get(uuid)
+                if current is None:
+                    raise MappingNotFound(uuid)
+                if current.version != version:
+                    raise ConcurrentChange(
+                        f"The event source mapping {uuid} was changed by another request "
+                        f"({_writer(current)}) while this update was applied; get it again and retry.", uuid)
 
-        def apply() -> None:
-            self._stop_entry(entry)
-            self._start_entry(entry)
-
-        self._background(entry, apply)
-        return view
+            self.catalog.write(uuid, new.to_dict(), check)
+        return self._view(entry, state=state)
 
     def remove(self, uuid: str) -> EventSourceMapping:
         """Delete a mapping; returns at once in State ``Deleting``."""
         entry = self._entry(uuid)
         if entry.status.state == DELETING:
             raise MappingInUse("The event source mapping is already being deleted.")
+        if entry.origin == FILE:
+            self._delete(entry)
+        else:
+            def check(definitions: Mapping[str, Stored]) -> None:
+                if uuid not in definitions:
+                    raise MappingNotFound(uuid)
+
+            self.catalog.write(uuid, None, check)
+        return self._view(entry, state=DELETING)
+
+    # -- changes coming back from the catalog (ours and other replicas') -------------------------
+    def _apply(self, uuid: str, stored: Stored | None) -> None:
+        with self._lock:
+            entry = self._entries.get(uuid)
+            if stored is None:
+                if entry is not None and entry.status.state != DELETING:
+                    self._delete(entry)
+                return
+            if entry is not None and entry.version == stored.version:
+                return  # seen already (loaded, or our own write)
+            mapping = _mapping_of(uuid, stored)
+            if mapping is None:
+                return
+            if entry is None:
+                if mapping.function not in self.runtime:
+                    _log.error("mapping %s invokes function %s, which this process does not run; it is not "
+                               "started here (declare the function in this replica's config file)",
+                               uuid, mapping.function)
+                entry = self._register(mapping, stored.origin, stored.version)
+                self._save(entry)
+                if self._started and mapping.function in self.runtime:
+                    self._background(entry, lambda: self._start_entry(entry))
+                return
+        self._change(entry, mapping, stored.version)
+
+    def _change(self, entry: _Entry, new: MappingConfig, version: int) -> None:
+        entry.status.set_state(_transition(entry.config, new))
+        with self._lock:
+            entry.config = new
+            entry.version = version
+            self._save(entry)
+        if not self._started:
+            return
+
+        def apply() -> None:
+            self._stop_entry(entry)
+            self._start_entry(entry)
+
+        self._background(entry, apply)
+
+    def _delete(self, entry: _Entry) -> None:
+        uuid = entry.config.uuid or ""
         entry.status.set_state(DELETING)
         self._save(entry)
-        view = self._view(entry)
 
         def delete() -> None:
             self._stop_entry(entry)
             with self._lock:
                 self._entries.pop(uuid, None)
             self.store.delete_mapping(uuid)
+            if self._status_sink is not None:
+                self._status_sink.forget(uuid)
             metrics.forget(uuid, entry.config.function)
 
         self._background(entry, delete)
-        return view
 
     def not_ready(self) -> list[dict[str, str]]:
         """The enabled mappings that cannot poll (starting, failing setup, brokers unreachable, stopped
-        on an error), with their State and LastProcessingResult; empty when the engine is ready."""
+        on an error, consumer group not joined yet), with their State and LastProcessingResult; empty
+        when the engine is ready."""
         with self._lock:
             entries = list(self._entries.values())
         out = []
@@ -208,7 +283,7 @@ class Engine:
             if not e.config.enabled or state in (DISABLING, DISABLED, UPDATING, DELETING):
                 continue  # user-initiated: not a reason to take the instance out of service
             runner = e.runner
-            if state == ENABLED and runner is not None and runner.polling:
+            if state == ENABLED and runner is not None and runner.polling and runner.joined:
                 continue
             out.append({"UUID": e.config.uuid or "", "State": state,
                         "LastProcessingResult": e.status.last_processing_result})
@@ -269,16 +344,25 @@ class Engine:
             raise MappingNotFound(uuid)
         return entry
 
-    def _view(self, entry: _Entry) -> EventSourceMapping:
-        # A snapshot: an API response must show the state at the time of the call.
-        return EventSourceMapping(entry.config, MappingStatus.from_dict(entry.status.to_dict()), entry.origin)
+    def _view(self, entry: _Entry, *, state: str | None = None) -> EventSourceMapping:
+        # A snapshot: an API response must show the state at the time of the call (or the one Lambda
+        # answers a change with, whatever the background work has reached since).
+        status = MappingStatus.from_dict(entry.status.to_dict())
+        if state is not None:
+            status.state = state
+        return EventSourceMapping(entry.config, status, entry.origin)
 
     def _save(self, entry: _Entry) -> None:
-        if entry.config.uuid:
-            try:
-                self.store.save_status(entry.config.uuid, entry.status.to_dict())
-            except Exception as exc:  # noqa: BLE001 - status is advisory; never stop processing for it
-                _log.warning("could not save status of %s: %s", entry.config.uuid, exc)
+        uuid = entry.config.uuid
+        if not uuid:
+            return
+        status = entry.status.to_dict()
+        try:
+            self.store.save_status(uuid, status)
+            if self._status_sink is not None:
+                self._status_sink.publish(uuid, _summary(entry), status)
+        except Exception as exc:  # noqa: BLE001 - status is advisory; never stop processing for it
+            _log.warning("could not save status of %s: %s", uuid, exc)
 
     def _background(self, entry: _Entry, work: Callable[[], None]) -> None:
         def run() -> None:
@@ -310,6 +394,34 @@ class Engine:
         runner, entry.runner = entry.runner, None
         if runner is not None:
             runner.stop(_STOP_TIMEOUT_S)
+
+
+def _transition(old: MappingConfig, new: MappingConfig) -> str:
+    """Lambda's state while a change is applied: Enabling/Disabling for a flip of Enabled alone."""
+    before, after = old.to_dict(), new.to_dict()
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    if changed == {"Enabled"}:
+        return ENABLING if new.enabled else DISABLING
+    return UPDATING
+
+
+def _mapping_of(uuid: str, stored: Stored) -> MappingConfig | None:
+    try:
+        return MappingConfig.from_dict(stored.config).replace(uuid=uuid)
+    except TriggerfishError as exc:
+        _log.error("stored mapping %s is no longer valid (%s); skipped", uuid, exc)
+        return None
+
+
+def _writer(stored: Stored) -> str:
+    writer = getattr(stored, "writer", None)
+    return f"replica {writer}" if writer else "another request"
+
+
+def _summary(entry: _Entry) -> dict[str, Any]:
+    """What a fleet's status shows of a mapping without its full definition."""
+    return {"FunctionName": entry.config.function, "Topics": list(entry.config.topics), "Origin": entry.origin,
+            "ConsumerGroupId": entry.config.group_id, "Enabled": entry.config.enabled}
 
 
 def _bare(function_name: str) -> str:

@@ -120,6 +120,8 @@ class MappingRunner:
         self._auth: auth.Auth | None = None
         self._started = self.clock.monotonic()
         self._connection = ConnectionWatch(self.bootstrap_servers)
+        #: The consumer group gave this process its share (possibly no partition: more replicas than partitions).
+        self.joined = False
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -199,6 +201,7 @@ class MappingRunner:
                                      f"triggerfish-{mapping.uuid}-{socket.gethostname()}-{os.getpid()}")
         settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats})
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
+        self.joined = False
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
                                                  on_commit=self._commits.answered, on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
@@ -284,6 +287,7 @@ class MappingRunner:
     # -- rebalances (callbacks inside poll) ------------------------------------------------------
     def _assigned(self, tps: list[_TP], committed: dict[_TP, int]) -> None:
         assert self._builder is not None
+        self.joined = True
         self._parts.assign(tps, committed, self._builder.envelope_size)
         for tp in tps:
             ps = self.status.partition(*tp)
