@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
+from triggerfish import config as project_config
 from triggerfish.cluster.config import ClusterConfig, default_replica_id, from_cli
 from triggerfish.errors import ConfigError
 
@@ -160,3 +162,16 @@ def test_bad_flag_values_name_the_flag(no_cluster_env, kw, flag) -> None:
         from_cli(None, **args)
     assert info.value.field == flag
     assert re.search(r"not (allowed|HOST:PORT)", str(info.value))
+
+
+def test_the_config_file_carries_the_section(tmp_path: Path) -> None:
+    (tmp_path / "h.py").write_text("def handler(event, context):\n    return None\n")
+    doc = {"Functions": [{"FunctionName": "f", "Handler": "h.handler", "CodeUri": "."}],
+           "Cluster": {"Name": "orders", "BootstrapServers": ["k:9092"]}}
+    project = project_config.parse(doc, base_dir=tmp_path)
+    assert project.cluster is not None and project.cluster.configs_topic == "triggerfish.orders.configs"
+    assert project_config.parse({**doc, "Cluster": None}, base_dir=tmp_path).cluster is None
+    with pytest.raises(ConfigError) as info:
+        project_config.parse({**doc, "Cluster": {"Name": "orders", "BootstrapServers": ["k:9092"], "Nmae": 1}},
+                             base_dir=tmp_path)
+    assert "Cluster.Nmae" in str(info.value)

@@ -107,7 +107,8 @@ def parse(data: Any, *, base_dir: Path | None = None, path: Path | None = None) 
         seen[key] = i
         mappings.append(mapping)
     state = top.str_("StateFile", min_len=1)
-    cluster = ClusterConfig.from_dict(top.raw("Cluster"), where="Cluster") if top.has("Cluster") else None
+    section = top.raw("Cluster")
+    cluster = ClusterConfig.from_dict(section, where="Cluster") if section is not None else None
     top.done()
     if state is not None:
         state_path = Path(state).expanduser()
