@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +21,11 @@ from typing import Any
 
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.common.serde import SchemaId
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
-from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format  # type: ignore[import-untyped, unused-ignore]
-from google.protobuf.empty_pb2 import Empty  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
@@ -62,7 +63,7 @@ class SchemaCodec:
         self.registry = registry
         self._serializers: dict[tuple[Format, int], _Serialize] = {}
         self._deserializers: dict[Format, Callable[[bytes, SerializationContext], Any]] = {}
-        self._message_classes: dict[int, type[Message]] = {}
+        self._message_classes: dict[tuple[int, tuple[int, ...]], type[Message]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ producing
@@ -111,7 +112,7 @@ class SchemaCodec:
         with self.registry.errors(f"schema id {schema_id}", f"/records/{index}/{what}"):
             try:
                 if fmt is Format.PROTOBUF:
-                    msg_class = self._message_classes[schema_id]
+                    msg_class = self._message_classes[(schema_id, (0,))]
                     obj = json_format.ParseDict(obj, msg_class())
                 return serialize(obj, ctx)
             except TriggerfishError:
@@ -140,7 +141,7 @@ class SchemaCodec:
             serializer = JSONSerializer(schema, client, conf=conf)
         else:
             msg_class = _message_class(schema, f"schema id {schema_id}")
-            self._message_classes[schema_id] = msg_class
+            self._message_classes[(schema_id, (0,))] = msg_class
             serializer = ProtobufSerializer(msg_class, client, conf=conf)
         with self._lock:
             self._serializers[(fmt, schema_id)] = serializer
@@ -188,11 +189,23 @@ class SchemaCodec:
             elif fmt is Format.JSONSCHEMA:
                 deserializer = JSONDeserializer(None, schema_registry_client=client)
             else:
-                # with a registry, the writer's schema decodes the record; the message type is only a placeholder
-                proto = ProtobufDeserializer(Empty, {}, schema_registry_client=client)
-                deserializer = lambda data, ctx: _message_json(proto(data, ctx))  # noqa: E731
+                deserializer = self._protobuf_json
             self._deserializers[fmt] = deserializer
             return deserializer
+
+
+    def _protobuf_json(self, data: bytes, ctx: SerializationContext) -> Any:
+        # confluent-kafka's ProtobufDeserializer parses with the message class it was built with, and the
+        # bridge has none: the writer's schema (by id) and message indexes of the frame give the class
+        frame = SchemaId("PROTOBUF")
+        payload = frame.from_bytes(io.BytesIO(data))
+        schema_id, indexes = frame.id or 0, tuple(frame.message_indexes or [0])
+        key = (schema_id, indexes)
+        msg_class = self._message_classes.get(key)
+        if msg_class is None:
+            schema = self.registry.schema(schema_id, "protobuf", f"schema id {schema_id}")
+            msg_class = self._message_classes[key] = _message_class(schema, f"schema id {schema_id}", indexes)
+        return json_format.MessageToDict(msg_class.FromString(payload.read()), preserving_proto_field_name=True)
 
 
 def json_text(schema: Any, fmt: Format, what: str) -> str:
@@ -213,8 +226,8 @@ def _file_descriptor(text: str, what: str) -> descriptor_pb2.FileDescriptorProto
             INVALID_SCHEMA) from None
 
 
-def _message_class(schema: Schema, what: str) -> type[Message]:
-    """The class of the first message of a Protobuf schema (Confluent's REST proxy writes the first message)."""
+def _message_class(schema: Schema, what: str, indexes: tuple[int, ...] = (0,)) -> type[Message]:
+    """The class of a Protobuf schema's message at ``indexes`` (top-level, then nested; producing uses the first)."""
     fd = _file_descriptor(schema.schema_str or "", what)
     if schema.references:
         raise SchemaConversionError(f"Protobuf {what} imports other registered schemas; the bridge serializes only "
@@ -231,13 +244,20 @@ def _message_class(schema: Schema, what: str) -> type[Message]:
             raise SchemaConversionError(f"Protobuf {what} imports {dep}, which the bridge does not know", INVALID_SCHEMA) from None
         pool.Add(dep_proto)
     pool.Add(fd)
-    name = f"{fd.package}.{fd.message_type[0].name}" if fd.package else fd.message_type[0].name
+    name = _message_name(fd, indexes, what)
     cls: type[Message] = GetMessageClass(pool.FindMessageTypeByName(name))
     return cls
 
 
-def _message_json(msg: Message | None) -> Any:
-    return None if msg is None else json_format.MessageToDict(msg, preserving_proto_field_name=True)
+def _message_name(fd: Any, indexes: tuple[int, ...], what: str) -> str:
+    names = [fd.package] if fd.package else []
+    messages = fd.message_type
+    for i in indexes:
+        if not 0 <= i < len(messages):
+            raise RecordNotDecodable(f"Protobuf {what} has no message at index path {list(indexes)}")
+        names.append(messages[i].name)
+        messages = messages[i].nested_type
+    return ".".join(names)
 
 
 def _jsonable(obj: Any) -> Any:
