@@ -29,6 +29,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format  # type
 from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
+from triggerfish.bridge import avro_json
 from triggerfish.bridge.formats import Format, OutRecord, dumps, records_of
 from triggerfish.bridge.schema_errors import (
     INVALID_SCHEMA,
@@ -64,6 +65,7 @@ class SchemaCodec:
         self._serializers: dict[tuple[Format, int], _Serialize] = {}
         self._deserializers: dict[Format, Callable[[bytes, SerializationContext], Any]] = {}
         self._message_classes: dict[tuple[int, tuple[int, ...]], type[Message]] = {}
+        self._avro_schemas: dict[int, Any] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ producing
@@ -114,6 +116,8 @@ class SchemaCodec:
                 if fmt is Format.PROTOBUF:
                     msg_class = self._message_classes[(schema_id, (0,))]
                     obj = json_format.ParseDict(obj, msg_class())
+                elif fmt is Format.AVRO:
+                    obj = avro_json.from_json(obj, self._avro_schema(schema_id))
                 return serialize(obj, ctx)
             except TriggerfishError:
                 raise
@@ -164,7 +168,7 @@ class SchemaCodec:
                 schema_id = int.from_bytes(data[1:5], "big")
                 with self.registry.errors(f"schema id {schema_id}", where):
                     try:
-                        return _jsonable(deserialize(data, SerializationContext(topic, _FIELDS[what])))
+                        return deserialize(data, SerializationContext(topic, _FIELDS[what]))
                     except TriggerfishError:
                         raise
                     except REGISTRY_FAILURES:
@@ -185,7 +189,9 @@ class SchemaCodec:
             client = self.registry.client
             deserializer: Callable[[bytes, SerializationContext], Any]
             if fmt is Format.AVRO:
-                deserializer = AvroDeserializer(client)
+                avro = AvroDeserializer(client)
+                deserializer = lambda data, ctx: avro_json.to_json(  # noqa: E731
+                    avro(data, ctx), self._avro_schema(int.from_bytes(data[1:5], "big")))
             elif fmt is Format.JSONSCHEMA:
                 deserializer = JSONDeserializer(None, schema_registry_client=client)
             else:
@@ -193,6 +199,12 @@ class SchemaCodec:
             self._deserializers[fmt] = deserializer
             return deserializer
 
+    def _avro_schema(self, schema_id: int) -> Any:
+        parsed = self._avro_schemas.get(schema_id)
+        if parsed is None:
+            schema = self.registry.schema(schema_id, "avro", f"schema id {schema_id}")
+            parsed = self._avro_schemas[schema_id] = avro_json.parse(schema.schema_str or "")
+        return parsed
 
     def _protobuf_json(self, data: bytes, ctx: SerializationContext) -> Any:
         # confluent-kafka's ProtobufDeserializer parses with the message class it was built with, and the
@@ -258,19 +270,6 @@ def _message_name(fd: Any, indexes: tuple[int, ...], what: str) -> str:
         names.append(messages[i].name)
         messages = messages[i].nested_type
     return ".".join(names)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Decoded Avro as JSON: bytes and fixed as Avro's JSON encoding writes them (code points 0-255)."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bytes, bytearray)):
-        return bytes(obj).decode("latin-1")
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)  # decimals, dates and UUIDs of logical types
 
 
 def _reason(exc: BaseException) -> str:
