@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -290,6 +292,39 @@ def test_unreachable_registry_is_503_naming_url_never_password(kafka: KafkaEnv, 
         assert "s3cret" not in r.text
     finally:
         b.close()
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """A registry front that refuses every login, as Confluent's does with wrong basic-auth credentials."""
+
+    def do_POST(self) -> None:
+        self.send_response(401)
+        self.send_header("content-type", "application/vnd.schemaregistry.v1+json")
+        self.end_headers()
+        self.wfile.write(b'{"error_code":401,"message":"Unauthorized"}')
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.kafka
+def test_refused_registry_credentials_are_503_naming_the_key_to_fix(kafka: KafkaEnv, make_topic: Callable[..., str]) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    b = Bridge({"kafka.bootstrap.servers": kafka.bootstrap, "schema.registry.url": url,
+                "schema.registry.basic.auth.user.info": "bridge:wrong-pw"})
+    try:
+        r = b.produce(make_topic(), {"value_schema_id": 1, "records": [{"value": {"name": "a"}}]}, AVRO)
+        assert r.status_code == 503, r.text
+        message = r.json()["message"]
+        assert url in message and "schema.registry.basic.auth.user.info" in message and "wrong-pw" not in r.text
+    finally:
+        b.close()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.kafka
