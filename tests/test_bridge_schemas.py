@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -374,3 +376,24 @@ def test_bad_registry_properties_name_the_key(props: dict[str, str], key: str) -
         from_properties({"kafka.bootstrap.servers": "localhost:9092", **props}, environ={})
     assert key in str(info.value)
     assert "nocolon" not in str(info.value)
+
+
+def test_bridge_starts_without_the_schemas_extra_and_a_registry_url_then_names_the_extra() -> None:
+    # a fresh interpreter in which the schemas extra's libraries cannot be imported
+    code = """
+import sys
+for name in ("confluent_kafka.schema_registry", "fastavro", "google.protobuf", "authlib"):
+    sys.modules[name] = None
+from triggerfish.bridge.config import from_properties
+from triggerfish.bridge.services import Services
+from triggerfish.errors import ConfigError
+from_properties({"kafka.bootstrap.servers": "127.0.0.1:1"}, environ={})
+try:
+    Services.build(from_properties({"kafka.bootstrap.servers": "127.0.0.1:1", "schema.registry.url": "http://r:8081"},
+                                   environ={}))
+except ConfigError as exc:
+    print(exc)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "schema.registry.url" in done.stdout and "triggerfish[schemas]" in done.stdout

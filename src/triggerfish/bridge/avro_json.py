@@ -7,13 +7,15 @@ does not fit, which is what people write by hand.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from typing import Any
 
-import fastavro
-
 from triggerfish.bridge.formats import dumps
+
+with contextlib.suppress(ImportError):  # the schemas extra (see schema_registry)
+    import fastavro
 
 
 def parse(schema_str: str) -> Any:

@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka.schema_registry import Schema
-from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
-from confluent_kafka.schema_registry.common.serde import SchemaId
-from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
-from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from google.protobuf import descriptor_pb2, descriptor_pool, json_format  # type: ignore[import-untyped, unused-ignore]
-from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped, unused-ignore]
-from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
 from triggerfish.bridge import avro_json
 from triggerfish.bridge.formats import Format, OutRecord, dumps, records_of
@@ -41,6 +34,17 @@ from triggerfish.bridge.schema_errors import (
 )
 from triggerfish.bridge.schema_registry import REGISTRY_FAILURES, SchemaRegistry
 from triggerfish.errors import TriggerfishError
+
+# the schemas extra: SchemaRegistry refuses to start without it, so nothing below runs when these are missing
+with contextlib.suppress(ImportError):
+    from confluent_kafka.schema_registry import Schema
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.schema_registry.common.serde import SchemaId
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+    from google.protobuf import descriptor_pb2, descriptor_pool, json_format  # type: ignore[import-untyped, unused-ignore]
+    from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped, unused-ignore]
+    from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
 _FIELDS = {"key": MessageField.KEY, "value": MessageField.VALUE}
 _Serialize = Callable[[Any, SerializationContext], bytes | None]

@@ -11,19 +11,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
-
-# the HTTP library confluent-kafka uses (httpx2 when installed, else httpx): its network errors are these
-from confluent_kafka.schema_registry.common._httpx_compat import httpx
-
-from triggerfish.bridge.registry_config import RegistryConfig
+from triggerfish.bridge.registry_config import URL, RegistryConfig
 from triggerfish.bridge.schema_errors import INVALID_SCHEMA, RegistryUnavailable, SchemaConversionError, SchemaNotFound
-from triggerfish.errors import KafkaClientError
+from triggerfish.errors import ConfigError, KafkaClientError
+
+try:  # the schemas extra; without it the bridge serves Strimzi's formats only
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
+
+    # the HTTP library confluent-kafka uses (httpx2 when installed, else httpx): its network errors are these
+    from confluent_kafka.schema_registry.common._httpx_compat import httpx
+except ImportError as exc:
+    _MISSING: str | None = exc.name or str(exc)
+else:
+    _MISSING = None
 
 _T = TypeVar("_T")
 
 #: What the registry client raises when the registry answers with an error or cannot be reached.
-REGISTRY_FAILURES: tuple[type[Exception], ...] = (SchemaRegistryError, httpx.TransportError)
+REGISTRY_FAILURES: tuple[type[Exception], ...] = () if _MISSING else (SchemaRegistryError, httpx.TransportError)
 
 #: The registry's ``schemaType`` of each bridge format (Avro is the registry's default, sent as none).
 SCHEMA_TYPES = {"avro": "AVRO", "protobuf": "PROTOBUF", "jsonschema": "JSON"}
@@ -33,6 +38,9 @@ class SchemaRegistry:
     """One registry client shared by the producer routes and every consumer instance."""
 
     def __init__(self, config: RegistryConfig) -> None:
+        if _MISSING:
+            raise ConfigError(URL, f"the schema-registry formats need confluent-kafka's registry support ({_MISSING} "
+                              "is not installed); pip install 'triggerfish[schemas]', or remove the key")
         self.config = config
         self.url = config.display_url
         # no retries: a client waiting on an HTTP request is better served by a prompt 503

@@ -45,6 +45,8 @@ class Services:
         health = KafkaHealth(identity)
         hooks: dict[str, Any] = {"error_cb": health.on_error, "logger": _kafka_log}
         producer = None
+        # first: a registry the bridge cannot use stops start-up before any Kafka client is built
+        schemas = None if config.registry is None else SchemaCodec(SchemaRegistry(config.registry))
         try:
             admin = AdminClient({**config.admin, **hooks})
             if config.consumer_enabled:
@@ -54,7 +56,6 @@ class Services:
                 producer = SharedProducer({**config.producer, **hooks}, identity, metrics.record_sent)
         except KafkaException as exc:
             raise client_config_error(exc, config.origins) from None
-        schemas = None if config.registry is None else SchemaCodec(SchemaRegistry(config.registry))
         registry = Registry({**config.consumer, **hooks}, identity, config.bridge_id, config.timeout_seconds,
                             config.max_poll_records, schemas)
         return cls(config, identity, producer, Topics(admin, identity), registry, metrics, health, schemas)
