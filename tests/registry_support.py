@@ -41,4 +41,9 @@ def running_registry() -> Iterator[RunningRegistry]:
     try:
         yield registry
     finally:
-        subprocess.run([str(TOOLS / "stop.sh"), registry.pid_file], capture_output=True, timeout=60, check=False)
+        stop_registry(registry)
+
+
+def stop_registry(registry: RunningRegistry) -> None:
+    """Stop it (again is harmless): for tests of an outage, and at the end."""
+    subprocess.run([str(TOOLS / "stop.sh"), registry.pid_file], capture_output=True, timeout=60, check=False)

@@ -29,7 +29,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
-from registry_support import RunningRegistry, running_registry
+from registry_support import RunningRegistry, running_registry, stop_registry
 from triggerfish.bridge.config import from_properties
 from triggerfish.bridge.server import prepare
 from triggerfish.errors import ConfigError
@@ -294,6 +294,29 @@ def test_unreachable_registry_is_503_naming_url_never_password(kafka: KafkaEnv, 
         assert "s3cret" not in r.text
     finally:
         b.close()
+
+
+@pytest.mark.kafka
+def test_registry_outage_keeps_cached_schemas_working_and_new_ones_are_503(
+        kafka: KafkaEnv, make_topic: Callable[..., str]) -> None:
+    topic = make_topic()
+    with running_registry() as own:
+        b = Bridge({"kafka.bootstrap.servers": kafka.bootstrap, "schema.registry.url": own.url})
+        try:
+            r = b.produce(topic, {"value_schema": USER_SCHEMA, "records": [{"value": {"name": "a", "age": None}}]}, AVRO)
+            assert r.status_code == 200, r.text
+            value_id = r.json()["value_schema_id"]
+            name = b.consumer(topic, "avro")
+            assert len(b.poll(topic, name, AVRO, 1)) == 1
+
+            stop_registry(own)
+            r = b.produce(topic, {"value_schema_id": value_id, "records": [{"value": {"name": "b", "age": None}}]}, AVRO)
+            assert r.status_code == 200, r.text
+            assert [g["value"] for g in b.poll(topic, name, AVRO, 1)] == [{"name": "b", "age": None}]
+            r = b.produce(topic, {"value_schema": JSON_SCHEMA, "records": [{"value": {"sku": "x", "qty": 1}}]}, JSONSCHEMA)
+            assert r.status_code == 503 and "unreachable" in r.json()["message"] and own.url in r.json()["message"]
+        finally:
+            b.close()
 
 
 class _Refusing(BaseHTTPRequestHandler):
