@@ -219,14 +219,18 @@ def test_jsonschema_produce_reads_back_with_confluent_and_consumes_decoded(
                                                                       {"value": {"sku": "y", "qty": 2}}]}, JSONSCHEMA)
     assert r.status_code == 200, r.text
     value_id = r.json()["value_schema_id"]
-    raw = read_back(kafka.bootstrap, topic, 2)
+    r = bridge.http.post(f"/topics/{topic}/partitions/0", headers={"content-type": JSONSCHEMA},
+                         json={"value_schema_id": value_id, "records": [{"value": {"sku": "z", "qty": 3}}]})
+    assert r.status_code == 200 and r.json()["offsets"] == [{"partition": 0, "offset": 2}], r.text
+    raw = read_back(kafka.bootstrap, topic, 3)
     deserialize = JSONDeserializer(None, schema_registry_client=client)
     assert [deserialize(v, SerializationContext(topic, MessageField.VALUE)) for _, v in raw] == [
-        {"sku": "x", "qty": 1}, {"sku": "y", "qty": 2}]
+        {"sku": "x", "qty": 1}, {"sku": "y", "qty": 2}, {"sku": "z", "qty": 3}]
     assert all(v is not None and int.from_bytes(v[1:5], "big") == value_id for _, v in raw)
 
     name = bridge.consumer(topic, "jsonschema")
-    assert [g["value"] for g in bridge.poll(topic, name, JSONSCHEMA, 2)] == [{"sku": "x", "qty": 1}, {"sku": "y", "qty": 2}]
+    assert [g["value"] for g in bridge.poll(topic, name, JSONSCHEMA, 3)] == [
+        {"sku": "x", "qty": 1}, {"sku": "y", "qty": 2}, {"sku": "z", "qty": 3}]
     r = bridge.http.get(f"/consumers/{topic}/instances/{name}/records", headers={"accept": AVRO})
     assert r.status_code == 406
 

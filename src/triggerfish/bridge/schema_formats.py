@@ -2,8 +2,10 @@
 
 Produce bodies are Confluent REST proxy v2's: ``records`` plus ``value_schema`` (registered under the
 subject ``<topic>-value``, TopicNameStrategy) or ``value_schema_id``, and the same for keys. Bytes
-are written and read by confluent-kafka's own serializers and deserializers, so the wire format is
-exactly theirs (magic byte 0, a 4-byte schema id, for Protobuf the message indexes). Protobuf schemas
+are written by confluent-kafka's own serializers and read by its deserializers, so the wire format is
+exactly theirs (magic byte 0, a 4-byte schema id, for Protobuf the message indexes); Protobuf records
+are read with confluent-kafka's frame parser and the writer's schema, since its deserializer needs a
+generated message class. Avro goes through Avro's JSON encoding (:mod:`.avro_json`). Protobuf schemas
 are the registry's serialized form (a base64 ``FileDescriptorProto``, what confluent-kafka registers):
 Python has no ``.proto`` text parser, so ``.proto`` text is refused with the way round it.
 Everything here blocks on the registry and runs in a worker thread.
