@@ -17,6 +17,8 @@ from pathlib import Path
 
 from triggerfish.bridge.kafka_config import translate_kafka
 from triggerfish.bridge.properties import Providers, load
+from triggerfish.bridge.registry_config import PREFIX as REGISTRY_PREFIX
+from triggerfish.bridge.registry_config import RegistryConfig, check_key, registry_config
 from triggerfish.crosssite import is_loopback
 from triggerfish.errors import ConfigError
 from triggerfish.settings import Settings
@@ -80,6 +82,8 @@ class BridgeConfig:
     max_poll_records: int = 500
     #: Request bodies over this many bytes are refused with 413 (``http.max.body.bytes``).
     max_body_bytes: int = MAX_BODY_BYTES
+    #: The schema registry of the avro/protobuf/jsonschema formats (``schema.registry.*``), if any.
+    registry: RegistryConfig | None = None
 
     @property
     def loopback(self) -> bool:
@@ -95,7 +99,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
     merged = dict(props)
     env = os.environ if environ is None else environ
     for k, v in env.items():
-        if k.startswith(("bridge.", "http.", "kafka.")):
+        if k.startswith(("bridge.", "http.", "kafka.", REGISTRY_PREFIX)):
             merged[k] = v
     providers = Providers(merged)
     resolved = {k: providers.resolve(k, v) for k, v in merged.items() if k not in providers.declared_keys}
@@ -134,6 +138,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
         origins=origins,
         max_poll_records=max_poll,
         max_body_bytes=s.int_("http.max.body.bytes", MAX_BODY_BYTES, 1, 2**31 - 1),
+        registry=registry_config(s),
     )
 
 
@@ -143,8 +148,10 @@ def _check_keys(props: Mapping[str, str]) -> None:
             raise ConfigError(k, f"unknown bridge setting; known: {', '.join(sorted(_BRIDGE_KEYS))}")
         if k.startswith("http.") and k not in _HTTP_KEYS:
             raise ConfigError(k, f"unknown http setting; known: {', '.join(sorted(_HTTP_KEYS))}")
-        if not k.startswith(("bridge.", "http.", "kafka.")):
-            raise ConfigError(k, "unknown key; bridge settings start with bridge., http. or kafka.")
+        if k.startswith(REGISTRY_PREFIX):
+            check_key(k)
+        elif not k.startswith(("bridge.", "http.", "kafka.")):
+            raise ConfigError(k, "unknown key; bridge settings start with bridge., http., kafka. or schema.registry.")
 
 
 def _auth(s: Settings) -> AuthConfig:

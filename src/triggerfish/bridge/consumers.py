@@ -23,12 +23,12 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from triggerfish.bridge.errors import Identity, from_kafka
 from triggerfish.bridge.formats import Format, record_json
+from triggerfish.bridge.schema_formats import RecordDecoders, SchemaCodec
 from triggerfish.errors import (
     ConflictError,
     ConsumerExists,
     ConsumerNotFound,
     KafkaClientError,
-    NotAcceptableError,
     NotFoundError,
     TriggerfishError,
     UnprocessableError,
@@ -56,6 +56,8 @@ class Instance:
     assigned: list[TopicPartition] = field(default_factory=list)
     closed: bool = False
     closing: bool = False
+    #: The key/value decoders of a registry format (avro, protobuf, jsonschema), per record.
+    decoders: RecordDecoders | None = None
 
     @property
     def subscribed(self) -> bool:
@@ -69,8 +71,9 @@ class Registry:
     """All live consumer instances; ``reap`` closes the ones idle for longer than ``timeout_seconds``."""
 
     def __init__(self, base_conf: dict[str, str], identity: Identity, bridge_id: str | None,
-                 timeout_seconds: int, max_poll_records: int) -> None:
+                 timeout_seconds: int, max_poll_records: int, codec: SchemaCodec | None = None) -> None:
         self._base = base_conf
+        self._codec = codec
         self._identity = identity
         self._bridge_id = bridge_id
         self.timeout_seconds = timeout_seconds
@@ -91,6 +94,9 @@ class Registry:
             fmt = Format(fmt_name)
         except ValueError:
             raise UnprocessableError("Invalid format type.") from None
+        if fmt.uses_registry and self._codec is None:
+            # Strimzi's answer; the bridge serves these formats only with schema.registry.url set
+            raise UnprocessableError("Invalid format type.")
         if not group:
             raise UnprocessableError("group.id must not be empty")
         conf = dict(self._base)
@@ -136,6 +142,8 @@ class Registry:
                 self._instances.pop((group, name), None)
             raise UnprocessableError(f"Invalid consumer configuration: {exc.args[0].str() if exc.args else exc}") from None
         inst = Instance(group, name, fmt, consumer)
+        if fmt.uses_registry and self._codec is not None:
+            inst.decoders = self._codec.decoder(fmt)
         with self._lock:
             self._instances[(group, name)] = inst
         return inst
@@ -255,10 +263,11 @@ class Registry:
                 first.setdefault((m.topic(), m.partition()), m.offset())
                 if problem is not None:
                     continue
+                decode = None if inst.decoders is None else inst.decoders(m.topic(), m.partition(), m.offset())
                 try:
                     out.append(record_json(inst.format, m.topic(), m.key(), m.value(), m.partition(), m.offset(),
-                                           m.timestamp()[1], m.headers()))
-                except NotAcceptableError as exc:  # a record the consumer's format cannot show
+                                           m.timestamp()[1], m.headers(), decode))
+                except TriggerfishError as exc:  # a record the consumer's format cannot show, or the registry down
                     problem = exc
             body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
             if problem is None and max_bytes is not None and len(body) > max_bytes:

@@ -68,8 +68,12 @@ def _error_body(status: int, message: str, validation_errors: Iterable[str] = ()
 
 
 def body_of(exc: TriggerfishError) -> dict[str, object]:
-    """Strimzi's body for an error ``status_of`` knows."""
-    return _error_body(status_of(exc) or 500, str(exc), exc.errors if isinstance(exc, InvalidRequestError) else ())
+    """Strimzi's body for an error ``status_of`` knows; errors with Confluent's finer ``error_code`` give that."""
+    body = _error_body(status_of(exc) or 500, str(exc), exc.errors if isinstance(exc, InvalidRequestError) else ())
+    code = getattr(exc, "error_code", None)
+    if isinstance(code, int):
+        body["error_code"] = code
+    return body
 
 
 def encode(body: Mapping[str, object]) -> bytes:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +31,23 @@ class Format(enum.StrEnum):
     JSON = "json"
     BINARY = "binary"
     TEXT = "text"
+    # Confluent REST proxy's formats, served only with a schema registry configured
+    AVRO = "avro"
+    PROTOBUF = "protobuf"
+    JSONSCHEMA = "jsonschema"
 
     @property
     def content_type(self) -> str:
         return f"application/vnd.kafka.{self.value}.v2+json"
+
+    @property
+    def uses_registry(self) -> bool:
+        return self in _REGISTRY_FORMATS
+
+
+_REGISTRY_FORMATS = frozenset((Format.AVRO, Format.PROTOBUF, Format.JSONSCHEMA))
+#: The top-level fields of a produce body in a registry format, besides ``records``.
+SCHEMA_FIELDS = ("key_schema", "key_schema_id", "value_schema", "value_schema_id")
 
 
 _BY_CONTENT_TYPE = {f.content_type: f for f in Format}
@@ -95,14 +108,29 @@ _RECORD_FIELDS = frozenset(("value", "key", "partition", "timestamp", "headers")
 _PARTITION_RECORD_FIELDS = frozenset(("value", "key", "headers"))
 
 
+#: Turns a record's ``value`` or ``key`` JSON into Kafka bytes: (the JSON, "value" or "key", record index).
+Encoder = Callable[[Any, str, int], "bytes | None"]
+
+
 def parse_records(body: bytes, fmt: Format, to_partition: bool = False) -> list[OutRecord]:
     """Parse a ``ProducerRecordList`` (or ``ProducerRecordToPartitionList``) body into records."""
+    return records_of(parse_record_list(body), lambda obj, what, i: _encode(obj, fmt, what), to_partition)
+
+
+def parse_record_list(body: bytes, extra_fields: Iterable[str] = ()) -> dict[str, Any]:
+    """The JSON object of a produce body; top-level fields beyond ``records`` and ``extra_fields`` are refused."""
     doc = _parse_json(body)
     if not isinstance(doc, dict):
         raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
-    extra = [k for k in doc if k != "records"]
+    allowed = {"records", *extra_fields}
+    extra = [k for k in doc if k not in allowed]
     if extra:
         raise validation([f'Property "{extra[0]}" does not match additional properties schema'])
+    return doc
+
+
+def records_of(doc: dict[str, Any], encode: Encoder, to_partition: bool = False, any_json: bool = False) -> list[OutRecord]:
+    """The records of a produce body, keys and values through ``encode``; ``any_json`` lets them be numbers too."""
     records = doc.get("records", [])
     if not isinstance(records, list):
         raise validation([f"/records: Instance type {_type(records)} is invalid. Expected array"])
@@ -121,16 +149,16 @@ def parse_records(body: bytes, fmt: Format, to_partition: bool = False) -> list[
             errors.append(f'{where}: Instance does not have required property "value"')
             continue
         value, key = rec["value"], rec.get("key")
-        if not (value is None or isinstance(value, (str, list, dict))):
+        if not (value is None or any_json or isinstance(value, (str, list, dict))):
             errors.append(f"{where}/value: Instance type {_type(value)} is invalid. Expected array, object, string or null")
-        if "key" in rec and not isinstance(key, (str, list, dict)):
+        if "key" in rec and not (any_json and key is not None) and not isinstance(key, (str, list, dict)):
             errors.append(f"{where}/key: Instance type {_type(key)} is invalid. Expected array, object or string")
         partition = _check_int(rec["partition"], f"{where}/partition", _INT32, errors) if "partition" in rec else None
         timestamp = _check_int(rec["timestamp"], f"{where}/timestamp", _INT64, errors) if "timestamp" in rec else None
         headers = _headers(rec["headers"], f"{where}/headers", errors) if "headers" in rec else None
         if errors:
             continue
-        out.append(OutRecord(_encode(value, fmt, "value"), None if "key" not in rec else _encode(key, fmt, "key"),
+        out.append(OutRecord(encode(value, "value", i), None if "key" not in rec else encode(key, "key", i),
                              partition, timestamp, headers))
     if errors:
         raise validation(errors)
@@ -183,13 +211,18 @@ def _headers(headers: Any, where: str, errors: list[str]) -> list[tuple[str, byt
 # ---------------------------------------------------------------- consuming
 
 
+#: Turns a polled record's key or value bytes into JSON: (the bytes, "key" or "value").
+Decoder = Callable[[bytes, str], Any]
+
+
 def record_json(fmt: Format, topic: str, key: bytes | None, value: bytes | None, partition: int, offset: int,
-                timestamp: int, headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, Any]:
-    """One ``ConsumerRecord`` as a JSON-ready dict (field order as Strimzi writes it)."""
+                timestamp: int, headers: Sequence[tuple[str, bytes | None]] | None,
+                decode: Decoder | None = None) -> dict[str, Any]:
+    """One ``ConsumerRecord`` as a JSON-ready dict (field order as Strimzi writes it); ``decode`` for registry formats."""
     rec: dict[str, Any] = {
         "topic": topic,
-        "key": _decode(key, fmt),
-        "value": _decode(value, fmt),
+        "key": _decode(key, fmt) if decode is None else (None if key is None else decode(key, "key")),
+        "value": _decode(value, fmt) if decode is None else (None if value is None else decode(value, "value")),
         "partition": partition,
         "offset": offset,
         "timestamp": timestamp,

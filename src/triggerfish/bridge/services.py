@@ -15,6 +15,8 @@ from triggerfish.bridge.errors import Identity, client_config_error
 from triggerfish.bridge.health import KafkaHealth
 from triggerfish.bridge.metrics import BridgeMetrics
 from triggerfish.bridge.producer import SharedProducer
+from triggerfish.bridge.schema_formats import SchemaCodec
+from triggerfish.bridge.schema_registry import SchemaRegistry
 from triggerfish.bridge.topics import Topics
 
 _kafka_log = logging.getLogger("triggerfish.bridge.librdkafka")
@@ -31,6 +33,8 @@ class Services:
     consumers: Registry
     metrics: BridgeMetrics
     health: KafkaHealth
+    #: The avro/protobuf/jsonschema formats, when ``schema.registry.url`` is set.
+    schemas: SchemaCodec | None = None
     ready: bool = False
 
     @classmethod
@@ -41,6 +45,8 @@ class Services:
         health = KafkaHealth(identity)
         hooks: dict[str, Any] = {"error_cb": health.on_error, "logger": _kafka_log}
         producer = None
+        # first: a registry the bridge cannot use stops start-up before any Kafka client is built
+        schemas = None if config.registry is None else SchemaCodec(SchemaRegistry(config.registry))
         try:
             admin = AdminClient({**config.admin, **hooks})
             if config.consumer_enabled:
@@ -51,10 +57,12 @@ class Services:
         except KafkaException as exc:
             raise client_config_error(exc, config.origins) from None
         registry = Registry({**config.consumer, **hooks}, identity, config.bridge_id, config.timeout_seconds,
-                            config.max_poll_records)
-        return cls(config, identity, producer, Topics(admin, identity), registry, metrics, health)
+                            config.max_poll_records, schemas)
+        return cls(config, identity, producer, Topics(admin, identity), registry, metrics, health, schemas)
 
     def close(self) -> None:
         self.consumers.close_all()
         if self.producer is not None:
             self.producer.close()
+        if self.schemas is not None:
+            self.schemas.registry.close()

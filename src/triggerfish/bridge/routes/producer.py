@@ -12,7 +12,7 @@ from triggerfish.bridge.errors import unsupported_body
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.wire import bool_param, empty, json_response, path_int
-from triggerfish.errors import NotFoundError, UnavailableError
+from triggerfish.errors import NotFoundError, UnavailableError, UnsupportedMediaTypeError
 
 
 async def _send_to_topic(request: Request, s: Services) -> Response:
@@ -31,7 +31,11 @@ async def _send(request: Request, s: Services, partition: int | None) -> Respons
         raise unsupported_body()
     is_async = bool_param(request.query_params.get("async"), "async")
     topic = request.path_params["topicname"]
-    records = formats.parse_records(await request.body(), fmt, to_partition=partition is not None)
+    schema_ids: dict[str, int | None] = {}
+    if fmt.uses_registry:
+        records, schema_ids = await _schema_records(request, s, fmt, topic, partition is not None)
+    else:
+        records = formats.parse_records(await request.body(), fmt, to_partition=partition is not None)
     count = s.producer.known(topic)
     if count is None or (partition is not None and partition >= count):
         count = await run_in_threadpool(s.producer.partitions, topic)
@@ -40,7 +44,20 @@ async def _send(request: Request, s: Services, partition: int | None) -> Respons
     results = await s.producer.send(topic, records, partition, wait=not is_async)
     if is_async:
         return empty(204)
-    return json_response({"offsets": results})
+    return json_response({**schema_ids, "offsets": results})
+
+
+async def _schema_records(request: Request, s: Services, fmt: formats.Format, topic: str,
+                          to_partition: bool) -> tuple[list[formats.OutRecord], dict[str, int | None]]:
+    """Records of a body in a registry format, serialized, and the schema ids to answer with (as Confluent does)."""
+    if s.schemas is None:
+        raise UnsupportedMediaTypeError(
+            f"The embedded format '{fmt.value}' needs a schema registry and this bridge has none; set "
+            f"schema.registry.url in the bridge properties, or send {formats.Format.JSON.content_type} / "
+            f"{formats.Format.BINARY.content_type}")
+    doc = formats.parse_record_list(await request.body(), formats.SCHEMA_FIELDS)
+    produced = await run_in_threadpool(s.schemas.produce_body, doc, fmt, topic, to_partition)
+    return produced.records, {"key_schema_id": produced.key_schema_id, "value_schema_id": produced.value_schema_id}
 
 
 ROUTES = [
