@@ -105,6 +105,30 @@ class Record:
 _new = object.__new__
 
 
+class SchemaRecord(Record):
+    """A record decoded with a schema registry: its key/value as the mapping's EventRecordFormat gives them,
+    plus ``keySchemaMetadata`` / ``valueSchemaMetadata`` (only mappings with a SchemaRegistryConfig make these)."""
+
+    __slots__ = ("schema_metadata", "_metadata_json")
+
+    def __init__(self, base: Record, key: bytes | None, value: bytes | None, metadata: dict[str, Any]) -> None:
+        super().__init__(base.topic, base.partition, base.offset, base.timestamp, base.timestamp_type, key, value,
+                         base.headers)
+        #: {"keySchemaMetadata": {...}, "valueSchemaMetadata": {...}}, the attributes decoded
+        self.schema_metadata = metadata
+        self._metadata_json = b"".join(b"," + json.dumps(name).encode() + b":" + json.dumps(meta, separators=(",", ":")).encode()
+                                       for name, meta in metadata.items())
+        self.size = _json_size(self) + len(self._metadata_json)
+
+    def encode(self) -> bytes:
+        if not self.encoded:
+            self.encoded = _encode_record(self)[:-1] + self._metadata_json + b"}"
+        return self.encoded
+
+    def json_size(self) -> int:
+        return self.size
+
+
 def _signed(value: bytes | None) -> bytes:
     if not value:
         return b"[]"

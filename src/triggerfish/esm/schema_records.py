@@ -1,0 +1,158 @@
+"""A mapping's ``SchemaRegistryConfig`` applied to polled records, as Lambda does (policy; the protocol is
+:mod:`triggerfish.schemas`).
+
+    poll -> decode KEY and/or VALUE (schema cached by id) -> FilterCriteria on the decoded value -> buffer
+
+* ``EventRecordFormat`` JSON: the decoded attribute as JSON text (base64 in the event, like every value);
+  SOURCE: the original bytes without the registry's header. Either way the record gains
+  ``keySchemaMetadata`` / ``valueSchemaMetadata`` ``{"dataFormat", "schemaId"}``.
+* A record that cannot be decoded (``SCHEMA_NOT_FOUND``, ``DESERIALIZATION_ERROR``) goes to the on-failure
+  destination, or is dropped and counted without one; either way ``SchemaRegistryErrorCount`` counts it
+  and its offset is committed with the records around it.
+* A registry that cannot be reached for a schema not cached yet, or a destination that does not take a
+  failed record, raises ``SchemaRetry``: nothing of the poll is kept and the runner reads again from the
+  committed offsets after a pause, so no record is dropped for an outage.
+
+Built only for mappings with a SchemaRegistryConfig: mappings without one keep the plain poll path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from triggerfish.diagnosis import Diagnosis
+from triggerfish.errors import DestinationError, TriggerfishError
+from triggerfish.esm.access import lambda_field
+from triggerfish.esm.destinations import Failure
+from triggerfish.esm.drive import OnFailure
+from triggerfish.esm.event import Record, SchemaRecord
+from triggerfish.esm.partitions import filtered_record
+from triggerfish.schemas import RecordSchemaError, RegistryUnavailable, SchemaDecoder
+from triggerfish.schemas.formats import to_json
+
+_log = logging.getLogger("triggerfish.esm")
+
+#: The mapping's problem while records wait for the registry (Lambda publishes no sentence for it).
+REGISTRY_PROBLEM = "PROBLEM: Schema registry error."
+
+
+class SchemaRetry(TriggerfishError):
+    """The poll cannot be decided now (registry down for a new schema id, destination down): read it again later."""
+
+
+class SchemaMetrics(Protocol):
+    def schema_registry_error(self) -> None: ...
+
+    def dropped(self, records: int) -> None: ...
+
+    def destination_delivered(self, records: int) -> None: ...
+
+    def destination_error(self) -> None: ...
+
+
+class Settings:
+    """What a ``SchemaRegistryConfig`` asks for (already validated by esm.mapping_fields)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.uri = str(config["SchemaRegistryURI"])
+        self.source = config.get("EventRecordFormat", "JSON") == "SOURCE"
+        self.access_configs = list(config.get("AccessConfigs") or [])
+        attributes = {str(c.get("Attribute")) for c in config.get("SchemaValidationConfigs") or []}
+        self.key = "KEY" in attributes
+        self.value = "VALUE" in attributes or not attributes
+
+    @classmethod
+    def of(cls, mapping: Any) -> Settings | None:
+        """The mapping's SchemaRegistryConfig, or None when it has none."""
+        configs = [getattr(mapping, "kafka_event_source_config", None)] + [
+            lambda_field(mapping, f) for f in ("SelfManagedKafkaEventSourceConfig", "AmazonManagedKafkaEventSourceConfig")]
+        registry = next((c["SchemaRegistryConfig"] for c in configs if c and c.get("SchemaRegistryConfig")), None)
+        return cls(dict(registry)) if registry else None
+
+
+class SchemaRecords:
+    """Turns polled messages into records with the mapping's schema registry (the poll thread only)."""
+
+    def __init__(self, decoder: SchemaDecoder, settings: Settings, *, accept: Callable[[bytes | None], bool] | None,
+                 on_failure: OnFailure | None, metrics: SchemaMetrics, name: str = "") -> None:
+        self.decoder = decoder
+        self.settings = settings
+        self.accept = accept
+        self.on_failure = on_failure
+        self.metrics = metrics
+        self.name = name
+        self._meta: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    def records_of(self, messages: Sequence[Any], on_error: Callable[[Any], None]) -> tuple[list[Record], int]:
+        """Records and how many FilterCriteria rejected; failed records become offset-only placeholders."""
+        records: list[Record] = []
+        filtered = 0
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                on_error(err)
+                continue
+            base = Record.from_message(msg)
+            try:
+                record, match_on = self._decode(base)
+            except RecordSchemaError as exc:
+                self._failed(base, exc.at(_where(base)))
+                records.append(filtered_record(base.topic, base.partition, base.offset))
+                continue
+            except RegistryUnavailable as exc:
+                raise SchemaRetry(str(exc.at(_where(base)))) from None
+            if self.accept is not None and not self.accept(match_on):
+                records.append(filtered_record(base.topic, base.partition, base.offset))
+                filtered += 1
+            else:
+                records.append(record)
+        return records, filtered
+
+    def _decode(self, base: Record) -> tuple[Record, bytes | None]:
+        s = self.settings
+        metadata: dict[str, dict[str, str]] = {}
+        key, value, match_on = base.key, base.value, base.value
+        if s.key and key is not None:
+            key, _ = self._attribute(key, "keySchemaMetadata", metadata)
+        if s.value and value is not None:
+            value, match_on = self._attribute(value, "valueSchemaMetadata", metadata)
+        return SchemaRecord(base, key, value, metadata), match_on
+
+    def _attribute(self, data: bytes, field: str, metadata: dict[str, dict[str, str]]) -> tuple[bytes, bytes]:
+        """(what the event carries, what FilterCriteria sees) for one decoded attribute."""
+        d = self.decoder.decode(data)
+        meta_key = (field, d.data_format, d.schema_id)
+        meta = self._meta.get(meta_key)
+        if meta is None:
+            meta = self._meta[meta_key] = {"dataFormat": d.data_format, "schemaId": d.schema_id}
+        metadata[field] = meta
+        as_json = to_json(d.value)
+        return (d.payload if self.settings.source else as_json), as_json
+
+    def _failed(self, record: Record, exc: RecordSchemaError) -> None:
+        self.metrics.schema_registry_error()
+        target = self.on_failure
+        if target is None:
+            _log.error("mapping %s: %s: dropped: %s", self.name, exc.condition, exc)
+            self.metrics.dropped(1)
+            return
+        failure = Failure(exc.condition, target.function_arn(), 0, status_code=None, error_type=exc.condition,
+                          error_message=str(exc))
+        try:
+            target.destination.send([record], failure, target.source, target.event([record]))
+        except DestinationError as err:
+            self.metrics.destination_error()
+            raise SchemaRetry(f"{_where(record)}: {exc.condition}: {err}") from None
+        _log.warning("mapping %s: %s: sent to %s: %s", self.name, exc.condition, target.destination.target, exc)
+        self.metrics.destination_delivered(1)
+
+
+def _where(record: Record) -> str:
+    return f"{record.topic}-{record.partition}@{record.offset}"
+
+
+def retry_problem(message: str) -> Diagnosis:
+    return Diagnosis(REGISTRY_PROBLEM, message, "records wait uncommitted and are read again until the schema "
+                     "registry (or the on-failure destination) answers", stage="schema_registry")

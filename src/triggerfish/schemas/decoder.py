@@ -1,0 +1,54 @@
+"""Decode framed records with their registry's schemas, cached by schema id.
+
+A schema fetched once is kept for the life of the decoder, so records whose schemas are cached
+decode while the registry is down; only a new id needs the registry (RegistryUnavailable then).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from triggerfish.schemas.errors import DESERIALIZATION_ERROR, RecordSchemaError
+from triggerfish.schemas.formats import Decode, SchemaFormatError, decoder_for
+from triggerfish.schemas.registries import Registry
+
+
+@dataclass(frozen=True)
+class Decoded:
+    schema_id: str
+    #: AVRO, PROTOBUF or JSON (Lambda's ``dataFormat``).
+    data_format: str
+    #: The bytes after the registry's header (EventRecordFormat SOURCE).
+    payload: bytes
+    #: The decoded value as plain Python data (EventRecordFormat JSON, FilterCriteria).
+    value: Any
+
+
+class SchemaDecoder:
+    """Decodes records framed for one registry; one thread at a time (the poll thread)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._schemas: dict[str, tuple[str, Decode]] = {}
+
+    def cached(self, schema_id: str) -> bool:
+        return schema_id in self._schemas
+
+    def decode(self, data: bytes) -> Decoded:
+        """RecordSchemaError for a record that cannot be decoded; RegistryUnavailable while a new id cannot be fetched."""
+        framed = self.registry.frame(data)
+        schema = self._schemas.get(framed.schema_id)
+        if schema is None:
+            schema = self._schemas[framed.schema_id] = self._load(framed.schema_id)
+        data_format, decode = schema
+        return Decoded(framed.schema_id, data_format, framed.payload, decode(framed.payload))
+
+    def _load(self, schema_id: str) -> tuple[str, Decode]:
+        data_format, text = self.registry.fetch(schema_id)
+        try:
+            # Glue's Protobuf payloads carry no Confluent message-index array
+            return data_format, decoder_for(data_format, text, confluent_framing=not self.registry.url.startswith("arn:"))
+        except SchemaFormatError as exc:
+            raise RecordSchemaError(DESERIALIZATION_ERROR, f"schema registry {self.registry.url}: schema id "
+                                    f"{schema_id}: {exc}") from None

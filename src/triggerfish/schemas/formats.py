@@ -1,0 +1,145 @@
+"""Turn a registered schema into a decoder for its records' payloads: Avro, Protobuf, JSON Schema.
+
+Each decoder takes the payload after the registry's header and returns plain Python values; ``to_json``
+writes them as Lambda's EventRecordFormat JSON does. A payload that does not fit its schema raises
+RecordSchemaError(DESERIALIZATION_ERROR).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import decimal
+import io
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import fastavro
+import jsonschema
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.message import DecodeError
+
+from triggerfish.schemas.errors import DESERIALIZATION_ERROR, RecordSchemaError
+from triggerfish.schemas.wire import message_indexes
+
+AVRO, PROTOBUF, JSON = "AVRO", "PROTOBUF", "JSON"
+FORMATS = (AVRO, PROTOBUF, JSON)
+
+#: A payload decoder: payload bytes -> the record's value as plain Python data.
+Decode = Callable[[bytes], Any]
+
+
+class SchemaFormatError(ValueError):
+    """The registry's schema text cannot be used (not Avro/JSON, not a FileDescriptorProto)."""
+
+
+def decoder_for(data_format: str, schema: str, *, confluent_framing: bool = True) -> Decode:
+    """The decoder for payloads written with ``schema`` (``data_format`` is AVRO, PROTOBUF or JSON)."""
+    if data_format == AVRO:
+        return _avro(schema)
+    if data_format == PROTOBUF:
+        return _protobuf(schema, confluent_framing)
+    if data_format == JSON:
+        return _json_schema(schema)
+    raise SchemaFormatError(f"unsupported schema format {data_format!r} (AVRO, PROTOBUF or JSON)")
+
+
+def _avro(schema: str) -> Decode:
+    try:
+        parsed = fastavro.parse_schema(json.loads(schema))
+    except (ValueError, fastavro.schema.SchemaParseException) as exc:
+        raise SchemaFormatError(f"not an Avro schema: {exc}") from None
+    reader = fastavro.schemaless_reader
+
+    def decode(payload: bytes) -> Any:
+        try:
+            return reader(io.BytesIO(payload), parsed, None)
+        except Exception as exc:  # noqa: BLE001 - fastavro raises whatever the bytes provoke (EOFError, ValueError, ...)
+            raise RecordSchemaError(DESERIALIZATION_ERROR,
+                                    f"the Avro payload does not match the schema ({type(exc).__name__}: {exc})") from None
+    return decode
+
+
+def _protobuf(schema: str, confluent_framing: bool) -> Decode:
+    try:
+        fd = descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(schema, validate=True))
+    except (binascii.Error, DecodeError, ValueError):
+        raise SchemaFormatError("the Protobuf schema is not a base64 FileDescriptorProto (ask the registry for "
+                                "format=serialized)") from None
+    pool = descriptor_pool.DescriptorPool()
+    default = descriptor_pool.Default()
+    for dep in fd.dependency:
+        try:
+            dep_fd = descriptor_pb2.FileDescriptorProto()
+            default.FindFileByName(dep).CopyToProto(dep_fd)
+            pool.Add(dep_fd)
+        except KeyError:
+            raise SchemaFormatError(f"the Protobuf schema imports {dep}, which is not a well-known type") from None
+    if not fd.name:
+        fd.name = "registry.proto"
+    pool.Add(fd)
+    classes: dict[tuple[int, ...], Any] = {}
+
+    def message_class(indexes: list[int]) -> Any:
+        key = tuple(indexes)
+        cls = classes.get(key)
+        if cls is None:
+            name, messages = fd.package, fd.message_type
+            for i in indexes:
+                if not 0 <= i < len(messages):
+                    raise RecordSchemaError(DESERIALIZATION_ERROR, f"message index {indexes} is not in the schema")
+                name = f"{name}.{messages[i].name}" if name else messages[i].name
+                messages = messages[i].nested_type
+            cls = classes[key] = message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+        return cls
+
+    def decode(payload: bytes) -> Any:
+        indexes, start = message_indexes(payload) if confluent_framing else ([0], 0)
+        msg = message_class(indexes)()
+        try:
+            msg.ParseFromString(payload[start:])
+        except DecodeError as exc:
+            raise RecordSchemaError(DESERIALIZATION_ERROR, f"the Protobuf payload does not match the schema ({exc})") from None
+        return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    return decode
+
+
+def _json_schema(schema: str) -> Decode:
+    try:
+        document = json.loads(schema)
+        cls = jsonschema.validators.validator_for(document)
+        cls.check_schema(document)
+    except (ValueError, jsonschema.SchemaError) as exc:
+        raise SchemaFormatError(f"not a JSON Schema: {exc}") from None
+    validator = cls(document)
+
+    def decode(payload: bytes) -> Any:
+        try:
+            value = json.loads(payload)
+        except ValueError as exc:
+            raise RecordSchemaError(DESERIALIZATION_ERROR, f"the payload is not JSON ({exc})") from None
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is not None:
+            where = "/".join(map(str, error.absolute_path)) or "the document"
+            raise RecordSchemaError(DESERIALIZATION_ERROR,
+                                    f"the JSON payload does not match the schema at {where}: {error.message}")
+        return value
+    return decode
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")  # Avro's JSON encoding of bytes: one char per byte
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(value: Any) -> bytes:
+    """A decoded value as compact JSON text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain).encode()
