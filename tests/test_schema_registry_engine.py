@@ -143,3 +143,24 @@ def handler(event, context):
         rows = wait_until(lambda out=out: out.exists() and [r for line in out.read_text().splitlines()
                                                             for r in json.loads(line)], message=record_format)
         assert rows == [{"id": "a-1", "qty": 1, "meta": fmt}, {"id": "b-2", "qty": 2, "meta": fmt}], record_format
+
+
+def test_key_and_value_in_source_format_lose_only_the_header(
+        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:  # noqa: F811
+    topic = make_topic(prefix="sr-key")
+    client = SchemaRegistryClient({"url": schema_registry})
+    key = AvroSerializer(client, json.dumps({"type": "string"}))("order-1", SerializationContext(topic, MessageField.KEY))
+    value = serialize(schema_registry, topic, "AVRO", ORDERS[:1])[0]
+    produce(kafka.bootstrap, topic, [value, None], keys=[key, key])  # a tombstone has no value metadata
+    out = tmp_path / "out.jsonl"
+    fn = function_config(write_handler(tmp_path, "rec", RECORDER), Environment={"Variables": {"OUT": str(out)}})
+    config = {"SchemaRegistryURI": schema_registry, "EventRecordFormat": "SOURCE",
+              "SchemaValidationConfigs": [{"Attribute": "KEY"}, {"Attribute": "VALUE"}]}
+    running_engine([fn], [mapping_config(topic, kafka.bootstrap,
+                                         SelfManagedKafkaEventSourceConfig={"SchemaRegistryConfig": config})])
+    first, tombstone = wait_until(lambda: len(rs := records_of(out)) >= 2 and rs, message="2 records")
+    assert base64.b64decode(first["key"]) == key[5:] and base64.b64decode(first["value"]) == value[5:]
+    assert first["keySchemaMetadata"] == {"dataFormat": "AVRO", "schemaId": schema_id(key)}
+    assert first["valueSchemaMetadata"] == {"dataFormat": "AVRO", "schemaId": schema_id(value)}
+    assert tombstone["value"] is None and "valueSchemaMetadata" not in tombstone
+    assert tombstone["keySchemaMetadata"] == first["keySchemaMetadata"]

@@ -1,0 +1,39 @@
+"""A schema-decoded record is the same event whether built as JSON (HTTP functions, destinations) or packed
+for a Python handler's worker, with keySchemaMetadata / valueSchemaMetadata; and its computed size is exact."""
+
+from __future__ import annotations
+
+import json
+
+from triggerfish.esm.event import EventBuilder, Record, SchemaRecord
+from triggerfish.functions.batch import pack_records, unpack_event
+from triggerfish.schemas.errors import safe_url
+from triggerfish.schemas.wire import confluent, glue, glue_frame, message_indexes
+
+
+def test_json_and_packed_events_agree_and_sizes_are_exact() -> None:
+    base = Record("orders", 3, 15, 1545084650987, "CREATE_TIME", b"k", b"\x00\x00\x00\x00\x01raw", [("h", b"v")])
+    meta = {"dataFormat": "AVRO", "schemaId": "1"}
+    records = [
+        SchemaRecord(base, b"k", b'{"id":"a"}', {"valueSchemaMetadata": meta}),
+        SchemaRecord(base, b"\x02", None, {"keySchemaMetadata": meta}),
+        SchemaRecord(base, None, b"x", {}),
+    ]
+    builder = EventBuilder("SelfManagedKafka", ["h:9092"])
+    built = builder.build(records)
+    assert json.loads(built) == unpack_event(pack_records(builder.envelope, records))
+    assert builder.size(records) == len(built)
+    first = json.loads(built)["records"]["orders-3"][0]
+    assert first["valueSchemaMetadata"] == meta and "keySchemaMetadata" not in first
+
+
+def test_wire_formats_and_safe_urls() -> None:
+    framed = confluent(b"\x00\x00\x00\x01\x00payload")
+    assert (framed.schema_id, framed.payload) == (str(256), b"payload")
+    version = "8a3f8ad6-1f4d-4b7e-9a2a-0f9c1d2e3b4c"
+    for compress in (False, True):
+        assert glue(glue_frame(version, b"body", compress=compress)) == glue(glue_frame(version, b"body"))
+        assert glue(glue_frame(version, b"body", compress=compress)).schema_id == version
+    assert message_indexes(b"\x00rest") == ([0], 1)
+    assert message_indexes(b"\x04\x02\x06rest") == ([1, 3], 3)  # zigzag: count 2, then 1 and 3
+    assert safe_url("https://user:secret@sr.example:8081/x") == "https://sr.example:8081/x"
