@@ -27,7 +27,7 @@ from triggerfish.errors import DestinationError, TriggerfishError
 from triggerfish.esm.access import lambda_field
 from triggerfish.esm.destinations import Failure
 from triggerfish.esm.drive import OnFailure
-from triggerfish.esm.event import Record, SchemaRecord
+from triggerfish.esm.event import Record, SchemaRecord, metadata_members
 from triggerfish.esm.partitions import filtered_record
 from triggerfish.schemas import RecordSchemaError, RegistryUnavailable, SchemaDecoder
 from triggerfish.schemas.formats import to_json
@@ -83,7 +83,8 @@ class SchemaRecords:
         self.on_failure = on_failure
         self.metrics = metrics
         self.name = name
-        self._meta: dict[tuple[str, str, str], dict[str, str]] = {}
+        #: (key (format, id), value (format, id)) -> the metadata dict and its JSON members, built once per schema
+        self._members: dict[tuple[Any, Any], tuple[dict[str, Any], bytes]] = {}
 
     def records_of(self, messages: Sequence[Any], on_error: Callable[[Any], None]) -> tuple[list[Record], int]:
         """Records and how many FilterCriteria rejected; failed records become offset-only placeholders."""
@@ -112,24 +113,27 @@ class SchemaRecords:
 
     def _decode(self, base: Record) -> tuple[Record, bytes | None]:
         s = self.settings
-        metadata: dict[str, dict[str, str]] = {}
         key, value, match_on = base.key, base.value, base.value
+        key_meta = value_meta = None
         if s.key and key is not None:
-            key, _ = self._attribute(key, "keySchemaMetadata", metadata)
+            key, _, key_meta = self._attribute(key, "keySchemaMetadata")
         if s.value and value is not None:
-            value, match_on = self._attribute(value, "valueSchemaMetadata", metadata)
-        return SchemaRecord(base, key, value, metadata), match_on
+            value, match_on, value_meta = self._attribute(value, "valueSchemaMetadata")
+        members = self._members.get((key_meta, value_meta))
+        if members is None:
+            metadata = {k: {"dataFormat": m[0], "schemaId": m[1]}
+                        for k, m in (("keySchemaMetadata", key_meta), ("valueSchemaMetadata", value_meta)) if m}
+            members = self._members[(key_meta, value_meta)] = (metadata, metadata_members(metadata))
+        return SchemaRecord(base, key, value, *members), match_on
 
-    def _attribute(self, data: bytes, field: str, metadata: dict[str, dict[str, str]]) -> tuple[bytes, bytes]:
-        """(what the event carries, what FilterCriteria sees) for one decoded attribute."""
+    def _attribute(self, data: bytes, field: str) -> tuple[bytes, bytes | None, tuple[str, str]]:
+        """(what the event carries, what FilterCriteria sees, (format, id)) for one decoded attribute."""
         d = self.decoder.decode(data)
-        meta_key = (field, d.data_format, d.schema_id)
-        meta = self._meta.get(meta_key)
-        if meta is None:
-            meta = self._meta[meta_key] = {"dataFormat": d.data_format, "schemaId": d.schema_id}
-        metadata[field] = meta
-        as_json = to_json(d.value)
-        return (d.payload if self.settings.source else as_json), as_json
+        meta = (d.data_format, d.schema_id)
+        if not self.settings.source:
+            as_json = to_json(d.value)
+            return as_json, as_json, meta
+        return d.payload, (to_json(d.value) if self.accept is not None else None), meta
 
     def _failed(self, record: Record, exc: RecordSchemaError) -> None:
         self.metrics.schema_registry_error()

@@ -140,6 +140,9 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_plain).encode
+
+
 def to_json(value: Any) -> bytes:
     """A decoded value as compact JSON text."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain).encode()
+    return _encode(value).encode()
