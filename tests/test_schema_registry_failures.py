@@ -183,3 +183,23 @@ def test_an_outage_keeps_cached_schemas_decoding_and_retries_a_new_schema_id(
         assert metric("schema_registry_errors", uuid) == 0
     finally:
         gate.close()
+
+
+def test_an_unreadable_registry_secret_waits_and_recovers_once_it_is_readable(
+        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    topic = make_topic(prefix="sr-secret")
+    produce(kafka.bootstrap, topic, serialize(schema_registry, topic, "AVRO", [GOOD]))
+    name = f"TF_TEST_REGISTRY_{topic[-8:].upper()}"
+    monkeypatch.delenv(name, raising=False)
+    fn, out = recorder(tmp_path)
+    mapping = registry_mapping(topic, kafka.bootstrap, schema_registry)
+    mapping.kafka_event_source_config["SchemaRegistryConfig"]["AccessConfigs"] = [
+        {"Type": "BASIC_AUTH", "URI": f"env:{name}"}]
+    engine = running_engine([fn], [mapping])
+    uuid = engine.uuids[0]
+    wait_until(lambda: name in json.dumps(engine.status(uuid)), message="the secret problem")
+    assert "Schema registry error" in json.dumps(engine.status(uuid)) and decoded_ids(out) == []
+    monkeypatch.setenv(name, json.dumps({"username": "svc", "password": "pw"}))  # Apicurio here ignores it
+    wait_until(lambda: decoded_ids(out) == ["a-1"], timeout=60, message="the record once the secret is readable")
+    wait_until(lambda: engine.status(uuid)["Problem"] is None, message="the problem cleared")

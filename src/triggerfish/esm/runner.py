@@ -40,11 +40,10 @@ from triggerfish.esm.invoker import Invoker
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
 from triggerfish.esm.retry import RetryPolicy, retry_delay
-from triggerfish.esm.schema_records import SchemaRecords, SchemaRetry, Settings, retry_problem
+from triggerfish.esm.schema_records import SchemaRecords
 from triggerfish.esm.setup import SetupCheck, record_once, set_up
 from triggerfish.esm.state import ENABLED, MappingStatus
 from triggerfish.functions.runtime import FunctionRuntime
-from triggerfish.schemas import SchemaDecoder, open_registry
 
 _log = logging.getLogger("triggerfish.esm")
 
@@ -114,10 +113,8 @@ class MappingRunner:
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
         self._filter = _compile_filter(mapping)
-        self._schema_settings = Settings.of(mapping)
-        self._schemas: SchemaRecords | None = None
-        self._decoder: SchemaDecoder | None = None  # kept across consumes: its schema cache outlives an outage
-        self._schema_retries = 0
+        # only with a SchemaRegistryConfig; kept across consumes (its schema cache outlives an outage)
+        self._schemas = SchemaRecords.of(mapping, accept=self._filter, metrics=self.metrics, status=self.status)
         self._pool: Executor | None = None
         self._source: RecordSource | None = None
         self._builder: EventBuilder | None = None
@@ -174,8 +171,8 @@ class MappingRunner:
                     resolved = self._setup()
                 else:
                     self._reconsume.clear()
-                    if self._schema_retries:  # the registry (or destination) is down: give it time
-                        self._stop.wait(retry_delay(self._schema_retries))
+                    if self._schemas is not None and self._schemas.retries:  # the registry is down: give it time
+                        self._stop.wait(retry_delay(self._schemas.retries))
                     _log.warning("mapping %s: reading again from the committed offsets", self.mapping.uuid)
         except BaseException as exc:  # noqa: BLE001 - a mapping's failure must not end the engine
             self.error = exc
@@ -184,8 +181,8 @@ class MappingRunner:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
-            if self._decoder is not None:
-                self._decoder.registry.close()
+            if self._schemas is not None:
+                self._schemas.close()
             self._save_status()
 
     def _setup(self) -> auth.Auth | None:
@@ -248,11 +245,8 @@ class MappingRunner:
         on_failure = None if destination is None else OnFailure(
             destination, Source(",".join(self.bootstrap_servers), mapping.event_source_arn, mapping.uuid or ""),
             self._function_arn, builder.build)
-        if self._schema_settings is not None:
-            if self._decoder is None:
-                self._decoder = SchemaDecoder(open_registry(self._schema_settings.uri, self._schema_settings.access_configs))
-            self._schemas = SchemaRecords(self._decoder, self._schema_settings, accept=self._filter,
-                                          on_failure=on_failure, metrics=self.metrics, name=mapping.uuid or "")
+        if self._schemas is not None:
+            self._schemas.on_failure = on_failure
         driver = BatchDriver(mapping.function, policy, invoker, status=self.status, metrics=self.metrics,
                              clock=self.clock, on_failure=on_failure, name=mapping.uuid or "",
                              on_invoke=lambda ok, detail, problem: self._stage(
@@ -261,24 +255,11 @@ class MappingRunner:
 
     def _records_of(self, messages: Sequence[Any]) -> list[Record]:
         if self._schemas is not None:
-            return self._schema_records_of(self._schemas, messages)
-        records, filtered = records_of(messages, self._filter, self._client_error)
-        self.metrics.polled(len(records), filtered)
-        return records
-
-    def _schema_records_of(self, schemas: SchemaRecords, messages: Sequence[Any]) -> list[Record]:
-        try:
-            records, filtered = schemas.records_of(messages, self._client_error)
-        except SchemaRetry as exc:
-            # Keep nothing of this poll: read again from the committed offsets once the registry may be back.
-            self._schema_retries += 1
-            _log.error("mapping %s: %s", self.mapping.uuid, exc)
-            self.status.set_problem(retry_problem(str(exc)))
-            self._reconsume.set()
-            return []
-        if self._schema_retries:
-            self._schema_retries = 0
-            self.status.set_problem(None)
+            records, filtered = self._schemas.records_of(messages, self._client_error)
+            if self._schemas.waiting:  # keep nothing of this poll: read again from the committed offsets, later
+                self._reconsume.set()
+        else:
+            records, filtered = records_of(messages, self._filter, self._client_error)
         self.metrics.polled(len(records), filtered)
         return records
 

@@ -23,13 +23,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from triggerfish.diagnosis import Diagnosis
-from triggerfish.errors import DestinationError, TriggerfishError
+from triggerfish.errors import DestinationError, SecretError, TriggerfishError
 from triggerfish.esm.access import lambda_field
 from triggerfish.esm.destinations import Failure
 from triggerfish.esm.drive import OnFailure
 from triggerfish.esm.event import Record, SchemaRecord, metadata_members
 from triggerfish.esm.partitions import filtered_record
-from triggerfish.schemas import RecordSchemaError, RegistryUnavailable, SchemaDecoder
+from triggerfish.schemas import RecordSchemaError, RegistryUnavailable, SchemaDecoder, open_registry
+from triggerfish.schemas.errors import safe_url
 from triggerfish.schemas.formats import to_json
 
 _log = logging.getLogger("triggerfish.esm")
@@ -72,22 +73,73 @@ class Settings:
         return cls(dict(registry)) if registry else None
 
 
-class SchemaRecords:
-    """Turns polled messages into records with the mapping's schema registry (the poll thread only)."""
+class StatusSink(Protocol):
+    def set_problem(self, problem: Diagnosis | None) -> None: ...
 
-    def __init__(self, decoder: SchemaDecoder, settings: Settings, *, accept: Callable[[bytes | None], bool] | None,
-                 on_failure: OnFailure | None, metrics: SchemaMetrics, name: str = "") -> None:
-        self.decoder = decoder
+
+class SchemaRecords:
+    """Turns polled messages into records with the mapping's schema registry (the poll thread only).
+
+    Lives as long as the mapping's runner, so the schema cache survives the re-reads after an outage;
+    the registry is opened (its secrets read) at the first record, and again after a failure to open it.
+    """
+
+    def __init__(self, settings: Settings, *, accept: Callable[[bytes | None], bool] | None, metrics: SchemaMetrics,
+                 status: StatusSink | None = None, name: str = "") -> None:
         self.settings = settings
         self.accept = accept
-        self.on_failure = on_failure
         self.metrics = metrics
+        self.status = status
         self.name = name
+        #: Where undecodable records go (set for each consume by the runner); None = dropped and counted.
+        self.on_failure: OnFailure | None = None
+        #: Polls in a row that had to be read again (the runner waits ``retry_delay(retries)`` before re-reading).
+        self.retries = 0
+        #: The last poll was not kept: the runner must read again from the committed offsets.
+        self.waiting = False
+        self._decoder: SchemaDecoder | None = None
         #: (key (format, id), value (format, id)) -> the metadata dict and its JSON members, built once per schema
         self._members: dict[tuple[Any, Any], tuple[dict[str, Any], bytes]] = {}
 
+    @classmethod
+    def of(cls, mapping: Any, *, accept: Callable[[bytes | None], bool] | None, metrics: SchemaMetrics,
+           status: StatusSink | None = None) -> SchemaRecords | None:
+        """The mapping's schema registry step, or None when it has no SchemaRegistryConfig (the plain path)."""
+        settings = Settings.of(mapping)
+        if settings is None:
+            return None
+        return cls(settings, accept=accept, metrics=metrics, status=status, name=getattr(mapping, "uuid", "") or "")
+
+    @property
+    def decoder(self) -> SchemaDecoder:
+        if self._decoder is None:
+            try:
+                registry = open_registry(self.settings.uri, self.settings.access_configs)
+            except SecretError as exc:
+                raise SchemaRetry(f"schema registry {safe_url(self.settings.uri)}: {exc}") from None
+            self._decoder = SchemaDecoder(registry)
+        return self._decoder
+
     def records_of(self, messages: Sequence[Any], on_error: Callable[[Any], None]) -> tuple[list[Record], int]:
-        """Records and how many FilterCriteria rejected; failed records become offset-only placeholders."""
+        """Records and how many FilterCriteria rejected (failed records become offset-only placeholders);
+        nothing, with ``waiting`` set, when the poll must be read again later."""
+        try:
+            out = self._records_of(messages, on_error)
+        except SchemaRetry as exc:
+            self.retries += 1
+            self.waiting = True
+            _log.error("mapping %s: %s", self.name, exc)
+            if self.status is not None:
+                self.status.set_problem(retry_problem(str(exc)))
+            return [], 0
+        self.waiting = False
+        if self.retries:
+            self.retries = 0
+            if self.status is not None:
+                self.status.set_problem(None)
+        return out
+
+    def _records_of(self, messages: Sequence[Any], on_error: Callable[[Any], None]) -> tuple[list[Record], int]:
         records: list[Record] = []
         filtered = 0
         for msg in messages:
@@ -110,6 +162,11 @@ class SchemaRecords:
             else:
                 records.append(record)
         return records, filtered
+
+    def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.registry.close()
+            self._decoder = None
 
     def _decode(self, base: Record) -> tuple[Record, bytes | None]:
         s = self.settings
