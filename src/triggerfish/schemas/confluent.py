@@ -19,7 +19,7 @@ from triggerfish import secrets
 from triggerfish.errors import SecretError
 from triggerfish.schemas import wire
 from triggerfish.schemas.errors import SCHEMA_NOT_FOUND, RecordSchemaError, RegistryUnavailable, safe_url
-from triggerfish.schemas.formats import AVRO, PROTOBUF
+from triggerfish.schemas.formats import AVRO, PROTOBUF, SchemaText
 
 #: Seconds per registry request; the client retries up to ``max.retries`` times.
 TIMEOUT_S = 5
@@ -63,17 +63,32 @@ class ConfluentRegistry:
     def frame(self, data: bytes) -> wire.Framed:
         return wire.confluent(data)
 
-    def fetch(self, schema_id: str) -> tuple[str, str]:
+    def fetch(self, schema_id: str) -> SchemaText:
+        what = f"schema id {schema_id}"
         try:
             schema = self.client.get_schema(int(schema_id))
             data_format = schema.schema_type or AVRO
-            if data_format == PROTOBUF:  # the base64 FileDescriptorProto, not .proto text
-                schema = self.client.get_schema(int(schema_id), fmt="serialized")
+            fmt = "serialized" if data_format == PROTOBUF else None  # a base64 FileDescriptorProto, not .proto text
+            if fmt:
+                schema = self.client.get_schema(int(schema_id), fmt=fmt)
+            references: list[tuple[str, str]] = []
+            self._references(schema.references or [], fmt, references, set())
         except SchemaRegistryError as exc:
-            raise self._error(exc, f"schema id {schema_id}") from None
+            raise self._error(exc, what) from None
         except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
-            raise self._unreachable(exc, f"schema id {schema_id}") from None
-        return data_format, str(schema.schema_str)
+            raise self._unreachable(exc, what) from None
+        return SchemaText(data_format, str(schema.schema_str), tuple(references))
+
+    def _references(self, refs: Any, fmt: str | None, out: list[tuple[str, str]], seen: set[tuple[str, int]]) -> None:
+        """The referenced schemas, each after the ones it references (depth first, each once)."""
+        for ref in refs:
+            key = (str(ref.subject), int(ref.version))
+            if key in seen:
+                continue
+            seen.add(key)
+            registered = self.client.get_version(ref.subject, ref.version, fmt=fmt)
+            self._references(registered.schema.references or [], fmt, out, seen)
+            out.append((str(ref.name), str(registered.schema.schema_str)))
 
     def subjects(self) -> list[str]:
         try:

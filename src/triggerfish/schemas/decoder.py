@@ -45,10 +45,10 @@ class SchemaDecoder:
         return Decoded(framed.schema_id, data_format, framed.payload, decode(framed.payload))
 
     def _load(self, schema_id: str) -> tuple[str, Decode]:
-        data_format, text = self.registry.fetch(schema_id)
+        schema = self.registry.fetch(schema_id)
         try:
             # Glue's Protobuf payloads carry no Confluent message-index array
-            return data_format, decoder_for(data_format, text, confluent_framing=not self.registry.url.startswith("arn:"))
+            return schema.data_format, decoder_for(schema, confluent_framing=not self.registry.url.startswith("arn:"))
         except SchemaFormatError as exc:
             raise RecordSchemaError(DESERIALIZATION_ERROR, f"schema registry {self.registry.url}: schema id "
                                     f"{schema_id}: {exc}") from None

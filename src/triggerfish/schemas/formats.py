@@ -15,6 +15,7 @@ import io
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import fastavro
@@ -36,21 +37,34 @@ class SchemaFormatError(ValueError):
     """The registry's schema text cannot be used (not Avro/JSON, not a FileDescriptorProto)."""
 
 
-def decoder_for(data_format: str, schema: str, *, confluent_framing: bool = True) -> Decode:
-    """The decoder for payloads written with ``schema`` (``data_format`` is AVRO, PROTOBUF or JSON)."""
-    if data_format == AVRO:
-        return _avro(schema)
-    if data_format == PROTOBUF:
-        return _protobuf(schema, confluent_framing)
-    if data_format == JSON:
-        return _json_schema(schema)
-    raise SchemaFormatError(f"unsupported schema format {data_format!r} (AVRO, PROTOBUF or JSON)")
+@dataclass(frozen=True)
+class SchemaText:
+    """A schema as a registry gives it: its format, its text, and the schemas it references (Confluent's
+    ``references``: (name, text) pairs, each after the ones it references itself)."""
+
+    data_format: str
+    text: str
+    references: tuple[tuple[str, str], ...] = ()
 
 
-def _avro(schema: str) -> Decode:
+def decoder_for(schema: SchemaText, *, confluent_framing: bool = True) -> Decode:
+    """The decoder for payloads written with ``schema`` (AVRO, PROTOBUF or JSON)."""
+    if schema.data_format == AVRO:
+        return _avro(schema.text, schema.references)
+    if schema.data_format == PROTOBUF:
+        return _protobuf(schema.text, schema.references, confluent_framing)
+    if schema.data_format == JSON:
+        return _json_schema(schema.text)
+    raise SchemaFormatError(f"unsupported schema format {schema.data_format!r} (AVRO, PROTOBUF or JSON)")
+
+
+def _avro(schema: str, references: tuple[tuple[str, str], ...]) -> Decode:
+    named: dict[str, Any] = {}
     try:
-        parsed = fastavro.parse_schema(json.loads(schema))
-    except (ValueError, fastavro.schema.SchemaParseException) as exc:
+        for _, text in references:  # named types the schema uses by name
+            fastavro.parse_schema(json.loads(text), named_schemas=named)
+        parsed = fastavro.parse_schema(json.loads(schema), named_schemas=named)
+    except (ValueError, fastavro.schema.SchemaParseException, fastavro.schema.UnknownType) as exc:
         raise SchemaFormatError(f"not an Avro schema: {exc}") from None
     reader = fastavro.schemaless_reader
 
@@ -63,24 +77,41 @@ def _avro(schema: str) -> Decode:
     return decode
 
 
-def _protobuf(schema: str, confluent_framing: bool) -> Decode:
+def _file_descriptor(text: str) -> Any:
     try:
-        fd = descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(schema, validate=True))
+        return descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(text, validate=True))
     except (binascii.Error, DecodeError, ValueError):
         raise SchemaFormatError("the Protobuf schema is not a base64 FileDescriptorProto (ask the registry for "
                                 "format=serialized)") from None
+
+
+def _protobuf(schema: str, references: tuple[tuple[str, str], ...], confluent_framing: bool) -> Decode:
+    fd = _file_descriptor(schema)
     pool = descriptor_pool.DescriptorPool()
     default = descriptor_pool.Default()
-    for dep in fd.dependency:
-        try:
-            dep_fd = descriptor_pb2.FileDescriptorProto()
-            default.FindFileByName(dep).CopyToProto(dep_fd)
+    files = [fd]
+    for name, text in references:  # the imports other subjects hold, registered under their import path
+        ref = _file_descriptor(text)
+        ref.name = name
+        files.insert(len(files) - 1, ref)
+    known = {f.name for f in files}
+    added: set[str] = set()
+    for f in files:
+        for dep in f.dependency:
+            if dep in known or dep in added:
+                continue
+            try:
+                dep_fd = descriptor_pb2.FileDescriptorProto()
+                default.FindFileByName(dep).CopyToProto(dep_fd)
+            except KeyError:
+                raise SchemaFormatError(f"the Protobuf schema imports {dep}: neither a reference nor a well-known "
+                                        "type") from None
             pool.Add(dep_fd)
-        except KeyError:
-            raise SchemaFormatError(f"the Protobuf schema imports {dep}, which is not a well-known type") from None
+            added.add(dep)
     if not fd.name:
         fd.name = "registry.proto"
-    pool.Add(fd)
+    for f in files:
+        pool.Add(f)
     classes: dict[tuple[int, ...], Any] = {}
 
     def message_class(indexes: list[int]) -> Any:

@@ -14,6 +14,7 @@ from botocore.config import Config
 
 from triggerfish.schemas import wire
 from triggerfish.schemas.errors import SCHEMA_NOT_FOUND, RecordSchemaError, RegistryUnavailable
+from triggerfish.schemas.formats import SchemaText
 
 
 class GlueRegistry:
@@ -28,7 +29,7 @@ class GlueRegistry:
     def frame(self, data: bytes) -> wire.Framed:
         return wire.glue(data)
 
-    def fetch(self, schema_id: str) -> tuple[str, str]:
+    def fetch(self, schema_id: str) -> SchemaText:
         try:
             answer = self.client.get_schema_version(SchemaVersionId=schema_id)
         except botocore.exceptions.ClientError as exc:
@@ -40,7 +41,7 @@ class GlueRegistry:
             raise self._unavailable(f"schema version {schema_id}", exc) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise self._unavailable(f"schema version {schema_id}", exc) from None
-        return str(answer["DataFormat"]), str(answer["SchemaDefinition"])
+        return SchemaText(str(answer["DataFormat"]), str(answer["SchemaDefinition"]))
 
     def subjects(self) -> list[str]:
         try:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from triggerfish.schemas.confluent import ConfluentRegistry
+from triggerfish.schemas.formats import SchemaText
 from triggerfish.schemas.glue import GlueRegistry
 from triggerfish.schemas.wire import Framed
 
@@ -23,8 +24,8 @@ class Registry(Protocol):
         """Split a record into schema id and payload; RecordSchemaError when it is not framed."""
         ...
 
-    def fetch(self, schema_id: str) -> tuple[str, str]:
-        """(data format, schema text) of a schema id; RecordSchemaError(SCHEMA_NOT_FOUND) or RegistryUnavailable."""
+    def fetch(self, schema_id: str) -> SchemaText:
+        """The schema of an id; RecordSchemaError(SCHEMA_NOT_FOUND) or RegistryUnavailable."""
         ...
 
     def subjects(self) -> list[str]:
