@@ -4,9 +4,13 @@ for a Python handler's worker, with keySchemaMetadata / valueSchemaMetadata; and
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from triggerfish.esm.event import EventBuilder, Record, SchemaRecord
 from triggerfish.functions.batch import pack_records, unpack_event
+from triggerfish.schemas import SCHEMA_NOT_FOUND, RecordSchemaError, SchemaDecoder
 from triggerfish.schemas.errors import safe_url
 from triggerfish.schemas.wire import confluent, glue, glue_frame, message_indexes
 
@@ -37,3 +41,34 @@ def test_wire_formats_and_safe_urls() -> None:
     assert message_indexes(b"\x00rest") == ([0], 1)
     assert message_indexes(b"\x04\x02\x06rest") == ([1, 3], 3)  # zigzag: count 2, then 1 and 3
     assert safe_url("https://user:secret@sr.example:8081/x") == "https://sr.example:8081/x"
+
+
+class _CountingRegistry:
+    """A registry that knows no schema and counts how often it is asked."""
+
+    url = "http://registry.example/apis/ccompat/v7"
+
+    def __init__(self) -> None:
+        self.fetches = 0
+
+    def frame(self, data: bytes) -> Any:
+        return confluent(data)
+
+    def fetch(self, schema_id: str) -> Any:
+        self.fetches += 1
+        raise RecordSchemaError(SCHEMA_NOT_FOUND, f"schema registry {self.url}: schema id {schema_id} not found")
+
+    def subjects(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_unknown_schema_id_is_asked_for_once_not_per_record() -> None:
+    registry = _CountingRegistry()
+    decoder = SchemaDecoder(registry)
+    for _ in range(100):
+        with pytest.raises(RecordSchemaError, match="schema id 9 not found"):
+            decoder.decode(b"\x00\x00\x00\x00\x09payload")
+    assert registry.fetches == 1

@@ -2,16 +2,21 @@
 
 A schema fetched once is kept for the life of the decoder, so records whose schemas are cached
 decode while the registry is down; only a new id needs the registry (RegistryUnavailable then).
+An id the registry does not have (or whose schema cannot be used) is remembered for ``MISSING_TTL_S``,
+so a topic full of records with an unknown id does not ask the registry once per record.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from triggerfish.schemas.errors import DESERIALIZATION_ERROR, RecordSchemaError
 from triggerfish.schemas.formats import Decode, SchemaFormatError, decoder_for
 from triggerfish.schemas.registries import Registry
+
+MISSING_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class SchemaDecoder:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._schemas: dict[str, tuple[str, Decode]] = {}
+        self._missing: dict[str, tuple[float, RecordSchemaError]] = {}
 
     def cached(self, schema_id: str) -> bool:
         return schema_id in self._schemas
@@ -40,9 +46,22 @@ class SchemaDecoder:
         framed = self.registry.frame(data)
         schema = self._schemas.get(framed.schema_id)
         if schema is None:
-            schema = self._schemas[framed.schema_id] = self._load(framed.schema_id)
+            schema = self._schemas[framed.schema_id] = self._load_once(framed.schema_id)
         data_format, decode = schema
         return Decoded(framed.schema_id, data_format, framed.payload, decode(framed.payload))
+
+    def _load_once(self, schema_id: str) -> tuple[str, Decode]:
+        now = time.monotonic()
+        missing = self._missing.get(schema_id)
+        if missing is not None and now - missing[0] < MISSING_TTL_S:
+            raise missing[1]
+        try:
+            return self._load(schema_id)
+        except RecordSchemaError as exc:
+            if len(self._missing) > 10_000:
+                self._missing.clear()
+            self._missing[schema_id] = (now, exc)
+            raise
 
     def _load(self, schema_id: str) -> tuple[str, Decode]:
         schema = self.registry.fetch(schema_id)
