@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triggerfish.schemas.errors import DESERIALIZATION_ERROR, RecordSchemaError
-from triggerfish.schemas.formats import Decode, SchemaFormatError, decoder_for
+from triggerfish.schemas.formats import PROTOBUF, Decode, SchemaFormatError, decoder_for
 from triggerfish.schemas.registries import Registry
 
 MISSING_TTL_S = 30.0
@@ -65,9 +65,13 @@ class SchemaDecoder:
 
     def _load(self, schema_id: str) -> tuple[str, Decode]:
         schema = self.registry.fetch(schema_id)
+        glue = self.registry.url.startswith("arn:")
+        if glue and schema.data_format == PROTOBUF:
+            raise RecordSchemaError(DESERIALIZATION_ERROR, f"Glue registry {self.registry.url}: schema version "
+                                    f"{schema_id} is Protobuf, which triggerfish cannot decode from a Glue registry "
+                                    "yet (Glue keeps .proto text); use Avro or JSON Schema there, or a Confluent registry")
         try:
-            # Glue's Protobuf payloads carry no Confluent message-index array
-            return schema.data_format, decoder_for(schema, confluent_framing=not self.registry.url.startswith("arn:"))
+            return schema.data_format, decoder_for(schema)
         except SchemaFormatError as exc:
             raise RecordSchemaError(DESERIALIZATION_ERROR, f"schema registry {self.registry.url}: schema id "
                                     f"{schema_id}: {exc}") from None

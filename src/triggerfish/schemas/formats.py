@@ -47,12 +47,12 @@ class SchemaText:
     references: tuple[tuple[str, str], ...] = ()
 
 
-def decoder_for(schema: SchemaText, *, confluent_framing: bool = True) -> Decode:
+def decoder_for(schema: SchemaText) -> Decode:
     """The decoder for payloads written with ``schema`` (AVRO, PROTOBUF or JSON)."""
     if schema.data_format == AVRO:
         return _avro(schema.text, schema.references)
     if schema.data_format == PROTOBUF:
-        return _protobuf(schema.text, schema.references, confluent_framing)
+        return _protobuf(schema.text, schema.references)
     if schema.data_format == JSON:
         return _json_schema(schema.text)
     raise SchemaFormatError(f"unsupported schema format {schema.data_format!r} (AVRO, PROTOBUF or JSON)")
@@ -85,7 +85,7 @@ def _file_descriptor(text: str) -> Any:
                                 "format=serialized)") from None
 
 
-def _protobuf(schema: str, references: tuple[tuple[str, str], ...], confluent_framing: bool) -> Decode:
+def _protobuf(schema: str, references: tuple[tuple[str, str], ...]) -> Decode:
     fd = _file_descriptor(schema)
     pool = descriptor_pool.DescriptorPool()
     default = descriptor_pool.Default()
@@ -128,7 +128,7 @@ def _protobuf(schema: str, references: tuple[tuple[str, str], ...], confluent_fr
         return cls
 
     def decode(payload: bytes) -> Any:
-        indexes, start = message_indexes(payload) if confluent_framing else ([0], 0)
+        indexes, start = message_indexes(payload)  # Confluent framing: the message-index array first
         msg = message_class(indexes)()
         try:
             msg.ParseFromString(payload[start:])
