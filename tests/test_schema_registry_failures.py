@@ -94,9 +94,11 @@ def test_undecodable_records_go_to_the_on_failure_destination_with_their_conditi
     conditions = [dict(m.headers())["triggerfish.failure.condition"].decode() for m in got]
     assert conditions == ["DESERIALIZATION_ERROR", "SCHEMA_NOT_FOUND", "DESERIALIZATION_ERROR"]
     messages = [dict(m.headers())["triggerfish.failure.error-message"].decode() for m in got]
-    assert f"{topic}-0@0" in messages[0] and "not framed" in messages[0]
+    for message in messages:  # each names the record, the registry and the fix
+        assert f"{topic}-0@" in message and f"schema registry {schema_registry}" in message and "; " in message
+    assert f"{topic}-0@0" in messages[0] and "not framed" in messages[0] and "serializer of this registry" in messages[0]
     assert "schema id 987654 not found" in messages[1] and f"{topic}-0@1" in messages[1]
-    assert "does not match the schema" in messages[2]
+    assert "does not match the schema" in messages[2] and "schema id" in messages[2] and "fix the producer" in messages[2]
     assert [m.value() for m in got] == bad_records(schema_registry, topic)  # the original bytes
     assert metric("on_failure_destination_delivered_events", engine.uuids[0]) == 3
 

@@ -43,12 +43,26 @@ class SchemaDecoder:
 
     def decode(self, data: bytes) -> Decoded:
         """RecordSchemaError for a record that cannot be decoded; RegistryUnavailable while a new id cannot be fetched."""
-        framed = self.registry.frame(data)
+        try:
+            framed = self.registry.frame(data)
+        except RecordSchemaError as exc:
+            raise RecordSchemaError(exc.condition, f"{self._label()}: {exc}; produce it with a serializer of this "
+                                    "registry, or leave its attribute out of SchemaValidationConfigs") from None
         schema = self._schemas.get(framed.schema_id)
         if schema is None:
             schema = self._schemas[framed.schema_id] = self._load_once(framed.schema_id)
         data_format, decode = schema
-        return Decoded(framed.schema_id, data_format, framed.payload, decode(framed.payload))
+        try:
+            value = decode(framed.payload)
+        except RecordSchemaError as exc:
+            raise RecordSchemaError(exc.condition, f"{self._label()}: schema id {framed.schema_id} ({data_format}): "
+                                    f"{exc}; the producer wrote it with another schema or corrupted it: fix the "
+                                    "producer (the record itself cannot be read)") from None
+        return Decoded(framed.schema_id, data_format, framed.payload, value)
+
+    def _label(self) -> str:
+        url = self.registry.url
+        return f"Glue registry {url}" if url.startswith("arn:") else f"schema registry {url}"
 
     def _load_once(self, schema_id: str) -> tuple[str, Decode]:
         now = time.monotonic()
