@@ -13,7 +13,6 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from kafka_helpers import closed_port, env_secret
-from registry_helpers import schema_registry  # noqa: F401 - the session fixture
 from test_doctor_kafka import write_orders_project
 from test_schema_registry_engine import AVRO_SCHEMA
 from triggerfish.doctor import kafka as doctor
@@ -55,7 +54,7 @@ def registry_rows(kafka: Any, topic: str, tmp_path: Path, registry: str, access:
 
 
 def test_registry_stage_reachable_unreachable_and_refused(
-        kafka: Any, make_topic: Any, schema_registry: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # noqa: F811
+        kafka: Any, make_topic: Any, schema_registry: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     topic = make_topic()
     subject = f"{topic}-value"
     SchemaRegistryClient({"url": schema_registry}).register_schema(subject, Schema(AVRO_SCHEMA, "AVRO"))

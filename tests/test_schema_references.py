@@ -14,13 +14,12 @@ from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from registry_helpers import schema_registry  # noqa: F401 - the session fixture
 from triggerfish.schemas import SchemaDecoder, open_registry
 
 pytestmark = pytest.mark.kafka  # needs the registry, started like the broker
 
 
-def test_avro_schema_with_a_reference(schema_registry: str) -> None:  # noqa: F811
+def test_avro_schema_with_a_reference(schema_registry: str) -> None:
     client = SchemaRegistryClient({"url": schema_registry})
     tag = uuid.uuid4().hex[:8]
     money = {"type": "record", "name": "Money", "namespace": f"ref{tag}",
@@ -55,7 +54,7 @@ def _protobuf_classes(tag: str) -> Any:
             message_factory.GetMessageClass(pool.FindMessageTypeByName(f"ref{tag}.Money")))
 
 
-def test_protobuf_schema_importing_another_registered_file(schema_registry: str) -> None:  # noqa: F811
+def test_protobuf_schema_importing_another_registered_file(schema_registry: str) -> None:
     tag = uuid.uuid4().hex[:8]
     order_cls, money_cls = _protobuf_classes(tag)
     client = SchemaRegistryClient({"url": schema_registry})

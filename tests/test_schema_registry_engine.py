@@ -17,7 +17,6 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from esm_helpers import RECORDER, function_config, mapping_config, produce, read_invocations, wait_until, write_handler
-from registry_helpers import schema_registry  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.kafka
 
@@ -75,7 +74,7 @@ def schema_id(framed: bytes) -> str:
 
 @pytest.mark.parametrize("fmt", ["AVRO", "PROTOBUF", "JSON"])
 def test_json_format_delivers_decoded_values_filtered_on_decoded_fields(
-        fmt: str, kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:  # noqa: F811
+        fmt: str, kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:
     topic = make_topic(prefix=f"sr-json-{fmt.lower()}")
     framed = serialize(schema_registry, topic, fmt, ORDERS)
     produce(kafka.bootstrap, topic, framed, keys=[b"k1", b"k2", b"k3"])
@@ -96,7 +95,7 @@ def test_json_format_delivers_decoded_values_filtered_on_decoded_fields(
 
 @pytest.mark.parametrize("fmt", ["AVRO", "PROTOBUF", "JSON"])
 def test_source_format_strips_the_header_and_powertools_decodes_both_formats(
-        fmt: str, kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:  # noqa: F811
+        fmt: str, kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:
     """Powertools' kafka_consumer decodes the SOURCE events with the schema, and parses the JSON events."""
     topic = make_topic(prefix=f"sr-src-{fmt.lower()}")
     framed = serialize(schema_registry, topic, fmt, ORDERS[:2])
@@ -146,7 +145,7 @@ def handler(event, context):
 
 
 def test_key_and_value_in_source_format_lose_only_the_header(
-        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:  # noqa: F811
+        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:
     topic = make_topic(prefix="sr-key")
     client = SchemaRegistryClient({"url": schema_registry})
     key = AvroSerializer(client, json.dumps({"type": "string"}))("order-1", SerializationContext(topic, MessageField.KEY))

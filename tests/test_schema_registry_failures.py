@@ -27,7 +27,6 @@ from esm_helpers import (
     wait_until,
     write_handler,
 )
-from registry_helpers import schema_registry  # noqa: F401 - the session fixture
 from test_schema_registry_engine import AVRO_SCHEMA, registry_mapping, serialize
 
 pytestmark = pytest.mark.kafka
@@ -58,7 +57,7 @@ def recorder(tmp_path: Path) -> tuple[Any, Path]:
 
 
 def test_undecodable_records_are_dropped_and_counted_without_a_destination(
-        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:  # noqa: F811
+        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:
     topic = make_topic(prefix="sr-drop")
     records = [serialize(schema_registry, topic, "AVRO", [GOOD])[0], *bad_records(schema_registry, topic),
                serialize(schema_registry, topic, "AVRO", [{"id": "z-9", "qty": 9, "note": None}])[0]]
@@ -74,7 +73,7 @@ def test_undecodable_records_are_dropped_and_counted_without_a_destination(
 
 
 def test_undecodable_records_go_to_the_on_failure_destination_with_their_condition(
-        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:  # noqa: F811
+        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:
     topic, dlq = make_topic(prefix="sr-dest"), make_topic(prefix="sr-dlq")
     produce(kafka.bootstrap, topic, bad_records(schema_registry, topic))
     fn, _ = recorder(tmp_path)
@@ -157,7 +156,7 @@ class Gate:
 
 
 def test_an_outage_keeps_cached_schemas_decoding_and_retries_a_new_schema_id(
-        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:  # noqa: F811
+        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path) -> None:
     topic = make_topic(prefix="sr-outage")
     gate = Gate(schema_registry)
     url = f"http://127.0.0.1:{gate.port}/apis/ccompat/v7"
@@ -188,7 +187,7 @@ def test_an_outage_keeps_cached_schemas_decoding_and_retries_a_new_schema_id(
 
 
 def test_an_unreadable_registry_secret_waits_and_recovers_once_it_is_readable(
-        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path,  # noqa: F811
+        kafka: Any, make_topic: Any, schema_registry: str, running_engine: Any, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     topic = make_topic(prefix="sr-secret")
     produce(kafka.bootstrap, topic, serialize(schema_registry, topic, "AVRO", [GOOD]))
