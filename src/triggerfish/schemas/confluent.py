@@ -113,9 +113,13 @@ class ConfluentRegistry:
 
     def _unreachable(self, exc: Exception, what: str) -> RegistryUnavailable:
         reason = str(exc).replace(self.url, "").strip() or type(exc).__name__
+        if "SSL" in reason or "CERTIFICATE" in reason.upper():
+            fix = ("the TLS handshake failed: check the SERVER_ROOT_CA_CERTIFICATE (the registry's CA) and "
+                   "CLIENT_CERTIFICATE_TLS_AUTH secrets")
+        else:
+            fix = "start the registry or fix SchemaRegistryURI"
         return RegistryUnavailable(f"schema registry {self.url}: {what}: unreachable ({type(exc).__name__}: "
-                                   f"{reason[:200]}); start the registry or fix SchemaRegistryURI; records wait "
-                                   "until it answers")
+                                   f"{reason[:200]}); {fix}; records wait until it answers")
 
     def close(self) -> None:
         for path in self._files:
