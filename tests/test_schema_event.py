@@ -4,6 +4,8 @@ for a Python handler's worker, with keySchemaMetadata / valueSchemaMetadata; and
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -72,3 +74,12 @@ def test_an_unknown_schema_id_is_asked_for_once_not_per_record() -> None:
         with pytest.raises(RecordSchemaError, match="schema id 9 not found"):
             decoder.decode(b"\x00\x00\x00\x00\x09payload")
     assert registry.fetches == 1
+
+
+def test_the_engine_imports_no_schema_library_until_a_mapping_needs_one() -> None:
+    """Mappings without a SchemaRegistryConfig pay nothing: not even the imports (the extra may be absent)."""
+    code = ("import sys, triggerfish.esm.runner, triggerfish.doctor.kafka; "
+            "print([m for m in ('fastavro', 'jsonschema', 'google.protobuf', 'confluent_kafka.schema_registry', "
+            "'boto3') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

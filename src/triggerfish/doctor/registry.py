@@ -9,7 +9,7 @@ from triggerfish.doctor.report import Check
 from triggerfish.errors import SecretError
 from triggerfish.esm.schema_records import Settings
 from triggerfish.schemas import RegistryUnavailable, open_registry
-from triggerfish.schemas.errors import safe_url
+from triggerfish.schemas.errors import MissingExtra, safe_url
 
 STAGE = "schema_registry"
 PROBLEM = "PROBLEM: Schema registry error."
@@ -23,6 +23,8 @@ def check_registry(settings: Settings) -> Check:
         registry = open_registry(settings.uri, settings.access_configs)
     except SecretError as exc:
         return Check.of(STAGE, target, "fail", PROBLEM, str(exc), "fix the AccessConfigs secret of SchemaRegistryConfig")
+    except MissingExtra as exc:
+        return Check.of(STAGE, target, "fail", PROBLEM, str(exc), "pip install 'triggerfish[schemas]'")
     try:
         subjects = registry.subjects()
     except RegistryUnavailable as exc:

@@ -30,7 +30,7 @@ from triggerfish.esm.drive import OnFailure
 from triggerfish.esm.event import Record, SchemaRecord, metadata_members
 from triggerfish.esm.partitions import filtered_record
 from triggerfish.schemas import RecordSchemaError, RegistryUnavailable, SchemaDecoder, open_registry
-from triggerfish.schemas.errors import safe_url
+from triggerfish.schemas.errors import MissingExtra, safe_url
 from triggerfish.schemas.formats import to_json
 
 _log = logging.getLogger("triggerfish.esm")
@@ -115,7 +115,7 @@ class SchemaRecords:
         if self._decoder is None:
             try:
                 registry = open_registry(self.settings.uri, self.settings.access_configs)
-            except SecretError as exc:
+            except (SecretError, MissingExtra) as exc:
                 raise SchemaRetry(f"schema registry {safe_url(self.settings.uri)}: {exc}") from None
             self._decoder = SchemaDecoder(registry)
         return self._decoder
@@ -156,6 +156,8 @@ class SchemaRecords:
                 continue
             except RegistryUnavailable as exc:
                 raise SchemaRetry(str(exc.at(_where(base)))) from None
+            except MissingExtra as exc:
+                raise SchemaRetry(f"{_where(base)}: {exc}") from None
             if self.accept is not None and not self.accept(match_on):
                 records.append(filtered_record(base.topic, base.partition, base.offset))
                 filtered += 1

@@ -13,12 +13,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from confluent_kafka.schema_registry import SchemaRegistryClient, SchemaRegistryError
-
 from triggerfish import secrets
 from triggerfish.errors import SecretError
 from triggerfish.schemas import wire
-from triggerfish.schemas.errors import SCHEMA_NOT_FOUND, RecordSchemaError, RegistryUnavailable, safe_url
+from triggerfish.schemas.errors import SCHEMA_NOT_FOUND, RecordSchemaError, RegistryUnavailable, require, safe_url
 from triggerfish.schemas.formats import AVRO, PROTOBUF, SchemaText
 
 #: Seconds per registry request; the client retries up to ``max.retries`` times.
@@ -51,7 +49,9 @@ class ConfluentRegistry:
                                   "field; add it to the secret") from None
         self._auth = "BASIC_AUTH" if "basic.auth.user.info" in conf else (
             "CLIENT_CERTIFICATE_TLS_AUTH" if "ssl.certificate.location" in conf else "")
-        self.client = SchemaRegistryClient(conf)
+        registry = require("confluent_kafka.schema_registry")
+        self._registry_error: type[Exception] = registry.SchemaRegistryError
+        self.client = registry.SchemaRegistryClient(conf)
 
     def _pem(self, text: str) -> str:
         fd, path = tempfile.mkstemp(prefix="triggerfish-registry-", suffix=".pem")  # mode 0600
@@ -73,7 +73,7 @@ class ConfluentRegistry:
                 schema = self.client.get_schema(int(schema_id), fmt=fmt)
             references: list[tuple[str, str]] = []
             self._references(schema.references or [], fmt, references, set())
-        except SchemaRegistryError as exc:
+        except self._registry_error as exc:
             raise self._error(exc, what) from None
         except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
             raise self._unreachable(exc, what) from None
@@ -93,12 +93,12 @@ class ConfluentRegistry:
     def subjects(self) -> list[str]:
         try:
             return list(self.client.get_subjects())
-        except SchemaRegistryError as exc:
+        except self._registry_error as exc:
             raise self._error(exc, "listing subjects") from None
         except Exception as exc:  # noqa: BLE001 - as in fetch
             raise self._unreachable(exc, "listing subjects") from None
 
-    def _error(self, exc: SchemaRegistryError, what: str) -> Exception:
+    def _error(self, exc: Any, what: str) -> Exception:  # a confluent_kafka SchemaRegistryError
         status = exc.http_status_code
         if status == 404:
             return RecordSchemaError(SCHEMA_NOT_FOUND, f"schema registry {self.url}: {what} not found; register the "

@@ -8,6 +8,8 @@ its URL without credentials.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from triggerfish.errors import TriggerfishError
@@ -40,6 +42,22 @@ class RecordSchemaError(SchemaRegistryError):
     def at(self, where: str) -> RecordSchemaError:
         """The same error with the record's ``topic-partition@offset`` in its message."""
         return RecordSchemaError(self.condition, f"{where}: {self}")
+
+
+class MissingExtra(SchemaRegistryError):
+    """A library schema registries need is not installed (the ``schemas`` extra)."""
+
+    def __init__(self, module: str) -> None:
+        super().__init__(f"schema registries need the schemas extra, and {module} is missing: "
+                         "pip install 'triggerfish[schemas]'")
+
+
+def require(module: str) -> Any:
+    """Import ``module`` when a mapping first needs it (mappings without a registry never pay for it)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(module) from None
 
 
 class RegistryUnavailable(SchemaRegistryError):

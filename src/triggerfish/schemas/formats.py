@@ -18,12 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import fastavro
-import jsonschema
-from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
-from google.protobuf.message import DecodeError
-
-from triggerfish.schemas.errors import DESERIALIZATION_ERROR, RecordSchemaError
+from triggerfish.schemas.errors import DESERIALIZATION_ERROR, RecordSchemaError, require
 from triggerfish.schemas.wire import message_indexes
 
 AVRO, PROTOBUF, JSON = "AVRO", "PROTOBUF", "JSON"
@@ -59,6 +54,8 @@ def decoder_for(schema: SchemaText) -> Decode:
 
 
 def _avro(schema: str, references: tuple[tuple[str, str], ...]) -> Decode:
+    fastavro = require("fastavro")
+    require("fastavro.schema")
     named: dict[str, Any] = {}
     try:
         for _, text in references:  # named types the schema uses by name
@@ -78,6 +75,8 @@ def _avro(schema: str, references: tuple[tuple[str, str], ...]) -> Decode:
 
 
 def _file_descriptor(text: str) -> Any:
+    descriptor_pb2 = require("google.protobuf.descriptor_pb2")
+    DecodeError = require("google.protobuf.message").DecodeError  # noqa: N806 - the library's class
     try:
         return descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(text, validate=True))
     except (binascii.Error, DecodeError, ValueError):
@@ -86,6 +85,11 @@ def _file_descriptor(text: str) -> Any:
 
 
 def _protobuf(schema: str, references: tuple[tuple[str, str], ...]) -> Decode:
+    descriptor_pb2 = require("google.protobuf.descriptor_pb2")
+    descriptor_pool = require("google.protobuf.descriptor_pool")
+    message_factory = require("google.protobuf.message_factory")
+    json_format = require("google.protobuf.json_format")
+    DecodeError = require("google.protobuf.message").DecodeError  # noqa: N806 - the library's class
     fd = _file_descriptor(schema)
     pool = descriptor_pool.DescriptorPool()
     default = descriptor_pool.Default()
@@ -139,6 +143,7 @@ def _protobuf(schema: str, references: tuple[tuple[str, str], ...]) -> Decode:
 
 
 def _json_schema(schema: str) -> Decode:
+    jsonschema = require("jsonschema")
     try:
         document = json.loads(schema)
         cls = jsonschema.validators.validator_for(document)
