@@ -15,8 +15,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from triggerfish import localkafka
 from triggerfish.localkafka import KafkaEnv
 
-# The site-fencing fixtures (aws, ca, ga, infinispan, make_world) for the test_fencing_* modules.
-pytest_plugins = ["fencing_support"]
+# The site-fencing fixtures (aws, ca, ga, infinispan, make_world) for the test_fencing_* modules;
+# the schema registry (schema_registry: one Apicurio per session) for the schema registry tests.
+pytest_plugins = ["fencing_support", "registry_helpers"]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from typing import Any
 
 from triggerfish import config as project
 from triggerfish.bridge import config as bridge
+from triggerfish.doctor.registry import check_registry
 from triggerfish.doctor.report import Check
 from triggerfish.errors import ConfigError
 from triggerfish.esm import auth, problems, stages
@@ -34,6 +35,7 @@ from triggerfish.esm.probes.admin import (
 from triggerfish.esm.probes.aws import check_credentials, check_secrets
 from triggerfish.esm.probes.network import DEFAULT_TIMEOUT_S, split_hostport
 from triggerfish.esm.probes.tls import peer_certificate
+from triggerfish.esm.schema_records import Settings
 from triggerfish.esm.store import Store
 
 DEFAULT_GROUP = "triggerfish-doctor"
@@ -53,6 +55,7 @@ class _Plan:
     group: str = DEFAULT_GROUP
     who: auth.Auth | None = None
     setup: tuple[Check, ...] = ()  # credentials / secret stages already run while building the plan
+    registry: Settings | None = None  # the mapping's SchemaRegistryConfig: checked after the Kafka stages
 
     @property
     def failed(self) -> bool:
@@ -109,6 +112,7 @@ def plan_from_mapping(config_file: Path, name: str, group: str = "") -> _Plan:
         note = Check.of("config", name, "warn", "the mapping has no UUID yet (it has never run), so its consumer "
                         f"group is unknown; checking group {DEFAULT_GROUP!r} instead", "", "pass --group, or run it once")
     plan = _plan_from_mapping(m, m.topic, gid)
+    plan.registry = Settings.of(m)
     if note:
         plan.setup = (note, *plan.setup)
     return plan
@@ -166,7 +170,18 @@ def parse_properties(items: Sequence[str]) -> dict[str, str]:
 def diagnose(plan: _Plan, *, poll: bool = True, timeout: float = DEFAULT_TIMEOUT_S,
              kafka_timeout: float = KAFKA_TIMEOUT_S, on_check: _OnCheck | None = None) -> list[Check]:
     """Every stage in order; a failed stage skips what depends on it (topic and group are both checked,
-    so missing ACLs on each show up in one run). ``on_check`` sees each row as it is decided (progress)."""
+    so missing ACLs on each show up in one run). ``on_check`` sees each row as it is decided (progress).
+    A mapping's schema registry is checked last, whatever the Kafka stages found."""
+    checks = _diagnose_kafka(plan, poll=poll, timeout=timeout, kafka_timeout=kafka_timeout, on_check=on_check)
+    if plan.registry is not None:
+        checks.append(check_registry(plan.registry))
+        if on_check:
+            on_check(checks[-1])
+    return checks
+
+
+def _diagnose_kafka(plan: _Plan, *, poll: bool, timeout: float, kafka_timeout: float,
+                    on_check: _OnCheck | None) -> list[Check]:
     checks: list[Check] = []
 
     def add(c: Check) -> Check:

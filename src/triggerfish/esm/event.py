@@ -105,6 +105,33 @@ class Record:
 _new = object.__new__
 
 
+class SchemaRecord(Record):
+    """A record decoded with a schema registry: its key/value as the mapping's EventRecordFormat gives them,
+    plus ``keySchemaMetadata`` / ``valueSchemaMetadata`` (only mappings with a SchemaRegistryConfig make these)."""
+
+    __slots__ = ("schema_metadata", "_metadata_json")
+
+    def __init__(self, base: Record, key: bytes | None, value: bytes | None, metadata: dict[str, Any],
+                 metadata_json: bytes | None = None) -> None:
+        r = self
+        r.topic, r.partition, r.offset = base.topic, base.partition, base.offset
+        r.timestamp, r.timestamp_type, r.headers = base.timestamp, base.timestamp_type, base.headers
+        r.key, r.value, r.encoded = key, value, b""
+        #: {"keySchemaMetadata": {...}, "valueSchemaMetadata": {...}}, the attributes decoded
+        self.schema_metadata = metadata
+        #: the same as JSON members, ``,"valueSchemaMetadata":{...}`` (callers cache it per schema id)
+        self._metadata_json = metadata_json if metadata_json is not None else metadata_members(metadata)
+        self.size = _json_size(self) + len(self._metadata_json)
+
+    def encode(self) -> bytes:
+        if not self.encoded:
+            self.encoded = _encode_record(self)[:-1] + self._metadata_json + b"}"
+        return self.encoded
+
+    def json_size(self) -> int:
+        return self.size
+
+
 def _signed(value: bytes | None) -> bytes:
     if not value:
         return b"[]"
@@ -130,6 +157,12 @@ def _prefix(topic: str, partition: int) -> bytes:
 
 #: len(_prefix(topic, partition)) by topic, then partition (no tuple built per record).
 _prefix_sizes: dict[str, dict[int, int]] = {}
+
+
+def metadata_members(metadata: dict[str, Any]) -> bytes:
+    """``,"keySchemaMetadata":{...},"valueSchemaMetadata":{...}``: what a SchemaRecord adds to its JSON object."""
+    return b"".join(b"," + json.dumps(name).encode() + b":" + json.dumps(meta, separators=(",", ":")).encode()
+                    for name, meta in metadata.items())
 
 
 _TYPES = {"CREATE_TIME": b"CREATE_TIME", "LOG_APPEND_TIME": b"LOG_APPEND_TIME"}

@@ -44,6 +44,9 @@ _INVOKE_ERRORS = _counter("invoke_errors", "InvokeErrorCount", "failed invokes (
 _DESTINATION_ERRORS = _counter("on_failure_destination_delivery_errors", "OnFailureDestinationDeliveryErrorCount",
                               "failed attempts to deliver records to the on-failure destination.")
 _COMMIT_ERRORS = _counter("commit_errors", "CommitErrorCount", "failed offset commits.")
+_SCHEMA_REGISTRY_ERRORS = _counter("schema_registry_errors", "SchemaRegistryErrorCount",
+                                  "records that could not be decoded with the schema registry (SCHEMA_NOT_FOUND, "
+                                  "DESERIALIZATION_ERROR).")
 # -- KafkaMetrics ------------------------------------------------------------------------------
 _MAX_OFFSET_LAG = Gauge(_PREFIX + "max_offset_lag", "Lambda MaxOffsetLag: the largest lag (log end offset minus "
                        "committed offset) of the mapping's assigned partitions.", _LABELS)
@@ -51,7 +54,7 @@ _SUM_OFFSET_LAG = Gauge(_PREFIX + "sum_offset_lag", "Lambda SumOffsetLag: the la
                        "assigned partitions.", _LABELS)
 
 _ALL = (_POLLED, _FILTERED_OUT, _INVOKED, _FAILED_INVOKE, _DROPPED, _DESTINATION_DELIVERED, _COMMITTED,
-        _POLLING_ERRORS, _INVOKE_ERRORS, _DESTINATION_ERRORS, _COMMIT_ERRORS, _MAX_OFFSET_LAG, _SUM_OFFSET_LAG)
+        _POLLING_ERRORS, _INVOKE_ERRORS, _DESTINATION_ERRORS, _COMMIT_ERRORS, _SCHEMA_REGISTRY_ERRORS, _MAX_OFFSET_LAG, _SUM_OFFSET_LAG)
 
 
 class MappingMetrics:
@@ -70,6 +73,7 @@ class MappingMetrics:
         self._invoke_errors = _INVOKE_ERRORS.labels(*labels)
         self._destination_errors = _DESTINATION_ERRORS.labels(*labels)
         self._commit_errors = _COMMIT_ERRORS.labels(*labels)
+        self._schema_errors = _SCHEMA_REGISTRY_ERRORS.labels(*labels)
         self._labels = labels
         #: Last known lag per partition. The lag gauges appear with the first known lag (never a made-up 0)
         #: and keep a partition's last value while its watermarks cannot be read.
@@ -109,6 +113,9 @@ class MappingMetrics:
 
     def commit_error(self) -> None:
         self._commit_errors.inc()
+
+    def schema_registry_error(self) -> None:
+        self._schema_errors.inc()
 
     def lags(self, lags: Mapping[tuple[str, int], int | None]) -> None:
         """The assigned partitions' lags (None = not known now: the last known value stays)

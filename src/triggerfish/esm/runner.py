@@ -39,7 +39,8 @@ from triggerfish.esm.filter import compile_criteria
 from triggerfish.esm.invoker import Invoker
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
-from triggerfish.esm.retry import RetryPolicy
+from triggerfish.esm.retry import RetryPolicy, retry_delay
+from triggerfish.esm.schema_records import SchemaRecords
 from triggerfish.esm.setup import SetupCheck, record_once, set_up
 from triggerfish.esm.state import ENABLED, MappingStatus
 from triggerfish.functions.runtime import FunctionRuntime
@@ -112,6 +113,8 @@ class MappingRunner:
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
         self._filter = _compile_filter(mapping)
+        # only with a SchemaRegistryConfig; kept across consumes (its schema cache outlives an outage)
+        self._schemas = SchemaRecords.of(mapping, accept=self._filter, metrics=self.metrics, status=self.status)
         self._pool: Executor | None = None
         self._source: RecordSource | None = None
         self._builder: EventBuilder | None = None
@@ -168,6 +171,8 @@ class MappingRunner:
                     resolved = self._setup()
                 else:
                     self._reconsume.clear()
+                    if self._schemas is not None and self._schemas.retries:  # the registry is down: give it time
+                        self._stop.wait(retry_delay(self._schemas.retries))
                     _log.warning("mapping %s: reading again from the committed offsets", self.mapping.uuid)
         except BaseException as exc:  # noqa: BLE001 - a mapping's failure must not end the engine
             self.error = exc
@@ -176,6 +181,8 @@ class MappingRunner:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._schemas is not None:
+                self._schemas.close()
             self._save_status()
 
     def _setup(self) -> auth.Auth | None:
@@ -238,6 +245,8 @@ class MappingRunner:
         on_failure = None if destination is None else OnFailure(
             destination, Source(",".join(self.bootstrap_servers), mapping.event_source_arn, mapping.uuid or ""),
             self._function_arn, builder.build)
+        if self._schemas is not None:
+            self._schemas.on_failure = on_failure
         driver = BatchDriver(mapping.function, policy, invoker, status=self.status, metrics=self.metrics,
                              clock=self.clock, on_failure=on_failure, name=mapping.uuid or "",
                              on_invoke=lambda ok, detail, problem: self._stage(
@@ -245,7 +254,12 @@ class MappingRunner:
         return driver, destination
 
     def _records_of(self, messages: Sequence[Any]) -> list[Record]:
-        records, filtered = records_of(messages, self._filter, self._client_error)
+        if self._schemas is not None:
+            records, filtered = self._schemas.records_of(messages, self._client_error)
+            if self._schemas.waiting:  # keep nothing of this poll: read again from the committed offsets, later
+                self._reconsume.set()
+        else:
+            records, filtered = records_of(messages, self._filter, self._client_error)
         self.metrics.polled(len(records), filtered)
         return records
 

@@ -60,7 +60,7 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
     keys = [r.key for r in records]
     values = [r.value for r in records]
     types = [r.timestamp_type for r in records]
-    columns = (
+    columns: tuple[Any, ...] = (
         envelope, runs,
         [r.offset for r in records], [r.timestamp for r in records],
         types[0] if types.count(types[0]) == len(types) else types,
@@ -68,6 +68,8 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
         [-1 if v is None else len(v) for v in values],
         {i: list(r.headers) for i, r in enumerate(records) if r.headers},
     )
+    if hasattr(first, "schema_metadata"):  # a schema registry mapping: all its records have it
+        columns += ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
     meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer.
     return b"".join([_META_LEN.pack(len(meta)), meta, *[k for k in keys if k], *[v for v in values if v]])
@@ -82,7 +84,9 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
     view = memoryview(blob)
     (meta_len,) = _META_LEN.unpack_from(view)
     start = _META_LEN.size + meta_len
-    envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers = pickle.loads(view[_META_LEN.size:start])
+    envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas = pickle.loads(
+        view[_META_LEN.size:start])
+    metadata = schemas[0] if schemas else None
     b64 = b2a_base64
     kview = view[start:]
     vview = kview[sum(n for n in key_lens if n > 0):]
@@ -115,6 +119,8 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
                 kpos += klen
             if headers and j in headers:
                 record["headers"] = [{name: array("b", v).tolist() if v else []} for name, v in headers[j]]
+            if metadata and j in metadata:
+                record.update(metadata[j])
             append(record)
         i += count
     event = dict(envelope)
