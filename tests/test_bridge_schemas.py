@@ -29,7 +29,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
-from registry_support import RunningRegistry, running_registry, stop_registry
+from registry_helpers import running_registry, stop_registry
 from triggerfish.bridge.config import from_properties
 from triggerfish.bridge.server import prepare
 from triggerfish.errors import ConfigError
@@ -93,22 +93,16 @@ class Bridge:
         raise AssertionError("no record and no error after 20 polls")
 
 
-@pytest.fixture(scope="session")
-def registry() -> Iterator[RunningRegistry]:
-    with running_registry() as running:
-        yield running
-
-
 @pytest.fixture(scope="module")
-def bridge(kafka: KafkaEnv, registry: RunningRegistry) -> Iterator[Bridge]:
-    b = Bridge({"kafka.bootstrap.servers": kafka.bootstrap, "schema.registry.url": registry.url})
+def bridge(kafka: KafkaEnv, schema_registry: str) -> Iterator[Bridge]:
+    b = Bridge({"kafka.bootstrap.servers": kafka.bootstrap, "schema.registry.url": schema_registry})
     yield b
     b.close()
 
 
 @pytest.fixture
-def client(registry: RunningRegistry) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": registry.url})
+def client(schema_registry: str) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": schema_registry})
 
 
 def read_back(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None, bytes | None]]:
@@ -240,13 +234,13 @@ def test_jsonschema_produce_reads_back_with_confluent_and_consumes_decoded(
 
 @pytest.mark.kafka
 def test_record_not_matching_schema_is_42203_naming_record_subject_and_registry(
-        bridge: Bridge, make_topic: Callable[..., str], registry: RunningRegistry) -> None:
+        bridge: Bridge, make_topic: Callable[..., str], schema_registry: str) -> None:
     topic = make_topic()
     r = bridge.produce(topic, {"value_schema": USER_SCHEMA, "records": [{"value": {"name": "ok", "age": 1}},
                                                                       {"value": {"name": 5}}]}, AVRO)
     assert r.status_code == 422 and r.json()["error_code"] == 42203, r.text
     message = r.json()["message"]
-    assert "/records/1/value" in message and f"{topic}-value" in message and registry.url in message
+    assert "/records/1/value" in message and f"{topic}-value" in message and schema_registry in message
     r = bridge.produce(topic, {"value_schema": JSON_SCHEMA, "records": [{"value": {"sku": "x"}}]}, JSONSCHEMA)
     assert r.status_code == 422 and r.json()["error_code"] == 42203, r.text
     r = bridge.produce(topic, {"value_schema": "not a schema {", "records": [{"value": {"sku": "x"}}]}, AVRO)
