@@ -4,6 +4,7 @@ the shared tools' start.sh on a free 127.0.0.1 port and stopped at the end.
     schema_registry            session fixture: the URL of one registry for the whole run
     running_registry()         a registry of a test's own (to stop it: an outage), as ``RunningRegistry``
     stop_registry(registry)    stop it (again is harmless)
+    pipe(a, b)                 copy one socket into another (the fronts tests put before the registry)
 
 The tools are found like CI finds them: ``../shared/tools/schema-registry`` next to the clone (or next
 to any directory above it), or ``$SCHEMA_REGISTRY_TOOLS``. Missing tools fail the tests: CI builds them.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,3 +75,18 @@ def schema_registry() -> Iterator[str]:
     """The URL of a running registry (``http://127.0.0.1:PORT/apis/ccompat/v7``)."""
     with running_registry() as registry:
         yield registry.url
+
+
+def pipe(a: socket.socket, b: socket.socket) -> None:
+    """Copy what ``a`` receives to ``b`` until either closes, then shut both (run one per direction)."""
+    try:
+        while data := a.recv(65536):
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

@@ -27,6 +27,7 @@ from esm_helpers import (
     wait_until,
     write_handler,
 )
+from registry_helpers import pipe
 from test_schema_registry_engine import AVRO_SCHEMA, registry_mapping, serialize
 
 pytestmark = pytest.mark.kafka
@@ -135,21 +136,7 @@ class Gate:
             upstream = socket.create_connection(self.target)
             self.live += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
     def close(self) -> None:
         self.listener.close()

@@ -14,24 +14,11 @@ import pytest
 import trustme
 
 from kafka_helpers import env_secret
+from registry_helpers import pipe
 from test_schema_registry_engine import ORDERS, serialize
 from triggerfish.schemas import RegistryUnavailable, SchemaDecoder, open_registry
 
 pytestmark = pytest.mark.kafka  # needs the registry, started like the broker
-
-
-def _pipe(a: socket.socket, b: socket.socket) -> None:
-    try:
-        while data := a.recv(65536):
-            b.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -53,8 +40,8 @@ def tls_front(schema_registry: str) -> Iterator[tuple[str, trustme.CA, trustme.L
             raw.close()
             return
         upstream = socket.create_connection((host, int(port)))
-        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
-        _pipe(client, upstream)
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
 
     def accept() -> None:
         while True:
