@@ -20,7 +20,6 @@ too, and must not pay for the engine and the HTTP server (0.06 s -> 0.4 s per wo
 other names are imported on first use (PEP 562) from the fixed table below.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from triggerfish.diagnosis import Diagnosis
@@ -40,6 +39,7 @@ from triggerfish.errors import (
     ThrottledError,
     TriggerfishError,
 )
+from triggerfish.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from triggerfish.api.sigv4 import AccessKey, load_access_key
@@ -88,15 +88,7 @@ _LAZY = {
 }
 
 if not TYPE_CHECKING:  # type checkers see the imports above instead
-
-    def __getattr__(name: str) -> object:
-        try:
-            module, attribute = _LAZY[name]
-        except KeyError:
-            raise AttributeError(f"module 'triggerfish' has no attribute {name!r}") from None
-        value = getattr(import_module(module), attribute)
-        globals()[name] = value  # later lookups skip __getattr__
-        return value
+    __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
     def __dir__() -> list[str]:
         return sorted(set(globals()) | set(__all__))

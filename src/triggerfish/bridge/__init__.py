@@ -7,10 +7,10 @@ properties (``doctor kafka --bridge-config``) does not load the server, its HTTP
 registry libraries.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from triggerfish.bridge.config import BridgeConfig, from_file, from_properties
+from triggerfish.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from triggerfish.bridge.app import create_app
@@ -21,12 +21,4 @@ __all__ = ["BridgeConfig", "Services", "create_app", "from_file", "from_properti
 _LAZY = {"create_app": ("triggerfish.bridge.app", "create_app"), "Services": ("triggerfish.bridge.services", "Services")}
 
 if not TYPE_CHECKING:  # type checkers see the imports above instead
-
-    def __getattr__(name: str) -> object:
-        try:
-            module, attribute = _LAZY[name]
-        except KeyError:
-            raise AttributeError(f"module 'triggerfish.bridge' has no attribute {name!r}") from None
-        value = getattr(import_module(module), attribute)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_attributes(__name__, _LAZY, globals())
