@@ -31,11 +31,10 @@ from triggerfish.errors import (
 from triggerfish.esm.catalog import FILE
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
-from triggerfish.esm.state import EventSourceMapping
+from triggerfish.esm.state import TRANSITIONAL, EventSourceMapping
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime
 
-_CHANGING = ("Creating", "Enabling", "Disabling", "Updating", "Deleting")
 _DEFAULT_REGION = "us-east-1"
 _DEFAULT_ACCOUNT = "000000000000"
 
@@ -151,7 +150,7 @@ class EngineBackend:
             local = out["State"]
             for member in ("State", "StateTransitionReason", "LastProcessingResult"):
                 out[member] = fleet.get(member, out[member])
-            if local in _CHANGING:  # this replica is still applying a change the others may have published
+            if local in TRANSITIONAL:  # this replica is still applying a change the others may have published
                 out["State"] = local
             out["TriggerfishFleet"] = {
                 "Replicas": fleet.get("Replicas", []),

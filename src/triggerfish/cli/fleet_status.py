@@ -15,12 +15,8 @@ from triggerfish.cluster.catalog import file_mapping_uuid
 from triggerfish.cluster.config import ClusterConfig
 from triggerfish.cluster.configlog import read_configs
 from triggerfish.config import ProjectConfig
+from triggerfish.esm.catalog import FILE, summary
 from triggerfish.esm.config import MappingConfig
-
-
-def _summary(mapping: MappingConfig, origin: str) -> dict[str, Any]:
-    return {"FunctionName": mapping.function, "Topics": list(mapping.topics), "Origin": origin,
-            "ConsumerGroupId": mapping.group_id, "Enabled": mapping.enabled}
 
 
 def collect(cfg: ClusterConfig, project: ProjectConfig | None) -> dict[str, Any]:
@@ -29,15 +25,15 @@ def collect(cfg: ClusterConfig, project: ProjectConfig | None) -> dict[str, Any]
     board = read_board(cfg)
     summaries: dict[str, dict[str, Any]] = dict(board.mappings())
     for uuid, entry in definitions.items():
-        summaries[uuid] = _summary(MappingConfig.from_dict(entry.config).replace(uuid=uuid), entry.origin)
+        summaries[uuid] = summary(MappingConfig.from_dict(entry.config).replace(uuid=uuid), entry.origin)
     for mapping in project.mappings if project is not None else ():
         uuid = mapping.uuid or file_mapping_uuid(cfg.name, mapping)
-        summaries.setdefault(uuid, _summary(mapping.replace(uuid=uuid), "config"))
+        summaries.setdefault(uuid, summary(mapping.replace(uuid=uuid), FILE))
     mappings = []
-    for uuid, summary in summaries.items():
-        fleet = board.fleet(uuid, enabled=bool(summary.get("Enabled", True))) or {}
+    for uuid, shown in summaries.items():
+        fleet = board.fleet(uuid, enabled=bool(shown.get("Enabled", True))) or {}
         mappings.append({
-            "UUID": uuid, **summary,
+            "UUID": uuid, **shown,
             "State": fleet.get("State", "Creating"),
             "StateTransitionReason": fleet.get("StateTransitionReason", ""),
             "LastProcessingResult": fleet.get("LastProcessingResult", "No records processed"),

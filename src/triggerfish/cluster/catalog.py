@@ -10,7 +10,6 @@ name and the mapping's identity, so every replica, and every restart, agrees on 
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections.abc import Mapping
 from typing import Any
 
 from triggerfish.cluster.config import ClusterConfig
@@ -42,13 +41,10 @@ class ClusterCatalog:
         return mapping.uuid or file_mapping_uuid(self._cfg.name, mapping)
 
     def definitions(self) -> dict[str, Stored]:
-        return dict(self.log.entries())
+        return dict(self.log.entries())  # a copy already; dict() widens its type to the protocol's
 
     def write(self, uuid: str, config: dict[str, Any] | None, check: Check) -> None:
-        def check_entries(entries: Mapping[str, Entry]) -> None:
-            check(entries)
-
-        self.log.write(uuid, config, check_entries)
+        self.log.write(uuid, config, check)
 
     def subscribe(self, on_change: OnChange) -> None:
         self._subscribers.append(on_change)

@@ -5,10 +5,11 @@ same keys, plus ``Replicas`` (one line per replica) and an ``owner`` per partiti
 
 * Partitions: those assigned on a live replica; two claims of one partition (mid-rebalance): the newer
   record wins.
-* State: a disabled config shows the replicas' Disabling/Disabled; an enabled one is Enabled when any
-  replica is, else the most common transitional state, Creating when nobody reports.
+* State: a disabled config shows the replicas' Disabling/Disabled; an enabled one is still changing
+  (Deleting, Updating, Creating, Enabling, in that order) while any replica is, then Enabled; Creating
+  when nobody reports.
 * LastProcessingResult: a ``PROBLEM:`` from any replica wins (``Problem`` names the replica), else the
-  most recently modified result.
+  most recently modified result of a replica that processed records.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING = (
-    "Creating", "Enabling", "Enabled", "Disabling", "Disabled", "Updating", "Deleting",
+from triggerfish.esm.state import (
+    CREATING,
+    DELETING,
+    DISABLED,
+    DISABLING,
+    ENABLED,
+    ENABLING,
+    NO_RECORDS,
+    UPDATING,
+    USER_INITIATED,
 )
-TRANSITIONAL = (DELETING, UPDATING, CREATING, ENABLING)  # the first present names the fleet's state
-USER_INITIATED = "USER_INITIATED"
-NO_RECORDS = "No records processed"
+
+#: The first of these any replica reports names the fleet's state: the change is not in force everywhere yet.
+_CHANGING = (DELETING, UPDATING, CREATING, ENABLING)
 
 
 def is_live(heartbeat: float | None, now: float, session_timeout_s: float) -> bool:
@@ -97,7 +106,7 @@ def _state(states: list[str], enabled: bool) -> str:
         return CREATING
     # A change is in force when every replica has applied it: until then the fleet is still changing
     # (and a replica still applying it refuses another update, as Lambda does in these states).
-    changing = [s for s in TRANSITIONAL if s in states]
+    changing = [s for s in _CHANGING if s in states]
     if changing:
         return changing[0]
     if ENABLED in states:

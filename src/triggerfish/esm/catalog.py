@@ -28,6 +28,12 @@ FILE = "config"
 API = "api"
 
 
+def summary(mapping: MappingConfig, origin: str) -> dict[str, Any]:
+    """What a fleet's status shows of a mapping without its full definition."""
+    return {"FunctionName": mapping.function, "Topics": list(mapping.topics), "Origin": origin,
+            "ConsumerGroupId": mapping.group_id, "Enabled": mapping.enabled}
+
+
 class Stored(Protocol):
     """A definition as a catalog holds it; ``version`` grows with every change to it."""
 

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from triggerfish.errors import ConcurrentChange, MappingConflict, MappingInUse, MappingNotFound, TriggerfishError
 from triggerfish.esm import metrics
-from triggerfish.esm.catalog import FILE, Catalog, LocalCatalog, Stored
+from triggerfish.esm.catalog import FILE, Catalog, LocalCatalog, Stored, summary
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.runner import MappingRunner
 from triggerfish.esm.state import (
@@ -42,6 +42,7 @@ from triggerfish.esm.state import (
     DISABLING,
     ENABLED,
     ENABLING,
+    TRANSITIONAL,
     UPDATING,
     USER_INITIATED,
     EventSourceMapping,
@@ -54,7 +55,6 @@ from triggerfish.validation import InvalidParameterError
 _log = logging.getLogger("triggerfish.esm")
 
 _STOP_TIMEOUT_S = 60.0
-_TRANSITIONAL = (CREATING, ENABLING, DISABLING, UPDATING, DELETING)
 
 
 class StatusSink(Protocol):
@@ -173,7 +173,7 @@ class Engine:
         # A mapping retrying a failed setup (Enabling + PROBLEM) stays updatable: an update is how
         # the PROBLEM gets fixed (new secret, Enabled=false), as with Lambda.
         retrying_setup = entry.status.state == ENABLING and entry.status.problem is not None
-        if entry.status.state in _TRANSITIONAL and not retrying_setup:
+        if entry.status.state in TRANSITIONAL and not retrying_setup:
             raise MappingInUse(
                 f"Cannot update the event source mapping because it is in use (State {entry.status.state}). "
                 "Retry when it is Enabled or Disabled."
@@ -360,7 +360,7 @@ class Engine:
         try:
             self.store.save_status(uuid, status)
             if self._status_sink is not None:
-                self._status_sink.publish(uuid, _summary(entry), status)
+                self._status_sink.publish(uuid, summary(entry.config, entry.origin), status)
         except Exception as exc:  # noqa: BLE001 - status is advisory; never stop processing for it
             _log.warning("could not save status of %s: %s", uuid, exc)
 
@@ -416,12 +416,6 @@ def _mapping_of(uuid: str, stored: Stored) -> MappingConfig | None:
 def _writer(stored: Stored) -> str:
     writer = getattr(stored, "writer", None)
     return f"replica {writer}" if writer else "another request"
-
-
-def _summary(entry: _Entry) -> dict[str, Any]:
-    """What a fleet's status shows of a mapping without its full definition."""
-    return {"FunctionName": entry.config.function, "Topics": list(entry.config.topics), "Origin": entry.origin,
-            "ConsumerGroupId": entry.config.group_id, "Enabled": entry.config.enabled}
 
 
 def _bare(function_name: str) -> str:

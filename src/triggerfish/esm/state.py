@@ -20,8 +20,10 @@ CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING = (
     "Creating", "Enabling", "Enabled", "Disabling", "Disabled", "Updating", "Deleting",
 )
 _STATES = (CREATING, ENABLING, ENABLED, DISABLING, DISABLED, UPDATING, DELETING)
+#: The states of a change still being applied (Lambda refuses another update in them).
+TRANSITIONAL = (CREATING, ENABLING, DISABLING, UPDATING, DELETING)
 USER_INITIATED = "USER_INITIATED"
-_NO_RECORDS = "No records processed"
+NO_RECORDS = "No records processed"
 OK = "OK"
 _KEEP = object()  # set_state(problem=...) not given: the problem stays as it is
 
@@ -54,7 +56,7 @@ class MappingStatus:
         self._lock = threading.Lock()
         self.state = state
         self.state_transition_reason = reason
-        self.last_processing_result = _NO_RECORDS
+        self.last_processing_result = NO_RECORDS
         self.last_modified = time.time()
         self.partitions: dict[tuple[str, int], _PartitionStatus] = {}
         self.stages: list[dict[str, Any]] = []
@@ -65,7 +67,7 @@ class MappingStatus:
         self.host = ""
         #: The brokers cannot be reached: shown over what invokes report until it clears (esm/connection.py).
         self._outage: Diagnosis | None = None
-        self._behind: tuple[str, Diagnosis | None] = (_NO_RECORDS, None)  # the result the outage covers
+        self._behind: tuple[str, Diagnosis | None] = (NO_RECORDS, None)  # the result the outage covers
 
     def set_state(self, state: str, reason: str = USER_INITIATED, *, problem: Diagnosis | None | object = _KEEP) -> None:
         """Change State; with ``problem`` (a Diagnosis, or None to clear) set it in the same step, so a
@@ -124,7 +126,7 @@ class MappingStatus:
     def _set_problem(self, problem: Diagnosis | None) -> None:  # with self._lock held
         if problem is None:
             if self.problem is not None and self.last_processing_result == self.problem.problem:
-                self.last_processing_result = OK if self.invocations > self.errors else _NO_RECORDS
+                self.last_processing_result = OK if self.invocations > self.errors else NO_RECORDS
             self.problem = None
         else:
             self.problem = problem
@@ -163,7 +165,7 @@ class MappingStatus:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MappingStatus:
         s = cls(data.get("State", CREATING), data.get("StateTransitionReason", USER_INITIATED))
-        s.last_processing_result = data.get("LastProcessingResult", _NO_RECORDS)
+        s.last_processing_result = data.get("LastProcessingResult", NO_RECORDS)
         s.last_modified = data.get("LastModified", time.time())
         for p in data.get("Partitions", []):
             s.partitions[(p["topic"], p["partition"])] = _PartitionStatus(
