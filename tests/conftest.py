@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cluster_replica import delete_cluster_topics
 from triggerfish import localkafka
+from triggerfish.cluster.config import ClusterConfig
 from triggerfish.localkafka import KafkaEnv
 
 # The site-fencing fixtures (aws, ca, ga, infinispan, make_world) for the test_fencing_* modules;
@@ -60,6 +63,18 @@ def make_topic(admin: AdminClient, unique_name: Callable[[str], str]) -> Iterato
                 future.result(timeout=30)
             except Exception:
                 pass
+
+
+@pytest.fixture
+def cluster(kafka: KafkaEnv, admin: AdminClient, unique_name: Callable[[str], str]) -> Iterator[Callable[..., ClusterConfig]]:
+    """``cluster(replica_id)``: configs of one fresh cluster; its topics are deleted after the test."""
+    name = unique_name("cl")
+
+    def make(replica: str = "a", **kw: Any) -> ClusterConfig:
+        return ClusterConfig(name=name, bootstrap_servers=(kafka.bootstrap,), replica_id=replica, **kw)
+
+    yield make
+    delete_cluster_topics(admin, make())
 
 
 @pytest.fixture(scope="session")

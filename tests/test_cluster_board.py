@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
-from cluster_replica import delete_cluster_topics
 from triggerfish.cluster.board import HEARTBEAT_S, StatusBoard, read_board
 from triggerfish.cluster.config import ClusterConfig
-from triggerfish.localkafka import KafkaEnv
 
 pytestmark = pytest.mark.kafka
 
@@ -43,17 +40,6 @@ def eventually(probe: Callable[[], Any], timeout: float, step: float = 0.05) -> 
             raise AssertionError(f"not within {timeout:g} s")
         time.sleep(step)
     return time.monotonic() - started
-
-
-@pytest.fixture
-def cluster(kafka: KafkaEnv, admin: AdminClient, unique_name: Callable[[str], str]) -> Iterator[Callable[..., ClusterConfig]]:
-    name = unique_name("cl")
-
-    def make(replica: str = "a", **kw: Any) -> ClusterConfig:
-        return ClusterConfig(name=name, bootstrap_servers=(kafka.bootstrap,), replica_id=replica, **kw)
-
-    yield make
-    delete_cluster_topics(admin, make())
 
 
 @pytest.fixture

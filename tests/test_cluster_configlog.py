@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AclOperation, AdminClient, ResourceType
 
-from cluster_replica import delete_cluster_topics, version_check
+from cluster_replica import version_check
 from kafka_helpers import allow, closed_port
 from triggerfish.cluster.board import StatusBoard
 from triggerfish.cluster.config import ClusterConfig
@@ -43,18 +43,6 @@ class Recorder:
             self.deleted[uuid] = time.monotonic()
         else:
             self.times[entry.version] = time.monotonic()
-
-
-@pytest.fixture
-def cluster(kafka: KafkaEnv, admin: AdminClient, unique_name: Callable[[str], str]) -> Iterator[Callable[..., ClusterConfig]]:
-    """``cluster(replica_id)``: configs of one fresh cluster; its topics are deleted after the test."""
-    name = unique_name("cl")
-
-    def make(replica: str = "a", **kw: Any) -> ClusterConfig:
-        return ClusterConfig(name=name, bootstrap_servers=(kafka.bootstrap,), replica_id=replica, **kw)
-
-    yield make
-    delete_cluster_topics(admin, make())
 
 
 @pytest.fixture
