@@ -23,10 +23,10 @@ from triggerfish.cluster.config import ClusterConfig
 class Replica:
     """One replica of a fleet: shared definitions in, this replica's status out, everyone's status in."""
 
-    def __init__(self, cfg: ClusterConfig, *, api: str | None = None) -> None:
+    def __init__(self, cfg: ClusterConfig) -> None:
         self.config = cfg
         self.catalog = ClusterCatalog(cfg)
-        self.board = StatusBoard(cfg, api=api)
+        self.board = StatusBoard(cfg)  # its ``api`` is set once the control API serves (App)
 
     @property
     def id(self) -> str:
