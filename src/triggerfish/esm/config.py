@@ -82,6 +82,11 @@ class MappingConfig:
         return "aws:kafka" if self.is_msk else "SelfManagedKafka"
 
     @property
+    def queue(self) -> bool:
+        """ConsumptionMode Queue: consumed through a share group (``esm/queue_drive.py``), not a consumer group."""
+        return (self.kafka_event_source_config or {}).get("ConsumptionMode") == fields.QUEUE
+
+    @property
     def window_seconds(self) -> float:
         w = self.maximum_batching_window_in_seconds
         return _DEFAULT_WINDOW_SECONDS if w is None else float(w)
@@ -152,7 +157,10 @@ class MappingConfig:
         function_name = fields.read_function_name(f)
         arn, servers = fields.read_event_source(f)
         topics = fields.read_topics(f)
-        position, timestamp = fields.read_starting_position(f, now)
+        queue = fields.queue_mode(f)
+        if queue:
+            fields.refuse_in_queue_mode(f)
+        position, timestamp = ("", None) if queue else fields.read_starting_position(f, now)
         batch_size = f.int_("BatchSize", 1, 10000, _DEFAULT_BATCH_SIZE)
         window = f.int_("MaximumBatchingWindowInSeconds", 0, 300)
         enabled = f.bool_("Enabled", True)
@@ -161,7 +169,7 @@ class MappingConfig:
         access = fields.read_access_configurations(f)
         kafka_cfg = fields.read_kafka_event_source_config(f, msk=arn is not None)
         destination = fields.read_destination(f)
-        retries = f.int_("MaximumRetryAttempts", -1, 10000, -1)
+        retries = fields.read_retry_attempts(f, queue=queue)
         age = fields.read_record_age(f)
         bisect = f.bool_("BisectBatchOnFunctionError", False)
         response_types = fields.read_response_types(f)
@@ -196,7 +204,8 @@ class MappingConfig:
         else:
             out["SelfManagedEventSource"] = {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": list(self.bootstrap_servers)}}
         out["Topics"] = list(self.topics)
-        out["StartingPosition"] = self.starting_position
+        if self.starting_position:  # none in Queue mode
+            out["StartingPosition"] = self.starting_position
         if self.starting_position_timestamp is not None:
             out["StartingPositionTimestamp"] = self.starting_position_timestamp
         out["BatchSize"] = self.batch_size

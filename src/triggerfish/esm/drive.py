@@ -133,7 +133,7 @@ class BatchDriver:
         """Invoke until the batch is done; True = commit it, False = abandoned (revoked/stopping)."""
         if cut.oversized:
             r = cut.records[0]
-            return self._discard(cut.records, MAXIMUM_PAYLOAD_SIZE_EXCEEDED,
+            return self.discard(cut.records, MAXIMUM_PAYLOAD_SIZE_EXCEEDED,
                                  f"record {r.topic}-{r.partition}@{r.offset} is {r.json_size()} bytes as JSON; "
                                  f"an invoke payload holds at most {self.max_payload}", lease)
         queue: deque[Attempt[Record]] = deque([Attempt(tuple(cut.records))])
@@ -141,7 +141,7 @@ class BatchDriver:
         while queue:
             attempt = queue.popleft()
             attempt, expired = self.policy.split_expired(attempt, self.clock.time_ms())
-            if expired and not self._discard(expired, RECORD_AGE_EXCEEDED, "older than MaximumRecordAgeInSeconds",
+            if expired and not self.discard(expired, RECORD_AGE_EXCEEDED, "older than MaximumRecordAgeInSeconds",
                                              lease, attempt.invokes, last, pending(attempt.records, queue)):
                 return False
             if not attempt.records:
@@ -151,7 +151,7 @@ class BatchDriver:
             if not lease.current():
                 return False
             outcome, _ = last = self.invoker.invoke(attempt.records)
-            self._report(attempt, outcome)
+            self.report(attempt, outcome)
             plan = self.policy.after_invoke(attempt, outcome)
             self.metrics.invoked(len(attempt.records), failed=len(plan.succeeded) < len(attempt.records),
                                  error=outcome.failed)
@@ -159,13 +159,14 @@ class BatchDriver:
             if plan.succeeded:
                 # e.g. a partial batch response: commit up to the first failed record while it is retried
                 _advance(plan.succeeded, lease, waiting)
-            if plan.discard and not self._discard(plan.discard, plan.condition or "", plan.reason, lease,
+            if plan.discard and not self.discard(plan.discard, plan.condition or "", plan.reason, lease,
                                                   plan.invoke_count, last, waiting):
                 return False
             queue.extendleft(reversed(plan.next))
         return True
 
-    def _report(self, attempt: Attempt[Record], outcome: Outcome) -> None:
+    def report(self, attempt: Attempt[Record], outcome: Outcome) -> None:
+        """LastProcessingResult and the first-invoke stage after one invoke (the Queue-mode loop reports too)."""
         if outcome.failed:
             d = problems.function_failed(self.function, str(outcome.error_type), str(outcome.error_message))
             failure = d.at("invoke")
@@ -175,7 +176,7 @@ class BatchDriver:
             self.status.ok(len(attempt.records))
             self._on_invoke(True, f"{len(attempt.records)} record(s) OK", None)
 
-    def _discard(
+    def discard(
         self,
         records: Sequence[Record],
         condition: str,

@@ -16,6 +16,12 @@ from triggerfish.json_input import NestingError, loads
 from triggerfish.validation import Fields, check_str, lambda_name, shape_error
 
 _STARTING_POSITIONS = ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
+#: SelfManagedKafkaEventSourceConfig.ConsumptionMode: a consumer group (Stream) or a share group (Queue).
+STREAM, QUEUE = "Stream", "Queue"
+_CONSUMPTION_MODES = [STREAM, QUEUE]
+#: Fields Lambda refuses in Queue mode (the service model's words, "Not supported ... when ConsumptionMode is Queue").
+_NOT_IN_QUEUE_MODE = ("StartingPosition", "StartingPositionTimestamp", "MaximumBatchingWindowInSeconds")
+_QUEUE_ONLY = "for Kafka event source mappings when ConsumptionMode is Queue"
 _ACCESS_TYPES = [
     "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH", "SASL_SCRAM_256_AUTH",
     "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE",
@@ -110,6 +116,33 @@ def read_topics(f: Fields) -> tuple[str, ...]:
         check_str(f"{f.path('Topics')}[{i}]", t, min_len=1, max_len=249, pattern=_TOPIC_PATTERN,
                   hint="Kafka topic names: letters, digits, . _ -")
     return tuple(topics)
+
+
+def queue_mode(f: Fields) -> bool:
+    """Whether the self-managed config asks for ConsumptionMode Queue (peeked: the section is read later)."""
+    cfg = f.data.get("SelfManagedKafkaEventSourceConfig")
+    return isinstance(cfg, dict) and cfg.get("ConsumptionMode") == QUEUE
+
+
+def refuse_in_queue_mode(f: Fields) -> None:
+    """StartingPosition, StartingPositionTimestamp and MaximumBatchingWindowInSeconds: Lambda refuses them in Queue mode."""
+    for name in _NOT_IN_QUEUE_MODE:
+        if f.has(name):
+            raise InvalidParameterError(
+                f.path(name), f"{name} is not supported {_QUEUE_ONLY}.",
+                "a share group has no starting position and batches what one poll returns; remove it",
+            )
+
+
+def read_retry_attempts(f: Fields, *, queue: bool) -> int:
+    """MaximumRetryAttempts: -1..10000, default -1; in Queue mode default 0 and -1 refused (the broker redelivers)."""
+    retries = f.int_("MaximumRetryAttempts", -1, 10000, 0 if queue else -1)
+    if queue and retries < 0:
+        raise InvalidParameterError(
+            f.path("MaximumRetryAttempts"), f"MaximumRetryAttempts -1 (infinite retries) is not supported {_QUEUE_ONLY}.",
+            "use 0..10000; the broker redelivers released records up to group.share.delivery.count.limit",
+        )
+    return retries
 
 
 def read_starting_position(f: Fields, now: float | None) -> tuple[str, float | None]:
@@ -280,14 +313,21 @@ def read_kafka_event_source_config(f: Fields, *, msk: bool) -> dict[str, Any] | 
     cfg = f.dict_(mine)
     if cfg is None:
         return None
-    c = Fields(cfg, f.path(mine), ("ConsumerGroupId", "SchemaRegistryConfig"))
+    if msk and "ConsumptionMode" in cfg:
+        raise InvalidParameterError(f"{f.path(mine)}.ConsumptionMode",
+                                    "Unsupported 'ConsumptionMode' parameter for given event source mapping type.",
+                                    "Queue mode (share groups) is for self-managed Kafka only")
+    c = Fields(cfg, f.path(mine), ("ConsumerGroupId", "SchemaRegistryConfig", "ConsumptionMode"))
     gid = c.str_("ConsumerGroupId", min_len=1, max_len=200, pattern=_URI_PATTERN,
                  hint="letters, digits and - / * : _ + = . @")
     registry = c.dict_("SchemaRegistryConfig")
+    mode = c.enum_("ConsumptionMode", _CONSUMPTION_MODES)
     c.done()
     out: dict[str, Any] = {}
     if gid is not None:
         out["ConsumerGroupId"] = gid
+    if mode is not None:
+        out["ConsumptionMode"] = mode
     if registry is not None:
         r = Fields(registry, c.path("SchemaRegistryConfig"),
                    ("SchemaRegistryURI", "EventRecordFormat", "AccessConfigs", "SchemaValidationConfigs"))

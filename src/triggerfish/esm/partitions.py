@@ -39,6 +39,11 @@ def filtered_record(topic: str, partition: int, offset: int) -> Record:
     return record
 
 
+def is_filtered(record: Record) -> bool:
+    """``record`` is a placeholder of ``filtered_record`` (FilterCriteria or a schema failure dropped it)."""
+    return record.encoded == _FILTERED
+
+
 @dataclass
 class Partition:
     tp: _TP

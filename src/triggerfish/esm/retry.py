@@ -92,6 +92,8 @@ class ItemFailures:
 
     first_failed: Mapping[tuple[str, int], int] = field(default_factory=dict)
     invalid: str = ""
+    #: Every failed record as (topic, partition, offset): Queue mode releases exactly these.
+    items: frozenset[tuple[str, int, int]] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -207,6 +209,7 @@ def parse_item_failures(payload: Any, records: Sequence[RecordLike]) -> ItemFail
         return ItemFailures(invalid="batchItemFailures is not a list")
     known = {(f"{r.topic}-{r.partition}", r.offset): (r.topic, r.partition) for r in records}
     first: dict[tuple[str, int], int] = {}
+    failed: set[tuple[str, int, int]] = set()
     for item in items:
         ident = item.get("itemIdentifier") if isinstance(item, Mapping) else None
         if not isinstance(ident, Mapping):
@@ -220,7 +223,8 @@ def parse_item_failures(payload: Any, records: Sequence[RecordLike]) -> ItemFail
         if tp is None:
             return ItemFailures(invalid=f"itemIdentifier {partition}@{offset} is not in the batch"[:300])
         first[tp] = min(offset, first.get(tp, offset))
-    return ItemFailures(first_failed=first)
+        failed.add((*tp, offset))
+    return ItemFailures(first_failed=first, items=frozenset(failed))
 
 
 def _cut_at(records: tuple[R, ...], first_failed: Mapping[tuple[str, int], int]) -> tuple[tuple[R, ...], tuple[R, ...]]:

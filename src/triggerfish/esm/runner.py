@@ -39,9 +39,11 @@ from triggerfish.esm.filter import compile_criteria
 from triggerfish.esm.invoker import Invoker
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
+from triggerfish.esm.queue_drive import QueueHooks, consume_queue
 from triggerfish.esm.retry import RetryPolicy, retry_delay
 from triggerfish.esm.schema_records import SchemaRecords
 from triggerfish.esm.setup import SetupCheck, record_once, set_up
+from triggerfish.esm.share import ShareSource, ShareSourceFactory
 from triggerfish.esm.state import ENABLED, MappingStatus
 from triggerfish.functions.runtime import FunctionRuntime
 
@@ -81,6 +83,7 @@ class Factories:
     pool: PoolFactory = thread_pool
     destination: DestinationFactory = open_destination
     invoker: InvokerFactory = Invoker
+    share: ShareSourceFactory = ShareSource
 
 
 class MappingRunner:
@@ -156,8 +159,9 @@ class MappingRunner:
     def _main(self) -> None:
         try:
             resolved = self._setup()
+            consume = self._consume_queue if self.mapping.queue else self._consume
             while resolved is not None:
-                self._consume(dict(resolved.config))
+                consume(dict(resolved.config))
                 if self._stop.is_set() or not (self._resetup.is_set() or self._reconsume.is_set()):
                     break
                 if self._pool is not None:
@@ -202,19 +206,14 @@ class MappingRunner:
     def _consume(self, client_config: dict[str, Any]) -> None:
         mapping, factories = self.mapping, self.factories
         driver, destination = self._driver(client_config)
-        workers = max(1, self.runtime.concurrency_of(mapping.function))
-        self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
-        settings = consumer_settings(client_config, mapping, mapping.group_id,
-                                     f"triggerfish-{mapping.uuid}-{socket.gethostname()}-{os.getpid()}")
+        settings = consumer_settings(client_config, mapping, mapping.group_id, self._client_id())
         settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats})
-        self.status.host = f"{socket.gethostname()}:{os.getpid()}"
-        self.joined = False
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
                                                  on_commit=self._commits.answered, on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
         last_status = 0.0
         try:
-            while not (self._stop.is_set() or self._resetup.is_set() or self._reconsume.is_set()):
+            while self._polling_on():
                 messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), _POLL_INTERVAL_S))
                 now = self.clock.monotonic()
                 if messages:
@@ -234,12 +233,39 @@ class MappingRunner:
             if destination is not None:
                 destination.close()
 
+    def _consume_queue(self, client_config: dict[str, Any]) -> None:
+        """Queue mode: the share-group loop of ``esm/queue_drive.py`` with this runner's driver, pool and status."""
+        driver, destination = self._driver(client_config)
+        assert self._builder is not None and self._pool is not None
+        hooks = QueueHooks(self._records_of, self._reconsume.is_set, self._share_joined, self._save_status,
+                           self.status, self.metrics, self.clock.monotonic)
+        try:
+            consume_queue(self.factories.share, client_config, self.mapping, driver, self._builder, self._pool, hooks,
+                          client_id=self._client_id(), on_error=self._client_error, running=self._polling_on)
+        finally:
+            if destination is not None:
+                destination.close()
+
+    def _share_joined(self) -> None:
+        self.joined = True
+        self._stage("first_poll", self.mapping.group_id, True, f"joined share group {self.mapping.group_id}")
+
+    def _polling_on(self) -> bool:
+        return not (self._stop.is_set() or self._resetup.is_set() or self._reconsume.is_set())
+
+    def _client_id(self) -> str:
+        return f"triggerfish-{self.mapping.uuid}-{socket.gethostname()}-{os.getpid()}"
+
     def _driver(self, client_config: dict[str, Any]) -> tuple[BatchDriver, Destination | None]:
-        """The batch loop of this consume, with its invoker and the on-failure destination it sends to."""
+        """The batch loop of this consume, with its invoker, worker pool and the on-failure destination it sends to."""
         mapping, factories, policy = self.mapping, self.factories, RetryPolicy.for_mapping(self.mapping)
         builder = self._builder = EventBuilder.for_mapping(mapping, self.bootstrap_servers)
         target = destination_of(mapping)
         destination = factories.destination(target, client_config) if target else None
+        workers = max(1, self.runtime.concurrency_of(mapping.function))
+        self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
+        self.status.host = f"{socket.gethostname()}:{os.getpid()}"
+        self.joined = False
         invoker = factories.invoker(self.runtime, mapping.function, builder,
                                     parse_response=policy.report_batch_item_failures)
         on_failure = None if destination is None else OnFailure(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from triggerfish.errors import LocalKafkaError
 
-_KAFKA_VERSION = os.environ.get("TRIGGERFISH_KAFKA_VERSION", "4.1.1")
+_KAFKA_VERSION = os.environ.get("TRIGGERFISH_KAFKA_VERSION", "4.3.1")
 _LOG4J_VERSION = "2.24.3"
 _SLF4J_VERSION = "2.0.17"
 
