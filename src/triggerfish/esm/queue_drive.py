@@ -43,6 +43,8 @@ _log = logging.getLogger("triggerfish.esm")
 
 POLL_INTERVAL_S = 0.1
 _TICK_INTERVAL_S = 1.0
+#: At most this many records locked to one member per poll.
+_MAX_POLL_RECORDS = 10000
 
 
 class StatusSink(Protocol):
@@ -73,10 +75,10 @@ class QueueHooks:
 
 
 def consume_queue(factory: ShareSourceFactory, client_config: dict[str, Any], mapping: MappingConfig,
-                  driver: BatchDriver, builder: EventBuilder, pool: Executor, hooks: QueueHooks, *,
+                  driver: BatchDriver, builder: EventBuilder, pool: Executor, hooks: QueueHooks, *, workers: int,
                   client_id: str, on_error: Callable[[Any], None], running: Callable[[], bool]) -> None:
     """Consume ``mapping``'s topic through its share group (the group id: ConsumerGroupId or the UUID)
-    until ``running()`` turns false; the share consumer is closed on the way out."""
+    until ``running()`` turns false, ``workers`` batches at a time; the share consumer is closed on the way out."""
     group = mapping.group_id
 
     def acknowledged(count: int, error: Any) -> None:  # the broker's answer to an acknowledgement commit
@@ -87,7 +89,8 @@ def consume_queue(factory: ShareSourceFactory, client_config: dict[str, Any], ma
             _log.warning("mapping %s: acknowledging %d record(s) failed: %s", mapping.uuid, count, error)
 
     batch = QueueBatch(driver, delivery_limit(client_config, group), lambda: not running())
-    source = factory(share_settings(client_config, group, client_id), mapping.topics, on_error=on_error,
+    max_records = min(mapping.batch_size * workers, _MAX_POLL_RECORDS)
+    source = factory(share_settings(client_config, group, client_id, max_records), mapping.topics, on_error=on_error,
                      on_acknowledged=acknowledged)
     try:
         QueueLoop(source, batch, pool, builder, mapping.batch_size, hooks).run(running)

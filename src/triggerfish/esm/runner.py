@@ -241,7 +241,7 @@ class MappingRunner:
                            self.status, self.metrics, self.clock.monotonic)
         try:
             consume_queue(self.factories.share, client_config, self.mapping, driver, self._builder, self._pool, hooks,
-                          client_id=self._client_id(), on_error=self._client_error, running=self._polling_on)
+                          workers=max(1, self.runtime.concurrency_of(self.mapping.function)), client_id=self._client_id(), on_error=self._client_error, running=self._polling_on)
         finally:
             if destination is not None:
                 destination.close()

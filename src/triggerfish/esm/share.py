@@ -33,13 +33,17 @@ _GROUP_LIMIT = "share.delivery.count.limit"
 _QUERY_TIMEOUT_S = 10.0
 
 
-def share_settings(client_config: Mapping[str, Any], group_id: str, client_id: str) -> dict[str, Any]:
+def share_settings(client_config: Mapping[str, Any], group_id: str, client_id: str, max_records: int) -> dict[str, Any]:
     """librdkafka settings of a share consumer: the mapping's connection settings plus the engine's own.
 
-    A share group's session, heartbeat and starting point are the broker's (group configs), not the client's.
+    ``max_records``: at most this many records per poll. Records a poll returns are locked to this member
+    until acknowledged, so a poll takes what one round of parallel batches invokes, no more; the rest
+    stays with the group for the other members. A share group's session, heartbeat and starting point are
+    the broker's (group configs), not the client's.
     """
     settings = dict(client_config)
-    settings.update({"group.id": group_id, "client.id": client_id, "share.acknowledgement.mode": "explicit"})
+    settings.update({"group.id": group_id, "client.id": client_id, "share.acknowledgement.mode": "explicit",
+                     "max.poll.records": max_records})
     return settings
 
 
