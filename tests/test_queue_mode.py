@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # no __all__
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from esm_helpers import RunningEngine, function_config, produce, wait_until, write_handler
 from triggerfish import MappingConfig, localkafka
@@ -61,7 +68,7 @@ def share_kafka() -> Iterator[KafkaEnv]:
 
 @pytest.fixture
 def share_admin(share_kafka: KafkaEnv) -> AdminClient:
-    return AdminClient(share_kafka.plaintext())
+    return AdminClient({"bootstrap.servers": share_kafka.bootstrap})
 
 
 def _topic(admin: AdminClient, prefix: str) -> str:

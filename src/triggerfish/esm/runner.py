@@ -239,9 +239,11 @@ class MappingRunner:
         assert self._builder is not None and self._pool is not None
         hooks = QueueHooks(self._records_of, self._reconsume.is_set, self._share_joined, self._save_status,
                            self.status, self.metrics, self.clock.monotonic)
+        watched = {**client_config, "statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats}
         try:
-            consume_queue(self.factories.share, client_config, self.mapping, driver, self._builder, self._pool, hooks,
-                          workers=max(1, self.runtime.concurrency_of(self.mapping.function)), client_id=self._client_id(), on_error=self._client_error, running=self._polling_on)
+            consume_queue(self.factories.share, watched, self.mapping, driver, self._builder, self._pool, hooks,
+                          workers=max(1, self.runtime.concurrency_of(self.mapping.function)),
+                          client_id=self._client_id(), on_error=self._client_error, running=self._polling_on)
         finally:
             if destination is not None:
                 destination.close()

@@ -50,7 +50,8 @@ def share_settings(client_config: Mapping[str, Any], group_id: str, client_id: s
 def delivery_limit(client_config: Mapping[str, Any], group_id: str, timeout: float = _QUERY_TIMEOUT_S) -> int:
     """How often the broker delivers a record of ``group_id`` before archiving it (the group's config, which
     shows the broker's default when the group has none); Kafka's default when it cannot be read."""
-    admin = AdminClient({k: v for k, v in client_config.items() if k not in ("error_cb", "stats_cb")})
+    admin = AdminClient({k: v for k, v in client_config.items()
+                         if not callable(v) and k != "statistics.interval.ms"})  # the consumer's callbacks
     try:
         futures = admin.describe_configs([ConfigResource(ResourceType.GROUP, group_id)], request_timeout=timeout)
         for future in futures.values():
