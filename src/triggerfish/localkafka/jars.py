@@ -15,6 +15,8 @@ from pathlib import Path
 
 from triggerfish.errors import LocalKafkaError
 
+# 4.2+ has share groups (Queue-mode mappings) on by default: formatting at the release's metadata version
+# finalizes the share.version feature at 1; group.coordinator.rebalance.protocols need not list "share".
 _KAFKA_VERSION = os.environ.get("TRIGGERFISH_KAFKA_VERSION", "4.3.1")
 _LOG4J_VERSION = "2.24.3"
 _SLF4J_VERSION = "2.0.17"
