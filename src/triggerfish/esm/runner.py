@@ -12,6 +12,8 @@ factory of ``Factories`` (the defaults build the real ones; tests pass fakes). T
 revokes) and ``esm/drive.py`` (one batch's life: retry policy, bisect, partial batch, destinations).
 Offsets are committed only after success; a revoked partition's batch either finishes before the
 revoke completes (and is committed) or is abandoned uncommitted.
+A Queue-mode mapping (ConsumptionMode Queue) runs the share-group loop of ``esm/queue_drive.py`` in place
+of the partition loop, with the same setup, batch driver, worker pool and status.
 """
 
 from __future__ import annotations
