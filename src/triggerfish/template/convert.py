@@ -118,8 +118,7 @@ def _function(out: Conversion, expanded: Expanded, resolver: Resolver, env_vars:
     origin = Origin.function(logical_id, sam=sam, from_globals=expanded.from_globals.get(logical_id, ()), url=url_path)
     props = _props(resolver, logical_id, resource, origin)
     runtime = str(props.get("Runtime", ""))
-    code = props.get("Code") if isinstance(props.get("Code"), dict) else {}
-    assert isinstance(code, dict)
+    code = _code(props.get("Code"))
     if props.get("PackageType") == "Image" or "ImageUri" in code:
         return _skip(out, logical_id, "a container image (PackageType: Image) is not run; triggerfish runs Python "
                                       "handlers from a local CodeUri directory")
@@ -129,13 +128,13 @@ def _function(out: Conversion, expanded: Expanded, resolver: Resolver, env_vars:
     if "ZipFile" in code:
         return _skip(out, logical_id, "inline code (InlineCode / ZipFile) is not run; move it to a file and point "
                                       "CodeUri at its directory")
-    if code.get("S3Bucket") != LOCAL_CODE_BUCKET:
+    if code.get("S3Bucket") != LOCAL_CODE_BUCKET and "Directory" not in code:
         where = "CodeUri" if sam else "Code"
         return _skip(out, logical_id, f"its {where} is in S3 (s3://{code.get('S3Bucket')}/{code.get('S3Key')}), not "
                                       f"on this machine; point {where} at the local directory of the handler")
     doc: dict[str, Any] = {k: props[k] for k in _FUNCTION_FIELDS if k in props}
     doc.setdefault("FunctionName", logical_id)
-    doc["CodeUri"] = expanded.code[str(code.get("S3Key"))]
+    doc["CodeUri"] = code["Directory"] if "Directory" in code else expanded.code[str(code.get("S3Key"))]
     env = props.get("Environment")
     if isinstance(env, dict) and isinstance(env.get("Variables"), dict):
         variables = envvars.apply(env_vars, env["Variables"], (logical_id, str(doc["FunctionName"])))
@@ -148,6 +147,16 @@ def _function(out: Conversion, expanded: Expanded, resolver: Resolver, env_vars:
     out.function_origins.append(origin)
     out.aliases[logical_id] = str(doc["FunctionName"])
     return True
+
+
+def _code(code: Any) -> dict[str, Any]:
+    """``Code`` as a dict; a plain ``Code: ./dir`` (what ``aws cloudformation package`` takes) is a local directory."""
+    if isinstance(code, str):
+        if code.startswith("s3://"):
+            bucket, _, key = code[len("s3://"):].partition("/")
+            return {"S3Bucket": bucket, "S3Key": key}
+        return {"Directory": code}
+    return code if isinstance(code, dict) else {}
 
 
 def _reverse(active: dict[str, Any], kinds: tuple[str, ...], resolver: Resolver) -> dict[str, str]:

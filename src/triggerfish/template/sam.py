@@ -15,11 +15,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from samtranslator.model.exceptions import ExceptionWithMessage, InvalidDocumentException
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-
 from triggerfish.errors import ConfigError
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -75,6 +70,13 @@ def expand(template: dict[str, Any], parameter_values: dict[str, Any]) -> Expand
         for name, event in (props.get("Events") or {}).items():
             if isinstance(event, dict) and event.get("Type") in KAFKA_EVENTS:
                 events[f"{logical_id}{name}"] = (logical_id, name, str(event["Type"]))
+    # Imported here: the translator (pydantic models) takes a second to import, which every other
+    # command would pay at start.
+    import boto3
+    from samtranslator.model.exceptions import ExceptionWithMessage, InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(
         region_name=parameter_values["AWS::Region"]))
     try:
