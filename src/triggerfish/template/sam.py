@@ -12,6 +12,7 @@ from ``Globals``, which ``AWS::Lambda::Url`` a ``FunctionUrlConfig`` became.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,9 @@ SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 #: The stand-in bucket of a local CodeUri; its key indexes ``Expanded.code``.
 LOCAL_CODE_BUCKET = "triggerfish-local-code"
 KAFKA_EVENTS = ("SelfManagedKafka", "MSK")
+
+# The translator warns about CloudWatch metrics it would publish inside AWS; nothing a local user can act on.
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
 
 
 @dataclass
