@@ -22,6 +22,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from triggerfish.api.sigv4 import load_access_key
 from triggerfish.api.trust import Trust
@@ -98,10 +99,12 @@ def run(
     access_key = load_access_key(auth_secret) if require_auth or auth_secret else None
     _setup_logging(log_level)
     log = logging.getLogger("triggerfish")
+    # One line each, never wrapped: a template can list many resources.
     if loaded.not_run:
-        log.info("not run here (they exist only in AWS): %s", ", ".join(loaded.not_run))
+        _console.print(f"not run here (they exist only in AWS): {escape(', '.join(loaded.not_run))}", style="dim",
+                       soft_wrap=True, highlight=False)
     for line in loaded.skipped:
-        log.warning("%s", line)
+        _console.print(escape(line), style="yellow", soft_wrap=True, highlight=False)
     stop = threading.Event()
     signals = {"count": 0}
 

@@ -60,7 +60,7 @@ def convert(expanded: Expanded, resolver: Resolver, overrides: Overrides, env_va
         kind = resource.get("Type") if isinstance(resource, dict) else None
         if kind == "AWS::Lambda::Function":
             if not _function(out, expanded, resolver, env_vars, logical_id, resource, urls.get(logical_id)):
-                skipped_functions.add(physical.name_of(logical_id, resource))
+                skipped_functions.add(physical.name_of(logical_id, resource, resolver.resolve))
         elif kind not in ("AWS::Lambda::EventSourceMapping", "AWS::Lambda::Url"):
             out.not_run.append(f"{logical_id} ({kind})")
     secrets = _reverse(active, ("AWS::SecretsManager::Secret",), resolver)
@@ -87,8 +87,8 @@ def _urls(active: dict[str, Any], resolver: Resolver) -> dict[str, tuple[str, di
     by_target: dict[str, str] = {}
     for logical_id, resource in active.items():
         if resource.get("Type") == "AWS::Lambda::Function":
-            by_target[physical.name_of(logical_id, resource)] = logical_id
-            by_target[physical.arn_of(logical_id, resource, resolver.place)] = logical_id
+            by_target[physical.name_of(logical_id, resource, resolver.resolve)] = logical_id
+            by_target[physical.arn_of(logical_id, resource, resolver.place, resolver.resolve)] = logical_id
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for logical_id, resource in active.items():
         if resource.get("Type") != "AWS::Lambda::Url":
@@ -161,7 +161,8 @@ def _code(code: Any) -> dict[str, Any]:
 
 def _reverse(active: dict[str, Any], kinds: tuple[str, ...], resolver: Resolver) -> dict[str, str]:
     """Physical ARN -> logical id, for the template's own secrets and clusters."""
-    return {physical.arn_of(lid, r, resolver.place): lid for lid, r in active.items() if r.get("Type") in kinds}
+    return {physical.arn_of(lid, r, resolver.place, resolver.resolve): lid
+            for lid, r in active.items() if r.get("Type") in kinds}
 
 
 def _mapping(out: Conversion, expanded: Expanded, resolver: Resolver, overrides: Overrides, logical_id: str,

@@ -102,7 +102,7 @@ class Resolver:
         if name in self.unset:
             raise ConfigError(path, self.unset[name])
         if name in self.resources:
-            return physical.ref(name, self.resources[name], self.place)
+            return physical.ref(name, self.resources[name], self.place, self.resolve)
         raise ConfigError(path, f"Ref '{name}' names no parameter or resource of this template; fix the name or "
                                 f"declare it under Parameters")
 
@@ -116,7 +116,7 @@ class Resolver:
         if logical_id not in self.resources:
             raise ConfigError(path, f"Fn::GetAtt names resource '{logical_id}', which this template does not "
                                     "declare (or its Condition is false); fix the name")
-        return physical.get_att(logical_id, self.resources[logical_id], attribute, self.place)
+        return physical.get_att(logical_id, self.resources[logical_id], attribute, self.place, self.resolve)
 
     def _sub(self, arg: Any, path: str) -> Any:
         variables: dict[str, Any] = {}

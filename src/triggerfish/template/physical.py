@@ -8,8 +8,16 @@ names the local function and a secret's ``!Ref`` gives an ARN the overrides file
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+#: Evaluates the intrinsics in a name property (``FunctionName: !Sub ${AWS::StackName}-orders``).
+Resolve = Callable[[Any], Any]
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 #: type -> (name property, ARN format, what Ref returns: "name" | "arn" | "url")
 _KINDS: dict[str, tuple[str, str, str]] = {
@@ -34,38 +42,39 @@ class Place:
     account: str
 
 
-def name_of(logical_id: str, resource: dict[str, Any]) -> str:
-    """The resource's physical name: its name property when it is a plain string, else its logical id."""
+def name_of(logical_id: str, resource: dict[str, Any], resolve: Resolve = _as_is) -> str:
+    """The resource's physical name: its name property when it has one, else its logical id."""
     kind = _KINDS.get(str(resource.get("Type")))
     props = resource.get("Properties") or {}
-    value = props.get(kind[0]) if kind and isinstance(props, dict) else None
+    value = resolve(props.get(kind[0])) if kind and isinstance(props, dict) else None
     return value if isinstance(value, str) and value else logical_id
 
 
-def arn_of(logical_id: str, resource: dict[str, Any], place: Place) -> str:
+def arn_of(logical_id: str, resource: dict[str, Any], place: Place, resolve: Resolve = _as_is) -> str:
     kind = _KINDS.get(str(resource.get("Type")))
     fmt = kind[1] if kind else "arn:{p}:cloudformation:{r}:{a}:local/{n}"
-    return fmt.format(p=place.partition, r=place.region, a=place.account, n=name_of(logical_id, resource))
+    return fmt.format(p=place.partition, r=place.region, a=place.account, n=name_of(logical_id, resource, resolve))
 
 
-def ref(logical_id: str, resource: dict[str, Any], place: Place) -> str:
+def ref(logical_id: str, resource: dict[str, Any], place: Place, resolve: Resolve = _as_is) -> str:
     """``{"Ref": logical_id}``."""
     kind = _KINDS.get(str(resource.get("Type")))
     returns = kind[2] if kind else "name"
-    name = name_of(logical_id, resource)
+    name = name_of(logical_id, resource, resolve)
     if returns == "arn":
-        return arn_of(logical_id, resource, place)
+        return arn_of(logical_id, resource, place, resolve)
     if returns == "url":
         return f"https://sqs.{place.region}.amazonaws.com/{place.account}/{name}"
     return name
 
 
-def get_att(logical_id: str, resource: dict[str, Any], attribute: str, place: Place) -> str:
+def get_att(logical_id: str, resource: dict[str, Any], attribute: str, place: Place,
+            resolve: Resolve = _as_is) -> str:
     """``{"Fn::GetAtt": [logical_id, attribute]}``: ARNs and names; any other attribute is a stand-in string."""
     if attribute in ("Arn", "TopicArn", "ClusterArn", "Id"):
-        return arn_of(logical_id, resource, place)
+        return arn_of(logical_id, resource, place, resolve)
     if attribute in ("QueueName", "TopicName", "Name"):
-        return name_of(logical_id, resource)
+        return name_of(logical_id, resource, resolve)
     if attribute == "QueueUrl":
-        return ref(logical_id, resource, place)
+        return ref(logical_id, resource, place, resolve)
     return f"{logical_id}.{attribute}"
