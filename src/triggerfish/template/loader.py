@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
+from triggerfish.config import read_text, yaml_error
 from triggerfish.errors import ConfigError
 
 
@@ -34,12 +35,7 @@ TemplateLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_stri
 
 def read(path: Path) -> dict[str, Any]:
     """The template at ``path`` as a dict; ``ConfigError`` naming the file, line and problem otherwise."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found; pass --template PATH to a SAM or CloudFormation template") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    text = read_text(path, "--template PATH to a SAM or CloudFormation template")
     data = _parse_json(path, text) if text.lstrip().startswith("{") else _parse_yaml(path, text)
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise ConfigError(str(path), "not a template: it has no Resources section; pass --template PATH to a SAM or "
@@ -60,9 +56,6 @@ def _parse_yaml(path: Path, text: str) -> Any:
     try:
         return yaml.load(text, Loader=TemplateLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), f"{where}{problem} (not valid YAML)") from None
+        raise yaml_error(path, exc) from None
     except RecursionError:
         raise ConfigError(str(path), "nested too deeply to read") from None
