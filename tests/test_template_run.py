@@ -50,6 +50,9 @@ def payments(event, context):
 
 def ledger(event, context):
     _record("ledger", event)
+
+def secure(event, context):
+    _record("secure", event)
 """
 
 SAM = """\
@@ -59,6 +62,7 @@ Parameters:
   OrdersTopic: {Type: String}
   PaymentsTopic: {Type: String}
   DlqTopic: {Type: String}
+  SecureTopic: {Type: String}
   Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
 Conditions:
   IsProd: !Equals [!Ref Stage, prod]
@@ -109,6 +113,26 @@ Resources:
             MaximumRetryAttempts: 0
             DestinationConfig:
               OnFailure: {Type: Kafka, Destination: !Sub "kafka://${DlqTopic}"}
+  KafkaLogin:
+    Type: AWS::SecretsManager::Secret
+    Properties: {Name: prod/kafka/orders}
+  KafkaCa:
+    Type: AWS::SecretsManager::Secret
+  Secure:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: rec.secure
+      Events:
+        Stream:
+          Type: SelfManagedKafka
+          Properties:
+            KafkaBootstrapServers: [kafka-1.prod.internal:9096]
+            Topics: [!Ref SecureTopic]
+            StartingPosition: TRIM_HORIZON
+            MaximumBatchingWindowInSeconds: 0
+            SourceAccessConfigurations:
+              - {Type: SASL_SCRAM_512_AUTH, URI: !Ref KafkaLogin}
+              - {Type: SERVER_ROOT_CA_CERTIFICATE, URI: !Ref KafkaCa}
   Audit:
     Type: AWS::Serverless::Function
     Condition: IsProd
@@ -153,12 +177,12 @@ class Running:
         assert self.log().count(text) >= count, f"exited {self.proc.returncode}:\n{self.log()[-3000:]}"
 
 
-def _start(directory: Path, *args: str) -> Running:
+def _start(directory: Path, *args: str, env: dict[str, str] | None = None) -> Running:
     log = directory / "run.log"
     cmd = [sys.executable, "-m", "triggerfish", "run", *args]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
-                                env={**os.environ, "COLUMNS": "250"})
+                                env={**os.environ, "COLUMNS": "250", **(env or {})})
     return Running(proc, log, list(args))
 
 
@@ -192,7 +216,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(kafka, admin, tmp_path_factory) -> Iterator[Stack]:
     suffix = uuid.uuid4().hex[:8]
-    topics = {name: f"tpl-{name}-{suffix}" for name in ("orders", "payments", "dlq", "ledger")}
+    topics = {name: f"tpl-{name}-{suffix}" for name in ("orders", "payments", "dlq", "ledger", "secure")}
     for future in admin.create_topics([NewTopic(t, 1, 1) for t in topics.values()]).values():
         future.result(30)
     root = tmp_path_factory.mktemp("templates")
@@ -203,15 +227,24 @@ def stack(kafka, admin, tmp_path_factory) -> Iterator[Stack]:
         (root / name / "code" / "rec.py").write_text(HANDLERS)
     (root / "sam" / "template.yaml").write_text(SAM)
     (root / "sam" / "env.json").write_text(json.dumps({"Parameters": {"OUT": str(out)}}))
+    # The template's secrets and the SASL broker, redirected: a file and an environment variable
+    (root / "sam" / "secrets").mkdir()
+    (root / "sam" / "secrets" / "login.json").write_text(json.dumps(
+        {"username": kafka.admin_user, "password": kafka.admin_password}))
+    (root / "sam" / "overrides.yaml").write_text(
+        f"Secure.Stream: {{BootstrapServers: ['{kafka.sasl_bootstrap}']}}\n"
+        "KafkaLogin: {Secret: file://secrets/login.json}\nKafkaCa: {Secret: 'env:TPL_TEST_KAFKA_CA'}\n")
+    ca = json.dumps({"certificate": Path(kafka.ca_file).read_text()})
     (root / "cfn" / "template.json").write_text(json.dumps(_cfn(topics["ledger"]), indent=2))
     sam = _start(root / "sam", "--template", "template.yaml", "--port", "0", "--env-vars", "env.json",
                  "--kafka-bootstrap", kafka.bootstrap, "--parameter-overrides",
                  f"OrdersTopic={topics['orders']} PaymentsTopic={topics['payments']}",
-                 "--parameter-overrides", f"ParameterKey=DlqTopic,ParameterValue={topics['dlq']}")
+                 "--parameter-overrides", f"ParameterKey=DlqTopic,ParameterValue={topics['dlq']} SecureTopic="
+                 f"{topics['secure']}", "--overrides", "overrides.yaml", env={"TPL_TEST_KAFKA_CA": ca})
     cfn = _start(root / "cfn", "--template", "template.json", "--no-api", "--parameter-overrides",
                  f"Broker={kafka.bootstrap} OutDir={out}")
     try:
-        sam.wait_log("assigned", count=2)
+        sam.wait_log("assigned", count=3)
         cfn.wait_log("assigned")
         yield Stack(sam, cfn, out, topics, root / "sam")
     finally:
@@ -249,6 +282,13 @@ def test_plain_cloudformation_json_runs_too(stack: Stack, kafka):
     assert "triggerfish running 1 function(s), 1 mapping(s)" in stack.cfn.log()
 
 
+def test_secrets_and_brokers_from_the_overrides_file_log_in_over_sasl(stack: Stack, kafka):
+    produce(kafka.bootstrap, stack.topics["secure"], [b"s-1"])
+    wait_until(lambda: _values(stack.out, "secure"), 30, message="secure delivered")
+    assert _values(stack.out, "secure") == ["s-1"]
+    assert kafka.admin_password not in stack.sam.log()
+
+
 def test_function_url_answers(stack: Stack):
     api = re.search(r"control API on (http://\S+?);", stack.sam.log())
     assert api, stack.sam.log()[-2000:]
@@ -263,7 +303,7 @@ def test_start_lists_what_does_not_run_once_and_each_skip_in_one_line(stack: Sta
     assert "Audit (condition IsProd is false)" in not_run[0] and "OrdersRole (AWS::IAM::Role)" in not_run[0]
     assert "OrdersUrlPublicPermissions (AWS::Lambda::Permission)" in not_run[0]
     assert log.count("Web: skipped: runtime nodejs20.x is not Python; triggerfish runs Python handlers only") == 1
-    assert "triggerfish running 2 function(s), 2 mapping(s)" in log
+    assert "triggerfish running 3 function(s), 3 mapping(s)" in log
     assert "Traceback" not in log and "samtranslator" not in log
 
 
@@ -275,7 +315,7 @@ def test_status_template_shows_the_templates_mappings(stack: Stack):
     doc = json.loads(done.stdout)
     assert doc["Engine"]["Running"] is True
     by_function = {m["FunctionName"]: m for m in doc["EventSourceMappings"]}
-    assert set(by_function) == {"Orders", "Payments"}
+    assert set(by_function) == {"Orders", "Payments", "Secure"}
     assert by_function["Orders"]["Topics"] == [stack.topics["orders"]]
     assert by_function["Orders"]["State"] == "Enabled"
 
