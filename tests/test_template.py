@@ -93,6 +93,14 @@ def test_sam_function_and_event_become_the_projects_function_and_mapping(tmp_pat
     assert loaded.skipped == []
 
 
+def test_auto_publish_alias_targets_the_function(tmp_path):
+    path = _write(tmp_path, _sam(props="      AutoPublishAlias: live\n      FunctionUrlConfig: {AuthType: NONE}\n"))
+    loaded = template.load(path)
+    assert loaded.project.mappings[0].function == "Orders"
+    assert loaded.project.mappings[0].function_name.endswith(":function:Orders:live")
+    assert loaded.project.functions["Orders"].function_url_config == {"AuthType": "NONE"}
+
+
 def test_plain_cloudformation_json_gives_the_same_config_as_sam_yaml(tmp_path):
     sam = _write(tmp_path, _sam(events="            BatchSize: 25\n"))
     cfn = {

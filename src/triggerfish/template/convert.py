@@ -94,7 +94,9 @@ def _urls(active: dict[str, Any], resolver: Resolver) -> dict[str, tuple[str, di
         if resource.get("Type") != "AWS::Lambda::Url":
             continue
         props = _props(resolver, logical_id, resource, Origin.cfn_mapping(logical_id))
-        target = by_target.get(str(props.get("TargetFunctionArn")))
+        arn = str(props.get("TargetFunctionArn"))
+        # an alias's ARN (AutoPublishAlias) carries a qualifier: the function is the ARN without it
+        target = by_target.get(arn) or by_target.get(arn.rsplit(":", 1)[0])
         if target is None:
             raise ConfigError(f"Resources.{logical_id}.Properties.TargetFunctionArn",
                               f"'{props.get('TargetFunctionArn')}' names no function of this template; use "

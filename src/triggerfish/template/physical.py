@@ -56,8 +56,18 @@ def arn_of(logical_id: str, resource: dict[str, Any], place: Place, resolve: Res
     return fmt.format(p=place.partition, r=place.region, a=place.account, n=name_of(logical_id, resource, resolve))
 
 
+def _qualified(resource: dict[str, Any], place: Place, resolve: Resolve) -> str:
+    """An alias's or version's ARN: the function's ARN and its qualifier (``AutoPublishAlias`` makes them)."""
+    props = resource.get("Properties") or {}
+    function = str(resolve(props.get("FunctionName"))).split(":")[-1]
+    qualifier = resolve(props.get("Name")) if resource.get("Type") == "AWS::Lambda::Alias" else "1"
+    return f"arn:{place.partition}:lambda:{place.region}:{place.account}:function:{function}:{qualifier}"
+
+
 def ref(logical_id: str, resource: dict[str, Any], place: Place, resolve: Resolve = _as_is) -> str:
     """``{"Ref": logical_id}``."""
+    if resource.get("Type") in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+        return _qualified(resource, place, resolve)
     kind = _KINDS.get(str(resource.get("Type")))
     returns = kind[2] if kind else "name"
     name = name_of(logical_id, resource, resolve)
