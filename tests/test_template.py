@@ -154,6 +154,16 @@ def test_parameters_defaults_overrides_and_both_override_forms(tmp_path):
                                  "values do not reach a local run)")
 
 
+def test_ssm_parameters_need_a_local_value(tmp_path):
+    path = _write(tmp_path, _sam(top="Parameters:\n  Group: {Type: 'AWS::SSM::Parameter::Value<String>', "
+                                     "Default: /orders/group}\n",
+                                 events="            ConsumerGroupId: !Ref Group\n"))
+    assert str(_error(path)).endswith("ConsumerGroupId.Ref: parameter Group is read from SSM Parameter Store "
+                                      "(/orders/group) in AWS; pass --parameter-overrides Group=VALUE")
+    loaded = template.load(path, parameter_overrides=["Group=local-g"])
+    assert loaded.project.mappings[0].consumer_group_id == "local-g"
+
+
 def test_parse_overrides_reads_sams_syntax():
     assert parse_overrides(["A=1 B='two words'", "ParameterKey=C,ParameterValue=x=y"]) == {
         "A": "1", "B": "two words", "C": "x=y"}

@@ -88,6 +88,11 @@ def resolve(declared: Any, overrides: dict[str, str]) -> tuple[dict[str, Any], d
         spec = spec if isinstance(spec, dict) else {}
         if name in overrides:
             value: Any = overrides[name]
+        elif str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
+            # its Default names a Parameter Store entry, whose value exists only in AWS
+            unset[name] = (f"parameter {name} is read from SSM Parameter Store ({spec.get('Default', 'no Default')}) "
+                           f"in AWS; pass --parameter-overrides {name}=VALUE")
+            continue
         elif "Default" in spec:
             value = spec["Default"]
         else:
