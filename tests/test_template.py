@@ -17,6 +17,7 @@ import pytest
 
 from triggerfish import config as project_config
 from triggerfish import template
+from triggerfish.cli import template_options
 from triggerfish.errors import ConfigError, InvalidParameterError
 from triggerfish.template.intrinsics import Resolver
 from triggerfish.template.parameters import parse_overrides
@@ -420,9 +421,9 @@ def test_invoke_template_by_logical_id_with_env_vars_and_errors_as_one_line(tmp_
     assert skipped.returncode == 1
     assert skipped.stderr.strip() == ("error: FUNCTION: Web: skipped: runtime nodejs20.x is not Python; triggerfish "
                                       "runs Python handlers only")
-    bad = _cli("run", "--template", "template.yaml", "--parameter-overrides", "Nope=1", cwd=tmp_path)
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().startswith("error: --parameter-overrides: Nope is not a parameter of this template")
-    mixed = _cli("run", "--kafka-bootstrap", "127.0.0.1:9092", cwd=tmp_path)
-    assert mixed.stderr.strip() == ("error: --kafka-bootstrap: applies to --template only; pass --template "
-                                    "template.yaml, or drop it")
+
+
+def test_template_options_without_template_are_refused(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        template_options.load(tmp_path / "triggerfish.yaml", None, [], None, ["127.0.0.1:9092"], None)
+    assert str(info.value) == "--kafka-bootstrap: applies to --template only; pass --template template.yaml, or drop it"
