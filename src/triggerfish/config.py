@@ -43,22 +43,32 @@ def _default_state_path(config_path: Path | None) -> Path:
     return (base / DEFAULT_STATE).resolve()
 
 
+def read_text(path: Path, what: str) -> str:
+    """A config file's text; ``ConfigError`` naming the file otherwise (``what``: the option and kind of file)."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(str(path), f"file not found; pass {what}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+
+
+def yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+    """A YAML syntax error as one line naming the file, line and column."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigError(str(path), f"{where}{problem} (not valid YAML)")
+
+
 def load(path: str | Path) -> ProjectConfig:
     """Read and validate a config file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found; pass --config PATH to a triggerfish.yaml") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    text = read_text(path, "--config PATH to a triggerfish.yaml")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), f"{where}{problem} (not valid YAML)") from None
+        raise yaml_error(path, exc) from None
     except RecursionError:  # PyYAML recurses once per nesting level
         raise ConfigError(str(path), "nested too deeply to read; a triggerfish.yaml is a few levels deep: check "
                                      "that --config names the right file") from None

@@ -13,21 +13,32 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from triggerfish import config as project_config
+from triggerfish.cli import template_options
+from triggerfish.cli.template_options import ENV_VARS, KAFKA_BOOTSTRAP, OVERRIDES, PARAMETER_OVERRIDES, TEMPLATE
 from triggerfish.errors import ConfigError
 from triggerfish.functions.runtime import FunctionRuntime
 from triggerfish.json_input import loads
 
 
 def invoke(
-    function: str = typer.Argument(..., help="FunctionName from the config"),
+    function: str = typer.Argument(..., help="FunctionName from the config (or a template's logical id)"),
     event: str = typer.Option("-", "--event", "-e", help="event JSON file ('-' = stdin; empty = {})"),
     config: Path = typer.Option(Path("triggerfish.yaml"), "--config", "-c", help="the triggerfish.yaml declaring it"),
+    template: Path | None = TEMPLATE,
+    parameter_overrides: list[str] = PARAMETER_OVERRIDES,
+    env_vars: Path | None = ENV_VARS,
+    kafka_bootstrap: list[str] = KAFKA_BOOTSTRAP,
+    overrides: Path | None = OVERRIDES,
 ) -> None:
     """Invoke a function once with an event and print its result."""
-    project = project_config.load(config)
-    if function not in project.functions:
-        raise ConfigError("FUNCTION", f"Function not found: {function} (declared: {', '.join(project.functions) or 'none'})")
+    loaded = template_options.load(config, template, parameter_overrides, env_vars, kafka_bootstrap, overrides)
+    project = loaded.project
+    name = loaded.function_name(function)
+    if name is None:
+        why = [line for line in loaded.skipped if line.startswith(f"{function}: ")]
+        raise ConfigError("FUNCTION", why[0] if why else
+                          f"Function not found: {function} (declared: {', '.join(project.functions) or 'none'})")
+    function = name
     if event == "-":
         payload = b"{}" if sys.stdin.isatty() else sys.stdin.buffer.read()
     else:

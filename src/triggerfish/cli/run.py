@@ -6,6 +6,7 @@ consumer groups and exits 0. The control API (Lambda's REST API, function URLs, 
 turns it off). Off loopback it needs ``--require-auth`` or ``--insecure``; ``--allowed-host``,
 ``--allowed-origin``, ``--secret-file-root`` and ``--secret-env-prefix`` widen what it accepts.
 ``--cluster``/``--cluster-bootstrap`` (or the config's ``Cluster`` section) make it a replica of a fleet.
+``--template template.yaml`` runs a SAM or CloudFormation template instead (``cli/template_options.py``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
-from triggerfish import config as project_config
 from triggerfish.api.sigv4 import load_access_key
 from triggerfish.api.trust import Trust
 from triggerfish.app import DEFAULT_HOST, DEFAULT_PORT, App
+from triggerfish.cli import template_options
 from triggerfish.cli.cluster_options import CLUSTER, CLUSTER_BOOTSTRAP, REPLICA_ID, cluster_config
+from triggerfish.cli.template_options import ENV_VARS, KAFKA_BOOTSTRAP, OVERRIDES, PARAMETER_OVERRIDES, TEMPLATE
 from triggerfish.secrets import ReferencePolicy
 
 # Logs piped to a file or journald are not wrapped at 80 columns.
@@ -82,13 +85,26 @@ def run(
     cluster: str | None = CLUSTER,
     cluster_bootstrap: str | None = CLUSTER_BOOTSTRAP,
     replica_id: str | None = REPLICA_ID,
+    template: Path | None = TEMPLATE,
+    parameter_overrides: list[str] = PARAMETER_OVERRIDES,
+    env_vars: Path | None = ENV_VARS,
+    kafka_bootstrap: list[str] = KAFKA_BOOTSTRAP,
+    overrides: Path | None = OVERRIDES,
 ) -> None:
     """Run functions on Kafka records, as Lambda's Kafka event source mapping does."""
-    project = project_config.load(config)  # validates everything before touching Kafka
+    # validates everything before touching Kafka
+    loaded = template_options.load(config, template, parameter_overrides, env_vars, kafka_bootstrap, overrides)
+    project = loaded.project
     fleet = cluster_config(project.cluster, cluster, cluster_bootstrap, replica_id)
     access_key = load_access_key(auth_secret) if require_auth or auth_secret else None
     _setup_logging(log_level)
     log = logging.getLogger("triggerfish")
+    # One line each, never wrapped: a template can list many resources.
+    if loaded.not_run:
+        _console.print(f"not run here (they exist only in AWS): {escape(', '.join(loaded.not_run))}", style="dim",
+                       soft_wrap=True, highlight=False)
+    for line in loaded.skipped:
+        _console.print(escape(line), style="yellow", soft_wrap=True, highlight=False)
     stop = threading.Event()
     signals = {"count": 0}
 

@@ -17,9 +17,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from triggerfish import config as project_config
-from triggerfish.cli import fleet_status
+from triggerfish.cli import fleet_status, template_options
 from triggerfish.cli.cluster_options import CLUSTER, CLUSTER_BOOTSTRAP, cluster_config
+from triggerfish.cli.template_options import ENV_VARS, KAFKA_BOOTSTRAP, OVERRIDES, PARAMETER_OVERRIDES, TEMPLATE
 from triggerfish.cluster.config import ClusterConfig
 from triggerfish.config import ProjectConfig
 from triggerfish.diagnosis import Diagnosis
@@ -83,9 +83,17 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     cluster: str | None = CLUSTER,
     cluster_bootstrap: str | None = CLUSTER_BOOTSTRAP,
+    template: Path | None = TEMPLATE,
+    parameter_overrides: list[str] = PARAMETER_OVERRIDES,
+    env_vars: Path | None = ENV_VARS,
+    kafka_bootstrap: list[str] = KAFKA_BOOTSTRAP,
+    overrides: Path | None = OVERRIDES,
 ) -> None:
     """Show each mapping's State, LastProcessingResult and per-partition offsets and lag."""
-    project = project_config.load(config) if state is None and (config.exists() or not cluster) else None
+    project = None
+    if state is None and (template is not None or config.exists() or not cluster):
+        project = template_options.load(config, template, parameter_overrides, env_vars, kafka_bootstrap,
+                                        overrides).project
     fleet = cluster_config(project.cluster if project else None, cluster, cluster_bootstrap, None)
     if fleet is not None:
         _show_fleet(fleet, project, as_json)

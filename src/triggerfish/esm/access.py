@@ -24,6 +24,9 @@ _SECRET_TYPES = (
 _LOGIN_TYPES = _SECRET_TYPES[:4]
 _VPC_TYPES = ("VPC_SUBNET", "VPC_SECURITY_GROUP")
 _ACCESS_TYPES = _SECRET_TYPES + _VPC_TYPES + ("VIRTUAL_HOST",)
+#: An MSK mapping's ``BootstrapServers`` override cannot ask the cluster which logins it offers: a broker
+#: port MSK gives to an unauthenticated listener (9092 plaintext, 9094 TLS) says so; any other port is IAM.
+_MSK_PORT_AUTH = {"9092": "PLAINTEXT", "9094": "TLS"}
 _MSK_ONLY_NOT = ("BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SERVER_ROOT_CA_CERTIFICATE", *_VPC_TYPES)
 
 
@@ -53,7 +56,8 @@ class Access:
     @property
     def needs_aws(self) -> bool:
         """Whether setup needs AWS credentials (a Secrets Manager secret, MSK bootstrap lookup or IAM)."""
-        return bool(self.msk_arn) or any(ref.startswith(secrets.SECRET_ARN_PREFIX) for ref in self.secrets.values())
+        msk_lookup = bool(self.msk_arn) and not self.msk_auth  # GetBootstrapBrokers, or IAM
+        return msk_lookup or any(ref.startswith(secrets.SECRET_ARN_PREFIX) for ref in self.secrets.values())
 
 
 
@@ -120,7 +124,9 @@ def parse_access(mapping: Any) -> Access:
     logins = [k for k in _LOGIN_TYPES if k in found]
     if len(logins) > 1:
         raise ConfigError("SourceAccessConfigurations", f"{' and '.join(logins)} both set; a mapping logs in one way")
-    return Access(secrets=found, subnets=subnets, security_groups=groups, msk_arn=msk_arn)
+    ports = {server.rsplit(":", 1)[-1] for server in bootstrap_servers(mapping)} if msk_arn and not logins else set()
+    msk_auth = _MSK_PORT_AUTH.get(ports.pop(), "") if len(ports) == 1 else ""
+    return Access(secrets=found, subnets=subnets, security_groups=groups, msk_arn=msk_arn, msk_auth=msk_auth)
 
 
 def validate_access(mapping: Any, where: str = "") -> None:
