@@ -1,11 +1,16 @@
 """On-failure destinations (``DestinationConfig.OnFailure.Destination``) for records given up on.
 
-* ``kafka://topic``: each failed record is re-published whole (key, value, headers, so it can be
-  replayed as is) with ``triggerfish.failure.*`` / ``triggerfish.source.*`` headers added.
-* an SQS queue, SNS topic or S3 bucket ARN: Lambda's invocation record JSON (``requestContext``,
-  ``responseContext``, ``version``, ``timestamp``, ``KafkaBatchInfo``); S3 also gets ``payload``,
-  the invocation event as a JSON string. Sent with boto3, so ``AWS_ENDPOINT_URL`` and the usual
-  credential chain apply.
+Every destination gets Lambda's failure document: ``requestContext``, ``responseContext``, ``version``,
+``timestamp`` and ``KafkaBatchInfo``.
+
+* ``kafka://topic``: one message per failed record, keyed by that record's key, whose value is the
+  document for that record alone (``KafkaBatchInfo.recordInfo``) plus ``payload``: the invocation event
+  holding just that record, as a JSON object. The record's own headers are kept and
+  ``triggerfish.failure.*`` / ``triggerfish.source.*`` headers added, so a topic of failures can be
+  routed or filtered without parsing the value.
+* an SQS queue or SNS topic ARN: one document per batch (``KafkaBatchInfo.recordsInfo`` per
+  partition); S3 also gets ``payload``, the invocation event as a JSON string. Sent with boto3, so
+  ``AWS_ENDPOINT_URL`` and the usual credential chain apply.
 
 Which targets are allowed is :mod:`triggerfish.esm.destination_config`.
 A destination that cannot take the records raises ``DestinationError``: the caller then commits
@@ -14,9 +19,11 @@ nothing and tries again, so no record is lost.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,6 +131,39 @@ def _now_ms() -> float:
     return datetime.now(tz=UTC).timestamp() * 1000
 
 
+def _document(failure: Failure, batch_info: dict[str, Any], now_ms: float | None) -> dict[str, Any]:
+    """The parts of Lambda's failure document every destination shares, around ``KafkaBatchInfo``."""
+    response: dict[str, Any] | None = None
+    if failure.status_code is not None:
+        response = {"statusCode": failure.status_code, "executedVersion": failure.executed_version}
+        if failure.function_error:
+            response["functionError"] = failure.function_error
+    document: dict[str, Any] = {
+        "requestContext": {
+            "requestId": failure.request_id or str(uuid.uuid4()),
+            "functionArn": failure.function_arn,
+            "condition": failure.condition,
+            "approximateInvokeCount": failure.invoke_count,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": _iso(now_ms if now_ms is not None else _now_ms()),
+        "KafkaBatchInfo": batch_info,
+    }
+    if failure.error_payload is not None:
+        # Lambda's asynchronous-invocation records carry the function's error this way.
+        document["responsePayload"] = dict(failure.error_payload)
+    return document
+
+
+def _batch_info(count: int, source: Source, payload_size: int) -> dict[str, Any]:
+    info: dict[str, Any] = {"batchSize": count}
+    if source.event_source_arn:
+        info["eventSourceArn"] = source.event_source_arn
+    info.update(bootstrapServers=source.bootstrap_servers, payloadSize=payload_size)
+    return info
+
+
 def invocation_record(
     records: Sequence[_FailedRecord],
     failure: Failure,
@@ -146,35 +186,66 @@ def invocation_record(
         payload_size = len(encoded)
     else:
         payload_size = sum(len(r.value or b"") + len(r.key or b"") for r in records)
-    batch_info: dict[str, Any] = {"batchSize": len(records)}
-    if source.event_source_arn:
-        batch_info["eventSourceArn"] = source.event_source_arn
-    batch_info.update(bootstrapServers=source.bootstrap_servers, payloadSize=payload_size, recordsInfo=records_info)
-    response: dict[str, Any] | None = None
-    if failure.status_code is not None:
-        response = {"statusCode": failure.status_code, "executedVersion": failure.executed_version}
-        if failure.function_error:
-            response["functionError"] = failure.function_error
-    record: dict[str, Any] = {
-        "requestContext": {
-            "requestId": failure.request_id or str(uuid.uuid4()),
-            "functionArn": failure.function_arn,
-            "condition": failure.condition,
-            "approximateInvokeCount": failure.invoke_count,
-        },
-        "responseContext": response,
-        "version": "1.0",
-        "timestamp": _iso(now_ms if now_ms is not None else _now_ms()),
-        "KafkaBatchInfo": batch_info,
-    }
-    if failure.error_payload is not None:
-        # Lambda's asynchronous-invocation records carry the function's error this way.
-        record["responsePayload"] = dict(failure.error_payload)
-    return record
+    batch_info = _batch_info(len(records), source, payload_size)
+    batch_info["recordsInfo"] = records_info
+    return _document(failure, batch_info, now_ms)
+
+
+def _event_object(event: _Event) -> dict[str, Any] | None:
+    if event is None:
+        return None
+    if isinstance(event, bytes):
+        parsed = json.loads(event)
+        return parsed if isinstance(parsed, dict) else None
+    return dict(event)
+
+
+def _event_of(record: _FailedRecord, event: Mapping[str, Any] | None, source: Source) -> dict[str, Any]:
+    """The invocation event narrowed to ``record``: its envelope, and ``records`` holding that record alone."""
+    envelope = {k: v for k, v in (event or {}).items() if k != "records"}
+    if not envelope:
+        envelope = {"eventSource": "aws:kafka" if source.event_source_arn else "SelfManagedKafka"}
+        if source.event_source_arn:
+            envelope["eventSourceArn"] = source.event_source_arn
+        envelope["bootstrapServers"] = source.bootstrap_servers
+    tp = f"{record.topic}-{record.partition}"
+    found = [r for r in ((event or {}).get("records") or {}).get(tp, [])
+             if isinstance(r, dict) and r.get("offset") == record.offset]
+    if not found:  # not in the event (none was given): the record as Lambda's event shows one
+        found = [_record_fragment(record)]
+    return {**envelope, "records": {tp: found[:1]}}
+
+
+def _record_fragment(record: _FailedRecord) -> dict[str, Any]:
+    fragment: dict[str, Any] = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                                "timestamp": record.timestamp, "timestampType": "CREATE_TIME"}
+    if record.key is not None:
+        fragment["key"] = base64.b64encode(record.key).decode()
+    fragment["value"] = None if record.value is None else base64.b64encode(record.value).decode()
+    fragment["headers"] = [{name: list(array("b", value or b""))} for name, value in record.headers]
+    return fragment
+
+
+def record_document(
+    record: _FailedRecord,
+    failure: Failure,
+    source: Source,
+    *,
+    event: Mapping[str, Any] | None = None,
+    now_ms: float | None = None,
+) -> dict[str, Any]:
+    """Lambda's failure document for one record sent to a ``kafka://`` destination: ``recordInfo`` for
+    that record and ``payload``, the invocation event holding that record alone (a JSON object)."""
+    payload = _event_of(record, event, source)
+    batch_info = _batch_info(1, source, len(json.dumps(payload, separators=(",", ":"))))
+    batch_info["recordInfo"] = {"offset": str(record.offset), "timestamp": _iso(record.timestamp)}
+    document = _document(failure, batch_info, now_ms)
+    document["payload"] = payload
+    return document
 
 
 def _failure_headers(record: _FailedRecord, failure: Failure, source: Source) -> list[tuple[str, bytes]]:
-    """Headers added to a record re-published to a ``kafka://`` destination."""
+    """Headers added to a failure document on a ``kafka://`` destination (a summary of it, for routing)."""
     fields = [
         ("failure.condition", failure.condition),
         ("failure.function-arn", failure.function_arn),
@@ -207,7 +278,7 @@ class Destination(Protocol):
 
 
 class KafkaTopicDestination:
-    """Re-publishes failed records to a topic of the source cluster."""
+    """Writes Lambda's failure document of each failed record to a topic of the source cluster."""
 
     def __init__(self, topic: str, client_config: Mapping[str, Any], timeout: float = _DELIVERY_TIMEOUT_S) -> None:
         self.target = KAFKA_SCHEME + topic
@@ -241,9 +312,11 @@ class KafkaTopicDestination:
                 errors.append(str(err))
 
         try:
+            parsed = _event_object(event)
             for r in records:
+                document = record_document(r, failure, source, event=parsed)
                 headers = [(k, v) for k, v in r.headers] + _failure_headers(r, failure, source)
-                producer.produce(self.topic, key=r.key, value=r.value, headers=headers,
+                producer.produce(self.topic, key=r.key, value=json.dumps(document).encode(), headers=headers,
                                  on_delivery=delivered)
                 producer.poll(0)
         except (BufferError, KafkaException) as exc:
