@@ -46,6 +46,8 @@ def test_tags_on_a_mapping_and_a_function_survive_a_restart(kafka, make_topic, t
         first.client.tag_resource(Resource=arn, Tags={"env": "prod", "cost-center": "42"})
         first.client.untag_resource(Resource=arn, TagKeys=["team", "not-there"])
         assert first.client.list_tags(Resource=arn)["Tags"] == {"env": "prod", "cost-center": "42"}
+        upper = arn.rsplit(":", 1)[0] + ":" + created["UUID"].upper()  # the same mapping, however it is spelt
+        assert first.client.list_tags(Resource=upper)["Tags"] == {"env": "prod", "cost-center": "42"}
         after = first.client.get_event_source_mapping(UUID=created["UUID"])
         assert after["State"] == "Enabled" and after["LastModified"] == enabled["LastModified"]  # not an update
 

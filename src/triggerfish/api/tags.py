@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from triggerfish.api.backend import Backend, TaggedResource
+from triggerfish.api.names import function_arn, mapping_arn
 from triggerfish.api.wire import json_object, json_response
 from triggerfish.errors import InvalidParameterError, NotFoundError, ValidationError
 from triggerfish.tags import check_count, check_keys, check_tags
@@ -43,9 +44,12 @@ def resource_of(backend: Backend, arn: str) -> TaggedResource:
             "", "Tags are not supported on function versions or aliases.", "tag the unqualified function ARN")
     if (match["region"], match["account"]) != (backend.region, backend.account_id):
         raise NotFoundError("The resource you requested does not exist.", arn)
+    # one spelling of each ARN, so the tags are found however a client writes it
     if match["function"]:
-        return TaggedResource("function", match["function"], arn)
-    return TaggedResource("event-source-mapping", match["uuid"].lower(), arn)
+        name = match["function"]
+        return TaggedResource("function", name, function_arn(backend.region, backend.account_id, name))
+    uuid = match["uuid"].lower()
+    return TaggedResource("event-source-mapping", uuid, mapping_arn(backend.region, backend.account_id, uuid))
 
 
 async def list_tags(request: Request) -> Response:
