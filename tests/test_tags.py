@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from esm_helpers import wait_until
+from esm_helpers import RECORDER, function_dict, mapping_dict, wait_until, write_config, write_handler
+from fleet_helpers import Fleet
 from test_api_mappings import Stack, kafka_body, wait_state
 from triggerfish.cluster.catalog import ClusterCatalog
 from triggerfish.cluster.config import ClusterConfig
@@ -147,3 +148,28 @@ def test_every_replica_of_a_fleet_reads_the_same_tags(cluster: Callable[..., Clu
         assert late.tags(arn) == {}
     finally:
         late.stop()
+
+
+def test_tags_set_through_one_replica_are_every_replicas(
+    kafka, make_topic, cluster: Callable[..., ClusterConfig], tmp_path: Path
+) -> None:
+    code = write_handler(tmp_path, "rec", RECORDER)
+    fn = function_dict(code, "rec.handler", Environment={"Variables": {"OUT": str(tmp_path / "out.jsonl")}},
+                       Tags={"declared": "in-the-file"})
+    config = write_config(tmp_path / "triggerfish.yaml", [fn], [mapping_dict(make_topic(), kafka.bootstrap)])
+    fleet = Fleet(config, tmp_path, cluster=cluster().name, bootstrap=kafka.bootstrap)
+    try:
+        fleet.start(2)
+        one, two = fleet.client(1), fleet.client(2)
+        [mapping] = two.list_event_source_mappings()["EventSourceMappings"]
+        arn = mapping["EventSourceMappingArn"]
+        assert two.list_tags(Resource=FN_ARN)["Tags"] == {"declared": "in-the-file"}
+        one.tag_resource(Resource=arn, Tags={"team": "orders"})
+        one.tag_resource(Resource=FN_ARN, Tags={"owner": "alice"})
+        wait_until(lambda: two.list_tags(Resource=arn)["Tags"] == {"team": "orders"}, timeout=5,
+                   message="r2 lists the tags r1 set")
+        assert two.list_tags(Resource=FN_ARN)["Tags"] == {"declared": "in-the-file", "owner": "alice"}
+        fleet.restart(2)
+        assert fleet.client(2).list_tags(Resource=arn)["Tags"] == {"team": "orders"}
+    finally:
+        fleet.stop()
