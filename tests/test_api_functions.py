@@ -190,6 +190,7 @@ def test_revision_and_digest_follow_the_config_and_the_code(tmp_path: Path) -> N
     moved = shown(copy)
     assert (moved["CodeSha256"], moved["RevisionId"]) == (first["CodeSha256"], first["RevisionId"])  # not the path
     assert moved["CodeSize"] == len((tmp_path / "handlers.py").read_bytes())  # bytecode left out
+    assert shown(tmp_path, Tags={"team": "orders"})["RevisionId"] == first["RevisionId"]  # tags are no config change
     changed = shown(tmp_path, Timeout=30)
     assert changed["RevisionId"] != first["RevisionId"] and changed["CodeSha256"] == first["CodeSha256"]
     role = "arn:aws:iam::123456789012:role/orders-consumer"

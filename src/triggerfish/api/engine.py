@@ -61,8 +61,9 @@ class _Revision:
 
 def _revision(fn: FunctionConfig, loaded_at: float) -> _Revision:
     sha, size = code_digest(fn.code_uri)
-    # Everything the file says but where the code lives (replicas keep it in different places), plus the code.
-    declared = {k: v for k, v in fn.to_dict().items() if k != "CodeUri"}
+    # Everything the file says but where the code lives (replicas keep it in different places) and the tags
+    # (tagging is no configuration change on Lambda either), plus the code.
+    declared = {k: v for k, v in fn.to_dict().items() if k not in ("CodeUri", "Tags")}
     revision = uuid.uuid5(uuid.NAMESPACE_URL, "triggerfish:function:" + json.dumps([declared, sha], sort_keys=True))
     return _Revision(sha, size, str(revision), loaded_at)
 
