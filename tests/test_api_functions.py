@@ -4,10 +4,14 @@ running server whose functions run in real worker processes."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
+import shutil
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,6 +145,60 @@ def test_get_function_by_name_and_arn(client) -> None:
     assert client.get_function_configuration(FunctionName="000000000000:function:echo")["FunctionName"] == "echo"
     assert client.get_function(FunctionName="single")["Concurrency"] == {"ReservedConcurrentExecutions": 1}
     assert client.get_function_concurrency(FunctionName="single")["ReservedConcurrentExecutions"] == 1
+
+
+def test_function_configuration_has_lambdas_fields(client, code: Path) -> None:
+    config = client.get_function_configuration(FunctionName="echo")
+    config.pop("ResponseMetadata")
+    assert len(base64.b64decode(config["CodeSha256"])) == 32 and config["CodeSize"] > 0  # exact: the next test
+    assert config["Role"] == "arn:aws:iam::000000000000:role/service-role/echo-role"  # the documented default
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", config["LastModified"])
+    assert uuid.UUID(config["RevisionId"])
+    assert config["PackageType"] == "Zip" and config["State"] == "Active" and config["Architectures"] == ["x86_64"]
+    bare = client.get_function(FunctionName="fail")["Configuration"]
+    assert "Environment" not in bare  # Lambda leaves it out when there are no variables
+    assert bare["CodeSha256"] == config["CodeSha256"]  # same directory, same digest
+    assert bare["RevisionId"] != config["RevisionId"]  # a different config
+    listed = {f["FunctionName"]: f for f in client.list_functions()["Functions"]}
+    assert listed["echo"] == config and "Environment" not in listed["fail"]
+
+
+def test_revision_and_digest_follow_the_config_and_the_code(tmp_path: Path) -> None:
+    (tmp_path / "handlers.py").write_text("def echo(event, context):\n    return event\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "handlers.cpython-311.pyc").write_bytes(b"bytecode")
+
+    def shown(code_dir: Path, **extra: object) -> dict:
+        fn = FunctionConfig.from_dict({"FunctionName": "echo", "Handler": "handlers.echo",
+                                       "CodeUri": str(code_dir), **extra})
+        runtime = FunctionRuntime([fn])
+        try:
+            info = EngineBackend(runtime, account_id="123456789012").get_function("echo")
+            assert info is not None
+            return info.configuration
+        finally:
+            runtime.close()
+
+    first = shown(tmp_path)
+    digest = hashlib.sha256(b"handlers.py\0" + str((tmp_path / "handlers.py").stat().st_size).encode() + b"\0"
+                            + (tmp_path / "handlers.py").read_bytes())
+    assert first["CodeSha256"] == base64.b64encode(digest.digest()).decode()
+    again = shown(tmp_path)
+    assert {**again, "LastModified": None} == {**first, "LastModified": None}  # deterministic
+    copy = tmp_path.parent / (tmp_path.name + "-copy")
+    copy.mkdir()
+    shutil.copy(tmp_path / "handlers.py", copy / "handlers.py")
+    moved = shown(copy)
+    assert (moved["CodeSha256"], moved["RevisionId"]) == (first["CodeSha256"], first["RevisionId"])  # not the path
+    assert moved["CodeSize"] == len((tmp_path / "handlers.py").read_bytes())  # bytecode left out
+    assert shown(tmp_path, Tags={"team": "orders"})["RevisionId"] == first["RevisionId"]  # tags are no config change
+    changed = shown(tmp_path, Timeout=30)
+    assert changed["RevisionId"] != first["RevisionId"] and changed["CodeSha256"] == first["CodeSha256"]
+    role = "arn:aws:iam::123456789012:role/orders-consumer"
+    assert shown(tmp_path, Role=role)["Role"] == role
+    (copy / "handlers.py").write_text("def echo(event, context):\n    return {}\n")
+    edited = shown(copy)
+    assert edited["CodeSha256"] != first["CodeSha256"] and edited["RevisionId"] != first["RevisionId"]
 
 
 def test_unknown_function_is_resource_not_found(client) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 from confluent_kafka import Consumer
 
+from destination_support import failed_record, failed_value, failure_document
 from kafka_helpers import closed_port
 from triggerfish.errors import DestinationError, InvalidParameterError
 from triggerfish.esm.config import MappingConfig
@@ -19,7 +22,9 @@ from triggerfish.esm.destinations import (
     Source,
     invocation_record,
     open_destination,
+    record_document,
 )
+from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.localkafka import KafkaEnv
 
 pytestmark = pytest.mark.kafka
@@ -95,29 +100,62 @@ def _consume_all(kafka: KafkaEnv, topic: str, count: int, group: str) -> list:
     return got
 
 
-def test_kafka_destination_republishes_key_value_headers_plus_failure_headers(
+def test_kafka_destination_writes_lambdas_document_per_record_keyed_by_its_key(
     kafka: KafkaEnv, make_topic: Callable[..., str], unique_name: Callable[[str], str]
 ) -> None:
     dlq = make_topic(partitions=1, prefix="dlq")
+    event = EventBuilder("SelfManagedKafka", ["127.0.0.1:9092"]).build(
+        [Record(r.topic, r.partition, r.offset, r.timestamp, "CREATE_TIME", r.key, r.value, r.headers) for r in RECORDS])
     destination = open_destination(f"kafka://{dlq}", kafka.plaintext())
     try:
-        destination.send(RECORDS, EXHAUSTED, SOURCE, EVENT)
+        destination.send(RECORDS, EXHAUSTED, SOURCE, event)
     finally:
         destination.close()
     got = _consume_all(kafka, dlq, 3, unique_name("g"))
-    assert [(m.key(), m.value()) for m in got] == [(r.key, r.value) for r in RECORDS]
+    assert [m.key() for m in got] == [r.key for r in RECORDS]  # keyed by the failed record's key
+    docs = [failure_document(m) for m in got]
+    for doc, record in zip(docs, RECORDS, strict=True):
+        assert set(doc) == {"requestContext", "responseContext", "version", "timestamp", "KafkaBatchInfo",
+                            "payload", "responsePayload"}
+        assert doc["requestContext"] == {"requestId": "req-1", "functionArn": FN, "condition": "RetryAttemptsExhausted",
+                                         "approximateInvokeCount": 3}
+        assert doc["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+        assert doc["version"] == "1.0" and doc["timestamp"].endswith("Z")
+        payload = doc["payload"]
+        assert doc["KafkaBatchInfo"] == {
+            "batchSize": 1, "bootstrapServers": "127.0.0.1:9092",
+            "payloadSize": len(json.dumps(payload, separators=(",", ":"))),
+            "recordInfo": {"offset": str(record.offset), "timestamp": _iso_ms(record.timestamp)},
+        }
+        assert payload["eventSource"] == "SelfManagedKafka" and payload["bootstrapServers"] == "127.0.0.1:9092"
+        assert list(payload["records"]) == [f"{record.topic}-{record.partition}"]
+        (fragment,) = payload["records"][f"{record.topic}-{record.partition}"]
+        assert fragment["offset"] == record.offset and fragment["timestamp"] == record.timestamp
+    assert [failed_value(m) for m in got] == [r.value for r in RECORDS]
+    assert "key" not in failed_record(got[1])  # Lambda's event omits a missing key
+    assert failed_record(got[0])["headers"] == [{"trace": list(b"abc")}, {"trace": list(b"def")}]
     first = got[0].headers()
-    assert first[:2] == [("trace", b"abc"), ("trace", b"def")]  # originals first, in order, duplicates kept
+    assert first[:2] == [("trace", b"abc"), ("trace", b"def")]  # the record's headers, then a summary
     added = dict(first[2:])
     assert added["triggerfish.failure.condition"] == b"RetryAttemptsExhausted"
     assert added["triggerfish.failure.function-arn"] == FN.encode()
-    assert added["triggerfish.failure.approximate-invoke-count"] == b"3"
-    assert added["triggerfish.failure.error-type"] == b"ValueError"
-    assert added["triggerfish.failure.error-message"] == b"poison pill"
-    assert added["triggerfish.source.topic"] == b"orders"
     assert added["triggerfish.source.offset"] == b"41"
-    third = dict(got[2].headers())
-    assert third["empty"] is None and third["triggerfish.source.partition"] == b"3"
+    assert dict(got[2].headers())["triggerfish.source.partition"] == b"3"
+
+
+def test_record_document_without_an_event_describes_the_record_itself() -> None:
+    expired = Failure(condition="RecordAgeExceeded", function_arn=FN, invoke_count=0, status_code=None)
+    msk = Source("b:9092", "arn:aws:kafka:us-east-1:123456789012:cluster/c/1")
+    doc = record_document(RECORDS[1], expired, msk, now_ms=1_700_000_003_000)
+    assert doc["responseContext"] is None and doc["timestamp"] == "2023-11-14T22:13:23.000Z"
+    assert doc["KafkaBatchInfo"]["eventSourceArn"] == msk.event_source_arn
+    assert doc["payload"]["eventSource"] == "aws:kafka"
+    (fragment,) = doc["payload"]["records"]["orders-0"]
+    assert fragment["value"] == base64.b64encode(b"\xff\x00binary").decode() and "key" not in fragment
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_kafka_destination_unreachable_raises(unique_name: Callable[[str], str]) -> None:

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from confluent_kafka import Consumer
 
+from destination_support import failed_value
 from esm_helpers import (
     RunningEngine,
     committed_offsets,
@@ -128,7 +129,7 @@ def test_poison_record_goes_to_the_dlq_topic_and_later_records_flow(
         wait_until(lambda: committed(kafka, eng, topic) == {0: 4}, timeout=40, message="all 4 offsets committed")
     assert fn.calls() == [[(0, b"a")], [(1, b"poison")], [(1, b"poison")], [(1, b"poison")], [(2, b"b")], [(3, b"c")]]
     (dead,) = read_topic(kafka, dlq, 1)
-    assert (dead.key(), dead.value()) == (b"k1", b"poison")
+    assert (dead.key(), failed_value(dead)) == (b"k1", b"poison")  # Lambda's document, keyed by the record's key
     headers = dead.headers()
     assert headers[0] == ("trace", b"t-1")
     extra = dict(headers[1:])
@@ -155,7 +156,7 @@ def test_bisect_isolates_the_bad_record(kafka: KafkaEnv, make_topic: Callable[..
     assert sizes == [8, 4, 4, 2, 1, 1, 2], sizes  # halve until the poison record stands alone
     assert sorted(fn.succeeded_offsets()) == [0, 1, 2, 3, 4, 6, 7]
     dead = read_topic(kafka, dlq, 1)
-    assert [(m.value(), dict(m.headers())["triggerfish.source.offset"]) for m in dead] == [(b"poison", b"5")]
+    assert [(failed_value(m), dict(m.headers())["triggerfish.source.offset"]) for m in dead] == [(b"poison", b"5")]
 
 
 def test_partial_batch_response_resumes_at_the_first_failed_record(
@@ -209,7 +210,7 @@ def handler(event, context):
         wait_until(lambda: committed(kafka, eng, topic) == {0: 2}, timeout=40)
     calls = [json.loads(line) for line in out.read_text().splitlines()]
     assert [[r["offset"] for r in c["records"][f"{topic}-0"]] for c in calls] == [[0, 1], [0, 1]]
-    assert [m.value() for m in read_topic(kafka, dlq, 2)] == [b"a", b"b"]
+    assert [failed_value(m) for m in read_topic(kafka, dlq, 2)] == [b"a", b"b"]
 
 
 def test_record_older_than_maximum_age_goes_to_the_destination_unprocessed(
@@ -226,7 +227,7 @@ def test_record_older_than_maximum_age_goes_to_the_destination_unprocessed(
         wait_until(lambda: committed(kafka, eng, topic) == {0: 2}, timeout=40)
     assert [v for call in fn.calls() for _, v in call] == [b"fresh"]
     (dead,) = read_topic(kafka, dlq, 1)
-    assert dead.value() == b"stale"
+    assert failed_value(dead) == b"stale"
     headers = dict(dead.headers())
     assert headers["triggerfish.failure.condition"] == b"RecordAgeExceeded"
     assert headers["triggerfish.failure.approximate-invoke-count"] == b"0"
@@ -376,7 +377,7 @@ def test_triggerfish_run_with_the_readme_settings(kafka: KafkaEnv, make_topic: C
     run = RunProcess(config, tmp_path / "run.log")
     try:
         (dead,) = read_topic(kafka, dlq, 1, timeout=40)
-        assert dead.value() == values[1]
+        assert failed_value(dead) == values[1]
         assert dict(dead.headers())["triggerfish.failure.condition"] == b"RetryAttemptsExhausted"
         wait_until(lambda: any(b'"amount": 7' in (v or b"") for c in Poisoned.calls_of(out) for _, v in c), timeout=20)
         assert run.terminate() == 0
@@ -420,7 +421,7 @@ def test_record_too_large_for_an_invoke_goes_to_the_destination(
             wait_until(lambda: committed(kafka, eng, topic) == {0: 3}, timeout=60)
         assert [v for call in fn.calls() for _, v in call] == [b"before", b"after"]
         (dead,) = read_topic(kafka, dlq, 1)
-        assert dead.value() == huge
+        assert failed_value(dead) == huge
         headers = dict(dead.headers())
         assert headers["triggerfish.failure.condition"] == b"MaximumPayloadSizeExceeded"
         assert headers["triggerfish.failure.approximate-invoke-count"] == b"0"

@@ -18,6 +18,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from prometheus_client import REGISTRY
 
+from destination_support import failed_value
 from esm_helpers import (
     RECORDER,
     committed_offsets,
@@ -99,7 +100,7 @@ def test_undecodable_records_go_to_the_on_failure_destination_with_their_conditi
     assert f"{topic}-0@0" in messages[0] and "not framed" in messages[0] and "serializer of this registry" in messages[0]
     assert "schema id 987654 not found" in messages[1] and f"{topic}-0@1" in messages[1]
     assert "does not match the schema" in messages[2] and "schema id" in messages[2] and "fix the producer" in messages[2]
-    assert [m.value() for m in got] == bad_records(schema_registry, topic)  # the original bytes
+    assert [failed_value(m) for m in got] == bad_records(schema_registry, topic)  # the original bytes
     assert metric("on_failure_destination_delivered_events", engine.uuids[0]) == 3
 
 

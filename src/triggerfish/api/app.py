@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from triggerfish.api import functions, mappings, sigv4, urls
+from triggerfish.api import functions, mappings, sigv4, tags, urls
 from triggerfish.api.backend import Backend
 from triggerfish.api.bodylimit import BodyLimit
 from triggerfish.api.concurrency import ConcurrencyLimits
@@ -52,12 +52,13 @@ async def _unknown_operation(request: Request) -> Response:
     raise UnknownOperationError(
         f"triggerfish does not implement {request.method} {request.url.path}. Supported: event source "
         "mappings, GetFunction(Configuration), ListFunctions, Invoke, GetFunctionConcurrency, "
-        "GetFunctionUrlConfig, ListFunctionUrlConfigs."
+        "GetFunctionUrlConfig, ListFunctionUrlConfigs, TagResource, UntagResource, ListTags."
     )
 
 
 _ESM = "/2015-03-31/event-source-mappings"
 _FN = "/2015-03-31/functions"
+_TAGS = "/2017-03-31/tags/{resource:path}"
 
 
 def routes() -> list[Route]:
@@ -77,6 +78,9 @@ def routes() -> list[Route]:
         ("/2019-09-30/functions/{name}/concurrency", "GET", "GetFunctionConcurrency", functions.get_function_concurrency),
         ("/2021-10-31/functions/{name}/url", "GET", "GetFunctionUrlConfig", urls.get_function_url_config),
         ("/2021-10-31/functions/{name}/urls", "GET", "ListFunctionUrlConfigs", urls.list_function_url_configs),
+        (_TAGS, "GET", "ListTags", tags.list_tags),
+        (_TAGS, "POST", "TagResource", tags.tag_resource),
+        (_TAGS, "DELETE", "UntagResource", tags.untag_resource),
     ]
     table = [Route(path, operation(op, endpoint), methods=[method], name=f"{op}:{path}") for path, method, op, endpoint in ops]
     url_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

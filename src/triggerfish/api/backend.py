@@ -38,6 +38,16 @@ class InvokeOutcome:
     request_id: str = ""
 
 
+@dataclass(frozen=True)
+class TaggedResource:
+    """What a tagging operation names: ``kind`` is ``function`` or ``event-source-mapping``, ``name`` the
+    function's name or the mapping's UUID, ``arn`` the resource's ARN."""
+
+    kind: str
+    name: str
+    arn: str
+
+
 class Backend(Protocol):
     region: str
     account_id: str
@@ -62,5 +72,13 @@ class Backend(Protocol):
     async def update_mapping(self, uuid: str, request: dict[str, Any]) -> dict[str, Any]: ...
 
     async def delete_mapping(self, uuid: str) -> dict[str, Any]: ...
+
+    async def resource_tags(self, resource: TaggedResource) -> dict[str, str]:
+        """A function's or mapping's tags; NotFoundError when it does not exist."""
+        ...
+
+    async def set_resource_tags(self, resource: TaggedResource, tags: dict[str, str]) -> None:
+        """Replace the resource's whole tag set (kept across restarts, seen by every replica)."""
+        ...
 
     def health(self) -> dict[str, Any]: ...

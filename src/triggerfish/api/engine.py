@@ -13,12 +13,15 @@ members boto3 and the AWS CLI ignore, so Lambda's clients read the response unch
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio.to_thread
 
-from triggerfish.api.backend import FunctionInfo, InvokeOutcome
+from triggerfish.api.backend import FunctionInfo, InvokeOutcome, TaggedResource
 from triggerfish.api.names import function_arn
 from triggerfish.errors import (
     FunctionNotFound,
@@ -32,6 +35,7 @@ from triggerfish.esm.catalog import FILE
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.state import TRANSITIONAL, EventSourceMapping
+from triggerfish.functions.code import code_digest
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.runtime import FunctionRuntime
 
@@ -41,26 +45,53 @@ _DEFAULT_ACCOUNT = "000000000000"
 
 def _iso(epoch: float) -> str:
     """FunctionConfiguration.LastModified's format: 2024-01-31T12:00:00.000+0000."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(epoch))
+    millis = int(epoch * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{millis:03d}+0000"
 
 
-def _function_configuration(fn: FunctionConfig, *, region: str, account: str, loaded_at: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Revision:
+    """What GetFunction shows of one version of a function's config and code."""
+
+    code_sha256: str
+    code_size: int
+    revision_id: str
+    loaded_at: float
+
+
+def _revision(fn: FunctionConfig, loaded_at: float) -> _Revision:
+    sha, size = code_digest(fn.code_uri)
+    # Everything the file says but where the code lives (replicas keep it in different places) and the tags
+    # (tagging is no configuration change on Lambda either), plus the code.
+    declared = {k: v for k, v in fn.to_dict().items() if k not in ("CodeUri", "Tags")}
+    revision = uuid.uuid5(uuid.NAMESPACE_URL, "triggerfish:function:" + json.dumps([declared, sha], sort_keys=True))
+    return _Revision(sha, size, str(revision), loaded_at)
+
+
+def _function_configuration(fn: FunctionConfig, revision: _Revision, *, region: str, account: str) -> dict[str, Any]:
     """Lambda's FunctionConfiguration for a function declared in the YAML file."""
     out: dict[str, Any] = {
         "FunctionName": fn.function_name,
         "FunctionArn": function_arn(region, account, fn.function_name),
+        "Role": fn.role_arn(account),
+        "CodeSize": revision.code_size,
         "Description": fn.description,
         "Timeout": fn.timeout,
         "MemorySize": fn.memory_size,
-        "LastModified": _iso(loaded_at),
-        "CodeSize": 0,
+        "LastModified": _iso(revision.loaded_at),
+        "CodeSha256": revision.code_sha256,
         "Version": "$LATEST",
-        "Environment": {"Variables": dict(fn.environment)},
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": revision.revision_id,
         "State": "Active",
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
         "Architectures": ["x86_64"],
+        "EphemeralStorage": {"Size": 512},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn.function_name}"},
     }
+    if fn.environment:  # Lambda leaves Environment out when there are no variables
+        out["Environment"] = {"Variables": dict(fn.environment)}
     if not fn.is_http:
         out["Runtime"] = fn.runtime
         out["Handler"] = fn.handler
@@ -95,21 +126,30 @@ class EngineBackend:
         self.fleet = fleet
         self.region = region
         self.account_id = account_id
-        self._loaded_at: dict[str, float] = {}
+        self._revisions: dict[str, tuple[FunctionConfig, _Revision]] = {}
+        #: Tags set through the API when there is no engine (hence no catalog) to keep them in.
+        self._unstored_tags: dict[str, dict[str, str]] = {}
 
     # -- functions -----------------------------------------------------------------------------
+    def _revision(self, fn: FunctionConfig) -> _Revision:
+        """The function's revision, computed once per config this process runs (the code is loaded once)."""
+        known = self._revisions.get(fn.function_name)
+        if known is None or known[0] != fn:
+            known = self._revisions[fn.function_name] = (fn, _revision(fn, time.time()))
+        return known[1]
+
     def _info(self, fn: FunctionConfig) -> FunctionInfo:
-        loaded = self._loaded_at.setdefault(fn.function_name, time.time())
+        revision = self._revision(fn)
         url = fn.function_url_config or None
         return FunctionInfo(
             name=fn.function_name,
-            configuration=_function_configuration(fn, region=self.region, account=self.account_id, loaded_at=loaded),
+            configuration=_function_configuration(fn, revision, region=self.region, account=self.account_id),
             code_location=fn.code_uri.as_uri() if fn.code_uri is not None else None,
             url_auth_type=(url.get("AuthType") or "NONE") if url is not None else None,
             url_invoke_mode=(url or {}).get("InvokeMode") or "BUFFERED",
             url_cors=(url or {}).get("Cors"),
             reserved_concurrency=fn.reserved_concurrent_executions,
-            created=loaded,
+            created=revision.loaded_at,
         )
 
     def list_functions(self) -> list[FunctionInfo]:
@@ -196,6 +236,33 @@ class EngineBackend:
     async def delete_mapping(self, uuid: str) -> dict[str, Any]:
         self._owned_by_api(uuid)
         return self._api(await anyio.to_thread.run_sync(self._engine().remove, uuid))
+
+    # -- tags --------------------------------------------------------------------------------------
+    def _declared_tags(self, resource: TaggedResource) -> dict[str, str]:
+        """The tags the resource's definition declares (NotFoundError when it does not exist)."""
+        if resource.kind == "function":
+            if resource.name not in self.runtime:
+                raise NotFoundError(f"Function not found: {resource.arn}", resource.arn)
+            return dict(self.runtime.get(resource.name).tags)
+        return dict(self._engine().get(resource.name).config.tags)
+
+    def _stored_tags(self, arn: str) -> dict[str, str] | None:
+        if self.engine is None:
+            found = self._unstored_tags.get(arn)
+            return dict(found) if found is not None else None
+        return self.engine.catalog.tags(arn)
+
+    async def resource_tags(self, resource: TaggedResource) -> dict[str, str]:
+        declared = self._declared_tags(resource)
+        stored = await anyio.to_thread.run_sync(self._stored_tags, resource.arn)
+        return declared if stored is None else stored
+
+    async def set_resource_tags(self, resource: TaggedResource, tags: dict[str, str]) -> None:
+        self._declared_tags(resource)  # it still exists
+        if self.engine is None:
+            self._unstored_tags[resource.arn] = dict(tags)
+            return
+        await anyio.to_thread.run_sync(self.engine.catalog.put_tags, resource.arn, dict(tags))
 
     def health(self) -> dict[str, Any]:
         """Liveness (``status``: the process answers) and readiness (``ready``: every enabled mapping

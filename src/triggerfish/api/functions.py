@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from triggerfish.api.backend import Backend, FunctionInfo, InvokeOutcome
+from triggerfish.api.backend import Backend, FunctionInfo, InvokeOutcome, TaggedResource
 from triggerfish.api.concurrency import ConcurrencyLimits
 from triggerfish.api.metrics import INVOCATIONS
 from triggerfish.api.names import check_latest, function_arn, parse_function_name
@@ -64,6 +64,10 @@ async def get_function(request: Request) -> Response:
     out: dict[str, Any] = {"Configuration": function.configuration}
     if function.code_location:
         out["Code"] = {"RepositoryType": "S3", "Location": function.code_location}
+    tags = await _backend(request).resource_tags(
+        TaggedResource("function", function.name, function.configuration["FunctionArn"]))
+    if tags:
+        out["Tags"] = tags
     if function.reserved_concurrency is not None:
         out["Concurrency"] = {"ReservedConcurrentExecutions": function.reserved_concurrency}
     return json_response(out)

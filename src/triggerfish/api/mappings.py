@@ -13,6 +13,7 @@ from triggerfish.api.paging import page
 from triggerfish.api.trust import Trust, check_secret_references
 from triggerfish.api.wire import json_object, json_response, query_int
 from triggerfish.errors import InvalidParameterError, NotFoundError, ValidationError
+from triggerfish.tags import check_tags
 
 #: Lambda serves at most 100 mappings a page, whatever MaxItems asks for.
 _PAGE_LIMIT = 100
@@ -50,6 +51,8 @@ async def create(request: Request) -> Response:
     backend = _backend(request)
     body = await json_object(request)
     _check_references(request, body)
+    if body.get("Tags") is not None:
+        body["Tags"] = check_tags(body["Tags"])
     body["FunctionName"] = _resolve_function(backend, body.get("FunctionName"))
     mapping = await backend.create_mapping(body)
     return json_response(mapping, 202)

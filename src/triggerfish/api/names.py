@@ -53,5 +53,5 @@ def function_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:function:{name}"
 
 
-def _mapping_arn(region: str, account: str, uuid: str) -> str:
+def mapping_arn(region: str, account: str, uuid: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"

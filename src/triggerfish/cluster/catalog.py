@@ -49,6 +49,12 @@ class ClusterCatalog:
     def subscribe(self, on_change: OnChange) -> None:
         self._subscribers.append(on_change)
 
+    def tags(self, arn: str) -> dict[str, str] | None:
+        return self.log.tags(arn)
+
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        self.log.write_tags(arn, tags)
+
     def _changed(self, uuid: str, entry: Entry | None) -> None:
         for on_change in list(self._subscribers):
             on_change(uuid, entry)

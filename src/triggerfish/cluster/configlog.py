@@ -30,6 +30,8 @@ from triggerfish.errors import ClusterError, UnavailableError
 from triggerfish.esm.catalog import Definition
 
 KEY_PREFIX = "mapping/"
+#: Resource tags (TagResource) share the log: one record per tagged ARN, never a mapping definition.
+TAGS_PREFIX = "tags/"
 WRITE_TIMEOUT_S = 15.0
 ATTEMPTS = 6
 TRANSACTION_TIMEOUT_MS = 10_000  # a writer that dies mid-write blocks read_committed readers at most this long
@@ -54,14 +56,35 @@ class _Entries:
     def __init__(self, on_change: Callable[[str, Entry | None], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
+        self._tags: dict[str, dict[str, str]] = {}
         self._on_change = on_change
 
     def copy(self) -> dict[str, Entry]:
         with self._lock:
             return dict(self._entries)
 
+    def tags(self, arn: str) -> dict[str, str] | None:
+        with self._lock:
+            found = self._tags.get(arn)
+        return dict(found) if found is not None else None
+
+    def _apply_tags(self, arn: str, value: bytes | None) -> None:
+        try:
+            tags = None if value is None else {str(k): str(v) for k, v in json.loads(value)["tags"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("configs record with tags for %s is not a tag set; skipped", arn[:200])
+            return
+        with self._lock:
+            if tags is None:
+                self._tags.pop(arn, None)
+            else:
+                self._tags[arn] = tags
+
     def apply(self, msg: Message) -> None:
         key = (msg.key() or b"").decode("utf-8", "replace")
+        if key.startswith(TAGS_PREFIX):
+            self._apply_tags(key[len(TAGS_PREFIX):], msg.value())
+            return
         if not key.startswith(KEY_PREFIX):
             log.warning("configs record at offset %s has key %r; skipped", msg.offset(), key[:80])
             return
@@ -126,6 +149,16 @@ class ConfigLog:
             return "the cluster's config log is not started"
         return self._reader.problem()
 
+    def tags(self, arn: str) -> dict[str, str] | None:
+        """The tags last written for ``arn``, or None when none ever were."""
+        return self._entries.tags(arn)
+
+    def write_tags(self, arn: str, tags: dict[str, str]) -> int:
+        """Record ``arn``'s whole tag set; returns once this replica has read it back."""
+        value = json.dumps({"tags": tags, "writer": self.cfg.replica_id, "time": time.time()},
+                           separators=(",", ":")).encode()
+        return self._write(f"{TAGS_PREFIX}{arn}".encode(), value, _accept, arn)
+
     def write(self, uuid: str, config: dict[str, Any] | None,
               check: Callable[[Mapping[str, Entry]], None] = _accept) -> int:
         """Write ``config`` for ``uuid`` (None: delete) if ``check(entries)`` accepts the latest state.
@@ -138,6 +171,10 @@ class ConfigLog:
         value = None if config is None else json.dumps(
             {"uuid": uuid, "config": config, "origin": "api", "writer": self.cfg.replica_id, "time": time.time()},
             separators=(",", ":")).encode()
+        return self._write(key, value, check, uuid)
+
+    def _write(self, key: bytes, value: bytes | None, check: Callable[[Mapping[str, Entry]], None],
+               uuid: str) -> int:
         deadline = time.monotonic() + WRITE_TIMEOUT_S
         with self._write_lock:
             for attempt in range(ATTEMPTS):

@@ -26,6 +26,8 @@ from triggerfish.esm.store import Store
 #: Where a definition came from: the config file, or the control API.
 FILE = "config"
 API = "api"
+#: The state file's key for a resource's tags (its small-values table).
+_TAGS_KEY = "tags/"
 
 
 def summary(mapping: MappingConfig, origin: str) -> dict[str, Any]:
@@ -66,6 +68,15 @@ class Catalog(Protocol):
         ...
 
     def subscribe(self, on_change: OnChange) -> None: ...
+
+    def tags(self, arn: str) -> dict[str, str] | None:
+        """The tags TagResource/UntagResource last left on ``arn`` (a mapping's or a function's), or None
+        when they never touched it (then the tags are the ones its definition declares)."""
+        ...
+
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        """Record ``arn``'s whole tag set, where every process (replica) reading this catalog sees it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,13 @@ class LocalCatalog:
 
     def subscribe(self, on_change: OnChange) -> None:
         self._subscribers.append(on_change)
+
+    def tags(self, arn: str) -> dict[str, str] | None:
+        found = self._store.get(_TAGS_KEY + arn)
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else None
+
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        self._store.put(_TAGS_KEY + arn, tags)
 
     def _rows(self) -> list[Definition]:
         return [Definition(r["uuid"], r["config"], self._versions.get(r["uuid"], 0), r["origin"])

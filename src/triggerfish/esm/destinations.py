@@ -1,11 +1,16 @@
 """On-failure destinations (``DestinationConfig.OnFailure.Destination``) for records given up on.
 
-* ``kafka://topic``: each failed record is re-published whole (key, value, headers, so it can be
-  replayed as is) with ``triggerfish.failure.*`` / ``triggerfish.source.*`` headers added.
-* an SQS queue, SNS topic or S3 bucket ARN: Lambda's invocation record JSON (``requestContext``,
-  ``responseContext``, ``version``, ``timestamp``, ``KafkaBatchInfo``); S3 also gets ``payload``,
-  the invocation event as a JSON string. Sent with boto3, so ``AWS_ENDPOINT_URL`` and the usual
-  credential chain apply.
+Every destination gets Lambda's failure document (built by :mod:`triggerfish.esm.failure_document`):
+``requestContext``, ``responseContext``, ``version``, ``timestamp`` and ``KafkaBatchInfo``.
+
+* ``kafka://topic``: one message per failed record, keyed by that record's key, whose value is the
+  document for that record alone (``KafkaBatchInfo.recordInfo``) plus ``payload``: the invocation event
+  holding just that record, as a JSON object. The record's own headers are kept and
+  ``triggerfish.failure.*`` / ``triggerfish.source.*`` headers added, so a topic of failures can be
+  routed or filtered without parsing the value.
+* an SQS queue or SNS topic ARN: one document per batch (``KafkaBatchInfo.recordsInfo`` per
+  partition); S3 also gets ``payload``, the invocation event as a JSON string. Sent with boto3, so
+  ``AWS_ENDPOINT_URL`` and the usual credential chain apply.
 
 Which targets are allowed is :mod:`triggerfish.esm.destination_config`.
 A destination that cannot take the records raises ``DestinationError``: the caller then commits
@@ -18,7 +23,6 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -27,7 +31,21 @@ from typing import Any, Protocol
 from triggerfish.errors import DestinationError as DestinationError
 from triggerfish.esm.destination_config import ARN, KAFKA_SCHEME, parse_target
 from triggerfish.esm.destination_config import destination_of as destination_of
-from triggerfish.esm.retry import RecordLike
+from triggerfish.esm.failure_document import (
+    Event,
+    FailedRecord,
+    event_bytes,
+    event_object,
+    iso,
+    record_document,
+    utc_now_ms,
+)
+
+# Re-exported: the engine (esm.drive, esm.runner, esm.schema_records) and tests import them from here.
+from triggerfish.esm.failure_document import Failure as Failure
+from triggerfish.esm.failure_document import Source as Source
+from triggerfish.esm.failure_document import failure_for as failure_for
+from triggerfish.esm.failure_document import invocation_record as invocation_record
 
 _log = logging.getLogger("triggerfish.esm.destinations")
 
@@ -44,137 +62,8 @@ _MESSAGE_LIMIT = 256 * 1024
 _MAX_ERROR_HEADER = 1024
 
 
-class _FailedRecord(RecordLike, Protocol):
-    """What a destination needs of a Kafka record: the retry policy's view plus key and value (the engine's
-    record type satisfies it)."""
-
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why records go to the destination: the inputs of Lambda's request/response context.
-
-    ``status_code`` is None when the records were never invoked (expired before their first
-    attempt); ``function_error`` is ``Unhandled`` for an invoke error and None when the function
-    returned but reported the records as failed (ReportBatchItemFailures).
-    """
-
-    condition: str
-    function_arn: str
-    invoke_count: int
-    request_id: str = ""
-    status_code: int | None = 200
-    executed_version: str = "$LATEST"
-    function_error: str | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    error_payload: Mapping[str, Any] | None = None
-
-
-def failure_for(condition: str, function_arn: str, invoke_count: int, last: tuple[Any, Any] | None = None) -> Failure:
-    """A ``Failure`` from the last invocation's ``(retry.Outcome, InvokeResult | None)``; None = never invoked."""
-    if last is None or invoke_count == 0:
-        return Failure(condition, function_arn, invoke_count, status_code=None)
-    outcome, result = last
-    error = result.error if result is not None else None
-    if outcome.failed and error is None:
-        error = {"errorMessage": outcome.error_message or "", "errorType": outcome.error_type or "Unknown"}
-    return Failure(
-        condition,
-        function_arn,
-        invoke_count,
-        request_id=getattr(result, "request_id", "") or "",
-        function_error=(getattr(result, "function_error", None) or "Unhandled") if outcome.failed else None,
-        error_type=outcome.error_type,
-        error_message=outcome.error_message,
-        error_payload=error,
-    )
-
-
-@dataclass(frozen=True)
-class Source:
-    """The mapping the records came from."""
-
-    bootstrap_servers: str
-    event_source_arn: str | None = None
-    mapping_uuid: str = ""
-
-
-#: The invocation event of the failed records: the exact bytes sent to the function, or its JSON object.
-_Event = bytes | Mapping[str, Any] | None
-
-
-def _event_bytes(event: _Event) -> bytes | None:
-    if event is None or isinstance(event, bytes):
-        return event
-    return json.dumps(event, separators=(",", ":")).encode()
-
-
-def _iso(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _now_ms() -> float:
-    return datetime.now(tz=UTC).timestamp() * 1000
-
-
-def invocation_record(
-    records: Sequence[_FailedRecord],
-    failure: Failure,
-    source: Source,
-    *,
-    event: _Event = None,
-    now_ms: float | None = None,
-) -> dict[str, Any]:
-    """Lambda's on-failure record for a Kafka batch (the SQS/SNS form; S3 adds ``payload``)."""
-    records_info: dict[str, dict[str, str]] = {}
-    for r in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
-        key = f"{r.topic}-{r.partition}"
-        info = records_info.setdefault(
-            key, {"firstRecordOffset": str(r.offset), "firstRecordTimestamp": _iso(r.timestamp)}
-        )
-        info["lastRecordOffset"] = str(r.offset)
-        info["lastRecordTimestamp"] = _iso(r.timestamp)
-    encoded = _event_bytes(event)
-    if encoded is not None:
-        payload_size = len(encoded)
-    else:
-        payload_size = sum(len(r.value or b"") + len(r.key or b"") for r in records)
-    batch_info: dict[str, Any] = {"batchSize": len(records)}
-    if source.event_source_arn:
-        batch_info["eventSourceArn"] = source.event_source_arn
-    batch_info.update(bootstrapServers=source.bootstrap_servers, payloadSize=payload_size, recordsInfo=records_info)
-    response: dict[str, Any] | None = None
-    if failure.status_code is not None:
-        response = {"statusCode": failure.status_code, "executedVersion": failure.executed_version}
-        if failure.function_error:
-            response["functionError"] = failure.function_error
-    record: dict[str, Any] = {
-        "requestContext": {
-            "requestId": failure.request_id or str(uuid.uuid4()),
-            "functionArn": failure.function_arn,
-            "condition": failure.condition,
-            "approximateInvokeCount": failure.invoke_count,
-        },
-        "responseContext": response,
-        "version": "1.0",
-        "timestamp": _iso(now_ms if now_ms is not None else _now_ms()),
-        "KafkaBatchInfo": batch_info,
-    }
-    if failure.error_payload is not None:
-        # Lambda's asynchronous-invocation records carry the function's error this way.
-        record["responsePayload"] = dict(failure.error_payload)
-    return record
-
-
-def _failure_headers(record: _FailedRecord, failure: Failure, source: Source) -> list[tuple[str, bytes]]:
-    """Headers added to a record re-published to a ``kafka://`` destination."""
+def _failure_headers(record: FailedRecord, failure: Failure, source: Source) -> list[tuple[str, bytes]]:
+    """Headers added to a failure document on a ``kafka://`` destination (a summary of it, for routing)."""
     fields = [
         ("failure.condition", failure.condition),
         ("failure.function-arn", failure.function_arn),
@@ -182,7 +71,7 @@ def _failure_headers(record: _FailedRecord, failure: Failure, source: Source) ->
         ("failure.request-id", failure.request_id),
         ("failure.error-type", failure.error_type or ""),
         ("failure.error-message", (failure.error_message or "")[:_MAX_ERROR_HEADER]),
-        ("failure.timestamp", _iso(_now_ms())),
+        ("failure.timestamp", iso(utc_now_ms())),
         ("source.topic", record.topic),
         ("source.partition", str(record.partition)),
         ("source.offset", str(record.offset)),
@@ -196,7 +85,7 @@ class Destination(Protocol):
     target: str
 
     def send(
-        self, records: Sequence[_FailedRecord], failure: Failure, source: Source, event: _Event
+        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event
     ) -> None: ...
 
     def close(self) -> None: ...
@@ -207,7 +96,7 @@ class Destination(Protocol):
 
 
 class KafkaTopicDestination:
-    """Re-publishes failed records to a topic of the source cluster."""
+    """Writes Lambda's failure document of each failed record to a topic of the source cluster."""
 
     def __init__(self, topic: str, client_config: Mapping[str, Any], timeout: float = _DELIVERY_TIMEOUT_S) -> None:
         self.target = KAFKA_SCHEME + topic
@@ -229,7 +118,7 @@ class KafkaTopicDestination:
         return self._producer
 
     def send(
-        self, records: Sequence[_FailedRecord], failure: Failure, source: Source, event: _Event = None
+        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event = None
     ) -> None:
         from confluent_kafka import KafkaException
 
@@ -241,9 +130,11 @@ class KafkaTopicDestination:
                 errors.append(str(err))
 
         try:
+            parsed = event_object(event)
             for r in records:
+                document = record_document(r, failure, source, event=parsed)
                 headers = [(k, v) for k, v in r.headers] + _failure_headers(r, failure, source)
-                producer.produce(self.topic, key=r.key, value=r.value, headers=headers,
+                producer.produce(self.topic, key=r.key, value=json.dumps(document).encode(), headers=headers,
                                  on_delivery=delivered)
                 producer.poll(0)
         except (BufferError, KafkaException) as exc:
@@ -304,7 +195,7 @@ class _AwsDestination:
         return self._client
 
     def send(
-        self, records: Sequence[_FailedRecord], failure: Failure, source: Source, event: _Event = None
+        self, records: Sequence[FailedRecord], failure: Failure, source: Source, event: Event = None
     ) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -320,7 +211,7 @@ class _AwsDestination:
             raise DestinationError(f"on-failure destination {self.target}: {exc}") from None
 
     def _put(
-        self, document: dict[str, Any], records: Sequence[_FailedRecord], source: Source, event: _Event
+        self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Event
     ) -> None:
         raise NotImplementedError
 
@@ -351,8 +242,8 @@ class _SnsDestination(_AwsDestination):
 class _S3Destination(_AwsDestination):
     service = "s3"
 
-    def _put(self, document: dict[str, Any], records: Sequence[_FailedRecord], source: Source, event: Any) -> None:
-        document = {**document, "payload": (_event_bytes(event) or b"{}").decode()}
+    def _put(self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Any) -> None:
+        document = {**document, "payload": (event_bytes(event) or b"{}").decode()}
         first = min(records, key=lambda r: (r.topic, r.partition, r.offset))
         now = datetime.now(tz=UTC)
         key = (

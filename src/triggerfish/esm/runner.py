@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from triggerfish.diagnosis import Diagnosis
-from triggerfish.esm import auth, problems, stages
+from triggerfish.esm import auth, log_level, problems, stages
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer
 from triggerfish.esm.config import MappingConfig
@@ -133,6 +133,7 @@ class MappingRunner:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        log_level.apply(self.mapping.uuid or "", (self.mapping.logging_config or {}).get("SystemLogLevel"))
         self._thread = threading.Thread(target=self._main, name=f"esm-{self.mapping.uuid}", daemon=True)
         self._thread.start()
 

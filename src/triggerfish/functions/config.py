@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from triggerfish.errors import InvalidParameterError
+from triggerfish.tags import check_tags
 from triggerfish.validation import Fields, check_str
 
 _FUNCTION_NAME_PATTERN = r"[a-zA-Z0-9\-_]+"
@@ -37,8 +38,10 @@ _RESERVED_ENV = frozenset(
 
 _FIELDS = (
     "FunctionName", "CodeUri", "Handler", "Runtime", "Description", "Timeout", "MemorySize", "Environment",
-    "Url", "FunctionUrlConfig", "ReservedConcurrentExecutions",
+    "Url", "FunctionUrlConfig", "ReservedConcurrentExecutions", "Role", "Tags",
 )
+#: botocore's RoleArn pattern.
+_ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,10 @@ class FunctionConfig:
     function_url_config: dict[str, Any] | None = None
     #: Upper bound on concurrent invocations; None = the runtime's default pool size.
     reserved_concurrent_executions: int | None = None
+    #: The execution role's ARN GetFunction shows (None: ``default_role``); triggerfish assumes no role.
+    role: str | None = None
+    #: The function's tags as the file declares them (TagResource may replace them later).
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_http(self) -> bool:
@@ -66,6 +73,10 @@ class FunctionConfig:
 
     def arn(self, region: str = "us-east-1", account: str = "000000000000") -> str:
         return f"arn:aws:lambda:{region}:{account}:function:{self.function_name}"
+
+    def role_arn(self, account: str = "000000000000") -> str:
+        """``Role``, or the name Lambda's console gives a new function's role when none is declared."""
+        return self.role or f"arn:aws:iam::{account}:role/service-role/{self.function_name}-role"
 
     def replace(self, **changes: Any) -> FunctionConfig:
         return dataclasses.replace(self, **changes)
@@ -89,11 +100,13 @@ class FunctionConfig:
         reserved = f.int_("ReservedConcurrentExecutions", 0, 100000)
         runtime = f.str_("Runtime", "python3.11")
         description = f.str_("Description", "", max_len=256)
+        role = f.str_("Role", pattern=_ROLE_PATTERN, hint="an IAM role ARN, arn:aws:iam::123456789012:role/NAME")
+        tags = check_tags(f.dict_("Tags", {}), f.path("Tags"))
         f.done()
         return cls(
             function_name=name, handler=handler, code_uri=code_path, runtime=runtime, description=description,
             timeout=timeout, memory_size=memory, environment=env, url=url, function_url_config=url_config,
-            reserved_concurrent_executions=reserved,
+            reserved_concurrent_executions=reserved, role=role, tags=tags,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +125,10 @@ class FunctionConfig:
             out["FunctionUrlConfig"] = dict(self.function_url_config)
         if self.reserved_concurrent_executions is not None:
             out["ReservedConcurrentExecutions"] = self.reserved_concurrent_executions
+        if self.role is not None:
+            out["Role"] = self.role
+        if self.tags:
+            out["Tags"] = dict(self.tags)
         return out
 
 
