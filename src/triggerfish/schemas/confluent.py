@@ -17,7 +17,7 @@ from triggerfish import secrets
 from triggerfish.errors import SecretError
 from triggerfish.schemas import wire
 from triggerfish.schemas.errors import SCHEMA_NOT_FOUND, RecordSchemaError, RegistryUnavailable, require, safe_url
-from triggerfish.schemas.formats import AVRO, PROTOBUF, SchemaText
+from triggerfish.schemas.text import AVRO, PROTOBUF, SchemaText
 
 #: Seconds per registry request; the client retries up to ``max.retries`` times.
 TIMEOUT_S = 5
@@ -27,6 +27,8 @@ class ConfluentRegistry:
     def __init__(self, url: str, access_configs: Sequence[Mapping[str, Any]] = (), timeout: float = TIMEOUT_S) -> None:
         self.url = safe_url(url)
         self._files: list[str] = []
+        #: (subject, version) -> (schema text, its references): what references resolve to
+        self._versions: dict[tuple[str, int], tuple[str, list[Any]]] = {}
         conf: dict[str, Any] = {"url": url, "timeout": timeout, "max.retries": 1, "retries.wait.ms": 200}
         for access in access_configs:
             kind, ref = str(access.get("Type", "")), str(access.get("URI", ""))
@@ -68,7 +70,7 @@ class ConfluentRegistry:
         try:
             schema = self.client.get_schema(int(schema_id))
             data_format = schema.schema_type or AVRO
-            fmt = "serialized" if data_format == PROTOBUF else None  # a base64 FileDescriptorProto, not .proto text
+            fmt = "serialized" if data_format == PROTOBUF else None  # base64 FileDescriptorProtos; Apicurio: text as registered
             if fmt:
                 schema = self.client.get_schema(int(schema_id), fmt=fmt)
             references: list[tuple[str, str]] = []
@@ -86,9 +88,13 @@ class ConfluentRegistry:
             if key in seen:
                 continue
             seen.add(key)
-            registered = self.client.get_version(ref.subject, ref.version, fmt=fmt)
-            self._references(registered.schema.references or [], fmt, out, seen)
-            out.append((str(ref.name), str(registered.schema.schema_str)))
+            version = self._versions.get(key)
+            if version is None:  # a subject's version never changes: asked for once, whichever schema uses it
+                registered = self.client.get_version(ref.subject, ref.version, fmt=fmt)
+                version = self._versions[key] = (str(registered.schema.schema_str),
+                                                  list(registered.schema.references or []))
+            self._references(version[1], fmt, out, seen)
+            out.append((str(ref.name), version[0]))
 
     def subjects(self) -> list[str]:
         try:
