@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -85,8 +86,10 @@ def message_pool(files: Sequence[Any]) -> Any:
                 continue
             dep_fd = descriptor_pb2.FileDescriptorProto()
             try:
+                if dep.startswith("google/protobuf/") and dep.endswith(".proto"):  # in the pool once imported
+                    importlib.import_module(dep[:-len(".proto")].replace("/", ".") + "_pb2")
                 default.FindFileByName(dep).CopyToProto(dep_fd)
-            except KeyError:
+            except (KeyError, ImportError):
                 raise SchemaFormatError(f"the Protobuf schema imports {dep}: neither a reference nor a well-known "
                                         "type") from None
             pool.Add(dep_fd)
