@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -169,12 +170,15 @@ def test_engine_delivers_glue_protobuf_as_json_and_source_read_by_powertools(
             "OUT": str(out), "RECORD_FORMAT": record_format}})
         engine = running_engine([fn], [mapping_config(topic, kafka.bootstrap, name, SelfManagedKafkaEventSourceConfig={
             "SchemaRegistryConfig": {**config, "EventRecordFormat": record_format}})])
-        rows = wait_until(lambda out=out: out.exists() and [r for line in out.read_text().splitlines()
-                                                            for r in json.loads(line)], message=record_format)
-        assert rows == want, record_format
-        wait_until(lambda engine=engine, name=name: REGISTRY.get_sample_value(
-            "triggerfish_esm_schema_registry_errors_total", {"uuid": engine.uuids[0], "function": name}) == 1,
-            message="the damaged record counted")
+        assert wait_until(partial(_rows, out), message=record_format) == want, record_format
+        labels = {"uuid": engine.uuids[0], "function": name}
+        wait_until(partial(REGISTRY.get_sample_value, "triggerfish_esm_schema_registry_errors_total", labels),
+                   message="the damaged record counted")
+        assert REGISTRY.get_sample_value("triggerfish_esm_schema_registry_errors_total", labels) == 1
+
+
+def _rows(out: Path) -> list[Any]:
+    return [r for line in out.read_text().splitlines() for r in json.loads(line)] if out.exists() else []
 
 
 def test_engine_json_event_carries_each_message_type_decoded(
