@@ -73,15 +73,16 @@ class ConfluentRegistry:
             fmt = "serialized" if data_format == PROTOBUF else None  # base64 FileDescriptorProtos; Apicurio: text as registered
             if fmt:
                 schema = self.client.get_schema(int(schema_id), fmt=fmt)
-            references: list[tuple[str, str]] = []
-            self._references(schema.references or [], fmt, references, set())
         except self._registry_error as exc:
             raise self._error(exc, what) from None
         except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
             raise self._unreachable(exc, what) from None
+        references: list[tuple[str, str]] = []
+        self._references(what, schema.references or [], fmt, references, set())
         return SchemaText(data_format, str(schema.schema_str), tuple(references))
 
-    def _references(self, refs: Any, fmt: str | None, out: list[tuple[str, str]], seen: set[tuple[str, int]]) -> None:
+    def _references(self, what: str, refs: Any, fmt: str | None, out: list[tuple[str, str]],
+                    seen: set[tuple[str, int]]) -> None:
         """The referenced schemas, each after the ones it references (depth first, each once)."""
         for ref in refs:
             key = (str(ref.subject), int(ref.version))
@@ -90,11 +91,19 @@ class ConfluentRegistry:
             seen.add(key)
             version = self._versions.get(key)
             if version is None:  # a subject's version never changes: asked for once, whichever schema uses it
-                registered = self.client.get_version(ref.subject, ref.version, fmt=fmt)
-                version = self._versions[key] = (str(registered.schema.schema_str),
-                                                  list(registered.schema.references or []))
-            self._references(version[1], fmt, out, seen)
+                version = self._versions[key] = self._version(f"{what}: its reference {ref.name} (subject "
+                                                              f"{ref.subject} version {ref.version})", key, fmt)
+            self._references(what, version[1], fmt, out, seen)
             out.append((str(ref.name), version[0]))
+
+    def _version(self, what: str, key: tuple[str, int], fmt: str | None) -> tuple[str, list[Any]]:
+        try:
+            registered = self.client.get_version(key[0], key[1], fmt=fmt)
+        except self._registry_error as exc:
+            raise self._error(exc, what) from None
+        except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
+            raise self._unreachable(exc, what) from None
+        return str(registered.schema.schema_str), list(registered.schema.references or [])
 
     def subjects(self) -> list[str]:
         try:
