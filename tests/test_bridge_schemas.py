@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
@@ -321,6 +321,23 @@ def test_unframed_record_is_406_naming_topic_partition_offset_and_not_skipped(
         r = bridge.poll_error(topic, name, AVRO)
         assert r.status_code == 406, r.text
         assert f"{topic}-0@0" in r.json()["message"] and "binary format" in r.json()["message"]
+
+
+@pytest.mark.kafka
+def test_record_whose_proto_text_does_not_compile_is_406_naming_record_and_protoc_line(
+        bridge: Bridge, kafka: KafkaEnv, make_topic: Callable[..., str], client: SchemaRegistryClient) -> None:
+    topic = make_topic()
+    # registered by another client as text (the registry does not compile it)
+    schema_id = client.register_schema(f"{topic}-value", Schema('syntax = "proto3";\nmessage M {\n  strin a = 1;\n}\n',
+                                                               "PROTOBUF"))
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    p.produce(topic, b"\x00" + schema_id.to_bytes(4, "big") + b"\x00\x0a\x01x")
+    p.flush(10)
+    name = bridge.consumer(topic, "protobuf")
+    r = bridge.poll_error(topic, name, PROTOBUF)
+    assert r.status_code == 406, r.text
+    message = r.json()["message"]
+    assert f"{topic}-0@0" in message and "does not compile: line 3" in message and "\n" not in message
 
 
 @pytest.mark.kafka

@@ -176,6 +176,9 @@ class SchemaCodec:
                 with self.registry.errors(f"schema id {schema_id}", where):
                     try:
                         return deserialize(data, SerializationContext(topic, _FIELDS[what]))
+                    except SchemaConversionError as exc:  # the writer's schema is unusable (a .proto that does not compile)
+                        raise RecordNotDecodable(f"Cannot decode {where}: {exc} Consume it with the binary format "
+                                                 "to see its bytes.") from None
                     except TriggerfishError:
                         raise
                     except REGISTRY_FAILURES:
