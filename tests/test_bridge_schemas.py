@@ -30,6 +30,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool  # type: ignore[impo
 from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
 from registry_helpers import running_registry, stop_registry
+from test_schema_references import protobuf_order_classes
 from triggerfish.bridge.config import from_properties
 from triggerfish.bridge.server import prepare
 from triggerfish.errors import ConfigError
@@ -247,6 +248,31 @@ def test_protobuf_produce_with_proto_text_registers_it_compiles_it_and_writes_it
 
     name = bridge.consumer(topic, "protobuf")
     assert [g["value"] for g in bridge.poll(topic, name, PROTOBUF, 2)] == [{"sku": "a-1", "qty": 3}, {"sku": "b-2"}]
+
+
+@pytest.mark.kafka
+def test_protobuf_schema_importing_another_subject_produces_and_consumes(
+        bridge: Bridge, kafka: KafkaEnv, make_topic: Callable[..., str], client: SchemaRegistryClient) -> None:
+    """A schema whose import is registered as its own subject (a reference), as confluent-kafka registers it."""
+    topic = make_topic()
+    tag = uuid.uuid4().hex[:8]
+    order_cls, money_cls = protobuf_order_classes(tag)
+    serialize = ProtobufSerializer(order_cls, client, {"use.deprecated.format": False})
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    p.produce(topic, serialize(order_cls(id="o-1", total=money_cls(cents=5)), SerializationContext(topic, MessageField.VALUE)))
+    p.flush(10)
+    registered = client.get_latest_version(f"{topic}-value")
+    assert [r.name for r in registered.schema.references or []] == [f"money{tag}.proto"]
+    r = bridge.produce(topic, {"value_schema_id": registered.schema_id,
+                               "records": [{"value": {"id": "o-2", "total": {"cents": "7"}}}]}, PROTOBUF)
+    assert r.status_code == 200, r.text
+    deserialize = ProtobufDeserializer(order_cls, {"use.deprecated.format": False})
+    raw = [v for _, v in read_back(kafka.bootstrap, topic, 2)]
+    assert [(m.id, m.total.cents) for m in (deserialize(v, SerializationContext(topic, MessageField.VALUE))
+                                           for v in raw)] == [("o-1", 5), ("o-2", 7)]
+    name = bridge.consumer(topic, "protobuf")
+    assert [g["value"] for g in bridge.poll(topic, name, PROTOBUF, 2)] == [
+        {"id": "o-1", "total": {"cents": "5"}}, {"id": "o-2", "total": {"cents": "7"}}]
 
 
 @pytest.mark.kafka

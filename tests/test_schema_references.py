@@ -38,7 +38,7 @@ def test_avro_schema_with_a_reference(schema_registry: str) -> None:
     assert decoded.value == value and decoded.data_format == "AVRO"
 
 
-def _protobuf_classes(tag: str) -> Any:
+def protobuf_order_classes(tag: str) -> Any:
     money = descriptor_pb2.FileDescriptorProto(name=f"money{tag}.proto", package=f"ref{tag}", syntax="proto3")
     m = money.message_type.add(name="Money")
     m.field.add(name="cents", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
@@ -59,7 +59,7 @@ def _protobuf_classes(tag: str) -> Any:
 
 def test_protobuf_schema_importing_another_registered_file(schema_registry: str) -> None:
     tag = uuid.uuid4().hex[:8]
-    order_cls, money_cls = _protobuf_classes(tag)
+    order_cls, money_cls = protobuf_order_classes(tag)
     client = SchemaRegistryClient({"url": schema_registry})
     serialize = ProtobufSerializer(order_cls, client, {"use.deprecated.format": False})
     framed = serialize(order_cls(id="o-1", total=money_cls(cents=1250)),
@@ -129,7 +129,7 @@ def test_json_schema_ref_to_no_reference_is_a_one_line_error_naming_the_ref(sche
 def test_protobuf_text_importing_another_subject_registered_as_text(schema_registry: str) -> None:
     """What Java and Go producers register: .proto text, imports as references (Apicurio gives the text back)."""
     tag = uuid.uuid4().hex[:8]
-    order_cls, money_cls = _protobuf_classes(tag)
+    order_cls, money_cls = protobuf_order_classes(tag)
     client = SchemaRegistryClient({"url": schema_registry})
     money = f'syntax = "proto3";\npackage ref{tag};\nmessage Money {{ int64 cents = 1; }}\n'
     client.register_schema(f"money-{tag}", Schema(money, "PROTOBUF"))

@@ -9,7 +9,8 @@ serializer and deserializer need a generated message class and a schema in seria
 through Avro's JSON encoding (:mod:`.avro_json`). A Protobuf ``value_schema`` / ``key_schema`` is
 ``.proto`` text (as Confluent's REST proxy takes it; compiled with protoc, :mod:`triggerfish.schemas.protoc`)
 or the registry's serialized form (a base64 ``FileDescriptorProto``, what confluent-kafka registers);
-records are written with its first message, as the REST proxy does.
+records are written with its first message, as the REST proxy does. Registered Protobuf schemas that
+import other subjects (``references``) get those files in their pool.
 Everything here blocks on the registry and runs in a worker thread.
 """
 
@@ -151,7 +152,7 @@ class SchemaCodec:
         elif fmt is Format.JSONSCHEMA:
             serializer = JSONSerializer(schema, client, conf=conf)
         else:
-            self._message_classes[(schema_id, (0,))] = _message_class(schema, f"schema id {schema_id}")
+            self._message_classes[(schema_id, (0,))] = self._message_class(schema, f"schema id {schema_id}")
             frame = SchemaId("PROTOBUF", schema_id, None, [0]).id_to_bytes()  # magic byte, id, message index [0]
             serializer = lambda msg, ctx: frame + msg.SerializeToString()  # noqa: E731
         with self._lock:
@@ -226,8 +227,25 @@ class SchemaCodec:
         msg_class = self._message_classes.get(key)
         if msg_class is None:
             schema = self.registry.schema(schema_id, "protobuf", f"schema id {schema_id}")
-            msg_class = self._message_classes[key] = _message_class(schema, f"schema id {schema_id}", indexes)
+            msg_class = self._message_classes[key] = self._message_class(schema, f"schema id {schema_id}", indexes)
         return json_format.MessageToDict(msg_class.FromString(payload.read()), preserving_proto_field_name=True)
+
+
+    def _message_class(self, schema: Schema, what: str, indexes: tuple[int, ...] = (0,)) -> type[Message]:
+        """The class of a Protobuf schema's message at ``indexes`` (top-level, then nested; producing uses the first),
+        with the files it imports from other subjects (``references``) in its pool."""
+        fd, files = _descriptors(schema.schema_str or "", what, self.registry.references(schema, what))
+        if not fd.message_type:
+            raise SchemaConversionError(f"Protobuf {what} defines no message", INVALID_SCHEMA)
+        try:
+            pool = message_pool(files)
+        except SchemaFormatError as exc:
+            raise SchemaConversionError(f"Protobuf {what}: {exc}", INVALID_SCHEMA) from None
+        name = confluent_message_name(fd, indexes)
+        if name is None:
+            raise RecordNotDecodable(f"Protobuf {what} has no message at index path {list(indexes)}")
+        cls: type[Message] = GetMessageClass(pool.FindMessageTypeByName(name))
+        return cls
 
 
 def json_text(schema: Any, fmt: Format, what: str) -> str:
@@ -237,33 +255,15 @@ def json_text(schema: Any, fmt: Format, what: str) -> str:
     return dumps(schema).decode()
 
 
-def _descriptors(text: str, what: str) -> tuple[Any, list[Any]]:
+def _descriptors(text: str, what: str, references: list[tuple[str, str]] | None = None) -> tuple[Any, list[Any]]:
     """The schema's FileDescriptorProto and the files of a pool for it, from .proto text or the serialized form."""
     try:
-        return file_descriptors(text)
+        return file_descriptors(text, references or ())
     except SchemaFormatError as exc:
-        raise SchemaConversionError(f"{what} is not a usable Protobuf schema: {exc}. Send .proto text that protoc "
-                                    "compiles (imports: Google's well-known types only), or the registry's serialized "
-                                    "form (a base64 FileDescriptorProto).", INVALID_SCHEMA) from None
-
-
-def _message_class(schema: Schema, what: str, indexes: tuple[int, ...] = (0,)) -> type[Message]:
-    """The class of a Protobuf schema's message at ``indexes`` (top-level, then nested; producing uses the first)."""
-    if schema.references:
-        raise SchemaConversionError(f"Protobuf {what} imports other registered schemas; the bridge serializes only "
-                                    "self-contained Protobuf schemas (well-known types excepted)", INVALID_SCHEMA)
-    fd, files = _descriptors(schema.schema_str or "", what)
-    if not fd.message_type:
-        raise SchemaConversionError(f"Protobuf {what} defines no message", INVALID_SCHEMA)
-    try:
-        pool = message_pool(files)
-    except SchemaFormatError as exc:
-        raise SchemaConversionError(f"Protobuf {what}: {exc}", INVALID_SCHEMA) from None
-    name = confluent_message_name(fd, indexes)
-    if name is None:
-        raise RecordNotDecodable(f"Protobuf {what} has no message at index path {list(indexes)}")
-    cls: type[Message] = GetMessageClass(pool.FindMessageTypeByName(name))
-    return cls
+        raise SchemaConversionError(f"{what} is not a usable Protobuf schema: {exc}. It must be .proto text that protoc "
+                                    "compiles (importing Google's well-known types or its registered references), or "
+                                    "the registry's serialized form (a base64 FileDescriptorProto).",
+                                    INVALID_SCHEMA) from None
 
 
 def _reason(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from triggerfish import secrets
@@ -77,28 +77,19 @@ class ConfluentRegistry:
             raise self._error(exc, what) from None
         except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
             raise self._unreachable(exc, what) from None
-        references: list[tuple[str, str]] = []
-        self._references(what, schema.references or [], fmt, references, set())
-        return SchemaText(data_format, str(schema.schema_str), tuple(references))
 
-    def _references(self, what: str, refs: Any, fmt: str | None, out: list[tuple[str, str]],
-                    seen: set[tuple[str, int]]) -> None:
-        """The referenced schemas, each after the ones it references (depth first, each once)."""
-        for ref in refs:
+        def version(ref: Any) -> tuple[str, list[Any]]:
             key = (str(ref.subject), int(ref.version))
-            if key in seen:
-                continue
-            seen.add(key)
-            version = self._versions.get(key)
-            if version is None:  # a subject's version never changes: asked for once, whichever schema uses it
-                version = self._versions[key] = self._version(f"{what}: its reference {ref.name} (subject "
-                                                              f"{ref.subject} version {ref.version})", key, fmt)
-            self._references(what, version[1], fmt, out, seen)
-            out.append((str(ref.name), version[0]))
+            found = self._versions.get(key)
+            if found is None:  # a subject's version never changes: asked for once, whichever schema uses it
+                found = self._versions[key] = self._version(
+                    f"{what}: its reference {ref.name} (subject {ref.subject} version {ref.version})", ref, fmt)
+            return found
+        return SchemaText(data_format, str(schema.schema_str), tuple(resolve_references(schema.references, version)))
 
-    def _version(self, what: str, key: tuple[str, int], fmt: str | None) -> tuple[str, list[Any]]:
+    def _version(self, what: str, ref: Any, fmt: str | None) -> tuple[str, list[Any]]:
         try:
-            registered = self.client.get_version(key[0], key[1], fmt=fmt)
+            registered = self.client.get_version(ref.subject, ref.version, fmt=fmt)
         except self._registry_error as exc:
             raise self._error(exc, what) from None
         except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
@@ -143,3 +134,22 @@ class ConfluentRegistry:
             except OSError:
                 pass
         self._files.clear()
+
+
+def resolve_references(refs: Any, version: Callable[[Any], tuple[str, list[Any]]]) -> list[tuple[str, str]]:
+    """(reference name, schema text) of each schema ``refs`` (confluent-kafka ``SchemaReference``s) reach, each after
+    the ones it references, each subject version once; ``version(ref)`` gives a reference's text and its references."""
+    out: list[tuple[str, str]] = []
+    seen: set[tuple[str, int]] = set()
+
+    def walk(refs: Any) -> None:
+        for ref in refs or ():
+            key = (str(ref.subject), int(ref.version))
+            if key in seen:
+                continue
+            seen.add(key)
+            text, nested = version(ref)
+            walk(nested)
+            out.append((str(ref.name), text))
+    walk(refs)
+    return out
