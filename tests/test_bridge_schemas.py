@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
@@ -30,10 +30,12 @@ from google.protobuf import descriptor_pb2, descriptor_pool  # type: ignore[impo
 from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
 from registry_helpers import running_registry, stop_registry
+from test_schema_references import protobuf_order_classes
 from triggerfish.bridge.config import from_properties
 from triggerfish.bridge.server import prepare
 from triggerfish.errors import ConfigError
 from triggerfish.localkafka import KafkaEnv
+from triggerfish.schemas import SchemaDecoder, open_registry
 
 V2 = "application/vnd.kafka.v2+json"
 AVRO = "application/vnd.kafka.avro.v2+json"
@@ -205,6 +207,74 @@ def test_protobuf_produce_reads_back_with_confluent_and_records_from_confluent_c
     assert [g["value"] for g in got] == [{"sku": "a-1", "qty": 3}, {"sku": "b-2", "qty": 5}, {"sku": "c-3", "qty": 9}]
 
 
+ORDER_PROTO = """syntax = "proto3";
+package shop;
+
+message Order {
+  string sku = 1;
+  int32 qty = 2;
+}
+
+message Unused {
+  bool flag = 1;
+}
+"""
+
+
+@pytest.mark.kafka
+def test_protobuf_produce_with_proto_text_registers_it_compiles_it_and_writes_its_first_message(
+        bridge: Bridge, kafka: KafkaEnv, make_topic: Callable[..., str], client: SchemaRegistryClient,
+        schema_registry: str) -> None:
+    """Confluent's REST proxy takes .proto text as value_schema; so does the bridge (compiled with protoc)."""
+    topic = make_topic()
+    order, _ = order_message()  # the same message, built by hand: what a consumer with generated code has
+    r = bridge.produce(topic, {"value_schema": ORDER_PROTO, "records": [{"value": {"sku": "a-1", "qty": 3}}]}, PROTOBUF)
+    assert r.status_code == 200, r.text
+    value_id = r.json()["value_schema_id"]
+    registered = client.get_latest_version(f"{topic}-value")
+    assert registered.schema_id == value_id and registered.schema.schema_str == ORDER_PROTO  # the text, as sent
+    r = bridge.produce(topic, {"value_schema_id": value_id, "records": [{"value": {"sku": "b-2"}}]}, PROTOBUF)
+    assert r.status_code == 200, r.text
+    r = bridge.produce(topic, {"value_schema_id": value_id, "records": [{"value": {"flag": True}}]}, PROTOBUF)
+    assert r.status_code == 422 and r.json()["error_code"] == 42203 and "/records/0/value" in r.json()["message"]
+
+    raw = [v for _, v in read_back(kafka.bootstrap, topic, 2)]
+    assert all(v is not None and v[:6] == b"\x00" + value_id.to_bytes(4, "big") + b"\x00" for v in raw)
+    deserialize = ProtobufDeserializer(order, {"use.deprecated.format": False})
+    decoded = [deserialize(v, SerializationContext(topic, MessageField.VALUE)) for v in raw]
+    assert [(m.sku, m.qty) for m in decoded] == [("a-1", 3), ("b-2", 0)]
+    engine = SchemaDecoder(open_registry(schema_registry))  # the engine reads them with the same compiled schema
+    assert [engine.decode(v).value for v in raw if v is not None] == [{"sku": "a-1", "qty": 3}, {"sku": "b-2"}]
+
+    name = bridge.consumer(topic, "protobuf")
+    assert [g["value"] for g in bridge.poll(topic, name, PROTOBUF, 2)] == [{"sku": "a-1", "qty": 3}, {"sku": "b-2"}]
+
+
+@pytest.mark.kafka
+def test_protobuf_schema_importing_another_subject_produces_and_consumes(
+        bridge: Bridge, kafka: KafkaEnv, make_topic: Callable[..., str], client: SchemaRegistryClient) -> None:
+    """A schema whose import is registered as its own subject (a reference), as confluent-kafka registers it."""
+    topic = make_topic()
+    tag = uuid.uuid4().hex[:8]
+    order_cls, money_cls = protobuf_order_classes(tag)
+    serialize = ProtobufSerializer(order_cls, client, {"use.deprecated.format": False})
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    p.produce(topic, serialize(order_cls(id="o-1", total=money_cls(cents=5)), SerializationContext(topic, MessageField.VALUE)))
+    p.flush(10)
+    registered = client.get_latest_version(f"{topic}-value")
+    assert [r.name for r in registered.schema.references or []] == [f"money{tag}.proto"]
+    r = bridge.produce(topic, {"value_schema_id": registered.schema_id,
+                               "records": [{"value": {"id": "o-2", "total": {"cents": "7"}}}]}, PROTOBUF)
+    assert r.status_code == 200, r.text
+    deserialize = ProtobufDeserializer(order_cls, {"use.deprecated.format": False})
+    raw = [v for _, v in read_back(kafka.bootstrap, topic, 2)]
+    assert [(m.id, m.total.cents) for m in (deserialize(v, SerializationContext(topic, MessageField.VALUE))
+                                           for v in raw)] == [("o-1", 5), ("o-2", 7)]
+    name = bridge.consumer(topic, "protobuf")
+    assert [g["value"] for g in bridge.poll(topic, name, PROTOBUF, 2)] == [
+        {"id": "o-1", "total": {"cents": "5"}}, {"id": "o-2", "total": {"cents": "7"}}]
+
+
 @pytest.mark.kafka
 def test_jsonschema_produce_reads_back_with_confluent_and_consumes_decoded(
         bridge: Bridge, kafka: KafkaEnv, make_topic: Callable[..., str], client: SchemaRegistryClient) -> None:
@@ -248,7 +318,7 @@ def test_record_not_matching_schema_is_42203_naming_record_subject_and_registry(
 
 
 @pytest.mark.kafka
-def test_missing_schemas_unknown_id_and_protobuf_text_are_refused(bridge: Bridge, make_topic: Callable[..., str]) -> None:
+def test_missing_schemas_unknown_id_and_broken_protobuf_text_are_refused(bridge: Bridge, make_topic: Callable[..., str]) -> None:
     topic = make_topic()
     r = bridge.produce(topic, {"records": [{"value": {"name": "a"}}]}, AVRO)
     assert r.status_code == 422 and r.json()["error_code"] == 42202 and "value_schema" in r.json()["message"]
@@ -256,9 +326,10 @@ def test_missing_schemas_unknown_id_and_protobuf_text_are_refused(bridge: Bridge
     assert r.status_code == 422 and r.json()["error_code"] == 42201 and "key_schema" in r.json()["message"]
     r = bridge.produce(topic, {"value_schema_id": 987654, "records": [{"value": {"name": "a"}}]}, AVRO)
     assert r.status_code == 404 and r.json()["error_code"] == 40403 and "987654" in r.json()["message"], r.text
-    r = bridge.produce(topic, {"value_schema": 'syntax = "proto3"; message M { string a = 1; }',
+    r = bridge.produce(topic, {"value_schema": 'syntax = "proto3";\nmessage M { strin a = 1; }',
                                "records": [{"value": {"a": "x"}}]}, PROTOBUF)
-    assert r.status_code == 422 and r.json()["error_code"] == 42205 and "value_schema_id" in r.json()["message"]
+    assert r.status_code == 422 and r.json()["error_code"] == 42205, r.text
+    assert "value_schema is not a usable Protobuf schema: the Protobuf schema does not compile: line 2" in r.json()["message"]
     r = bridge.produce(topic, {"value_schema": JSON_SCHEMA, "records": [{"value": {"sku": "x", "qty": 1}}]}, JSONSCHEMA)
     json_id = r.json()["value_schema_id"]
     r = bridge.produce(topic, {"value_schema_id": json_id, "records": [{"value": {"name": "a"}}]}, AVRO)
@@ -276,6 +347,23 @@ def test_unframed_record_is_406_naming_topic_partition_offset_and_not_skipped(
         r = bridge.poll_error(topic, name, AVRO)
         assert r.status_code == 406, r.text
         assert f"{topic}-0@0" in r.json()["message"] and "binary format" in r.json()["message"]
+
+
+@pytest.mark.kafka
+def test_record_whose_proto_text_does_not_compile_is_406_naming_record_and_protoc_line(
+        bridge: Bridge, kafka: KafkaEnv, make_topic: Callable[..., str], client: SchemaRegistryClient) -> None:
+    topic = make_topic()
+    # registered by another client as text (the registry does not compile it)
+    schema_id = client.register_schema(f"{topic}-value", Schema('syntax = "proto3";\nmessage M {\n  strin a = 1;\n}\n',
+                                                               "PROTOBUF"))
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    p.produce(topic, b"\x00" + schema_id.to_bytes(4, "big") + b"\x00\x0a\x01x")
+    p.flush(10)
+    name = bridge.consumer(topic, "protobuf")
+    r = bridge.poll_error(topic, name, PROTOBUF)
+    assert r.status_code == 406, r.text
+    message = r.json()["message"]
+    assert f"{topic}-0@0" in message and "does not compile: line 3" in message and "\n" not in message
 
 
 @pytest.mark.kafka

@@ -3,18 +3,19 @@
 Produce bodies are Confluent REST proxy v2's: ``records`` plus ``value_schema`` (registered under the
 subject ``<topic>-value``, TopicNameStrategy) or ``value_schema_id``, and the same for keys. Bytes
 are written by confluent-kafka's own serializers and read by its deserializers, so the wire format is
-exactly theirs (magic byte 0, a 4-byte schema id, for Protobuf the message indexes); Protobuf records
-are read with confluent-kafka's frame parser and the writer's schema, since its deserializer needs a
-generated message class. Avro goes through Avro's JSON encoding (:mod:`.avro_json`). Protobuf schemas
-are the registry's serialized form (a base64 ``FileDescriptorProto``, what confluent-kafka registers):
-Python has no ``.proto`` text parser, so ``.proto`` text is refused with the way round it.
+exactly theirs (magic byte 0, a 4-byte schema id, for Protobuf the message indexes). Protobuf records
+are framed and read with confluent-kafka's frame code (``SchemaId``) and the writer's schema, since its
+serializer and deserializer need a generated message class and a schema in serialized form. Avro goes
+through Avro's JSON encoding (:mod:`.avro_json`). A Protobuf ``value_schema`` / ``key_schema`` is
+``.proto`` text (as Confluent's REST proxy takes it; compiled with protoc, :mod:`triggerfish.schemas.protoc`)
+or the registry's serialized form (a base64 ``FileDescriptorProto``, what confluent-kafka registers);
+records are written with its first message, as the REST proxy does. Registered Protobuf schemas that
+import other subjects (``references``) get those files in their pool.
 Everything here blocks on the registry and runs in a worker thread.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import io
 import threading
@@ -36,6 +37,8 @@ from triggerfish.bridge.schema_errors import (
 )
 from triggerfish.bridge.schema_registry import REGISTRY_FAILURES, SchemaRegistry
 from triggerfish.errors import TriggerfishError
+from triggerfish.schemas.protobuf import confluent_message_name, file_descriptors, message_pool
+from triggerfish.schemas.text import SchemaFormatError
 
 # the schemas extra: SchemaRegistry refuses to start without it, so nothing below runs when these are missing
 with contextlib.suppress(ImportError):
@@ -43,9 +46,8 @@ with contextlib.suppress(ImportError):
     from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
     from confluent_kafka.schema_registry.common.serde import SchemaId
     from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
-    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
-    from google.protobuf import descriptor_pb2, descriptor_pool, json_format  # type: ignore[import-untyped, unused-ignore]
-    from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped, unused-ignore]
+    from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
+    from google.protobuf.message import Message  # type: ignore[import-untyped, unused-ignore]
     from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
 _FIELDS = {"key": MessageField.KEY, "value": MessageField.VALUE}
@@ -110,7 +112,7 @@ class SchemaCodec:
         if not isinstance(text, str):
             text = json_text(text, fmt, what)
         if fmt is Format.PROTOBUF:
-            _file_descriptor(text, f"{what}_schema")
+            _descriptors(text, f"{what}_schema")  # compiles, or the request is refused before anything is registered
         subject = f"{topic}-{what}"
         return self.registry.register(subject, text, fmt.value, f"{what}_schema")
 
@@ -150,9 +152,9 @@ class SchemaCodec:
         elif fmt is Format.JSONSCHEMA:
             serializer = JSONSerializer(schema, client, conf=conf)
         else:
-            msg_class = _message_class(schema, f"schema id {schema_id}")
-            self._message_classes[(schema_id, (0,))] = msg_class
-            serializer = ProtobufSerializer(msg_class, client, conf=conf)
+            self._message_classes[(schema_id, (0,))] = self._message_class(schema, f"schema id {schema_id}")
+            frame = SchemaId("PROTOBUF", schema_id, None, [0]).id_to_bytes()  # magic byte, id, message index [0]
+            serializer = lambda msg, ctx: frame + msg.SerializeToString()  # noqa: E731
         with self._lock:
             self._serializers[(fmt, schema_id)] = serializer
         return serializer
@@ -175,6 +177,9 @@ class SchemaCodec:
                 with self.registry.errors(f"schema id {schema_id}", where):
                     try:
                         return deserialize(data, SerializationContext(topic, _FIELDS[what]))
+                    except SchemaConversionError as exc:  # the writer's schema is unusable (a .proto that does not compile)
+                        raise RecordNotDecodable(f"Cannot decode {where}: {exc} Consume it with the binary format "
+                                                 "to see its bytes.") from None
                     except TriggerfishError:
                         raise
                     except REGISTRY_FAILURES:
@@ -222,8 +227,25 @@ class SchemaCodec:
         msg_class = self._message_classes.get(key)
         if msg_class is None:
             schema = self.registry.schema(schema_id, "protobuf", f"schema id {schema_id}")
-            msg_class = self._message_classes[key] = _message_class(schema, f"schema id {schema_id}", indexes)
+            msg_class = self._message_classes[key] = self._message_class(schema, f"schema id {schema_id}", indexes)
         return json_format.MessageToDict(msg_class.FromString(payload.read()), preserving_proto_field_name=True)
+
+
+    def _message_class(self, schema: Schema, what: str, indexes: tuple[int, ...] = (0,)) -> type[Message]:
+        """The class of a Protobuf schema's message at ``indexes`` (top-level, then nested; producing uses the first),
+        with the files it imports from other subjects (``references``) in its pool."""
+        fd, files = _descriptors(schema.schema_str or "", what, self.registry.references(schema, what))
+        if not fd.message_type:
+            raise SchemaConversionError(f"Protobuf {what} defines no message", INVALID_SCHEMA)
+        try:
+            pool = message_pool(files)
+        except SchemaFormatError as exc:
+            raise SchemaConversionError(f"Protobuf {what}: {exc}", INVALID_SCHEMA) from None
+        name = confluent_message_name(fd, indexes)
+        if name is None:
+            raise RecordNotDecodable(f"Protobuf {what} has no message at index path {list(indexes)}")
+        cls: type[Message] = GetMessageClass(pool.FindMessageTypeByName(name))
+        return cls
 
 
 def json_text(schema: Any, fmt: Format, what: str) -> str:
@@ -233,49 +255,15 @@ def json_text(schema: Any, fmt: Format, what: str) -> str:
     return dumps(schema).decode()
 
 
-def _file_descriptor(text: str, what: str) -> descriptor_pb2.FileDescriptorProto:
+def _descriptors(text: str, what: str, references: list[tuple[str, str]] | None = None) -> tuple[Any, list[Any]]:
+    """The schema's FileDescriptorProto and the files of a pool for it, from .proto text or the serialized form."""
     try:
-        return descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError, DecodeError):
-        raise SchemaConversionError(
-            f"{what} is not a serialized Protobuf schema: the bridge takes the registry's serialized form, a base64 "
-            "FileDescriptorProto (as confluent-kafka registers it), because .proto text cannot be compiled in Python. "
-            "Register the .proto with your registry's tooling and send its id as value_schema_id / key_schema_id.",
-            INVALID_SCHEMA) from None
-
-
-def _message_class(schema: Schema, what: str, indexes: tuple[int, ...] = (0,)) -> type[Message]:
-    """The class of a Protobuf schema's message at ``indexes`` (top-level, then nested; producing uses the first)."""
-    fd = _file_descriptor(schema.schema_str or "", what)
-    if schema.references:
-        raise SchemaConversionError(f"Protobuf {what} imports other registered schemas; the bridge serializes only "
-                                    "self-contained Protobuf schemas (well-known types excepted)", INVALID_SCHEMA)
-    if not fd.message_type:
-        raise SchemaConversionError(f"Protobuf {what} defines no message", INVALID_SCHEMA)
-    pool = descriptor_pool.DescriptorPool()
-    default = descriptor_pool.Default()
-    for dep in fd.dependency:  # well-known types (google/protobuf/*.proto) come from the runtime's own pool
-        dep_proto = descriptor_pb2.FileDescriptorProto()
-        try:
-            default.FindFileByName(dep).CopyToProto(dep_proto)
-        except KeyError:
-            raise SchemaConversionError(f"Protobuf {what} imports {dep}, which the bridge does not know", INVALID_SCHEMA) from None
-        pool.Add(dep_proto)
-    pool.Add(fd)
-    name = _message_name(fd, indexes, what)
-    cls: type[Message] = GetMessageClass(pool.FindMessageTypeByName(name))
-    return cls
-
-
-def _message_name(fd: Any, indexes: tuple[int, ...], what: str) -> str:
-    names = [fd.package] if fd.package else []
-    messages = fd.message_type
-    for i in indexes:
-        if not 0 <= i < len(messages):
-            raise RecordNotDecodable(f"Protobuf {what} has no message at index path {list(indexes)}")
-        names.append(messages[i].name)
-        messages = messages[i].nested_type
-    return ".".join(names)
+        return file_descriptors(text, references or ())
+    except SchemaFormatError as exc:
+        raise SchemaConversionError(f"{what} is not a usable Protobuf schema: {exc}. It must be .proto text that protoc "
+                                    "compiles (importing Google's well-known types or its registered references), or "
+                                    "the registry's serialized form (a base64 FileDescriptorProto).",
+                                    INVALID_SCHEMA) from None
 
 
 def _reason(exc: BaseException) -> str:

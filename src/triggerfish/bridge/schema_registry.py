@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from triggerfish.bridge.registry_config import URL, RegistryConfig
 from triggerfish.bridge.schema_errors import INVALID_SCHEMA, RegistryUnavailable, SchemaConversionError, SchemaNotFound
 from triggerfish.errors import ConfigError, KafkaClientError
+from triggerfish.schemas.confluent import resolve_references
 
 try:  # the schemas extra; without it the bridge serves Strimzi's formats only
     from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
@@ -60,6 +61,14 @@ class SchemaRegistry:
             raise SchemaConversionError(f"Schema id {schema_id} in {self.url} ({what}) is a {got} schema, not {want}; "
                                         f"use the embedded format of {got} or a {want} schema id", INVALID_SCHEMA)
         return schema
+
+    def references(self, schema: Schema, what: str) -> list[tuple[str, str]]:
+        """(name, text) of the schemas ``schema`` references, each after its own references (Protobuf: serialized)."""
+        def version(ref: Any) -> tuple[str, list[Any]]:
+            registered = self._call(lambda: self.client.get_version(ref.subject, ref.version, fmt="serialized"),
+                                    f"subject {ref.subject} version {ref.version} (a reference of {what})", what)
+            return str(registered.schema.schema_str), list(registered.schema.references or [])
+        return resolve_references(schema.references, version)
 
     def register(self, subject: str, schema_str: str, fmt: str, what: str) -> int:
         """Register ``schema_str`` under ``subject`` (or find it there); its id."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from triggerfish import secrets
 from triggerfish.errors import SecretError
 from triggerfish.schemas import wire
 from triggerfish.schemas.errors import SCHEMA_NOT_FOUND, RecordSchemaError, RegistryUnavailable, require, safe_url
-from triggerfish.schemas.formats import AVRO, PROTOBUF, SchemaText
+from triggerfish.schemas.text import AVRO, PROTOBUF, SchemaText
 
 #: Seconds per registry request; the client retries up to ``max.retries`` times.
 TIMEOUT_S = 5
@@ -27,6 +27,8 @@ class ConfluentRegistry:
     def __init__(self, url: str, access_configs: Sequence[Mapping[str, Any]] = (), timeout: float = TIMEOUT_S) -> None:
         self.url = safe_url(url)
         self._files: list[str] = []
+        #: (subject, version) -> (schema text, its references): what references resolve to
+        self._versions: dict[tuple[str, int], tuple[str, list[Any]]] = {}
         conf: dict[str, Any] = {"url": url, "timeout": timeout, "max.retries": 1, "retries.wait.ms": 200}
         for access in access_configs:
             kind, ref = str(access.get("Type", "")), str(access.get("URI", ""))
@@ -68,27 +70,31 @@ class ConfluentRegistry:
         try:
             schema = self.client.get_schema(int(schema_id))
             data_format = schema.schema_type or AVRO
-            fmt = "serialized" if data_format == PROTOBUF else None  # a base64 FileDescriptorProto, not .proto text
+            fmt = "serialized" if data_format == PROTOBUF else None  # base64 FileDescriptorProtos; Apicurio: text as registered
             if fmt:
                 schema = self.client.get_schema(int(schema_id), fmt=fmt)
-            references: list[tuple[str, str]] = []
-            self._references(schema.references or [], fmt, references, set())
         except self._registry_error as exc:
             raise self._error(exc, what) from None
         except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
             raise self._unreachable(exc, what) from None
-        return SchemaText(data_format, str(schema.schema_str), tuple(references))
 
-    def _references(self, refs: Any, fmt: str | None, out: list[tuple[str, str]], seen: set[tuple[str, int]]) -> None:
-        """The referenced schemas, each after the ones it references (depth first, each once)."""
-        for ref in refs:
+        def version(ref: Any) -> tuple[str, list[Any]]:
             key = (str(ref.subject), int(ref.version))
-            if key in seen:
-                continue
-            seen.add(key)
+            found = self._versions.get(key)
+            if found is None:  # a subject's version never changes: asked for once, whichever schema uses it
+                found = self._versions[key] = self._version(
+                    f"{what}: its reference {ref.name} (subject {ref.subject} version {ref.version})", ref, fmt)
+            return found
+        return SchemaText(data_format, str(schema.schema_str), tuple(resolve_references(schema.references, version)))
+
+    def _version(self, what: str, ref: Any, fmt: str | None) -> tuple[str, list[Any]]:
+        try:
             registered = self.client.get_version(ref.subject, ref.version, fmt=fmt)
-            self._references(registered.schema.references or [], fmt, out, seen)
-            out.append((str(ref.name), str(registered.schema.schema_str)))
+        except self._registry_error as exc:
+            raise self._error(exc, what) from None
+        except Exception as exc:  # noqa: BLE001 - httpx's connection and timeout errors, and what else the client raises
+            raise self._unreachable(exc, what) from None
+        return str(registered.schema.schema_str), list(registered.schema.references or [])
 
     def subjects(self) -> list[str]:
         try:
@@ -128,3 +134,22 @@ class ConfluentRegistry:
             except OSError:
                 pass
         self._files.clear()
+
+
+def resolve_references(refs: Any, version: Callable[[Any], tuple[str, list[Any]]]) -> list[tuple[str, str]]:
+    """(reference name, schema text) of each schema ``refs`` (confluent-kafka ``SchemaReference``s) reach, each after
+    the ones it references, each subject version once; ``version(ref)`` gives a reference's text and its references."""
+    out: list[tuple[str, str]] = []
+    seen: set[tuple[str, int]] = set()
+
+    def walk(refs: Any) -> None:
+        for ref in refs or ():
+            key = (str(ref.subject), int(ref.version))
+            if key in seen:
+                continue
+            seen.add(key)
+            text, nested = version(ref)
+            walk(nested)
+            out.append((str(ref.name), text))
+    walk(refs)
+    return out

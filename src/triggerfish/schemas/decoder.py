@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triggerfish.schemas.errors import DESERIALIZATION_ERROR, RecordSchemaError
-from triggerfish.schemas.formats import PROTOBUF, Decode, SchemaFormatError, decoder_for
+from triggerfish.schemas.formats import Decode, SchemaFormatError, decoder_for
 from triggerfish.schemas.registries import Registry
 
 MISSING_TTL_S = 30.0
@@ -54,6 +54,8 @@ class SchemaDecoder:
         data_format, decode = schema
         try:
             value = decode(framed.payload)
+        except SchemaFormatError as exc:  # found while decoding: a JSON Schema $ref that resolves to nothing
+            raise self._unusable(framed.schema_id, exc) from None
         except RecordSchemaError as exc:
             raise RecordSchemaError(exc.condition, f"{self._label()}: schema id {framed.schema_id} ({data_format}): "
                                     f"{exc}; the producer wrote it with another schema or corrupted it: fix the "
@@ -79,13 +81,12 @@ class SchemaDecoder:
 
     def _load(self, schema_id: str) -> tuple[str, Decode]:
         schema = self.registry.fetch(schema_id)
-        glue = self.registry.url.startswith("arn:")
-        if glue and schema.data_format == PROTOBUF:
-            raise RecordSchemaError(DESERIALIZATION_ERROR, f"Glue registry {self.registry.url}: schema version "
-                                    f"{schema_id} is Protobuf, which triggerfish cannot decode from a Glue registry "
-                                    "yet (Glue keeps .proto text); use Avro or JSON Schema there, or a Confluent registry")
         try:
             return schema.data_format, decoder_for(schema)
         except SchemaFormatError as exc:
-            raise RecordSchemaError(DESERIALIZATION_ERROR, f"schema registry {self.registry.url}: schema id "
-                                    f"{schema_id}: {exc}") from None
+            raise self._unusable(schema_id, exc) from None
+
+    def _unusable(self, schema_id: str, exc: SchemaFormatError) -> RecordSchemaError:
+        what = "schema version" if self.registry.url.startswith("arn:") else "schema id"
+        return RecordSchemaError(DESERIALIZATION_ERROR, f"{self._label()}: {what} {schema_id}: {exc}; fix the schema "
+                                 "in the registry (records written with it cannot be decoded until then)")

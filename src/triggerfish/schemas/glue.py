@@ -1,7 +1,7 @@
 """An AWS Glue schema registry by ARN (``arn:aws:glue:REGION:ACCOUNT:registry/NAME``), read with boto3.
 
 Records carry a schema version UUID (Glue's wire format, :mod:`.wire`); ``get_schema_version`` gives
-its data format and definition. The endpoint follows boto3's usual settings (``AWS_ENDPOINT_URL``).
+its data format and definition (Protobuf: ``.proto`` text, compiled by :mod:`.protoc`). The endpoint follows boto3's usual settings (``AWS_ENDPOINT_URL``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from triggerfish.schemas import wire
 from triggerfish.schemas.errors import SCHEMA_NOT_FOUND, RecordSchemaError, RegistryUnavailable, require
-from triggerfish.schemas.formats import SchemaText
+from triggerfish.schemas.text import GLUE, SchemaText
 
 
 class GlueRegistry:
@@ -39,7 +39,7 @@ class GlueRegistry:
             raise self._unavailable(f"schema version {schema_id}", exc) from None
         except self._errors.BotoCoreError as exc:
             raise self._unavailable(f"schema version {schema_id}", exc) from None
-        return SchemaText(str(answer["DataFormat"]), str(answer["SchemaDefinition"]))
+        return SchemaText(str(answer["DataFormat"]), str(answer["SchemaDefinition"]), framing=GLUE)
 
     def subjects(self) -> list[str]:
         try:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from triggerfish.schemas.confluent import ConfluentRegistry
-from triggerfish.schemas.formats import SchemaText
 from triggerfish.schemas.glue import GlueRegistry
+from triggerfish.schemas.text import SchemaText
 from triggerfish.schemas.wire import Framed
 
 

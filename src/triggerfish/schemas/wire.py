@@ -3,7 +3,8 @@
 * Confluent: magic byte ``0x00``, the schema id as 4 big-endian bytes, then the payload (Protobuf
   payloads start with the message-index array: zigzag varints, a lone ``0`` meaning ``[0]``).
 * AWS Glue: header version ``3``, compression ``0`` (none) or ``5`` (zlib), the schema version's
-  16-byte UUID, then the payload.
+  16-byte UUID, then the payload (Protobuf payloads start with one unsigned varint: the message's index
+  among the file's messages sorted by full name, see :mod:`.protobuf`).
 """
 
 from __future__ import annotations
@@ -68,16 +69,26 @@ def message_indexes(payload: bytes) -> tuple[list[int], int]:
     return indexes, pos
 
 
+def glue_message_index(payload: bytes) -> tuple[int, int]:
+    """A Glue Protobuf payload's message index (an unsigned varint) and where the message starts."""
+    return _varint(payload, 0, "the Glue Protobuf message index")
+
+
 def _zigzag(data: bytes, pos: int) -> tuple[int, int]:
+    value, pos = _varint(data, pos, "the Protobuf message-index array")
+    return (value >> 1) ^ -(value & 1), pos
+
+
+def _varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
     shift = result = 0
     while True:
-        if pos >= len(data):
-            raise RecordSchemaError(DESERIALIZATION_ERROR, "the Protobuf message-index array is cut short")
+        if pos >= len(data) or shift > 63:
+            raise RecordSchemaError(DESERIALIZATION_ERROR, f"{what} is cut short")
         b = data[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
-            return (result >> 1) ^ -(result & 1), pos
+            return result, pos
         shift += 7
 
 
