@@ -159,6 +159,8 @@ def _chain_from_trust(issuer_cn: str, config: Mapping[str, Any]) -> list[str]:
     bundle, source = certs.ca_bundle(config)
     if not source:
         return [f"{issuer_cn} (system trust store)"] if issuer_cn else []
+    if config.get("ssl.ca.pem"):
+        source = "the CA secret"
     chain: list[str] = []
     want = issuer_cn
     for _ in range(len(bundle)):

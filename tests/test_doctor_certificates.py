@@ -1,0 +1,218 @@
+"""doctor kafka's certificate verdicts, against the real broker's mTLS listener and real TLS listeners.
+
+Every bad certificate is built here with ``cryptography``. A Java broker answers every client certificate
+it refuses with the same TLS alert (certificate_unknown), so these tests pin that the doctor still names
+the reason: expired, not yet valid, serverAuth only, a CA the broker does not trust, a key that is not
+the certificate's. And the broker's side: a certificate for client use only, an expired one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typer.testing import CliRunner
+
+from kafka_helpers import env_secret, pem
+from test_doctor_kafka import KafkaTlsListener
+from triggerfish.cli import app
+from triggerfish.doctor import kafka as doctor
+from triggerfish.doctor.report import exit_code
+from triggerfish.localkafka import KafkaEnv
+from triggerfish.localkafka.certs import issue, make_ca
+
+pytestmark = pytest.mark.kafka
+
+NOW = dt.datetime.now(dt.UTC)
+CLIENT = [ExtendedKeyUsageOID.CLIENT_AUTH]
+SERVER = [ExtendedKeyUsageOID.SERVER_AUTH]
+
+
+def broker_ca(kafka: KafkaEnv) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The local broker's own CA (its truststore), to sign client certificates it would accept."""
+    directory = Path(kafka.ca_file).parent
+    key = serialization.load_pem_private_key((directory / "ca-key.pem").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key, x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+
+
+def leaf(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], cn: str, usages: list[x509.ObjectIdentifier], *,
+         not_before: dt.datetime = NOW - dt.timedelta(hours=1), not_after: dt.datetime = NOW + dt.timedelta(days=90),
+         hosts: tuple[str, ...] = ()) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    ca_key, ca_cert = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+               .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(not_before).not_valid_after(not_after)
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage(usages), critical=False))
+    if hosts:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+    return key, builder.sign(ca_key, hashes.SHA256())
+
+
+def write(tmp: Path, name: str, key: object, cert: object) -> tuple[Path, Path]:
+    (tmp / f"{name}.pem").write_text(pem(cert))
+    (tmp / f"{name}-key.pem").write_text(pem(key))
+    return tmp / f"{name}.pem", tmp / f"{name}-key.pem"
+
+
+def run_mtls(kafka: KafkaEnv, cert: Path, key: Path, topic: str = "") -> list:
+    plan = doctor.plan_from_options([kafka.mtls_bootstrap], topic=topic, properties=[
+        "security.protocol=SSL", f"ssl.ca.location={kafka.ca_file}",
+        f"ssl.certificate.location={cert}", f"ssl.key.location={key}"])
+    return doctor.diagnose(plan, poll=False)
+
+
+def row(checks: list, stage: str):
+    return next(c for c in checks if c.stage == stage)
+
+
+def test_a_good_client_certificate_passes_with_its_facts(kafka: KafkaEnv, tmp_path: Path) -> None:
+    cert, key = write(tmp_path, "good", *leaf(broker_ca(kafka), "doctor-good", CLIENT))
+    started = time.monotonic()
+    checks = run_mtls(kafka, cert, key)
+    elapsed = time.monotonic() - started
+    assert exit_code(checks) == 0, checks
+    client = row(checks, "certificates")
+    assert client.status == "ok" and client.target == f"client certificate CN=doctor-good ({cert})"
+    assert "issued by CN=triggerfish local CA" in client.detail and "EKU clientAuth" in client.detail
+    assert "the private key belongs to it" in client.detail
+    ca = [c for c in checks if c.stage == "certificates"][1]
+    assert ca.target == f"CA CN=triggerfish local CA ({kafka.ca_file})" and ca.status == "ok"
+    tls = row(checks, "tls")
+    assert "presented chain: CN=localhost (issued by CN=triggerfish local CA; valid " in tls.detail
+    assert elapsed < 3, elapsed
+
+
+def test_expired_client_certificate_is_named_not_the_ca(kafka: KafkaEnv, tmp_path: Path) -> None:
+    expired = NOW - dt.timedelta(days=2)
+    cert, key = write(tmp_path, "old", *leaf(broker_ca(kafka), "doctor-old", CLIENT,
+                                               not_before=NOW - dt.timedelta(days=40), not_after=expired))
+    checks = run_mtls(kafka, cert, key, topic="t")
+    local = row(checks, "certificates")
+    assert local.status == "fail" and local.problem.startswith(f"the client certificate expired on {expired:%Y-%m-%d}")
+    tls = row(checks, "tls")
+    assert tls.status == "fail" and tls.code == "SSLV3_ALERT_CERTIFICATE_UNKNOWN"  # what the broker actually says
+    assert f"the broker rejected our client certificate CN=doctor-old: it expired on {expired:%Y-%m-%d}" in tls.detail
+    assert tls.fix.startswith("renew the client certificate") and "trust" not in tls.fix
+    assert exit_code(checks) == 1
+
+
+def test_not_yet_valid_client_certificate(kafka: KafkaEnv, tmp_path: Path) -> None:
+    start = NOW + dt.timedelta(days=3)
+    cert, key = write(tmp_path, "early", *leaf(broker_ca(kafka), "doctor-early", CLIENT, not_before=start,
+                                                 not_after=NOW + dt.timedelta(days=60)))
+    tls = row(run_mtls(kafka, cert, key), "tls")
+    assert tls.status == "fail"
+    assert f"rejected our client certificate CN=doctor-early: it is not valid before {start:%Y-%m-%d}" in tls.detail
+    assert "clock" in tls.fix
+
+
+def test_server_auth_only_client_certificate(kafka: KafkaEnv, tmp_path: Path) -> None:
+    cert, key = write(tmp_path, "srv", *leaf(broker_ca(kafka), "doctor-srv", SERVER))
+    checks = run_mtls(kafka, cert, key)
+    assert row(checks, "certificates").problem == ("the client certificate cannot authenticate a TLS client: its "
+                                                  "extended key usage is serverAuth only, without clientAuth")
+    tls = row(checks, "tls")
+    assert tls.status == "fail" and "serverAuth only, without clientAuth" in tls.detail
+    assert "extendedKeyUsage clientAuth" in tls.fix
+
+
+def test_client_certificate_from_a_ca_the_broker_does_not_trust(kafka: KafkaEnv, tmp_path: Path) -> None:
+    cert, key = write(tmp_path, "foreign", *leaf(make_ca("doctor foreign CA"), "doctor-foreign", CLIENT))
+    checks = run_mtls(kafka, cert, key)
+    assert row(checks, "certificates").status == "ok"  # nothing wrong with the certificate itself
+    tls = row(checks, "tls")
+    assert tls.status == "fail"
+    assert ("the broker does not trust the CA that issued our client certificate (CN=doctor foreign CA); it accepts "
+            "client certificates from: CN=triggerfish local CA") in tls.detail
+    assert tls.fix == ("add the CA CN=doctor foreign CA to the broker's ssl.truststore for this listener, or use a "
+                       "client certificate issued by CN=triggerfish local CA")
+
+
+def test_key_that_is_not_the_certificates(kafka: KafkaEnv, tmp_path: Path) -> None:
+    ca = broker_ca(kafka)
+    cert, _ = write(tmp_path, "mine", *leaf(ca, "doctor-mine", CLIENT))
+    _, other_key = write(tmp_path, "other", *leaf(ca, "doctor-other", CLIENT))
+    checks = run_mtls(kafka, cert, other_key)
+    local = row(checks, "certificates")
+    assert local.status == "fail"
+    assert local.problem == f"the private key in {other_key} does not belong to the certificate in {cert}"
+    tls = row(checks, "tls")
+    assert tls.status == "fail" and tls.code == "KEY_VALUES_MISMATCH" and "private key" in tls.fix
+
+
+def test_an_expired_client_certificate_on_a_listener_that_does_not_ask_for_one_is_a_warning(
+        kafka: KafkaEnv, tmp_path: Path, monkeypatch) -> None:
+    # SASL_SSL without client authentication: the certificate is never sent, so the path works (exit 0).
+    cert, key = write(tmp_path, "old", *leaf(broker_ca(kafka), "doctor-old", CLIENT,
+                                               not_before=NOW - dt.timedelta(days=40), not_after=NOW - dt.timedelta(days=1)))
+    login = env_secret(monkeypatch, {"username": kafka.admin_user, "password": kafka.admin_password})
+    plan = doctor.plan_from_options([kafka.sasl_bootstrap], access=[f"SASL_SCRAM_512_AUTH={login}"], properties=[
+        f"ssl.ca.location={kafka.ca_file}", f"ssl.certificate.location={cert}", f"ssl.key.location={key}"])
+    checks = doctor.diagnose(plan, poll=False)
+    local = row(checks, "certificates")
+    assert local.status == "warn" and "accepted the TLS handshake all the same" in local.detail
+    assert exit_code(checks) == 0, checks
+
+
+def test_broker_certificate_for_client_use_only(tmp_path: Path) -> None:
+    ca = make_ca("doctor broker CA")
+    key, cert = leaf(ca, "broker-client-only", CLIENT, hosts=("localhost",))
+    (tmp_path / "ca.pem").write_text(pem(ca[1]))
+    with KafkaTlsListener(tmp_path, key, cert) as server:
+        checks = doctor.broker_checks(f"localhost:{server.port}", {"security.protocol": "SSL",
+                                      "ssl.ca.location": str(tmp_path / "ca.pem")}, "b", timeout=3)
+    tls = checks[-1]
+    assert tls.stage == "tls" and tls.status == "fail" and tls.code == "verify 26"
+    assert ("the broker certificate CN=broker-client-only cannot identify a TLS server: its extended key usage is "
+            "clientAuth only, without serverAuth") in tls.detail
+    assert "extendedKeyUsage serverAuth" in tls.fix
+
+
+def test_expired_broker_certificate_names_its_dates(tmp_path: Path) -> None:
+    ca_key, ca_cert = make_ca("doctor broker CA")
+    ended = NOW - dt.timedelta(days=5)
+    key, cert = issue(ca_key, ca_cert, "localhost", hosts=["localhost"], not_before=NOW - dt.timedelta(days=90),
+                      not_after=ended)
+    (tmp_path / "ca.pem").write_text(pem(ca_cert))
+    with KafkaTlsListener(tmp_path, key, cert) as server:
+        tls = doctor.broker_checks(f"localhost:{server.port}", {"security.protocol": "SSL",
+                                   "ssl.ca.location": str(tmp_path / "ca.pem")}, "b", timeout=3)[-1]
+    assert tls.status == "fail" and tls.code == "verify 10"
+    assert f"the broker certificate expired on {ended:%Y-%m-%d}" in tls.detail
+    assert "presented chain: CN=localhost (issued by CN=doctor broker CA; valid " in tls.detail
+    assert "renew the broker's certificate" in tls.fix
+
+
+def test_ca_bundle_rows_flag_an_expired_ca_and_a_leaf_in_the_bundle(kafka: KafkaEnv, tmp_path: Path) -> None:
+    old_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "doctor retired CA")])
+    retired = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(old_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(NOW - dt.timedelta(days=400))
+               .not_valid_after(NOW - dt.timedelta(days=30))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+               .sign(old_key, hashes.SHA256()))
+    _, not_a_ca = leaf(broker_ca(kafka), "doctor-leaf", CLIENT)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(Path(kafka.ca_file).read_text() + pem(retired) + pem(not_a_ca))
+    runner = CliRunner()
+    result = runner.invoke(app, ["doctor", "kafka", "-b", kafka.mtls_bootstrap, "--json", "--no-poll",
+                                 "-X", "security.protocol=SSL", "-X", f"ssl.ca.location={bundle}",
+                                 "-X", f"ssl.certificate.location={kafka.client_cert_file}",
+                                 "-X", f"ssl.key.location={kafka.client_key_file}"])
+    rows = {c["target"]: c for c in json.loads(result.stdout)["checks"] if c["stage"] == "certificates"}
+    assert rows[f"CA CN=triggerfish local CA ({bundle})"]["status"] == "ok"
+    assert rows[f"CA CN=doctor retired CA ({bundle})"]["status"] == "warn"
+    assert rows[f"CA CN=doctor retired CA ({bundle})"]["problem"].startswith("this CA expired on ")
+    assert rows[f"CA CN=doctor-leaf ({bundle})"]["problem"] == "this is not a CA certificate (basicConstraints CA:FALSE)"
+    assert result.exit_code == 0, result.stdout  # the path works: the broker's CA is in the bundle and valid
