@@ -14,6 +14,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ def try_login(config: Mapping[str, Any], mechanism: str, timeout: float = _LOGIN
     ok, error = False, ""
     while time.monotonic() < deadline:
         try:
-            client.list_topics(timeout=0.5)
+            client.list_topics(timeout=0.25)
             ok = True
             break
         except Exception:  # KafkaException; the cause arrives through error_cb
@@ -98,23 +99,29 @@ def explain_refusal(check: Check, config: Mapping[str, Any], timeout: float = _L
         return check
     tls = str(config.get("security.protocol", "")).upper() == "SASL_SSL"
     enabled = _enabled([], check.detail)
-    tried: list[str] = []
     held_back = ""
-    works = ""
-    for other in (m for m in MECHANISMS if m != mechanism):
-        if enabled and other not in enabled:
+    candidates = []
+    for other in MECHANISMS:
+        if other == mechanism or (enabled and other not in enabled):
             continue
         if other == "PLAIN" and not tls:
             held_back = "PLAIN not tried: it would send the password in clear over this non-TLS listener"
             continue
-        attempt = try_login(config, other, timeout)
-        enabled = enabled or attempt.enabled
-        if attempt.ok:
-            works = other
-            break
-        if attempt.enabled and other not in attempt.enabled:
-            continue  # the broker does not offer it: says nothing about the credentials
-        tried.append(other)
+        candidates.append(other)
+    # Side by side: each refused login costs the broker's failed-authentication delay.
+    attempts: list[Login] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, len(candidates)))
+    try:
+        for done in as_completed([pool.submit(try_login, config, m, timeout) for m in candidates]):
+            attempts.append(done.result())
+            if attempts[-1].ok:
+                break  # one working mechanism is the answer; a refused one still running adds nothing
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    enabled = enabled or next((a.enabled for a in attempts if a.enabled), [])
+    works = next((a.mechanism for a in attempts if a.ok), "")
+    # A mechanism the broker does not offer says nothing about the credentials.
+    tried = [a.mechanism for a in attempts if not a.ok and (not a.enabled or a.mechanism in a.enabled)]
     offered = f" (the broker enables {', '.join(enabled)})" if enabled else ""
     unsupported = "Unsupported SASL mechanism" in check.detail
     if works:
