@@ -135,8 +135,8 @@ def test_client_certificate_from_a_ca_the_broker_does_not_trust(kafka: KafkaEnv,
     assert tls.status == "fail"
     assert ("the broker does not trust the CA that issued our client certificate (CN=doctor foreign CA); it accepts "
             "client certificates from: CN=triggerfish local CA") in tls.detail
-    assert tls.fix == ("add the CA CN=doctor foreign CA to the broker's ssl.truststore for this listener, or use a "
-                       "client certificate issued by CN=triggerfish local CA")
+    assert tls.fix.startswith("add the CA CN=doctor foreign CA to the broker's ssl.truststore for this listener, or "
+                              "use a client certificate issued by CN=triggerfish local CA")
 
 
 def test_key_that_is_not_the_certificates(kafka: KafkaEnv, tmp_path: Path) -> None:
@@ -216,3 +216,68 @@ def test_ca_bundle_rows_flag_an_expired_ca_and_a_leaf_in_the_bundle(kafka: Kafka
     assert rows[f"CA CN=doctor retired CA ({bundle})"]["problem"].startswith("this CA expired on ")
     assert rows[f"CA CN=doctor-leaf ({bundle})"]["problem"] == "this is not a CA certificate (basicConstraints CA:FALSE)"
     assert result.exit_code == 0, result.stdout  # the path works: the broker's CA is in the bundle and valid
+
+
+def test_client_certificate_from_an_intermediate_that_is_not_sent(kafka: KafkaEnv, tmp_path: Path) -> None:
+    root_key, root = broker_ca(kafka)
+    int_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "doctor issuing CA")])
+    intermediate = (x509.CertificateBuilder().subject_name(name).issuer_name(root.subject)
+                    .public_key(int_key.public_key()).serial_number(x509.random_serial_number())
+                    .not_valid_before(NOW - dt.timedelta(hours=1)).not_valid_after(NOW + dt.timedelta(days=30))
+                    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                    .sign(root_key, hashes.SHA256()))
+    key, cert = leaf((int_key, intermediate), "doctor-via-intermediate", CLIENT)
+    cert_file, key_file = write(tmp_path, "leaf-only", key, cert)
+
+    def run(cert_path: Path, ca_file: str) -> list:
+        plan = doctor.plan_from_options([kafka.mtls_bootstrap], properties=[
+            "security.protocol=SSL", f"ssl.ca.location={ca_file}", f"ssl.certificate.location={cert_path}",
+            f"ssl.key.location={key_file}"])
+        return doctor.diagnose(plan, poll=False)
+
+    tls = row(run(cert_file, kafka.ca_file), "tls")
+    assert tls.status == "fail"
+    assert ("does not trust the CA that issued our client certificate (CN=doctor issuing CA); it accepts client "
+            "certificates from: CN=triggerfish local CA") in tls.detail
+    assert f"append it after the client certificate in {cert_file}" in tls.fix
+    # The fix works with the real broker: the intermediate after the certificate.
+    chained = tmp_path / "chained.pem"
+    chained.write_text(pem(cert) + pem(intermediate))
+    checks = run(chained, kafka.ca_file)
+    assert exit_code(checks) == 0, checks
+    assert "sent with: CN=doctor issuing CA" in row(checks, "certificates").detail
+    # The intermediate in the CA bundle instead: Python's OpenSSL sends it from there (the tls row passes), but
+    # librdkafka sends only the certificate file, and the broker refuses it.
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(Path(kafka.ca_file).read_text() + pem(intermediate))
+    checks = run(cert_file, str(bundle))
+    assert row(checks, "tls").status == "ok"
+    login = row(checks, "sasl")
+    assert login.status == "fail" and "the broker rejected the client certificate" in login.detail
+    assert (f"is issued by the intermediate CN=doctor issuing CA, which is in the CA bundle ({bundle}) but not in "
+            f"{cert_file}") in login.detail
+    assert login.fix == f"append the intermediate CN=doctor issuing CA (PEM) after the client certificate in {cert_file}"
+
+
+def test_broker_that_lists_no_ca_names_and_refuses_our_ca(tmp_path: Path) -> None:
+    # An OpenSSL server sends an empty CA list in its CertificateRequest unless told otherwise: with no names
+    # to compare, our certificate is valid and for client use, so what is left is the CA.
+    import ssl
+
+    server_ca, client_ca, trusted_ca = make_ca("doctor server CA"), make_ca("doctor client CA"), make_ca("doctor other CA")
+    key, cert = leaf(server_ca, "localhost", SERVER, hosts=("localhost",))
+    (tmp_path / "ca.pem").write_text(pem(server_ca[1]))
+    (tmp_path / "trusted.pem").write_text(pem(trusted_ca[1]))
+    cert_file, key_file = write(tmp_path, "client", *leaf(client_ca, "doctor-client", CLIENT))
+    with KafkaTlsListener(tmp_path, key, cert) as server:
+        server.ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the refusal comes as an alert inside the handshake
+        server.ctx.verify_mode = ssl.CERT_REQUIRED
+        server.ctx.load_verify_locations(tmp_path / "trusted.pem")
+        tls = doctor.broker_checks(f"localhost:{server.port}", {
+            "security.protocol": "SSL", "ssl.ca.location": str(tmp_path / "ca.pem"),
+            "ssl.certificate.location": str(cert_file), "ssl.key.location": str(key_file)}, "b", timeout=3)[-1]
+    assert tls.status == "fail" and tls.code == "TLSV1_ALERT_UNKNOWN_CA"
+    assert ("the broker does not trust the CA that issued our client certificate (CN=doctor client CA): the "
+            "certificate itself is valid now and for client use") in tls.detail
+    assert "ssl.truststore" in tls.fix

@@ -92,7 +92,9 @@ def _client_rejected(check: Check, host: str, port: int, client: certs.ClientMat
                         f"({certs.common_name(leaf.issuer)}); it accepts client certificates from: "
                         f"{', '.join(accepted)}; {facts}"),
                 fix=(f"add the CA {certs.common_name(leaf.issuer)} to the broker's ssl.truststore for this "
-                     f"listener, or use a client certificate issued by {' or '.join(accepted)}"))
+                     f"listener, or use a client certificate issued by {' or '.join(accepted)}; if "
+                     f"{certs.common_name(leaf.issuer)} is an intermediate under one of those, append it after the "
+                     f"client certificate in {client.source}"))
         return check.replace(
             problem=problems.TLS_AUTHENTICATION,
             detail=(f"{check.target}: the broker trusts our client certificate's CA ({certs.common_name(leaf.issuer)}) "
@@ -105,6 +107,31 @@ def _client_rejected(check: Check, host: str, port: int, client: certs.ClientMat
                 f"({certs.common_name(leaf.issuer)}): the certificate itself is valid now and for client use; {facts}"),
         fix=(f"add the CA {certs.common_name(leaf.issuer)} to the broker's ssl.truststore, or use a client "
              "certificate from a CA the broker trusts"))
+
+
+def explain_login_refusal(check: Check, config: Mapping[str, Any], client: certs.ClientMaterial | None) -> Check:
+    """librdkafka's handshake refused although the doctor's own TLS probe passed.
+
+    Seen with the real broker: a client certificate issued by an intermediate that is in the CA bundle but
+    not in the certificate file. OpenSSL (the probe) sends the intermediate from its trust store;
+    librdkafka sends only what ssl.certificate.location holds, so the broker cannot build the chain.
+    """
+    if check.problem != problems.TLS_AUTHENTICATION or client is None or client.leaf is None:
+        return check
+    leaf = client.leaf
+    if leaf.issuer == leaf.subject or any(c.subject == leaf.issuer for c in client.chain[1:]):
+        return check
+    bundle, source = certs.ca_bundle(config)
+    intermediate = next((c for c in bundle if c.subject == leaf.issuer and c.issuer != c.subject), None)
+    if intermediate is None:
+        return check
+    name = certs.common_name(intermediate.subject)
+    return check.replace(
+        detail=(f"{check.detail}: our client certificate {certs.common_name(leaf.subject)} is issued by the "
+                f"intermediate {name}, which is in the CA bundle ({source}) but not in {client.source}; librdkafka "
+                "sends only the certificates in that file, so the broker cannot build the chain (the tls row passed "
+                "because Python's OpenSSL also sends intermediates from the CA bundle)"),
+        fix=f"append the intermediate {name} (PEM) after the client certificate in {client.source}")
 
 
 def _broker_chain_failure(check: Check, host: str, port: int, timeout: float) -> Check:

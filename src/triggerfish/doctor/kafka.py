@@ -99,7 +99,7 @@ def _diagnose_kafka(plan: Plan, *, poll: bool, timeout: float, kafka_timeout: fl
 
     target = ",".join(reachable)
     login, admin = check_sasl(plan.config, target, plan.who, kafka_timeout)
-    add(sasl.explain_refusal(login, plan.config))
+    add(broker_tls.explain_login_refusal(sasl.explain_refusal(login, plan.config), plan.config, local.client))
     if admin is None:
         return _skip(checks, ["advertised", "topic", "group", "first_poll"], add)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from logging.handlers import BufferingHandler
 from typing import Any
 
 from triggerfish.doctor.report import Check
@@ -38,20 +38,11 @@ class Login:
     enabled: list[str] = field(default_factory=list)
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: deque[str] = deque(maxlen=200)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 def try_login(config: Mapping[str, Any], mechanism: str, timeout: float = _LOGIN_TIMEOUT_S) -> Login:
     """Log in with ``config``'s credentials through ``mechanism`` (one metadata request)."""
     from confluent_kafka.admin import AdminClient
 
-    lines = _Lines()
+    lines = BufferingHandler(capacity=1000)  # never flushed: the records are read back below
     # An unregistered logger: librdkafka's debug output is evidence here, not for the user's log.
     logger = logging.Logger("triggerfish.doctor.sasl")
     logger.addHandler(lines)
@@ -78,10 +69,10 @@ def try_login(config: Mapping[str, Any], mechanism: str, timeout: float = _LOGIN
             break
     if not ok and not error:
         error = problems.clean(errors[-1].str()) if errors else f"no answer within {timeout:g}s"
-    return Login(mechanism, ok, error, _enabled(lines.lines, error))
+    return Login(mechanism, ok, error, _enabled([r.getMessage() for r in lines.buffer], error))
 
 
-def _enabled(lines: Any, error: str) -> list[str]:
+def _enabled(lines: list[str], error: str) -> list[str]:
     for line in lines:
         found = _ENABLED.search(line)
         if found:
