@@ -281,3 +281,75 @@ def test_broker_that_lists_no_ca_names_and_refuses_our_ca(tmp_path: Path) -> Non
     assert ("the broker does not trust the CA that issued our client certificate (CN=doctor client CA): the "
             "certificate itself is valid now and for client use") in tls.detail
     assert "ssl.truststore" in tls.fix
+
+
+def test_client_certificate_without_digital_signature_key_usage(kafka: KafkaEnv, tmp_path: Path) -> None:
+    ca_key, ca_cert = broker_ca(kafka)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "doctor-ku")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(hours=1)).not_valid_after(NOW + dt.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage(CLIENT), critical=False)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=True, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    cert_file, key_file = write(tmp_path, "ku", key, cert)
+    tls = row(run_mtls(kafka, cert_file, key_file), "tls")
+    assert tls.status == "fail"
+    assert "rejected our client certificate CN=doctor-ku: its key usage is keyAgreement, without digitalSignature" \
+        in tls.detail
+
+
+def root_ca(cn: str, path_length: int | None = None) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return key, (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                 .serial_number(x509.random_serial_number()).not_valid_before(NOW - dt.timedelta(days=400))
+                 .not_valid_after(NOW + dt.timedelta(days=400))
+                 .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+                 .sign(key, hashes.SHA256()))
+
+
+def test_expired_intermediate_in_the_broker_chain_is_named(tmp_path: Path) -> None:
+    root_key, root = root_ca("doctor root CA")
+    int_key = ec.generate_private_key(ec.SECP256R1())
+    ended = NOW - dt.timedelta(days=3)
+    intermediate = (x509.CertificateBuilder()
+                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "doctor lapsed CA")]))
+                    .issuer_name(root.subject).public_key(int_key.public_key())
+                    .serial_number(x509.random_serial_number()).not_valid_before(NOW - dt.timedelta(days=300))
+                    .not_valid_after(ended).add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                    .sign(root_key, hashes.SHA256()))
+    key, cert = leaf((int_key, intermediate), "localhost", SERVER, hosts=("localhost",),
+                     not_before=NOW - dt.timedelta(days=100))
+    (tmp_path / "ca.pem").write_text(pem(root))
+    with KafkaTlsListener(tmp_path, key, cert, intermediate) as server:
+        tls = doctor.broker_checks(f"localhost:{server.port}", {"security.protocol": "SSL",
+                                   "ssl.ca.location": str(tmp_path / "ca.pem")}, "b", timeout=3)[-1]
+    assert tls.status == "fail" and tls.code == "verify 10"
+    assert f"the broker's chain has a CA certificate CN=doctor lapsed CA that expired on {ended:%Y-%m-%d}" in tls.detail
+    assert "presented chain: CN=localhost (" in tls.detail and "<- CN=doctor lapsed CA (" in tls.detail
+    assert "renewed certificate" in tls.fix
+
+
+def test_broker_chain_longer_than_the_roots_path_length(tmp_path: Path) -> None:
+    # make_ca's roots allow no intermediate (pathLen 0): a chain through one fails verification with code 25.
+    root_key, root = make_ca("doctor strict root")
+    int_key = ec.generate_private_key(ec.SECP256R1())
+    intermediate = (x509.CertificateBuilder()
+                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "doctor extra CA")]))
+                    .issuer_name(root.subject).public_key(int_key.public_key())
+                    .serial_number(x509.random_serial_number()).not_valid_before(NOW - dt.timedelta(days=1))
+                    .not_valid_after(NOW + dt.timedelta(days=30))
+                    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                    .sign(root_key, hashes.SHA256()))
+    key, cert = leaf((int_key, intermediate), "localhost", SERVER, hosts=("localhost",))
+    (tmp_path / "ca.pem").write_text(pem(root))
+    with KafkaTlsListener(tmp_path, key, cert, intermediate) as server:
+        tls = doctor.broker_checks(f"localhost:{server.port}", {"security.protocol": "SSL",
+                                   "ssl.ca.location": str(tmp_path / "ca.pem")}, "b", timeout=3)[-1]
+    assert tls.status == "fail" and tls.code == "verify 25"
+    assert "not signed by a CA" not in tls.detail  # the CA is the right one; its constraint is the problem
+    assert "CN=doctor strict root allows no intermediate CA below it (pathLenConstraint 0)" in tls.detail
+    assert "pathLenConstraint" in tls.fix

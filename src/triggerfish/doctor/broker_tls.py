@@ -26,6 +26,7 @@ from triggerfish.esm.probes.tls import peer_certificate
 
 _UNSUPPORTED_PURPOSE = "verify 26"  # X509_V_ERR_INVALID_PURPOSE
 _EXPIRY_CODES = ("verify 9", "verify 10")
+_PATH_LENGTH = "verify 25"  # X509_V_ERR_PATH_LENGTH_EXCEEDED
 _KEY_MISMATCH = "KEY_VALUES_MISMATCH"
 _CLIENT_FIX_TARGET = "the client certificate (ssl.certificate.location, or the CLIENT_CERTIFICATE_TLS_AUTH secret)"
 
@@ -45,8 +46,8 @@ def explain(check: Check, server: str, config: Mapping[str, Any], timeout: float
                                  "certificate that belongs to the key)", code=_KEY_MISMATCH)
     if client is not None and _client_refused(check):
         return _client_rejected(check, host, port, client, config, timeout)
-    if check.code == _UNSUPPORTED_PURPOSE or check.code in _EXPIRY_CODES:
-        return _broker_chain_failure(check, host, port, timeout)
+    if check.code in (_UNSUPPORTED_PURPOSE, _PATH_LENGTH, *_EXPIRY_CODES):
+        return _broker_chain_failure(check, host, port, config, timeout)
     return check
 
 
@@ -134,7 +135,7 @@ def explain_login_refusal(check: Check, config: Mapping[str, Any], client: certs
         fix=f"append the intermediate {name} (PEM) after the client certificate in {client.source}")
 
 
-def _broker_chain_failure(check: Check, host: str, port: int, timeout: float) -> Check:
+def _broker_chain_failure(check: Check, host: str, port: int, config: Mapping[str, Any], timeout: float) -> Check:
     """The broker's chain is the problem: name the certificate (leaf or CA) and what is wrong with it."""
     shown = capture(host, port, host, timeout)
     if shown is None or not shown.chain:
@@ -148,6 +149,15 @@ def _broker_chain_failure(check: Check, host: str, port: int, timeout: float) ->
                    f"TLS server: {usage}{chain}",
             fix="reissue the broker certificate with extendedKeyUsage serverAuth (clients refuse a certificate for "
                 "client authentication only)")
+    if check.code == _PATH_LENGTH:
+        strict = _too_deep(shown.chain, certs.ca_bundle(config)[0])
+        limit = f" allows no intermediate CA below it (pathLenConstraint {_path_length(strict)})" if strict else ""
+        return check.replace(
+            detail=(f"{check.target}: the broker's chain is longer than a CA allows: "
+                    f"{certs.common_name(strict.subject) + limit if strict else 'a pathLenConstraint is exceeded'}"
+                    f"{chain}"),
+            fix="reissue the CA with a larger pathLenConstraint (or none), or issue the broker certificate directly "
+                "from it")
     bad = next((c for c in shown.chain if certs.validity_problem(c)), None)
     if bad is not None and bad is not leaf:
         return check.replace(
@@ -155,6 +165,28 @@ def _broker_chain_failure(check: Check, host: str, port: int, timeout: float) ->
                    f"{certs.validity_problem(bad)}{chain}",
             fix="install the CA's renewed certificate in the broker's keystore chain and in the clients' CA bundle")
     return check.replace(detail=check.detail + chain)
+
+
+def _too_deep(chain: list[x509.Certificate], bundle: list[x509.Certificate]) -> x509.Certificate | None:
+    """The CA whose pathLenConstraint the path (presented chain up to a root from the bundle) exceeds."""
+    path = list(chain)
+    root = next((c for c in bundle if path and c.subject == path[-1].issuer and path[-1].subject != path[-1].issuer),
+                None)
+    if root is not None:
+        path.append(root)
+    for below, ca in enumerate(path[1:]):  # ``below``: intermediate CAs between this CA and the leaf
+        limit = _path_length(ca)
+        if limit is not None and below > limit:
+            return ca
+    return None
+
+
+def _path_length(cert: x509.Certificate | None) -> int | None:
+    """A CA's pathLenConstraint, or None when it has none."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length if cert else None
+    except x509.ExtensionNotFound:
+        return None
 
 
 def _with_certificate(check: Check, host: str, port: int, config: Mapping[str, Any], timeout: float) -> Check:
