@@ -283,6 +283,27 @@ def test_broker_that_lists_no_ca_names_and_refuses_our_ca(tmp_path: Path) -> Non
     assert "ssl.truststore" in tls.fix
 
 
+def test_tls13_broker_that_hangs_up_on_our_certificate(tmp_path: Path) -> None:
+    # TLS 1.3: the refusal comes after the client's side of the handshake; Python may read a bare EOF, no alert.
+    import ssl
+
+    server_ca, client_ca, trusted_ca = make_ca("doctor server CA"), make_ca("doctor client CA"), make_ca("doctor other CA")
+    key, cert = leaf(server_ca, "localhost", SERVER, hosts=("localhost",))
+    (tmp_path / "ca.pem").write_text(pem(server_ca[1]))
+    (tmp_path / "trusted.pem").write_text(pem(trusted_ca[1]))
+    cert_file, key_file = write(tmp_path, "client", *leaf(client_ca, "doctor-client", CLIENT))
+    with KafkaTlsListener(tmp_path, key, cert) as server:
+        server.ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        server.ctx.verify_mode = ssl.CERT_REQUIRED
+        server.ctx.load_verify_locations(tmp_path / "trusted.pem")
+        tls = doctor.broker_checks(f"localhost:{server.port}", {
+            "security.protocol": "SSL", "ssl.ca.location": str(tmp_path / "ca.pem"),
+            "ssl.certificate.location": str(cert_file), "ssl.key.location": str(key_file)}, "b", timeout=3)[-1]
+    # Which one the client sees is a race (the alert, or the hang-up first); the verdict must be the same.
+    assert tls.status == "fail" and tls.code in ("TLSV1_ALERT_UNKNOWN_CA", "")
+    assert "does not trust the CA that issued our client certificate (CN=doctor client CA)" in tls.detail
+
+
 def test_client_certificate_without_digital_signature_key_usage(kafka: KafkaEnv, tmp_path: Path) -> None:
     ca_key, ca_cert = broker_ca(kafka)
     key = ec.generate_private_key(ec.SECP256R1())

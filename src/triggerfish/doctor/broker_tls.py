@@ -53,7 +53,10 @@ def explain(check: Check, server: str, config: Mapping[str, Any], timeout: float
 
 def _client_refused(check: Check) -> bool:
     """The broker ended the handshake after seeing our certificate (an alert, or a hang-up after ServerHello)."""
-    return "ALERT" in check.code or (check.code == "_SSL" and "client certificate" in check.detail)
+    # An OpenSSL TLS 1.3 server that refuses the client certificate may close without an alert the client reads:
+    # Python then reports a bare EOF (no reason), after its own verification of the broker passed.
+    eof = not check.code and "EOF occurred in violation of protocol" in check.detail
+    return "ALERT" in check.code or eof or (check.code == "_SSL" and "client certificate" in check.detail)
 
 
 def _client_rejected(check: Check, host: str, port: int, client: certs.ClientMaterial,
@@ -62,7 +65,7 @@ def _client_rejected(check: Check, host: str, port: int, client: certs.ClientMat
     leaf = client.leaf
     if leaf is None:
         return check
-    seen = f"the broker refused the TLS handshake ({check.code})"
+    seen = f"the broker refused the TLS handshake ({check.code or 'closed without an alert'})"
     facts = f"{seen}; sent {certs.describe(leaf)}"
     subject = certs.common_name(leaf.subject)
     when = certs.validity_problem(leaf)
