@@ -8,17 +8,20 @@ mismatch (Kafka answers it with the same generic text as a wrong password).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ScramMechanism
 
 from kafka_helpers import create_scram_user, delete_scram_user, env_secret
 from triggerfish.doctor import kafka as doctor
 from triggerfish.doctor.report import exit_code
-from triggerfish.localkafka import KafkaEnv
+from triggerfish.localkafka import KafkaEnv, broker, certs, jars
 
 pytestmark = pytest.mark.kafka
 
@@ -94,15 +97,36 @@ def test_unknown_user_is_the_same_verdict(kafka: KafkaEnv, monkeypatch) -> None:
 
 PRIVATE_PORT_BASE = 19840
 PLAIN_USER, PLAIN_PASSWORD = "plainonly", "plain-only-password"
+LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders><Console name="out" target="SYSTEM_OUT"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console></Appenders>
+  <Loggers><Root level="WARN"><AppenderRef ref="out"/></Root></Loggers>
+</Configuration>
+"""
+
+
+def java(libs: Path, home: Path, *args: str) -> list[str]:
+    return ["java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={home / 'log4j2.xml'}", "-cp", f"{libs}/*",
+            *args]
+
+
+def wait_ready(bootstrap: str, proc: subprocess.Popen[bytes], log_file: Path, timeout: float = 120) -> None:
+    """Until the broker serves metadata on ``bootstrap``; fails with its log when it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log_file.read_text(errors="replace")[-3000:]
+        try:
+            AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+            return
+        except KafkaException:  # accepting TCP before serving metadata
+            time.sleep(0.5)
+    raise AssertionError(f"the private broker did not start within {timeout:.0f}s; see {log_file}")
 
 
 @pytest.fixture(scope="module")
 def msk_like() -> Iterator[dict[str, str]]:
     """A second local broker (port base 19840): SASL_SSL enabling only SCRAM-SHA-512 (as MSK does), and a
     SASL_PLAINTEXT listener with SCRAM-SHA-512 and PLAIN (user ``plainonly`` exists only for PLAIN)."""
-    import subprocess
-
-    from triggerfish.localkafka import broker, certs, jars
 
     inst = broker.Instance(PRIVATE_PORT_BASE)
     if inst.pid() is not None:  # left over from an interrupted run
@@ -134,20 +158,19 @@ def msk_like() -> Iterator[dict[str, str]]:
         "ssl.keystore.type": "PEM", "ssl.keystore.location": str(files.broker_keystore),
         "ssl.truststore.type": "PEM", "ssl.truststore.location": str(files.ca_cert),
     }
-    (inst.home / "log4j2.xml").write_text(broker._LOG4J2)
+    (inst.home / "log4j2.xml").write_text(LOG4J2)
     config = inst.home / "server.properties"
     config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     if not (inst.data_dir / "meta.properties").exists():
-        subprocess.run(broker._java(libs, inst, "kafka.tools.StorageTool", "format", "-t", broker.cluster_id(),
-                                    "-c", str(config), "--add-scram",
-                                    f"SCRAM-SHA-512=[name=msk,password={scram_password}]"),
+        subprocess.run(java(libs, inst.home, "kafka.tools.StorageTool", "format", "-t", broker.cluster_id(),
+                            "-c", str(config), "--add-scram", f"SCRAM-SHA-512=[name=msk,password={scram_password}]"),
                        check=True, capture_output=True)
     with open(inst.log_file, "ab") as log:
-        proc = subprocess.Popen(broker._java(libs, inst, "kafka.Kafka", str(config)), stdout=log,
+        proc = subprocess.Popen(java(libs, inst.home, "kafka.Kafka", str(config)), stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     inst.pid_file.write_text(str(proc.pid))
     try:
-        broker._wait_ready(inst, proc, 120)
+        wait_ready(f"127.0.0.1:{p}", proc, inst.log_file)
         yield {"sasl_ssl": f"127.0.0.1:{p + 1}", "sasl_plaintext": f"127.0.0.1:{p + 2}", "ca": str(files.ca_cert),
                "user": "msk", "password": scram_password}
     finally:

@@ -45,7 +45,7 @@ def explain(check: Check, server: str, config: Mapping[str, Any], timeout: float
                              fix="configure the private key that belongs to the client certificate (or the "
                                  "certificate that belongs to the key)", code=_KEY_MISMATCH)
     if client is not None and _client_refused(check):
-        return _client_rejected(check, host, port, client, config, timeout)
+        return _client_rejected(check, host, port, client, timeout)
     if check.code in (_UNSUPPORTED_PURPOSE, _PATH_LENGTH, *_EXPIRY_CODES):
         return _broker_chain_failure(check, host, port, config, timeout)
     return check
@@ -59,8 +59,7 @@ def _client_refused(check: Check) -> bool:
     return "ALERT" in check.code or eof or (check.code == "_SSL" and "client certificate" in check.detail)
 
 
-def _client_rejected(check: Check, host: str, port: int, client: certs.ClientMaterial,
-                     config: Mapping[str, Any], timeout: float) -> Check:
+def _client_rejected(check: Check, host: str, port: int, client: certs.ClientMaterial, timeout: float) -> Check:
     """Which of our certificate's faults made the broker refuse it; the CA's, when there is none."""
     leaf = client.leaf
     if leaf is None:
@@ -84,12 +83,9 @@ def _client_rejected(check: Check, host: str, port: int, client: certs.ClientMat
             fix=f"reissue {_CLIENT_FIX_TARGET} with extendedKeyUsage clientAuth and keyUsage digitalSignature "
                 "(a serverAuth-only certificate cannot log a client in)")
     shown = capture(host, port, host, timeout)
-    bundle, _ = certs.ca_bundle(config)
-    known = [*client.chain, *bundle, *(shown.chain if shown else [])]
     if shown is not None and shown.client_ca_names:
-        accepted = [certs.ca_name(der, known) for der in shown.client_ca_names]
-        issuers = {c.issuer.public_bytes() for c in client.chain}
-        if not issuers & set(shown.client_ca_names):
+        accepted = [certs.common_name(name) for name in shown.client_ca_names]
+        if not {c.issuer for c in client.chain} & set(shown.client_ca_names):
             return check.replace(
                 problem=problems.TLS_AUTHENTICATION,
                 detail=(f"{check.target}: the broker does not trust the CA that issued our client certificate "

@@ -8,7 +8,7 @@ not trust our CA) are in :mod:`triggerfish.doctor.broker_tls`; the facts they na
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,20 +47,6 @@ def day(when: dt.datetime) -> str:
 def common_name(name: x509.Name) -> str:
     cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return f"CN={cns[0].value!s}" if cns else name.rfc4514_string() or "(empty name)"
-
-
-def ca_name(der: bytes, known: Sequence[x509.Certificate]) -> str:
-    """A DER distinguished name (from a CertificateRequest) as ``CN=...``: looked up among certificates we
-    hold, else its common name read straight from the DER (OID 2.5.4.3 and the string after it)."""
-    for cert in known:
-        if cert.subject.public_bytes() == der:
-            return common_name(cert.subject)
-    at = der.find(b"\x06\x03\x55\x04\x03")
-    if at >= 0 and at + 7 <= len(der):
-        size = der[at + 6]
-        if size < 0x80:
-            return "CN=" + der[at + 7:at + 7 + size].decode("utf-8", "replace")
-    return f"a CA name of {len(der)} bytes"
 
 
 def extended_usages(cert: x509.Certificate) -> list[str] | None:
