@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from triggerfish.doctor import managed_policies
 from triggerfish.doctor.iam_conditions import Context, evaluate
 
-__all__ = ["Context", "Decision", "Policy", "PolicySet", "decide", "documents", "read_policies", "unread"]
+__all__ = ["Context", "Decision", "Policy", "PolicySet", "decide", "documents", "read_policies"]
 from triggerfish.errors import ConfigError
 
 Policy = tuple[str, Mapping[str, Any]]  # (name to show, document)
@@ -92,60 +92,82 @@ def documents(doc: Any) -> list[Policy]:
     return found
 
 
-def unread(doc: Any, role: str = "ROLE") -> list[str]:
-    """Policies a document names without their documents, each with the command that exports it."""
+@dataclass(frozen=True)
+class _Named:
+    """A policy named by a listing (attached: managed, by ARN; or inline, by name) or by ``get-policy``."""
+
+    name: str
+    arn: str = ""  # managed policies
+    version: str = ""  # get-policy's DefaultVersionId
+
+    def export(self, role: str) -> str:
+        if not self.arn:
+            return f"{self.name} (inline: `aws iam get-role-policy --role-name {role} --policy-name {self.name}`)"
+        version = self.version or (f"$(aws iam get-policy --policy-arn {self.arn} --query Policy.DefaultVersionId "
+                                   "--output text)")
+        return f"{self.name} (managed: `aws iam get-policy-version --policy-arn {self.arn} --version-id {version}`)"
+
+
+def _named(doc: Any) -> list[_Named]:
+    """The policies a document names without carrying their documents."""
     if not isinstance(doc, Mapping):
         return []
-    out: list[str] = []
-    for attached in _as_list(doc.get("AttachedPolicies")):
-        if not isinstance(attached, Mapping):
-            continue
-        name, arn = _managed_name(attached)
-        if managed_policies.is_aws_managed(arn) and managed_policies.document(name):
-            continue
-        out.append(f"{name} (managed; `aws iam get-policy-version --policy-arn {arn} --version-id "
-                   f"$(aws iam get-policy --policy-arn {arn} --query Policy.DefaultVersionId --output text)`)")
-    for name in _as_list(doc.get("PolicyNames")):  # list-role-policies
-        out.append(f"{name} (inline; `aws iam get-role-policy --role-name {doc.get('RoleName', role)} "
-                   f"--policy-name {name}`)")
+    out: list[_Named] = []
+    for attached in _as_list(doc.get("AttachedPolicies")):  # list-attached-role-policies
+        if isinstance(attached, Mapping):
+            name, arn = _managed_name(attached)
+            if not (managed_policies.is_aws_managed(arn) and managed_policies.document(name)):
+                out.append(_Named(name, arn or name))
+    out += [_Named(str(name)) for name in _as_list(doc.get("PolicyNames"))]  # list-role-policies
+    policy = doc.get("Policy")
+    if isinstance(policy, Mapping) and policy.get("Arn"):  # get-policy
+        out.append(_Named(str(policy.get("PolicyName") or policy["Arn"]), str(policy["Arn"]),
+                          str(policy.get("DefaultVersionId") or "")))
     return out
 
 
-def _names_a_policy(doc: Any) -> bool:
-    """``get-policy`` output: the policy's metadata, whose document is a ``get-policy-version`` away."""
-    return isinstance(doc, Mapping) and isinstance(doc.get("Policy"), Mapping) and "Arn" in doc["Policy"]
+def _recognised(doc: Any) -> bool:
+    return bool(documents(doc) or _named(doc)) or (
+        isinstance(doc, Mapping) and any(isinstance(doc.get(k), list) for k in ("PolicyNames", "AttachedPolicies")))
 
 
 def read_policies(paths: Iterable[Path], option: str, role: str = "ROLE") -> PolicySet:
+    """Every document in the files, and the policies they name whose documents are not among them."""
     out = PolicySet()
-    loaded = []
+    loaded: list[tuple[Path, Any]] = []
     for path in paths:
         try:
             loaded.append((Path(path), json.loads(Path(path).read_text())))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(option, f"cannot read {path} as JSON ({exc})") from None
-    # get-policy names the default version; a get-policy-version file for it then carries that name.
-    named = {str(d["Policy"].get("DefaultVersionId")): str(d["Policy"].get("PolicyName")) for _, d in loaded
-             if _names_a_policy(d)}
-    versions = set()
-    for path, doc in loaded:
-        found = documents(doc)
-        listing = isinstance(doc, Mapping) and any(isinstance(doc.get(k), list) for k in ("PolicyNames", "AttachedPolicies"))
-        if not (found or listing or _names_a_policy(doc)):
+        if not _recognised(loaded[-1][1]):
             raise ConfigError(option, f"{path} holds no IAM policy (expected a policy document, or the output of "
                               "`aws iam get-role-policy`, `get-policy`, `get-policy-version`, `get-role`, "
                               "`list-role-policies` or `list-attached-role-policies`)")
-        for name, d in found:
-            version = str((doc.get("PolicyVersion") or {}).get("VersionId", "")) if name.startswith("policy version") else ""
-            versions.add(version)
-            shown = f"{named[version]} ({name})" if version in named and len(named) == 1 else name
-            out.policies.append((f"{path.name}: {shown}", d))
-        out.unread.extend(unread(doc, role))
-    for _, doc in loaded:
-        if _names_a_policy(doc) and str(doc["Policy"].get("DefaultVersionId")) not in versions:
-            arn = doc["Policy"]["Arn"]
-            out.unread.append(f"{doc['Policy'].get('PolicyName', arn)} (`aws iam get-policy-version --policy-arn {arn} "
-                              f"--version-id {doc['Policy'].get('DefaultVersionId', 'v1')}`)")
+    named = [n for _, doc in loaded for n in _named(doc)]
+    by_version = {n.version: n for n in named if n.version}  # get-policy: which version document is which policy
+    inline_read: set[str] = set()
+    versions_read: list[str] = []
+    for path, doc in loaded:
+        for name, d in documents(doc):
+            if name.startswith("inline policy"):
+                inline_read.add(str(doc.get("PolicyName")))
+            if name.startswith("policy version"):
+                version = str(doc["PolicyVersion"].get("VersionId", ""))
+                versions_read.append(version)
+                if version in by_version and len(by_version) == 1:
+                    name = f"{by_version[version].name} ({name})"
+            out.policies.append((f"{path.name}: {name}", d))
+    described = {n.arn for n in named if n.version}
+    unlinked = [v for v in versions_read if v not in by_version or len(by_version) > 1]
+    seen: set[str] = set()
+    for n in named:
+        read = (n.name in inline_read if not n.arn else
+                n.version in versions_read if n.version else
+                n.arn in described or len(unlinked) >= sum(1 for m in named if m.arn and not m.version))
+        if not read and (n.arn or n.name) not in seen:
+            seen.add(n.arn or n.name)
+            out.unread.append(n.export(role))
     return out
 
 
