@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from triggerfish.doctor import sdk_versions
 from triggerfish.doctor.report import Check
 from triggerfish.esm import problems as p
 
@@ -355,6 +356,7 @@ def explain(text: str) -> list[Check]:
         command = _fill(sig.command, text, m.groupdict()) if sig.command else ""
         fix = "check: " + "; ".join(sig.checks) + (f"  run: {command}" if command else "")
         out.append(Check.of(sig.stage, sig.id, "ok" if sig.harmless else "warn", sig.meaning, f"causes: {causes}", fix))
+    out.extend(sdk_versions.findings(text))  # an SDK named with its version (user agent, pip pin) or by its chain
     if not out:
         out.append(Check.of("explain", "unrecognised", "fail", "no known error signature matches this text",
                             "known: Lambda PROBLEM texts, librdkafka errors, HTTP bridge errors, AWS SDK credential/endpoint errors",
