@@ -43,7 +43,7 @@ def mtls_server(version: int, client_cas: list[x509.Certificate]) -> Iterator[tu
                 raw, _ = listener.accept()
             except TimeoutError:
                 continue
-            raw.settimeout(3)
+            raw.setblocking(True)  # pyOpenSSL on a socket with a timeout would raise WantReadError
             conn = SSL.Connection(ctx, raw)
             conn.set_accept_state()
             try:
