@@ -222,3 +222,17 @@ def test_subnet_on_the_main_table_is_associated_not_the_main_table_changed(tmp_p
         f"NO_ROUTE_TO_DESTINATION: {MAIN_RTB} (the VPC's main table, which {APP1} follows implicitly")
     assert c.fix.startswith(f"aws ec2 associate-route-table --route-table-id {PRIVATE_RTB} --subnet-id {APP1}")
     assert MAIN_RTB not in c.fix.split(";")[0] and "create-route --route-table-id" not in c.fix
+
+
+def test_main_table_subnet_and_a_gateway_endpoint_on_another_table(tmp_path: Path) -> None:
+    gateway = _s3_gateway(True)
+
+    def implicit(doc: Any) -> None:
+        gateway["route_tables"](doc)
+        rt = next(t for t in doc["RouteTables"] if t["RouteTableId"] == PRIVATE_RTB)
+        rt["Associations"] = [a for a in rt["Associations"] if a.get("SubnetId") != APP1]
+
+    d = scenario(tmp_path, "no-sts-path", vpc_endpoints=gateway["vpc_endpoints"], route_tables=implicit)
+    c = first(network.diagnose(d, subnets=[APP1], security_groups=[LAMBDA_SG], services=["s3"]), "s3")
+    assert c.status == "fail" and f"The gateway endpoint {S3_VPCE} is not in {MAIN_RTB}'s routes" in c.problem
+    assert c.fix.startswith(f"aws ec2 associate-route-table --route-table-id {PRIVATE_RTB} --subnet-id {APP1}")

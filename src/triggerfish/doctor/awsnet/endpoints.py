@@ -130,8 +130,8 @@ def via_gateway(inv: Inventory, src: reach.Endpoint, to: ServiceTarget, ep: dict
     route = routes.prefix_list_route(table, vpce)
     if route is None:
         rt_id = table.get("RouteTableId", "<rtb>")
-        fix = (reach.association_fix(inv, to.subnet_id, _ANYWHERE, ("nat",)) if inv.uses_main_table(to.subnet_id)
-               else None) or f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {vpce} --add-route-table-ids {rt_id}"
+        fix = _gateway_association(inv, to.subnet_id, vpce) or \
+            f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {vpce} --add-route-table-ids {rt_id}"
         check = via_internet(inv, src, to, why=f" The gateway endpoint {vpce} is not in {rt_id}'s routes either.")
         if check.status == "fail":
             return Check.of(check.stage, check.target, "fail", check.problem, check.detail, fix)
@@ -145,6 +145,17 @@ def via_gateway(inv: Inventory, src: reach.Endpoint, to: ServiceTarget, ep: dict
         _policy(w, to, ep)
     w.passed.insert(0, f"via gateway endpoint {vpce}")
     return reach.to_check(to.service, to.flow, w)
+
+
+def _gateway_association(inv: Inventory, subnet_id: str, vpce: str) -> str | None:
+    """A subnet on the main table implicitly: associate it with a table that already routes to the endpoint."""
+    if not inv.uses_main_table(subnet_id):
+        return None
+    for rt in inv.route_tables_of_vpc(inv.vpc_of_subnet(subnet_id)):
+        if routes.prefix_list_route(rt, vpce) is not None:
+            return (f"aws ec2 associate-route-table --route-table-id {rt['RouteTableId']} --subnet-id {subnet_id} "
+                    "(leave the main table as it is: other subnets follow it)")
+    return None
 
 
 def _policy(w: reach.Walk, to: ServiceTarget, ep: dict[str, Any]) -> None:
