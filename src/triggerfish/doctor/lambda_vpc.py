@@ -150,7 +150,9 @@ def _permissions(config: Mapping[str, Any], role_policies: Sequence[Path]) -> li
         if d.allowed:
             checks.append(Check.of("role-permissions", action, "warn" if d.conditional else "ok", "allowed", d.reason))
             continue
-        fix = f"attach the AWS managed policy: {managed_policies.to_attach(action, role_name)}"
+        grant = managed_policies.to_attach(action, role_name)
+        fix = ("attach the AWS managed policy: " if grant.startswith("aws iam attach-role-policy")
+               else "add an inline policy: ") + grant
         if action == "ec2:DescribeNetworkInterfaces":
             fix += ' (DescribeNetworkInterfaces must be on "Resource": "*")'
         problem = ("EC2AccessDeniedException / InsufficientRolePermissions: the execution role cannot " +
@@ -168,6 +170,8 @@ def _eni_context(config: Mapping[str, Any], region: str, account: str) -> iam.Co
     """The condition keys an ENI call by Lambda carries that the function's configuration tells."""
     vpc = config.get("VpcConfig") or {}
     arn = f"arn:aws:ec2:{region}:{account}"
+    if region == "*":  # no FunctionArn: the region, and so the ARNs, are not known
+        return {}
     context: dict[str, list[str]] = {"aws:RequestedRegion": [region], "ec2:Region": [region]}
     if vpc.get("VpcId"):
         context["ec2:Vpc"] = [f"{arn}:vpc/{vpc['VpcId']}"]
