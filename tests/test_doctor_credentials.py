@@ -306,3 +306,28 @@ def test_cli_aws_credentials_json(clean_env, tmp_path: Path) -> None:
     assert [c["status"] for c in checks if c["stage"] == "irsa"] == ["ok"]
     endpoint = [c for c in checks if c["stage"] == "endpoint"][0]
     assert endpoint["status"] == "fail" and "Connection refused" in endpoint["detail"]
+
+
+def test_wrong_token_audience_with_a_right_trust_policy_fixes_the_token(clean_env, tmp_path: Path) -> None:
+    # A ServiceAccount annotated eks.amazonaws.com/audience: the webhook projects a token for that audience.
+    irsa(clean_env, tmp_path, make_token(aud="https://kubernetes.default.svc"))
+    path = tmp_path / "role.json"
+    path.write_text(json.dumps({"Role": {"RoleName": "orders-consumer", "Arn": ROLE_ARN,
+                                         "AssumeRolePolicyDocument": trust_policy()}}))
+    checks = credentials.diagnose(trust_policy=path)
+    [token] = stage(checks, "irsa")
+    assert token.status == "fail" and "Incorrect token audience" in token.problem
+    assert token.fix.startswith("fix the token, not the trust policy")
+    [policy] = stage(checks, "trust-policy")
+    assert policy.status == "fail" and "the token is wrong, not the policy" in policy.problem
+    assert "eks.amazonaws.com/audience annotation" in policy.fix and "leave the trust policy as it is" in policy.fix
+
+
+def test_imds_hop_limit_names_the_setting_and_both_fixes(clean_env) -> None:
+    imds = FakeImds("hop_limit")
+    try:
+        [c] = credentials.imds({"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url}, timeout=0.5)
+    finally:
+        imds.close()
+    assert "hop limit 1: set it to 2 or use IRSA/Pod Identity" in c.problem
+    assert "IRSA or EKS Pod Identity" in c.fix

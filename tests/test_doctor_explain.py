@@ -148,3 +148,69 @@ def test_cli_unrecognised_text_exits_1_and_reads_stdin() -> None:
     assert r.exit_code == 1 and json.loads(r.stdout)["checks"][0]["target"] == "unrecognised"
     r = runner.invoke(app, ["doctor", "explain", "--json", "-"], input=problems.SASL_AUTHENTICATION + "\n")
     assert r.exit_code == 0 and json.loads(r.stdout)["checks"][0]["stage"] == "sasl"
+
+
+# --- the Strimzi bridge's topic metadata, and warnings that need no action --------------------------------------
+
+DESCRIBE_CONFIGS = "bridge: topic metadata needs DescribeConfigs (Strimzi 500)"
+
+
+def test_bridge_topic_metadata_500_is_a_missing_describe_configs_acl() -> None:
+    # What curl shows for GET /topics/<t> when the KafkaUser has Read and Write on the topic but no DescribeConfigs.
+    body = '{"error_code":500,"message":"Topic authorization failed."}'
+    first = explain(body)[0]
+    assert first.target == DESCRIBE_CONFIGS and "DescribeConfigs" in first.problem
+    assert "Read/Write (which imply Describe) but not DescribeConfigs" in first.detail
+    found = explain(f"$ curl -i http://127.0.0.1:8080/topics/orders\n> GET /topics/orders HTTP/1.1\n< HTTP/1.1 500 "
+                    f"Internal Server Error\n{body}")
+    assert found[0].target == DESCRIBE_CONFIGS
+    assert found[0].fix.endswith("run: triggerfish doctor kafka --bridge-config bridge.properties --topic orders")
+    # A produce answer's per-record error is a Write/Describe ACL, not DescribeConfigs.
+    produce = '{"offsets":[{"error_code":500,"message":"Not authorized to access topics: [orders]"}]}'
+    assert DESCRIBE_CONFIGS not in targets(produce)
+
+
+def _librdkafka_warnings(config: dict[str, object]) -> list[str]:
+    """What librdkafka itself logs for a client config (no broker needed: the warnings come at creation)."""
+    import logging
+
+    from confluent_kafka import Producer
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("doctor-explain-test")
+    logger.addHandler(Keep())
+    producer = Producer({"bootstrap.servers": "127.0.0.1:1", "logger": logger, **config})
+    producer.poll(0.5)
+    return lines
+
+
+def test_librdkafka_warning_for_a_consumer_property_is_harmless() -> None:
+    [line] = [x for x in _librdkafka_warnings({"enable.auto.commit": False}) if "enable.auto.commit" in x]
+    found = explain(line)
+    assert [c.status for c in found] == ["ok"] and "harmless" in found[0].problem
+    # Next to a real error, the error is still reported (and the warning is not mistaken for it).
+    both = explain(line + "\nConnect to ipv4#10.0.1.5:9092 failed: Connection refused (after 0ms in state CONNECT)")
+    assert {c.target: c.status for c in both} == {
+        "librdkafka: property for the other client kind (harmless)": "ok", "librdkafka connection refused": "warn"}
+
+
+def test_a_java_only_key_is_fatal_in_librdkafka_and_harmless_in_java() -> None:
+    from confluent_kafka import KafkaException, Producer
+
+    for key in ("sasl.jaas.config", "ssl.truststore.location", "key.serializer"):
+        with pytest.raises(KafkaException) as refused:
+            Producer({"bootstrap.servers": "127.0.0.1:1", key: "x"})
+        found = explain(str(refused.value))
+        assert found[0].target == "librdkafka: unknown property (fatal)" and found[0].status == "warn", refused.value
+        assert "sasl.jaas.config -> sasl.mechanism + sasl.username + sasl.password" in found[0].detail
+    # The Java client (the bridge, Kafka's tools) logs a key it does not use at INFO, and carries on.
+    java = ("[2026-01-05 10:00:00,000] INFO These configurations '[sasl.username, sasl.password]' were supplied but "
+            "are not used yet. (org.apache.kafka.clients.producer.ProducerConfig)")
+    assert [(c.target, c.status) for c in explain(java)] == [("Java client: unused or unknown config (harmless)", "ok")]
+    old = "WARN The configuration 'ssl.ca.location' was supplied but isn't a known config. (org.apache.kafka...)"
+    assert explain(old)[0].status == "ok"

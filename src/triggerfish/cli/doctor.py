@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from triggerfish.doctor import credentials, network, report
-from triggerfish.doctor import explain as explain_checks
-from triggerfish.doctor import kafka as kafka_checks
-from triggerfish.doctor import lambda_vpc as vpc_checks
+import triggerfish.doctor as doctors  # its diagnoses load on first use: each command imports only its own
+from triggerfish.doctor import report
 from triggerfish.errors import ConfigError
 
 app = typer.Typer(
@@ -40,7 +39,7 @@ def aws_network(
 ) -> None:
     """Static reachability from exported security groups, network ACLs, routes, endpoints and NAT gateways."""
 
-    checks = network.diagnose(
+    checks = doctors.diagnose_network(
         input_dir, subnets=subnet, security_groups=security_group, lambda_config=lambda_config, msk_esm=msk_esm,
         cluster=cluster, broker_subnets=broker_subnet, broker_groups=broker_sg, ports=port,
         services=[s.strip() for s in service.split(",") if s.strip()], region=region,
@@ -62,8 +61,8 @@ def lambda_vpc(
 ) -> None:
     """Free IPs, Hyperplane ENIs and quota, the execution role's ENI permissions, and the internet/NAT question."""
 
-    checks = vpc_checks.diagnose(input_dir, lambda_config, role_policies=role_policy, peak_concurrency=peak_concurrency,
-                           quota=quota, needs_internet=needs_internet)
+    checks = doctors.diagnose_lambda_vpc(input_dir, lambda_config, role_policies=role_policy,
+                                          peak_concurrency=peak_concurrency, quota=quota, needs_internet=needs_internet)
     raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="lambda-vpc", verbose=verbose))
 
 
@@ -82,14 +81,12 @@ def aws_credentials(
 ) -> None:
     """Walk botocore's credential chain here (IRSA, Pod Identity, IMDS), check the trust policy and the endpoints."""
     if explain_text is not None:
-
-        checks = explain_checks.explain(explain_text)
+        checks = doctors.explain_text(explain_text)
     else:
-
         # Providers can retry for seconds (container credentials, IMDS): show that something is happening.
         with Console(stderr=True).status("walking the AWS credential chain"):
-            checks = credentials.diagnose(trust_policy=trust_policy, service_account=service_account, region=region,
-                                          services=service, call_sts=call_sts, oidc_providers=oidc_providers)
+            checks = doctors.diagnose_credentials(trust_policy=trust_policy, service_account=service_account,
+                                                  region=region, services=service, call_sts=call_sts, oidc_providers=oidc_providers)
     raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="aws-credentials", verbose=verbose))
 
 
@@ -99,12 +96,9 @@ def explain_cmd(
     as_json: bool = _JsonOpt,
 ) -> None:
     """Recognise an error message: its causes, the checks to run and the command that runs them."""
-    import sys
-
-
     if text == "-":
         text = sys.stdin.read()
-    checks = explain_checks.explain(text)
+    checks = doctors.explain_text(text)
     raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="explain", verbose=True))
 
 
@@ -127,11 +121,9 @@ def kafka_cmd(
     as_json: bool = _JsonOpt,
 ) -> None:
     """Run the ESM's setup stages live, per broker: DNS, TCP, TLS, SASL, every advertised broker, topic, group, one poll."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # only this command shows one
 
     if sum([bool(bootstrap or msk_arn), mapping is not None, bridge_config is not None]) != 1:
-
         raise ConfigError("doctor kafka", "give one of: --bootstrap (with --auth / -X), --mapping NAME --config FILE, "
                           "or --bridge-config bridge.properties")
     stderr = Console(stderr=True)
@@ -139,18 +131,18 @@ def kafka_cmd(
                   transient=True) as progress:
         task = progress.add_task("reading the configuration", total=None)
         if mapping is not None:
-            plan = kafka_checks.plan_from_mapping(config, mapping, group)
+            plan = doctors.plan_from_mapping(config, mapping, group)
             if topic:
                 plan.topic = topic
         elif bridge_config is not None:
-            plan = kafka_checks.plan_from_bridge(bridge_config, topic, group)
+            plan = doctors.plan_from_bridge(bridge_config, topic, group)
         else:
-            plan = kafka_checks.plan_from_options(bootstrap, access=auth, msk_arn=msk_arn, properties=prop, topic=topic, group=group)
+            plan = doctors.plan_from_options(bootstrap, access=auth, msk_arn=msk_arn, properties=prop, topic=topic, group=group)
         if mapping is not None or bridge_config is not None:
-            plan.config.update(kafka_checks.parse_properties(prop))
+            plan.config.update(doctors.parse_properties(prop))
 
         def on_check(c: report.Check) -> None:
             progress.update(task, description=f"{c.stage} {c.target}: {c.status}")
 
-        checks = kafka_checks.diagnose(plan, poll=poll, timeout=timeout, kafka_timeout=kafka_timeout, on_check=on_check)
+        checks = doctors.diagnose_kafka(plan, poll=poll, timeout=timeout, kafka_timeout=kafka_timeout, on_check=on_check)
     raise typer.Exit(report.render(checks, as_json=as_json, console=_console, title="kafka", verbose=verbose))

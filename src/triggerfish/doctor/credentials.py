@@ -180,8 +180,12 @@ def _web_identity(env: Mapping[str, str], service_account: str | None) -> tuple[
         status, problem = "fail", "ExpiredTokenException: the projected token has expired"
         fix = "check the node clock and that kubelet refreshes projected tokens; recreate the pod"
     elif trust.IRSA_AUDIENCE not in claims.aud:
-        status, problem = "warn", f"token audience {list(claims.aud)} is not {trust.IRSA_AUDIENCE}"
-        fix = "the trust policy's :aud must match it (eks.amazonaws.com/audience annotation)"
+        # STS accepts it only if the IAM OIDC provider lists that audience as a client id: rarely so.
+        status = "fail"
+        problem = (f"token audience {list(claims.aud)} is not {trust.IRSA_AUDIENCE}: STS answers InvalidIdentityToken "
+                   "(Incorrect token audience) unless the OIDC provider lists that client id")
+        fix = (f"fix the token, not the trust policy: remove the ServiceAccount's eks.amazonaws.com/audience annotation "
+               f"(or the projected volume's audience) so it is issued for {trust.IRSA_AUDIENCE}, and recreate the pod")
     if service_account and claims.sub != trust.expected_sub(service_account):
         status, problem = "fail", f"token sub {claims.sub!r} is not {trust.expected_sub(service_account)!r}"
         fix = "the pod runs under another ServiceAccount than expected (spec.serviceAccountName)"
@@ -357,11 +361,13 @@ def imds(env: Mapping[str, str], timeout: float = 1.0) -> list[Check]:
         v1_state = ("IMDSv1 is off (HttpTokens=required), so the SDK gets nothing: NoCredentialsError"
                     if v1 and v1[0] == 401 else "the SDK falls back to IMDSv1")
         return [Check.of("imds", base, "fail",
-                         "IMDSv2 token PUT timed out although TCP connects: the hop-limit trap",
+                         "IMDSv2 token PUT timed out although TCP connects: the hop-limit trap (hop limit 1: set it "
+                         "to 2 or use IRSA/Pod Identity)",
                          f"the token response's IP TTL is HttpPutResponseHopLimit; with 1 it can't cross the extra hop "
-                         f"into a non-hostNetwork pod; {v1_state}",
-                         "give the pod its own role (IRSA or EKS Pod Identity); or, to let pods use the node role, "
-                         "aws ec2 modify-instance-metadata-options --instance-id <i-...> --http-put-response-hop-limit 2")]
+                         f"into a non-hostNetwork pod (the node itself gets its token); {v1_state}",
+                         "aws ec2 modify-instance-metadata-options --instance-id <i-...> --http-put-response-hop-limit 2 "
+                         "(or MetadataOptions.HttpPutResponseHopLimit 2 in the launch template); better, give the pod "
+                         "its own role with IRSA or EKS Pod Identity")]
     except OSError as exc:
         return [Check.of("imds", base, "fail", f"IMDS token request failed: {exc}")]
     finally:

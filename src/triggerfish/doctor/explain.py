@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from triggerfish.doctor import sdk_versions
 from triggerfish.doctor.report import Check
 from triggerfish.esm import problems as p
 
@@ -28,6 +29,7 @@ class _Signature:
     causes: tuple[str, ...]
     checks: tuple[str, ...]
     command: str
+    harmless: bool = False  # a warning that needs no action: reported ok, so it never hides the real error
 
     def regex(self) -> re.Pattern[str]:
         return re.compile(self.pattern, re.IGNORECASE | re.DOTALL)
@@ -121,7 +123,19 @@ _SIGNATURES: tuple[_Signature, ...] = (
     _Signature("bridge: Kafka denied an ACL", r"Kafka denied (?P<op>\w+) on (?:the cluster|(?:topic|group) '[^']*') to principal", "bridge",
               "the bridge's Kafka principal lacks an ACL", ("the KafkaUser's ACLs lack the operation named",),
               ("the ACL command in the message",), "triggerfish doctor kafka --bridge-config bridge.properties --topic <topic>"),
-    _Signature("bridge: topic authorization (Strimzi 500)", r'"error_code"\s*:\s*500.*(?:Topic authorization failed|Not authorized to access topics)',
+    _Signature("bridge: topic metadata needs DescribeConfigs (Strimzi 500)",
+              r'GET\s+/topics/(?P<topic>[^/\s?"]+)(?!/).*Topic authorization failed'
+              r'|"error_code"\s*:\s*500\s*,\s*"message"\s*:\s*"Topic authorization failed\.?"',
+              "bridge", "GET /topics/<topic> answers 500 Topic authorization failed: the bridge reads the topic's "
+              "configs (describeConfigs), and its principal lacks DescribeConfigs on the topic",
+              ("the KafkaUser has Read/Write (which imply Describe) but not DescribeConfigs: producing and consuming work, "
+               "topic metadata does not", "DescribeConfigs is a separate ACL operation; only AlterConfigs implies it"),
+              ("kafka-acls --list --topic <topic> shows no DescribeConfigs for the bridge's principal",
+               "add it: KafkaUser spec.authorization.acls: {resource: {type: topic, name: <topic>}, operations: "
+               "[DescribeConfigs]}, or kafka-acls --add --allow-principal User:<bridge> --operation DescribeConfigs "
+               "--topic <topic>"),
+              "triggerfish doctor kafka --bridge-config bridge.properties --topic {topic}"),
+    _Signature("bridge: topic authorization (Strimzi 500)", r'"error_code"\s*:\s*500.*Not authorized to access topics',
               "bridge", "Strimzi reports a missing topic ACL as 500 (a per-record error in a 200 produce answer)",
               ("the bridge's KafkaUser lacks Write/Read/Describe on the topic",), ("the KafkaUser's acls",),
               "triggerfish doctor kafka --bridge-config bridge.properties --topic <topic>"),
@@ -139,6 +153,28 @@ _SIGNATURES: tuple[_Signature, ...] = (
               "a consumer with that name exists in the group", ("a previous run didn't DELETE its instance",), ("DELETE it or use another name",), ""),
     _Signature("bridge: overloaded", r"Bridge is overloaded, please retry later", "bridge", "the bridge's work queue is full",
               ("more concurrent requests than bridge.executor.queue.size",), ("retry with backoff",), ""),
+    # --- client configuration -----------------------------------------------------------------------
+    _Signature("librdkafka: property for the other client kind (harmless)",
+              r"Configuration property \S+ is a (?:consumer|producer) property and will be ignored by this "
+              r"(?:producer|consumer) instance|Configuration property \S+ is not known", "config",
+              "harmless: librdkafka ignores a property that does not apply to this client (a warning, not the error)",
+              ("a config shared by producer and consumer",), ("nothing to fix; look for the first error line instead",), "",
+              harmless=True),
+    _Signature("Java client: unused or unknown config (harmless)",
+              r"The configuration '[^']+' was supplied but isn't a known config|These configurations '[^']*' were "
+              r"supplied but are not used yet", "config",
+              "harmless: the Java client (the bridge, Kafka tools) ignores a key it does not use (logged at startup)",
+              ("a librdkafka-only or application key in the Java client's properties",),
+              ("nothing to fix; look for the first error line instead",), "", harmless=True),
+    _Signature("librdkafka: unknown property (fatal)",
+              r'No such configuration property: "(?P<prop>[^"]+)"|Java JAAS configuration is not supported'
+              r'|Java TrustStores are not supported', "config",
+              "librdkafka refuses a property it does not know (or a Java-only one): the client is not created",
+              ("a Java client key: sasl.jaas.config -> sasl.mechanism + sasl.username + sasl.password; "
+               "ssl.truststore.location -> ssl.ca.location (PEM); ssl.keystore.location -> ssl.certificate.location + "
+               "ssl.key.location (PEM); key/value.(de)serializer -> none (the application (de)serializes)",
+               "a typo in the property name"),
+              ("the librdkafka CONFIGURATION.md list of properties",), "triggerfish doctor kafka --bootstrap <host:port> -X <key=value>"),
     # --- librdkafka -----------------------------------------------------------------------------------
     _Signature("librdkafka _RESOLVE", r"Failed to resolve '(?P<server>[^']+)'|Host resolution failure|_RESOLVE", "dns",
               "the host name does not resolve from here",
@@ -319,7 +355,8 @@ def explain(text: str) -> list[Check]:
         causes = "; ".join(f"({i}) {c}" for i, c in enumerate(sig.causes, 1))
         command = _fill(sig.command, text, m.groupdict()) if sig.command else ""
         fix = "check: " + "; ".join(sig.checks) + (f"  run: {command}" if command else "")
-        out.append(Check.of(sig.stage, sig.id, "warn", sig.meaning, f"causes: {causes}", fix))
+        out.append(Check.of(sig.stage, sig.id, "ok" if sig.harmless else "warn", sig.meaning, f"causes: {causes}", fix))
+    out.extend(sdk_versions.findings(text))  # an SDK named with its version (user agent, pip pin) or by its chain
     if not out:
         out.append(Check.of("explain", "unrecognised", "fail", "no known error signature matches this text",
                             "known: Lambda PROBLEM texts, librdkafka errors, HTTP bridge errors, AWS SDK credential/endpoint errors",

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from triggerfish.doctor import iam
+from triggerfish.doctor import iam, managed_policies
 from triggerfish.doctor.awsnet import paths, reach
 from triggerfish.doctor.awsnet.inventory import Inventory, load_dir
 from triggerfish.doctor.report import Check
@@ -136,26 +136,48 @@ def _permissions(config: Mapping[str, Any], role_policies: Sequence[Path]) -> li
                          "needed: " + ", ".join(a for a, _ in _ENI_ACTIONS),
                          f"aws iam list-attached-role-policies --role-name {role.rsplit('/', 1)[-1]} > attached.json "
                          f"(and get-role-policy for inline policies), then pass them with --role-policy")]
-    policies = iam.read_policies(role_policies, "--role-policy")
+    role_name = role.rsplit("/", 1)[-1]
+    policy_set = iam.read_policies(role_policies, "--role-policy", role_name)
     parts = role.split(":")
     region = str(config.get("FunctionArn", "")).split(":")[3] if config.get("FunctionArn") else "*"
     account = parts[4] if len(parts) > 4 else "*"
+    context = _eni_context(config, region, account)
     checks = []
     for action, required in _ENI_ACTIONS:
         # DescribeNetworkInterfaces doesn't support resource-level permissions: it must be granted on "*".
         resource = "*" if action == "ec2:DescribeNetworkInterfaces" else f"arn:aws:ec2:{region}:{account}:network-interface/*"
-        d = iam.decide(policies, action, resource)
+        d = iam.decide(policy_set.policies, action, resource, context=context)
         if d.allowed:
             checks.append(Check.of("role-permissions", action, "warn" if d.conditional else "ok", "allowed", d.reason))
             continue
-        fix = ("attach the AWS managed policy: aws iam attach-role-policy --role-name "
-               f"{role.rsplit('/', 1)[-1]} --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
+        grant = managed_policies.to_attach(action, role_name)
+        fix = ("attach the AWS managed policy: " if grant.startswith("aws iam attach-role-policy")
+               else "add an inline policy: ") + grant
         if action == "ec2:DescribeNetworkInterfaces":
             fix += ' (DescribeNetworkInterfaces must be on "Resource": "*")'
         problem = ("EC2AccessDeniedException / InsufficientRolePermissions: the execution role cannot " +
                    action.split(":")[1]) if required else f"{action} not allowed"
-        checks.append(Check.of("role-permissions", action, "fail" if required else "warn", problem, d.reason, fix))
+        reason = d.reason
+        if policy_set.unread and not d.reason.startswith("explicitly denied"):
+            # Not shown to be allowed is not shown to work: exit 0 must mean the path works.
+            reason += "; not read (may grant it): " + "; ".join(policy_set.unread)
+            fix = f"export the policies not read, then run again; if none grants {action}: {fix}"
+        checks.append(Check.of("role-permissions", action, "fail" if required else "warn", problem, reason, fix))
     return checks
+
+
+def _eni_context(config: Mapping[str, Any], region: str, account: str) -> iam.Context:
+    """The condition keys an ENI call by Lambda carries that the function's configuration tells."""
+    vpc = config.get("VpcConfig") or {}
+    arn = f"arn:aws:ec2:{region}:{account}"
+    if region == "*":  # no FunctionArn: the region, and so the ARNs, are not known
+        return {}
+    context: dict[str, list[str]] = {"aws:RequestedRegion": [region], "ec2:Region": [region]}
+    if vpc.get("VpcId"):
+        context["ec2:Vpc"] = [f"{arn}:vpc/{vpc['VpcId']}"]
+    if vpc.get("SubnetIds"):
+        context["ec2:Subnet"] = [f"{arn}:subnet/{s}" for s in vpc["SubnetIds"]]
+    return context
 
 
 def _internet(inv: Inventory, subnets: list[str], groups: list[str], needs_internet: bool) -> list[Check]:

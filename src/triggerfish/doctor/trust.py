@@ -86,6 +86,13 @@ def _irsa_problems(stmt: Mapping[str, Any], claims: Claims, role_arn: str) -> li
         if any(v.startswith("system:serviceaccount:") for v in values):
             problems.append((f"{prov_path}:aud holds a service account ({values}); :aud was used where :sub was meant",
                              f'use "{prov_path}:sub": "{values[0]}" and "{prov_path}:aud": "{IRSA_AUDIENCE}"'))
+        elif not _value_matches(op, values, claims.aud) and IRSA_AUDIENCE in values:
+            # The policy asks for the standard audience: the token is what is wrong, not the policy.
+            problems.append((f"the token's aud is {list(claims.aud)}, not {IRSA_AUDIENCE} that the trust policy (rightly) "
+                             "requires: the token is wrong, not the policy",
+                             "remove the ServiceAccount's eks.amazonaws.com/audience annotation (or fix the projected "
+                             f"token volume's audience) so the token is issued for {IRSA_AUDIENCE}, then recreate the pod; "
+                             "leave the trust policy as it is"))
         elif not _value_matches(op, values, claims.aud):
             problems.append((f"{op} {prov_path}:aud = {values} but the token's aud is {list(claims.aud)}",
                              f'set "{prov_path}:aud": "{IRSA_AUDIENCE}" (or match the eks.amazonaws.com/audience annotation)'))

@@ -85,6 +85,14 @@ class Inventory:
                     main = rt
         return main
 
+    def uses_main_table(self, subnet_id: str) -> bool:
+        """True when the subnet has no explicit association: it follows the VPC's main route table."""
+        return not any(a.get("SubnetId") == subnet_id for rt in self.route_tables.values()
+                       for a in rt.get("Associations", []))
+
+    def route_tables_of_vpc(self, vpc_id: str) -> list[dict[str, Any]]:
+        return [rt for rt in self.route_tables.values() if rt.get("VpcId") == vpc_id]
+
     def region(self) -> str | None:
         for arn in self.clusters:
             parts = arn.split(":")

@@ -83,6 +83,18 @@ def evaluate(
     return _AclVerdict(False, acl_id, None, remaining[0] if remaining else ports, "no rule matches (implicit deny)")
 
 
+def ipv6_allow(acl: Mapping[str, Any], *, egress: bool, ports: tuple[int, int], proto: str = "6") -> str | None:
+    """An allow entry for the ports that names only an IPv6 block (it does not apply to IPv4 traffic)."""
+    for entry in acl.get("Entries", []):
+        if (bool(entry.get("Egress")) == egress and entry.get("Ipv6CidrBlock") and entry.get("RuleAction") == "allow"
+                and _entry_protocol_matches(entry, proto)):
+            lo, hi = _entry_ports(entry)
+            if lo <= ports[0] and ports[1] <= hi:
+                return (f"rule {entry.get('RuleNumber')} allows {entry['Ipv6CidrBlock']}, IPv6 only: it does not "
+                        "apply to IPv4 traffic")
+    return None
+
+
 def _free_rule_number(acl: Mapping[str, Any], *, egress: bool, below: int | None) -> int:
     """A rule number not used in that direction, below ``below`` so the new allow wins."""
     used = {int(e.get("RuleNumber", 0)) for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress}

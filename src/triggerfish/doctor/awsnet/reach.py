@@ -26,10 +26,11 @@ class Endpoint:
     subnet_id: str | None = None
     groups: tuple[str, ...] = ()
     lambda_eni: bool = False  # a Lambda Hyperplane ENI: never has a public IP
+    prefix_lists: tuple[str, ...] = ()  # a gateway endpoint's service addresses, as SG rules name them
 
     @property
     def peer(self) -> sg.Peer:
-        return sg.Peer(self.cidr, frozenset(self.groups))
+        return sg.Peer(self.cidr, frozenset(self.groups), frozenset(self.prefix_lists))
 
 
 def in_subnet(inv: Inventory, label: str, subnet_id: str, groups: tuple[str, ...] = (), lambda_eni: bool = False) -> Endpoint:
@@ -38,7 +39,7 @@ def in_subnet(inv: Inventory, label: str, subnet_id: str, groups: tuple[str, ...
 
 
 @dataclass
-class _Walk:
+class Walk:
     """The hops passed so far, and the first blocker once there is one."""
 
     passed: list[str] = field(default_factory=list)
@@ -51,12 +52,12 @@ class _Walk:
     def blocked(self) -> bool:
         return bool(self.code)
 
-    def block(self, code: str, problem: str, fix: str = "") -> _Walk:
+    def block(self, code: str, problem: str, fix: str = "") -> Walk:
         self.code, self.problem, self.fix = code, problem, fix
         return self
 
 
-def _sg_egress(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
+def _sg_egress(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
     if not inv.has("SecurityGroups") or not src.groups:
         return True
     missing = sg.unknown_groups(inv.security_groups, src.groups)
@@ -67,16 +68,18 @@ def _sg_egress(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint, port: int
         w.passed.append(f"{v.group_id} egress allows {v.rule}")
         return True
     dst_group = dst.groups[0] if dst.groups else None
+    dst_pl = sorted(dst.peer.prefix_lists)
+    v6 = sg.ipv6_only(inv.security_groups, src.groups, egress=True, port=port)
     w.block(
         "ENI_SG_RULES_MISMATCH",
         f"no outbound rule in {', '.join(src.groups)} allows tcp/{port} to {dst.label} "
-        f"({dst_group or dst.cidr})",
+        f"({dst_group or (dst_pl[0] if dst_pl else dst.cidr)})" + (f"; {v6}" if v6 else ""),
         sg.egress_fix(src.groups[0], port, dst.peer, dst_group),
     )
     return False
 
 
-def _sg_ingress(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
+def _sg_ingress(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint, port: int) -> bool:
     if not inv.has("SecurityGroups") or not dst.groups:
         return True
     v = sg.evaluate(inv.security_groups, dst.groups, egress=False, peer=src.peer, port=port)
@@ -94,16 +97,17 @@ def _sg_ingress(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint, port: in
             sg.ingress_fix(shared[0], port, src.peer, shared[0]),
         )
     else:
+        v6 = sg.ipv6_only(inv.security_groups, dst.groups, egress=False, port=port)
         w.block(
             "ENI_SG_RULES_MISMATCH",
             f"no inbound rule in {', '.join(dst.groups)} allows tcp/{port} from {src.label} "
-            f"({', '.join(src.groups) or src.cidr})",
+            f"({', '.join(src.groups) or src.cidr})" + (f"; {v6}" if v6 else ""),
             sg.ingress_fix(dst.groups[0], port, src.peer, src.groups[0] if src.groups else None),
         )
     return False
 
 
-def _acl(inv: Inventory, w: _Walk, subnet_id: str, *, egress: bool, peer: IPv4Network, ports: tuple[int, int],
+def _acl(inv: Inventory, w: Walk, subnet_id: str, *, egress: bool, peer: IPv4Network, ports: tuple[int, int],
          why: str) -> bool:
     if not inv.has("NetworkAcls"):
         return True
@@ -118,16 +122,17 @@ def _acl(inv: Inventory, w: _Walk, subnet_id: str, *, egress: bool, peer: IPv4Ne
         return True
     blocked = f"{v.blocked[0]}" if v.blocked and v.blocked[0] == v.blocked[1] else (
         f"{v.blocked[0]}-{v.blocked[1]}" if v.blocked else span)
+    v6 = nacl.ipv6_allow(acl, egress=egress, ports=ports)
     w.block(
         "SUBNET_ACL_RESTRICTION",
         f"{v.acl_id} on {subnet_id} blocks {'outbound' if egress else 'inbound'} {why} tcp/{blocked} "
-        f"{'to' if egress else 'from'} {peer} ({v.rule})",
+        f"{'to' if egress else 'from'} {peer} ({v.rule})" + (f"; {v6}" if v6 else ""),
         nacl.fix(acl, egress=egress, peer=peer, ports=ports, below=v.rule_number),
     )
     return False
 
 
-def _acls_both_ways(inv: Inventory, w: _Walk, subnet_id: str, *, outbound_to: IPv4Network | None,
+def _acls_both_ways(inv: Inventory, w: Walk, subnet_id: str, *, outbound_to: IPv4Network | None,
                     inbound_from: IPv4Network | None, port: int) -> bool:
     """Request and reply through one subnet's ACL: the request on ``port``, the reply on ephemeral ports."""
     if outbound_to is not None:  # this subnet sends the request and receives the reply
@@ -138,14 +143,16 @@ def _acls_both_ways(inv: Inventory, w: _Walk, subnet_id: str, *, outbound_to: IP
             and _acl(inv, w, subnet_id, egress=True, peer=inbound_from, ports=nacl.EPHEMERAL, why="reply"))
 
 
-def _route(inv: Inventory, w: _Walk, subnet_id: str, dst: IPv4Network, dst_label: str) -> routes.Route | None:
+def _route(inv: Inventory, w: Walk, subnet_id: str, dst: IPv4Network, dst_label: str) -> routes.Route | None:
     rt = inv.route_table_for_subnet(subnet_id)
     if rt is None:
         w.block("NO_ROUTE_TO_DESTINATION", f"no route table for {subnet_id} in the describe-route-tables export")
         return None
     r = routes.lookup(rt, dst)
     if r is None:
-        w.block("NO_ROUTE_TO_DESTINATION", f"{rt['RouteTableId']} (used by {subnet_id}) has no route to {dst_label} ({dst})")
+        v6 = routes.ipv6_only_defaults(rt)
+        w.block("NO_ROUTE_TO_DESTINATION", f"{rt['RouteTableId']} ({_used_by(inv, subnet_id)}) has no route to "
+                f"{dst_label} ({dst})" + (f"; {', '.join(v6)} routes IPv6 only, not IPv4 traffic" if v6 else ""))
         return None
     if r.state != "active":
         option = {"nat": "--nat-gateway-id <nat-...>", "pcx": "--vpc-peering-connection-id <pcx-...>",
@@ -154,14 +161,41 @@ def _route(inv: Inventory, w: _Walk, subnet_id: str, dst: IPv4Network, dst_label
                 f"aws ec2 replace-route --route-table-id {rt['RouteTableId']} --destination-cidr-block {r.destination} "
                 f"{option}")
         return None
-    w.passed.append(f"{rt['RouteTableId']} ({subnet_id}) route {r}")
+    w.passed.append(f"{rt['RouteTableId']} ({_used_by(inv, subnet_id)}) route {r}")
     return r
+
+
+def _used_by(inv: Inventory, subnet_id: str) -> str:
+    if inv.uses_main_table(subnet_id):
+        return f"the VPC's main table, which {subnet_id} follows implicitly (no explicit association)"
+    return f"used by {subnet_id}"
+
+
+def association_fix(inv: Inventory, subnet_id: str, dst: IPv4Network, kinds: tuple[str, ...]) -> str | None:
+    """For a subnet implicitly on the main table: associate it with a table that routes ``dst`` right.
+
+    Changing the main table would change every other subnet that follows it implicitly, so the fix is the
+    subnet's own association, to an existing table when one has such a route, else to a new one.
+    """
+    if not inv.uses_main_table(subnet_id):
+        return None
+    vpc = inv.vpc_of_subnet(subnet_id)
+    for rt in inv.route_tables_of_vpc(vpc):
+        if any(a.get("Main") for a in rt.get("Associations", [])):
+            continue
+        r = routes.lookup(rt, dst)
+        if r is not None and r.state == "active" and r.kind in kinds:
+            return (f"aws ec2 associate-route-table --route-table-id {rt['RouteTableId']} --subnet-id {subnet_id} "
+                    f"({rt['RouteTableId']} routes {r}; leave the main table as it is: other subnets follow it)")
+    return (f"aws ec2 create-route-table --vpc-id {vpc}, add the route to it (aws ec2 create-route), then aws ec2 "
+            f"associate-route-table --route-table-id <the new rtb> --subnet-id {subnet_id} (leave the main table "
+            "as it is: other subnets follow it)")
 
 
 _CROSS_VPC = ("pcx", "tgw", "vgw", "eni", "i", "lgw")
 
 
-def _return_route(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint) -> bool:
+def _return_route(inv: Inventory, w: Walk, src: Endpoint, dst: Endpoint) -> bool:
     """Across VPCs the reply needs a route back on the far side too."""
     assert dst.subnet_id
     if inv.route_table_for_subnet(dst.subnet_id) is None:
@@ -182,9 +216,9 @@ def _return_route(inv: Inventory, w: _Walk, src: Endpoint, dst: Endpoint) -> boo
     return True
 
 
-def private_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int) -> _Walk:
+def private_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int) -> Walk:
     """A TCP flow between two ENIs in (peered) subnets of the exported VPCs."""
-    w = _Walk()
+    w = Walk()
     if not _sg_egress(inv, w, src, dst, port):
         return w
     assert src.subnet_id and dst.subnet_id
@@ -203,6 +237,7 @@ def private_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int) -> _Wa
                 f"{dst.cidr} is in another VPC ({inv.vpc_of_subnet(dst.subnet_id)}) but {rt_id} sends it to "
                 f"{r.target} ({r}); private addresses of another VPC are reachable only through peering, a transit "
                 "gateway or a VPN",
+                association_fix(inv, src.subnet_id, dst.cidr, _CROSS_VPC) or
                 f"aws ec2 create-route --route-table-id {rt_id} --destination-cidr-block <the other VPC's CIDR> "
                 "--vpc-peering-connection-id <pcx-...>  (or --transit-gateway-id <tgw-...>)",
             )
@@ -220,9 +255,9 @@ def private_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int) -> _Wa
     return w
 
 
-def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> _Walk:
+def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> Walk:
     """A TCP flow from an ENI to a public address (an AWS API endpoint without a VPC endpoint)."""
-    w = _Walk()
+    w = Walk()
     public = Endpoint(what, _ANYWHERE)
     if not _sg_egress(inv, w, src, public, port):
         return w
@@ -233,10 +268,12 @@ def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> _Walk:
         w.warnings.append("routes not checked: export `aws ec2 describe-route-tables`")
         return w
     r = _route(inv, w, src.subnet_id, _ANYWHERE, f"{what} (public address)")
+    internet = ("nat",) if src.lambda_eni else ("nat", "igw")
     if r is None:
-        w.fix = ("give the subnet a NAT gateway route (`aws ec2 create-route --route-table-id "
-                 f"{(inv.route_table_for_subnet(src.subnet_id) or {}).get('RouteTableId', '<rtb>')} "
-                 "--destination-cidr-block 0.0.0.0/0 --nat-gateway-id <nat-...>`) or add an interface VPC endpoint")
+        w.fix = association_fix(inv, src.subnet_id, _ANYWHERE, internet) or (
+            "give the subnet a NAT gateway route (`aws ec2 create-route --route-table-id "
+            f"{(inv.route_table_for_subnet(src.subnet_id) or {}).get('RouteTableId', '<rtb>')} "
+            "--destination-cidr-block 0.0.0.0/0 --nat-gateway-id <nat-...>`) or add an interface VPC endpoint")
         return w
     if r.kind == "nat":
         return _through_nat(inv, w, src, r, port)
@@ -246,6 +283,7 @@ def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> _Walk:
                 "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS",
                 f"{src.subnet_id} routes 0.0.0.0/0 to {r.target}, but Lambda's ENIs never get a public IP, so a route "
                 "to an internet gateway gives a VPC function (or ESM) no internet",
+                association_fix(inv, src.subnet_id, _ANYWHERE, internet) or
                 "put the function/ESM in private subnets whose route table sends 0.0.0.0/0 to a NAT gateway, "
                 "or add interface VPC endpoints for the services it calls",
             )
@@ -255,7 +293,7 @@ def internet_flow(inv: Inventory, src: Endpoint, port: int, what: str) -> _Walk:
     return w
 
 
-def _through_nat(inv: Inventory, w: _Walk, src: Endpoint, r: routes.Route, port: int) -> _Walk:
+def _through_nat(inv: Inventory, w: Walk, src: Endpoint, r: routes.Route, port: int) -> Walk:
     if not inv.has("NatGateways"):
         w.warnings.append(f"{r.target} not checked: export `aws ec2 describe-nat-gateways`")
         return w
@@ -289,7 +327,21 @@ def _through_nat(inv: Inventory, w: _Walk, src: Endpoint, r: routes.Route, port:
     return w
 
 
-def to_check(stage: str, target: str, w: _Walk) -> Check:
+def gateway_flow(inv: Inventory, src: Endpoint, dst: Endpoint, port: int, route: routes.Route) -> Walk:
+    """To a gateway endpoint (S3, DynamoDB): the source's SG egress, its subnet's ACL both ways, the route to it."""
+    w = Walk()
+    if not _sg_egress(inv, w, src, dst, port):
+        return w
+    assert src.subnet_id
+    if not _acls_both_ways(inv, w, src.subnet_id, outbound_to=dst.cidr, inbound_from=None, port=port):
+        return w
+    if route.state != "active":
+        return w.block("BAD_STATE_ROUTE", f"route {route} is {route.state}")
+    w.passed.append(f"route {route}")
+    return w
+
+
+def to_check(stage: str, target: str, w: Walk) -> Check:
     notes = "; ".join("note: " + x for x in w.warnings)
     trace = (TRACE + "; ".join(w.passed)) if w.passed else ""
     # Notes first: a table hides a detail that starts with the trace of passed hops.

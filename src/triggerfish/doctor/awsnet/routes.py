@@ -54,3 +54,17 @@ def lookup(route_table: Mapping[str, Any], destination: IPv4Network) -> Route | 
         return None
     r = best[2]
     return Route(str(r["DestinationCidrBlock"]), _target_of(r), str(r.get("State", "active")), r)
+
+
+def ipv6_only_defaults(route_table: Mapping[str, Any]) -> list[str]:
+    """IPv6 default routes (``::/0``): they carry no IPv4 traffic, whatever their target."""
+    return [f"{r['DestinationIpv6CidrBlock']} -> {_target_of(r)}" for r in route_table.get("Routes", []) or []
+            if r.get("DestinationIpv6CidrBlock") == "::/0"]
+
+
+def prefix_list_route(route_table: Mapping[str, Any], target: str) -> Route | None:
+    """The route to a gateway endpoint (``pl-...`` -> ``vpce-...``), if the table has one."""
+    for r in route_table.get("Routes", []) or []:
+        if r.get("DestinationPrefixListId") and _target_of(r) == target:
+            return Route(str(r["DestinationPrefixListId"]), target, str(r.get("State", "active")), r)
+    return None

@@ -21,6 +21,7 @@ class Peer:
 
     cidr: IPv4Network
     groups: frozenset[str] = frozenset()
+    prefix_lists: frozenset[str] = frozenset()  # a gateway endpoint's service (S3, DynamoDB) is its prefix list
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,23 @@ def _peer_matches(rule: Mapping[str, Any], peer: Peer) -> str | None:
         gid = str(pair.get("GroupId") or "")
         if gid and gid in peer.groups:
             return gid
+    for pl in rule.get("PrefixListIds", []) or []:
+        pid = str(pl.get("PrefixListId") or "")
+        if pid and pid in peer.prefix_lists:
+            return pid
+    return None
+
+
+def ipv6_only(groups: Mapping[str, Mapping[str, Any]], group_ids: Iterable[str], *, egress: bool, port: int,
+              proto: str = _TCP) -> str | None:
+    """A rule that would allow the port but names only IPv6 ranges (``::/0`` admits no IPv4 traffic)."""
+    key = "IpPermissionsEgress" if egress else "IpPermissions"
+    for gid in group_ids:
+        for rule in groups.get(gid, {}).get(key, []) or []:
+            v6 = [str(r.get("CidrIpv6")) for r in rule.get("Ipv6Ranges", []) or [] if r.get("CidrIpv6")]
+            if v6 and _protocol_matches(rule.get("IpProtocol"), proto) and _port_matches(rule, port):
+                return (f"{gid} has {_describe_rule(rule)} {'to' if egress else 'from'} {', '.join(v6)}, an IPv6 "
+                        "range: it does not admit IPv4 traffic (add the IPv4 CIDR too)")
     return None
 
 
@@ -97,6 +115,11 @@ def ingress_fix(group_id: str, port: int, source: Peer, source_group: str | None
 
 
 def egress_fix(group_id: str, port: int, dest: Peer, dest_group: str | None) -> str:
-    target = f"UserIdGroupPairs=[{{GroupId={dest_group}}}]" if dest_group else f"IpRanges=[{{CidrIp={dest.cidr}}}]"
+    if dest_group:
+        target = f"UserIdGroupPairs=[{{GroupId={dest_group}}}]"
+    elif dest.prefix_lists:
+        target = f"PrefixListIds=[{{PrefixListId={sorted(dest.prefix_lists)[0]}}}]"
+    else:
+        target = f"IpRanges=[{{CidrIp={dest.cidr}}}]"
     return (f"aws ec2 authorize-security-group-egress --group-id {group_id} "
             f"--ip-permissions IpProtocol=tcp,FromPort={port},ToPort={port},{target}")
