@@ -370,7 +370,8 @@ class MappingRunner:
         diagnosis = problems.from_kafka_error(name, text, target=",".join(self.bootstrap_servers),
                                               topic=self.mapping.topic, group=self.mapping.group_id,
                                               principal=who.principal if who else "",
-                                              mechanism=who.mechanism if who else "", user=who.user if who else "")
+                                              mechanism=who.mechanism if who else "", user=who.user if who else "",
+                                              token_endpoint=who.token_endpoint if who else "")
         if diagnosis is not None:
             self.status.set_problem(diagnosis.at("poll"))
             if diagnosis.problem in (problems.SASL_AUTHENTICATION, problems.TLS_AUTHENTICATION):
