@@ -78,7 +78,8 @@ class OAuthServer:
             return JSONResponse({"error": "invalid_client", "error_description": "client authentication failed"},
                                 status_code=401)
         now = int(time.time())
-        claims: dict[str, Any] = {"sub": client_id, "iss": ISSUER, "aud": self.audience, "iat": now, "exp": now + 3600}
+        audience = form.get("audience") or self.audience  # the audience asked for, as identity providers do
+        claims: dict[str, Any] = {"sub": client_id, "iss": ISSUER, "aud": audience, "iat": now, "exp": now + 3600}
         if form.get("scope"):
             claims["scope"] = form["scope"]
         token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self._key)
