@@ -18,6 +18,7 @@ Secrets are read through :mod:`triggerfish.secrets` and stay in memory: PEM goes
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -207,10 +208,10 @@ def build(bootstrap: list[str], access: Access, loaded: dict[str, dict[str, Any]
 
 
 def _aws_region() -> str:
-    """The region the AWS credential chain would use (AWS_REGION, the profile), or "" when none is set."""
+    """AWS_REGION (what Lambda's runtime sets), else the credential chain's region, or "" when none is set."""
     import boto3
 
-    return boto3.session.Session().region_name or ""
+    return os.environ.get("AWS_REGION") or boto3.session.Session().region_name or ""
 
 
 _MSK_BROKERS = (  # Lambda's order: mTLS > SCRAM > IAM > unauthenticated TLS > plaintext; never a weaker fallback
