@@ -54,6 +54,8 @@ class Partition:
     in_flight: bool = False
     revoking: bool = False
     paused: bool = False
+    #: When the partition was last dispatched (a counter): with a poller limit, the longest-waiting goes first.
+    served: int = 0
     done: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -131,6 +133,7 @@ class Partitions:
         self._clock = clock
         self._parts: dict[_TP, Partition] = {}
         self._generation = 0
+        self._served = 0
         #: Partitions paused so far (the benchmark reports it).
         self.pauses = 0
 
@@ -199,25 +202,49 @@ class Partitions:
                 if record.encoded != _FILTERED:
                     p.buffer.add(record, now)
 
-    def dispatch(self, now: float) -> list[Lease]:
-        """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time)."""
-        leases: list[Lease] = []
+    def dispatch(self, now: float, limit: int | None = None) -> list[Lease]:
+        """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time).
+
+        ``limit`` (provisioned mode's pollers) caps the partitions in flight; the longest-waiting go first.
+        """
+        ready: list[Partition] = []
         with self.lock:
             for p in self._parts.values():
                 if p.in_flight or p.revoking:
                     continue
                 if p.buffer.ready(now):
-                    p.in_flight = True
-                    leases.append(Lease(self, p, p.generation))
+                    ready.append(p)
                 elif not p.buffer.records and p.position > self.committer.position(p.tp):
                     # Everything since the last batch was filtered out: nothing to invoke, commit past it.
                     self.committer.advance(p.tp, p.position)
-        return leases
+            if limit is not None:
+                ready.sort(key=lambda p: p.served)
+                del ready[max(0, limit - self._in_flight()):]
+            for p in ready:
+                self._served += 1
+                p.in_flight, p.served = True, self._served
+        return [Lease(self, p, p.generation) for p in ready]
 
-    def poll_timeout(self, now: float, longest: float) -> float:
-        """How long the next poll may wait: ``longest``, or less when a batching window closes sooner."""
+    def _in_flight(self) -> int:
+        return sum(p.in_flight for p in self._parts.values())
+
+    def waiting(self, now: float) -> bool:
+        """Some partition has a batch ready but no run: with a poller limit, a run yields its slot to it."""
+        with self.lock:
+            return any(not p.in_flight and not p.revoking and p.buffer.ready(now) for p in self._parts.values())
+
+    def busy(self) -> set[_TP]:
+        """The partitions with records buffered or a batch in flight."""
+        with self.lock:
+            return {p.tp for p in self._parts.values() if p.in_flight or p.buffer.records}
+
+    def poll_timeout(self, now: float, longest: float, limit: int | None = None) -> float:
+        """How long the next poll may wait: ``longest``, or less when a batching window closes sooner
+        (and a poller is free to take its batch)."""
         timeout = longest
         with self.lock:
+            if limit is not None and self._in_flight() >= limit:
+                return timeout
             for p in self._parts.values():
                 if not p.in_flight and p.buffer.records:
                     deadline = p.buffer.deadline()
