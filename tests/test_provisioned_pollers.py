@@ -7,6 +7,7 @@ so the concurrency seen is the function's own.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,13 +72,17 @@ def test_a_poller_limit_caps_partitions_in_flight_and_serves_the_longest_waiting
     parts = Partitions(Committer(), batch_size=1, window_s=0)
     parts.assign([("t", p) for p in range(4)], {}, lambda topic, partition: 100)
     parts.accept([_record(p, o) for p in range(4) for o in range(2)], now=0.0)
-    first = parts.dispatch(1.0, limit=2)
+    assert not parts.yields(1.0)  # on demand: a run keeps its partition while batches are ready
+    parts.pollers = Pollers(2, 2)
+    first = parts.dispatch(1.0)
     assert sorted(lease.partition.tp[1] for lease in first) == [0, 1]
-    assert parts.dispatch(1.0, limit=2) == [] and parts.poll_timeout(1.0, 0.1, limit=2) == 0.1
-    assert parts.waiting(1.0)
+    assert parts.dispatch(1.0) == [] and parts.poll_timeout(1.0, 0.1) == 0.1
+    assert parts.yields(1.0)
     first[0].release()
-    assert [lease.partition.tp[1] for lease in parts.dispatch(1.0, limit=2)] == [2]  # not partition 0 again
-    # no limit: every ready partition (0 was released with its batch untaken, 3 never ran)
+    assert [lease.partition.tp[1] for lease in parts.dispatch(1.0)] == [2]  # not partition 0 again
+    parts.scale({("t", 3), ("t", 9)})  # four partitions busy (9 is not assigned): capped at MaximumPollers
+    assert parts.pollers.current == 2
+    parts.pollers = None  # no limit: every ready partition (0 was released with its batch untaken, 3 never ran)
     assert sorted(lease.partition.tp[1] for lease in parts.dispatch(1.0)) == [0, 3]
 
 
@@ -133,8 +138,9 @@ def test_without_provisioned_pollers_every_partition_runs_at_once_as_before(
 
 @pytest.mark.kafka
 def test_pollers_grow_from_the_minimum_with_the_lag(
-        kafka: KafkaEnv, make_topic: Callable[..., str], tmp_path: Path) -> None:
-    spans = sorted(_run(kafka, make_topic, tmp_path, 0.6,
-                        ProvisionedPollerConfig={"MinimumPollers": 1, "MaximumPollers": 4}), key=lambda s: s["start"])
-    assert _max_overlap(spans[:1]) == 1 and spans[1]["start"] >= spans[0]["end"] - 0.05  # one poller at first
-    assert _max_overlap(spans) == _PARTITIONS  # then one per lagging partition
+        kafka: KafkaEnv, make_topic: Callable[..., str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="triggerfish.esm")
+    spans = _run(kafka, make_topic, tmp_path, 0.6, ProvisionedPollerConfig={"MinimumPollers": 1, "MaximumPollers": 4})
+    assert _max_overlap(spans) == _PARTITIONS  # one poller per lagging partition (MinimumPollers 1 alone runs 1)
+    grown = [r.getMessage() for r in caplog.records if "poller(s) ->" in r.getMessage()]
+    assert grown and grown[0].split(": ", 1)[1].startswith("1 poller(s) -> "), grown

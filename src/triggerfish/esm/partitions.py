@@ -25,6 +25,7 @@ from triggerfish.esm.batcher import Cut, PartitionBuffer
 from triggerfish.esm.committer import Committer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
+from triggerfish.esm.pollers import Pollers
 
 _TP = tuple[str, int]
 PAUSE_BATCHES = 8
@@ -134,6 +135,8 @@ class Partitions:
         self._parts: dict[_TP, Partition] = {}
         self._generation = 0
         self._served = 0
+        #: Provisioned mode (ProvisionedPollerConfig): how many partitions may have a batch in flight at once.
+        self.pollers: Pollers | None = None
         #: Partitions paused so far (the benchmark reports it).
         self.pauses = 0
 
@@ -202,11 +205,12 @@ class Partitions:
                 if record.encoded != _FILTERED:
                     p.buffer.add(record, now)
 
-    def dispatch(self, now: float, limit: int | None = None) -> list[Lease]:
+    def dispatch(self, now: float) -> list[Lease]:
         """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time).
 
-        ``limit`` (provisioned mode's pollers) caps the partitions in flight; the longest-waiting go first.
+        With ``pollers``, at most that many partitions are in flight; the longest-waiting go first.
         """
+        limit = self._limit()
         ready: list[Partition] = []
         with self.lock:
             for p in self._parts.values():
@@ -228,21 +232,28 @@ class Partitions:
     def _in_flight(self) -> int:
         return sum(p.in_flight for p in self._parts.values())
 
-    def waiting(self, now: float) -> bool:
-        """Some partition has a batch ready but no run: with a poller limit, a run yields its slot to it."""
-        with self.lock:
-            return any(not p.in_flight and not p.revoking and p.buffer.ready(now) for p in self._parts.values())
+    def _limit(self) -> int | None:
+        return self.pollers.current if self.pollers is not None else None
 
-    def busy(self) -> set[_TP]:
-        """The partitions with records buffered or a batch in flight."""
+    def yields(self, now: float) -> bool:
+        """With pollers, a run gives its slot up after a batch when another partition has one ready and no run."""
         with self.lock:
-            return {p.tp for p in self._parts.values() if p.in_flight or p.buffer.records}
+            return self.pollers is not None and any(
+                not p.in_flight and not p.revoking and p.buffer.ready(now) for p in self._parts.values())
 
-    def poll_timeout(self, now: float, longest: float, limit: int | None = None) -> float:
+    def scale(self, lagging: set[_TP]) -> None:
+        """Provisioned mode: pollers for the partitions with lag, records buffered or a batch in flight."""
+        with self.lock:
+            busy = lagging | {p.tp for p in self._parts.values() if p.in_flight or p.buffer.records}
+            if self.pollers is not None:
+                self.pollers.scale(len(busy & set(self._parts)), len(self._parts))
+
+    def poll_timeout(self, now: float, longest: float) -> float:
         """How long the next poll may wait: ``longest``, or less when a batching window closes sooner
         (and a poller is free to take its batch)."""
         timeout = longest
         with self.lock:
+            limit = self._limit()
             if limit is not None and self._in_flight() >= limit:
                 return timeout
             for p in self._parts.values():

@@ -18,6 +18,7 @@ of the partition loop, with the same setup, batch driver, worker pool and status
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -99,7 +100,6 @@ class MappingRunner:
         self.bootstrap_servers: list[str] = list(mapping.bootstrap_servers)
         self.error: BaseException | None = None
         self._auth: auth.Auth | None = None
-        self._pollers: Pollers | None = None  # provisioned mode: partitions in flight at once
         self._started = self.clock.monotonic()
         self._connection = ConnectionWatch(self.bootstrap_servers)
         #: The consumer group gave this process its share (possibly no partition: more replicas than partitions).
@@ -191,8 +191,7 @@ class MappingRunner:
         last_status = 0.0
         try:
             while self._polling_on():
-                timeout = self._parts.poll_timeout(self.clock.monotonic(), _POLL_INTERVAL_S, self._poller_limit())
-                messages = source.poll(max_records, timeout)
+                messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), _POLL_INTERVAL_S))
                 now = self.clock.monotonic()
                 if messages:
                     self._parts.accept(self._records_of(messages), now)
@@ -243,7 +242,7 @@ class MappingRunner:
         target = destination_of(mapping)
         destination = factories.destination(target, client_config) if target else None
         workers = max(1, self.runtime.concurrency_of(mapping.function))
-        self._pollers = Pollers.of(mapping.provisioned_poller_config, workers, mapping.uuid or "")
+        self._parts.pollers = Pollers.of(mapping.provisioned_poller_config, workers, mapping.uuid or "")
         self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
         self.joined = False
@@ -273,12 +272,9 @@ class MappingRunner:
     def _dispatch(self, driver: BatchDriver, now: float) -> None:
         if self._stop.is_set():
             return
-        for lease in self._parts.dispatch(now, self._poller_limit()):
+        for lease in self._parts.dispatch(now):
             assert self._pool is not None
             self._pool.submit(self._drive, driver, lease)
-
-    def _poller_limit(self) -> int | None:
-        return self._pollers.current if self._pollers is not None else None
 
     def _drive(self, driver: BatchDriver, lease: Lease) -> None:
         """Run batches of one partition back to back while ready (in a pool thread); pollers are shared in turn."""
@@ -287,7 +283,7 @@ class MappingRunner:
                 cut, commit_to = taken
                 if not driver.run(cut, lease) or not lease.finish(commit_to):
                     return
-                if self._pollers is not None and self._parts.waiting(self.clock.monotonic()):
+                if self._parts.yields(self.clock.monotonic()):
                     return
         except BaseException as exc:  # noqa: BLE001 - a bug must not end the mapping nor lose the batch
             _log.exception("mapping %s: batch processing failed", self.mapping.uuid)
@@ -301,8 +297,9 @@ class MappingRunner:
             self._reconsume.set()
         finally:
             lease.release()
-            if self._pollers is not None:
-                self._dispatch(driver, self.clock.monotonic())
+            if self._parts.pollers is not None and self._polling_on():  # hand the freed poller on at once
+                with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile: the next consume dispatches
+                    self._dispatch(driver, self.clock.monotonic())
 
     # -- rebalances (callbacks inside poll) ------------------------------------------------------
     def _assigned(self, tps: list[_TP], committed: dict[_TP, int]) -> None:
@@ -393,8 +390,6 @@ class MappingRunner:
                 ps.low_watermark, ps.high_watermark = marks
         if not self._connection.down:  # watermarks read during an outage are stale: the gauges keep their last value
             self.metrics.lags({tp: self.status.partition(*tp).lag for tp in tps})
-        if self._pollers is not None:  # provisioned mode: pollers grow with the lagging partitions
-            lagging = {tp for tp in tps if (self.status.partition(*tp).lag or 0) > 0} | self._parts.busy()
-            self._pollers.scale(len(lagging), len(tps))
+        self._parts.scale({tp for tp in tps if (self.status.partition(*tp).lag or 0) > 0})  # provisioned pollers
         self._save_status()
 
