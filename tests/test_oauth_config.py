@@ -10,8 +10,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from esm_helpers import RECORDER, function_config, write_handler
+from triggerfish import App
 from triggerfish.errors import InvalidParameterError, SetupError
 from triggerfish.esm import auth, problems
 from triggerfish.esm.access import parse_access
@@ -153,3 +157,29 @@ def test_token_endpoint_refusal_names_the_endpoint_and_its_answer() -> None:
     assert d is not None and d.problem == problems.SASL_AUTHENTICATION
     assert d.detail == f"b:9096: no OAUTHBEARER token: the token endpoint {_TOKEN_URL} answered client 'reader': " \
                        '{"error":"invalid_client"}'
+
+
+def test_the_lambda_api_takes_the_new_types_and_answers_lambdas_errors(tmp_path: Path) -> None:
+    code = write_handler(tmp_path, "rec", RECORDER)
+    app = App([function_config(code)], [], state=tmp_path / "state.db", port=0).start()
+    try:
+        assert app.url is not None
+        client = boto3.client("lambda", endpoint_url=app.url, region_name="us-east-1", aws_access_key_id="x",
+                              aws_secret_access_key="y")
+        body = {"FunctionName": "f", "Topics": ["orders"], "StartingPosition": "TRIM_HORIZON",
+                "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["127.0.0.1:1"]}}}
+        with pytest.raises(ClientError) as info:
+            client.create_event_source_mapping(**body, SourceAccessConfigurations=[{"Type": "IAM_OAUTHBEARER_AUTH"}])
+        error = info.value.response["Error"]
+        assert error["Code"] == "InvalidParameterValueException"
+        assert "IAM_OAUTHBEARER_AUTH requires OAUTHBEARER_AUDIENCE" in error["Message"]
+        access = [{"Type": "OAUTHBEARER_AUTH", "URI": "arn:aws:secretsmanager:us-east-1:123456789012:secret:oauth-AbCdEf"},
+                  {"Type": "OAUTHBEARER_SCOPE", "URI": "kafka:read"}]
+        created = client.create_event_source_mapping(**body, SourceAccessConfigurations=access)
+        assert client.get_event_source_mapping(UUID=created["UUID"])["SourceAccessConfigurations"] == access
+        client.delete_event_source_mapping(UUID=created["UUID"])
+        iam = client.create_event_source_mapping(**body, SourceAccessConfigurations=[{"Type": "IAM_AUTH"}])
+        assert client.get_event_source_mapping(UUID=iam["UUID"])["SourceAccessConfigurations"] == [{"Type": "IAM_AUTH"}]
+        client.delete_event_source_mapping(UUID=iam["UUID"])
+    finally:
+        app.stop()
