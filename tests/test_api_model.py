@@ -21,8 +21,7 @@ BASE: dict[str, Any] = {
 #: Lambda's 2026 Kafka additions another part of issue 19 delivers (Queue mode, OAuth/IAM logins): until
 #: then they are refused like any unknown field or type.
 PENDING_MEMBERS: set[str] = set()
-PENDING_TYPES = {"OAUTHBEARER_AUTH", "OAUTHBEARER_SCOPE", "OAUTHBEARER_AUDIENCE", "OAUTHBEARER_LOGICAL_CLUSTER",
-                 "OAUTHBEARER_IDENTITY_POOL", "IAM_AUTH", "IAM_OAUTHBEARER_AUTH"}
+PENDING_TYPES: set[str] = set()
 #: Structures of a Kafka mapping whose members the validation reads one by one.
 NESTED = ("SelfManagedKafkaEventSourceConfig", "AmazonManagedKafkaEventSourceConfig", "ProvisionedPollerConfig",
           "LoggingConfig", "MetricsConfig", "DestinationConfig", "FilterCriteria")

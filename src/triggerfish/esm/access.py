@@ -20,14 +20,26 @@ _SECRET_TYPES = (
     "SASL_SCRAM_512_AUTH",
     "CLIENT_CERTIFICATE_TLS_AUTH",
     "SERVER_ROOT_CA_CERTIFICATE",
+    "OAUTHBEARER_AUTH",
 )
-_LOGIN_TYPES = _SECRET_TYPES[:4]
+#: Logins that need no URI: the function's execution role signs (IAM_AUTH) or asks STS for a web identity
+#: token (IAM_OAUTHBEARER_AUTH). The model's words: "Omit the URI field for this type."
+IAM_TYPES = ("IAM_AUTH", "IAM_OAUTHBEARER_AUTH")
+_LOGIN_TYPES = _SECRET_TYPES[:4] + ("OAUTHBEARER_AUTH",) + IAM_TYPES
+#: OAUTHBEARER settings whose URI is the value itself, not a secret, and the login(s) each one needs.
+OAUTH_SETTINGS = {
+    "OAUTHBEARER_SCOPE": ("OAUTHBEARER_AUTH",),
+    "OAUTHBEARER_AUDIENCE": ("OAUTHBEARER_AUTH", "IAM_OAUTHBEARER_AUTH"),
+    "OAUTHBEARER_LOGICAL_CLUSTER": ("OAUTHBEARER_AUTH",),
+    "OAUTHBEARER_IDENTITY_POOL": ("OAUTHBEARER_AUTH",),
+}
 _VPC_TYPES = ("VPC_SUBNET", "VPC_SECURITY_GROUP")
-_ACCESS_TYPES = _SECRET_TYPES + _VPC_TYPES + ("VIRTUAL_HOST",)
+_ACCESS_TYPES = _SECRET_TYPES + _VPC_TYPES + ("VIRTUAL_HOST",) + tuple(OAUTH_SETTINGS) + IAM_TYPES
 #: An MSK mapping's ``BootstrapServers`` override cannot ask the cluster which logins it offers: a broker
 #: port MSK gives to an unauthenticated listener (9092 plaintext, 9094 TLS) says so; any other port is IAM.
 _MSK_PORT_AUTH = {"9092": "PLAINTEXT", "9094": "TLS"}
-_MSK_ONLY_NOT = ("BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SERVER_ROOT_CA_CERTIFICATE", *_VPC_TYPES)
+_MSK_ONLY_NOT = ("BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SERVER_ROOT_CA_CERTIFICATE", *_VPC_TYPES, "OAUTHBEARER_AUTH",
+                 *OAUTH_SETTINGS, *IAM_TYPES)
 
 
 @dataclass(frozen=True)
@@ -40,12 +52,16 @@ class Access:
     msk_arn: str = ""
     #: For MSK without a secret: "IAM" (default), "TLS" or "PLAINTEXT", as the cluster's brokers offer.
     msk_auth: str = ""
+    #: OAUTHBEARER_SCOPE / _AUDIENCE / _LOGICAL_CLUSTER / _IDENTITY_POOL -> the value its URI holds.
+    oauth: dict[str, str] = field(default_factory=dict)
+    #: IAM_AUTH or IAM_OAUTHBEARER_AUTH when the mapping logs in with its AWS identity (self-managed Kafka).
+    iam: str = ""
 
     @property
     def login(self) -> str:
         """The login type: one of _LOGIN_TYPES, "IAM" (MSK without a secret) or "NONE"."""
         for kind in _LOGIN_TYPES:
-            if kind in self.secrets:
+            if kind in self.secrets or kind == self.iam:
                 return kind
         return "IAM" if self.msk_arn and self.msk_auth in ("", "IAM") else "NONE"
 
@@ -57,7 +73,7 @@ class Access:
     def needs_aws(self) -> bool:
         """Whether setup needs AWS credentials (a Secrets Manager secret, MSK bootstrap lookup or IAM)."""
         msk_lookup = bool(self.msk_arn) and not self.msk_auth  # GetBootstrapBrokers, or IAM
-        return msk_lookup or any(ref.startswith(secrets.SECRET_ARN_PREFIX) for ref in self.secrets.values())
+        return msk_lookup or bool(self.iam) or any(ref.startswith(secrets.SECRET_ARN_PREFIX) for ref in self.secrets.values())
 
 
 
@@ -91,6 +107,8 @@ def parse_access(mapping: Any) -> Access:
     entries = lambda_field(mapping, "SourceAccessConfigurations") or []
     msk_arn = str(lambda_field(mapping, "EventSourceArn") or "")
     found: dict[str, str] = {}
+    oauth: dict[str, str] = {}
+    iam: list[str] = []
     subnets: list[str] = []
     groups: list[str] = []
     for i, entry in enumerate(entries):
@@ -114,19 +132,44 @@ def parse_access(mapping: Any) -> Access:
                 raise ConfigError(f"{where}.URI", f"{uri!r} must look like security_group:sg-0123abcd")
             groups.append(uri.split(":", 1)[1])
             continue
-        if kind in found:
+        if kind in found or kind in oauth or kind in iam:
             raise ConfigError(f"{where}.Type", f"{kind} is given twice; keep one")
+        if kind in OAUTH_SETTINGS:
+            if not uri:
+                raise ConfigError(f"{where}.URI", f"{kind} needs its value in URI (the value itself, not a secret ARN)")
+            oauth[kind] = uri
+            continue
+        if kind in IAM_TYPES:
+            if uri:
+                raise ConfigError(f"{where}.URI", f"{kind} takes no URI: the execution role's credentials sign in; "
+                                  "remove URI")
+            iam.append(kind)
+            continue
         if not secrets.is_reference(uri):
             raise ConfigError(
                 f"{where}.URI", "must be a secret reference: arn:aws:secretsmanager:..., file:///path.json or env:VAR"
             )
         found[kind] = uri
-    logins = [k for k in _LOGIN_TYPES if k in found]
+    logins = [k for k in _LOGIN_TYPES if k in found or k in iam]
     if len(logins) > 1:
         raise ConfigError("SourceAccessConfigurations", f"{' and '.join(logins)} both set; a mapping logs in one way")
+    _check_oauth_settings(oauth, logins[0] if logins else "")
     ports = {server.rsplit(":", 1)[-1] for server in bootstrap_servers(mapping)} if msk_arn and not logins else set()
     msk_auth = _MSK_PORT_AUTH.get(ports.pop(), "") if len(ports) == 1 else ""
-    return Access(secrets=found, subnets=subnets, security_groups=groups, msk_arn=msk_arn, msk_auth=msk_auth)
+    return Access(secrets=found, subnets=subnets, security_groups=groups, msk_arn=msk_arn, msk_auth=msk_auth,
+                  oauth=oauth, iam=iam[0] if iam else "")
+
+
+def _check_oauth_settings(oauth: dict[str, str], login: str) -> None:
+    """Lambda's rules for the OAUTHBEARER settings (the service model's words for each type)."""
+    for kind in oauth:
+        needs = OAUTH_SETTINGS[kind]
+        if login not in needs:
+            raise ConfigError("SourceAccessConfigurations", f"{kind} requires {' or '.join(needs)}; add it or "
+                              f"remove {kind}")
+    if login == "IAM_OAUTHBEARER_AUTH" and "OAUTHBEARER_AUDIENCE" not in oauth:
+        raise ConfigError("SourceAccessConfigurations", "IAM_OAUTHBEARER_AUTH requires OAUTHBEARER_AUDIENCE: add "
+                          "{Type: OAUTHBEARER_AUDIENCE, URI: <the audience the brokers expect>}")
 
 
 def validate_access(mapping: Any, where: str = "") -> None:

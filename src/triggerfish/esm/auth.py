@@ -7,6 +7,8 @@
     SERVER_ROOT_CA_CERTIFICATE    the brokers' private CA   secret {"certificate"}
     VPC_SUBNET, VPC_SECURITY_GROUP  recorded for the doctor, not enforced
     (MSK, no secret)              SASL_SSL + OAUTHBEARER    MSK IAM, signed with the AWS credential chain
+    OAUTHBEARER_AUTH, IAM_AUTH, IAM_OAUTHBEARER_AUTH (+ OAUTHBEARER_* settings)
+                                  SASL_SSL + OAUTHBEARER    see :mod:`triggerfish.esm.oauthbearer`
 
 Which types a mapping may combine is checked by :mod:`triggerfish.esm.access` (re-exported here).
 Secrets are read through :mod:`triggerfish.secrets` and stay in memory: PEM goes to librdkafka inline
@@ -16,17 +18,19 @@ Secrets are read through :mod:`triggerfish.secrets` and stay in memory: PEM goes
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from triggerfish import json_input, secrets
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import ConfigError, SecretError, SetupError
-from triggerfish.esm import problems
+from triggerfish.esm import oauthbearer, problems, secret_problems
 from triggerfish.esm.access import Access, bootstrap_servers, parse_access
+from triggerfish.esm.oauthbearer import msk_iam_oauth_cb
 
 _MECHANISMS = {"BASIC_AUTH": "PLAIN", "SASL_SCRAM_256_AUTH": "SCRAM-SHA-256", "SASL_SCRAM_512_AUTH": "SCRAM-SHA-512"}
 _SECRET_KEYS = ("sasl.password", "ssl.key.pem", "ssl.key.password", "oauth_cb", "sasl.oauthbearer.client.secret")
@@ -51,6 +55,11 @@ class Auth:
     client_key_password: str = field(default="", repr=False)
     access: Access = field(default_factory=Access)
 
+    @property
+    def token_endpoint(self) -> str:
+        """The OAuth token endpoint librdkafka asks for tokens (OAUTHBEARER_AUTH), else ""."""
+        return str(self.config.get("sasl.oauthbearer.token.endpoint.url") or "")
+
 
 # --- secrets -----------------------------------------------------------------------------------------
 
@@ -60,7 +69,7 @@ def load_secret(kind: str, ref: str) -> dict[str, Any]:
     try:
         text = secrets.read_text(ref)
     except SecretError as exc:
-        raise _setup_error(problems.secret_unreachable(ref, str(exc))) from None
+        raise _setup_error(secret_problems.secret_unreachable(ref, str(exc))) from None
     try:
         value = json_input.loads(text)
     except ValueError:
@@ -70,14 +79,15 @@ def load_secret(kind: str, ref: str) -> dict[str, Any]:
             problems.NOT_PEM if kind in ("CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE")
             else problems.SASL_AUTHENTICATION,
             f"the {kind} secret {ref} is not a JSON object",
-            f"store the secret as JSON {problems.SECRET_SHAPES[kind]}",
+            f"store the secret as JSON {secret_problems.SECRET_SHAPES[kind]}",
             "SecretFormat",
         )
         raise _setup_error(diagnosis)
-    required = {"CLIENT_CERTIFICATE_TLS_AUTH": ["certificate", "privateKey"], "SERVER_ROOT_CA_CERTIFICATE": ["certificate"]}
+    required = {"CLIENT_CERTIFICATE_TLS_AUTH": ["certificate", "privateKey"], "SERVER_ROOT_CA_CERTIFICATE": ["certificate"],
+                "OAUTHBEARER_AUTH": list(oauthbearer.SECRET_FIELDS)}
     for name in required.get(kind, ["username", "password"]):
         if not isinstance(value.get(name), str) or not value[name]:
-            raise _setup_error(problems.secret_field_missing(kind, ref, [name]))
+            raise _setup_error(secret_problems.secret_field_missing(kind, ref, [name]))
     return value
 
 
@@ -93,11 +103,11 @@ def _check_certificates(kind: str, ref: str, pem: str) -> list[Any]:
     from cryptography import x509
 
     if "-----BEGIN CERTIFICATE-----" not in pem:
-        raise _setup_error(problems.not_pem(kind, ref, "certificate"))
+        raise _setup_error(secret_problems.not_pem(kind, ref, "certificate"))
     try:
         return x509.load_pem_x509_certificates(pem.encode())
     except ValueError as exc:
-        raise _setup_error(problems.invalid_certificate(kind, ref, str(exc) or "not a certificate")) from None
+        raise _setup_error(secret_problems.invalid_certificate(kind, ref, str(exc) or "not a certificate")) from None
 
 
 def _check_key(ref: str, pem: str, password: str | None, cert: Any) -> None:
@@ -105,23 +115,23 @@ def _check_key(ref: str, pem: str, password: str | None, cert: Any) -> None:
 
     kind = "CLIENT_CERTIFICATE_TLS_AUTH"
     if "-----BEGIN" not in pem:
-        raise _setup_error(problems.not_pem(kind, ref, "private key"))
+        raise _setup_error(secret_problems.not_pem(kind, ref, "private key"))
     if "-----BEGIN PRIVATE KEY-----" not in pem and "-----BEGIN ENCRYPTED PRIVATE KEY-----" not in pem:
         label = re.search(r"-----BEGIN ([A-Z ]+)-----", pem)
-        raise _setup_error(problems.invalid_key(kind, ref, f"it is {label.group(1) if label else 'not'} PEM, not PKCS#8"))
+        raise _setup_error(secret_problems.invalid_key(kind, ref, f"it is {label.group(1) if label else 'not'} PEM, not PKCS#8"))
     encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----" in pem
     if encrypted and not password:
-        raise _setup_error(problems.invalid_key(kind, ref, "the key is encrypted and privateKeyPassword is missing"))
+        raise _setup_error(secret_problems.invalid_key(kind, ref, "the key is encrypted and privateKeyPassword is missing"))
     try:
         key = serialization.load_pem_private_key(pem.encode(), password.encode() if encrypted and password else None)
     except (ValueError, TypeError):
         why = "wrong privateKeyPassword or a damaged key" if encrypted else "the PEM block does not hold a usable key"
-        raise _setup_error(problems.invalid_key(kind, ref, why)) from None
+        raise _setup_error(secret_problems.invalid_key(kind, ref, why)) from None
     if key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ) != cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
         raise _setup_error(
-            problems.invalid_certificate(kind, ref, "the private key does not belong to the first certificate")
+            secret_problems.invalid_certificate(kind, ref, "the private key does not belong to the first certificate")
         )
 
 
@@ -176,6 +186,12 @@ def build(bootstrap: list[str], access: Access, loaded: dict[str, dict[str, Any]
         })
         if password:
             config["ssl.key.password"] = password
+    elif login in ("OAUTHBEARER_AUTH", "IAM_AUTH", "IAM_OAUTHBEARER_AUTH"):
+        oauth_creds = loaded.get(login)
+        auth.mechanism = "OAUTHBEARER"
+        auth.user = str(oauth_creds["clientId"]) if oauth_creds else ""
+        auth.principal = "" if oauth_creds else "the IAM role"  # the broker names it from the token (its sub claim)
+        config.update(oauthbearer.settings(access, oauth_creds, "" if oauth_creds else _aws_region()))
     elif login == "IAM":
         auth.mechanism = "OAUTHBEARER"
         auth.principal = "the IAM role"
@@ -191,21 +207,11 @@ def build(bootstrap: list[str], access: Access, loaded: dict[str, dict[str, Any]
     return auth
 
 
-def msk_iam_oauth_cb(region: str, role_arn: str | None = None) -> Callable[[str], tuple[str, float]]:
-    """An ``oauth_cb`` that signs an MSK IAM token with the AWS credential chain (or by assuming ``role_arn``).
+def _aws_region() -> str:
+    """AWS_REGION (what Lambda's runtime sets), else the credential chain's region, or "" when none is set."""
+    import boto3
 
-    confluent-kafka wants the expiry in seconds since the epoch; the signer returns milliseconds.
-    """
-    from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
-
-    def oauth_cb(_config: str) -> tuple[str, float]:
-        if role_arn:
-            token, expiry_ms = MSKAuthTokenProvider.generate_auth_token_from_role_arn(region, role_arn)
-        else:
-            token, expiry_ms = MSKAuthTokenProvider.generate_auth_token(region)
-        return token, expiry_ms / 1000.0
-
-    return oauth_cb
+    return os.environ.get("AWS_REGION") or boto3.session.Session().region_name or ""
 
 
 _MSK_BROKERS = (  # Lambda's order: mTLS > SCRAM > IAM > unauthenticated TLS > plaintext; never a weaker fallback

@@ -24,8 +24,12 @@ _NOT_IN_QUEUE_MODE = ("StartingPosition", "StartingPositionTimestamp", "MaximumB
 _QUEUE_ONLY = "for Kafka event source mappings when ConsumptionMode is Queue"
 _ACCESS_TYPES = [
     "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH", "SASL_SCRAM_256_AUTH",
-    "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE",
+    "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE", "OAUTHBEARER_AUTH",
+    "OAUTHBEARER_SCOPE", "OAUTHBEARER_AUDIENCE", "OAUTHBEARER_LOGICAL_CLUSTER", "OAUTHBEARER_IDENTITY_POOL",
+    "IAM_AUTH", "IAM_OAUTHBEARER_AUTH",
 ]
+#: Types whose entry has no URI (the execution role's identity logs in).
+_NO_URI_TYPES = ("IAM_AUTH", "IAM_OAUTHBEARER_AUTH")
 _ENDPOINT_PATTERN = (
     r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*"
     r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}"
@@ -294,6 +298,9 @@ def read_access_configurations(f: Fields) -> list[dict[str, str]]:
         kind = a.enum_("Type", _ACCESS_TYPES)
         uri = a.str_("URI", min_len=1, max_len=200, pattern=_URI_PATTERN)
         a.done()
+        if kind in _NO_URI_TYPES and uri is None:
+            out.append({"Type": kind})
+            continue
         if kind is None or uri is None:
             raise InvalidParameterError(a.where, "each entry needs Type and URI",
                                         "e.g. {Type: SASL_SCRAM_512_AUTH, URI: arn:aws:secretsmanager:...}")

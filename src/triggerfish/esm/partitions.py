@@ -25,6 +25,7 @@ from triggerfish.esm.batcher import Cut, PartitionBuffer
 from triggerfish.esm.committer import Committer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
+from triggerfish.esm.pollers import Pollers
 
 _TP = tuple[str, int]
 PAUSE_BATCHES = 8
@@ -54,6 +55,8 @@ class Partition:
     in_flight: bool = False
     revoking: bool = False
     paused: bool = False
+    #: When the partition was last dispatched (a counter): with a poller limit, the longest-waiting goes first.
+    served: int = 0
     done: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -131,6 +134,9 @@ class Partitions:
         self._clock = clock
         self._parts: dict[_TP, Partition] = {}
         self._generation = 0
+        self._served = 0
+        #: Provisioned mode (ProvisionedPollerConfig): how many partitions may have a batch in flight at once.
+        self.pollers: Pollers | None = None
         #: Partitions paused so far (the benchmark reports it).
         self.pauses = 0
 
@@ -200,24 +206,56 @@ class Partitions:
                     p.buffer.add(record, now)
 
     def dispatch(self, now: float) -> list[Lease]:
-        """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time)."""
-        leases: list[Lease] = []
+        """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time).
+
+        With ``pollers``, at most that many partitions are in flight; the longest-waiting go first.
+        """
+        limit = self._limit()
+        ready: list[Partition] = []
         with self.lock:
             for p in self._parts.values():
                 if p.in_flight or p.revoking:
                     continue
                 if p.buffer.ready(now):
-                    p.in_flight = True
-                    leases.append(Lease(self, p, p.generation))
+                    ready.append(p)
                 elif not p.buffer.records and p.position > self.committer.position(p.tp):
                     # Everything since the last batch was filtered out: nothing to invoke, commit past it.
                     self.committer.advance(p.tp, p.position)
-        return leases
+            if limit is not None:
+                ready.sort(key=lambda p: p.served)
+                del ready[max(0, limit - self._in_flight()):]
+            for p in ready:
+                self._served += 1
+                p.in_flight, p.served = True, self._served
+        return [Lease(self, p, p.generation) for p in ready]
+
+    def _in_flight(self) -> int:
+        return sum(p.in_flight for p in self._parts.values())
+
+    def _limit(self) -> int | None:
+        return self.pollers.current if self.pollers is not None else None
+
+    def yields(self, now: float) -> bool:
+        """With pollers, a run gives its slot up after a batch when another partition has one ready and no run."""
+        with self.lock:
+            return self.pollers is not None and any(
+                not p.in_flight and not p.revoking and p.buffer.ready(now) for p in self._parts.values())
+
+    def scale(self, lagging: set[_TP]) -> None:
+        """Provisioned mode: pollers for the partitions with lag, records buffered or a batch in flight."""
+        with self.lock:
+            busy = lagging | {p.tp for p in self._parts.values() if p.in_flight or p.buffer.records}
+            if self.pollers is not None:
+                self.pollers.scale(len(busy & set(self._parts)), len(self._parts))
 
     def poll_timeout(self, now: float, longest: float) -> float:
-        """How long the next poll may wait: ``longest``, or less when a batching window closes sooner."""
+        """How long the next poll may wait: ``longest``, or less when a batching window closes sooner
+        (and a poller is free to take its batch)."""
         timeout = longest
         with self.lock:
+            limit = self._limit()
+            if limit is not None and self._in_flight() >= limit:
+                return timeout
             for p in self._parts.values():
                 if not p.in_flight and p.buffer.records:
                     deadline = p.buffer.deadline()

@@ -58,80 +58,6 @@ def reason_for(problem: str) -> str:
     return _REASONS.get(problem, _ESM_CONFIG_NOT_VALID)
 
 
-# --- credentials and secrets -------------------------------------------------------------------
-
-
-def no_credentials(error: str) -> Diagnosis:
-    return Diagnosis(
-        ASSUME_ROLE,
-        f"no usable AWS credentials: {error}",
-        "give triggerfish AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, IRSA or "
-        "an instance role); they are needed to read Secrets Manager secrets and for MSK IAM auth "
-        "(`triggerfish doctor aws-credentials` shows where each source stopped)",
-        "NoCredentials",
-    )
-
-
-def secret_unreachable(ref: str, error: str) -> Diagnosis:
-    return Diagnosis(
-        CONNECTION_ERROR_VPC,
-        error,
-        f"check that Secrets Manager is reachable and that the secret {ref} exists in the function's region "
-        "and can be read (secretsmanager:GetSecretValue, plus kms:Decrypt for a customer-managed key)",
-        "SecretError",
-    )
-
-
-def secret_field_missing(kind: str, ref: str, fields: list[str]) -> Diagnosis:
-    problem = NOT_PEM if kind in ("CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE") else SASL_AUTHENTICATION
-    shape = SECRET_SHAPES.get(kind, "")
-    return Diagnosis(
-        problem,
-        f"the {kind} secret {ref} has no {' or '.join(repr(f) for f in fields)} field",
-        f"store the secret as JSON {shape}",
-        "SecretFormat",
-    )
-
-
-def not_pem(kind: str, ref: str, what: str) -> Diagnosis:
-    return Diagnosis(
-        NOT_PEM,
-        f"the {what} in the {kind} secret {ref} is not PEM",
-        f"put the {what} in PEM form (lines starting with -----BEGIN {_PEM_LABEL.get(what, 'CERTIFICATE')}-----) "
-        f"into the secret's JSON {SECRET_SHAPES.get(kind, '')}",
-        "NotPEM",
-    )
-
-
-def invalid_key(kind: str, ref: str, why: str) -> Diagnosis:
-    return Diagnosis(
-        INVALID_CERTIFICATE,
-        f"the private key in the {kind} secret {ref} cannot be used: {why}",
-        "store the key as PKCS#8 PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN ENCRYPTED PRIVATE KEY----- with "
-        "privateKeyPassword); convert a PKCS#1 key with `openssl pkcs8 -topk8 -nocrypt -in key.pem`",
-        "InvalidKey",
-    )
-
-
-def invalid_certificate(kind: str, ref: str, why: str) -> Diagnosis:
-    return Diagnosis(
-        INVALID_CERTIFICATE,
-        f"the certificate in the {kind} secret {ref} cannot be used: {why}",
-        "store the client certificate first, then any intermediates and the root, each as a PEM block",
-        "InvalidCertificate",
-    )
-
-
-SECRET_SHAPES = {
-    "BASIC_AUTH": '{"username": "...", "password": "..."}',
-    "SASL_SCRAM_256_AUTH": '{"username": "...", "password": "..."}',
-    "SASL_SCRAM_512_AUTH": '{"username": "...", "password": "..."}',
-    "CLIENT_CERTIFICATE_TLS_AUTH": '{"certificate": "<PEM chain>", "privateKey": "<PKCS#8 PEM>", "privateKeyPassword": "<optional>"}',
-    "SERVER_ROOT_CA_CERTIFICATE": '{"certificate": "<root CA PEM>"}',
-}
-_PEM_LABEL = {"certificate": "CERTIFICATE", "private key": "PRIVATE KEY"}
-
-
 # --- DNS, TCP --------------------------------------------------------------------------------------
 
 
@@ -260,9 +186,11 @@ def clean(text: str) -> str:
     return re.sub(r"\s*\(\d+ identical error\(s\) suppressed\)", "", text).strip()
 
 
-def _sasl_failed(target: str, mechanism: str, user: str, message: str) -> Diagnosis:
+def _sasl_failed(target: str, mechanism: str, user: str, message: str, token_endpoint: str = "") -> Diagnosis:
     """A SASL login was refused; ``message`` is librdkafka's text (never holds the password)."""
     text = clean(message)
+    if token_endpoint and "OAUTHBEARER" in text and "token" in text:
+        return oauth_token_failed(target, user, token_endpoint, text)
     if "Unsupported SASL mechanism" in text:
         supported = text.rsplit("supported mechanisms:", 1)[-1].strip() if "supported mechanisms:" in text else "?"
         fix = f"use a secret type the broker enables (broker offers: {supported})"
@@ -273,11 +201,30 @@ def _sasl_failed(target: str, mechanism: str, user: str, message: str) -> Diagno
             f"cluster (a user created with {other} only cannot log in with {mechanism}): "
             f"kafka-configs --alter --add-config '{mechanism}=[password=...]' --entity-type users --entity-name {user}"
         )
+    elif token_endpoint:
+        fix = ("the broker refused the token: check that its audience and issuer are what the broker expects "
+               "(sasl.oauthbearer.expected.audience / .issuer) and that the broker's JWKS endpoint has the signing key")
     elif mechanism == "OAUTHBEARER":
         fix = "grant the role kafka-cluster:Connect on the cluster ARN and check the region and credentials used to sign"
     else:
         fix = f"check the username and password of {user!r} in the BASIC_AUTH secret"
     return Diagnosis(SASL_AUTHENTICATION, f"{target}: {mechanism} login as {user!r} refused: {text}", fix, "_AUTHENTICATION")
+
+
+_TOKEN_PREFIXES = re.compile(r"^(Failed to acquire SASL OAUTHBEARER token|OAUTHBEARER cannot log in because there is "
+                             r"no token available; last error)\s*:\s*")
+
+
+def oauth_token_failed(target: str, client: str, token_endpoint: str, message: str) -> Diagnosis:
+    """The identity provider's token endpoint did not issue a token; ``message`` carries its answer."""
+    answer = _TOKEN_PREFIXES.sub("", clean(message))
+    return Diagnosis(
+        SASL_AUTHENTICATION,
+        f"{target}: no OAUTHBEARER token: the token endpoint {token_endpoint} answered client {client!r}: {answer}",
+        "check clientId, clientSecret and tokenEndpointUrl in the OAUTHBEARER_AUTH secret, and that the client "
+        "may use the client_credentials grant (and the scope / audience the mapping asks for)",
+        "_AUTHENTICATION",
+    )
 
 
 def topic_missing(target: str, topic: str) -> Diagnosis:
@@ -327,7 +274,7 @@ def function_failed(function: str, error_type: str, message: str) -> Diagnosis:
 
 def from_kafka_error(
     name: str, message: str, *, target: str, topic: str = "", group: str = "", principal: str = "",
-    mechanism: str = "", user: str = "",
+    mechanism: str = "", user: str = "", token_endpoint: str = "",
 ) -> Diagnosis | None:
     """Map a librdkafka error (``KafkaError.name()`` and ``.str()``) seen while consuming to a diagnosis.
 
@@ -338,7 +285,7 @@ def from_kafka_error(
     if name == "_AUTHENTICATION":
         if "SSL" in text and "SASL" not in text:
             return Diagnosis(TLS_AUTHENTICATION, f"{target}: {text}", "check the client certificate and the broker's CA", name)
-        return _sasl_failed(target, mechanism or "SASL", user or "?", text)
+        return _sasl_failed(target, mechanism or "SASL", user or "?", text, token_endpoint)
     if name == "_SSL":
         if "certificate verify failed" in text:
             return Diagnosis(

@@ -18,37 +18,38 @@ of the partition loop, with the same setup, batch driver, worker pool and status
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
 
 from triggerfish.diagnosis import Diagnosis
-from triggerfish.esm import auth, log_level, problems, stages
+from triggerfish.esm import auth, log_level, problems
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.connection import ConnectionWatch
-from triggerfish.esm.consumer import KafkaSource, RecordSource, SourceFactory, consumer_settings, records_of
-from triggerfish.esm.destinations import Destination, Source, destination_of, open_destination
-from triggerfish.esm.drive import BatchDriver, Invoke, OnFailure
+from triggerfish.esm.consumer import RecordSource, consumer_settings, records_of
+from triggerfish.esm.destinations import Destination, Source, destination_of
+from triggerfish.esm.drive import BatchDriver, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
-from triggerfish.esm.filter import compile_criteria
-from triggerfish.esm.invoker import Invoker
+from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
+from triggerfish.esm.pollers import Pollers
 from triggerfish.esm.queue_drive import QueueHooks, consume_queue
 from triggerfish.esm.retry import RetryPolicy, retry_delay
 from triggerfish.esm.schema_records import SchemaRecords
-from triggerfish.esm.setup import SetupCheck, record_once, set_up
-from triggerfish.esm.share import ShareSource, ShareSourceFactory
+from triggerfish.esm.setup import record_once, set_up
 from triggerfish.esm.state import ENABLED, MappingStatus
 from triggerfish.functions.runtime import FunctionRuntime
 
+__all__ = ["Factories", "MappingRunner", "thread_pool"]
 _log = logging.getLogger("triggerfish.esm")
 
 _TP = tuple[str, int]
@@ -60,33 +61,6 @@ _COMMIT_INTERVAL_S = 0.1
 _COMMIT_STUCK_S = 10.0
 #: librdkafka statistics (broker connection states) this often: how soon a restored connection shows.
 _STATS_INTERVAL_MS = 1000
-
-#: Builds the worker pool: (workers, thread name prefix).
-PoolFactory = Callable[[int, str], Executor]
-#: Opens the on-failure destination: (target, the source cluster's librdkafka config).
-DestinationFactory = Callable[[str, Mapping[str, Any]], Destination]
-
-
-class InvokerFactory(Protocol):
-    def __call__(self, runtime: FunctionRuntime, function: str, builder: EventBuilder, *,
-                 parse_response: bool) -> Invoke: ...
-
-
-def thread_pool(workers: int, name: str) -> Executor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-
-
-@dataclass(frozen=True)
-class Factories:
-    """How a runner builds its I/O; the defaults build the real ones."""
-
-    check: SetupCheck = stages.check_mapping
-    source: SourceFactory = KafkaSource
-    pool: PoolFactory = thread_pool
-    destination: DestinationFactory = open_destination
-    invoker: InvokerFactory = Invoker
-    share: ShareSourceFactory = ShareSource
-
 
 class MappingRunner:
     """One mapping's consumer and batches. ``start()`` returns at once; ``stop()`` is graceful."""
@@ -117,7 +91,7 @@ class MappingRunner:
                                 pacer=CommitPacer(_COMMIT_INTERVAL_S, _COMMIT_STUCK_S))
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
-        self._filter = _compile_filter(mapping)
+        self._filter = record_filter(mapping)
         # only with a SchemaRegistryConfig; kept across consumes (its schema cache outlives an outage)
         self._schemas = SchemaRecords.of(mapping, accept=self._filter, metrics=self.metrics, status=self.status)
         self._pool: Executor | None = None
@@ -268,6 +242,7 @@ class MappingRunner:
         target = destination_of(mapping)
         destination = factories.destination(target, client_config) if target else None
         workers = max(1, self.runtime.concurrency_of(mapping.function))
+        self._parts.pollers = Pollers.of(mapping.provisioned_poller_config, workers, mapping.uuid or "")
         self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
         self.joined = False
@@ -275,7 +250,7 @@ class MappingRunner:
                                     parse_response=policy.report_batch_item_failures)
         on_failure = None if destination is None else OnFailure(
             destination, Source(",".join(self.bootstrap_servers), mapping.event_source_arn, mapping.uuid or ""),
-            self._function_arn, builder.build)
+            functools.partial(function_arn, mapping, self.runtime), builder.build)
         if self._schemas is not None:
             self._schemas.on_failure = on_failure
         driver = BatchDriver(mapping.function, policy, invoker, status=self.status, metrics=self.metrics,
@@ -302,11 +277,13 @@ class MappingRunner:
             self._pool.submit(self._drive, driver, lease)
 
     def _drive(self, driver: BatchDriver, lease: Lease) -> None:
-        """Run batches of one partition back to back while they are ready (in a pool thread)."""
+        """Run batches of one partition back to back while ready (in a pool thread); pollers are shared in turn."""
         try:
             while (taken := lease.take(self.clock.monotonic())) is not None:
                 cut, commit_to = taken
                 if not driver.run(cut, lease) or not lease.finish(commit_to):
+                    return
+                if self._parts.yields(self.clock.monotonic()):
                     return
         except BaseException as exc:  # noqa: BLE001 - a bug must not end the mapping nor lose the batch
             _log.exception("mapping %s: batch processing failed", self.mapping.uuid)
@@ -320,14 +297,9 @@ class MappingRunner:
             self._reconsume.set()
         finally:
             lease.release()
-
-    def _function_arn(self) -> str:  # the on-failure record's functionArn
-        name = self.mapping.function_name
-        if name.startswith("arn:"):
-            return name
-        if self.mapping.function in self.runtime:
-            return self.runtime.get(self.mapping.function).arn()
-        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.mapping.function}"
+            if self._parts.pollers is not None and self._polling_on():  # hand the freed poller on at once
+                with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile: the next consume dispatches
+                    self._dispatch(driver, self.clock.monotonic())
 
     # -- rebalances (callbacks inside poll) ------------------------------------------------------
     def _assigned(self, tps: list[_TP], committed: dict[_TP, int]) -> None:
@@ -370,7 +342,8 @@ class MappingRunner:
         diagnosis = problems.from_kafka_error(name, text, target=",".join(self.bootstrap_servers),
                                               topic=self.mapping.topic, group=self.mapping.group_id,
                                               principal=who.principal if who else "",
-                                              mechanism=who.mechanism if who else "", user=who.user if who else "")
+                                              mechanism=who.mechanism if who else "", user=who.user if who else "",
+                                              token_endpoint=who.token_endpoint if who else "")
         if diagnosis is not None:
             self.status.set_problem(diagnosis.at("poll"))
             if diagnosis.problem in (problems.SASL_AUTHENTICATION, problems.TLS_AUTHENTICATION):
@@ -417,12 +390,6 @@ class MappingRunner:
                 ps.low_watermark, ps.high_watermark = marks
         if not self._connection.down:  # watermarks read during an outage are stale: the gauges keep their last value
             self.metrics.lags({tp: self.status.partition(*tp).lag for tp in tps})
+        self._parts.scale({tp for tp in tps if (self.status.partition(*tp).lag or 0) > 0})  # provisioned pollers
         self._save_status()
 
-
-def _compile_filter(mapping: MappingConfig) -> Callable[[bytes | None], bool] | None:
-    """The mapping's FilterCriteria as a predicate on a record's value; None = keep everything."""
-    if not mapping.filter_criteria:
-        return None
-    compiled = compile_criteria(mapping.filter_criteria)
-    return None if compiled is None else compiled.matches

@@ -80,8 +80,10 @@ def _login_diagnosis(a: Probe, target: str, who: auth.Auth | None) -> Diagnosis 
     """The first setup-relevant error librdkafka reported, as a diagnosis."""
     mechanism = who.mechanism if who else str(a.config.get("sasl.mechanism") or a.config.get("sasl.mechanisms") or "")
     user = who.user if who else str(a.config.get("sasl.username") or "")
+    endpoint = str(a.config.get("sasl.oauthbearer.token.endpoint.url") or "")
     for err in a.errors:
-        d = problems.from_kafka_error(err.name(), err.str(), target=target, mechanism=mechanism, user=user)
+        d = problems.from_kafka_error(err.name(), err.str(), target=target, mechanism=mechanism, user=user,
+                                      token_endpoint=endpoint)
         if d is not None:
             return d
     return None

@@ -12,7 +12,7 @@ from typing import Any
 from triggerfish.checks import Check, timed
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import SetupError
-from triggerfish.esm import auth, problems
+from triggerfish.esm import auth, problems, secret_problems
 from triggerfish.esm.access import Access, bootstrap_servers
 
 
@@ -29,7 +29,7 @@ def check_credentials(access: Access) -> Check:
         session = boto3.session.Session()
         identity = session.client("sts", region_name=access.region or session.region_name or "us-east-1").get_caller_identity()
     except botocore.exceptions.NoCredentialsError as exc:
-        return timed("credentials", "aws", started, problems.no_credentials(str(exc)))
+        return timed("credentials", "aws", started, secret_problems.no_credentials(str(exc)))
     except botocore.exceptions.EndpointConnectionError as exc:
         d = Diagnosis(
             problems.CONNECTION_ERROR_VPC, f"cannot reach STS: {exc}",
