@@ -14,7 +14,8 @@ from typing import Any
 from triggerfish import secrets
 from triggerfish.errors import ConfigError, InvalidParameterError
 
-_SECRET_TYPES = (
+#: Types whose URI names a secret (a Secrets Manager ARN, or locally a file or env: reference).
+SECRET_TYPES = (
     "BASIC_AUTH",
     "SASL_SCRAM_256_AUTH",
     "SASL_SCRAM_512_AUTH",
@@ -25,7 +26,7 @@ _SECRET_TYPES = (
 #: Logins that need no URI: the function's execution role signs (IAM_AUTH) or asks STS for a web identity
 #: token (IAM_OAUTHBEARER_AUTH). The model's words: "Omit the URI field for this type."
 IAM_TYPES = ("IAM_AUTH", "IAM_OAUTHBEARER_AUTH")
-_LOGIN_TYPES = _SECRET_TYPES[:4] + ("OAUTHBEARER_AUTH",) + IAM_TYPES
+_LOGIN_TYPES = SECRET_TYPES[:4] + ("OAUTHBEARER_AUTH",) + IAM_TYPES
 #: OAUTHBEARER settings whose URI is the value itself, not a secret, and the login(s) each one needs.
 OAUTH_SETTINGS = {
     "OAUTHBEARER_SCOPE": ("OAUTHBEARER_AUTH",),
@@ -34,7 +35,7 @@ OAUTH_SETTINGS = {
     "OAUTHBEARER_IDENTITY_POOL": ("OAUTHBEARER_AUTH",),
 }
 _VPC_TYPES = ("VPC_SUBNET", "VPC_SECURITY_GROUP")
-_ACCESS_TYPES = _SECRET_TYPES + _VPC_TYPES + ("VIRTUAL_HOST",) + tuple(OAUTH_SETTINGS) + IAM_TYPES
+_ACCESS_TYPES = SECRET_TYPES + _VPC_TYPES + ("VIRTUAL_HOST",) + tuple(OAUTH_SETTINGS) + IAM_TYPES
 #: An MSK mapping's ``BootstrapServers`` override cannot ask the cluster which logins it offers: a broker
 #: port MSK gives to an unauthenticated listener (9092 plaintext, 9094 TLS) says so; any other port is IAM.
 _MSK_PORT_AUTH = {"9092": "PLAINTEXT", "9094": "TLS"}

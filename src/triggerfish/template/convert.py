@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triggerfish.errors import ConfigError
+from triggerfish.esm.access import SECRET_TYPES
 from triggerfish.template import envvars, physical
 from triggerfish.template.intrinsics import Resolver
 from triggerfish.template.overrides import Overrides
@@ -23,7 +24,6 @@ from triggerfish.template.sam import LOCAL_CODE_BUCKET, Expanded
 _FUNCTION_FIELDS = ("FunctionName", "Handler", "Runtime", "Description", "Timeout", "MemorySize",
                     "ReservedConcurrentExecutions")
 _URL_FIELDS = ("AuthType", "Cors", "InvokeMode")
-_NOT_SECRETS = ("VPC_SUBNET", "VPC_SECURITY_GROUP", "VIRTUAL_HOST")
 
 
 @dataclass
@@ -217,7 +217,7 @@ def _local_secrets(props: dict[str, Any], origin: Origin, overrides: Overrides, 
     if not isinstance(entries, list):
         return
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or entry.get("Type") in _NOT_SECRETS or not isinstance(entry.get("URI"), str):
+        if not isinstance(entry, dict) or entry.get("Type") not in SECRET_TYPES or not isinstance(entry.get("URI"), str):
             continue
         uri = entry["URI"]
         keys = [uri] + ([secrets[uri]] if uri in secrets else [])
