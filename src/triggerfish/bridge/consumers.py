@@ -21,9 +21,11 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from triggerfish.bridge.errors import Identity, from_kafka
+from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
 from triggerfish.bridge.formats import Format, record_json
+from triggerfish.bridge.patterns import posix_regex
 from triggerfish.bridge.schema_formats import RecordDecoders, SchemaCodec
+from triggerfish.bridge.strimzi_metrics import ClientSample
 from triggerfish.errors import (
     ConflictError,
     ConsumerExists,
@@ -58,6 +60,9 @@ class Instance:
     closing: bool = False
     #: The key/value decoders of a registry format (avro, protobuf, jsonschema), per record.
     decoders: RecordDecoders | None = None
+    #: Records returned to HTTP so far, and when the last poll ended (for the Java consumer's metrics).
+    consumed: int = 0
+    last_poll: float | None = None
 
     @property
     def subscribed(self) -> bool:
@@ -84,6 +89,20 @@ class Registry:
     def __len__(self) -> int:
         return len(self._instances)
 
+    def samples(self) -> list[ClientSample]:
+        """Each live instance's numbers under the Java consumer's metric names (its client id is its name)."""
+        now = time.monotonic()
+        out = []
+        for inst in list(self._instances.values()):
+            if inst.closed:
+                continue
+            ago = -1.0 if inst.last_poll is None else float(int(now - inst.last_poll))
+            out.append(ClientSample(inst.name, {
+                ("consumer-fetch-manager-metrics", "records-consumed-total"): float(inst.consumed),
+                ("consumer-metrics", "last-poll-seconds-ago"): ago,
+            }))
+        return out
+
     # ------------------------------------------------------------ lifecycle
 
     def create(self, group: str, body: dict[str, Any]) -> Instance:
@@ -108,8 +127,11 @@ class Registry:
             value = body[key]
             if key == "auto.offset.reset":
                 if value not in _RESET:
-                    raise UnprocessableError(f"Invalid value {value} for configuration auto.offset.reset: "
-                                      "String must be one of: latest, earliest, none")
+                    # the Java client's text, which Strimzi passes on (librdkafka has no by_duration: either)
+                    raise UnprocessableError(
+                        f"Invalid value {value} for configuration auto.offset.reset: Invalid value `{value}` for "
+                        "configuration auto.offset.reset. The value must be either 'earliest', 'latest', 'none' "
+                        "or of the format 'by_duration:<PnDTnHnMn.nS.>'.")
                 conf[key] = "error" if value == "none" else value
             elif key == "isolation.level":
                 if value not in _ISOLATION:
@@ -200,8 +222,12 @@ class Registry:
     def subscribe(self, inst: Instance, topics: list[str] | None, pattern: str | None) -> None:
         if topics is not None and pattern is not None:
             raise ConflictError("Subscriptions to topics, partitions, and patterns are mutually exclusive.")
-        if not topics and pattern is None:
+        if topics is None and pattern is None:
             raise UnprocessableError("A list (of Topics type) or a topic_pattern must be specified.")
+        if topics is not None and not topics:
+            # the Java client's subscribe(emptyList) is an unsubscribe, and Strimzi answers 204
+            self.unsubscribe(inst)
+            return
         if pattern is not None:
             try:
                 re.compile(pattern)
@@ -211,7 +237,7 @@ class Registry:
             if inst.assigned:
                 raise ConflictError("Subscriptions to topics, partitions, and patterns are mutually exclusive.")
             # Java's subscribe(Pattern) matches whole names; librdkafka takes regexes that start with '^'
-            names = [f"^({pattern})$"] if pattern is not None else list(dict.fromkeys(topics or []))
+            names = [f"^({posix_regex(pattern)})$"] if pattern is not None else list(dict.fromkeys(topics or []))
             self._kafka(inst, "Read", lambda: inst.consumer.subscribe(names), names[0])
             inst.topics = [] if pattern is not None else names
             inst.pattern = pattern
@@ -247,8 +273,8 @@ class Registry:
         """Poll once; the JSON array body and its record count. Records refused (406/422) are not skipped."""
         with inst.lock:
             if not inst.subscribed and not inst.assigned:
-                raise ConflictError("Consumer is not subscribed to any topics or assigned any partitions. "
-                                  "Subscribe (POST .../subscription) or assign (POST .../assignments) first.")
+                # Strimzi's 500 (the Java client's IllegalStateException), which its clients expect
+                raise StrimziServerError("Consumer is not subscribed to any topics or assigned any partitions")
             msgs = self._consume(inst, max(0, timeout_ms) / 1000.0)
             out: list[dict[str, Any]] = []
             first: dict[tuple[str, int], int] = {}
@@ -269,6 +295,7 @@ class Registry:
                                            m.timestamp()[1], m.headers(), decode))
                 except TriggerfishError as exc:  # a record the consumer's format cannot show, or the registry down
                     problem = exc
+            inst.last_poll = time.monotonic()
             body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
             if problem is None and max_bytes is not None and len(body) > max_bytes:
                 problem = UnprocessableError("Response exceeds the maximum number of bytes the consumer can receive")
@@ -280,6 +307,7 @@ class Registry:
                     except KafkaException as exc:
                         _log.warning("rewinding %s[%d] to %d: %s", topic, partition, offset, exc)
                 raise problem
+            inst.consumed += len(out)
             return body, len(out)
 
     def _consume(self, inst: Instance, timeout: float) -> list[Any]:

@@ -131,7 +131,10 @@ def parse_record_list(body: bytes, extra_fields: Iterable[str] = ()) -> dict[str
 
 def records_of(doc: dict[str, Any], encode: Encoder, to_partition: bool = False, any_json: bool = False) -> list[OutRecord]:
     """The records of a produce body, keys and values through ``encode``; ``any_json`` lets them be numbers too."""
-    records = doc.get("records", [])
+    if "records" not in doc:
+        # Strimzi's answer to a body without records (its message is a Java NullPointerException's)
+        raise UnprocessableError('The request body has no "records" array; send {"records": [...]}')
+    records = doc["records"]
     if not isinstance(records, list):
         raise validation([f"/records: Instance type {_type(records)} is invalid. Expected array"])
     allowed = _PARTITION_RECORD_FIELDS if to_partition else _RECORD_FIELDS

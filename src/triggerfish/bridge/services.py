@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException
@@ -12,14 +12,27 @@ from confluent_kafka.admin import AdminClient
 from triggerfish.bridge.config import BridgeConfig
 from triggerfish.bridge.consumers import Registry
 from triggerfish.bridge.errors import Identity, client_config_error
+from triggerfish.bridge.executor import Executor
 from triggerfish.bridge.health import KafkaHealth
 from triggerfish.bridge.metrics import BridgeMetrics
 from triggerfish.bridge.producer import SharedProducer
 from triggerfish.bridge.schema_formats import SchemaCodec
 from triggerfish.bridge.schema_registry import SchemaRegistry
+from triggerfish.bridge.strimzi_metrics import ClientSample, StrimziMetrics
 from triggerfish.bridge.topics import Topics
 
 _kafka_log = logging.getLogger("triggerfish.bridge.librdkafka")
+_log = logging.getLogger("triggerfish.bridge")
+_JAVA_ACKS = ("all", "-1", "0", "1")
+
+
+def _java_producer_error(conf: dict[str, str]) -> str | None:
+    """The Java client's refusal of a producer setting librdkafka would take (``acks=5``): Strimzi starts,
+    and every send answers 500 with it."""
+    acks = conf.get("acks")
+    if acks is not None and acks.strip().lower() not in _JAVA_ACKS:
+        return f"Invalid value {acks} for configuration acks: String must be one of: {', '.join(_JAVA_ACKS)}"
+    return None
 
 
 @dataclass
@@ -35,7 +48,11 @@ class Services:
     health: KafkaHealth
     #: The avro/protobuf/jsonschema formats, when ``schema.registry.url`` is set.
     schemas: SchemaCodec | None = None
+    #: Why sends fail with Strimzi's 500 when the producer config is one the Java client refuses.
+    producer_error: str | None = None
+    executor: Executor = field(default_factory=Executor)
     ready: bool = False
+    strimzi: StrimziMetrics | None = None
 
     @classmethod
     def build(cls, config: BridgeConfig) -> Services:
@@ -52,13 +69,30 @@ class Services:
             if config.consumer_enabled:
                 # fail at start-up, not at the first create-consumer request
                 Consumer({**config.consumer, "group.id": "triggerfish-bridge-config-check"}).close()
-            if config.producer_enabled:
+            producer_error = _java_producer_error(config.producer)
+            if config.producer_enabled and producer_error is None:
                 producer = SharedProducer({**config.producer, **hooks}, identity, metrics.record_sent)
         except KafkaException as exc:
             raise client_config_error(exc, config.origins) from None
         registry = Registry({**config.consumer, **hooks}, identity, config.bridge_id, config.timeout_seconds,
                             config.max_poll_records, schemas)
-        return cls(config, identity, producer, Topics(admin, identity), registry, metrics, health, schemas)
+        if producer_error is not None:
+            _log.error("the producer cannot start, sends will fail: %s", producer_error)
+        services = cls(config, identity, producer, Topics(admin, identity), registry, metrics, health, schemas,
+                       producer_error if config.producer_enabled else None)
+        services.strimzi = StrimziMetrics(services.executor, services.producer_samples, registry.samples)
+        metrics.registry.register(services.strimzi)
+        return services
+
+    def producer_samples(self) -> list[ClientSample]:
+        """The shared producer's numbers under the Java producer's metric names."""
+        if self.producer is None:
+            return []
+        client_id = self.config.producer.get("client.id", "producer-1")
+        return [ClientSample(client_id, {
+            ("producer-metrics", "record-send-total"): float(self.metrics.sent_ok),
+            ("producer-metrics", "record-error-total"): float(self.metrics.sent_failed),
+        })]
 
     def close(self) -> None:
         self.consumers.close_all()
