@@ -41,6 +41,7 @@ _log = logging.getLogger("triggerfish.bridge.consumers")
 _CONSUMER_KEYS = {"auto.offset.reset", "enable.auto.commit", "fetch.min.bytes", "consumer.request.timeout.ms", "isolation.level"}
 _RESET = {"earliest", "latest", "none"}
 _ISOLATION = {"read_committed", "read_uncommitted"}
+_GRACE_S = 0.1
 
 
 @dataclass
@@ -260,6 +261,9 @@ class Registry:
 
     def subscription(self, inst: Instance) -> dict[str, Any]:
         with inst.lock:
+            if not inst.subscribed and not inst.assigned:
+                # librdkafka revokes an unsubscribed assignment a moment later; the Java client at once
+                return {"topics": [], "partitions": []}
             assignment = self._kafka(inst, "Read", inst.consumer.assignment)
         by_topic: dict[str, list[int]] = {}
         for tp in assignment:
@@ -317,6 +321,12 @@ class Registry:
             left = deadline - time.monotonic()
             wait = max(0.0, min(left, 0.5))
             msgs: list[Any] = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, wait), _first(inst))
+            if msgs and len(msgs) < self._max_poll and left > wait:
+                # a partial batch: give the other partitions' fetches (one broker answers them a moment
+                # apart) a short grace, so a poll returns what the Java client's would
+                grace = min(_GRACE_S, left - wait)
+                msgs += self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll - len(msgs), grace),
+                                    _first(inst))
             if msgs or left <= 0.5 or inst.closing:
                 inst.touch()
                 return msgs

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from triggerfish.bridge.errors import validation
+from triggerfish.errors import InvalidRequestError
 
 _REF_PREFIX = "#/components/schemas/"
 
@@ -33,6 +34,7 @@ def spec_bytes() -> bytes:
 class _Operation:
     parameters: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (name, "path"|"query", schema)
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # content type -> schema
+    body_required: bool = False
 
 
 @cache
@@ -50,9 +52,10 @@ def _operations() -> dict[str, _Operation]:
                 continue
             declared = [*item.get("parameters", []), *op.get("parameters", [])]  # the path's and the operation's
             params = [(p["name"], p["in"], p.get("schema", {})) for p in declared if "name" in p]
-            content = (op.get("requestBody") or {}).get("content", {})
+            request_body = op.get("requestBody") or {}
+            content = request_body.get("content", {})
             bodies = {ctype: _resolve(media["schema"]) for ctype, media in content.items() if "schema" in media}
-            out[op["operationId"]] = _Operation(params, bodies)
+            out[op["operationId"]] = _Operation(params, bodies, bool(request_body.get("required")))
     return out
 
 
@@ -80,10 +83,16 @@ def check_parameters(operation: str, path: Mapping[str, str], query: Mapping[str
 
 
 def check_body(operation: str, content_type: str | None, body: bytes) -> None:
-    """Raise Strimzi's 400 for a JSON body its schema refuses; bodies that are empty, not JSON, or in a
-    content type the spec does not list for ``operation`` are left to the handler."""
+    """Raise Strimzi's 400 for a missing required body or a JSON body its schema refuses; bodies that are
+    not JSON, or in a content type the spec does not list for ``operation``, are left to the handler."""
     op = _operations().get(operation)
-    if op is None or content_type not in op.bodies or not body.strip():
+    if op is None:
+        return
+    if not body.strip():
+        if op.body_required:
+            raise InvalidRequestError("Validation error on: The related request does not contain the required body.")
+        return
+    if content_type not in op.bodies:
         return
     try:
         doc = json.loads(body)
