@@ -45,7 +45,7 @@ def _start(kafka: KafkaEnv, **props: str) -> _Bridge:
 
 @pytest.fixture(scope="module")
 def bridge(kafka: KafkaEnv) -> Iterator[_Bridge]:
-    b = _start(kafka)
+    b = _start(kafka, **{"kafka.statistics.interval.ms": "300"})  # librdkafka's reports, for the clients' metrics
     yield b
     b.close()
 
@@ -208,6 +208,16 @@ def test_strimzis_metric_families(bridge: _Bridge, make_topic: Callable[..., str
     assert f'strimzi_bridge_http_server_requests_total{{code="200",method="POST",path="/topics/{topic}"}} 1.0' in text
     assert _value(text, "executor_completed_tasks_total") > 0 and _value(text, "executor_pool_size_threads") > 0
     assert 'name="kafka-bridge"' in text and "jvm_memory_used_bytes" in text
+    # the Java clients' metrics librdkafka's statistics give, by client id
+    deadline = time.monotonic() + 10
+    while 'kafka_consumer_consumer_coordinator_metrics_assigned_partitions{client_id="m"} 1.0' not in text:
+        assert time.monotonic() < deadline, text
+        bridge.http.get(base + "/records", params={"timeout": 200}, headers={"accept": JSON})  # stats come on a poll
+        text = httpx.get(bridge.management + "/metrics").text
+    assert _value(text, "kafka_producer_producer_metrics_connection_count") >= 1
+    assert _value(text, "kafka_producer_producer_metrics_outgoing_byte") > 0
+    assert 'kafka_consumer_consumer_metrics_incoming_byte{client_id="m"}' in text
+    assert 'kafka_consumer_consumer_fetch_manager_metrics_records_lag_max{client_id="m"} 0.0' in text
     bridge.http.delete(base)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from triggerfish.bridge.client_stats import DEFAULT_INTERVAL_MS, ClientStats
 from triggerfish.bridge.config import BridgeConfig
 from triggerfish.bridge.consumers import Registry
 from triggerfish.bridge.errors import Identity, client_config_error
@@ -53,6 +54,7 @@ class Services:
     executor: Executor = field(default_factory=Executor)
     ready: bool = False
     strimzi: StrimziMetrics | None = None
+    client_stats: ClientStats = field(default_factory=ClientStats)
 
     @classmethod
     def build(cls, config: BridgeConfig) -> Services:
@@ -61,6 +63,10 @@ class Services:
         metrics = BridgeMetrics()
         health = KafkaHealth(identity)
         hooks: dict[str, Any] = {"error_cb": health.on_error, "logger": _kafka_log}
+        stats = ClientStats()
+        # the producer's and consumers' statistics feed the Java clients' metrics (the admin client's are not needed)
+        reporting = {**hooks, "stats_cb": stats.on_stats}
+        interval = {"statistics.interval.ms": DEFAULT_INTERVAL_MS}
         producer = None
         # first: a registry the bridge cannot use stops start-up before any Kafka client is built
         schemas = None if config.registry is None else SchemaCodec(SchemaRegistry(config.registry))
@@ -71,16 +77,17 @@ class Services:
                 Consumer({**config.consumer, "group.id": "triggerfish-bridge-config-check"}).close()
             producer_error = _java_producer_error(config.producer)
             if config.producer_enabled and producer_error is None:
-                producer = SharedProducer({**config.producer, **hooks}, identity, metrics.record_sent)
+                producer = SharedProducer({**interval, **config.producer, **reporting}, identity, metrics.record_sent)
         except KafkaException as exc:
             raise client_config_error(exc, config.origins) from None
-        registry = Registry({**config.consumer, **hooks}, identity, config.bridge_id, config.timeout_seconds,
+        registry = Registry({**interval, **config.consumer, **reporting}, identity, config.bridge_id, config.timeout_seconds,
                             config.max_poll_records, schemas)
         if producer_error is not None:
             _log.error("the producer cannot start, sends will fail: %s", producer_error)
         services = cls(config, identity, producer, Topics(admin, identity), registry, metrics, health, schemas,
                        producer_error if config.producer_enabled else None)
-        services.strimzi = StrimziMetrics(services.executor, services.producer_samples, registry.samples)
+        services.client_stats = stats
+        services.strimzi = StrimziMetrics(services.executor, services.producer_samples, services.consumer_samples)
         metrics.registry.register(services.strimzi)
         return services
 
@@ -88,11 +95,20 @@ class Services:
         """The shared producer's numbers under the Java producer's metric names."""
         if self.producer is None:
             return []
-        client_id = self.config.producer.get("client.id", "producer-1")
-        return [ClientSample(client_id, {
-            ("producer-metrics", "record-send-total"): float(self.metrics.sent_ok),
-            ("producer-metrics", "record-error-total"): float(self.metrics.sent_failed),
-        })]
+        client_id = self.config.producer.get("client.id")
+        values = self.client_stats.metrics("producer", client_id or "rdkafka")
+        # from the delivery reports, exact at every scrape (the statistics lag by up to an interval)
+        values[("producer-metrics", "record-send-total")] = float(self.metrics.sent_ok)
+        values[("producer-metrics", "record-error-total")] = float(self.metrics.sent_failed)
+        return [ClientSample(client_id or "producer-1", values)]
+
+    def consumer_samples(self) -> list[ClientSample]:
+        """Each consumer instance's numbers under the Java consumer's metric names (client id: its name)."""
+        samples = self.consumers.samples()
+        self.client_stats.keep_only("consumer", [s.client_id for s in samples])
+        for sample in samples:
+            sample.values = {**self.client_stats.metrics("consumer", sample.client_id), **sample.values}
+        return samples
 
     def close(self) -> None:
         self.consumers.close_all()
