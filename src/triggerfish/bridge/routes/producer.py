@@ -10,8 +10,9 @@ from triggerfish.bridge import formats
 from triggerfish.bridge.errors import StrimziServerError, unsupported_body
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
+from triggerfish.bridge.validation import check_body
 from triggerfish.bridge.wire import bool_param, empty, json_response, path_int
-from triggerfish.errors import UnavailableError, UnsupportedMediaTypeError
+from triggerfish.errors import InvalidRequestError, UnavailableError, UnsupportedMediaTypeError
 
 
 async def _send_to_topic(request: Request, s: Services) -> Response:
@@ -36,7 +37,13 @@ async def _send(request: Request, s: Services, partition: int | None) -> Respons
     if fmt.uses_registry:
         records, schema_ids = await _schema_records(request, s, fmt, topic, partition is not None)
     else:
-        records = formats.parse_records(await request.body(), fmt, to_partition=partition is not None)
+        body = await request.body()
+        try:
+            records = formats.parse_records(body, fmt, to_partition=partition is not None)
+        except InvalidRequestError:
+            # the list Strimzi's validator gives, when its schema refuses the body too
+            check_body("send" if partition is None else "sendToPartition", fmt.content_type, body)
+            raise
     wanted = max([partition if partition is not None else (r.partition or 0) for r in records], default=0)
     count = s.producer.known(topic)
     if count is None or wanted >= count:
@@ -61,7 +68,7 @@ async def _schema_records(request: Request, s: Services, fmt: formats.Format, to
 
 
 ROUTES = [
-    Route("/topics/{topicname}", operation("send", _send_to_topic), methods=["POST"]),
-    Route("/topics/{topicname}/partitions/{partitionid}", operation("sendToPartition", _send_to_partition),
-          methods=["POST"]),
+    Route("/topics/{topicname}", operation("send", _send_to_topic, handler_validates=True), methods=["POST"]),
+    Route("/topics/{topicname}/partitions/{partitionid}",
+          operation("sendToPartition", _send_to_partition, handler_validates=True), methods=["POST"]),
 ]
