@@ -218,7 +218,12 @@ def test_strimzis_metric_families(bridge: _Bridge, make_topic: Callable[..., str
     assert _value(text, "kafka_producer_producer_metrics_outgoing_byte") > 0
     assert 'kafka_consumer_consumer_metrics_incoming_byte{client_id="m"}' in text
     assert 'kafka_consumer_consumer_fetch_manager_metrics_records_lag_max{client_id="m"} 0.0' in text
+    assert bridge.http.post(base + "/offsets").status_code == 204
+    text = httpx.get(bridge.management + "/metrics").text
+    assert 'kafka_consumer_consumer_coordinator_metrics_commit{client_id="m"} 1.0' in text
+    assert _value(text, "kafka_consumer_consumer_coordinator_metrics_commit_latency_avg") >= 0
     bridge.http.delete(base)
+    assert 'client_id="m"' not in httpx.get(bridge.management + "/metrics").text  # a deleted instance's series go
 
 
 def test_management_port_stays_plain_http_with_tls_on(kafka: KafkaEnv, tmp_path: Path) -> None:

@@ -25,7 +25,6 @@ from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
 from triggerfish.bridge.formats import Format, record_json
 from triggerfish.bridge.patterns import posix_regex
 from triggerfish.bridge.schema_formats import RecordDecoders, SchemaCodec
-from triggerfish.bridge.strimzi_metrics import ClientSample
 from triggerfish.errors import (
     ConflictError,
     ConsumerExists,
@@ -61,9 +60,11 @@ class Instance:
     closing: bool = False
     #: The key/value decoders of a registry format (avro, protobuf, jsonschema), per record.
     decoders: RecordDecoders | None = None
-    #: Records returned to HTTP so far, and when the last poll ended (for the Java consumer's metrics).
+    #: Records returned to HTTP so far, when the last poll ended, and the commits' count, total and
+    #: longest seconds (for the Java consumer's metrics).
     consumed: int = 0
     last_poll: float | None = None
+    commits: tuple[int, float, float] = (0, 0.0, 0.0)
 
     @property
     def subscribed(self) -> bool:
@@ -90,19 +91,9 @@ class Registry:
     def __len__(self) -> int:
         return len(self._instances)
 
-    def samples(self) -> list[ClientSample]:
-        """Each live instance's numbers under the Java consumer's metric names (its client id is its name)."""
-        now = time.monotonic()
-        out = []
-        for inst in list(self._instances.values()):
-            if inst.closed:
-                continue
-            ago = -1.0 if inst.last_poll is None else float(int(now - inst.last_poll))
-            out.append(ClientSample(inst.name, {
-                ("consumer-fetch-manager-metrics", "records-consumed-total"): float(inst.consumed),
-                ("consumer-metrics", "last-poll-seconds-ago"): ago,
-            }))
-        return out
+    def live(self) -> list[Instance]:
+        """The instances that are open now."""
+        return [inst for inst in list(self._instances.values()) if not inst.closed]
 
     # ------------------------------------------------------------ lifecycle
 
@@ -335,6 +326,7 @@ class Registry:
         with inst.lock:
             if inst.closed:
                 raise ConsumerNotFound(inst.group, inst.name)
+            start = time.monotonic()
             try:
                 if offsets:
                     tps = [TopicPartition(o["topic"], o["partition"], o["offset"]) for o in offsets]
@@ -343,9 +335,12 @@ class Registry:
                     inst.consumer.commit(asynchronous=False)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
-                    return  # nothing consumed since the last commit
-                raise from_kafka(exc, self._identity, "Read", _first(inst), inst.group) from None
+                if not (isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET):
+                    raise from_kafka(exc, self._identity, "Read", _first(inst), inst.group) from None
+                # nothing consumed since the last commit: a commit all the same, as the Java client counts it
+            took = time.monotonic() - start
+            count, total, longest = inst.commits
+            inst.commits = (count + 1, total + took, max(longest, took))
 
     def seek(self, inst: Instance, offsets: list[tuple[str, int, int]]) -> None:
         with inst.lock:

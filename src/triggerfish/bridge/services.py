@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,10 +105,20 @@ class Services:
 
     def consumer_samples(self) -> list[ClientSample]:
         """Each consumer instance's numbers under the Java consumer's metric names (client id: its name)."""
-        samples = self.consumers.samples()
-        self.client_stats.keep_only("consumer", [s.client_id for s in samples])
-        for sample in samples:
-            sample.values = {**self.client_stats.metrics("consumer", sample.client_id), **sample.values}
+        now = time.monotonic()
+        live = self.consumers.live()
+        self.client_stats.keep_only("consumer", [inst.name for inst in live])
+        samples = []
+        for inst in live:
+            values = self.client_stats.metrics("consumer", inst.name)
+            values[("consumer-fetch-manager-metrics", "records-consumed-total")] = float(inst.consumed)
+            values[("consumer-metrics", "last-poll-seconds-ago")] = (
+                -1.0 if inst.last_poll is None else float(int(now - inst.last_poll)))
+            count, total, longest = inst.commits
+            values[("consumer-coordinator-metrics", "commit-total")] = float(count)
+            values[("consumer-coordinator-metrics", "commit-latency-avg")] = total / count * 1000 if count else 0.0
+            values[("consumer-coordinator-metrics", "commit-latency-max")] = longest * 1000
+            samples.append(ClientSample(inst.name, values))
         return samples
 
     def close(self) -> None:
