@@ -208,6 +208,10 @@ def test_strimzis_metric_families(bridge: _Bridge, make_topic: Callable[..., str
     assert f'strimzi_bridge_http_server_requests_total{{code="200",method="POST",path="/topics/{topic}"}} 1.0' in text
     assert _value(text, "executor_completed_tasks_total") > 0 and _value(text, "executor_pool_size_threads") > 0
     assert 'name="kafka-bridge"' in text and "jvm_memory_used_bytes" in text
+    assert f'strimzi_bridge_http_server_request_bytes_sum{{method="POST",path="/topics/{topic}"}} 27.0' in text  # the compact body
+    assert f'strimzi_bridge_http_server_response_bytes_count{{code="200",method="POST",path="/topics/{topic}"}} 1.0' in text
+    assert _value(text, "strimzi_bridge_http_server_bytes_read_total") >= 27
+    assert _value(text, "strimzi_bridge_http_server_active_connections") >= 1  # this scrape's own, at least
     # the Java clients' metrics librdkafka's statistics give, by client id
     deadline = time.monotonic() + 10
     while 'kafka_consumer_consumer_coordinator_metrics_assigned_partitions{client_id="m"} 1.0' not in text:

@@ -141,10 +141,19 @@ def prepare(config: BridgeConfig, insecure: bool = False) -> _Prepared:
         if management_port is not None:
             app = _PortDispatch(api, create_app(services, management=True), management_port)
         uv = uvicorn.Config(app, lifespan="on", ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, **common)
-        return _Prepared([(uvicorn.Server(uv), sockets)], services)
+        return _count_connections(_Prepared([(uvicorn.Server(uv), sockets)], services))
     tls = uvicorn.Config(api, lifespan="on", ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, **common)
     plain = uvicorn.Config(create_app(services, management=True), lifespan="off", **common)
-    return _Prepared([(uvicorn.Server(tls), sockets[:1]), (uvicorn.Server(plain), sockets[1:])], services)
+    return _count_connections(_Prepared([(uvicorn.Server(tls), sockets[:1]), (uvicorn.Server(plain), sockets[1:])],
+                                        services))
+
+
+def _count_connections(prepared: _Prepared) -> _Prepared:
+    """Let ``strimzi_bridge_http_server_active_connections`` read the servers' open connections."""
+    if prepared.services.strimzi is not None:
+        servers = [server for server, _ in prepared.servers]
+        prepared.services.strimzi.connections = lambda: sum(len(s.server_state.connections) for s in servers)
+    return prepared
 
 
 def serve(config: BridgeConfig, insecure: bool = False, on_ready: Callable[[list[tuple[str, int]]], None] | None = None) -> None:

@@ -28,9 +28,12 @@ _EXECUTOR = "kafka-bridge"
 
 @dataclass
 class _Timing:
+    """Requests of one (code, method, path): how many, their seconds and response bytes, the longest."""
+
     count: int = 0
     seconds: float = 0.0
     max: float = 0.0
+    response_bytes: int = 0
 
 
 @dataclass
@@ -51,7 +54,9 @@ class StrimziMetrics(Collector):
         self._consumers = consumers
         self.timings: dict[tuple[str, str, str], _Timing] = {}  # (code, method, path)
         self.active: dict[tuple[str, str], int] = {}  # (method, path)
-        self.connections = 0
+        self.request_bytes: dict[tuple[str, str], tuple[int, int]] = {}  # (method, path) -> (requests, bytes)
+        #: Open HTTP connections, from the server (``server.prepare`` sets it).
+        self.connections: Callable[[], int] = lambda: 0
         self.bytes_read = 0
         self.bytes_written = 0
 
@@ -69,16 +74,22 @@ class StrimziMetrics(Collector):
                                     labels=("code", "method", "path"))
         longest = GaugeMetricFamily(f"{prefix}_response_time_seconds_max", "Request processing time",
                                     labels=("code", "method", "path"))
+        sent = SummaryMetricFamily(f"{prefix}_response_bytes", "Size of responses in bytes", labels=("code", "method", "path"))
         for key, t in list(self.timings.items()):
             requests.add_metric(key, t.count)
             times.add_metric(key, t.count, t.seconds)
             longest.add_metric(key, t.max)
+            sent.add_metric(key, t.count, t.response_bytes)
+        received = SummaryMetricFamily(f"{prefix}_request_bytes", "Size of requests in bytes", labels=("method", "path"))
+        for method_path, (count, size) in list(self.request_bytes.items()):
+            received.add_metric(method_path, count, size)
+        yield from (sent, received)
         active = GaugeMetricFamily(f"{prefix}_active_requests", "Number of requests being processed", labels=("method", "path"))
         for method_path, n in list(self.active.items()):
             active.add_metric(method_path, n)
         yield from (requests, times, longest, active)
         yield GaugeMetricFamily(f"{prefix}_active_connections", "Number of opened connections to the server",
-                                value=self.connections)
+                                value=self.connections())
         yield CounterMetricFamily(f"{prefix}_bytes_read", "Number of bytes received by the server", value=self.bytes_read)
         yield CounterMetricFamily(f"{prefix}_bytes_written", "Number of bytes sent by the server", value=self.bytes_written)
 
@@ -145,18 +156,19 @@ class HttpMetrics:
         key = (method, path)
         m.active[key] = m.active.get(key, 0) + 1
         status = ["500"]
+        read, written = [0], [0]
         start = time.perf_counter()
 
         async def counting_receive() -> Message:
             message = await receive()
-            m.bytes_read += len(message.get("body", b""))
+            read[0] += len(message.get("body", b""))
             return message
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = str(message["status"])
             elif message["type"] == "http.response.body":
-                m.bytes_written += len(message.get("body", b""))
+                written[0] += len(message.get("body", b""))
             await send(message)
 
         try:
@@ -168,3 +180,8 @@ class HttpMetrics:
             t.count += 1
             t.seconds += elapsed
             t.max = max(t.max, elapsed)
+            t.response_bytes += written[0]
+            m.bytes_read += read[0]
+            m.bytes_written += written[0]
+            count, size = m.request_bytes.get(key, (0, 0))
+            m.request_bytes[key] = (count + 1, size + read[0])
