@@ -152,14 +152,15 @@ def test_producer_errors(bridge: Bridge, make_topic: Callable[..., str], unique_
     missing = unique_name("missing")
     r = produce(bridge, missing, [{"value": "x"}])
     assert r.status_code == 404 and r.json() == {"error_code": 404, "message": "The specified topic was not found."}
-    assert produce(bridge, topic, [{"value": "x"}], path="/partitions/5").status_code == 404
+    r = produce(bridge, topic, [{"value": "x"}], path="/partitions/5")  # Strimzi: a per-record 404
+    assert r.status_code == 200 and r.json()["offsets"][0]["error_code"] == 404
     r = produce(bridge, topic, [{"value": 5}])
     assert r.status_code == 400 and r.json()["message"] == "Validation error on: Schema validation error"
-    assert "Expected array, object, string or null" in r.json()["validation_errors"][0]
+    assert "Instance type number is invalid. Expected string" in r.json()["validation_errors"]
     r = produce(bridge, topic, [{"key": "k"}])
-    assert r.json()["validation_errors"] == ['/records/0: Instance does not have required property "value"']
+    assert 'Instance does not have required property "value"' in r.json()["validation_errors"]
     r = produce(bridge, topic, [{"value": "v", "partition": 0}], path="/partitions/0")
-    assert r.status_code == 400 and "additional properties" in r.json()["validation_errors"][0]
+    assert r.status_code == 400 and 'Property "partition" does not match additional properties schema' in r.json()["validation_errors"]
     r = produce(bridge, topic, [{"value": {"not": "text"}}], ctype=TEXT)
     assert r.status_code == 422 and r.json()["message"] == "Because the embedded format is 'text', the value must be a string"
     assert produce(bridge, topic, [{"value": "!!notbase64"}], ctype=BINARY).status_code == 422
@@ -191,7 +192,7 @@ def test_consumer_rules(bridge: Bridge, make_topic: Callable[..., str], unique_n
     assert r.status_code == 422 and "isolation.level" in r.json()["message"]
 
     r = bridge.http.get(base + "/records", headers={"accept": JSON})
-    assert r.status_code == 409 and "not subscribed" in r.json()["message"]
+    assert r.status_code == 500 and "not subscribed" in r.json()["message"]  # Strimzi's status, its clients expect it
     r = bridge.http.post(base + "/subscription", json={"topics": [topic], "topic_pattern": "x.*"}, headers={"content-type": V2})
     assert r.status_code == 409
     r = bridge.http.post(base + "/subscription", json={}, headers={"content-type": V2})
@@ -228,7 +229,7 @@ def test_consumer_rules(bridge: Bridge, make_topic: Callable[..., str], unique_n
     r = bridge.http.get(base + "/records", params={"timeout": "soon"}, headers={"accept": JSON})
     assert r.status_code == 400
     assert bridge.http.delete(base + "/subscription").status_code == 204
-    assert bridge.http.get(base + "/records", headers={"accept": JSON}).status_code == 409
+    assert bridge.http.get(base + "/records", headers={"accept": JSON}).status_code == 500
     bridge.http.delete(base)
     r = bridge.http.delete(base + "/subscription")
     assert r.status_code == 404 and r.headers["content-type"] == "application/json"
@@ -249,7 +250,8 @@ def test_topics_metadata_and_admin(bridge: Bridge, admin: Any, unique_name: Call
         assert not any(t.startswith("__") for t in bridge.http.get("/topics").json())
         md = bridge.http.get(f"/topics/{name}").json()
         assert md["name"] == name and len(md["partitions"]) == 2 and "cleanup.policy" in md["configs"]
-        assert md["partitions"][0]["replicas"] == [{"broker": 1, "leader": True, "in_sync": True}]
+        node = next(iter(admin.list_topics(timeout=10).brokers))  # 0 for `triggerfish kafka up`, 1 for older data dirs
+        assert md["partitions"][0]["replicas"] == [{"broker": node, "leader": True, "in_sync": True}]
         assert len(bridge.http.get(f"/topics/{name}/partitions").json()) == 2
         assert bridge.http.get(f"/topics/{name}/partitions/1").json()["partition"] == 1
         assert bridge.http.get(f"/topics/{name}/partitions/7").status_code == 404

@@ -285,4 +285,4 @@ def test_bridge_validation_errors_are_listed(bridge: tuple[Client, Services]) ->
     response = client.get("/topics/t/partitions/x")
     assert response.status_code == 400
     assert response.json() == {"error_code": 400, "message": "Validation error on: Schema validation error",
-                               "validation_errors": ["Parameter 'partitionid': 'x' is not an integer"]}
+                               "validation_errors": ["Instance type string is invalid. Expected integer"]}

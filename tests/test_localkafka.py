@@ -168,3 +168,28 @@ def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) ->
     ids = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x04" + bytes(15))])
     monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(ids))
     assert broker.cluster_id() == "BAAAAAAAAAAAAAAAAAAAAA"
+
+
+def test_broker_is_node_0_and_an_older_node_1_data_dir_is_kept(kafka: KafkaEnv, caplog: pytest.LogCaptureFixture) -> None:
+    """A private broker whose home holds the data dir an older triggerfish formatted as node 1: the broker
+    starts as node 0 on a fresh data dir, leaves the old one as it was and says so."""
+    from triggerfish import localkafka
+    from triggerfish.localkafka.broker import Instance
+
+    base = 19800
+    inst = Instance(base)
+    legacy = inst.home / "data"
+    legacy.mkdir(parents=True, exist_ok=True)
+    (legacy / "meta.properties").write_text("node.id=1\nversion=1\n")
+    (legacy / "some-topic-0").mkdir(exist_ok=True)
+    try:
+        with caplog.at_level("WARNING", logger="triggerfish.localkafka"):
+            env = localkafka.up(base)
+        md = AdminClient(env.plaintext()).list_topics(timeout=30)
+        assert list(md.brokers) == [0] and md.controller_id == 0
+        assert (legacy / "some-topic-0").is_dir() and "node.id=1" in (legacy / "meta.properties").read_text()
+        assert "node.id=0" in (inst.data_dir / "meta.properties").read_text()
+        assert f"stays in {legacy}" in caplog.text and f"stays in {legacy}" in inst.log_file.read_text()
+    finally:
+        localkafka.down(base)
+    assert not inst.home.exists()

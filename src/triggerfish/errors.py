@@ -191,7 +191,7 @@ class ConsumerExists(ConflictError):
     def __init__(self, group: str, name: str) -> None:
         self.group = group
         self.name = name
-        super().__init__("A consumer instance with the specified name already exists in the HTTP Bridge.",
+        super().__init__("A consumer instance with the specified name already exists in the Kafka Bridge.",
                          f"{group}/{name}")
 
 

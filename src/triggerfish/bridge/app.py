@@ -17,7 +17,6 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from triggerfish.body_limit import BodyLimit
@@ -27,12 +26,10 @@ from triggerfish.bridge.guard import HostAndOrigin
 from triggerfish.bridge.operations import Operations, handle_error, handle_http_error
 from triggerfish.bridge.routes import consumers, management, producer, topics
 from triggerfish.bridge.services import Services
+from triggerfish.bridge.strimzi_metrics import HttpMetrics
 from triggerfish.errors import TriggerfishError
 
 _log = logging.getLogger("triggerfish.bridge")
-
-_CORS_HEADERS = ["x-requested-with", "x-forwarded-proto", "x-forwarded-host", "Access-Control-Allow-Origin",
-                 "Access-Control-Allow-Methods", "Origin", "Content-Type", "Content-Length", "Accept", "Authorization"]
 
 _TOO_LARGE = ("Request Entity Too Large: the body is over the bridge's limit of {limit} bytes; "
               "send fewer records per request, or raise http.max.body.bytes")
@@ -67,11 +64,9 @@ def create_app(services: Services, management: bool = False) -> Starlette:
                 services.ready = False
                 await run_in_threadpool(services.close)
 
-    middleware = [Middleware(HostAndOrigin, config=config)]  # outermost: refused before CORS answers
-    if config.cors_enabled and not management:
-        origins = {"allow_origins": ["*"]} if config.cors_origins.strip() == "*" else {"allow_origin_regex": config.cors_origins}
-        middleware.append(Middleware(CORSMiddleware, allow_methods=list(config.cors_methods),
-                                     allow_headers=_CORS_HEADERS, **origins))
+    middleware = [Middleware(HostAndOrigin, config=config)]  # outermost: CORS preflights need no credentials
+    if not management and services.strimzi is not None:
+        middleware.insert(0, Middleware(HttpMetrics, metrics=services.strimzi))
     if config.auth.type != "none":
         middleware.append(Middleware(AuthMiddleware, auth=config.auth))
     middleware.append(Middleware(BodyLimit, limit=config.max_body_bytes, message=_TOO_LARGE, respond=response_of))

@@ -21,8 +21,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from triggerfish.bridge.errors import Identity, from_kafka
+from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
 from triggerfish.bridge.formats import Format, record_json
+from triggerfish.bridge.patterns import posix_regex
 from triggerfish.bridge.schema_formats import RecordDecoders, SchemaCodec
 from triggerfish.errors import (
     ConflictError,
@@ -39,6 +40,7 @@ _log = logging.getLogger("triggerfish.bridge.consumers")
 _CONSUMER_KEYS = {"auto.offset.reset", "enable.auto.commit", "fetch.min.bytes", "consumer.request.timeout.ms", "isolation.level"}
 _RESET = {"earliest", "latest", "none"}
 _ISOLATION = {"read_committed", "read_uncommitted"}
+_GRACE_S = 0.1
 
 
 @dataclass
@@ -58,6 +60,11 @@ class Instance:
     closing: bool = False
     #: The key/value decoders of a registry format (avro, protobuf, jsonschema), per record.
     decoders: RecordDecoders | None = None
+    #: Records returned to HTTP so far, when the last poll ended, and the commits' count, total and
+    #: longest seconds (for the Java consumer's metrics).
+    consumed: int = 0
+    last_poll: float | None = None
+    commits: tuple[int, float, float] = (0, 0.0, 0.0)
 
     @property
     def subscribed(self) -> bool:
@@ -84,6 +91,10 @@ class Registry:
     def __len__(self) -> int:
         return len(self._instances)
 
+    def live(self) -> list[Instance]:
+        """The instances that are open now."""
+        return [inst for inst in list(self._instances.values()) if not inst.closed]
+
     # ------------------------------------------------------------ lifecycle
 
     def create(self, group: str, body: dict[str, Any]) -> Instance:
@@ -108,8 +119,11 @@ class Registry:
             value = body[key]
             if key == "auto.offset.reset":
                 if value not in _RESET:
-                    raise UnprocessableError(f"Invalid value {value} for configuration auto.offset.reset: "
-                                      "String must be one of: latest, earliest, none")
+                    # the Java client's text, which Strimzi passes on (librdkafka has no by_duration: either)
+                    raise UnprocessableError(
+                        f"Invalid value {value} for configuration auto.offset.reset: Invalid value `{value}` for "
+                        "configuration auto.offset.reset. The value must be either 'earliest', 'latest', 'none' "
+                        "or of the format 'by_duration:<PnDTnHnMn.nS.>'.")
                 conf[key] = "error" if value == "none" else value
             elif key == "isolation.level":
                 if value not in _ISOLATION:
@@ -200,8 +214,12 @@ class Registry:
     def subscribe(self, inst: Instance, topics: list[str] | None, pattern: str | None) -> None:
         if topics is not None and pattern is not None:
             raise ConflictError("Subscriptions to topics, partitions, and patterns are mutually exclusive.")
-        if not topics and pattern is None:
+        if topics is None and pattern is None:
             raise UnprocessableError("A list (of Topics type) or a topic_pattern must be specified.")
+        if topics is not None and not topics:
+            # the Java client's subscribe(emptyList) is an unsubscribe, and Strimzi answers 204
+            self.unsubscribe(inst)
+            return
         if pattern is not None:
             try:
                 re.compile(pattern)
@@ -211,7 +229,7 @@ class Registry:
             if inst.assigned:
                 raise ConflictError("Subscriptions to topics, partitions, and patterns are mutually exclusive.")
             # Java's subscribe(Pattern) matches whole names; librdkafka takes regexes that start with '^'
-            names = [f"^({pattern})$"] if pattern is not None else list(dict.fromkeys(topics or []))
+            names = [f"^({posix_regex(pattern)})$"] if pattern is not None else list(dict.fromkeys(topics or []))
             self._kafka(inst, "Read", lambda: inst.consumer.subscribe(names), names[0])
             inst.topics = [] if pattern is not None else names
             inst.pattern = pattern
@@ -234,6 +252,9 @@ class Registry:
 
     def subscription(self, inst: Instance) -> dict[str, Any]:
         with inst.lock:
+            if not inst.subscribed and not inst.assigned:
+                # librdkafka revokes an unsubscribed assignment a moment later; the Java client at once
+                return {"topics": [], "partitions": []}
             assignment = self._kafka(inst, "Read", inst.consumer.assignment)
         by_topic: dict[str, list[int]] = {}
         for tp in assignment:
@@ -247,8 +268,8 @@ class Registry:
         """Poll once; the JSON array body and its record count. Records refused (406/422) are not skipped."""
         with inst.lock:
             if not inst.subscribed and not inst.assigned:
-                raise ConflictError("Consumer is not subscribed to any topics or assigned any partitions. "
-                                  "Subscribe (POST .../subscription) or assign (POST .../assignments) first.")
+                # Strimzi's 500 (the Java client's IllegalStateException), which its clients expect
+                raise StrimziServerError("Consumer is not subscribed to any topics or assigned any partitions")
             msgs = self._consume(inst, max(0, timeout_ms) / 1000.0)
             out: list[dict[str, Any]] = []
             first: dict[tuple[str, int], int] = {}
@@ -269,6 +290,7 @@ class Registry:
                                            m.timestamp()[1], m.headers(), decode))
                 except TriggerfishError as exc:  # a record the consumer's format cannot show, or the registry down
                     problem = exc
+            inst.last_poll = time.monotonic()
             body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
             if problem is None and max_bytes is not None and len(body) > max_bytes:
                 problem = UnprocessableError("Response exceeds the maximum number of bytes the consumer can receive")
@@ -280,6 +302,7 @@ class Registry:
                     except KafkaException as exc:
                         _log.warning("rewinding %s[%d] to %d: %s", topic, partition, offset, exc)
                 raise problem
+            inst.consumed += len(out)
             return body, len(out)
 
     def _consume(self, inst: Instance, timeout: float) -> list[Any]:
@@ -289,6 +312,12 @@ class Registry:
             left = deadline - time.monotonic()
             wait = max(0.0, min(left, 0.5))
             msgs: list[Any] = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, wait), _first(inst))
+            if msgs and len(msgs) < self._max_poll and left > wait:
+                # a partial batch: give the other partitions' fetches (one broker answers them a moment
+                # apart) a short grace, so a poll returns what the Java client's would
+                grace = min(_GRACE_S, left - wait)
+                msgs += self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll - len(msgs), grace),
+                                    _first(inst))
             if msgs or left <= 0.5 or inst.closing:
                 inst.touch()
                 return msgs
@@ -297,6 +326,7 @@ class Registry:
         with inst.lock:
             if inst.closed:
                 raise ConsumerNotFound(inst.group, inst.name)
+            start = time.monotonic()
             try:
                 if offsets:
                     tps = [TopicPartition(o["topic"], o["partition"], o["offset"]) for o in offsets]
@@ -305,9 +335,12 @@ class Registry:
                     inst.consumer.commit(asynchronous=False)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
-                    return  # nothing consumed since the last commit
-                raise from_kafka(exc, self._identity, "Read", _first(inst), inst.group) from None
+                if not (isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET):
+                    raise from_kafka(exc, self._identity, "Read", _first(inst), inst.group) from None
+                # nothing consumed since the last commit: a commit all the same, as the Java client counts it
+            took = time.monotonic() - start
+            count, total, longest = inst.commits
+            inst.commits = (count + 1, total + took, max(longest, took))
 
     def seek(self, inst: Instance, offsets: list[tuple[str, int, int]]) -> None:
         with inst.lock:

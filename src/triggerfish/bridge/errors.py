@@ -35,6 +35,11 @@ from triggerfish.errors import (
 
 V2_JSON = "application/vnd.kafka.v2+json"
 
+
+class StrimziServerError(TriggerfishError):
+    """A client's mistake that Strimzi answers with 500, and its clients (and tests) expect so: polling an
+    instance with no subscription, a ``Forwarded`` proto that is not http(s), a producer config Kafka refuses."""
+
 #: The HTTP status of each error class; an error whose MRO holds none of these is a bridge bug (500).
 _STATUS: dict[type[TriggerfishError], int] = {
     InvalidRequestError: 400,
@@ -46,6 +51,7 @@ _STATUS: dict[type[TriggerfishError], int] = {
     RequestTooLargeError: 413,
     UnprocessableError: 422,
     KafkaClientError: 500,
+    StrimziServerError: 500,
     UnavailableError: 503,
     ThrottledError: 503,
 }

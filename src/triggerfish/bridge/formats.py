@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triggerfish.bridge.errors import validation
+from triggerfish.bridge.validation import type_of
 from triggerfish.errors import NotAcceptableError, UnprocessableError
 from triggerfish.json_input import loads
 
@@ -131,7 +132,10 @@ def parse_record_list(body: bytes, extra_fields: Iterable[str] = ()) -> dict[str
 
 def records_of(doc: dict[str, Any], encode: Encoder, to_partition: bool = False, any_json: bool = False) -> list[OutRecord]:
     """The records of a produce body, keys and values through ``encode``; ``any_json`` lets them be numbers too."""
-    records = doc.get("records", [])
+    if "records" not in doc:
+        # Strimzi's answer to a body without records (its message is a Java NullPointerException's)
+        raise UnprocessableError('The request body has no "records" array; send {"records": [...]}')
+    records = doc["records"]
     if not isinstance(records, list):
         raise validation([f"/records: Instance type {_type(records)} is invalid. Expected array"])
     allowed = _PARTITION_RECORD_FIELDS if to_partition else _RECORD_FIELDS
@@ -349,16 +353,4 @@ _NAMES = {str: "string", bool: "boolean", int: "integer"}
 
 
 def _type(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
+    return type_of(v)  # Strimzi's validator's names: every number is "number"

@@ -1,4 +1,4 @@
-"""The bridge's answer to browsers: refuse a ``Host`` that does not name it and an ``Origin`` CORS does not allow.
+"""The bridge's answer to browsers: refuse a ``Host`` that does not name it; Strimzi's CORS for an ``Origin``.
 
 A web page can make a browser send requests to a bridge on ``127.0.0.1`` (see
 :mod:`triggerfish.crosssite`). ``Host`` must name the bridge (its binding, the address the connection
@@ -11,26 +11,38 @@ from __future__ import annotations
 
 import re
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triggerfish import crosssite
 from triggerfish.bridge.config import BridgeConfig
 from triggerfish.bridge.errors import error_response
 
+#: The ASGI scope key holding the 403 message for a request from a page whose Origin is not allowed
+#: while CORS is off; the operation answers it once Strimzi's own validation has passed.
+REFUSED_ORIGIN = "triggerfish.bridge.refused_origin"
+
+# Vert.x CorsHandler's answer for an Origin CORS does not allow (a plain-text body, as Strimzi sends it)
+_CORS_REJECTED = b"CORS Rejected - Invalid origin"
+# the request headers Strimzi's CORS preflight allows, in the order it lists them
+_ALLOW_HEADERS = ("access-control-allow-origin,content-length,x-forwarded-proto,x-forwarded-host,origin,"
+                  "x-requested-with,content-type,access-control-allow-methods,accept")
+
 
 def _origin_allowed(config: BridgeConfig, origin: str) -> bool:
-    if not config.cors_enabled:
-        return False
     pattern = config.cors_origins.strip()
     return pattern == "*" or re.fullmatch(pattern, origin) is not None
 
 
 class HostAndOrigin:
-    """ASGI middleware: 403 in Strimzi's body for a foreign ``Host`` or a disallowed ``Origin``."""
+    """ASGI middleware: 403 for a foreign ``Host``; Strimzi's CORS (preflights, ``Access-Control-Allow-Origin``,
+    403 for an Origin not allowed) when ``http.cors.enabled``, and a 403 after validation for any Origin when not."""
 
     def __init__(self, app: ASGIApp, config: BridgeConfig) -> None:
         self.app = app
         self.config = config
+        self._allow_headers = _ALLOW_HEADERS + (",authorization" if config.auth.type != "none" else "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,17 +51,39 @@ class HostAndOrigin:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host, origin = headers.get("host"), headers.get("origin")
         local = str((scope.get("server") or ("", 0))[0] or "")
-        message = None
         if not crosssite.host_allowed(host, local_address=local, bound=self.config.host,
                                       configured=self.config.allowed_hosts):
             name = crosssite.host_name(host or "") or "NAME"
             message = (f"Host header {host!r} does not name this bridge: refused as a possible DNS-rebinding "
                        f"attack by a web page. If clients reach the bridge by that name, add it to "
                        f"http.allowedHosts (e.g. http.allowedHosts={name})")
-        elif origin is not None and not _origin_allowed(self.config, origin):
-            message = (f"Origin {origin} may not call the bridge: a browser sent this request for a web page. "
-                       "To allow it, set http.cors.enabled=true and http.cors.allowedOrigins to a regex matching it")
-        if message is None:
-            await self.app(scope, receive, send)
+            await error_response(403, message)(scope, receive, send)
             return
-        await error_response(403, message)(scope, receive, send)
+        if origin is None:
+            await self.app(scope, receive, send)
+        elif not self.config.cors_enabled:
+            scope[REFUSED_ORIGIN] = (
+                f"Origin {origin} may not call the bridge: a browser sent this request for a web page. "
+                "To allow it, set http.cors.enabled=true and http.cors.allowedOrigins to a regex matching it")
+            await self.app(scope, receive, send)
+        elif not _origin_allowed(self.config, origin):
+            await Response(_CORS_REJECTED, status_code=403)(scope, receive, send)
+        else:
+            await self._cors(scope, receive, send, headers, origin)
+
+    async def _cors(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], origin: str) -> None:
+        allow_origin = "*" if self.config.cors_origins.strip() == "*" else origin
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            await Response(status_code=204, headers={
+                "access-control-allow-origin": allow_origin,
+                "access-control-allow-methods": ",".join(self.config.cors_methods),
+                "access-control-allow-headers": self._allow_headers,
+            })(scope, receive, send)
+            return
+
+        async def send_with_origin(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("access-control-allow-origin", allow_origin)
+            await send(message)
+
+        await self.app(scope, receive, send_with_origin)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -13,7 +13,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Strimzi's (and Prometheus' classic text format's) content type; the body is that format either way.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 class BridgeMetrics:
@@ -34,9 +35,16 @@ class BridgeMetrics:
                                registry=self.registry)
         self._ok = self.produced.labels("ok")
         self._failed = self.produced.labels("error")
+        #: Delivery reports so far, for the Java producer's record-send-total / record-error-total.
+        self.sent_ok = 0
+        self.sent_failed = 0
 
     def record_sent(self, topic: str, ok: bool) -> None:
         (self._ok if ok else self._failed).inc()
+        if ok:
+            self.sent_ok += 1
+        else:
+            self.sent_failed += 1
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
         self.requests.labels(operation, str(status)).inc()

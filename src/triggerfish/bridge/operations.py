@@ -20,7 +20,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from triggerfish.bridge.errors import error_response, internal_error, response_of, status_of
+from triggerfish.bridge.formats import media_type
+from triggerfish.bridge.guard import REFUSED_ORIGIN
 from triggerfish.bridge.services import Services
+from triggerfish.bridge.validation import check_body, check_parameters
 from triggerfish.errors import TriggerfishError
 from triggerfish.operations import OperationMetrics
 
@@ -33,12 +36,27 @@ _Endpoint = Callable[[Request], Awaitable[Response]]
 _OPERATION = "triggerfish.bridge.operation"
 
 
-def operation(name: str, handler: _Handler, *, kafka: bool = True) -> _Endpoint:
-    """``handler`` as the operation ``name``; ``kafka=False`` for the ones that answer without Kafka."""
+def operation(name: str, handler: _Handler, *, kafka: bool = True, handler_validates: bool = False) -> _Endpoint:
+    """``handler`` as the operation ``name``; ``kafka=False`` for the ones that answer without Kafka.
+
+    ``handler_validates``: a non-empty body is checked by the handler as it parses it (the produce path,
+    where a second walk over every record would cost more than the parse), which asks
+    ``validation.check_body`` for Strimzi's error list only for a body it refuses.
+    """
 
     async def endpoint(request: Request) -> Response:
         request.scope[_OPERATION] = name
         services: Services = request.app.state.services
+        # Strimzi validates before anything else runs; a page's refused Origin is answered only after
+        # that, so the answer for a request that could never work is Strimzi's own
+        check_parameters(name, request.path_params, request.query_params)
+        if request.method in ("POST", "PUT"):
+            body = await request.body()
+            if not (handler_validates and body.strip()):
+                check_body(name, media_type(request.headers.get("content-type")), body)
+        refused = request.scope.get(REFUSED_ORIGIN)
+        if refused is not None:
+            return error_response(403, refused)
         if kafka:
             services.health.check()
         return await handler(request, services)

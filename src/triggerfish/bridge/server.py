@@ -1,17 +1,19 @@
 """Run a bridge: the API on ``http.host:http.port`` and the management endpoints on ``http.management.port``.
 
-One uvicorn server listens on both sockets and dispatches by local port, so the two share one event
-loop and one set of Kafka clients. Binding beyond loopback without HTTP authentication is refused
+One uvicorn server listens on both sockets and dispatches by local port (with TLS on, a second, plain
+one serves the management port), so the two share one event loop and one set of Kafka clients. Binding beyond loopback without HTTP authentication is refused
 unless the caller says ``insecure``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -60,32 +62,61 @@ def _bind(host: str, port: int) -> socket.socket:
 
 @dataclass
 class _Prepared:
-    """A bridge ready to run: its uvicorn server and the sockets it will serve (API first)."""
+    """A bridge ready to run: its uvicorn servers and the sockets each serves (API first).
 
-    server: uvicorn.Server
-    sockets: list[socket.socket]
+    One server when the API is plain HTTP (it dispatches the management port by local port); with TLS
+    on, a second, plain one for the management port, as Strimzi keeps probes and metrics on plain HTTP.
+    """
+
+    servers: list[tuple[uvicorn.Server, list[socket.socket]]]
     services: Services
+
+    @property
+    def server(self) -> uvicorn.Server:
+        return self.servers[0][0]
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        return [sock for _, socks in self.servers for sock in socks]
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
         return [s.getsockname()[:2] for s in self.sockets]
 
     def run(self) -> None:
-        self.server.run(sockets=self.sockets)
+        if len(self.servers) == 1:
+            self.server.run(sockets=self.sockets)
+        else:
+            asyncio.run(self._serve_all())
+
+    async def _serve_all(self) -> None:
+        async def stop_together() -> None:
+            # a signal reaches one server's handler; stopping one stops all
+            while not any(server.should_exit for server, _ in self.servers):
+                await asyncio.sleep(0.2)
+            for server, _ in self.servers:
+                server.should_exit = True
+
+        watcher = asyncio.create_task(stop_together())
+        try:
+            await asyncio.gather(*(server.serve(sockets=socks) for server, socks in self.servers))
+        finally:
+            watcher.cancel()
 
     def start_in_thread(self, timeout: float = 10.0) -> threading.Thread:
         """Serve from a background thread (embedding, tests); returns once requests are accepted."""
         thread = threading.Thread(target=self.run, name="triggerfish-bridge", daemon=True)
         thread.start()
         deadline = time.monotonic() + timeout
-        while not self.server.started:
+        while not all(server.started for server, _ in self.servers):
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the bridge did not start")
             time.sleep(0.02)
         return thread
 
     def stop(self, thread: threading.Thread, timeout: float = 30.0) -> None:
-        self.server.should_exit = True
+        for server, _ in self.servers:
+            server.should_exit = True
         thread.join(timeout)
 
 
@@ -95,8 +126,7 @@ def prepare(config: BridgeConfig, insecure: bool = False) -> _Prepared:
     sockets = [_bind(config.host, config.port)]
     management_port = None
     try:
-        if config.management_port is not None and (config.management_port == 0 or config.management_port != config.port) \
-                and config.ssl_certfile is None:
+        if config.management_port is not None and (config.management_port == 0 or config.management_port != config.port):
             sockets.append(_bind(config.host, config.management_port))
             management_port = sockets[1].getsockname()[1]
         services = Services.build(config)
@@ -105,12 +135,25 @@ def prepare(config: BridgeConfig, insecure: bool = False) -> _Prepared:
             sock.close()
         raise
     api = create_app(services)
-    app: ASGIApp = api
-    if management_port is not None:
-        app = _PortDispatch(api, create_app(services, management=True), management_port)
-    uv = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
-                        ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, server_header=False)
-    return _Prepared(uvicorn.Server(uv), sockets, services)
+    common: dict[str, Any] = {"log_level": "warning", "access_log": False, "timeout_keep_alive": 30, "server_header": False}
+    if management_port is None or config.ssl_certfile is None:
+        app: ASGIApp = api
+        if management_port is not None:
+            app = _PortDispatch(api, create_app(services, management=True), management_port)
+        uv = uvicorn.Config(app, lifespan="on", ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, **common)
+        return _count_connections(_Prepared([(uvicorn.Server(uv), sockets)], services))
+    tls = uvicorn.Config(api, lifespan="on", ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, **common)
+    plain = uvicorn.Config(create_app(services, management=True), lifespan="off", **common)
+    return _count_connections(_Prepared([(uvicorn.Server(tls), sockets[:1]), (uvicorn.Server(plain), sockets[1:])],
+                                        services))
+
+
+def _count_connections(prepared: _Prepared) -> _Prepared:
+    """Let ``strimzi_bridge_http_server_active_connections`` read the servers' open connections."""
+    if prepared.services.strimzi is not None:
+        servers = [server for server, _ in prepared.servers]
+        prepared.services.strimzi.connections = lambda: sum(len(s.server_state.connections) for s in servers)
+    return prepared
 
 
 def serve(config: BridgeConfig, insecure: bool = False, on_ready: Callable[[list[tuple[str, int]]], None] | None = None) -> None:

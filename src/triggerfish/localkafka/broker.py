@@ -10,12 +10,18 @@ generated admin password, data and log. Four ports starting at ``port_base``:
 
 The StandardAuthorizer is on with ``allow.everyone.if.no.acl.found=false``, so every principal but
 the super users needs ACLs: authorization failures are real.
+
+The broker is node 0, as in Strimzi's and Kafka's own single-node setups (tests that name the leader
+expect 0). KRaft storage is formatted for one node id, so the data directory is named for its layout:
+``data-node0``. A ``data`` directory an older triggerfish formatted as node 1 is left as it was (a
+broker running on it keeps running) and a fresh one is used from the next start, saying so in the log.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -30,6 +36,12 @@ from pathlib import Path
 
 from triggerfish.errors import LocalKafkaError
 from triggerfish.localkafka import certs, jars
+
+_log = logging.getLogger("triggerfish.localkafka")
+
+#: The broker's KRaft node id; its data directory is named for it (see the module docstring).
+NODE_ID = 0
+_LEGACY_DATA = "data"  # node 1, before the layout had a name
 
 # TRIGGERFISH_KAFKA_PORT_BASE moves the default, e.g. for a second checkout beside a running broker.
 DEFAULT_PORT_BASE = int(os.environ.get("TRIGGERFISH_KAFKA_PORT_BASE", "9092"))
@@ -112,7 +124,11 @@ class Instance:
 
     @property
     def data_dir(self) -> Path:
-        return self.home / "data"
+        return self.home / f"data-node{NODE_ID}"
+
+    @property
+    def legacy_data_dir(self) -> Path:
+        return self.home / _LEGACY_DATA
 
     def pid(self) -> int | None:
         try:
@@ -149,8 +165,8 @@ def _server_properties(inst: Instance, files: certs.CertFiles, password: str) ->
     )
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{p + 3}",
+        "node.id": str(NODE_ID),
+        "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{p + 3}",
         "listeners": (
             f"PLAINTEXT://127.0.0.1:{p},SASL_SSL://127.0.0.1:{p + 1},"
             f"SSL://127.0.0.1:{p + 2},CONTROLLER://127.0.0.1:{p + 3}"
@@ -218,6 +234,18 @@ def _format(libs: Path, inst: Instance, password: str) -> None:
         raise LocalKafkaError(f"formatting Kafka storage failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
+def _note_legacy_data(inst: Instance) -> None:
+    """Say, in the broker's log and on stderr, that an older layout's topics stay where they were."""
+    if not (inst.legacy_data_dir / "meta.properties").exists():
+        return
+    message = (f"the local Kafka broker is node {NODE_ID} now; the data an older triggerfish wrote as node 1 stays "
+               f"in {inst.legacy_data_dir} and is not served (its topics are not in the new broker). Delete it "
+               f"when you no longer need it, or run `triggerfish kafka down` to remove both")
+    _log.warning(message)
+    with open(inst.log_file, "a") as log:
+        log.write(f"[triggerfish] {message}\n")
+
+
 def _wait_ready(inst: Instance, proc: subprocess.Popen[bytes], timeout: float) -> None:
     from confluent_kafka.admin import AdminClient
 
@@ -270,6 +298,7 @@ def up(port_base: int = DEFAULT_PORT_BASE, on_line: Callable[[str], None] | None
     props.write_text(_server_properties(inst, files, password))
     props.chmod(0o600)
     if not (inst.data_dir / "meta.properties").exists():
+        _note_legacy_data(inst)
         _format(libs, inst, password)
     with open(inst.log_file, "ab") as log:
         proc = subprocess.Popen(

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from triggerfish.bridge import formats
 from triggerfish.bridge.consumers import Instance
-from triggerfish.bridge.errors import response_of
+from triggerfish.bridge.errors import StrimziServerError, response_of
 from triggerfish.bridge.formats import APPLICATION_JSON
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.wire import empty, int_param, json_response, read_body
-from triggerfish.errors import ConsumerNotFound, InvalidRequestError, NotAcceptableError, UnavailableError
+from triggerfish.errors import ConsumerNotFound, NotAcceptableError, UnavailableError
 
 
 def _base_uri(request: Request, name: str) -> str:
@@ -37,9 +36,9 @@ def _base_uri(request: Request, name: str) -> str:
     if host is None:
         host, proto = h.get("host") or f"{request.url.hostname}:{request.url.port}", request.url.scheme
     proto = (proto or "http").lower()
-    if proto not in ("http", "https"):
-        raise InvalidRequestError(f"{proto} is not a valid schema/proto.")
     if ":" not in host.rsplit("]", 1)[-1]:
+        if proto not in ("http", "https"):  # no default port to add: Strimzi's 500
+            raise StrimziServerError(f"{proto} is not a valid schema/proto.")
         host = f"{host}:{443 if proto == 'https' else 80}"
     path = h.get("x-forwarded-path") or request.url.path
     if not path.endswith("/"):
@@ -52,13 +51,13 @@ async def _create_consumer(request: Request, s: Services) -> Response:
         raise UnavailableError("Consumer is disabled in config. To enable consumer update http.consumer.enabled to true")
     body = formats.parse_consumer(await read_body(request, required=False))
     group = request.path_params["groupid"]
-    inst = await run_in_threadpool(s.consumers.create, group, body)
+    inst = await s.executor.run(s.consumers.create, group, body)
     s.metrics.consumers.set(len(s.consumers))
     return json_response({"instance_id": inst.name, "base_uri": _base_uri(request, inst.name)})
 
 
 async def _delete_consumer(request: Request, s: Services) -> Response:
-    await run_in_threadpool(s.consumers.delete, request.path_params["groupid"], request.path_params["name"])
+    await s.executor.run(s.consumers.delete, request.path_params["groupid"], request.path_params["name"])
     s.metrics.consumers.set(len(s.consumers))
     return empty()
 
@@ -70,12 +69,12 @@ def _instance(request: Request, s: Services) -> Instance:
 async def _subscribe(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"topics": "strings", "topic_pattern": "string"})
-    await run_in_threadpool(s.consumers.subscribe, inst, doc.get("topics"), doc.get("topic_pattern"))
+    await s.executor.run(s.consumers.subscribe, inst, doc.get("topics"), doc.get("topic_pattern"))
     return empty()
 
 
 async def _list_subscriptions(request: Request, s: Services) -> Response:
-    return json_response(await run_in_threadpool(s.consumers.subscription, _instance(request, s)))
+    return json_response(await s.executor.run(s.consumers.subscription, _instance(request, s)))
 
 
 async def _unsubscribe(request: Request, s: Services) -> Response:
@@ -83,14 +82,14 @@ async def _unsubscribe(request: Request, s: Services) -> Response:
         inst = _instance(request, s)
     except ConsumerNotFound as err:
         return response_of(err, APPLICATION_JSON)  # the spec declares application/json for this 404
-    await run_in_threadpool(s.consumers.unsubscribe, inst)
+    await s.executor.run(s.consumers.unsubscribe, inst)
     return empty()
 
 
 async def _assign(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"partitions": "partitions"})
-    await run_in_threadpool(s.consumers.assign, inst, doc.get("partitions", []))
+    await s.executor.run(s.consumers.assign, inst, doc.get("partitions", []))
     return empty()
 
 
@@ -101,7 +100,7 @@ async def _poll(request: Request, s: Services) -> Response:
     if inst.subscribed or inst.assigned:
         if request.headers.get("accept") != inst.format.content_type:
             raise NotAcceptableError("Consumer format does not match the embedded format requested by the Accept header.")
-    body, count = await run_in_threadpool(s.consumers.poll, inst, timeout or 0, max_bytes)
+    body, count = await s.executor.run(s.consumers.poll, inst, timeout or 0, max_bytes)
     s.metrics.consumed.inc(count)
     return Response(body, media_type=inst.format.content_type)
 
@@ -110,7 +109,7 @@ async def _commit(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     body = await read_body(request, required=False)
     doc = formats.parse_object(body, {"offsets": "offsets"}) if body.strip() else {}
-    await run_in_threadpool(s.consumers.commit, inst, doc.get("offsets"))
+    await s.executor.run(s.consumers.commit, inst, doc.get("offsets"))
     return empty()
 
 
@@ -118,7 +117,7 @@ async def _seek(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"offsets": "offsets"})
     offsets = [(o["topic"], o["partition"], o["offset"]) for o in doc.get("offsets", [])]
-    await run_in_threadpool(s.consumers.seek, inst, offsets)
+    await s.executor.run(s.consumers.seek, inst, offsets)
     return empty()
 
 
@@ -126,7 +125,7 @@ def _seek_to(beginning: bool) -> Callable[[Request, Services], Awaitable[Respons
     async def handler(request: Request, s: Services) -> Response:
         inst = _instance(request, s)
         doc = formats.parse_object(await read_body(request), {"partitions": "partitions"})
-        await run_in_threadpool(s.consumers.seek_to, inst, doc.get("partitions", []), beginning)
+        await s.executor.run(s.consumers.seek_to, inst, doc.get("partitions", []), beginning)
         return empty()
 
     return handler

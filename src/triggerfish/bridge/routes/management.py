@@ -5,7 +5,6 @@ strimzi/strimzi-kafka-bridge), served as is."""
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
 from starlette.requests import Request
@@ -17,16 +16,12 @@ from triggerfish.bridge.formats import APPLICATION_JSON
 from triggerfish.bridge.metrics import CONTENT_TYPE as METRICS_TYPE
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
+from triggerfish.bridge.validation import spec_bytes
 from triggerfish.bridge.wire import json_response
-
-_SPEC: bytes | None = None
 
 
 def _spec() -> dict[str, Any]:
-    global _SPEC
-    if _SPEC is None:
-        _SPEC = resources.files("triggerfish.bridge").joinpath("openapi.json").read_bytes()
-    spec: dict[str, Any] = json.loads(_SPEC)
+    spec: dict[str, Any] = json.loads(spec_bytes())  # a fresh copy: a request may set its basePath
     return spec
 
 

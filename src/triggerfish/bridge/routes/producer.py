@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from triggerfish.bridge import formats
-from triggerfish.bridge.errors import unsupported_body
+from triggerfish.bridge.errors import StrimziServerError, unsupported_body
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
+from triggerfish.bridge.validation import check_body
 from triggerfish.bridge.wire import bool_param, empty, json_response, path_int
-from triggerfish.errors import NotFoundError, UnavailableError, UnsupportedMediaTypeError
+from triggerfish.errors import InvalidRequestError, UnavailableError, UnsupportedMediaTypeError
 
 
 async def _send_to_topic(request: Request, s: Services) -> Response:
@@ -25,6 +25,8 @@ async def _send_to_partition(request: Request, s: Services) -> Response:
 
 async def _send(request: Request, s: Services, partition: int | None) -> Response:
     if s.producer is None:
+        if s.producer_error is not None:
+            raise StrimziServerError(s.producer_error)
         raise UnavailableError("Producer is disabled in config. To enable producer update http.producer.enabled to true")
     fmt = formats.format_of(request.headers.get("content-type"))
     if fmt is None:
@@ -35,13 +37,18 @@ async def _send(request: Request, s: Services, partition: int | None) -> Respons
     if fmt.uses_registry:
         records, schema_ids = await _schema_records(request, s, fmt, topic, partition is not None)
     else:
-        records = formats.parse_records(await request.body(), fmt, to_partition=partition is not None)
+        body = await request.body()
+        try:
+            records = formats.parse_records(body, fmt, to_partition=partition is not None)
+        except InvalidRequestError:
+            # the list Strimzi's validator gives, when its schema refuses the body too
+            check_body("send" if partition is None else "sendToPartition", fmt.content_type, body)
+            raise
+    wanted = max([partition if partition is not None else (r.partition or 0) for r in records], default=0)
     count = s.producer.known(topic)
-    if count is None or (partition is not None and partition >= count):
-        count = await run_in_threadpool(s.producer.partitions, topic)
-    if partition is not None and not 0 <= partition < count:
-        raise NotFoundError("The specified topic partition was not found.", f"{topic}-{partition}")
-    results = await s.producer.send(topic, records, partition, wait=not is_async)
+    if count is None or wanted >= count:
+        count = await s.executor.run(s.producer.partitions, topic)
+    results = await s.producer.send(topic, records, partition, wait=not is_async, partition_count=count)
     if is_async:
         return empty(204)
     return json_response({**schema_ids, "offsets": results})
@@ -56,12 +63,12 @@ async def _schema_records(request: Request, s: Services, fmt: formats.Format, to
             f"schema.registry.url in the bridge properties, or send {formats.Format.JSON.content_type} / "
             f"{formats.Format.BINARY.content_type}")
     doc = formats.parse_record_list(await request.body(), formats.SCHEMA_FIELDS)
-    produced = await run_in_threadpool(s.schemas.produce_body, doc, fmt, topic, to_partition)
+    produced = await s.executor.run(s.schemas.produce_body, doc, fmt, topic, to_partition)
     return produced.records, {"key_schema_id": produced.key_schema_id, "value_schema_id": produced.value_schema_id}
 
 
 ROUTES = [
-    Route("/topics/{topicname}", operation("send", _send_to_topic), methods=["POST"]),
-    Route("/topics/{topicname}/partitions/{partitionid}", operation("sendToPartition", _send_to_partition),
-          methods=["POST"]),
+    Route("/topics/{topicname}", operation("send", _send_to_topic, handler_validates=True), methods=["POST"]),
+    Route("/topics/{topicname}/partitions/{partitionid}",
+          operation("sendToPartition", _send_to_partition, handler_validates=True), methods=["POST"]),
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,25 +15,25 @@ from triggerfish.errors import UnprocessableError
 
 
 async def _list_topics(request: Request, s: Services) -> Response:
-    return json_response(await run_in_threadpool(s.topics.names))
+    return json_response(await s.executor.run(s.topics.names))
 
 
 async def _get_topic(request: Request, s: Services) -> Response:
-    return json_response(await run_in_threadpool(s.topics.metadata, request.path_params["topicname"]))
+    return json_response(await s.executor.run(s.topics.metadata, request.path_params["topicname"]))
 
 
 async def _list_partitions(request: Request, s: Services) -> Response:
-    return json_response(await run_in_threadpool(s.topics.partitions, request.path_params["topicname"]))
+    return json_response(await s.executor.run(s.topics.partitions, request.path_params["topicname"]))
 
 
 async def _get_partition(request: Request, s: Services) -> Response:
     p = path_int(request, "partitionid")
-    return json_response(await run_in_threadpool(s.topics.partition, request.path_params["topicname"], p))
+    return json_response(await s.executor.run(s.topics.partition, request.path_params["topicname"], p))
 
 
 async def _get_offsets(request: Request, s: Services) -> Response:
     p = path_int(request, "partitionid")
-    return json_response(await run_in_threadpool(s.topics.offsets, request.path_params["topicname"], p))
+    return json_response(await s.executor.run(s.topics.offsets, request.path_params["topicname"], p))
 
 
 async def _create_topic(request: Request, s: Services) -> Response:
@@ -43,7 +42,7 @@ async def _create_topic(request: Request, s: Services) -> Response:
         raise UnprocessableError("Request body must be a JSON object with topic_name")
     doc = formats.parse_object(body, {"topic_name": "string", "partitions_count": "int|null",
                                       "replication_factor": "int|null"}, required=("topic_name",))
-    await run_in_threadpool(s.topics.create, doc["topic_name"], doc.get("partitions_count"), doc.get("replication_factor"))
+    await s.executor.run(s.topics.create, doc["topic_name"], doc.get("partitions_count"), doc.get("replication_factor"))
     return empty(201)
 
 
