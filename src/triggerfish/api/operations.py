@@ -39,14 +39,7 @@ def operation(name: str, endpoint: Endpoint) -> Endpoint:
         await check_content_type(request, name)
         key = request.app.state.access_key
         if key is not None:
-            sigv4.verify(
-                key,
-                method=request.method,
-                raw_path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
-                query_string=request.scope.get("query_string", b"").decode("latin-1"),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
-                body=await request.body(),
-            )
+            sigv4.verify_scope(key, request.scope, await request.body())
         return await endpoint(request)
 
     handle.__name__ = name
