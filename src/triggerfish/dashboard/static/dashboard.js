@@ -131,9 +131,11 @@
   }
 
   // ---------------------------------------------------------------- lag chart (SVG of our own)
-  const W = 600, H = 150, PAD_L = 44, PAD_R = 8, PAD_T = 8, PAD_B = 20;
+  const H = 150, PAD_L = 44, PAD_R = 8, PAD_T = 8, PAD_B = 20;
 
   function lagChart(mapping, now) {
+    // drawn at about the size it is shown, so its labels stay readable on a phone
+    const W = Math.round(Math.min(600, Math.max(280, document.getElementById("mappings-body").clientWidth - 32)));
     const series = (mapping.Lag || []).filter((s) => s.Samples.length);
     const figure = el("figure", { class: "chart" });
     const caption = el("figcaption", {});
@@ -171,8 +173,8 @@
         class: "lag-text", "data-topic": s.Topic, "data-partition": s.Partition, "data-lag-now": last[1],
         "data-lag-max": Math.max(...values),
       }, el("span", { class: `key ${cls}`, "aria-hidden": "true" }),
-      `${s.Topic}-${s.Partition}: lag now ${last[1]}, highest ${Math.max(...values)}, lowest ${Math.min(...values)}, `
-        + `first ${first[1]} ${ago(now - first[0])} ago (${values.length} samples).`));
+      `${s.Topic}-${s.Partition}: lag now ${last[1]}; highest ${Math.max(...values)}, lowest ${Math.min(...values)} `
+        + `over the last ${ago(now - first[0])} (${values.length} samples, the first ${first[1]}).`));
     });
     caption.append(el("p", {}, `${name}, last ${ago(span)}:`), list);
     figure.append(chart, caption);
@@ -180,7 +182,7 @@
   }
 
   // ---------------------------------------------------------------- sections
-  function mappingCard(m, now) {
+  function mappingCard(m, now, fleet) {
     const card = el("article", { class: "card", tabindex: 0, "data-key": `mapping-${m.UUID}`, "data-uuid": m.UUID,
       "aria-label": `Mapping ${m.FunctionName} ← ${(m.Topics || []).join(", ")}` });
     card.append(el("header", {},
@@ -203,9 +205,10 @@
     }
     card.append(lagChart(m, now));
     if ((m.Partitions || []).length) {
+      const owner = fleet ? [{ label: "Owner" }] : [];
       card.append(table(`partitions-${m.UUID}`, `Partitions of ${m.FunctionName}`,
-        [{ label: "Partition" }, { label: "Owner" }, { label: "Committed", num: 1 }, { label: "End", num: 1 }, { label: "Lag", num: 1 }],
-        m.Partitions.map((p) => [`${p.Topic}-${p.Partition}`, p.Owner, p.CommittedOffset, p.EndOffset, p.Lag])));
+        [{ label: "Partition" }, ...owner, { label: "Committed", num: 1 }, { label: "End", num: 1 }, { label: "Lag", num: 1 }],
+        m.Partitions.map((p) => [`${p.Topic}-${p.Partition}`, ...(fleet ? [p.Owner] : []), p.CommittedOffset, p.EndOffset, p.Lag])));
     }
     return card;
   }
@@ -213,7 +216,7 @@
   function renderMappings(doc) {
     const now = doc.GeneratedAt;
     if (!doc.Mappings.length) return [el("p", { class: "empty" }, "No event source mappings.")];
-    return [el("div", { class: "cards" }, doc.Mappings.map((m) => mappingCard(m, now)))];
+    return [el("div", { class: "cards" }, doc.Mappings.map((m) => mappingCard(m, now, Boolean(doc.Cluster))))];
   }
 
   function renderFunctions(doc) {
