@@ -22,7 +22,7 @@ from triggerfish.api.bodylimit import BodyLimit
 from triggerfish.api.concurrency import ConcurrencyLimits
 from triggerfish.api.errors import handle_error
 from triggerfish.api.metrics import metrics_endpoint
-from triggerfish.api.operations import Endpoint, Operations, operation
+from triggerfish.api.operations import Endpoint, Operations, check_signature, operation, signature_required
 from triggerfish.api.trust import URL_PREFIX, HostAndOrigin, Trust
 from triggerfish.api.wire import json_response
 from triggerfish.dashboard import routes as dashboard
@@ -94,7 +94,7 @@ def routes() -> list[Route]:
         Route("/readyz", _ready, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/ready", _ready, methods=["GET"]),
-        *dashboard.routes(),
+        *dashboard.routes(check_signature, signature_required),
         Route("/{rest:path}", _unknown_operation, methods=url_methods),
     ]
     return table

@@ -6,11 +6,16 @@
 
 Every answer forbids framing and sniffing, and the page's Content-Security-Policy allows only its own
 script and styles (no inline code, no other origin). ``start`` begins sampling lag for the charts.
+Who may read the document is the control API's policy, handed in (``routes(check, required)``): with
+``--require-auth`` a SigV4 signature with the configured key, which the page makes in the browser from the
+key typed into its sign-in form (kept in the tab's ``sessionStorage``; the secret never crosses the wire).
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -19,9 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from triggerfish.api.backend import Backend
-from triggerfish.api.wire import json_response
-from triggerfish.dashboard import access, state
+from triggerfish.dashboard import state
 from triggerfish.dashboard.history import INTERVAL_S, LagHistory, Sampler
 from triggerfish.dashboard.lags import LagSampling
 
@@ -36,6 +39,12 @@ _HEADERS = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"
             "X-Frame-Options": "DENY"}
 
 
+#: Raises (an authentication error the app answers) unless the request may read the document.
+Check = Callable[[Request], Awaitable[None]]
+#: Whether the document needs a signature (the page then shows its sign-in form).
+Required = Callable[[Request], bool]
+
+
 @dataclass
 class Dashboard:
     """This app's lag history and the thread sampling it (``app.state.dashboard``)."""
@@ -48,10 +57,13 @@ def _asset(name: str) -> bytes:
     return (resources.files("triggerfish.dashboard") / "static" / name).read_bytes()
 
 
-async def page(request: Request) -> Response:
-    mode = "sigv4" if access.auth_required(request) else "none"
-    body = _asset("index.html").decode().replace("{{auth}}", mode).replace("{{state}}", STATE_PATH)
-    return Response(body, media_type="text/html; charset=utf-8", headers={**_HEADERS, "Cache-Control": "no-store"})
+def _page(required: Required) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        mode = "sigv4" if required(request) else "none"
+        body = _asset("index.html").decode().replace("{{auth}}", mode).replace("{{state}}", STATE_PATH)
+        return Response(body, media_type="text/html; charset=utf-8", headers={**_HEADERS, "Cache-Control": "no-store"})
+
+    return page
 
 
 async def asset(request: Request) -> Response:
@@ -61,18 +73,23 @@ async def asset(request: Request) -> Response:
     return Response(_asset(name), media_type=_ASSETS[name], headers={**_HEADERS, "Cache-Control": "no-cache"})
 
 
-async def document(request: Request) -> Response:
-    await access.check(request)
-    backend: Backend = request.app.state.backend
-    dashboard: Dashboard = request.app.state.dashboard
-    body = await state.build(backend, dashboard.history, time.time())
-    return json_response(body, headers={**_HEADERS, "Cache-Control": "no-store"})
+def _document(check: Check) -> Callable[[Request], Awaitable[Response]]:
+    async def document(request: Request) -> Response:
+        await check(request)
+        backend: state.Source = request.app.state.backend
+        dashboard: Dashboard = request.app.state.dashboard
+        body = await state.build(backend, dashboard.history, time.time())
+        return Response(json.dumps(body), media_type="application/json",
+                        headers={**_HEADERS, "Cache-Control": "no-store"})
+
+    return document
 
 
-def routes() -> list[Route]:
+def routes(check: Check, required: Required) -> list[Route]:
+    """The dashboard's routes; ``check`` and ``required`` are the control API's authentication policy."""
     return [
-        Route("/", page, methods=["GET"]),
-        Route(STATE_PATH, document, methods=["GET"]),
+        Route("/", _page(required), methods=["GET"]),
+        Route(STATE_PATH, _document(check), methods=["GET"]),
         Route(STATIC_PATH + "/{name}", asset, methods=["GET"]),
     ]
 

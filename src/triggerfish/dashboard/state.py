@@ -17,11 +17,11 @@ Nothing here holds a secret: mapping configurations are reduced to names, sizes 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from prometheus_client import REGISTRY
 
-from triggerfish.api.backend import Backend
 from triggerfish.dashboard.history import LagHistory
 from triggerfish.dashboard.lags import FleetView
 from triggerfish.esm import failures
@@ -32,6 +32,22 @@ from triggerfish.functions.stats import STATS
 #: Bumped when a member changes meaning or goes away (members may be added without it).
 VERSION = 1
 _SHOWN_CONFIG = ("Topics", "BatchSize", "MaximumBatchingWindowInSeconds", "StartingPosition", "FunctionArn")
+
+
+class FunctionLike(Protocol):
+    """A function as the control API lists it (``api.backend.FunctionInfo``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def reserved_concurrency(self) -> int | None: ...
+
+
+class Source(Protocol):
+    """What the document is built from: the control API's backend (``api.backend.Backend``)."""
+
+    def list_functions(self) -> Sequence[FunctionLike]: ...
+    async def list_mappings(self) -> list[dict[str, Any]]: ...
 
 
 def _problem(status: dict[str, Any] | None, fleet: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -86,7 +102,7 @@ def _sample(name: str, labels: dict[str, str]) -> int:
     return int(REGISTRY.get_sample_value(name, labels) or 0)
 
 
-def function_entries(backend: Backend, mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def function_entries(backend: Source, mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Invocations, errors, throttles and duration percentiles per function, and what its mappings sent it."""
     by_function: dict[str, list[str]] = defaultdict(list)
     for m in mappings:
@@ -126,7 +142,7 @@ def cluster_entry(fleet: FleetView | None, mappings: list[dict[str, Any]]) -> di
     return {"Problem": fleet.problem(), "Replicas": replicas}
 
 
-async def build(backend: Backend, history: LagHistory, now: float) -> dict[str, Any]:
+async def build(backend: Source, history: LagHistory, now: float) -> dict[str, Any]:
     """The whole document."""
     engine: Engine | None = getattr(backend, "engine", None)
     fleet_view: FleetView | None = getattr(backend, "fleet", None)
