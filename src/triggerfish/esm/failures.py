@@ -12,19 +12,12 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from triggerfish.esm.retry import RecordLike
 
 #: How many deliveries are kept; older ones are forgotten.
 KEPT = 50
-
-
-class _Located(Protocol):
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ class FailureLog:
 RECENT = FailureLog()
 
 
-def record(target: str, records: Sequence[_Located], condition: str, function_arn: str, invoke_count: int,
+def record(target: str, records: Sequence[RecordLike], condition: str, function_arn: str, invoke_count: int,
            mapping_uuid: str, error_type: str | None = None, *, log: FailureLog = RECENT) -> None:
     """Note that ``records`` were delivered to ``target`` for ``condition``."""
     spans: dict[tuple[str, int], list[int]] = {}
