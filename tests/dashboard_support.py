@@ -33,8 +33,8 @@ class DashStack:
         code = write_handler(tmp_path, "rec", RECORDER)
         write_handler(tmp_path, "boom", BOOM)
         self.out = tmp_path / "out.jsonl"
-        env = {"Environment": {"Variables": {"OUT": str(self.out)}}}
-        functions = [function_config(code, name="rec", **env), function_config(code, "boom.handler", name="boom")]
+        env: dict[str, Any] = {"Environment": {"Variables": {"OUT": str(self.out)}}}
+        functions = [function_config(code, "rec.handler", "rec", **env), function_config(code, "boom.handler", "boom")]
         self.app = App(functions, [], state=tmp_path / "state.db", api=False).start()
         self.api = create_app(EngineBackend(self.app.runtime, self.app.engine), access_key=access_key)
         self.api.state.dashboard.sampler.set_interval(sample_s)
@@ -46,11 +46,12 @@ class DashStack:
     def state(self) -> dict[str, Any]:
         answer = httpx.get(self.url + "/dashboard/state.json", timeout=10)
         assert answer.status_code == 200, answer.text
-        body: dict[str, Any] = answer.json()
+        body = answer.json()
+        assert isinstance(body, dict)
         return body
 
     def mapping(self, uuid: str) -> dict[str, Any]:
-        found = [m for m in self.state()["Mappings"] if m["UUID"] == uuid]
+        found: list[dict[str, Any]] = [m for m in self.state()["Mappings"] if m["UUID"] == uuid]
         assert found, f"mapping {uuid} not on the dashboard"
         return found[0]
 

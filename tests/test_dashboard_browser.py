@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, ViewportSize, sync_playwright
 
 from dashboard_support import DashStack, kafka_mapping
 from esm_helpers import produce, wait_until
@@ -29,8 +29,8 @@ from triggerfish.functions.runtime import FunctionRuntime
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = os.environ.get("TRIGGERFISH_DASHBOARD_SCREENSHOTS")
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +46,19 @@ def browser() -> Iterator[Browser]:
 class Watched:
     """A page with every console error, uncaught exception and dialog (an injected ``alert``) collected."""
 
-    def __init__(self, browser: Browser, viewport: dict[str, int] = DESKTOP, scheme: Any = "light") -> None:
+    def __init__(self, browser: Browser, viewport: ViewportSize = DESKTOP, scheme: Any = "light") -> None:
         self.context = browser.new_context(viewport=viewport, color_scheme=scheme)
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
+        self.page.on("dialog", self._dialog)
         self.page.on("request", lambda r: self.requests.append(f"{r.url} {r.headers}"))
+
+    def _dialog(self, dialog: Dialog) -> None:  # alert() from injected markup would land here
+        self.errors.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
 
     def close(self) -> None:
         self.context.close()
@@ -73,7 +77,7 @@ def lag_max(page: Page, uuid: str) -> list[int]:
 
 
 @pytest.mark.kafka
-def test_dashboard_in_a_browser(kafka, make_topic, tmp_path: Path, browser: Browser) -> None:
+def test_dashboard_in_a_browser(kafka: Any, make_topic: Callable[..., str], tmp_path: Path, browser: Browser) -> None:
     stack = DashStack(tmp_path)
     watched = Watched(browser)
     page = watched.page
@@ -121,7 +125,10 @@ def test_dashboard_in_a_browser(kafka, make_topic, tmp_path: Path, browser: Brow
         detail = page.locator(f'article[data-uuid="{failing}"] [data-field="Detail"]')
         wait_until(lambda: "<img src=x onerror=alert(1)>" in (detail.inner_text() if detail.count() else ""),
                    message="the handler's error text shown")
-        page.locator("#failures-body td", has_text="RetryAttemptsExhausted").wait_for()
+        row = page.locator("#failures-body tr", has_text=failing)
+        row.wait_for()
+        assert "RetryAttemptsExhausted" in row.inner_text() and f"kafka://{dlq}" in row.inner_text()
+        assert f"{failing_topic}-0 0–0 (1)" in row.inner_text()
         assert page.locator("img").count() == 0
 
         # keyboard: the skip link, then into the mappings and their tables, with a visible focus ring

@@ -5,8 +5,9 @@ destinations), and the control API's SigV4 requirement applied to the document."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -78,7 +79,8 @@ def test_document_requires_the_api_signature_when_the_api_does(tmp_path: Path) -
 
 
 @pytest.mark.kafka
-def test_document_shows_mappings_problems_lag_functions_and_failures(kafka, make_topic, tmp_path: Path) -> None:
+def test_document_shows_mappings_problems_lag_functions_and_failures(kafka: Any, make_topic: Callable[..., str],
+                                                                    tmp_path: Path) -> None:
     stack = DashStack(tmp_path)
     try:
         topic, dlq = make_topic(partitions=2), make_topic()
