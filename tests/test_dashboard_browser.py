@@ -12,15 +12,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import uuid as uuidlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, ViewportSize, sync_playwright
 
 from dashboard_support import DashStack, kafka_mapping
-from esm_helpers import produce, wait_until
+from esm_helpers import RECORDER, function_dict, produce, wait_until, write_config, write_handler
+from fleet_helpers import Fleet
 from triggerfish.api.app import create_app
 from triggerfish.api.engine import EngineBackend
 from triggerfish.api.server import ApiServer
@@ -198,3 +201,41 @@ def test_signed_in_page_signs_its_requests_and_never_sends_the_secret(browser: B
     finally:
         watched.close()
         server.stop()
+
+
+@pytest.mark.kafka
+def test_fleet_replicas_and_the_partitions_they_own(kafka: Any, make_topic: Callable[..., str], tmp_path: Path,
+                                                    browser: Browser) -> None:
+    code = write_handler(tmp_path, "rec", RECORDER)
+    fn = function_dict(code, "rec.handler", Environment={"Variables": {"OUT": str(tmp_path / "out.jsonl")}})
+    fleet = Fleet(write_config(tmp_path / "triggerfish.yaml", [fn], []), tmp_path,
+                  cluster=f"dash-{uuidlib.uuid4().hex[:8]}", bootstrap=kafka.bootstrap)
+    watched = Watched(browser)
+    try:
+        fleet.start(2)
+        topic = make_topic(partitions=2)
+        uuid = fleet.client(1).create_event_source_mapping(**kafka_mapping(topic, kafka.bootstrap, "f"))["UUID"]
+
+        def owners() -> dict[str, list[str]]:
+            doc = httpx.get(fleet.replicas[2].url + "/dashboard/state.json", timeout=10).json()
+            cluster = doc["Cluster"] or {"Replicas": []}
+            return {r["Id"]: sorted(f"{p['Topic']}-{p['Partition']}" for p in r["Partitions"] if p["MappingUUID"] == uuid)
+                    for r in cluster["Replicas"]}
+
+        owned = wait_until(lambda: (o := owners()) and sorted(o) == ["r1", "r2"] and all(o.values()) and o,
+                           timeout=60, message="each replica owns a partition, seen from r2")
+        assert sorted(owned["r1"] + owned["r2"]) == [f"{topic}-0", f"{topic}-1"]
+
+        page = watched.page
+        page.goto(fleet.replicas[2].url + "/?refresh=500")
+        for replica, parts in owned.items():
+            row = page.locator("#cluster-body tr", has_text=replica)
+            row.wait_for()
+            assert ", ".join(parts) in row.inner_text()
+        partitions = page.locator(f'article[data-uuid="{uuid}"] table')
+        partitions.wait_for()
+        assert "Owner" in partitions.inner_text()
+        assert watched.errors == []
+    finally:
+        watched.close()
+        fleet.stop()
