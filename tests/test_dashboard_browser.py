@@ -133,6 +133,8 @@ def test_dashboard_in_a_browser(kafka: Any, make_topic: Callable[..., str], tmp_
         assert "RetryAttemptsExhausted" in row.inner_text() and f"kafka://{dlq}" in row.inner_text()
         assert f"{failing_topic}-0 0–0 (1)" in row.inner_text()
         assert page.locator("img").count() == 0
+        summary = page.locator("ul.overview").inner_text()
+        assert "3 mapping(s)" in summary and "2 with a PROBLEM" in summary and "total lag 0" in summary
 
         # keyboard: the skip link, then into the mappings and their tables, with a visible focus ring
         page.keyboard.press("Tab")

@@ -213,10 +213,22 @@
     return card;
   }
 
+  function overview(doc) {
+    const states = {};
+    for (const m of doc.Mappings) states[m.State] = (states[m.State] || 0) + 1;
+    const problems = doc.Mappings.filter((m) => String(m.LastProcessingResult).startsWith("PROBLEM")).length;
+    const lag = doc.Mappings.flatMap((m) => m.Partitions).reduce((sum, p) => sum + (p.Lag || 0), 0);
+    const items = [`${doc.Mappings.length} mapping(s): `
+      + Object.entries(states).sort().map(([state, n]) => `${n} ${state}`).join(", "),
+    `${problems} with a PROBLEM`, `total lag ${lag}`, `${doc.Failures.length} recent failure(s) sent to destinations`];
+    return el("ul", { class: "overview", "aria-label": "Overview" },
+      items.map((text, i) => el("li", { class: i === 1 && problems ? "fail" : null }, text)));
+  }
+
   function renderMappings(doc) {
     const now = doc.GeneratedAt;
     if (!doc.Mappings.length) return [el("p", { class: "empty" }, "No event source mappings.")];
-    return [el("div", { class: "cards" }, doc.Mappings.map((m) => mappingCard(m, now, Boolean(doc.Cluster))))];
+    return [overview(doc), el("div", { class: "cards" }, doc.Mappings.map((m) => mappingCard(m, now, Boolean(doc.Cluster))))];
   }
 
   function renderFunctions(doc) {
