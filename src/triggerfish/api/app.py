@@ -1,4 +1,5 @@
-"""The HTTP server's Starlette app: Lambda's control API, function URLs, ``/metrics``, ``/healthz`` (liveness)
+"""The HTTP server's Starlette app: Lambda's control API, function URLs, ``/metrics``, the dashboard
+(``GET /``, ``triggerfish.dashboard``), ``/healthz`` (liveness)
 and ``/readyz`` (readiness: 503 until the state is loaded and every enabled mapping passed its setup
 stages and joined its consumer group; also served as ``/health`` and ``/ready``).
 
@@ -21,9 +22,10 @@ from triggerfish.api.bodylimit import BodyLimit
 from triggerfish.api.concurrency import ConcurrencyLimits
 from triggerfish.api.errors import handle_error
 from triggerfish.api.metrics import metrics_endpoint
-from triggerfish.api.operations import Endpoint, Operations, operation
+from triggerfish.api.operations import Endpoint, Operations, check_signature, operation, signature_required
 from triggerfish.api.trust import URL_PREFIX, HostAndOrigin, Trust
 from triggerfish.api.wire import json_response
+from triggerfish.dashboard import routes as dashboard
 from triggerfish.errors import TriggerfishError, UnknownOperationError
 
 
@@ -92,6 +94,7 @@ def routes() -> list[Route]:
         Route("/readyz", _ready, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/ready", _ready, methods=["GET"]),
+        *dashboard.routes(check_signature, signature_required),
         Route("/{rest:path}", _unknown_operation, methods=url_methods),
     ]
     return table
@@ -121,4 +124,5 @@ def create_app(
     app.state.trust = trust
     app.state.limits = ConcurrencyLimits()
     app.state.background = set()  # Event invocations in flight, kept referenced until done
+    dashboard.start(app)
     return app

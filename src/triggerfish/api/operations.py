@@ -31,22 +31,25 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _OPERATION = "triggerfish.operation"
 
 
+async def check_signature(request: Request) -> None:
+    """Raise an AuthenticationError unless the request is signed with the app's key (when it has one)."""
+    key: sigv4.AccessKey | None = request.app.state.access_key
+    if key is not None:
+        sigv4.verify_scope(key, request.scope, await request.body())
+
+
+def signature_required(request: Request) -> bool:
+    """Whether the app checks signatures (``--require-auth``)."""
+    return request.app.state.access_key is not None
+
+
 def operation(name: str, endpoint: Endpoint) -> Endpoint:
     """``endpoint`` as the control-API operation ``name``: signed (when a key is set) and measured."""
 
     async def handle(request: Request) -> Response:
         request.scope[_OPERATION] = name
         await check_content_type(request, name)
-        key = request.app.state.access_key
-        if key is not None:
-            sigv4.verify(
-                key,
-                method=request.method,
-                raw_path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
-                query_string=request.scope.get("query_string", b"").decode("latin-1"),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
-                body=await request.body(),
-            )
+        await check_signature(request)
         return await endpoint(request)
 
     handle.__name__ = name

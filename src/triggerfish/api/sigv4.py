@@ -13,9 +13,10 @@ from __future__ import annotations
 import hmac
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -178,6 +179,19 @@ def verify(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."
         )
+
+
+def verify_scope(key: AccessKey, scope: Mapping[str, Any], body: bytes) -> None:
+    """:func:`verify` of an ASGI request (its ``scope`` and whole ``body``), exactly as received."""
+    path: bytes = scope.get("raw_path") or str(scope.get("path", "")).encode()
+    verify(
+        key,
+        method=str(scope["method"]),
+        raw_path=path.decode("latin-1"),
+        query_string=bytes(scope.get("query_string", b"")).decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=body,
+    )
 
 
 _ACCESS_KEY_ENV = "TRIGGERFISH_ACCESS_KEY_ID"

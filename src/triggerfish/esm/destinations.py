@@ -29,6 +29,7 @@ from typing import Any, Protocol
 # Both re-exported only because esm.runner still imports them from here; their homes are
 # triggerfish.errors and esm.destination_config.
 from triggerfish.errors import DestinationError as DestinationError
+from triggerfish.esm import failures
 from triggerfish.esm.destination_config import ARN, KAFKA_SCHEME, parse_target
 from triggerfish.esm.destination_config import destination_of as destination_of
 from triggerfish.esm.failure_document import (
@@ -79,6 +80,12 @@ def _failure_headers(record: FailedRecord, failure: Failure, source: Source) -> 
         ("source.mapping-uuid", source.mapping_uuid),
     ]
     return [(_HEADER_PREFIX + name, value.encode()) for name, value in fields if value]
+
+
+def _sent(target: str, records: Sequence[FailedRecord], failure: Failure, source: Source) -> None:
+    """Note the delivery for the dashboard (``esm/failures.py``: condition, offsets, time; no record data)."""
+    failures.record(target, records, failure.condition, failure.function_arn, failure.invoke_count,
+                    source.mapping_uuid, failure.error_type)
 
 
 class Destination(Protocol):
@@ -146,6 +153,7 @@ class KafkaTopicDestination:
             producer.flush(0)
             problem = errors[0] if errors else f"{pending} record(s) not delivered in time"
             raise DestinationError(f"on-failure destination {self.target}: {problem}")
+        _sent(self.target, records, failure, source)
 
     def close(self) -> None:
         if self._producer is not None:
@@ -209,6 +217,7 @@ class _AwsDestination:
             ) from None
         except BotoCoreError as exc:
             raise DestinationError(f"on-failure destination {self.target}: {exc}") from None
+        _sent(self.target, records, failure, source)
 
     def _put(
         self, document: dict[str, Any], records: Sequence[FailedRecord], source: Source, event: Event

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from triggerfish.errors import FunctionNotFound
+from triggerfish.errors import FunctionNotFound, FunctionThrottled
 from triggerfish.functions.config import FunctionConfig
 from triggerfish.functions.http import HttpFunction
 
@@ -32,6 +32,7 @@ from triggerfish.functions.invocation import exit_payload, report, timeout_paylo
 from triggerfish.functions.memory import oom_payload
 from triggerfish.functions.pool import WorkerCrashed, WorkerPool, WorkerTimeout
 from triggerfish.functions.readiness import InitReport
+from triggerfish.functions.stats import STATS
 
 _DEFAULT_CONCURRENCY = 8
 #: How long ``wait_init`` waits for a handler to load (Lambda's init phase gets 10 s; imports here may be slower).
@@ -153,13 +154,19 @@ class FunctionRuntime:
         if fn is None:
             raise FunctionNotFound(name)
         if self.concurrency_of(fn) == 0:
+            STATS.throttled(name)
             body = json.dumps({"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded."}).encode()
             return InvokeResult(name, request_id, body, "Unhandled", 0.0, "")
-        if http is not None:
-            result = http.invoke(payload, request_id, wait=wait)
-        else:
-            assert pool is not None
-            result = self._invoke_worker(fn, pool, payload, request_id, wait=wait)
+        try:
+            if http is not None:
+                result = http.invoke(payload, request_id, wait=wait)
+            else:
+                assert pool is not None
+                result = self._invoke_worker(fn, pool, payload, request_id, wait=wait)
+        except FunctionThrottled:  # wait=False and every slot busy
+            STATS.throttled(name)
+            raise
+        STATS.invoked(name, result.duration_ms, error=result.function_error is not None)
         return result
 
     def invoke_records(
@@ -181,7 +188,9 @@ class FunctionRuntime:
             pool = self._pools.get(name)
         if fn is None or pool is None or self.concurrency_of(fn) == 0:
             return self.invoke(name, json_payload(), request_id=request_id)
-        return self._invoke_worker(fn, pool, packed, request_id or str(uuid.uuid4()), kind="records")
+        result = self._invoke_worker(fn, pool, packed, request_id or str(uuid.uuid4()), kind="records")
+        STATS.invoked(name, result.duration_ms, error=result.function_error is not None)
+        return result
 
     def _invoke_worker(self, fn: FunctionConfig, pool: WorkerPool, payload: bytes, request_id: str,
                        kind: str = "json", wait: bool = True) -> InvokeResult:
