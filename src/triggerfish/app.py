@@ -169,7 +169,7 @@ class App:
             engine.load(self._mappings)
             engine.start()
             if self._api:
-                self._server = self._serve(engine, runtime, replica)
+                self._server = self._serve(engine, runtime, replica, undo)
                 undo.callback(self._server.stop)
             if replica is not None:
                 replica.board.api = self.url
@@ -213,12 +213,13 @@ class App:
                   ",".join(self._cluster.bootstrap_servers))
         return replica
 
-    def _serve(self, engine: Engine, runtime: FunctionRuntime, replica: Replica | None) -> ApiServer:
+    def _serve(self, engine: Engine, runtime: FunctionRuntime, replica: Replica | None, undo: ExitStack) -> ApiServer:
         if self._access_key is None and not is_loopback(self._host):
             _log.warning("control API on %s accepts any signature (--insecure); require an access key "
                         "(triggerfish run --require-auth) to check them", self._host)
         app = create_app(EngineBackend(runtime, engine, fleet=replica), access_key=self._access_key,
                          url_key=self._access_key or environment_key(), trust=self._trust, host=self._host)
+        undo.callback(app.state.dashboard.sampler.stop)  # its lag sampling reads Kafka: not past the engine
         server = ApiServer(app, self._host, self._port)
         server.start()
         return server
