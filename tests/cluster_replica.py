@@ -19,8 +19,10 @@ from triggerfish.cluster.board import StatusBoard
 from triggerfish.cluster.config import ClusterConfig
 from triggerfish.cluster.configlog import ConfigLog, Entry
 from triggerfish.errors import ConcurrentChange, TriggerfishError
+from triggerfish.localkafka.broker import DEFAULT_PORT_BASE
 
-BOOTSTRAP = ("127.0.0.1:9092",)
+#: The session's broker (TRIGGERFISH_KAFKA_PORT_BASE moves it, for the parent test and for this child alike).
+BOOTSTRAP = (f"127.0.0.1:{DEFAULT_PORT_BASE}",)
 
 
 def delete_cluster_topics(admin: Any, cfg: ClusterConfig) -> None:

@@ -327,7 +327,8 @@ def test_quickstart_template_runs_with_one_command(kafka, make_topic, tmp_path):
     (tmp_path / "functions" / "orders.py").write_text((example / "functions" / "orders.py").read_text())
     (tmp_path / "template.yaml").write_text((example / "template.yaml").read_text())
     topic = make_topic()
-    run = _start(tmp_path, "--template", "template.yaml", "--no-api", "--parameter-overrides", f"Topic={topic}")
+    run = _start(tmp_path, "--template", "template.yaml", "--no-api", "--parameter-overrides",
+                 f"Topic={topic} Brokers={kafka.bootstrap}")
     try:
         run.wait_log("assigned")
         produce(kafka.bootstrap, topic, [json.dumps({"id": 7, "customer": "ann", "amount": 12.5}).encode()])

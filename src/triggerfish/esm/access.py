@@ -36,9 +36,11 @@ OAUTH_SETTINGS = {
 }
 _VPC_TYPES = ("VPC_SUBNET", "VPC_SECURITY_GROUP")
 _ACCESS_TYPES = SECRET_TYPES + _VPC_TYPES + ("VIRTUAL_HOST",) + tuple(OAUTH_SETTINGS) + IAM_TYPES
-#: An MSK mapping's ``BootstrapServers`` override cannot ask the cluster which logins it offers: a broker
-#: port MSK gives to an unauthenticated listener (9092 plaintext, 9094 TLS) says so; any other port is IAM.
-_MSK_PORT_AUTH = {"9092": "PLAINTEXT", "9094": "TLS"}
+#: An MSK mapping's ``BootstrapServers`` override cannot ask the cluster which logins it offers, but MSK's
+#: ports say it: 9092 plaintext, 9094/9194 TLS; its SCRAM (9096/9196) and IAM (9098/9198) ports keep the
+#: IAM default. A port MSK never uses is a broker outside MSK (a local one the events were redirected to):
+#: plaintext, as that broker's listener is.
+_MSK_PORT_AUTH = {"9092": "PLAINTEXT", "9094": "TLS", "9194": "TLS", "9096": "", "9196": "", "9098": "", "9198": ""}
 _MSK_ONLY_NOT = ("BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SERVER_ROOT_CA_CERTIFICATE", *_VPC_TYPES, "OAUTHBEARER_AUTH",
                  *OAUTH_SETTINGS, *IAM_TYPES)
 
@@ -156,7 +158,7 @@ def parse_access(mapping: Any) -> Access:
         raise ConfigError("SourceAccessConfigurations", f"{' and '.join(logins)} both set; a mapping logs in one way")
     _check_oauth_settings(oauth, logins[0] if logins else "")
     ports = {server.rsplit(":", 1)[-1] for server in bootstrap_servers(mapping)} if msk_arn and not logins else set()
-    msk_auth = _MSK_PORT_AUTH.get(ports.pop(), "") if len(ports) == 1 else ""
+    msk_auth = _MSK_PORT_AUTH.get(ports.pop(), "PLAINTEXT") if len(ports) == 1 else ""
     return Access(secrets=found, subnets=subnets, security_groups=groups, msk_arn=msk_arn, msk_auth=msk_auth,
                   oauth=oauth, iam=iam[0] if iam else "")
 
