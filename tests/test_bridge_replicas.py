@@ -185,13 +185,23 @@ def test_a_consumer_created_on_one_replica_is_used_through_the_others(
         assert http.get(a.url + named + "/subscription").status_code == 404
 
 
+@pytest.fixture
+def hung_peer() -> Iterator[str]:
+    """A replica that takes connections and never answers (a stopped process, a wedged event loop)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)  # the kernel completes the handshakes; nothing ever reads or answers
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 def test_a_dead_replicas_consumers_answer_not_found_quickly(
-        replicas: Callable[..., list[Replica]], make_topic: Callable[..., str], unique_name: Callable[[str], str]) -> None:
-    # with HTTP auth on (replicas pass the client's credentials on), and one listed replica that never answers
-    # (TEST-NET-1: a connect there times out or fails): neither may hang a request
-    a, b, c = replicas(extra_peers=("http://192.0.2.1:8080",), **{
+        replicas: Callable[..., list[Replica]], make_topic: Callable[..., str], unique_name: Callable[[str], str],
+        hung_peer: str) -> None:
+    # with HTTP auth on (replicas pass the client's credentials on), and a listed replica that never
+    # answers: neither may hang a request
+    a, b, c = replicas(extra_peers=(hung_peer,), **{
         "http.auth.type": "basic", "http.auth.username": "u", "http.auth.password": "p",
-        "bridge.replicas.connect.timeout.ms": "1000"})
+        "bridge.replicas.locate.timeout.ms": "1500"})
     topic, group = make_topic(), unique_name("g")
     with httpx.Client(timeout=60, auth=("u", "p")) as http:
         known = _create(http, a, group)
