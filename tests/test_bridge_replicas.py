@@ -41,6 +41,7 @@ def test_forwarding_is_off_unless_replicas_are_configured() -> None:
 def test_peer_list_and_dns_settings_are_read() -> None:
     config = from_properties({"kafka.bootstrap.servers": "k:9092", "http.port": "8090",
                               "bridge.replicas.peers": "http://10.0.0.1:8080/, https://b.example:8443",
+                              "http.allowedHosts": "b.example",
                               "bridge.replicas.connect.timeout.ms": "250"}, environ={}).replicas
     assert config is not None
     assert config.peers == ("http://10.0.0.1:8080", "https://b.example:8443")
@@ -55,6 +56,9 @@ def test_peer_list_and_dns_settings_are_read() -> None:
     ({"bridge.replicas.peers": "http://a:8080/consumers"}, "bridge.replicas.peers"),
     ({"bridge.replicas.peers": "http://a"}, "bridge.replicas.peers"),
     ({"bridge.replicas.peers": "http://a:1", "bridge.replicas.dns": "b"}, "bridge.replicas.dns"),
+    # a peer named by host name sends that name as Host: the replicas must be told to accept it
+    ({"bridge.replicas.peers": "http://bridge-1.bridge:8080", "http.allowedHosts": "bridge.kafka.svc"},
+     "bridge.replicas.peers"),
     ({"bridge.replicas.dns": "b", "bridge.replicas.port": "0"}, "bridge.replicas.port"),
     ({"bridge.replicas.dns": "b", "bridge.replicas.request.timeout.ms": "soon"}, "bridge.replicas.request.timeout.ms"),
     ({"bridge.replicas.dns": "b", "bridge.replicas.unknown": "1"}, "bridge.replicas.unknown"),

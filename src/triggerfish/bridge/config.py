@@ -145,7 +145,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
         max_poll_records=max_poll,
         max_body_bytes=s.int_("http.max.body.bytes", MAX_BODY_BYTES, 1, 2**31 - 1),
         registry=registry_config(s),
-        replicas=replicas_config(s, port, ssl),
+        replicas=replicas_config(s, port, ssl, s.list_("http.allowedHosts", ())),
     )
 
 

@@ -39,10 +39,13 @@ _log = logging.getLogger("triggerfish.bridge.replicas")
 #: Marks a request one replica sent another; its value names the sender (for logs and tests).
 FORWARDED = "x-triggerfish-forwarded"
 
-# never copied between hops: they describe one connection, or are recomputed (content-length, host)
+# never sent on: they describe one connection or are recomputed (content-length, host); CORS (origin)
+# is answered by the replica the browser called
 _HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                   "transfer-encoding", "upgrade", "host", "content-length", "origin", FORWARDED})
-_DROPPED_ANSWER = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"})
+# httpx has decoded any content-encoding already
+_DROPPED_ANSWER = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
+                             "date", "server"})
 _MISSING = str(ConsumerNotFound("", ""))
 #: Owners remembered at most; a forgotten one is located again.
 _REMEMBERED = 10_000

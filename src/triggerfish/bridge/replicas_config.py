@@ -7,10 +7,13 @@ Strimzi's own tests, see no change.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from triggerfish.crosssite import LOOPBACK_NAMES
 from triggerfish.errors import ConfigError
 from triggerfish.settings import Settings
 
@@ -45,8 +48,12 @@ class ReplicasConfig:
     ca_location: str | None = None
 
 
-def replicas_config(s: Settings, port: int, ssl: bool) -> ReplicasConfig | None:
-    """The replicas' settings, or ``None`` when forwarding is off. ``port``/``ssl``: this bridge's own, the default for DNS."""
+def replicas_config(s: Settings, port: int, ssl: bool, allowed_hosts: Collection[str] = ()) -> ReplicasConfig | None:
+    """The replicas' settings, or ``None`` when forwarding is off.
+
+    ``port``/``ssl``: this bridge's own, the default for DNS. ``allowed_hosts``: ``http.allowedHosts``,
+    which must name every peer named by host name (replicas share a config, and each checks ``Host``).
+    """
     peers = s.list_(PEERS, ())
     dns = s.optional(DNS)
     if not peers and dns is None:
@@ -56,8 +63,10 @@ def replicas_config(s: Settings, port: int, ssl: bool) -> ReplicasConfig | None:
     ca = s.optional("bridge.replicas.ssl.ca.location")
     if ca is not None and not Path(ca).is_file():
         raise ConfigError("bridge.replicas.ssl.ca.location", f"file {ca!r} does not exist")
+    urls = tuple(_peer_url(url) for url in peers)
+    _check_names(urls, allowed_hosts)
     return ReplicasConfig(
-        peers=tuple(_peer_url(url) for url in peers),
+        peers=urls,
         dns=dns,
         port=s.int_("bridge.replicas.port", port, 1, 65535),
         scheme="https" if ssl else "http",
@@ -79,3 +88,20 @@ def _peer_url(url: str) -> str:
         raise ConfigError(PEERS, f"{url!r} is not a replica's base URL; write http://HOST:PORT (or https://), "
                           "one per replica, comma-separated")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _check_names(urls: Collection[str], allowed_hosts: Collection[str]) -> None:
+    """A forwarded request's ``Host`` is the peer's name in the list: the peer refuses a name it is not told about."""
+    allowed = {h.lower() for h in allowed_hosts}
+    if "*" in allowed:
+        return
+    for url in urls:
+        name = (urlsplit(url).hostname or "").lower()
+        try:
+            ipaddress.ip_address(name)
+            continue
+        except ValueError:
+            pass
+        if name not in allowed and name not in LOOPBACK_NAMES:
+            raise ConfigError(PEERS, f"{url} names a host the replicas refuse in Host headers; add {name} to "
+                              "http.allowedHosts (or list the replicas by IP address)")
