@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -205,12 +206,23 @@ def test_a_dead_replicas_consumers_answer_not_found_quickly(
     # answers: neither may hang a request
     a, b, c = replicas(extra_peers=(hung_peer,), **{
         "http.auth.type": "basic", "http.auth.username": "u", "http.auth.password": "p",
-        "bridge.replicas.locate.timeout.ms": "1500"})
+        "bridge.replicas.locate.timeout.ms": "1500", "bridge.replicas.request.timeout.ms": "2000"})
     topic, group = make_topic(), unique_name("g")
     with httpx.Client(timeout=60, auth=("u", "p")) as http:
         known = _create(http, a, group)
         unknown = _create(http, a, group)
         assert http.post(b.url + known + "/subscription", headers=V2, json={"topics": [topic]}).status_code == 204
+
+        # a stopped owner takes the connection and never answers: 503 after request.timeout.ms, not a hang
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            stuck = http.get(b.url + known + "/subscription")
+            assert stuck.status_code == 503, stuck.text
+            assert time.monotonic() - start < DEAD_OWNER_BOUND_S
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        assert http.get(b.url + known + "/subscription").json()["topics"] == [topic]  # and it serves again
 
         a.proc.kill()
         a.proc.wait(30)
