@@ -62,6 +62,8 @@ def create_app(services: Services, management: bool = False) -> Starlette:
                 reaper.cancel()
             if not management:
                 services.ready = False
+                if services.forwarder is not None:
+                    await services.forwarder.aclose()
                 await run_in_threadpool(services.close)
 
     middleware = [Middleware(HostAndOrigin, config=config)]  # outermost: CORS preflights need no credentials

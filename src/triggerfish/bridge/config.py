@@ -19,6 +19,8 @@ from triggerfish.bridge.kafka_config import translate_kafka
 from triggerfish.bridge.properties import Providers, load
 from triggerfish.bridge.registry_config import PREFIX as REGISTRY_PREFIX
 from triggerfish.bridge.registry_config import RegistryConfig, check_key, registry_config
+from triggerfish.bridge.replicas_config import KEYS as REPLICAS_KEYS
+from triggerfish.bridge.replicas_config import ReplicasConfig, replicas_config
 from triggerfish.crosssite import is_loopback
 from triggerfish.errors import ConfigError
 from triggerfish.settings import Settings
@@ -31,6 +33,7 @@ _METRICS = ("", "jmxPrometheusExporter", "strimziMetricsReporter")
 _BRIDGE_KEYS = {
     "bridge.id", "bridge.metrics", "bridge.metrics.exporter.config.path", "bridge.tracing",
     "bridge.executor.pool.size", "bridge.executor.queue.size",
+    *REPLICAS_KEYS,  # triggerfish's own: consumers reachable through any replica
 }
 _HTTP_KEYS = {
     "http.host", "http.port", "http.management.port", "http.enabled",
@@ -84,6 +87,8 @@ class BridgeConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     #: The schema registry of the avro/protobuf/jsonschema formats (``schema.registry.*``), if any.
     registry: RegistryConfig | None = None
+    #: The other replicas that consumer requests are forwarded to (``bridge.replicas.*``), if any.
+    replicas: ReplicasConfig | None = None
 
     @property
     def loopback(self) -> bool:
@@ -116,10 +121,11 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
     auth = _auth(s)
     clients, origins, max_poll = translate_kafka(resolved)
     mgmt = s.int_("http.management.port", 8081, -1, 65535)
+    port = s.int_("http.port", 8443 if ssl else 8080, 0, 65535)
     return BridgeConfig(
         bridge_id=s.optional("bridge.id"),
         host=s.str_("http.host", "127.0.0.1"),
-        port=s.int_("http.port", 8443 if ssl else 8080, 0, 65535),
+        port=port,
         management_port=None if mgmt < 0 else mgmt,
         cors_enabled=s.bool_("http.cors.enabled", False),
         cors_origins=s.str_("http.cors.allowedOrigins", "*"),
@@ -139,6 +145,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
         max_poll_records=max_poll,
         max_body_bytes=s.int_("http.max.body.bytes", MAX_BODY_BYTES, 1, 2**31 - 1),
         registry=registry_config(s),
+        replicas=replicas_config(s, port, ssl, s.list_("http.allowedHosts", ())),
     )
 
 

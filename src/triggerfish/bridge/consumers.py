@@ -162,6 +162,10 @@ class Registry:
             self._instances[(group, name)] = inst
         return inst
 
+    def holds(self, group: str, name: str) -> bool:
+        """Whether this bridge has (or is creating) the instance; never blocks."""
+        return (group, name) in self._instances
+
     def get(self, group: str, name: str) -> Instance:
         inst = self._instances.get((group, name))
         if inst is None or inst.closed:

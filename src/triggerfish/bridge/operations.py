@@ -57,6 +57,11 @@ def operation(name: str, handler: _Handler, *, kafka: bool = True, handler_valid
         refused = request.scope.get(REFUSED_ORIGIN)
         if refused is not None:
             return error_response(403, refused)
+        if services.forwarder is not None and "name" in request.path_params:
+            # a consumer instance another replica holds: its answer (this replica's Kafka is not needed)
+            forwarded = await services.forwarder.answer(request, services.consumers)
+            if forwarded is not None:
+                return forwarded
         if kafka:
             services.health.check()
         return await handler(request, services)

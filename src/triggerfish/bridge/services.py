@@ -15,6 +15,7 @@ from triggerfish.bridge.config import BridgeConfig
 from triggerfish.bridge.consumers import Registry
 from triggerfish.bridge.errors import Identity, client_config_error
 from triggerfish.bridge.executor import Executor
+from triggerfish.bridge.forwarding import Forwarder
 from triggerfish.bridge.health import KafkaHealth
 from triggerfish.bridge.metrics import BridgeMetrics
 from triggerfish.bridge.producer import SharedProducer
@@ -56,6 +57,8 @@ class Services:
     ready: bool = False
     strimzi: StrimziMetrics | None = None
     client_stats: ClientStats = field(default_factory=ClientStats)
+    #: Forwards requests for consumer instances other replicas hold (``bridge.replicas.*``); off by default.
+    forwarder: Forwarder | None = None
 
     @classmethod
     def build(cls, config: BridgeConfig) -> Services:
@@ -88,6 +91,8 @@ class Services:
         services = cls(config, identity, producer, Topics(admin, identity), registry, metrics, health, schemas,
                        producer_error if config.producer_enabled else None)
         services.client_stats = stats
+        if config.replicas is not None:
+            services.forwarder = Forwarder(config.replicas)
         services.strimzi = StrimziMetrics(services.executor, services.producer_samples, services.consumer_samples)
         metrics.registry.register(services.strimzi)
         return services

@@ -15,7 +15,7 @@ from triggerfish.bridge.formats import APPLICATION_JSON
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.wire import empty, int_param, json_response, read_body
-from triggerfish.errors import ConsumerNotFound, NotAcceptableError, UnavailableError
+from triggerfish.errors import ConsumerExists, ConsumerNotFound, NotAcceptableError, UnavailableError
 
 
 def _base_uri(request: Request, name: str) -> str:
@@ -51,6 +51,9 @@ async def _create_consumer(request: Request, s: Services) -> Response:
         raise UnavailableError("Consumer is disabled in config. To enable consumer update http.consumer.enabled to true")
     body = formats.parse_consumer(await read_body(request, required=False))
     group = request.path_params["groupid"]
+    name = body.get("name")
+    if s.forwarder is not None and name and await s.forwarder.held_elsewhere(request, group, name):
+        raise ConsumerExists(group, name)
     inst = await s.executor.run(s.consumers.create, group, body)
     s.metrics.consumers.set(len(s.consumers))
     return json_response({"instance_id": inst.name, "base_uri": _base_uri(request, inst.name)})
