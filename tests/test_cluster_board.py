@@ -70,7 +70,7 @@ def test_every_replica_sees_the_fleet_and_a_clean_stop_leaves_it_at_once(cluster
     took = eventually(lambda: owners(b.fleet(mapping)) == {0: "a", 1: "a", 2: "b"}
                       and owners(a.fleet(mapping)) == owners(b.fleet(mapping)), HEARTBEAT_S + 2)
     print(f"\na new mapping's status is in every replica's fleet view after {took:.2f} s")
-    assert took < 1.0  # a new mapping goes out at once, not with the next heartbeat
+    assert took < HEARTBEAT_S  # a new mapping goes out at once, not with the next heartbeat
     view = a.fleet(mapping)
     assert view is not None
     assert view["LastProcessingResult"] == "PROBLEM: Function call failed."
@@ -88,7 +88,9 @@ def test_every_replica_sees_the_fleet_and_a_clean_stop_leaves_it_at_once(cluster
     assert snapshot.mappings() == {mapping: SUMMARY}
 
     a.stop()
-    took = eventually(lambda: [r["id"] for r in b.replicas()] == ["b"] and owners(b.fleet(mapping)) == {2: "b"}, 1.0)
+    # at once, not after the session timeout (10 s): the bound leaves room for a loaded machine
+    took = eventually(lambda: [r["id"] for r in b.replicas()] == ["b"] and owners(b.fleet(mapping)) == {2: "b"},
+                      HEARTBEAT_S + 2)
     print(f"a cleanly stopped replica left every view after {took:.2f} s")
 
 
@@ -99,7 +101,7 @@ def test_forget_removes_only_that_mapping(cluster, boards) -> None:
     a.publish(dropped, SUMMARY, status(1))
     eventually(lambda: a.fleet(kept) and a.fleet(dropped), HEARTBEAT_S + 2)
     a.forget(dropped)
-    took = eventually(lambda: a.fleet(dropped) is None, 1.0)
+    took = eventually(lambda: a.fleet(dropped) is None, HEARTBEAT_S + 2)  # a tombstone, not a timeout
     print(f"\na forgotten mapping left the fleet view after {took:.2f} s")
     assert owners(a.fleet(kept)) == {0: "a"}
     assert [r["mappings"] for r in a.replicas()] == [[kept]]
