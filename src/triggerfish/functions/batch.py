@@ -11,9 +11,10 @@ from __future__ import annotations
 import pickle
 import struct
 from array import array
-from binascii import b2a_base64
 from collections.abc import Sequence
 from typing import Any, Protocol
+
+from pybase64 import b64encode_as_string
 
 
 class _BatchRecord(Protocol):
@@ -87,7 +88,8 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
     envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas = pickle.loads(
         view[_META_LEN.size:start])
     metadata = schemas[0] if schemas else None
-    b64 = b2a_base64
+    # SIMD base64 straight to str: byte-identical to binascii's, ~5x faster on 1 KB (most of the worker's time)
+    b64 = b64encode_as_string
     kview = view[start:]
     vview = kview[sum(n for n in key_lens if n > 0):]
     kpos = vpos = i = 0
@@ -106,7 +108,7 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
             if vlen < 0:
                 value = None
             else:
-                value = b64(vview[vpos:vpos + vlen], newline=False).decode("ascii")
+                value = b64(vview[vpos:vpos + vlen])
                 vpos += vlen
             klen = key_lens[j]
             if klen < 0:
@@ -114,7 +116,7 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
                           "timestampType": ts_type, "value": value, "headers": []}
             else:
                 record = {"topic": topic, "partition": partition, "offset": offsets[j], "timestamp": timestamps[j],
-                          "timestampType": ts_type, "key": b64(kview[kpos:kpos + klen], newline=False).decode("ascii"),
+                          "timestampType": ts_type, "key": b64(kview[kpos:kpos + klen]),
                           "value": value, "headers": []}
                 kpos += klen
             if headers and j in headers:
