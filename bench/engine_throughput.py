@@ -194,14 +194,14 @@ def children_cpu() -> float:
 
 
 def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path,
-               partitions: int = 1) -> tuple[float, int, int]:
-    """Seconds from the first completed invoke to the last record, records timed, invocations."""
+               partitions: int = 1, batch_size: int = 1000, window: int = 1) -> tuple[float, int, int]:
+    """Seconds from the first completed invoke to the last record, records timed, invocations timed."""
     runtime = FunctionRuntime([FunctionConfig.from_dict({"FunctionName": "noop", "CodeUri": str(code),
                                                          "Handler": "handlers.noop"})])
     engine = Engine(runtime, Store(state / "state.db"))
     mapping = MappingConfig.from_dict({
-        "FunctionName": "noop", "Topics": [topic], "StartingPosition": "TRIM_HORIZON", "BatchSize": 1000,
-        "MaximumBatchingWindowInSeconds": 1,
+        "FunctionName": "noop", "Topics": [topic], "StartingPosition": "TRIM_HORIZON", "BatchSize": batch_size,
+        "MaximumBatchingWindowInSeconds": window,
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}}})
     # one warm worker per partition (4 by default; concurrency is 8): steady state, not interpreter starts
     runtime.warm("noop", partitions)
@@ -211,11 +211,12 @@ def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path
     runner_status = lambda: engine._entries[view.uuid].status  # noqa: E731 - live counters, no snapshot copy
     while runner_status().records == 0:
         time.sleep(0.002)
-    first, base = time.perf_counter(), runner_status().records
+    first, base, base_invocations = time.perf_counter(), runner_status().records, runner_status().invocations
     while runner_status().records < records:
         time.sleep(0.01)  # (a tighter loop here steals the GIL from the engine's threads it measures)
     elapsed = time.perf_counter() - first
     invocations = runner_status().invocations
+    timed_invocations = invocations - base_invocations
     print(f"engine: {invocations} invocations, {engine.runner(view.uuid).pauses} partition pauses", file=sys.stderr)
     engine.stop()
     after, workers = os.times(), children_cpu() - before_workers
@@ -226,7 +227,7 @@ def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path
     print(f"CPU per record: engine process {own / records * 1e6:.1f} us, handler workers {workers / records * 1e6:.1f} us"
           f" ({with_start / records * 1e6:.1f} us with their start-up)", file=sys.stderr)
     CPU[:] = [own / records * 1e6, workers / records * 1e6, with_start / records * 1e6]
-    return elapsed, records - base, invocations
+    return elapsed, records - base, timed_invocations
 
 
 def latency_run(bootstrap: str, topic: str, rate: int, seconds: float, code: Path, state: Path) -> list[float]:
@@ -296,6 +297,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--small", type=int, default=0, metavar="N",
+                        help="also N records through BatchSize 1, window 0 on --partitions partitions: invocations/s")
     args = parser.parse_args()
 
     env = localkafka.up()
@@ -332,6 +335,21 @@ def main() -> None:
                 "cpu_us_per_record": {"bare_loop": round(PLAIN_CPU[0], 1), "handwritten_loop": round(HANDWRITTEN_CPU[0], 1),
                                       "engine": round(CPU[0], 1), "workers": round(CPU[1], 1),
                                       "workers_with_start_up": round(CPU[2], 1)},
+            }
+            admin.delete_topics([topic])
+        if args.small:
+            topic = make_topic(admin, args.partitions)
+            produce(env.bootstrap, topic, args.small, args.size, args.partitions)
+            (tmpdir / "small").mkdir()
+            small_s, _, small_invocations = engine_run(env.bootstrap, topic, args.small, code, tmpdir / "small",
+                                                       args.partitions, batch_size=1, window=0)
+            per_second = small_invocations / small_s
+            results["small_invocations"] = {
+                "batch_size": 1, "window_s": 0, "partitions": args.partitions, "invocations_timed": small_invocations,
+                "invocations_per_s": round(per_second),
+                # wall time of one invocation on one partition (partitions run side by side)
+                "us_per_invocation_per_partition": round(args.partitions / per_second * 1e6),
+                "cpu_us_per_invocation": {"engine": round(CPU[0], 1), "workers": round(CPU[1], 1)},
             }
             admin.delete_topics([topic])
         if not args.skip_latency:
