@@ -297,9 +297,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--engine-only", action="store_true",
+                        help="throughput of the engine alone, without the three loops (for profiling it)")
     parser.add_argument("--small", type=int, default=0, metavar="N",
                         help="also N records through BatchSize 1, window 0 on --partitions partitions: invocations/s")
+    parser.add_argument("--switch-interval", type=float, default=None, metavar="S",
+                        help="sys.setswitchinterval(S) in the engine process (an experiment; Python's default 0.005)")
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
 
     env = localkafka.up()
     admin = AdminClient(env.plaintext())
@@ -313,6 +319,10 @@ def main() -> None:
             topic = make_topic(admin, args.partitions)
             took = produce(env.bootstrap, topic, args.records, args.size, args.partitions)
             print(f"produced {args.records} x {args.size} B in {took:.1f} s", file=sys.stderr)
+            if args.engine_only:
+                eng_s, eng_records, _ = engine_run(env.bootstrap, topic, args.records, code, tmpdir, args.partitions)
+                print(json.dumps({"engine_records_per_s": round(eng_records / eng_s), "cpu_us_per_record": CPU}))
+                return
             plain_s, nbytes = plain_loop(env.bootstrap, topic, args.records)
             poll_s, _ = poll_loop(env.bootstrap, topic, args.records)
             hand_s, _ = handwritten_loop(env.bootstrap, topic, args.records, code)
