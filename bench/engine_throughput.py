@@ -36,6 +36,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from triggerfish import localkafka
 from triggerfish.esm.config import MappingConfig
+from triggerfish.esm import partitions
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.store import Store
 from triggerfish.functions.config import FunctionConfig
@@ -303,7 +304,11 @@ def main() -> None:
                         help="also N records through BatchSize 1, window 0 on --partitions partitions: invocations/s")
     parser.add_argument("--switch-interval", type=float, default=None, metavar="S",
                         help="sys.setswitchinterval(S) in the engine process (an experiment; Python's default 0.005)")
+    parser.add_argument("--pause-batches", type=int, default=None, metavar="N",
+                        help="esm.partitions.PAUSE_BATCHES for this run (an experiment: flow control's threshold)")
     args = parser.parse_args()
+    if args.pause_batches is not None:
+        partitions.PAUSE_BATCHES = args.pause_batches
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
 
