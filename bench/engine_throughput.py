@@ -35,8 +35,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from triggerfish import localkafka
-from triggerfish.esm.config import MappingConfig
 from triggerfish.esm import partitions
+from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.store import Store
 from triggerfish.functions.config import FunctionConfig
