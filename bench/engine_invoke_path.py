@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine_throughput import children_cpu  # the worker's CPU from /proc (bench/ is on sys.path)
+from proc_cpu import children_cpu  # bench/ is on sys.path
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.invoker import Invoker
 from triggerfish.functions.config import FunctionConfig

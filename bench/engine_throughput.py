@@ -34,6 +34,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from proc_cpu import children_cpu  # bench/ is on sys.path
 from triggerfish import localkafka
 from triggerfish.esm import partitions
 from triggerfish.esm.config import MappingConfig
@@ -177,21 +178,6 @@ def handwritten_loop(bootstrap: str, topic: str, records: int, code: Path) -> tu
     HANDWRITTEN_CPU[:] = [(after.user + after.system - before.user - before.system) / records * 1e6]
     consumer.close()
     return elapsed, nbytes
-
-
-def children_cpu() -> float:
-    """CPU seconds used so far by this process's live children (the handler workers), from /proc:
-    os.times() counts children only once reaped, and then with their interpreter start-up included."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for path in Path("/proc/self/task").glob("*/children"):
-        for pid in path.read_text().split():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
 
 
 def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path,
