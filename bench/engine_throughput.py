@@ -34,7 +34,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from proc_cpu import children_cpu  # bench/ is on sys.path
+from proc_cpu import children_cpu, threads_cpu  # bench/ is on sys.path
 from triggerfish import localkafka
 from triggerfish.esm import partitions
 from triggerfish.esm.config import MappingConfig
@@ -192,7 +192,7 @@ def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}}})
     # one warm worker per partition (4 by default; concurrency is 8): steady state, not interpreter starts
     runtime.warm("noop", partitions)
-    before, before_workers = os.times(), children_cpu()
+    before, before_workers, before_threads = os.times(), children_cpu(), threads_cpu()
     (view,) = engine.load([mapping])
     engine.start()
     runner_status = lambda: engine._entries[view.uuid].status  # noqa: E731 - live counters, no snapshot copy
@@ -205,8 +205,12 @@ def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path
     invocations = runner_status().invocations
     timed_invocations = invocations - base_invocations
     print(f"engine: {invocations} invocations, {engine.runner(view.uuid).pauses} partition pauses", file=sys.stderr)
+    threads = threads_cpu()
     engine.stop()
     after, workers = os.times(), children_cpu() - before_workers
+    by_thread = {name: round((cpu - before_threads.get(name, 0.0)) / records * 1e6, 2) for name, cpu in threads.items()}
+    print("engine CPU per record by thread (us):",
+          dict(sorted(((n, v) for n, v in by_thread.items() if v > 0), key=lambda kv: -kv[1])), file=sys.stderr)
     runtime.close()  # reaps the workers: os.times() then has their whole lives, interpreter start included
     reaped = os.times()
     with_start = reaped.children_user + reaped.children_system - before.children_user - before.children_system

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 
@@ -19,3 +20,21 @@ def children_cpu() -> float:
                 continue
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return total
+
+
+def threads_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process's threads, summed by name: Python's threads by their ``threading``
+    name without its number, librdkafka's by theirs (``rdk:broker``, ``rdk:main``)."""
+    python_names = {t.native_id: t.name.rstrip("0123456789_-") for t in threading.enumerate()}
+    by_name: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1: stat.rindex(")")]
+        fields = stat.rpartition(")")[2].split()
+        name = python_names.get(int(task.name)) or (name.split("/")[0].rstrip("0123456789") if name.startswith("rdk:") else name)
+        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return by_name
