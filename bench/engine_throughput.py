@@ -34,7 +34,9 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from proc_cpu import children_cpu, threads_cpu  # bench/ is on sys.path
 from triggerfish import localkafka
+from triggerfish.esm import partitions
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.engine import Engine
 from triggerfish.esm.store import Store
@@ -178,47 +180,37 @@ def handwritten_loop(bootstrap: str, topic: str, records: int, code: Path) -> tu
     return elapsed, nbytes
 
 
-def children_cpu() -> float:
-    """CPU seconds used so far by this process's live children (the handler workers), from /proc:
-    os.times() counts children only once reaped, and then with their interpreter start-up included."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for path in Path("/proc/self/task").glob("*/children"):
-        for pid in path.read_text().split():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
 def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path,
-               partitions: int = 1) -> tuple[float, int, int]:
-    """Seconds from the first completed invoke to the last record, records timed, invocations."""
+               partitions: int = 1, batch_size: int = 1000, window: int = 1) -> tuple[float, int, int]:
+    """Seconds from the first completed invoke to the last record, records timed, invocations timed."""
     runtime = FunctionRuntime([FunctionConfig.from_dict({"FunctionName": "noop", "CodeUri": str(code),
                                                          "Handler": "handlers.noop"})])
     engine = Engine(runtime, Store(state / "state.db"))
     mapping = MappingConfig.from_dict({
-        "FunctionName": "noop", "Topics": [topic], "StartingPosition": "TRIM_HORIZON", "BatchSize": 1000,
-        "MaximumBatchingWindowInSeconds": 1,
+        "FunctionName": "noop", "Topics": [topic], "StartingPosition": "TRIM_HORIZON", "BatchSize": batch_size,
+        "MaximumBatchingWindowInSeconds": window,
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}}})
     # one warm worker per partition (4 by default; concurrency is 8): steady state, not interpreter starts
     runtime.warm("noop", partitions)
-    before, before_workers = os.times(), children_cpu()
+    before, before_workers, before_threads = os.times(), children_cpu(), threads_cpu()
     (view,) = engine.load([mapping])
     engine.start()
     runner_status = lambda: engine._entries[view.uuid].status  # noqa: E731 - live counters, no snapshot copy
     while runner_status().records == 0:
         time.sleep(0.002)
-    first, base = time.perf_counter(), runner_status().records
+    first, base, base_invocations = time.perf_counter(), runner_status().records, runner_status().invocations
     while runner_status().records < records:
         time.sleep(0.01)  # (a tighter loop here steals the GIL from the engine's threads it measures)
     elapsed = time.perf_counter() - first
     invocations = runner_status().invocations
+    timed_invocations = invocations - base_invocations
     print(f"engine: {invocations} invocations, {engine.runner(view.uuid).pauses} partition pauses", file=sys.stderr)
+    threads = threads_cpu()
     engine.stop()
     after, workers = os.times(), children_cpu() - before_workers
+    by_thread = {name: round((cpu - before_threads.get(name, 0.0)) / records * 1e6, 2) for name, cpu in threads.items()}
+    print("engine CPU per record by thread (us):",
+          dict(sorted(((n, v) for n, v in by_thread.items() if v > 0), key=lambda kv: -kv[1])), file=sys.stderr)
     runtime.close()  # reaps the workers: os.times() then has their whole lives, interpreter start included
     reaped = os.times()
     with_start = reaped.children_user + reaped.children_system - before.children_user - before.children_system
@@ -226,7 +218,7 @@ def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path
     print(f"CPU per record: engine process {own / records * 1e6:.1f} us, handler workers {workers / records * 1e6:.1f} us"
           f" ({with_start / records * 1e6:.1f} us with their start-up)", file=sys.stderr)
     CPU[:] = [own / records * 1e6, workers / records * 1e6, with_start / records * 1e6]
-    return elapsed, records - base, invocations
+    return elapsed, records - base, timed_invocations
 
 
 def latency_run(bootstrap: str, topic: str, rate: int, seconds: float, code: Path, state: Path) -> list[float]:
@@ -296,7 +288,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--engine-only", action="store_true",
+                        help="throughput of the engine alone, without the three loops (for profiling it)")
+    parser.add_argument("--small", type=int, default=0, metavar="N",
+                        help="also N records through BatchSize 1, window 0 on --partitions partitions: invocations/s")
+    parser.add_argument("--switch-interval", type=float, default=None, metavar="S",
+                        help="sys.setswitchinterval(S) in the engine process (an experiment; Python's default 0.005)")
+    parser.add_argument("--pause-batches", type=int, default=None, metavar="N",
+                        help="esm.partitions.PAUSE_BATCHES for this run (an experiment: flow control's threshold)")
     args = parser.parse_args()
+    if args.pause_batches is not None:
+        partitions.PAUSE_BATCHES = args.pause_batches
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
 
     env = localkafka.up()
     admin = AdminClient(env.plaintext())
@@ -310,6 +314,10 @@ def main() -> None:
             topic = make_topic(admin, args.partitions)
             took = produce(env.bootstrap, topic, args.records, args.size, args.partitions)
             print(f"produced {args.records} x {args.size} B in {took:.1f} s", file=sys.stderr)
+            if args.engine_only:
+                eng_s, eng_records, _ = engine_run(env.bootstrap, topic, args.records, code, tmpdir, args.partitions)
+                print(json.dumps({"engine_records_per_s": round(eng_records / eng_s), "cpu_us_per_record": CPU}))
+                return
             plain_s, nbytes = plain_loop(env.bootstrap, topic, args.records)
             poll_s, _ = poll_loop(env.bootstrap, topic, args.records)
             hand_s, _ = handwritten_loop(env.bootstrap, topic, args.records, code)
@@ -332,6 +340,21 @@ def main() -> None:
                 "cpu_us_per_record": {"bare_loop": round(PLAIN_CPU[0], 1), "handwritten_loop": round(HANDWRITTEN_CPU[0], 1),
                                       "engine": round(CPU[0], 1), "workers": round(CPU[1], 1),
                                       "workers_with_start_up": round(CPU[2], 1)},
+            }
+            admin.delete_topics([topic])
+        if args.small:
+            topic = make_topic(admin, args.partitions)
+            produce(env.bootstrap, topic, args.small, args.size, args.partitions)
+            (tmpdir / "small").mkdir()
+            small_s, _, small_invocations = engine_run(env.bootstrap, topic, args.small, code, tmpdir / "small",
+                                                       args.partitions, batch_size=1, window=0)
+            per_second = small_invocations / small_s
+            results["small_invocations"] = {
+                "batch_size": 1, "window_s": 0, "partitions": args.partitions, "invocations_timed": small_invocations,
+                "invocations_per_s": round(per_second),
+                # wall time of one invocation on one partition (partitions run side by side)
+                "us_per_invocation_per_partition": round(args.partitions / per_second * 1e6),
+                "cpu_us_per_invocation": {"engine": round(CPU[0], 1), "workers": round(CPU[1], 1)},
             }
             admin.delete_topics([topic])
         if not args.skip_latency:

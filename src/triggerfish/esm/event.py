@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 from array import array
-from base64 import b64encode
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from pybase64 import b64encode
 
 # The batch's packing belongs to the function runtime (it owns the trip to the worker); re-exported
 # for the engine's invoker.

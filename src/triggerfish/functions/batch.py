@@ -8,12 +8,14 @@ and the worker never parses it. The blob only travels over the runtime's own pip
 
 from __future__ import annotations
 
+import gc
 import pickle
 import struct
 from array import array
-from binascii import b2a_base64
 from collections.abc import Sequence
 from typing import Any, Protocol
+
+from pybase64 import b64encode_as_string
 
 
 class _BatchRecord(Protocol):
@@ -81,13 +83,26 @@ _META_LEN = struct.Struct(">I")
 def unpack_event(blob: bytes) -> dict[str, Any]:
     """The event dict from ``pack_records``: exactly what ``json.loads(EventBuilder.build(...))`` gives,
     built directly (in the worker process, so the engine never encodes JSON for Python handlers)."""
+    # Every dict and list made here hangs off the event, so there are no cycles to find: the young-generation
+    # collections that thousands of new containers would trigger only walk them (~1/3 of the time here).
+    if not gc.isenabled():
+        return _unpack_event(blob)
+    gc.disable()
+    try:
+        return _unpack_event(blob)
+    finally:
+        gc.enable()
+
+
+def _unpack_event(blob: bytes) -> dict[str, Any]:
     view = memoryview(blob)
     (meta_len,) = _META_LEN.unpack_from(view)
     start = _META_LEN.size + meta_len
     envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas = pickle.loads(
         view[_META_LEN.size:start])
     metadata = schemas[0] if schemas else None
-    b64 = b2a_base64
+    # SIMD base64 straight to str: byte-identical to binascii's, ~5x faster on 1 KB (most of the worker's time)
+    b64 = b64encode_as_string
     kview = view[start:]
     vview = kview[sum(n for n in key_lens if n > 0):]
     kpos = vpos = i = 0
@@ -106,7 +121,7 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
             if vlen < 0:
                 value = None
             else:
-                value = b64(vview[vpos:vpos + vlen], newline=False).decode("ascii")
+                value = b64(vview[vpos:vpos + vlen])
                 vpos += vlen
             klen = key_lens[j]
             if klen < 0:
@@ -114,7 +129,7 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
                           "timestampType": ts_type, "value": value, "headers": []}
             else:
                 record = {"topic": topic, "partition": partition, "offset": offsets[j], "timestamp": timestamps[j],
-                          "timestampType": ts_type, "key": b64(kview[kpos:kpos + klen], newline=False).decode("ascii"),
+                          "timestampType": ts_type, "key": b64(kview[kpos:kpos + klen]),
                           "value": value, "headers": []}
                 kpos += klen
             if headers and j in headers:

@@ -2,7 +2,8 @@
 
 Frame = 8 bytes (header length, body length; big-endian) + header JSON + body bytes. The body is
 the event or result JSON exactly as produced (or a Kafka batch packed by ``functions.batch.pack_records``),
-so large payloads are never re-encoded on the way.
+so large payloads are never re-encoded on the way. Headers are our own protocol (not Lambda's bytes), so
+they go through orjson; a header orjson refuses (a lone surrogate in captured output) falls back to ``json``.
 """
 
 from __future__ import annotations
@@ -11,18 +12,35 @@ import json
 import struct
 from typing import Any, BinaryIO
 
+import orjson
+
 _LENGTHS = struct.Struct(">II")
 
 
-def encode_frame(header: dict[str, Any], body: bytes) -> bytes:
-    head = json.dumps(header, separators=(",", ":")).encode()
-    return _LENGTHS.pack(len(head), len(body)) + head + body
+def _dumps(header: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(header)
+    except TypeError:  # orjson.JSONEncodeError: e.g. a lone surrogate that json escapes as \udxxx
+        return json.dumps(header, separators=(",", ":")).encode()
+
+
+def decode_header(head: bytes) -> dict[str, Any]:
+    """A frame's header from its JSON bytes."""
+    try:
+        header: dict[str, Any] = orjson.loads(head)
+    except ValueError:  # orjson.JSONDecodeError: the \udxxx escapes of _dumps' json fallback
+        header = json.loads(head)
+    return header
+
+
+def encode_head(header: dict[str, Any], body_len: int) -> bytes:
+    """A frame up to its body: the body is then written as it is (no copy of a 1 MB batch into the frame)."""
+    head = _dumps(header)
+    return _LENGTHS.pack(len(head), body_len) + head
 
 
 def write_frame(stream: BinaryIO, header: dict[str, Any], body: bytes) -> None:
-    head = json.dumps(header, separators=(",", ":")).encode()
-    stream.write(_LENGTHS.pack(len(head), len(body)))
-    stream.write(head)
+    stream.write(encode_head(header, len(body)))
     stream.write(body)
     stream.flush()
 
@@ -37,7 +55,7 @@ def read_frame(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
     body = stream.read(body_len)
     if len(head) < head_len or len(body) < body_len:
         return None
-    return json.loads(head), body
+    return decode_header(head), body
 
 
 def split_lengths(prefix: bytes) -> tuple[int, int]:

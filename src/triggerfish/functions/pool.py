@@ -21,7 +21,7 @@ from typing import Any
 from triggerfish.errors import FunctionThrottled
 from triggerfish.functions.capture import LOG_LIMIT
 from triggerfish.functions.config import FunctionConfig, worker_environment
-from triggerfish.functions.frames import PREFIX_SIZE, encode_frame, split_lengths
+from triggerfish.functions.frames import PREFIX_SIZE, decode_header, encode_head, split_lengths
 from triggerfish.functions.memory import WorkerCgroup, cgroup_parent
 from triggerfish.functions.readiness import InitReport
 
@@ -67,11 +67,20 @@ class _Frame:
             self._need = PREFIX_SIZE + self._head_len + body_len
 
     def head(self) -> dict[str, Any]:
-        head: dict[str, Any] = json.loads(bytes(self._buf[PREFIX_SIZE: PREFIX_SIZE + self._head_len]))
-        return head
+        return decode_header(bytes(self._buf[PREFIX_SIZE: PREFIX_SIZE + self._head_len]))
 
     def body(self) -> bytes:
         return bytes(self._buf[PREFIX_SIZE + self._head_len: self._need])
+
+
+def _unwritten(buffers: list[memoryview], written: int) -> list[memoryview]:
+    """What is left of ``buffers`` after a writev wrote ``written`` bytes of them."""
+    while buffers and written >= len(buffers[0]):
+        written -= len(buffers[0])
+        buffers = buffers[1:]
+    if buffers and written:
+        buffers = [buffers[0][written:], *buffers[1:]]
+    return buffers
 
 
 class _Worker:
@@ -129,7 +138,10 @@ class _Worker:
 
     def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
         self.wait_init(deadline)
-        out = memoryview(encode_frame({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, payload))
+        # The frame's head and the payload as two buffers of one writev: the payload is never copied into a frame.
+        request_head = encode_head({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, len(payload))
+        # Written at once when the pipe has room (a small event always has): poll then only waits for the reply.
+        out = self._send([memoryview(request_head), memoryview(payload)])
         poller = select.poll()
         poller.register(self._rep_r, select.POLLIN)
         if out:
@@ -141,17 +153,7 @@ class _Worker:
                 raise WorkerTimeout()
             for fd, event in poller.poll(remaining * 1000):
                 if fd == self._req_w:
-                    if event & (select.POLLERR | select.POLLHUP):
-                        poller.unregister(self._req_w)
-                        continue
-                    try:
-                        n = os.write(self._req_w, out[: 1 << 20])
-                    except BlockingIOError:
-                        continue
-                    except BrokenPipeError:
-                        poller.unregister(self._req_w)
-                        continue
-                    out = out[n:]
+                    out = [] if event & (select.POLLERR | select.POLLHUP) else self._send(out)
                     if not out:
                         poller.unregister(self._req_w)
                 else:
@@ -160,6 +162,16 @@ class _Worker:
                         head = frame.head()
                         self.max_rss_mb = head.get("max_rss_mb")
                         return head, frame.body()
+
+    def _send(self, out: list[memoryview]) -> list[memoryview]:
+        """Write what the request pipe takes of ``out`` now; what is left (nothing once the worker is gone:
+        its closed reply pipe then says so)."""
+        try:
+            return _unwritten(out, os.writev(self._req_w, out))
+        except BlockingIOError:
+            return out
+        except BrokenPipeError:
+            return []
 
     def returncode(self) -> int | None:
         try:
