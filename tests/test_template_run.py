@@ -24,6 +24,7 @@ import httpx
 import pytest
 from confluent_kafka.admin import NewTopic
 
+from destination_support import failed_value, failure_document
 from esm_helpers import produce, wait_until
 from test_failure_handling import read_topic
 
@@ -268,7 +269,8 @@ def test_msk_event_runs_on_the_local_broker_and_failures_reach_the_kafka_destina
     produce(kafka.bootstrap, stack.topics["payments"], [b"bad"])
     (dead,) = read_topic(kafka, stack.topics["dlq"], 1)
     assert _lines(stack.out, "payments")[0]["source"] == "aws:kafka"
-    assert dead.value() == b"bad"
+    assert failed_value(dead) == b"bad"  # in Lambda's failure document, keyed by the record's key
+    assert failure_document(dead)["requestContext"]["condition"] == "RetryAttemptsExhausted"
     headers = dict(dead.headers())
     assert headers["triggerfish.failure.error-message"] == b"payment refused"
     assert headers["triggerfish.source.topic"] == stack.topics["payments"].encode()

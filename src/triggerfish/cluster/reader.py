@@ -29,7 +29,7 @@ from confluent_kafka.admin import OffsetSpec as _OffsetSpec  # type: ignore[attr
 
 from triggerfish.cluster.clients import Health, error_of, log, refusal, settings, unavailable
 from triggerfish.cluster.config import ClusterConfig
-from triggerfish.errors import ClusterError
+from triggerfish.errors import ClusterError, UnavailableError
 
 _LATEST: Any = _OffsetSpec.latest()  # type: ignore[no-untyped-call]
 POLL_S = 0.5
@@ -82,13 +82,24 @@ class LogReader:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name=f"triggerfish-cluster-{self.topic}", daemon=True)
             self._thread.start()
-            end = self.end_offsets(max(0.5, deadline - time.monotonic()))
+            end = self._first_end_offsets(deadline)
             if not self.wait_until(end, max(0.0, deadline - time.monotonic())):
                 raise unavailable(self.cfg, f"cannot read {self.topic} to its end within {timeout:g} s",
                                   self._health.reason() or f"at {self.positions()} of {end}")
         except BaseException:
             self.stop()
             raise
+
+    def _first_end_offsets(self, deadline: float) -> dict[int, int]:
+        """The end offsets at start. The partitions were just found, so the broker answers; a topic created a
+        moment ago may still be electing its leader (NOT_LEADER_FOR_PARTITION): ask again until the deadline."""
+        while True:
+            try:
+                return self.end_offsets(max(0.5, deadline - time.monotonic()))
+            except UnavailableError:
+                if time.monotonic() + 0.5 > deadline:
+                    raise
+                time.sleep(0.2)
 
     def stop(self) -> None:
         """Stop the thread and close the consumer (idempotent)."""

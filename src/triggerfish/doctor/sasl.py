@@ -112,7 +112,8 @@ def explain_refusal(check: Check, config: Mapping[str, Any], timeout: float = _L
     enabled = enabled or next((a.enabled for a in attempts if a.enabled), [])
     works = next((a.mechanism for a in attempts if a.ok), "")
     # A mechanism the broker does not offer says nothing about the credentials.
-    tried = [a.mechanism for a in attempts if not a.ok and (not a.enabled or a.mechanism in a.enabled)]
+    refused = {a.mechanism for a in attempts if not a.ok and (not a.enabled or a.mechanism in a.enabled)}
+    tried = [m for m in MECHANISMS if m in refused]  # in one order, whichever login answered first
     offered = f" (the broker enables {', '.join(enabled)})" if enabled else ""
     unsupported = "Unsupported SASL mechanism" in check.detail
     if works:

@@ -117,7 +117,10 @@ class MappingRunner:
         if self._thread is None:
             return True
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            return False
+        log_level.apply(self.mapping.uuid or "", None)  # a stopped mapping's level must not linger
+        return True
 
     @property
     def running(self) -> bool:
