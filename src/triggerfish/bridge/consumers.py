@@ -8,7 +8,6 @@ in Kafka objects and plain Python values.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
+from triggerfish.bridge.consumed_json import poll_body, stdlib_body
 from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
 from triggerfish.bridge.formats import Format, record_json
 from triggerfish.bridge.patterns import posix_regex
@@ -295,7 +295,7 @@ class Registry:
                 except TriggerfishError as exc:  # a record the consumer's format cannot show, or the registry down
                     problem = exc
             inst.last_poll = time.monotonic()
-            body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
+            body = poll_body(out) if inst.decoders is None else stdlib_body(out)
             if problem is None and max_bytes is not None and len(body) > max_bytes:
                 problem = UnprocessableError("Response exceeds the maximum number of bytes the consumer can receive")
             if problem is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from triggerfish.bridge.consumed_json import parse_value
 from triggerfish.bridge.errors import validation
 from triggerfish.bridge.validation import type_of
 from triggerfish.errors import NotAcceptableError, UnprocessableError
@@ -244,7 +245,7 @@ def _decode(data: bytes | None, fmt: Format) -> Any:
     if fmt is Format.TEXT:
         return data.decode("utf-8", errors="replace")
     try:
-        return loads(data)
+        return parse_value(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise NotAcceptableError(f"Failed to decode: {exc}") from None  # json consumers only
 
