@@ -77,6 +77,7 @@ SAME_TEXT = {
     "repeated key": b'{"a":1,"b":2,"a":3}',
     "64-bit integers": b"[18446744073709551615,-9223372036854775808,9223372036854775807]",
     "escapes": b'"tab\\t nul\\u0000 quote\\" \\u00e9 \\ud83d\\ude00 del\x7f"',
+    "control characters": b'["\\b\\f\\n\\r\\u001f\\u0001", "\\u2028\\u2029", "\\/", "\xe2\x80\xa8 \xf0\x9f\x98\x80"]',
     "whitespace": b' \n [ 1 , { } ] \t',
     "scalars": b'"just a string"',
 }
