@@ -8,7 +8,6 @@ in Kafka objects and plain Python values.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
+from triggerfish.bridge.consumed_json import poll_body, stdlib_body
 from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
 from triggerfish.bridge.formats import Format, record_json
 from triggerfish.bridge.patterns import posix_regex
@@ -276,7 +276,6 @@ class Registry:
                 raise StrimziServerError("Consumer is not subscribed to any topics or assigned any partitions")
             msgs = self._consume(inst, max(0, timeout_ms) / 1000.0)
             out: list[dict[str, Any]] = []
-            first: dict[tuple[str, int], int] = {}
             problem: TriggerfishError | None = None
             for m in msgs:
                 err = m.error()
@@ -285,7 +284,6 @@ class Registry:
                         continue
                     problem = problem or from_kafka(err, self._identity, "Read", m.topic() or _first(inst), inst.group)
                     continue
-                first.setdefault((m.topic(), m.partition()), m.offset())
                 if problem is not None:
                     continue
                 decode = None if inst.decoders is None else inst.decoders(m.topic(), m.partition(), m.offset())
@@ -295,11 +293,13 @@ class Registry:
                 except TriggerfishError as exc:  # a record the consumer's format cannot show, or the registry down
                     problem = exc
             inst.last_poll = time.monotonic()
-            body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
+            body = poll_body(out) if inst.decoders is None else stdlib_body(out)
             if problem is None and max_bytes is not None and len(body) > max_bytes:
                 problem = UnprocessableError("Response exceeds the maximum number of bytes the consumer can receive")
             if problem is not None:
-                # rewind so the refused records are delivered again, not silently skipped
+                # rewind so the refused records are delivered again, not silently skipped: to each partition's
+                # first polled offset (reversed, so the first one is the one kept)
+                first = {(m.topic(), m.partition()): m.offset() for m in reversed(msgs) if m.error() is None}
                 for (topic, partition), offset in first.items():
                     try:
                         inst.consumer.seek(TopicPartition(topic, partition, offset))

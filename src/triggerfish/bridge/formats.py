@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
+
+from triggerfish.bridge.consumed_json import parse_value
 from triggerfish.bridge.errors import validation
 from triggerfish.bridge.validation import type_of
 from triggerfish.errors import NotAcceptableError, UnprocessableError
@@ -223,30 +226,35 @@ def record_json(fmt: Format, topic: str, key: bytes | None, value: bytes | None,
                 timestamp: int, headers: Sequence[tuple[str, bytes | None]] | None,
                 decode: Decoder | None = None) -> dict[str, Any]:
     """One ``ConsumerRecord`` as a JSON-ready dict (field order as Strimzi writes it); ``decode`` for registry formats."""
-    rec: dict[str, Any] = {
-        "topic": topic,
-        "key": _decode(key, fmt) if decode is None else (None if key is None else decode(key, "key")),
-        "value": _decode(value, fmt) if decode is None else (None if value is None else decode(value, "value")),
-        "partition": partition,
-        "offset": offset,
-        "timestamp": timestamp,
-    }
+    if decode is None:
+        show = _SHOW.get(fmt, _show_json)  # a registry format without a registry reads as json, as it did
+        key, value = None if key is None else show(key), None if value is None else show(value)
+    else:
+        key, value = None if key is None else decode(key, "key"), None if value is None else decode(value, "value")
+    rec: dict[str, Any] = {"topic": topic, "key": key, "value": value, "partition": partition, "offset": offset,
+                           "timestamp": timestamp}
     if headers:
-        rec["headers"] = [{"key": k, "value": None if v is None else base64.b64encode(v).decode()} for k, v in headers]
+        rec["headers"] = [{"key": k, "value": None if v is None else _b64(v)} for k, v in headers]
     return rec
 
 
-def _decode(data: bytes | None, fmt: Format) -> Any:
-    if data is None:
-        return None
-    if fmt is Format.BINARY:
-        return base64.b64encode(data).decode()
-    if fmt is Format.TEXT:
-        return data.decode("utf-8", errors="replace")
+#: base64 text of bytes; pybase64's SIMD encoder is twice the stdlib's speed on a polled record's value
+_b64 = pybase64.b64encode_as_string
+
+
+def _show_text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _show_json(data: bytes) -> Any:
     try:
-        return loads(data)
+        return parse_value(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise NotAcceptableError(f"Failed to decode: {exc}") from None  # json consumers only
+
+
+#: How a polled key or value shows in each embedded format (one look-up per record, not a chain of tests)
+_SHOW: dict[Format, Callable[[bytes], Any]] = {Format.BINARY: _b64, Format.TEXT: _show_text, Format.JSON: _show_json}
 
 
 # ---------------------------------------------------------------- control-plane bodies
