@@ -106,6 +106,10 @@ class Fleet:
             replica.wait_ready(timeout)
 
     def restart(self, i: int, timeout: float = 90.0) -> None:
+        """Replica ``i`` again: stopped first if it still runs (never two processes under one id, none left behind)."""
+        old = self.replicas.get(i)
+        if old is not None and old.proc.poll() is None:
+            old.terminate()
         self.launch(i).wait_ready(timeout)
 
     def client(self, i: int) -> Any:
