@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -57,6 +58,22 @@ class FunctionStats:
         self._counts: dict[str, list[int]] = {}
         self._durations: dict[str, deque[float]] = {}
         self._last: dict[str, float] = {}
+        # Prometheus children, looked up once each: labels() takes a lock and builds a key on every call, and
+        # invoked() runs once per invocation. Created on first use, so /metrics shows the same series as before.
+        self._outcomes: dict[tuple[str, str], Any] = {}
+        self._durations_s: dict[str, Any] = {}
+
+    def _outcome(self, name: str, outcome: str) -> Any:
+        child = self._outcomes.get((name, outcome))
+        if child is None:
+            child = self._outcomes[(name, outcome)] = _INVOCATIONS.labels(name, outcome)
+        return child
+
+    def _duration(self, name: str) -> Any:
+        child = self._durations_s.get(name)
+        if child is None:
+            child = self._durations_s[name] = _DURATION.labels(name)
+        return child
 
     def _count(self, name: str, index: int) -> None:  # with self._lock held
         self._counts.setdefault(name, [0, 0, 0])[index] += 1
@@ -64,8 +81,8 @@ class FunctionStats:
 
     def invoked(self, name: str, duration_ms: float, *, error: bool) -> None:
         """One invocation that ran the handler (``error``: it failed, timed out or crashed)."""
-        _INVOCATIONS.labels(name, "error" if error else "ok").inc()
-        _DURATION.labels(name).observe(duration_ms / 1000)
+        self._outcome(name, "error" if error else "ok").inc()
+        self._duration(name).observe(duration_ms / 1000)
         with self._lock:
             self._count(name, 0)
             if error:
@@ -74,7 +91,7 @@ class FunctionStats:
 
     def throttled(self, name: str) -> None:
         """One invocation refused for lack of concurrency (never ran the handler)."""
-        _INVOCATIONS.labels(name, "throttled").inc()
+        self._outcome(name, "throttled").inc()
         with self._lock:
             self._count(name, 2)
 
