@@ -8,20 +8,17 @@ mismatch (Kafka answers it with the same generic text as a wrong password).
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ScramMechanism
 
+import private_kafka
 from kafka_helpers import create_scram_user, delete_scram_user, env_secret
 from triggerfish.doctor import kafka as doctor
 from triggerfish.doctor.report import exit_code
-from triggerfish.localkafka import KafkaEnv, broker, certs, jars
+from triggerfish.localkafka import KafkaEnv
 
 pytestmark = pytest.mark.kafka
 
@@ -93,84 +90,29 @@ def test_unknown_user_is_the_same_verdict(kafka: KafkaEnv, monkeypatch) -> None:
 
 PRIVATE_PORT_BASE = 19840
 PLAIN_USER, PLAIN_PASSWORD = "plainonly", "plain-only-password"
-LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders><Console name="out" target="SYSTEM_OUT"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console></Appenders>
-  <Loggers><Root level="WARN"><AppenderRef ref="out"/></Root></Loggers>
-</Configuration>
-"""
-
-
-def java(libs: Path, home: Path, *args: str) -> list[str]:
-    return ["java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={home / 'log4j2.xml'}", "-cp", f"{libs}/*",
-            *args]
-
-
-def wait_ready(bootstrap: str, proc: subprocess.Popen[bytes], log_file: Path, timeout: float = 120) -> None:
-    """Until the broker serves metadata on ``bootstrap``; fails with its log when it exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log_file.read_text(errors="replace")[-3000:]
-        try:
-            AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
-            return
-        except KafkaException:  # accepting TCP before serving metadata
-            time.sleep(0.5)
-    raise AssertionError(f"the private broker did not start within {timeout:.0f}s; see {log_file}")
 
 
 @pytest.fixture(scope="module")
-def msk_like() -> Iterator[dict[str, str]]:
+def msk_like(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A second local broker (port base 19840): SASL_SSL enabling only SCRAM-SHA-512 (as MSK does), and a
     SASL_PLAINTEXT listener with SCRAM-SHA-512 and PLAIN (user ``plainonly`` exists only for PLAIN)."""
-
-    inst = broker.Instance(PRIVATE_PORT_BASE)
-    if inst.pid() is not None:  # left over from an interrupted run
-        broker.down(PRIVATE_PORT_BASE)
-    jars.require_tools()
-    libs = jars.fetch()
-    inst.home.mkdir(parents=True, exist_ok=True)
-    files = certs.generate(inst.home / "certs")
     p, scram_password = PRIVATE_PORT_BASE, uuid.uuid4().hex
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-    props = {
-        "process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": f"1@127.0.0.1:{p + 3}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{p},SASL_SSL://127.0.0.1:{p + 1},SASL_PLAINTEXT://127.0.0.1:{p + 2},"
-                     f"CONTROLLER://127.0.0.1:{p + 3}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{p},SASL_SSL://127.0.0.1:{p + 1},"
-                                f"SASL_PLAINTEXT://127.0.0.1:{p + 2}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
-                                          "CONTROLLER:PLAINTEXT",
-        "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "PLAINTEXT",
-        "log.dirs": str(inst.data_dir), "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1", "share.coordinator.state.topic.min.isr": "1",
+    settings = {
         "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
         "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
         "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
         "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram,
         "listener.name.sasl_plaintext.plain.sasl.jaas.config":
             f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{PLAIN_USER}="{PLAIN_PASSWORD}";',
-        "ssl.keystore.type": "PEM", "ssl.keystore.location": str(files.broker_keystore),
-        "ssl.truststore.type": "PEM", "ssl.truststore.location": str(files.ca_cert),
     }
-    (inst.home / "log4j2.xml").write_text(LOG4J2)
-    config = inst.home / "server.properties"
-    config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-    if not (inst.data_dir / "meta.properties").exists():
-        subprocess.run(java(libs, inst.home, "kafka.tools.StorageTool", "format", "-t", broker.cluster_id(),
-                            "-c", str(config), "--add-scram", f"SCRAM-SHA-512=[name=msk,password={scram_password}]"),
-                       check=True, capture_output=True)
-    with open(inst.log_file, "ab") as log:
-        proc = subprocess.Popen(java(libs, inst.home, "kafka.Kafka", str(config)), stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    inst.pid_file.write_text(str(proc.pid))
+    env = private_kafka.start(tmp_path_factory.mktemp("msk-like"), p, {"SASL_SSL": 1, "SASL_PLAINTEXT": 2}, settings,
+                              format_args=["--add-scram", f"SCRAM-SHA-512=[name=msk,password={scram_password}]"])
     try:
-        wait_ready(f"127.0.0.1:{p}", proc, inst.log_file)
-        yield {"sasl_ssl": f"127.0.0.1:{p + 1}", "sasl_plaintext": f"127.0.0.1:{p + 2}", "ca": str(files.ca_cert),
+        yield {"sasl_ssl": env.listener(1), "sasl_plaintext": env.listener(2), "ca": str(env.ca_file),
                "user": "msk", "password": scram_password}
     finally:
-        broker.down(PRIVATE_PORT_BASE)
+        private_kafka.stop(env)
 
 
 def test_mechanism_the_broker_does_not_enable(msk_like: dict[str, str], monkeypatch) -> None:
