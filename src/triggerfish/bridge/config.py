@@ -89,6 +89,8 @@ class BridgeConfig:
     registry: RegistryConfig | None = None
     #: The other replicas that consumer requests are forwarded to (``bridge.replicas.*``), if any.
     replicas: ReplicasConfig | None = None
+    #: ``bridge.metrics``: the Kafka clients' metric names, Strimzi's reporter's or its JMX exporter's (blank: both).
+    metrics: str = ""
 
     @property
     def loopback(self) -> bool:
@@ -112,7 +114,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
     s = Settings(resolved)
     if s.str_("bridge.tracing"):
         raise ConfigError("bridge.tracing", "tracing is not supported by triggerfish's bridge; remove the key")
-    s.enum_("bridge.metrics", _METRICS, "", shown=_METRICS[1:])
+    metrics = s.enum_("bridge.metrics", _METRICS, "", shown=_METRICS[1:])
     ssl = s.bool_("http.ssl.enable", False)
     certfile = keyfile = None
     if ssl:
@@ -146,6 +148,7 @@ def from_properties(props: Mapping[str, str], environ: Mapping[str, str] | None 
         max_body_bytes=s.int_("http.max.body.bytes", MAX_BODY_BYTES, 1, 2**31 - 1),
         registry=registry_config(s),
         replicas=replicas_config(s, port, ssl, s.list_("http.allowedHosts", ())),
+        metrics=metrics,
     )
 
 

@@ -38,13 +38,18 @@ class BridgeMetrics:
         #: Delivery reports so far, for the Java producer's record-send-total / record-error-total.
         self.sent_ok = 0
         self.sent_failed = 0
+        #: The same by topic: (sent, failed).
+        self.sent_by_topic: dict[str, tuple[int, int]] = {}
 
     def record_sent(self, topic: str, ok: bool) -> None:
         (self._ok if ok else self._failed).inc()
+        sent, failed = self.sent_by_topic.get(topic, (0, 0))
         if ok:
             self.sent_ok += 1
+            self.sent_by_topic[topic] = (sent + 1, failed)
         else:
             self.sent_failed += 1
+            self.sent_by_topic[topic] = (sent, failed + 1)
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
         self.requests.labels(operation, str(status)).inc()

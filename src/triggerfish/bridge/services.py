@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from triggerfish.bridge.client_families import SCHEMES, ClientSample
 from triggerfish.bridge.client_stats import DEFAULT_INTERVAL_MS, ClientStats
 from triggerfish.bridge.config import BridgeConfig
 from triggerfish.bridge.consumers import Registry
@@ -21,7 +22,7 @@ from triggerfish.bridge.metrics import BridgeMetrics
 from triggerfish.bridge.producer import SharedProducer
 from triggerfish.bridge.schema_formats import SchemaCodec
 from triggerfish.bridge.schema_registry import SchemaRegistry
-from triggerfish.bridge.strimzi_metrics import ClientSample, StrimziMetrics
+from triggerfish.bridge.strimzi_metrics import StrimziMetrics
 from triggerfish.bridge.topics import Topics
 
 _kafka_log = logging.getLogger("triggerfish.bridge.librdkafka")
@@ -93,7 +94,8 @@ class Services:
         services.client_stats = stats
         if config.replicas is not None:
             services.forwarder = Forwarder(config.replicas)
-        services.strimzi = StrimziMetrics(services.executor, services.producer_samples, services.consumer_samples)
+        services.strimzi = StrimziMetrics(services.executor, services.producer_samples, services.consumer_samples,
+                                          (config.metrics,) if config.metrics else SCHEMES)
         metrics.registry.register(services.strimzi)
         return services
 
@@ -103,19 +105,27 @@ class Services:
             return []
         client_id = self.config.producer.get("client.id")
         values = self.client_stats.metrics("producer", client_id or "rdkafka")
+        tagged = self.client_stats.tagged("producer", client_id or "rdkafka")
         # from the delivery reports, exact at every scrape (the statistics lag by up to an interval)
         values[("producer-metrics", "record-send-total")] = float(self.metrics.sent_ok)
         values[("producer-metrics", "record-error-total")] = float(self.metrics.sent_failed)
-        return [ClientSample(client_id or "producer-1", values)]
+        for topic, (sent, failed) in list(self.metrics.sent_by_topic.items()):
+            tagged[("producer-topic-metrics", "record-send-total", (("topic", topic),))] = float(sent)
+            tagged[("producer-topic-metrics", "record-error-total", (("topic", topic),))] = float(failed)
+        return [ClientSample(client_id or "producer-1", values, tagged)]
 
     def consumer_samples(self) -> list[ClientSample]:
         """Each consumer instance's numbers under the Java consumer's metric names (client id: its name)."""
         now = time.monotonic()
         live = self.consumers.live()
         self.client_stats.keep_only("consumer", [inst.name for inst in live])
+        if self.strimzi is not None:
+            self.strimzi.polls.keep_only(inst.name for inst in live)
         samples = []
         for inst in live:
             values = self.client_stats.metrics("consumer", inst.name)
+            if self.strimzi is not None:
+                values.update({("consumer-metrics", k): v for k, v in self.strimzi.polls.metrics(inst.name).items()})
             values[("consumer-fetch-manager-metrics", "records-consumed-total")] = float(inst.consumed)
             values[("consumer-metrics", "last-poll-seconds-ago")] = (
                 -1.0 if inst.last_poll is None else float(int(now - inst.last_poll)))
@@ -123,7 +133,7 @@ class Services:
             values[("consumer-coordinator-metrics", "commit-total")] = float(count)
             values[("consumer-coordinator-metrics", "commit-latency-avg")] = total / count * 1000 if count else 0.0
             values[("consumer-coordinator-metrics", "commit-latency-max")] = longest * 1000
-            samples.append(ClientSample(inst.name, values))
+            samples.append(ClientSample(inst.name, values, self.client_stats.tagged("consumer", inst.name)))
         return samples
 
     def close(self) -> None:

@@ -3,25 +3,31 @@
 - ``strimzi_bridge_http_server_*``: requests by code, method and path, their time, and requests in flight
   (Vert.x's HTTP server metrics under Strimzi's prefix), counted by the ``HttpMetrics`` middleware.
 - ``executor_*{name="kafka-bridge"}``: the worker pool that runs the blocking Kafka calls.
-- ``kafka_producer_*`` / ``kafka_consumer_*``: the Java clients' metric names and ``client_id`` label, as
-  Strimzi's metrics reporter exports them (a ``-total`` counter loses its suffix and is a gauge).
-- ``jvm_*``: the dashboard's memory and thread panels, filled with this Python process's own numbers.
+- the Kafka clients' metrics under the names of ``bridge.metrics`` (``client_families``): Strimzi's metrics
+  reporter's ``kafka_producer_*`` / ``kafka_consumer_*``, the JMX exporter's ``strimzi_bridge_kafka_*``, or both.
+- ``jvm_*``: the dashboard's memory, GC and thread panels, filled with this Python process's own numbers
+  (resident memory; the cyclic garbage collector's pauses, timed by a ``gc`` callback).
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import platform
 import resource
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from triggerfish.bridge.client_families import SCHEMES, ClientSample, client_families
 from triggerfish.bridge.executor import Executor
+from triggerfish.bridge.poll_times import PollTimes
 
 _EXECUTOR = "kafka-bridge"
 
@@ -36,22 +42,19 @@ class _Timing:
     response_bytes: int = 0
 
 
-@dataclass
-class ClientSample:
-    """What one Kafka client reports: its ``client_id`` and its metrics by Java name (``group``, ``name``)."""
-
-    client_id: str
-    values: dict[tuple[str, str], float]
-
-
 class StrimziMetrics(Collector):
-    """The collector; ``producers`` and ``consumers`` return each client's sample when scraped."""
+    """The collector; ``producers`` and ``consumers`` return each client's sample when scraped, named by
+    every scheme in ``schemes`` (``bridge.metrics``; both when it is not set)."""
 
     def __init__(self, executor: Executor, producers: Callable[[], list[ClientSample]],
-                 consumers: Callable[[], list[ClientSample]]) -> None:
+                 consumers: Callable[[], list[ClientSample]], schemes: tuple[str, ...] = SCHEMES) -> None:
         self._executor = executor
         self._producers = producers
         self._consumers = consumers
+        self._schemes = schemes
+        #: The HTTP consumers' polls, for their ``poll-idle-ratio-avg``.
+        self.polls = PollTimes()
+        _GC.install()
         self.timings: dict[tuple[str, str, str], _Timing] = {}  # (code, method, path)
         self.active: dict[tuple[str, str], int] = {}  # (method, path)
         self.request_bytes: dict[tuple[str, str], tuple[int, int]] = {}  # (method, path) -> (requests, bytes)
@@ -63,8 +66,8 @@ class StrimziMetrics(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._http()
         yield from self._executor_families()
-        yield from _clients("kafka_producer", self._producers())
-        yield from _clients("kafka_consumer", self._consumers())
+        yield from client_families("producer", self._producers(), self._schemes)
+        yield from client_families("consumer", self._consumers(), self._schemes)
         yield from _runtime()
 
     def _http(self) -> Iterator[Metric]:
@@ -114,30 +117,63 @@ class StrimziMetrics(Collector):
         yield done
 
 
-def _clients(prefix: str, samples: list[ClientSample]) -> Iterator[Metric]:
-    families: dict[str, GaugeMetricFamily] = {}
-    for sample in samples:
-        for (group, name), value in sorted(sample.values.items()):
-            java = name[: -len("-total")] if name.endswith("-total") else name
-            full = f"{prefix}_{group}_{java}".replace("-", "_").replace(".", "_")
-            family = families.get(full)
-            if family is None:
-                family = families[full] = GaugeMetricFamily(full, f"{group} {name}", labels=("client_id",))
-            family.add_metric((sample.client_id,), value)
-    yield from families.values()
-
-
 def _runtime() -> Iterator[Metric]:
     info = GaugeMetricFamily("jvm_info", "The runtime serving the bridge (CPython, not a JVM)",
                              labels=("runtime", "vendor", "version"))
     info.add_metric((platform.python_implementation(), "python.org", platform.python_version()), 1)
     yield info
-    used = GaugeMetricFamily("jvm_memory_used_bytes", "The amount of used memory (the process's peak resident set)",
+    used = GaugeMetricFamily("jvm_memory_used_bytes", "The amount of used memory (the process's resident set)",
                              labels=("area", "id"))
-    used.add_metric(("heap", "python"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    used.add_metric(("heap", "python"), _resident_bytes())
     yield used
     yield GaugeMetricFamily("jvm_threads_live_threads", "The current number of live threads",
                             value=threading.active_count())
+    pauses = SummaryMetricFamily("jvm_gc_pause_seconds", "Time spent in GC pause (Python's cyclic collector)",
+                                 labels=("action", "cause", "gc"))
+    for generation, (count, seconds) in enumerate(_GC.pauses()):
+        action = "end of major GC" if generation == 2 else "end of minor GC"
+        pauses.add_metric((action, "Python cyclic GC", f"generation {generation}"), count, seconds)
+    yield pauses
+
+
+def _resident_bytes() -> float:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError):  # not Linux: the peak, the nearest the platform tells
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+class _GcTimer:
+    """Times the cyclic collector's runs by generation: one ``gc.callbacks`` entry for the whole process."""
+
+    def __init__(self) -> None:
+        self._counts = [0, 0, 0]
+        self._seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+        self._installed = False
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        with self._lock:
+            if not self._installed:
+                gc.callbacks.append(self._on_gc)
+                self._installed = True
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # the collector runs with the GIL held, one collection at a time: start and stop pair up
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = min(2, int(info.get("generation", 0)))
+        self._counts[generation] += 1
+        self._seconds[generation] += time.perf_counter() - self._started
+
+    def pauses(self) -> list[tuple[int, float]]:
+        return list(zip(self._counts, self._seconds, strict=True))
+
+
+_GC = _GcTimer()
 
 
 class HttpMetrics:
@@ -176,6 +212,7 @@ class HttpMetrics:
         finally:
             m.active[key] -= 1
             elapsed = time.perf_counter() - start
+            m.polls.observe(method, path, start, start + elapsed)
             t = m.timings.setdefault((status[0], method, path), _Timing())
             t.count += 1
             t.seconds += elapsed
