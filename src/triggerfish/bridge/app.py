@@ -67,7 +67,7 @@ def create_app(services: Services, management: bool = False) -> Starlette:
                 await run_in_threadpool(services.close)
 
     middleware = [Middleware(HostAndOrigin, config=config)]  # outermost: CORS preflights need no credentials
-    if not management and services.strimzi is not None:
+    if services.strimzi is not None:  # both servers, as Vert.x counts both (but /metrics, as Strimzi filters it)
         middleware.insert(0, Middleware(HttpMetrics, metrics=services.strimzi))
     if config.auth.type != "none":
         middleware.append(Middleware(AuthMiddleware, auth=config.auth))

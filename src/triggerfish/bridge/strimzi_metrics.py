@@ -177,14 +177,14 @@ _GC = _GcTimer()
 
 
 class HttpMetrics:
-    """ASGI middleware: ``strimzi_bridge_http_server_*`` for every request the API serves."""
+    """ASGI middleware: ``strimzi_bridge_http_server_*`` for every request served but the scrapes of ``/metrics``."""
 
     def __init__(self, app: ASGIApp, metrics: StrimziMetrics) -> None:
         self.app = app
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] == "/metrics":
             await self.app(scope, receive, send)
             return
         m = self.metrics
