@@ -99,10 +99,12 @@ def test_a_consumer_reports_topics_nodes_partitions_and_its_coordinator() -> Non
     assert tagged[(f, "bytes-consumed-total", topic)] == 600
     assert tagged[(f, "records-lag", (("topic", "t"), ("partition", "0")))] == 3
     assert (f, "records-lag", (("topic", "t"), ("partition", "-1"))) not in tagged
+    assert tagged[(f, "records-lag-max", topic)] == 3
     assert tagged[("consumer-node-metrics", "request-latency-avg", (("node-id", "node-0"),))] == 2.0
     m = java_metrics(now, before)
     c = "consumer-coordinator-metrics"
     assert m[("consumer-metrics", "connection-count")] == 2  # the coordinator's connection is one of its own
+    assert ("consumer-metrics", "request-latency-avg") not in m  # the Java consumer has it per node only
     assert m[(f, "fetch-rate")] == 10 and m[(c, "heartbeat-total")] == 3 and m[(c, "heartbeat-rate")] == 0.5
     assert m[(c, "last-heartbeat-seconds-ago")] == 2 and m[(c, "last-rebalance-seconds-ago")] == 4
     # before it joined its group (or with no heartbeat yet) the Java client says -1

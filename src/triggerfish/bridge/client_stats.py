@@ -107,11 +107,11 @@ def java_metrics(stats: Mapping[str, Any], previous: Mapping[str, Any] | None = 
     out[(group, "connection-creation-total")] = float(sum(int(b.get("connects", 0)) for b in connections))
     out[(group, "connection-close-total")] = float(sum(int(b.get("disconnects", 0)) for b in connections))
     nodes = [b for b in brokers if b.get("nodeid", -1) >= 0]
-    rtts = [b["rtt"] for b in nodes if (b.get("rtt") or {}).get("cnt")]
-    if rtts:
-        out[(group, "request-latency-avg")] = sum(r["avg"] for r in rtts) / len(rtts) / 1000.0
-        out[(group, "request-latency-max")] = max(r["max"] for r in rtts) / 1000.0
     if kind == "producer":
+        rtts = [b["rtt"] for b in nodes if (b.get("rtt") or {}).get("cnt")]
+        if rtts:  # the Java consumer has these per node only
+            out[(group, "request-latency-avg")] = sum(r["avg"] for r in rtts) / len(rtts) / 1000.0
+            out[(group, "request-latency-max")] = max(r["max"] for r in rtts) / 1000.0
         _producer(stats, previous, nodes, seconds, out)
     else:
         _consumer(stats, previous, brokers, seconds, out)
@@ -154,10 +154,12 @@ def tagged_metrics(stats: Mapping[str, Any], previous: Mapping[str, Any] | None 
             out[(topic_group, f"{name}-total", tags)] = total
             out[(topic_group, f"{name}-rate", tags)] = _rate(total, before, seconds)
         if kind == "consumer":
-            for p in parts:
-                lag = int(p.get("consumer_lag", -1))
-                if int(p.get("partition", -1)) >= 0 and lag >= 0:
-                    out[(topic_group, "records-lag", (("topic", topic), ("partition", str(p["partition"]))))] = float(lag)
+            lags = {str(p["partition"]): int(p.get("consumer_lag", -1)) for p in parts if int(p.get("partition", -1)) >= 0}
+            for partition, lag in lags.items():
+                if lag >= 0:
+                    out[(topic_group, "records-lag", (("topic", topic), ("partition", partition)))] = float(lag)
+            if any(lag >= 0 for lag in lags.values()):
+                out[(topic_group, "records-lag-max", tags)] = float(max(lags.values()))
     return out
 
 
