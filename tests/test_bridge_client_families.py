@@ -3,6 +3,7 @@ per-topic/node/partition metrics from a librdkafka report, and the HTTP polls' i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from triggerfish.bridge.client_families import JMX, REPORTER, ClientSample, client_families
-from triggerfish.bridge.client_stats import java_metrics, tagged_metrics
+from triggerfish.bridge.client_stats import ClientStats, java_metrics, tagged_metrics
 from triggerfish.bridge.poll_times import PollTimes
 
 Series = dict[str, list[tuple[dict[str, str], float]]]
@@ -124,3 +125,14 @@ def test_poll_idle_ratio_from_the_http_polls() -> None:
     assert m["time-between-poll-avg"] == 2000 and m["time-between-poll-max"] == 3000
     polls.keep_only([])
     assert polls.metrics("c") == {}
+
+
+def test_a_producers_topic_bytes_are_its_batches_bytes_summed_over_the_reports() -> None:
+    stats = ClientStats()
+    for ts, window in ((1_000_000, 700), (3_000_000, 300)):  # each report's batch sizes cover its own interval
+        stats.on_stats(json.dumps({"type": "producer", "client_id": "p", "ts": ts, "brokers": {},
+                                   "topics": {"t": {"batchsize": {"cnt": 2, "sum": window, "avg": window / 2, "max": window},
+                                                        "partitions": {}}}}))
+    tagged = stats.tagged("producer", "p")
+    assert tagged[("producer-topic-metrics", "byte-total", (("topic", "t"),))] == 1000
+    assert tagged[("producer-topic-metrics", "byte-rate", (("topic", "t"),))] == 150

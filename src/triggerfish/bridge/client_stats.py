@@ -45,6 +45,7 @@ class ClientStats:
     def __init__(self) -> None:
         self._latest: dict[tuple[str, str], Report] = {}
         self._previous: dict[tuple[str, str], dict[str, Any]] = {}
+        self._batch_bytes: dict[tuple[str, str], dict[str, float]] = {}  # producer -> topic -> bytes so far
         self._lock = threading.Lock()
 
     def on_stats(self, report: str) -> None:
@@ -57,7 +58,10 @@ class ClientStats:
             return
         with self._lock:
             previous = self._previous.get(key)
+            batch_bytes = self._batch_bytes.setdefault(key, {})
         out = Report(java_metrics(stats, previous), tagged_metrics(stats, previous))
+        if key[0] == "producer":
+            _batch_bytes(stats, _elapsed(stats, previous), batch_bytes, out.tagged)
         with self._lock:
             self._previous[key] = stats
             self._latest[key] = out
@@ -79,6 +83,7 @@ class ClientStats:
             for key in [k for k in self._latest if k[0] == kind and k[1] not in live]:
                 self._latest.pop(key, None)
                 self._previous.pop(key, None)
+                self._batch_bytes.pop(key, None)
 
 
 def java_metrics(stats: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> JavaMetrics:
@@ -144,8 +149,8 @@ def tagged_metrics(stats: Mapping[str, Any], previous: Mapping[str, Any] | None 
         parts = list((t.get("partitions") or {}).values())
         earlier = list(((before_topics.get(topic) or {}).get("partitions") or {}).values())
         tags = (("topic", topic),)
-        if kind == "producer":
-            names = (("byte", "txbytes"), ("record-send", "txmsgs"))
+        if kind == "producer":  # byte-total: the batches' bytes, summed over the reports by ClientStats
+            names: tuple[tuple[str, str], ...] = (("record-send", "txmsgs"),)
         else:
             names = (("bytes-consumed", "rxbytes"), ("records-consumed", "rxmsgs"))
         for name, key in names:
@@ -161,6 +166,17 @@ def tagged_metrics(stats: Mapping[str, Any], previous: Mapping[str, Any] | None 
             if any(lag >= 0 for lag in lags.values()):
                 out[(topic_group, "records-lag-max", tags)] = float(max(lags.values()))
     return out
+
+
+def _batch_bytes(stats: Mapping[str, Any], seconds: float, so_far: dict[str, float], out: TaggedMetrics) -> None:
+    """A topic's ``byte-total``/``byte-rate`` as Java counts them, the record batches' bytes, summed over the
+    reports (each report's ``batchsize`` covers the interval since the one before), in place of the payload bytes."""
+    for topic, t in (stats.get("topics") or {}).items():
+        window = float((t.get("batchsize") or {}).get("sum", 0))
+        so_far[topic] = so_far.get(topic, 0.0) + window
+        tags = (("topic", topic),)
+        out[("producer-topic-metrics", "byte-total", tags)] = so_far[topic]
+        out[("producer-topic-metrics", "byte-rate", tags)] = window / seconds if seconds else 0.0
 
 
 def _producer(stats: Mapping[str, Any], previous: Mapping[str, Any] | None, nodes: list[Mapping[str, Any]],
