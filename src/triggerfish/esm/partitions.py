@@ -11,7 +11,9 @@ it started under and may commit only while the partition still has it, so a batc
 
 Flow control: a partition whose buffer holds ``PAUSE_BATCHES`` batches (count or bytes) is paused and
 resumed below a quarter of that, so full batches are still buffered while fetching restarts (a pause drops
-what librdkafka prefetched for the partition: pausing often costs throughput).
+what librdkafka prefetched for the partition: pausing often costs throughput). The count has a floor of
+``PAUSE_MIN_RECORDS``: at BatchSize 1 eight batches are eight records, and pausing every few records
+halved the invocation rate; the byte bound (eight 6 MB payloads) still caps what a partition holds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from triggerfish.esm.pollers import Pollers
 
 _TP = tuple[str, int]
 PAUSE_BATCHES = 8
+#: The fewest buffered records that pause a partition, whatever its BatchSize.
+PAUSE_MIN_RECORDS = 1000
 #: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
 _FILTERED = b"-"
 
@@ -265,7 +269,7 @@ class Partitions:
 
     def flow(self) -> tuple[list[_TP], list[_TP]]:
         """The partitions to pause (backlog too large) and to resume (backlog drained), in that order."""
-        high_count, high_bytes = PAUSE_BATCHES * self.batch_size, PAUSE_BATCHES * self.max_bytes
+        high_count, high_bytes = max(PAUSE_BATCHES * self.batch_size, PAUSE_MIN_RECORDS), PAUSE_BATCHES * self.max_bytes
         pause: list[_TP] = []
         resume: list[_TP] = []
         with self.lock:
