@@ -85,7 +85,8 @@ class BatchLease(Protocol):
     def advance(self, positions: Mapping[_TP, int]) -> None: ...  # commit past these (if still current)
 
 
-#: Called after every invoke with (ok, detail, problem): the runner records the first one as a stage.
+#: Called after each failed invoke and the first successful one with (ok, detail, problem): the runner
+#: records the first call as a stage.
 _InvokeHook = Callable[[bool, str, Diagnosis | None], None]
 
 
@@ -126,6 +127,7 @@ class BatchDriver:
         self.clock = clock
         self.on_failure = on_failure
         self._on_invoke = on_invoke or (lambda ok, detail, problem: None)
+        self._ok_reported = False
         self.name = name  # the mapping's UUID, in log lines
         self.max_payload = max_payload
 
@@ -155,6 +157,9 @@ class BatchDriver:
             plan = self.policy.after_invoke(attempt, outcome)
             self.metrics.invoked(len(attempt.records), failed=len(plan.succeeded) < len(attempt.records),
                                  error=outcome.failed)
+            if plan.succeeded and not plan.next and not plan.discard and not queue:
+                lease.advance(commit_positions(plan.succeeded))  # the batch is done: nothing pending to stay below
+                return True
             waiting = pending((), [*plan.next, *queue])
             if plan.succeeded:
                 # e.g. a partial batch response: commit up to the first failed record while it is retried
@@ -174,7 +179,9 @@ class BatchDriver:
             self._on_invoke(False, failure.detail, failure)
         else:
             self.status.ok(len(attempt.records))
-            self._on_invoke(True, f"{len(attempt.records)} record(s) OK", None)
+            if not self._ok_reported:  # the hook records the first invoke only: no call (and no text) per batch
+                self._ok_reported = True
+                self._on_invoke(True, f"{len(attempt.records)} record(s) OK", None)
 
     def discard(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 MAXIMUM_PAYLOAD_SIZE_EXCEEDED = "MaximumPayloadSizeExceeded"
 _REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 _DESTINATION_RETRY_CAP = 10
+_TOPIC, _PARTITION, _OFFSET = attrgetter("topic"), attrgetter("partition"), attrgetter("offset")
 
 
 class RecordLike(Protocol):
@@ -238,6 +240,11 @@ def _cut_at(records: tuple[R, ...], first_failed: Mapping[tuple[str, int], int])
 
 def commit_positions(records: Iterable[RecordLike]) -> dict[tuple[str, int], int]:
     """Kafka's next-offset convention: for each partition, the highest offset seen plus one."""
+    if isinstance(records, Sequence) and records:
+        # The usual batch holds one partition: three walks in C (map) instead of a dict update per record.
+        partitions, topics = set(map(_PARTITION, records)), set(map(_TOPIC, records))
+        if len(partitions) == 1 and len(topics) == 1:
+            return {(topics.pop(), partitions.pop()): max(map(_OFFSET, records)) + 1}
     positions: dict[tuple[str, int], int] = {}
     for r in records:
         key = (r.topic, r.partition)
