@@ -63,6 +63,11 @@ class PartitionBuffer:
         """Cut the next batch (call when ``ready``); an empty buffer gives an empty cut."""
         records = self.records
         count = min(len(records), self.batch_size)
+        if count == 1 and self.envelope + records[0].json_size() <= self.max_bytes:  # BatchSize 1, or a window's one
+            r = records.popleft()
+            self.bytes -= r.json_size()
+            self.opened_at = now if records else None
+            return Cut([r])
         if count:
             # Usually a whole BatchSize fits the payload limit: check that once, not record by record.
             sizes = [r.json_size() for r in islice(records, count)]

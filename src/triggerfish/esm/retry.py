@@ -240,6 +240,9 @@ def _cut_at(records: tuple[R, ...], first_failed: Mapping[tuple[str, int], int])
 
 def commit_positions(records: Iterable[RecordLike]) -> dict[tuple[str, int], int]:
     """Kafka's next-offset convention: for each partition, the highest offset seen plus one."""
+    if isinstance(records, Sequence) and len(records) == 1:
+        (r,) = records
+        return {(r.topic, r.partition): r.offset + 1}
     if isinstance(records, Sequence) and records:
         # The usual batch holds one partition: three walks in C (map) instead of a dict update per record.
         partitions, topics = set(map(_PARTITION, records)), set(map(_TOPIC, records))
