@@ -11,11 +11,24 @@ dropping it silently.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
+
+_SIZE = attrgetter("size")
+
+
+def _total_size(records: Iterable[Record]) -> int:
+    """The JSON sizes of ``records`` summed: their ``size`` read in C when all are known (from_message sets it)."""
+    records = list(records)
+    sizes = list(map(_SIZE, records))
+    if 0 in sizes:  # built another way: json_size() computes it
+        return sum(r.json_size() for r in records)
+    return sum(sizes)
 
 
 @dataclass
@@ -41,6 +54,15 @@ class PartitionBuffer:
     def add(self, record: Record, now: float) -> None:
         self.records.append(record)
         self.bytes += record.json_size()
+        if self.opened_at is None:
+            self.opened_at = now
+
+    def extend(self, records: list[Record], now: float) -> None:
+        """``add`` of each of ``records``, in one step."""
+        if not records:
+            return
+        self.records.extend(records)
+        self.bytes += _total_size(records)
         if self.opened_at is None:
             self.opened_at = now
 
@@ -70,10 +92,13 @@ class PartitionBuffer:
             return Cut([r])
         if count:
             # Usually a whole BatchSize fits the payload limit: check that once, not record by record.
-            sizes = [r.json_size() for r in islice(records, count)]
-            taken = sum(sizes)
+            taken = _total_size(islice(records, count))
             if self.envelope + taken + count - 1 <= self.max_bytes:
-                out = [records.popleft() for _ in range(count)]
+                if count == len(records):
+                    out = list(records)
+                    records.clear()
+                else:
+                    out = [records.popleft() for _ in range(count)]
                 self.bytes -= taken
                 self.opened_at = now if records else None
                 return Cut(out)
