@@ -13,7 +13,6 @@ import pickle
 import struct
 from array import array
 from collections.abc import Sequence
-from operator import attrgetter, countOf
 from typing import Any, Protocol
 
 from pybase64 import b64encode_as_string
@@ -52,7 +51,7 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
     if len(records) == 1:  # BatchSize 1 (low latency): the same columns without the walks over the batch
         return _pack_one(envelope, first)
     t0, p0 = first.topic, first.partition
-    if countOf(map(_PARTITION, records), p0) == len(records) and countOf(map(_TOPIC, records), t0) == len(records):
+    if all(r.partition == p0 and r.topic == t0 for r in records):
         runs: list[tuple[str, int, int]] = [(t0, p0, len(records))]
     else:
         runs = []
@@ -62,35 +61,25 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
                 runs[-1] = (t, p, n + 1)
             else:
                 runs.append((r.topic, r.partition, 1))
-    # Each column read by a C loop (map over an attrgetter); Python only where a record has a null or headers.
-    keys = list(map(_KEY, records))
-    values = list(map(_VALUE, records))
-    types = list(map(_TYPE, records))
+    keys = [r.key for r in records]
+    values = [r.value for r in records]
+    types = [r.timestamp_type for r in records]
     columns: tuple[Any, ...] = (
         envelope, runs,
-        list(map(_OFFSET, records)), list(map(_TIMESTAMP, records)),
+        [r.offset for r in records], [r.timestamp for r in records],
         types[0] if types.count(types[0]) == len(types) else types,
-        _lengths(keys), _lengths(values),
-        {i: list(r.headers) for i, r in enumerate(records) if r.headers} if any(map(_HEADERS, records)) else {},
+        [-1 if k is None else len(k) for k in keys],
+        [-1 if v is None else len(v) for v in values],
+        {i: list(r.headers) for i, r in enumerate(records) if r.headers},
     )
     if hasattr(first, "schema_metadata"):  # a schema registry mapping: all its records have it
         columns += ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
     meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer.
-    return b"".join([_META_LEN.pack(len(meta)), meta, *filter(None, keys), *filter(None, values)])
+    return b"".join([_META_LEN.pack(len(meta)), meta, *[k for k in keys if k], *[v for v in values if v]])
 
 
 _META_LEN = struct.Struct(">I")
-_KEY, _VALUE, _TYPE = attrgetter("key"), attrgetter("value"), attrgetter("timestamp_type")
-_OFFSET, _TIMESTAMP, _HEADERS = attrgetter("offset"), attrgetter("timestamp"), attrgetter("headers")
-_TOPIC, _PARTITION = attrgetter("topic"), attrgetter("partition")
-
-
-def _lengths(items: list[bytes | None]) -> list[int]:
-    """Each item's length, -1 for None."""
-    if None not in items:
-        return list(map(len, items))  # type: ignore[arg-type]
-    return [-1 if b is None else len(b) for b in items]
 
 
 def _pack_one(envelope: dict[str, Any], r: _BatchRecord) -> bytes:
