@@ -162,9 +162,6 @@ class BatchDriver:
             plan = self.policy.after_invoke(attempt, outcome)
             self.metrics.invoked(len(attempt.records), failed=len(plan.succeeded) < len(attempt.records),
                                  error=outcome.failed)
-            if plan.succeeded and not plan.next and not plan.discard and not queue:
-                lease.advance(commit_positions(plan.succeeded))  # the batch is done: nothing pending to stay below
-                return True
             waiting = pending((), [*plan.next, *queue])
             if plan.succeeded:
                 # e.g. a partial batch response: commit up to the first failed record while it is retried
