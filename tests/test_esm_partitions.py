@@ -6,7 +6,7 @@ import threading
 
 from esm_fakes import FakeClock, record, records
 from triggerfish.esm.committer import Committer
-from triggerfish.esm.partitions import PAUSE_BATCHES, Partitions, filtered_record
+from triggerfish.esm.partitions import PAUSE_BATCHES, PAUSE_MIN_RECORDS, Partitions, filtered_record
 
 TP0, TP1 = ("orders", 0), ("orders", 1)
 NONE = -1001  # librdkafka's OFFSET_INVALID: the group has no committed offset
@@ -151,8 +151,9 @@ def test_a_revoke_waits_for_the_batch_in_flight_until_its_deadline() -> None:
 
 
 def test_partitions_pause_above_eight_batches_and_resume_below_two() -> None:
-    parts = tracker(batch_size=10)
-    high = PAUSE_BATCHES * 10
+    parts = tracker(batch_size=200)
+    high = PAUSE_BATCHES * 200
+    assert high > PAUSE_MIN_RECORDS
     parts.accept(records(high - 1), now=0.0)
     assert parts.flow() == ([], [])
     parts.accept([record(high - 1)], now=0.0)
@@ -165,6 +166,20 @@ def test_partitions_pause_above_eight_batches_and_resume_below_two() -> None:
         lease.take(0.0)
     assert parts.flow() == ([], [TP0])
     assert parts.flow() == ([], [])
+
+
+def test_small_batches_pause_at_the_record_floor_not_at_eight_records() -> None:
+    parts = tracker(batch_size=1, window_s=0.0)
+    parts.accept(records(PAUSE_MIN_RECORDS - 1), now=0.0)
+    assert parts.flow() == ([], [])  # far more than 8 batches of 1, still fetching
+    parts.accept([record(PAUSE_MIN_RECORDS - 1)], now=0.0)
+    assert parts.flow() == ([TP0], [])
+    (lease,) = parts.dispatch(0.0)
+    while len(parts.get(TP0).buffer) >= PAUSE_MIN_RECORDS // 4:  # type: ignore[union-attr]
+        assert parts.flow() == ([], [])
+        lease.take(0.0)
+    assert parts.flow() == ([], [TP0])
+    assert parts.pauses == 1
 
 
 def test_partitions_pause_on_bytes_too() -> None:

@@ -45,6 +45,7 @@ from triggerfish.esm.config import MAX_PAYLOAD_BYTES, MappingConfig
 from triggerfish.esm.destinations import DESTINATION_UNREACHABLE
 from triggerfish.esm.drive import TOO_LARGE
 from triggerfish.esm.event import EventBuilder
+from triggerfish.esm.partitions import PAUSE_MIN_RECORDS
 from triggerfish.esm.retry import RETRY_ATTEMPTS_EXHAUSTED
 from triggerfish.esm.runner import Factories, MappingRunner, thread_pool
 from triggerfish.esm.state import ENABLED, ENABLING, MappingStatus
@@ -271,12 +272,14 @@ def test_partitions_are_paused_when_their_backlog_is_large_and_resumed_when_drai
         release.set()
         return []
 
+    # BatchSize 2: eight batches are 16 records, below the floor of PAUSE_MIN_RECORDS (1000) that pauses
+    end = 2 + PAUSE_MIN_RECORDS
     h = Harness(assign(TP0), poll(*messages(range(2))), wait_for(lambda: len(invoker.calls) >= 1),
-                poll(*messages(range(2, 20))), unblock, invoker=invoker, threads=True, BatchSize=2)
-    source = h.run(idle=lambda: bool(h.sources[0].resumed) and h.sources[0].committed.get(TP0) == 20)
-    assert source.paused == [[TP0]] and source.resumed == [[TP0]]  # 18 >= 8 batches; resumed below 2
+                poll(*messages(range(2, end))), unblock, invoker=invoker, threads=True, BatchSize=2)
+    source = h.run(idle=lambda: bool(h.sources[0].resumed) and h.sources[0].committed.get(TP0) == end)
+    assert source.paused == [[TP0]] and source.resumed == [[TP0]]  # 1000 buffered; resumed below 250
     assert h.runner.pauses == 1
-    assert len(invoker.calls) == 10 and source.committed == {TP0: 20}
+    assert len(invoker.calls) == end // 2 and source.committed == {TP0: end}
 
 
 def test_setup_is_retried_with_backoff_until_its_stages_pass() -> None:

@@ -179,6 +179,23 @@ def test_memory_size_is_enforced_like_lambda(runtime, code):
     assert again.ok and again.result()["pid"] != first_pid, "the worker that ran out of memory was replaced"
 
 
+def test_the_reported_peak_follows_a_later_invocations_growth(runtime, code):
+    # With the engine's larger peak handed on, the worker reads its own VmHWM, but only after page faults:
+    # an invocation that grows must show its new peak, not the one cached from the invocation before.
+    touched = b"\x01" * (300 * _MB)
+    del touched
+    runtime.add(function_config(code, "h.allocate", name="grow", MemorySize=256, Timeout=60))
+    runtime.invoke("grow", {"mb": 1})
+    small = runtime.invoke("grow", {"mb": 1})
+    grown = runtime.invoke("grow", {"mb": 120})
+    assert small.result()["pid"] == grown.result()["pid"]
+
+    def used(result) -> int:
+        return int(re.search(r"Max Memory Used: (\d+) MB", _report(result)).group(1))
+
+    assert used(grown) >= used(small) + 100
+
+
 def test_memory_error_in_a_handlers_import_is_lambdas_oom(runtime, tmp_path):
     code = write_handler(tmp_path, "greedy", "hog = bytearray(1 << 31)\n\ndef handler(event, context):\n    return 1\n")
     runtime.add(function_config(code, "greedy.handler", name="greedy", MemorySize=128))

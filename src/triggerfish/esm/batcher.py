@@ -11,11 +11,21 @@ dropping it silently.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
+
+
+def _total_size(records: Iterable[Record]) -> int:
+    """The JSON sizes of ``records`` summed: their ``size`` attribute when all are known (from_message sets it)."""
+    records = list(records)
+    sizes = [r.size for r in records]
+    if 0 in sizes:  # built another way: json_size() computes it
+        return sum([r.json_size() for r in records])
+    return sum(sizes)
 
 
 @dataclass
@@ -44,6 +54,15 @@ class PartitionBuffer:
         if self.opened_at is None:
             self.opened_at = now
 
+    def extend(self, records: list[Record], now: float) -> None:
+        """``add`` of each of ``records``, in one step."""
+        if not records:
+            return
+        self.records.extend(records)
+        self.bytes += _total_size(records)
+        if self.opened_at is None:
+            self.opened_at = now
+
     def payload_size(self) -> int:
         """The event size if every buffered record went into one batch."""
         return self.envelope + self.bytes + max(len(self.records) - 1, 0)
@@ -63,12 +82,20 @@ class PartitionBuffer:
         """Cut the next batch (call when ``ready``); an empty buffer gives an empty cut."""
         records = self.records
         count = min(len(records), self.batch_size)
+        if count == 1 and self.envelope + records[0].json_size() <= self.max_bytes:  # BatchSize 1, or a window's one
+            r = records.popleft()
+            self.bytes -= r.json_size()
+            self.opened_at = now if records else None
+            return Cut([r])
         if count:
             # Usually a whole BatchSize fits the payload limit: check that once, not record by record.
-            sizes = [r.json_size() for r in islice(records, count)]
-            taken = sum(sizes)
+            taken = _total_size(islice(records, count))
             if self.envelope + taken + count - 1 <= self.max_bytes:
-                out = [records.popleft() for _ in range(count)]
+                if count == len(records):
+                    out = list(records)
+                    records.clear()
+                else:
+                    out = [records.popleft() for _ in range(count)]
                 self.bytes -= taken
                 self.opened_at = now if records else None
                 return Cut(out)

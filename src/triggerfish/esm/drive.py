@@ -85,7 +85,8 @@ class BatchLease(Protocol):
     def advance(self, positions: Mapping[_TP, int]) -> None: ...  # commit past these (if still current)
 
 
-#: Called after every invoke with (ok, detail, problem): the runner records the first one as a stage.
+#: Called after each failed invoke and the first successful one with (ok, detail, problem): the runner
+#: records the first call as a stage.
 _InvokeHook = Callable[[bool, str, Diagnosis | None], None]
 
 
@@ -126,6 +127,7 @@ class BatchDriver:
         self.clock = clock
         self.on_failure = on_failure
         self._on_invoke = on_invoke or (lambda ok, detail, problem: None)
+        self._ok_reported = False
         self.name = name  # the mapping's UUID, in log lines
         self.max_payload = max_payload
 
@@ -152,6 +154,11 @@ class BatchDriver:
                 return False
             outcome, _ = last = self.invoker.invoke(attempt.records)
             self.report(attempt, outcome)
+            if not (outcome.failed or queue or self.policy.report_batch_item_failures):
+                # what after_invoke would plan: all of it succeeded and nothing else is pending
+                self.metrics.invoked(len(attempt.records))
+                lease.advance(commit_positions(attempt.records))
+                return True
             plan = self.policy.after_invoke(attempt, outcome)
             self.metrics.invoked(len(attempt.records), failed=len(plan.succeeded) < len(attempt.records),
                                  error=outcome.failed)
@@ -174,7 +181,9 @@ class BatchDriver:
             self._on_invoke(False, failure.detail, failure)
         else:
             self.status.ok(len(attempt.records))
-            self._on_invoke(True, f"{len(attempt.records)} record(s) OK", None)
+            if not self._ok_reported:  # the hook records the first invoke only: no call (and no text) per batch
+                self._ok_reported = True
+                self._on_invoke(True, f"{len(attempt.records)} record(s) OK", None)
 
     def discard(
         self,

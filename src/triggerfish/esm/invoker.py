@@ -30,22 +30,28 @@ class Invoker:
                                                  lambda: self.builder.build(records))
         except FunctionNotFound as exc:
             return Outcome(True, error_type="ResourceNotFoundException", error_message=str(exc)), None
-        ms = (time.perf_counter() - started) * 1000
-        first, last = records[0], records[-1]
-        span = f"{first.topic}-{first.partition}@{first.offset}" + (f"..{last.offset}" if len(records) > 1 else "")
         if result.ok:
             if _log.isEnabledFor(logging.INFO):  # the size walks every record: only when it is logged
-                _log.info("%s <- %s (%d records, %d bytes) OK in %.0f ms", self.function, span, len(records),
-                         self.builder.size(records), ms)
-            body = None
-            if self.parse_response:
-                try:
-                    body = loads(result.payload) if result.payload else None
-                except ValueError:
-                    body = None
+                _log.info("%s <- %s (%d records, %d bytes) OK in %.0f ms", self.function, _span(records), len(records),
+                          self.builder.size(records), (time.perf_counter() - started) * 1000)
+            if not self.parse_response:
+                return _SUCCEEDED, result
+            try:
+                body = loads(result.payload) if result.payload else None
+            except ValueError:
+                body = None
             return Outcome(False, payload=body), result
         err = result.error or {}
-        _log.warning("%s <- %s (%d records) failed in %.0f ms: %s: %s", self.function, span, len(records), ms,
-                    err.get("errorType"), err.get("errorMessage"))
+        _log.warning("%s <- %s (%d records) failed in %.0f ms: %s: %s", self.function, _span(records), len(records),
+                     (time.perf_counter() - started) * 1000, err.get("errorType"), err.get("errorMessage"))
         return Outcome(True, error_type=str(err.get("errorType", "Unknown")),
                        error_message=str(err.get("errorMessage", ""))), result
+
+
+#: A success whose response is not read (no ReportBatchItemFailures): one frozen instance for every batch.
+_SUCCEEDED = Outcome(False)
+
+
+def _span(records: Sequence[Record]) -> str:
+    first, last = records[0], records[-1]
+    return f"{first.topic}-{first.partition}@{first.offset}" + (f"..{last.offset}" if len(records) > 1 else "")

@@ -11,7 +11,9 @@ it started under and may commit only while the partition still has it, so a batc
 
 Flow control: a partition whose buffer holds ``PAUSE_BATCHES`` batches (count or bytes) is paused and
 resumed below a quarter of that, so full batches are still buffered while fetching restarts (a pause drops
-what librdkafka prefetched for the partition: pausing often costs throughput).
+what librdkafka prefetched for the partition: pausing often costs throughput). The count has a floor of
+``PAUSE_MIN_RECORDS``: at BatchSize 1 eight batches are eight records, and pausing every few records
+halved the invocation rate; the byte bound (eight 6 MB payloads) still caps what a partition holds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter, countOf
 
 from triggerfish.esm.batcher import Cut, PartitionBuffer
 from triggerfish.esm.committer import Committer
@@ -29,8 +33,11 @@ from triggerfish.esm.pollers import Pollers
 
 _TP = tuple[str, int]
 PAUSE_BATCHES = 8
+#: The fewest buffered records that pause a partition, whatever its BatchSize.
+PAUSE_MIN_RECORDS = 1000
 #: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
 _FILTERED = b"-"
+_TOPIC_PARTITION, _ENCODED = attrgetter("topic", "partition"), attrgetter("encoded")
 
 
 def filtered_record(topic: str, partition: int, offset: int) -> Record:
@@ -191,19 +198,34 @@ class Partitions:
     def accept(self, records: Iterable[Record], now: float) -> None:
         """Buffer polled records (filtered ones only move the read position); skip what is not ours."""
         with self.lock:
-            p: Partition | None = None
-            topic, partition = None, -1
-            for record in records:
-                if record.partition != partition or record.topic != topic:  # a poll holds runs per partition
-                    topic, partition = record.topic, record.partition
-                    p = self._parts.get((topic, partition))
-                if p is None or p.revoking or record.offset < p.position:
-                    continue  # not ours (any more), or already buffered before a pause
-                if p.position < 0:
-                    self.committer.start(p.tp, record.offset)  # CommittedEventCount's base
-                p.position = record.offset + 1
-                if record.encoded != _FILTERED:
-                    p.buffer.add(record, now)
+            # A poll holds runs of records per partition, each in offset order: taken a run at a time (C loops).
+            for (topic, partition), group in groupby(records, _TOPIC_PARTITION):
+                p = self._parts.get((topic, partition))
+                if p is None or p.revoking:
+                    continue  # not ours (any more)
+                run = list(group)
+                first, last = run[0].offset, run[-1].offset
+                if first < p.position or last - first < len(run) - 1:  # refetched after a pause, or not in order
+                    run = self._unseen(p, run)
+                else:
+                    if p.position < 0:
+                        self.committer.start(p.tp, first)  # CommittedEventCount's base
+                    p.position = last + 1
+                if countOf(map(_ENCODED, run), _FILTERED):
+                    run = [r for r in run if r.encoded != _FILTERED]
+                p.buffer.extend(run, now)
+
+    def _unseen(self, p: Partition, run: list[Record]) -> list[Record]:
+        """``accept`` record by record: what is below the read position was buffered before a pause."""
+        kept = []
+        for record in run:
+            if record.offset < p.position:
+                continue
+            if p.position < 0:
+                self.committer.start(p.tp, record.offset)  # CommittedEventCount's base
+            p.position = record.offset + 1
+            kept.append(record)
+        return kept
 
     def dispatch(self, now: float) -> list[Lease]:
         """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time).
@@ -265,7 +287,7 @@ class Partitions:
 
     def flow(self) -> tuple[list[_TP], list[_TP]]:
         """The partitions to pause (backlog too large) and to resume (backlog drained), in that order."""
-        high_count, high_bytes = PAUSE_BATCHES * self.batch_size, PAUSE_BATCHES * self.max_bytes
+        high_count, high_bytes = max(PAUSE_BATCHES * self.batch_size, PAUSE_MIN_RECORDS), PAUSE_BATCHES * self.max_bytes
         pause: list[_TP] = []
         resume: list[_TP] = []
         with self.lock:

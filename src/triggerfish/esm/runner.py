@@ -29,7 +29,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from triggerfish.diagnosis import Diagnosis
-from triggerfish.esm import auth, log_level, problems
+from triggerfish.esm import auth, gc_policy, log_level, problems
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer
 from triggerfish.esm.config import MappingConfig
@@ -107,6 +107,7 @@ class MappingRunner:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        gc_policy.tune()  # the poll loop's records would keep the default collector busy
         log_level.apply(self.mapping.uuid or "", (self.mapping.logging_config or {}).get("SystemLogLevel"))
         self._thread = threading.Thread(target=self._main, name=f"esm-{self.mapping.uuid}", daemon=True)
         self._thread.start()

@@ -48,6 +48,8 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
     payloads copied once instead of through pickle's buffer on both sides of the pipe.
     """
     first = records[0]
+    if len(records) == 1:  # BatchSize 1 (low latency): the same columns without the walks over the batch
+        return _pack_one(envelope, first)
     t0, p0 = first.topic, first.partition
     if all(r.partition == p0 and r.topic == t0 for r in records):
         runs: list[tuple[str, int, int]] = [(t0, p0, len(records))]
@@ -78,6 +80,20 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
 
 
 _META_LEN = struct.Struct(">I")
+
+
+def _pack_one(envelope: dict[str, Any], r: _BatchRecord) -> bytes:
+    key, value = r.key, r.value
+    columns: tuple[Any, ...] = (
+        envelope, [(r.topic, r.partition, 1)], [r.offset], [r.timestamp], r.timestamp_type,
+        [-1 if key is None else len(key)], [-1 if value is None else len(value)],
+        {0: list(r.headers)} if r.headers else {},
+    )
+    if hasattr(r, "schema_metadata"):
+        metadata = r.schema_metadata
+        columns += ({0: metadata} if metadata else {},)
+    meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+    return b"".join((_META_LEN.pack(len(meta)), meta, key or b"", value or b""))
 
 
 def unpack_event(blob: bytes) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import queue
 import select
 import subprocess
 import sys
@@ -115,6 +116,9 @@ class _Worker:
         os.close(req_r)
         os.close(rep_w)
         os.set_blocking(self._req_w, False)
+        # Registered once: a poll object per call cost a few microseconds of every small invoke.
+        self._replies = select.poll()
+        self._replies.register(self._rep_r, select.POLLIN)
         # A 1 MB batch through a default 64 KB pipe takes 16 write/wake-up round trips per invoke.
         for fd in (self._req_w, self._rep_r):
             try:
@@ -142,26 +146,29 @@ class _Worker:
         request_head = encode_head({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, len(payload))
         # Written at once when the pipe has room (a small event always has): poll then only waits for the reply.
         out = self._send([memoryview(request_head), memoryview(payload)])
-        poller = select.poll()
-        poller.register(self._rep_r, select.POLLIN)
+        poller = self._replies
         if out:
             poller.register(self._req_w, select.POLLOUT)
         frame = _Frame()
-        while True:
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                raise WorkerTimeout()
-            for fd, event in poller.poll(remaining * 1000):
-                if fd == self._req_w:
-                    out = [] if event & (select.POLLERR | select.POLLHUP) else self._send(out)
-                    if not out:
-                        poller.unregister(self._req_w)
-                else:
-                    frame.add(os.read(self._rep_r, max(frame.missing, 1 << 16)))
-                    if frame.complete:
-                        head = frame.head()
-                        self.max_rss_mb = head.get("max_rss_mb")
-                        return head, frame.body()
+        try:
+            while True:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    raise WorkerTimeout()
+                for fd, event in poller.poll(remaining * 1000):
+                    if fd == self._req_w:
+                        out = [] if event & (select.POLLERR | select.POLLHUP) else self._send(out)
+                        if not out:
+                            poller.unregister(self._req_w)
+                    else:
+                        frame.add(os.read(self._rep_r, max(frame.missing, 1 << 16)))
+                        if frame.complete:
+                            head = frame.head()
+                            self.max_rss_mb = head.get("max_rss_mb")
+                            return head, frame.body()
+        finally:
+            if out:
+                poller.unregister(self._req_w)
 
     def _send(self, out: list[memoryview]) -> list[memoryview]:
         """Write what the request pipe takes of ``out`` now; what is left (nothing once the worker is gone:
@@ -217,22 +224,28 @@ class WorkerPool:
         self.fn = fn
         self.size = size
         self.region = region
-        self._slots = threading.BoundedSemaphore(max(size, 1))
+        # One token per slot: a SimpleQueue (C) instead of a BoundedSemaphore (Python, a Condition inside),
+        # taken and given back once per invocation.
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(max(size, 1)):
+            self._slots.put(None)
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
         self.closed = False
 
     def acquire(self, wait: bool = True) -> _Worker:
         """A worker for one invocation; with ``wait=False`` raise FunctionThrottled instead of queueing."""
-        if not self._slots.acquire(blocking=wait):
-            raise FunctionThrottled(self.fn.function_name, self.size)
+        try:
+            self._slots.get(block=wait)
+        except queue.Empty:
+            raise FunctionThrottled(self.fn.function_name, self.size) from None
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         try:
             return _Worker(self.fn, self.region)
         except BaseException:
-            self._slots.release()
+            self._slots.put(None)
             raise
 
     def release(self, worker: _Worker | None) -> None:
@@ -243,7 +256,7 @@ class WorkerPool:
                     self._idle.append(worker)
             if not keep:
                 worker.close()
-        self._slots.release()
+        self._slots.put(None)
 
     def warm(self, count: int = 1) -> None:
         workers = [self.acquire() for _ in range(max(1, min(count, self.size)))]

@@ -15,10 +15,10 @@ and replaced — the engine process is never taken down by a handler.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,7 +28,7 @@ from triggerfish.functions.http import HttpFunction
 
 # Re-exported only because esm.invoker still imports it from here; its home is functions.invocation.
 from triggerfish.functions.invocation import InvokeResult as InvokeResult
-from triggerfish.functions.invocation import exit_payload, report, timeout_payload
+from triggerfish.functions.invocation import exit_payload, new_request_id, report, timeout_payload
 from triggerfish.functions.memory import oom_payload
 from triggerfish.functions.pool import WorkerCrashed, WorkerPool, WorkerTimeout
 from triggerfish.functions.readiness import InitReport
@@ -146,7 +146,7 @@ class FunctionRuntime:
         callers such as function URLs are refused, as Lambda does, instead of queueing behind batches)."""
         if not isinstance(payload, bytes):
             payload = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or new_request_id()
         with self._lock:
             fn = self._functions.get(name)
             pool = self._pools.get(name)
@@ -188,7 +188,7 @@ class FunctionRuntime:
             pool = self._pools.get(name)
         if fn is None or pool is None or self.concurrency_of(fn) == 0:
             return self.invoke(name, json_payload(), request_id=request_id)
-        result = self._invoke_worker(fn, pool, packed, request_id or str(uuid.uuid4()), kind="records")
+        result = self._invoke_worker(fn, pool, packed, request_id or new_request_id(), kind="records")
         STATS.invoked(name, result.duration_ms, error=result.function_error is not None)
         return result
 
@@ -244,7 +244,8 @@ class FunctionRuntime:
 
     def _done(self, fn: FunctionConfig, result: InvokeResult, output: str, extra: str,
               max_rss_mb: int | None = None) -> InvokeResult:
-        result.logs = report(result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
+        # Made when read: the engine's batches never read it (a REPORT line's formatting per small invoke)
+        result.logs = functools.partial(report, result.request_id, fn, output, result.duration_ms, max_rss_mb, extra)
         if self.log_sink is not None and (output or extra):
             self.log_sink(fn.function_name, result.request_id, output + extra)
         return result

@@ -75,25 +75,29 @@ class FunctionStats:
             child = self._durations_s[name] = _DURATION.labels(name)
         return child
 
-    def _count(self, name: str, index: int) -> None:  # with self._lock held
-        self._counts.setdefault(name, [0, 0, 0])[index] += 1
-        self._last[name] = time.time()
 
     def invoked(self, name: str, duration_ms: float, *, error: bool) -> None:
         """One invocation that ran the handler (``error``: it failed, timed out or crashed)."""
         self._outcome(name, "error" if error else "ok").inc()
         self._duration(name).observe(duration_ms / 1000)
+        now = time.time()
         with self._lock:
-            self._count(name, 0)
+            counts = self._counts.get(name)
+            if counts is None:
+                counts = self._counts[name] = [0, 0, 0]
+                self._durations[name] = deque(maxlen=self._window)
+            counts[0] += 1
             if error:
-                self._count(name, 1)
-            self._durations.setdefault(name, deque(maxlen=self._window)).append(duration_ms)
+                counts[1] += 1
+            self._last[name] = now
+            self._durations[name].append(duration_ms)
 
     def throttled(self, name: str) -> None:
         """One invocation refused for lack of concurrency (never ran the handler)."""
         self._outcome(name, "throttled").inc()
         with self._lock:
-            self._count(name, 2)
+            self._counts.setdefault(name, [0, 0, 0])[2] += 1
+            self._last[name] = time.time()
 
     def summary(self, name: str) -> FunctionSummary:
         with self._lock:
