@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -198,6 +199,7 @@ def one_run(args: argparse.Namespace, idle: bool) -> dict[str, Any]:
             enabled = time.time() - started
             row: dict[str, Any] = {"first_invocation_s": round(first, 3), "every_invoked_s": round(every, 3),
                                    "all_enabled_s": round(enabled, 3)}
+            row["stages_ms"] = _stage_ms(work / "state.db")
             if idle:
                 row.update(_sample(proc.pid, args.settle, args.seconds))
             return row
@@ -208,6 +210,17 @@ def one_run(args: argparse.Namespace, idle: bool) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _stage_ms(state: Path) -> dict[str, float]:
+    """Each setup stage's median duration over the mappings, from their saved status (ms since the runner
+    started for first_poll and first_invoke)."""
+    durations: dict[str, list[float]] = {}
+    with sqlite3.connect(state) as db:
+        for (raw,) in db.execute("SELECT status FROM status"):
+            for stage in json.loads(raw).get("Stages", []):
+                durations.setdefault(stage["stage"], []).append(float(stage.get("duration_ms") or 0.0))
+    return {name: round(statistics.median(values), 1) for name, values in durations.items()}
 
 
 def _sample(pid: int, settle: float, seconds: float) -> dict[str, Any]:
@@ -235,7 +248,7 @@ def main() -> None:
     parser.add_argument("--mappings", type=int, default=50)
     parser.add_argument("--functions", type=int, default=1, help="the mappings are spread over this many functions")
     parser.add_argument("--seconds", type=float, default=30.0, help="idle sampling time")
-    parser.add_argument("--settle", type=float, default=5.0, help="pause before sampling, once all are Enabled")
+    parser.add_argument("--settle", type=float, default=15.0, help="pause before sampling, once all are Enabled")
     parser.add_argument("--runs", type=int, default=3, help="start-ups measured")
     parser.add_argument("--idle-runs", type=int, default=1, help="of which the first N also sample idle")
     parser.add_argument("--pythonpath", default="", help="run triggerfish from this source tree (PYTHONPATH)")

@@ -39,6 +39,7 @@ from triggerfish.esm.destinations import Destination, Source, destination_of
 from triggerfish.esm.drive import BatchDriver, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
+from triggerfish.esm.heap import release_free_memory
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
 from triggerfish.esm.pollers import Pollers
@@ -197,9 +198,13 @@ class MappingRunner:
                                                  on_commit=self._commits.answered, on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
         last_status = busy = self.clock.monotonic()
+        longest = _POLL_INTERVAL_S
         try:
             while self._polling_on():
-                longest = _IDLE_POLL_S if self.clock.monotonic() - busy >= _QUIET_S else _POLL_INTERVAL_S
+                quiet = self.clock.monotonic() - busy >= _QUIET_S
+                if quiet and longest != _IDLE_POLL_S:
+                    release_free_memory()  # what the busy spell freed goes back to the OS
+                longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
                 messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), longest))
                 now = self.clock.monotonic()
                 if messages:
