@@ -199,9 +199,11 @@ def one_run(args: argparse.Namespace, idle: bool) -> dict[str, Any]:
             enabled = time.time() - started
             row: dict[str, Any] = {"first_invocation_s": round(first, 3), "every_invoked_s": round(every, 3),
                                    "all_enabled_s": round(enabled, 3)}
-            row["stages_ms"] = _stage_ms(work / "state.db")
             if idle:
                 row.update(_sample(proc.pid, args.settle, args.seconds))
+            else:
+                time.sleep(1.5)  # first_poll and first_invoke reach the state file with the next status refresh
+            row["stages_ms"] = _stage_ms(work / "state.db")
             return row
         finally:
             proc.terminate()

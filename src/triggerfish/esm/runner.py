@@ -197,7 +197,7 @@ class MappingRunner:
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
                                                  on_commit=self._commits.answered, on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
-        last_status = busy = self.clock.monotonic()
+        last_status, busy = 0.0, self.clock.monotonic()
         longest = _POLL_INTERVAL_S
         try:
             while self._polling_on():
@@ -337,6 +337,7 @@ class MappingRunner:
         _log.info("mapping %s: assigned %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
         self._stage("first_poll", self.mapping.group_id, True,
                     f"joined group {self.mapping.group_id}; assigned {len(tps)} partition(s)")
+        self._save_status()  # the assignment shows at once, not with the next refresh
 
     def _revoked(self, tps: list[_TP]) -> None:
         parts = self._parts.start_revoke(tps)
