@@ -56,8 +56,9 @@ _log = logging.getLogger("triggerfish.esm")
 _TP = tuple[str, int]
 _POLL_INTERVAL_S = 0.1
 #: A mapping with nothing buffered, in flight or to commit for _QUIET_S polls this long at a time (a record
-#: still ends the poll at once): an idle engine of many mappings must not wake each one 10 times a second.
-_IDLE_POLL_S, _QUIET_S = 1.0, 10.0
+#: still ends the poll at once) and refreshes its status (watermarks, lag) this seldom, as nothing moves:
+#: an idle engine of many mappings must not wake each one 10 times a second.
+_IDLE_POLL_S, _QUIET_S, _IDLE_STATUS_S = 1.0, 10.0, 5.0
 _STATUS_INTERVAL_S = 1.0
 #: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
 _REVOKE_WAIT_MAX_S = 30.0
@@ -215,7 +216,7 @@ class MappingRunner:
                 self._dispatch(driver, now)
                 self._commits.commit(source, self.clock.monotonic())
                 self._flow_control()
-                if now - last_status >= _STATUS_INTERVAL_S:
+                if now - last_status >= (_IDLE_STATUS_S if quiet else _STATUS_INTERVAL_S):
                     self._refresh_status()
                     last_status = now
             self._parts.drain()
