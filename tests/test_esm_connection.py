@@ -83,3 +83,18 @@ def test_lag_is_absent_until_known_keeps_its_last_value_and_drops_released_parti
     assert _lag("lag-test") == 2
     metrics.released([("t", 1)])
     assert _lag("lag-test") == 0, "owning no partition is a real 0"
+
+
+def test_an_up_snapshot_in_librdkafkas_own_format_resets_the_dark_count_without_parsing() -> None:
+    # librdkafka writes "source" then "state" per broker, one space after the comma; the logical coordinator
+    # being UP says nothing about a real connection.
+    up = ('{"name": "c", "brokers":{ "127.0.0.1:9092/1": { "name":"127.0.0.1:9092/1", "nodeid":1, '
+          '"nodename":"127.0.0.1:9092", "source":"learned", "state":"UP", "stateage":5}, "GroupCoordinator": '
+          '{ "name":"GroupCoordinator", "nodeid":1, "source":"logical", "state":"UP"}}, "topics":{ } ')  # truncated
+    coordinator_only = up.replace('"source":"learned", "state":"UP"', '"source":"learned", "state":"CONNECT"')
+    watch = ConnectionWatch(["127.0.0.1:9092"])
+    assert [watch.stats(_stats("CONNECT")) for _ in range(2)] == [False, False]
+    assert watch.stats(up) is False  # not JSON as a whole: only the fast path can read it
+    assert [watch.stats(_stats("CONNECT")) for _ in range(2)] == [False, False] and not watch.down
+    assert watch.stats(coordinator_only) is False and not watch.down  # unparsable and not UP: no verdict
+    assert watch.stats(_stats("CONNECT")) is True and watch.down

@@ -10,6 +10,7 @@ The secret never appears in errors or logs.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import re
@@ -17,10 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
-from botocore.credentials import Credentials
 
 from triggerfish import secrets
 from triggerfish.errors import (
@@ -33,6 +30,7 @@ from triggerfish.errors import (
 
 # AWS accepts signatures made up to 15 minutes either side of its clock.
 _MAX_SKEW = timedelta(minutes=15)
+SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"  # botocore.auth's
 
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+"
@@ -88,19 +86,26 @@ def _parse_authorization(value: str) -> _SignedRequestAuth:
     )
 
 
-class _ReceivedRequestSigner(SigV4Auth):  # type: ignore[misc]  # botocore ships no type hints
-    """botocore's signer, restricted to the headers the client said it signed."""
+@functools.cache
+def _signer_class() -> Any:
+    """botocore's signer, restricted to the headers the client said it signed. botocore (with urllib3 and
+    pyOpenSSL) is imported on the first signature checked: it is ~15 MB and 0.15 s of every engine's start."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import HTTPHeaders
 
-    def __init__(self, credentials: Credentials, service: str, region: str, signed: Iterable[str]) -> None:
-        super().__init__(credentials, service, region)
-        self._signed = set(signed)
+    class ReceivedRequestSigner(SigV4Auth):  # type: ignore[misc]  # botocore ships no type hints
+        def __init__(self, credentials: Any, service: str, region: str, signed: Iterable[str]) -> None:
+            super().__init__(credentials, service, region)
+            self._signed = set(signed)
 
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        selected = HTTPHeaders()
-        for name, value in request.headers.items():
-            if name.lower() in self._signed:
-                selected[name.lower()] = value
-        return selected
+        def headers_to_sign(self, request: Any) -> Any:
+            selected = HTTPHeaders()
+            for name, value in request.headers.items():
+                if name.lower() in self._signed:
+                    selected[name.lower()] = value
+            return selected
+
+    return ReceivedRequestSigner
 
 
 def _expected_signature(
@@ -115,13 +120,16 @@ def _expected_signature(
     timestamp: str,
 ) -> str:
     """The signature botocore would compute for this request with ``secret_access_key``."""
+    from botocore.awsrequest import AWSRequest, HTTPHeaders
+    from botocore.credentials import Credentials
+
     request_headers = HTTPHeaders()
     for name, value in headers:
         request_headers[name] = value
     url = "http://signed" + raw_path + (f"?{query_string}" if query_string else "")
     request = AWSRequest(method=method, url=url, headers=request_headers, data=body)
     request.context["timestamp"] = timestamp
-    signer = _ReceivedRequestSigner(
+    signer = _signer_class()(
         Credentials(auth.access_key_id, secret_access_key), auth.service, auth.region, auth.signed_headers
     )
     canonical = signer.canonical_request(request)

@@ -15,6 +15,7 @@ since when and the client's last error, and notices when a broker connection is 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -31,6 +32,9 @@ _CONNECTION = ("_TRANSPORT", "_TIMED_OUT", "_RESOLVE", "_NO_METADATA", "_DESTROY
 _DOWN_SNAPSHOTS = 3
 #: Broker entries of the statistics that are real connections (not the logical group coordinator).
 _REAL_SOURCES = ("learned", "configured")
+#: One real broker UP, as librdkafka writes its fields (name, nodeid, nodename, source, state, ...): while up,
+#: a snapshot saying so needs no parsing (every consumer sends one every couple of seconds).
+_REAL_UP = re.compile(r'"source":\s*"(?:learned|configured)",\s*"state":\s*"UP"')
 
 
 class ConnectionWatch:
@@ -67,6 +71,9 @@ class ConnectionWatch:
 
     def stats(self, raw: str) -> bool:
         """A librdkafka statistics snapshot (JSON); True when the verdict changed (down or up again)."""
+        if self.down_since is None and _REAL_UP.search(raw):
+            self._dark_snapshots = 0
+            return False
         try:
             brokers = json.loads(raw).get("brokers") or {}
         except (ValueError, AttributeError):

@@ -46,9 +46,11 @@ def consumer_settings(client_config: dict[str, Any], mapping: MappingConfig, gro
             # A killed instance's partitions move to the survivors within seconds, not 45.
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 2000,
-            # How long the broker may hold an empty fetch. With window 0 (low latency) a fresh record
-            # must not wait behind one already-parked long poll.
-            "fetch.wait.max.ms": 10 if mapping.window_seconds == 0 else 100,
+            # How long the broker may hold an empty fetch. A record arriving answers a held fetch at once
+            # (fetch.min.bytes 1), so this bounds only when a partition that was not in the held fetch
+            # (just resumed or assigned) is fetched; shorter costs an idle consumer a fetch per wait
+            # (10 ms: 100 fetches/s per mapping, most of an idle engine's CPU).
+            "fetch.wait.max.ms": 500,
             # After a partition was paused for backpressure, fetch again promptly (librdkafka's default
             # waits up to 1 s before refetching a partition whose queue was over its thresholds).
             "fetch.queue.backoff.ms": 10,

@@ -55,6 +55,9 @@ from triggerfish.validation import InvalidParameterError
 _log = logging.getLogger("triggerfish.esm")
 
 _STOP_TIMEOUT_S = 60.0
+#: An unchanged status is written again after this long (the runners refresh it every second; writing 50
+#: unchanged rows a second was an idle engine's busiest SQLite work), so ``StatusUpdated`` stays recent.
+_RESAVE_S = 15.0
 
 
 class StatusSink(Protocol):
@@ -72,6 +75,9 @@ class _Entry:
     version: int = 0
     runner: MappingRunner | None = None
     lock: threading.Lock = None  # type: ignore[assignment]
+    #: What ``_save`` last wrote (status, config version) and when (monotonic).
+    saved: tuple[dict[str, Any], MappingConfig] | None = None
+    saved_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -357,6 +363,11 @@ class Engine:
         if not uuid:
             return
         status = entry.status.to_dict()
+        now = time.monotonic()
+        if (entry.saved is not None and entry.saved[1] is entry.config and entry.saved[0] == status
+                and now - entry.saved_at < _RESAVE_S):
+            return
+        entry.saved, entry.saved_at = (status, entry.config), now
         try:
             self.store.save_status(uuid, status)
             if self._status_sink is not None:

@@ -20,6 +20,7 @@ from triggerfish.checks import Check
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.esm import auth
 from triggerfish.esm.access import lambda_field, parse_access
+from triggerfish.esm.cluster_probe import settings_key, shared_connect
 from triggerfish.esm.probes.admin import (
     KAFKA_TIMEOUT_S,
     Probe,
@@ -124,27 +125,50 @@ def check_mapping(
             return run.stop(), None
     assert who is not None
     if not _cluster_stages(run, who.bootstrap, who.config, _topic_of(mapping), group or _group_of(mapping), who,
-                           timeout, kafka_timeout):
+                           timeout, kafka_timeout, share=True):
         run.stop()
     return run.results, who
 
 
 def _cluster_stages(run: _Run, bootstrap: list[str], config: dict[str, Any], topic: str, group: str,
-                    who: auth.Auth | None, timeout: float, kafka_timeout: float) -> bool:
-    """DNS to group, added to ``run``; False when a stage failed (the stages after it are not run)."""
+                    who: auth.Auth | None, timeout: float, kafka_timeout: float, *, share: bool = False) -> bool:
+    """DNS to group, added to ``run``; False when a stage failed (the stages after it are not run). With
+    ``share``, concurrent setups of the same cluster and settings run the stages up to sasl once."""
+    target = ",".join(bootstrap)
+    config = {**config, "bootstrap.servers": target}  # the servers checked below, whatever the config said
+
+    def connect() -> tuple[list[Check], Probe | None]:
+        own = _Run(None)
+        return own.results, _connect_stages(own, bootstrap, config, who, timeout, kafka_timeout)
+
+    if share:
+        with shared_connect(settings_key(bootstrap, config), connect) as (results, a):
+            return all(run.add(r) for r in results) and a is not None and \
+                _group_stages(run, a, target, topic, group, who, config, kafka_timeout)
+    a = _connect_stages(run, bootstrap, config, who, timeout, kafka_timeout)
+    return a is not None and _group_stages(run, a, target, topic, group, who, config, kafka_timeout)
+
+
+def _connect_stages(run: _Run, bootstrap: list[str], config: dict[str, Any], who: auth.Auth | None,
+                    timeout: float, kafka_timeout: float) -> Probe | None:
+    """DNS, TCP, TLS and login, added to ``run``; the admin client when they passed."""
     for server in bootstrap:
         for r in check_broker(server, config, timeout):
             if not run.add(r):
-                return False
-    target = ",".join(bootstrap)
-    config = {**config, "bootstrap.servers": target}  # the servers checked above, whatever the config said
-    principal = who.principal if who else auth.principal_of(config)
-    sasl, a = check_sasl(config, target, who, kafka_timeout)
+                return None
+    sasl, a = check_sasl(config, config["bootstrap.servers"], who, kafka_timeout)
     if not run.add(sasl) or a is None:
-        return False
+        return None
     for r in _check_advertised(a, bootstrap, config, timeout, kafka_timeout):
         if not run.add(r):
-            return False
+            return None
+    return a
+
+
+def _group_stages(run: _Run, a: Probe, target: str, topic: str, group: str, who: auth.Auth | None,
+                  config: dict[str, Any], kafka_timeout: float) -> bool:
+    """Topic, group and Lambda parity, added to ``run``."""
+    principal = who.principal if who else auth.principal_of(config)
     if not run.add(check_topic(a, target, topic, group, principal, kafka_timeout)):
         return False
     if run.add(check_group(a, target, group, topic, principal, kafka_timeout)) and who is not None:

@@ -1,0 +1,277 @@
+"""Idle cost of ``triggerfish run`` with many mappings, and its time to the first invocation.
+
+    KAFKA_BOOTSTRAP=127.0.0.1:9092 .venv/bin/python bench/engine_idle.py [--mappings 50] [--functions 1]
+        [--seconds 30] [--runs 3] [--pythonpath DIR]
+
+Each run starts a real ``triggerfish run`` (control API on a free port, as users run it) with ``--mappings``
+mappings, one topic each (1 partition, one record already in it: a warm broker), over ``--functions``
+Python functions (the mappings are spread over them). It reports
+
+first invocation   from the process's start (``Popen``) to the first handler call (the handler's clock),
+                   and to every mapping having invoked once
+Enabled            until the control API lists every mapping Enabled
+idle               after everything was invoked and Enabled and a settling pause, ``--seconds`` of samples
+                   from /proc: RSS of the engine process and of its worker processes, the engine's thread
+                   count, CPU % of one core (utime+stime deltas) of the engine and of the workers
+
+``--pythonpath DIR`` runs the engine (and, inheriting it, its workers) from another source tree, e.g. the
+``src`` of ``git archive main src`` for a before/after in the same run. Idle figures come from the first
+run only (``--idle-runs`` to sample more); the others measure start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+#: Appends "<mapping topic> <time>" to $OUT on each call (the time is the handler's clock).
+HANDLER = """
+import os, time
+
+def handler(event, context):
+    t = time.time()
+    topics = {k.rsplit("-", 1)[0] for k in event.get("records", {})}
+    with open(os.environ["OUT"], "a") as f:
+        for topic in topics:
+            f.write(f"{topic} {t}\\n")
+    return {"ok": True}
+"""
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        f = _stat(pid)
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / _TICK  # utime, stime
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE / 2**20
+    except OSError:
+        return 0.0
+
+
+def _threads(pid: int) -> int:
+    try:
+        return int(_stat(pid)[17])
+    except OSError:
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            out += [int(c) for c in task.read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _thread_names(pid: int) -> dict[str, int]:
+    names: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        name = name.split("/")[0].rstrip("0123456789-_") or name
+        names[name] = names.get(name, 0) + 1
+    return dict(sorted(names.items(), key=lambda kv: -kv[1]))
+
+
+def _mappings(url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{url}/2015-03-31/event-source-mappings?MaxItems=10000", timeout=5) as r:
+        return list(json.load(r)["EventSourceMappings"])
+
+
+def _first_calls(out: Path) -> dict[str, float]:
+    first: dict[str, float] = {}
+    try:
+        lines = out.read_text().splitlines()
+    except FileNotFoundError:
+        return first
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] not in first:
+            first[parts[0]] = float(parts[1])
+    return first
+
+
+def _topics(bootstrap: str, count: int) -> list[str]:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [f"bench-idle-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    for fut in admin.create_topics([NewTopic(n, 1, 1) for n in names]).values():
+        fut.result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for n in names:
+        producer.produce(n, b"x" * 100)
+    assert producer.flush(30) == 0
+    return names
+
+
+def _config(work: Path, bootstrap: str, topics: list[str], functions: int) -> Path:
+    code = work / "code"
+    code.mkdir(exist_ok=True)
+    (code / "idle.py").write_text(HANDLER)
+    out = work / "calls.txt"
+    fns = [{"FunctionName": f"f{i}", "CodeUri": str(code), "Handler": "idle.handler",
+            "Environment": {"Variables": {"OUT": str(out)}}} for i in range(functions)]
+    maps = [{"FunctionName": f"f{i % functions}", "Topics": [t], "StartingPosition": "TRIM_HORIZON",
+             "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}},
+             "MaximumBatchingWindowInSeconds": 0} for i, t in enumerate(topics)]
+    path = work / "triggerfish.yaml"
+    path.write_text(yaml.safe_dump({"Functions": fns, "EventSourceMappings": maps}, sort_keys=False))
+    return path
+
+
+def _wait(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise SystemExit(f"triggerfish run exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.02)
+
+
+def one_run(args: argparse.Namespace, idle: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
+        work = Path(tmp)
+        topics = _topics(args.bootstrap, args.mappings)
+        config = _config(work, args.bootstrap, topics, args.functions)
+        out, log = work / "calls.txt", work / "run.log"
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "COLUMNS": "250"}
+        if args.pythonpath:
+            env["PYTHONPATH"] = args.pythonpath
+        cmd = [sys.executable, "-m", "triggerfish", "run", "--config", str(config), "--port", str(port),
+               "--state", str(work / "state.db"), "--log-level", "warning"]
+        with open(log, "wb") as sink:
+            started = time.time()
+            proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=work)
+        try:
+            _wait(lambda: _first_calls(out), 60, "the first invocation", proc, log)
+            first = min(_first_calls(out).values()) - started
+            # CPU the start-up took until then (engine and workers): what a busy machine stretches into wall time
+            startup_cpu = _cpu_s(proc.pid) + sum(_cpu_s(w) for w in _children(proc.pid))
+            _wait(lambda: len(_first_calls(out)) >= len(topics), 120, "every mapping's first invocation", proc, log)
+            every = max(_first_calls(out).values()) - started
+
+            def all_enabled() -> bool:
+                try:
+                    enabled: int = sum(m["State"] == "Enabled" for m in _mappings(url))
+                except OSError:
+                    return False
+                return enabled >= len(topics)
+
+            _wait(all_enabled, 120, "every mapping Enabled", proc, log)
+            enabled = time.time() - started
+            row: dict[str, Any] = {"first_invocation_s": round(first, 3), "startup_cpu_s": round(startup_cpu, 2),
+                                   "every_invoked_s": round(every, 3), "all_enabled_s": round(enabled, 3)}
+            if idle:
+                row.update(_sample(proc.pid, args.settle, args.seconds))
+            else:
+                time.sleep(1.5)  # first_poll and first_invoke reach the state file with the next status refresh
+            row["stages_ms"] = _stage_ms(work / "state.db")
+            return row
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _stage_ms(state: Path) -> dict[str, float]:
+    """Each setup stage's median duration over the mappings, from their saved status (ms since the runner
+    started for first_poll and first_invoke)."""
+    durations: dict[str, list[float]] = {}
+    with sqlite3.connect(state) as db:
+        for (raw,) in db.execute("SELECT status FROM status"):
+            for stage in json.loads(raw).get("Stages", []):
+                durations.setdefault(stage["stage"], []).append(float(stage.get("duration_ms") or 0.0))
+    return {name: round(statistics.median(values), 1) for name, values in durations.items()}
+
+
+def _sample(pid: int, settle: float, seconds: float) -> dict[str, Any]:
+    time.sleep(settle)
+    workers = _children(pid)
+    e0, w0, t0 = _cpu_s(pid), sum(_cpu_s(w) for w in workers), time.monotonic()
+    rss, wrss, threads = [], [], []
+    while time.monotonic() - t0 < seconds:
+        rss.append(_rss_mb(pid))
+        wrss.append(sum(_rss_mb(w) for w in workers))
+        threads.append(_threads(pid))
+        time.sleep(1.0)
+    elapsed = time.monotonic() - t0
+    e1, w1 = _cpu_s(pid), sum(_cpu_s(w) for w in workers)
+    return {
+        "engine_rss_mb": round(max(rss), 1), "workers": len(workers), "workers_rss_mb": round(max(wrss), 1),
+        "tree_rss_mb": round(max(rss) + max(wrss), 1), "threads": max(threads),
+        "engine_cpu_pct": round(100 * (e1 - e0) / elapsed, 2), "workers_cpu_pct": round(100 * (w1 - w0) / elapsed, 2),
+        "sampled_s": round(elapsed, 1), "thread_names": _thread_names(pid),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mappings", type=int, default=50)
+    parser.add_argument("--functions", type=int, default=1, help="the mappings are spread over this many functions")
+    parser.add_argument("--seconds", type=float, default=30.0, help="idle sampling time")
+    parser.add_argument("--settle", type=float, default=15.0, help="pause before sampling, once all are Enabled")
+    parser.add_argument("--runs", type=int, default=3, help="start-ups measured")
+    parser.add_argument("--idle-runs", type=int, default=1, help="of which the first N also sample idle")
+    parser.add_argument("--pythonpath", default="", help="run triggerfish from this source tree (PYTHONPATH)")
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--label", default="")
+    args = parser.parse_args()
+    rows = []
+    for i in range(args.runs):
+        row = one_run(args, idle=i < args.idle_runs)
+        row["label"] = args.label
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    firsts = [r["first_invocation_s"] for r in rows]
+    print(json.dumps({"label": args.label, "mappings": args.mappings, "functions": args.functions,
+                      "first_invocation_median_s": statistics.median(firsts), "first_invocation_max_s": max(firsts),
+                      "startup_cpu_median_s": statistics.median(r["startup_cpu_s"] for r in rows),
+                      "every_invoked_median_s": statistics.median(r["every_invoked_s"] for r in rows),
+                      "all_enabled_median_s": statistics.median(r["all_enabled_s"] for r in rows)}))
+
+
+if __name__ == "__main__":
+    main()
