@@ -15,6 +15,7 @@ repeated key would then reach clients with both keys, where today's body keeps o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -45,6 +46,27 @@ def parse_value(data: bytes) -> Any:
     except UnicodeEncodeError:
         # a lone surrogate ("\ud800"): the stdlib's body writer failed on it, a 500; so does orjson's
         return value
+
+
+def batch_parser(raw: Iterable[bytes]) -> Callable[[bytes], Any]:
+    """``parse_value``, or an equal but cheaper parser for the values of one poll, ``raw``.
+
+    The 19-digit test costs as much as orjson's parse when run per value; one run over the whole poll
+    clears every value at once (digits cannot run across the separator), and a value no longer than
+    ``_BRACKETS`` bytes cannot nest deeper than that.
+    """
+    if _LONG_RUN in b" ".join(raw).translate(_DIGITS_ONLY):
+        return parse_value
+    return _parse_short_ints
+
+
+def _parse_short_ints(data: bytes) -> Any:
+    if len(data) <= _BRACKETS or data.count(b"[") + data.count(b"{") <= _BRACKETS:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return parse_value(data)
 
 
 def poll_body(records: list[dict[str, Any]]) -> bytes:
