@@ -64,8 +64,9 @@ class Instance:
     consumed: int = 0
     last_poll: float | None = None
     commits: tuple[int, float, float] = (0, 0.0, 0.0)
-    #: The next poll's batch, being read or read (``read_ahead``).
-    ahead: asyncio.Future[Batch | None] | None = None
+    #: The next poll's batch, read ahead (``read_ahead``), or the call about to read it.
+    ahead: Batch | None = None
+    ahead_call: asyncio.Handle | None = None
 
     @property
     def subscribed(self) -> bool:
@@ -261,20 +262,29 @@ class Registry:
                 raise problem
             return batch
 
-    def read_ahead(self, inst: Instance) -> Batch | None:
-        """The records already fetched for the instance's next poll, answer included; ``None`` if none are."""
-        with inst.lock:
+    def ready(self, inst: Instance) -> Batch | None:
+        """The records librdkafka already holds for the instance's next poll, answer included; ``None`` if
+        there are none, or they cannot be taken without waiting.
+
+        Never blocks, so it runs on the event loop: no thread hand-off for a poll that finds records
+        waiting. Not for registry formats (a decoder may ask the registry) nor while another call holds
+        the instance.
+        """
+        if inst.decoders is not None or not inst.lock.acquire(blocking=False):
+            return None
+        try:
             if inst.closed or not (inst.subscribed or inst.assigned):
                 return None
             msgs = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, 0), _first(inst))
             if not msgs:
                 return None
-            batch, problem = answer(inst.format, inst.decoders, msgs, len(msgs) >= self._max_poll,
-                                    partial(self._problem, inst))
-            if problem is not None:  # the next poll meets it again and answers it
+            batch, problem = answer(inst.format, None, msgs, len(msgs) >= self._max_poll, partial(self._problem, inst))
+            if problem is not None:  # a poll in a worker thread meets it again and answers it
                 self._rewind(inst, batch)
                 return None
             return batch
+        finally:
+            inst.lock.release()
 
     def hand_over(self, inst: Instance, batch: Batch) -> None:
         """The batch is the answer: store its offsets (what auto-commit and a commit without offsets commit).

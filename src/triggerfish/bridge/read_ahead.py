@@ -1,13 +1,16 @@
-"""Polls of a consumer instance that drains a backlog: the next batch is read while the client reads this one.
+"""Polls of a consumer instance: answered on the event loop when records are waiting, and read ahead.
 
-When a poll's answer fills ``max.poll.records``, a worker thread takes the instance's next batch (the
-records librdkafka already holds, turned into the answer's body) at once, so the client's next poll is
-answered from memory; a poll that finds the read-ahead batch not full tops it up as any poll would. A
-batch read ahead is not handed over until a poll answers it, so its offsets are not stored, and neither
-auto-commit nor a commit without offsets covers it. Operations that move the instance's positions
-(subscribe, assign, seek, unsubscribe) first give it back (``settle``): its partitions are rewound.
-Whoever takes the batch out of ``Instance.ahead`` (one step on the event loop) answers it or gives it
-back, so none is lost; a poll that waits for records does not hold up a settle, nor a delete.
+A poll first takes the records librdkafka already holds (``Registry.ready``, which never blocks): a
+full batch (``max.poll.records``) is answered at once, with no thread hand-off; otherwise a worker
+thread waits for more, up to the poll's timeout. After a full batch is answered, the next one is read
+and turned into its answer on the event loop right away, while the client reads this one, so that the
+client's next poll finds it ready.
+
+A batch read ahead is not handed over until a poll answers it, so its offsets are not stored, and
+neither auto-commit nor a commit without offsets covers it. Operations that move the instance's
+positions (subscribe, assign, seek, unsubscribe) first give it back (``settle``): its partitions are
+rewound. Whoever takes a batch out of ``Instance.ahead`` (one step on the event loop) answers it or
+gives it back, so none is lost; a poll that waits for records holds up neither a settle nor a delete.
 """
 
 from __future__ import annotations
@@ -22,10 +25,8 @@ from triggerfish.errors import TriggerfishError
 
 async def poll(registry: Registry, executor: Executor, inst: Instance, timeout_ms: int, max_bytes: int | None) -> Batch:
     """The answer to ``GET .../records``, handed over (offsets stored)."""
-    batch = await _take_ahead(inst)
-    if batch is None:
-        batch = await executor.run(registry.fetch, inst, timeout_ms, max_bytes)
-    elif not batch.full:
+    batch = _take_ahead(inst) or registry.ready(inst)
+    if batch is None or not batch.full:
         batch = await executor.run(registry.fetch, inst, timeout_ms, max_bytes, batch)
     else:
         problem = too_large(batch, max_bytes)
@@ -33,32 +34,32 @@ async def poll(registry: Registry, executor: Executor, inst: Instance, timeout_m
             await executor.run(registry.give_back, inst, batch)
             raise problem
     registry.hand_over(inst, batch)
-    if batch.full and inst.ahead is None:
-        ahead = asyncio.ensure_future(executor.run(registry.read_ahead, inst))
-        ahead.add_done_callback(_retrieve)
-        inst.ahead = ahead
+    if batch.full and inst.ahead_call is None:
+        # the next loop turn: after this answer is written, before the client's next request arrives
+        inst.ahead_call = asyncio.get_running_loop().call_soon(_read_ahead, registry, inst)
     return batch
 
 
 async def settle(registry: Registry, executor: Executor, inst: Instance, give_back: bool = True) -> None:
     """Before an operation that moves the instance's positions (or, ``give_back=False``, closes it):
     the batch read ahead, if any, is rewound (or dropped)."""
-    batch = await _take_ahead(inst)
+    batch = _take_ahead(inst)
     if batch is not None and give_back:
         await executor.run(registry.give_back, inst, batch)
 
 
-async def _take_ahead(inst: Instance) -> Batch | None:
-    ahead, inst.ahead = inst.ahead, None
-    if ahead is None:
-        return None
-    try:
-        return await ahead
-    except TriggerfishError:
-        return None  # the consumer's error: the poll that follows meets it and answers it
+def _read_ahead(registry: Registry, inst: Instance) -> None:
+    inst.ahead_call = None
+    if inst.ahead is None:
+        try:
+            inst.ahead = registry.ready(inst)
+        except TriggerfishError:
+            pass  # the consumer's error: the next poll meets it and answers it
 
 
-def _retrieve(task: asyncio.Future[Batch | None]) -> None:
-    # an instance deleted or expired never awaits its read-ahead: do not log its error as unretrieved
-    if not task.cancelled():
-        task.exception()
+def _take_ahead(inst: Instance) -> Batch | None:
+    if inst.ahead_call is not None:
+        inst.ahead_call.cancel()
+        inst.ahead_call = None
+    batch, inst.ahead = inst.ahead, None
+    return batch
