@@ -12,17 +12,18 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 
 from triggerfish.bridge.config import from_properties
 from triggerfish.bridge.consumed_json import poll_body, stdlib_body
-from triggerfish.bridge.formats import Format, record_json
+from triggerfish.bridge.formats import Format, record_json, records_json
 from triggerfish.bridge.server import prepare
 from triggerfish.errors import NotAcceptableError
 from triggerfish.json_input import loads
 from triggerfish.localkafka import KafkaEnv
 
 HEADERS = [("h", b"\x00\x01"), ("empty", None)]
+MESSAGE_HEADERS: list[tuple[str, str | bytes | None]] = list(HEADERS)
 
 
 def before(values: Sequence[bytes | None]) -> bytes | str:
@@ -44,6 +45,16 @@ def after(values: Sequence[bytes | None]) -> bytes | str:
     except NotAcceptableError as exc:
         return f"406 {exc}"
     return poll_body(out)
+
+
+def after_poll(values: Sequence[bytes | None], fmt: Format = Format.JSON) -> bytes | str:
+    """The poll-level path (``records_json``); when it refuses, the bridge answers with ``record_json``'s error."""
+    msgs = [Message(topic="t", partition=0, offset=i, key=None, value=v, headers=MESSAGE_HEADERS, timestamp=(1, 5))
+            for i, v in enumerate(values)]
+    try:
+        return poll_body(records_json(fmt, msgs))
+    except NotAcceptableError:
+        return after(values)
 
 
 def nested(depth: int) -> bytes:
@@ -87,11 +98,19 @@ SAME_TEXT = {
 def test_values_orjson_reads_differently_answer_as_before(value: bytes) -> None:
     values = [b'{"before":1}', value, None, b'{"after":2}']
     assert after(values) == before(values)
+    assert after_poll(values) == before(values)
+    assert after_poll([value, *[b'{"n":[1,2,3]}'] * 300]) == before([value, *[b'{"n":[1,2,3]}'] * 300])
 
 
 @pytest.mark.parametrize("value", SAME_TEXT.values(), ids=SAME_TEXT.keys())
 def test_values_orjson_reads_give_the_same_bytes(value: bytes) -> None:
     assert after([value]) == before([value])
+    assert after_poll([value, None, value]) == before([value, None, value])
+
+
+def test_a_poll_answers_the_first_refused_value_as_one_by_one() -> None:
+    values = [b"[1]", b"{'a': 1}", b"[2", b"NaN"]
+    assert after_poll(values) == before(values) == "406 Failed to decode: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
 
 
 def test_floats_are_the_same_numbers_in_orjsons_shortest_form() -> None:
@@ -130,6 +149,9 @@ def test_binary_and_text_bodies_are_unchanged(fmt: Format) -> None:
                  "headers": [{"key": "h", "value": "AAE="}, {"key": "empty", "value": None}]}
                 for i, v in enumerate(values)]
     assert poll_body(out) == json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode()
+    msgs = [Message(topic="t", partition=1, offset=i, key=b"k", value=v, headers=MESSAGE_HEADERS, timestamp=(1, 5))
+            for i, v in enumerate(values)]
+    assert poll_body(records_json(fmt, msgs)) == poll_body(out)
 
 
 @pytest.mark.kafka

@@ -15,6 +15,7 @@ repeated key would then reach clients with both keys, where today's body keeps o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -45,6 +46,27 @@ def parse_value(data: bytes) -> Any:
     except UnicodeEncodeError:
         # a lone surrogate ("\ud800"): the stdlib's body writer failed on it, a 500; so does orjson's
         return value
+
+
+def parse_values(raw: Sequence[bytes | None]) -> list[Any]:
+    """``parse_value`` of each of a poll's keys or values (``None`` stays ``None``), in fewer steps.
+
+    The checks that send a value the stdlib's way cost as much as orjson's parse when run per value:
+    one run over the whole poll clears every value at once (digits cannot run across the separator),
+    and a value no longer than ``_BRACKETS`` bytes cannot nest deeper than that. A value orjson refuses sends the poll the
+    stdlib's way, value by value, which raises the stdlib's error (or reads the value as it does).
+    """
+    present = [r for r in raw if r is not None]
+    joined = b" ".join(present)
+    if _LONG_RUN in joined.translate(_DIGITS_ONLY) or (
+            max(map(len, present), default=0) > _BRACKETS
+            and any(len(r) > _BRACKETS and r.count(b"[") + r.count(b"{") > _BRACKETS for r in present)):
+        return [None if r is None else parse_value(r) for r in raw]
+    loads = orjson.loads
+    try:
+        return [None if r is None else loads(r) for r in raw]
+    except orjson.JSONDecodeError:
+        return [None if r is None else parse_value(r) for r in raw]
 
 
 def poll_body(records: list[dict[str, Any]]) -> bytes:

@@ -8,6 +8,7 @@ in Kafka objects and plain Python values.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -20,9 +21,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from triggerfish.bridge.consumed_json import poll_body, stdlib_body
+from triggerfish.bridge.batches import Batch, answer
+from triggerfish.bridge.consumer_config import consumer_conf
 from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
-from triggerfish.bridge.formats import Format, record_json
+from triggerfish.bridge.formats import Format
 from triggerfish.bridge.patterns import posix_regex
 from triggerfish.bridge.schema_formats import RecordDecoders, SchemaCodec
 from triggerfish.errors import (
@@ -37,9 +39,6 @@ from triggerfish.errors import (
 
 _log = logging.getLogger("triggerfish.bridge.consumers")
 
-_CONSUMER_KEYS = {"auto.offset.reset", "enable.auto.commit", "fetch.min.bytes", "consumer.request.timeout.ms", "isolation.level"}
-_RESET = {"earliest", "latest", "none"}
-_ISOLATION = {"read_committed", "read_uncommitted"}
 _GRACE_S = 0.1
 
 
@@ -65,6 +64,9 @@ class Instance:
     consumed: int = 0
     last_poll: float | None = None
     commits: tuple[int, float, float] = (0, 0.0, 0.0)
+    #: The next poll's batch, read ahead (``read_ahead``), or the call about to read it.
+    ahead: Batch | None = None
+    ahead_call: asyncio.Handle | None = None
 
     @property
     def subscribed(self) -> bool:
@@ -110,38 +112,7 @@ class Registry:
             raise UnprocessableError("Invalid format type.")
         if not group:
             raise UnprocessableError("group.id must not be empty")
-        conf = dict(self._base)
-        # librdkafka prefetches up to 64 MB per consumer by default; an HTTP poll returns far less,
-        # and a sidecar's memory matters more than prefetch depth (users can still set it)
-        conf.setdefault("queued.max.messages.kbytes", "16384")
-        conf.update({"group.id": group, "client.id": name})
-        for key in _CONSUMER_KEYS & body.keys():
-            value = body[key]
-            if key == "auto.offset.reset":
-                if value not in _RESET:
-                    # the Java client's text, which Strimzi passes on (librdkafka has no by_duration: either)
-                    raise UnprocessableError(
-                        f"Invalid value {value} for configuration auto.offset.reset: Invalid value `{value}` for "
-                        "configuration auto.offset.reset. The value must be either 'earliest', 'latest', 'none' "
-                        "or of the format 'by_duration:<PnDTnHnMn.nS.>'.")
-                conf[key] = "error" if value == "none" else value
-            elif key == "isolation.level":
-                if value not in _ISOLATION:
-                    raise UnprocessableError(f"Invalid value {value} for configuration isolation.level: "
-                                      "String must be one of: read_committed, read_uncommitted")
-                conf[key] = value
-            elif key == "enable.auto.commit":
-                conf[key] = "true" if value else "false"
-            elif key == "consumer.request.timeout.ms":
-                if value < 10:
-                    raise UnprocessableError(f"Invalid value {value} for configuration consumer.request.timeout.ms: "
-                                      "must be at least 10")
-                conf["socket.timeout.ms"] = str(value)
-            elif key == "fetch.min.bytes":
-                if not 1 <= value <= 100_000_000:
-                    raise UnprocessableError(f"Invalid value {value} for configuration fetch.min.bytes: "
-                                      "must be between 1 and 100000000")
-                conf[key] = str(value)
+        conf = consumer_conf(self._base, group, name, body)
         with self._lock:
             if (group, name) in self._instances:
                 raise ConsumerExists(group, name)
@@ -165,6 +136,11 @@ class Registry:
     def holds(self, group: str, name: str) -> bool:
         """Whether this bridge has (or is creating) the instance; never blocks."""
         return (group, name) in self._instances
+
+    def find(self, group: str, name: str) -> Instance | None:
+        """The open instance, if this bridge has it (not touched: idle expiry is not postponed)."""
+        inst = self._instances.get((group, name))
+        return None if inst is None or inst.closed else inst
 
     def get(self, group: str, name: str) -> Instance:
         inst = self._instances.get((group, name))
@@ -268,54 +244,89 @@ class Registry:
 
     # ------------------------------------------------------------ records
 
-    def poll(self, inst: Instance, timeout_ms: int, max_bytes: int | None) -> tuple[bytes, int]:
-        """Poll once; the JSON array body and its record count. Records refused (406/422) are not skipped."""
+    def fetch(self, inst: Instance, timeout_ms: int, max_bytes: int | None, start: Batch | None = None) -> Batch:
+        """Poll once (topping up ``start``, a read-ahead batch that was not full); the batch to hand over.
+
+        A batch that cannot be the answer (a Kafka error, a record the format refuses, over ``max_bytes``)
+        is given back, so its records are delivered again, not skipped, and its problem raised.
+        """
         with inst.lock:
             if not inst.subscribed and not inst.assigned:
                 # Strimzi's 500 (the Java client's IllegalStateException), which its clients expect
                 raise StrimziServerError("Consumer is not subscribed to any topics or assigned any partitions")
-            msgs = self._consume(inst, max(0, timeout_ms) / 1000.0)
-            out: list[dict[str, Any]] = []
-            problem: TriggerfishError | None = None
-            for m in msgs:
-                err = m.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    problem = problem or from_kafka(err, self._identity, "Read", m.topic() or _first(inst), inst.group)
-                    continue
-                if problem is not None:
-                    continue
-                decode = None if inst.decoders is None else inst.decoders(m.topic(), m.partition(), m.offset())
-                try:
-                    out.append(record_json(inst.format, m.topic(), m.key(), m.value(), m.partition(), m.offset(),
-                                           m.timestamp()[1], m.headers(), decode))
-                except TriggerfishError as exc:  # a record the consumer's format cannot show, or the registry down
-                    problem = exc
-            inst.last_poll = time.monotonic()
-            body = poll_body(out) if inst.decoders is None else stdlib_body(out)
-            if problem is None and max_bytes is not None and len(body) > max_bytes:
-                problem = UnprocessableError("Response exceeds the maximum number of bytes the consumer can receive")
+            msgs = self._consume(inst, max(0, timeout_ms) / 1000.0, [] if start is None else start.msgs)
+            batch, problem = answer(inst.format, inst.decoders, msgs, len(msgs) >= self._max_poll,
+                                    partial(self._problem, inst), max_bytes)
             if problem is not None:
-                # rewind so the refused records are delivered again, not silently skipped: to each partition's
-                # first polled offset (reversed, so the first one is the one kept)
-                first = {(m.topic(), m.partition()): m.offset() for m in reversed(msgs) if m.error() is None}
-                for (topic, partition), offset in first.items():
-                    try:
-                        inst.consumer.seek(TopicPartition(topic, partition, offset))
-                    except KafkaException as exc:
-                        _log.warning("rewinding %s[%d] to %d: %s", topic, partition, offset, exc)
+                self._rewind(inst, batch)
                 raise problem
-            inst.consumed += len(out)
-            return body, len(out)
+            return batch
 
-    def _consume(self, inst: Instance, timeout: float) -> list[Any]:
+    def ready(self, inst: Instance) -> Batch | None:
+        """The records librdkafka already holds for the instance's next poll, answer included; ``None`` if
+        there are none, or they cannot be taken without waiting.
+
+        Never blocks, so it runs on the event loop: no thread hand-off for a poll that finds records
+        waiting. Not for registry formats (a decoder may ask the registry) nor while another call holds
+        the instance.
+        """
+        if inst.decoders is not None or not inst.lock.acquire(blocking=False):
+            return None
+        try:
+            if inst.closed or not (inst.subscribed or inst.assigned):
+                return None
+            msgs = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, 0), _first(inst))
+            if not msgs:
+                return None
+            batch, problem = answer(inst.format, None, msgs, len(msgs) >= self._max_poll, partial(self._problem, inst))
+            if problem is not None:  # a poll in a worker thread meets it again and answers it
+                self._rewind(inst, batch)
+                return None
+            return batch
+        finally:
+            inst.lock.release()
+
+    def hand_over(self, inst: Instance, batch: Batch) -> None:
+        """The batch is the answer: store its offsets (what auto-commit and a commit without offsets commit).
+
+        Never blocks: librdkafka's offset store takes its own locks, so this runs on the event loop.
+        """
+        if batch.count:
+            try:
+                inst.consumer.store_offsets(offsets=batch.nexts())
+            except KafkaException as exc:
+                # a partition revoked meanwhile: its new owner reads from the last commit, as with Java
+                _log.info("storing offsets of %s/%s: %s", inst.group, inst.name, exc)
+            except RuntimeError:  # "Consumer closed": deleted meanwhile; nothing to commit any more
+                pass
+            inst.consumed += batch.count
+        inst.last_poll = time.monotonic()
+
+    def give_back(self, inst: Instance, batch: Batch) -> None:
+        """A read-ahead batch not answered: rewind so that its records are polled again."""
+        with inst.lock:
+            if not inst.closed:
+                self._rewind(inst, batch)
+
+    def _rewind(self, inst: Instance, batch: Batch) -> None:
+        for tp in batch.firsts():
+            try:
+                inst.consumer.seek(tp)
+            except KafkaException as exc:
+                _log.warning("rewinding %s[%d] to %d: %s", tp.topic, tp.partition, tp.offset, exc)
+
+    def _problem(self, inst: Instance, err: KafkaError, topic: str) -> TriggerfishError:
+        return from_kafka(err, self._identity, "Read", topic or _first(inst), inst.group)
+
+    def _consume(self, inst: Instance, timeout: float, start: list[Any]) -> list[Any]:
         # in slices, so a DELETE of this instance does not wait out a long poll timeout
         deadline = time.monotonic() + timeout
+        msgs = list(start)
         while True:
             left = deadline - time.monotonic()
             wait = max(0.0, min(left, 0.5))
-            msgs: list[Any] = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, wait), _first(inst))
+            if not msgs:
+                msgs = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, wait), _first(inst))
             if msgs and len(msgs) < self._max_poll and left > wait:
                 # a partial batch: give the other partitions' fetches (one broker answers them a moment
                 # apart) a short grace, so a poll returns what the Java client's would

@@ -18,7 +18,7 @@ from typing import Any
 
 import pybase64
 
-from triggerfish.bridge.consumed_json import parse_value
+from triggerfish.bridge.consumed_json import parse_value, parse_values
 from triggerfish.bridge.errors import validation
 from triggerfish.bridge.validation import type_of
 from triggerfish.errors import NotAcceptableError, UnprocessableError
@@ -238,6 +238,25 @@ def record_json(fmt: Format, topic: str, key: bytes | None, value: bytes | None,
     return rec
 
 
+def records_json(fmt: Format, msgs: Sequence[Any]) -> list[dict[str, Any]]:
+    """``record_json`` of each of a poll's messages (confluent-kafka ``Message``s, none of them an error), in
+    fewer steps: the same dicts. ``NotAcceptableError`` if a json consumer cannot read one (which one may
+    differ from ``record_json``'s first: the caller asks that for the error to answer).
+    """
+    show_all = _SHOW_ALL.get(fmt, parse_values)  # a registry format without a registry reads as json
+    try:
+        keys, values = show_all([m.key() for m in msgs]), show_all([m.value() for m in msgs])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotAcceptableError(f"Failed to decode: {exc}") from None
+    out = [{"topic": m.topic(), "key": k, "value": v, "partition": m.partition(), "offset": m.offset(),
+            "timestamp": m.timestamp()[1]} for m, k, v in zip(msgs, keys, values, strict=True)]
+    for rec, m in zip(out, msgs, strict=True):
+        headers = m.headers()
+        if headers:
+            rec["headers"] = [{"key": k, "value": None if v is None else _b64(v)} for k, v in headers]
+    return out
+
+
 #: base64 text of bytes; pybase64's SIMD encoder is twice the stdlib's speed on a polled record's value
 _b64 = pybase64.b64encode_as_string
 
@@ -255,6 +274,10 @@ def _show_json(data: bytes) -> Any:
 
 #: How a polled key or value shows in each embedded format (one look-up per record, not a chain of tests)
 _SHOW: dict[Format, Callable[[bytes], Any]] = {Format.BINARY: _b64, Format.TEXT: _show_text, Format.JSON: _show_json}
+_SHOW_ALL: dict[Format, Callable[[Sequence[bytes | None]], list[Any]]] = {
+    Format.BINARY: lambda raw: [None if r is None else _b64(r) for r in raw],
+    Format.TEXT: lambda raw: [None if r is None else _show_text(r) for r in raw],
+}
 
 
 # ---------------------------------------------------------------- control-plane bodies

@@ -29,6 +29,8 @@ _TOPIC_TTL = 30.0
 # only delays the reply (5 ms -> 1 ms: +45% records/s for a single client). Users' settings win.
 _DEFAULTS = {"linger.ms": "1"}
 _JAVA_MAX_BLOCK_MS = "60000"
+# how long a topic the broker is creating (auto-creation) is waited for before a request fails
+_LEADER_WAIT_S = 10.0
 
 
 class SharedProducer:
@@ -60,9 +62,13 @@ class SharedProducer:
         """Partition count of ``topic``, refreshed; NotFoundError, AccessDeniedError, ... when it cannot be used. Blocking.
 
         A topic created a moment ago may not be in every broker's metadata yet, so "unknown" is
-        asked again a couple of times before it becomes a 404.
+        asked again a couple of times before it becomes a 404. "Leader not available" is a topic
+        that exists (the broker creating it for this very request, with auto-creation on): it is
+        waited for, up to ``_LEADER_WAIT_S``, as the Java client waits for a new topic's metadata.
         """
-        for attempt in range(attempts):
+        deadline = time.monotonic() + _LEADER_WAIT_S
+        attempt = 0
+        while True:
             try:
                 md = self._producer.list_topics(topic, timeout=timeout)
             except KafkaException as exc:
@@ -74,10 +80,11 @@ class SharedProducer:
                 return len(tm.partitions)
             if err.code() == KafkaError.TOPIC_EXCEPTION:
                 raise UnprocessableError(f"Invalid topic name {topic!r}: {err.str()}")
-            if err.code() not in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE) or attempt == attempts - 1:
+            attempt += 1
+            creating = err.code() == KafkaError.LEADER_NOT_AVAILABLE and time.monotonic() < deadline
+            if not creating and (err.code() != KafkaError.UNKNOWN_TOPIC_OR_PART or attempt >= attempts):
                 raise from_kafka(err, self._identity, "Describe", topic)
             time.sleep(0.1)
-        raise AssertionError("unreachable")
 
     def known(self, topic: str) -> int | None:
         cached = self._topics.get(topic)

@@ -8,6 +8,7 @@ unless the caller says ``insecure``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -122,6 +123,14 @@ class _Prepared:
 
 def prepare(config: BridgeConfig, insecure: bool = False) -> _Prepared:
     """Check exposure, bind the sockets and build the Kafka clients (errors surface here, not later)."""
+    prepared = _prepare(config, insecure)
+    # everything imported and built so far lives as long as the bridge: keep the collector from walking
+    # it again on every full collection (a poll's records make several collections each)
+    gc.freeze()
+    return prepared
+
+
+def _prepare(config: BridgeConfig, insecure: bool) -> _Prepared:
     check_exposure(config, insecure)
     sockets = [_bind(config.host, config.port)]
     management_port = None

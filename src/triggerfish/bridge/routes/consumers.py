@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from triggerfish.bridge import formats
+from triggerfish.bridge import formats, read_ahead
 from triggerfish.bridge.consumers import Instance
 from triggerfish.bridge.errors import StrimziServerError, response_of
 from triggerfish.bridge.formats import APPLICATION_JSON
@@ -60,6 +60,9 @@ async def _create_consumer(request: Request, s: Services) -> Response:
 
 
 async def _delete_consumer(request: Request, s: Services) -> Response:
+    inst = s.consumers.find(request.path_params["groupid"], request.path_params["name"])
+    if inst is not None:
+        await read_ahead.settle(s.consumers, s.executor, inst, give_back=False)
     await s.executor.run(s.consumers.delete, request.path_params["groupid"], request.path_params["name"])
     s.metrics.consumers.set(len(s.consumers))
     return empty()
@@ -72,6 +75,7 @@ def _instance(request: Request, s: Services) -> Instance:
 async def _subscribe(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"topics": "strings", "topic_pattern": "string"})
+    await read_ahead.settle(s.consumers, s.executor, inst)
     await s.executor.run(s.consumers.subscribe, inst, doc.get("topics"), doc.get("topic_pattern"))
     return empty()
 
@@ -85,6 +89,7 @@ async def _unsubscribe(request: Request, s: Services) -> Response:
         inst = _instance(request, s)
     except ConsumerNotFound as err:
         return response_of(err, APPLICATION_JSON)  # the spec declares application/json for this 404
+    await read_ahead.settle(s.consumers, s.executor, inst)
     await s.executor.run(s.consumers.unsubscribe, inst)
     return empty()
 
@@ -92,6 +97,7 @@ async def _unsubscribe(request: Request, s: Services) -> Response:
 async def _assign(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"partitions": "partitions"})
+    await read_ahead.settle(s.consumers, s.executor, inst)
     await s.executor.run(s.consumers.assign, inst, doc.get("partitions", []))
     return empty()
 
@@ -103,9 +109,9 @@ async def _poll(request: Request, s: Services) -> Response:
     if inst.subscribed or inst.assigned:
         if request.headers.get("accept") != inst.format.content_type:
             raise NotAcceptableError("Consumer format does not match the embedded format requested by the Accept header.")
-    body, count = await s.executor.run(s.consumers.poll, inst, timeout or 0, max_bytes)
-    s.metrics.consumed.inc(count)
-    return Response(body, media_type=inst.format.content_type)
+    batch = await read_ahead.poll(s.consumers, s.executor, inst, timeout or 0, max_bytes)
+    s.metrics.consumed.inc(batch.count)
+    return Response(batch.body, media_type=inst.format.content_type)
 
 
 async def _commit(request: Request, s: Services) -> Response:
@@ -120,6 +126,7 @@ async def _seek(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
     doc = formats.parse_object(await read_body(request), {"offsets": "offsets"})
     offsets = [(o["topic"], o["partition"], o["offset"]) for o in doc.get("offsets", [])]
+    await read_ahead.settle(s.consumers, s.executor, inst)
     await s.executor.run(s.consumers.seek, inst, offsets)
     return empty()
 
@@ -128,6 +135,7 @@ def _seek_to(beginning: bool) -> Callable[[Request, Services], Awaitable[Respons
     async def handler(request: Request, s: Services) -> Response:
         inst = _instance(request, s)
         doc = formats.parse_object(await read_body(request), {"partitions": "partitions"})
+        await read_ahead.settle(s.consumers, s.executor, inst)
         await s.executor.run(s.consumers.seek_to, inst, doc.get("partitions", []), beginning)
         return empty()
 
