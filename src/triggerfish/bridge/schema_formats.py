@@ -16,12 +16,11 @@ Everything here blocks on the registry and runs in a worker thread.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -35,20 +34,16 @@ from triggerfish.bridge.schema_errors import (
     SchemaConversionError,
     SchemaMissing,
 )
-from triggerfish.bridge.schema_registry import REGISTRY_FAILURES, SchemaRegistry
+from triggerfish.bridge.schema_registry import SchemaRegistry, registry_failures
 from triggerfish.errors import TriggerfishError
 from triggerfish.schemas.protobuf import confluent_message_name, file_descriptors, message_pool
 from triggerfish.schemas.text import SchemaFormatError
 
-# the schemas extra: SchemaRegistry refuses to start without it, so nothing below runs when these are missing
-with contextlib.suppress(ImportError):
+# The schemas extra (SchemaRegistry refuses to start without it) is imported where it is used: only a
+# bridge with a registry configured pays its memory (a third of an idle bridge's).
+if TYPE_CHECKING:
     from confluent_kafka.schema_registry import Schema
-    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
-    from confluent_kafka.schema_registry.common.serde import SchemaId
-    from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
-    from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
     from google.protobuf.message import Message  # type: ignore[import-untyped, unused-ignore]
-    from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
 
 _FIELDS = {"key": MessageField.KEY, "value": MessageField.VALUE}
 _Serialize = Callable[[Any, SerializationContext], bytes | None]
@@ -122,6 +117,8 @@ class SchemaCodec:
         with self.registry.errors(f"schema id {schema_id}", f"/records/{index}/{what}"):
             try:
                 if fmt is Format.PROTOBUF:
+                    from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
+
                     msg_class = self._message_classes[(schema_id, (0,))]
                     obj = json_format.ParseDict(obj, msg_class())
                 elif fmt is Format.AVRO:
@@ -129,7 +126,7 @@ class SchemaCodec:
                 return serialize(obj, ctx)
             except TriggerfishError:
                 raise
-            except REGISTRY_FAILURES:
+            except registry_failures():
                 raise
             except Exception as exc:  # each serializer has its own error types; all mean "does not fit"
                 raise SchemaConversionError(
@@ -148,10 +145,16 @@ class SchemaCodec:
         client = self.registry.client
         serializer: _Serialize
         if fmt is Format.AVRO:
+            from confluent_kafka.schema_registry.avro import AvroSerializer
+
             serializer = AvroSerializer(client, schema, conf=conf)
         elif fmt is Format.JSONSCHEMA:
+            from confluent_kafka.schema_registry.json_schema import JSONSerializer
+
             serializer = JSONSerializer(schema, client, conf=conf)
         else:
+            from confluent_kafka.schema_registry.common.serde import SchemaId
+
             self._message_classes[(schema_id, (0,))] = self._message_class(schema, f"schema id {schema_id}")
             frame = SchemaId("PROTOBUF", schema_id, None, [0]).id_to_bytes()  # magic byte, id, message index [0]
             serializer = lambda msg, ctx: frame + msg.SerializeToString()  # noqa: E731
@@ -182,7 +185,7 @@ class SchemaCodec:
                                                  "to see its bytes.") from None
                     except TriggerfishError:
                         raise
-                    except REGISTRY_FAILURES:
+                    except registry_failures():
                         raise
                     except Exception as exc:  # each deserializer has its own error types
                         raise RecordNotDecodable(
@@ -200,10 +203,14 @@ class SchemaCodec:
             client = self.registry.client
             deserializer: Callable[[bytes, SerializationContext], Any]
             if fmt is Format.AVRO:
+                from confluent_kafka.schema_registry.avro import AvroDeserializer
+
                 avro = AvroDeserializer(client)
                 deserializer = lambda data, ctx: avro_json.to_json(  # noqa: E731
                     avro(data, ctx), self._avro_schema(int.from_bytes(data[1:5], "big")))
             elif fmt is Format.JSONSCHEMA:
+                from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+
                 deserializer = JSONDeserializer(None, schema_registry_client=client)
             else:
                 deserializer = self._protobuf_json
@@ -220,6 +227,9 @@ class SchemaCodec:
     def _protobuf_json(self, data: bytes, ctx: SerializationContext) -> Any:
         # confluent-kafka's ProtobufDeserializer parses with the message class it was built with, and the
         # bridge has none: the writer's schema (by id) and message indexes of the frame give the class
+        from confluent_kafka.schema_registry.common.serde import SchemaId
+        from google.protobuf import json_format
+
         frame = SchemaId("PROTOBUF")
         payload = frame.from_bytes(io.BytesIO(data))
         schema_id, indexes = frame.id or 0, tuple(frame.message_indexes or [0])
@@ -244,6 +254,8 @@ class SchemaCodec:
         name = confluent_message_name(fd, indexes)
         if name is None:
             raise RecordNotDecodable(f"Protobuf {what} has no message at index path {list(indexes)}")
+        from google.protobuf.message_factory import GetMessageClass  # type: ignore[import-untyped, unused-ignore]
+
         cls: type[Message] = GetMessageClass(pool.FindMessageTypeByName(name))
         return cls
 

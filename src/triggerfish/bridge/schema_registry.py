@@ -9,27 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from triggerfish.bridge.registry_config import URL, RegistryConfig
 from triggerfish.bridge.schema_errors import INVALID_SCHEMA, RegistryUnavailable, SchemaConversionError, SchemaNotFound
 from triggerfish.errors import ConfigError, KafkaClientError
 from triggerfish.schemas.confluent import resolve_references
 
-try:  # the schemas extra; without it the bridge serves Strimzi's formats only
-    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
-
-    # the HTTP library confluent-kafka uses (httpx2 when installed, else httpx): its network errors are these
-    from confluent_kafka.schema_registry.common._httpx_compat import httpx
-except ImportError as exc:
-    _MISSING: str | None = exc.name or str(exc)
-else:
-    _MISSING = None
+if TYPE_CHECKING:
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryError
 
 _T = TypeVar("_T")
 
-#: What the registry client raises when the registry answers with an error or cannot be reached.
-REGISTRY_FAILURES: tuple[type[Exception], ...] = () if _MISSING else (SchemaRegistryError, httpx.TransportError)
+
+# The registry libraries (the schemas extra: confluent-kafka's registry client, fastavro, protobuf) are
+# imported when a registry is configured, not at start: they are a third of an idle bridge's memory.
+def registry_failures() -> tuple[type[Exception], ...]:
+    """What the registry client raises when the registry answers with an error or cannot be reached."""
+    from confluent_kafka.schema_registry import SchemaRegistryError
+
+    # the HTTP library confluent-kafka uses (httpx2 when installed, else httpx): its network errors are these
+    from confluent_kafka.schema_registry.common._httpx_compat import httpx
+
+    return (SchemaRegistryError, httpx.TransportError)
+
 
 #: The registry's ``schemaType`` of each bridge format (Avro is the registry's default, sent as none).
 SCHEMA_TYPES = {"avro": "AVRO", "protobuf": "PROTOBUF", "jsonschema": "JSON"}
@@ -39,9 +42,12 @@ class SchemaRegistry:
     """One registry client shared by the producer routes and every consumer instance."""
 
     def __init__(self, config: RegistryConfig) -> None:
-        if _MISSING:
-            raise ConfigError(URL, f"the schema-registry formats need confluent-kafka's registry support ({_MISSING} "
-                              "is not installed); pip install 'triggerfish[schemas]', or remove the key")
+        try:  # the schemas extra; without it the bridge serves Strimzi's formats only
+            from confluent_kafka.schema_registry import SchemaRegistryClient
+        except ImportError as exc:
+            missing = exc.name or str(exc)
+            raise ConfigError(URL, f"the schema-registry formats need confluent-kafka's registry support ({missing} "
+                              "is not installed); pip install 'triggerfish[schemas]', or remove the key") from None
         self.config = config
         self.url = config.display_url
         # no retries: a client waiting on an HTTP request is better served by a prompt 503
@@ -72,6 +78,8 @@ class SchemaRegistry:
 
     def register(self, subject: str, schema_str: str, fmt: str, what: str) -> int:
         """Register ``schema_str`` under ``subject`` (or find it there); its id."""
+        from confluent_kafka.schema_registry import Schema
+
         schema = Schema(schema_str, SCHEMA_TYPES[fmt])
         return self._call(lambda: self.client.register_schema(subject, schema), f"subject {subject}", what)
 
@@ -83,11 +91,12 @@ class SchemaRegistry:
     @contextmanager
     def errors(self, target: str, what: str) -> Iterator[None]:
         """Registry and network failures inside the block as bridge errors naming ``target`` and ``what``."""
+        registry_error, transport_error = registry_failures()
         try:
             yield
-        except SchemaRegistryError as exc:
-            raise self._registry_error(exc, target, what) from None
-        except httpx.TransportError as exc:
+        except registry_error as exc:
+            raise self._registry_error(exc, target, what) from None  # type: ignore[arg-type]
+        except transport_error as exc:
             raise RegistryUnavailable(
                 f"Schema registry {self.url} is unreachable ({type(exc).__name__}) while looking up {target} for "
                 f"{what}. Retry later; if it persists check schema.registry.url and that the registry is "
