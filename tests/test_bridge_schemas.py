@@ -506,3 +506,18 @@ except ConfigError as exc:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "schema.registry.url" in done.stdout and "triggerfish[schemas]" in done.stdout
+
+
+def test_a_bridge_without_a_registry_does_not_load_the_registry_libraries() -> None:
+    # they are a third of an idle bridge's memory; only a configured registry pays for them
+    code = """
+import sys
+from triggerfish.bridge.config import from_properties
+from triggerfish.bridge.server import prepare
+prepared = prepare(from_properties({"kafka.bootstrap.servers": "127.0.0.1:1", "http.port": "0"}, environ={}))
+prepared.services.close()
+print(sorted(m for m in ("confluent_kafka.schema_registry", "fastavro", "google.protobuf", "authlib") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
