@@ -6,15 +6,22 @@ newer one. ``forget`` drops revoked partitions so nothing is committed for them 
 ``on_commit`` hears how far each confirmed commit moved a partition (Lambda's CommittedEventCount),
 counted from the previous commit, or from the first offset seen when the group had none.
 
-``Commits`` sends them from the poll thread; its ``CommitPacer`` decides when: one asynchronous commit at
-a time, at most every ``interval`` seconds (a commit per batch at thousands of batches a second would
-queue heartbeats behind OffsetCommits), and again when a commit was not answered within ``stuck`` seconds.
+The duplicates a crash may cause are bounded by a gate: a partition may start a batch only while at most
+one finished batch of it is unconfirmed (``may_start``: the commit of batch N is confirmed before batch
+N+2 starts). After a SIGKILL the group's offsets are then at most two batches behind what the handler has
+seen on each partition: the batch in flight and the one whose commit was in flight.
+
+``Commits`` sends them; its ``CommitPacer`` decides when: as soon as a batch finishes or the previous
+commit is answered, one asynchronous OffsetCommit at a time carrying every partition's latest position
+(so commits never queue up ahead of heartbeats), again when one was not answered within ``stuck`` seconds,
+and ``backoff`` seconds after a commit failed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -32,6 +39,8 @@ class Committer:
         self._on_commit = on_commit
         #: Where commit deltas count from for a partition with no committed offset yet.
         self._start: dict[TP, int] = {}
+        #: The position before the latest advance: confirmed, it lets the partition start another batch.
+        self._previous: dict[TP, int] = {}
 
     def start(self, tp: TP, offset: int) -> None:
         """The first offset read from a partition (the base of its first commit's delta)."""
@@ -52,6 +61,7 @@ class Committer:
                 self._pending.pop(tp, None)
                 self._committed.pop(tp, None)
                 self._start.pop(tp, None)
+                self._previous.pop(tp, None)
 
     def owns(self, tp: TP) -> bool:
         with self._lock:
@@ -65,7 +75,15 @@ class Committer:
             current = max(self._pending.get(tp, -1), self._committed.get(tp, -1))
             if next_offset > current:
                 self._pending[tp] = next_offset
+                self._previous[tp] = current
             return True
+
+    def may_start(self, tp: TP) -> bool:
+        """Whether ``tp`` may start a batch: everything up to the position before its latest advance (the
+        end of the batch before the last finished one) is confirmed committed."""
+        with self._lock:
+            previous = self._previous.get(tp, -1)
+            return previous < 0 or self._committed.get(tp, -1) >= previous
 
     def take(self) -> dict[TP, int]:
         """Offsets to commit now (they stay pending until ``confirm``)."""
@@ -95,16 +113,17 @@ class Committer:
 
 
 class CommitPacer:
-    """When the next asynchronous commit may go out (the poll thread's; times are monotonic seconds)."""
+    """When the next asynchronous commit may go out (times are monotonic seconds; callers hold ``Commits``' lock)."""
 
-    def __init__(self, interval: float = 0.1, stuck: float = 10.0) -> None:
-        self.interval = interval
+    def __init__(self, stuck: float = 10.0, backoff: float = 0.1) -> None:
         self.stuck = stuck
+        self.backoff = backoff
         self.in_flight = False
         self.last = 0.0
+        self._not_before = 0.0
 
     def due(self, now: float) -> bool:
-        if now - self.last < self.interval:
+        if now < self._not_before:
             return False
         return not self.in_flight or now - self.last >= self.stuck
 
@@ -112,9 +131,11 @@ class CommitPacer:
         self.in_flight = True
         self.last = now
 
-    def answered(self) -> None:
-        """The commit was answered (or failed to go out): the next one may follow."""
+    def answered(self, now: float, *, failed: bool = False) -> None:
+        """The commit was answered (or failed to go out): the next one may follow, after ``backoff`` if it failed."""
         self.in_flight = False
+        if failed:
+            self._not_before = now + self.backoff
 
 
 class CommitTarget(Protocol):
@@ -124,47 +145,54 @@ class CommitTarget(Protocol):
 
 
 class Commits:
-    """The poll thread's commits of what ``committer`` holds: paced asynchronous ones while polling,
-    synchronous ones when stopping or on a revoke, and the broker's answers to the asynchronous ones.
+    """Commits of what ``committer`` holds: prompt asynchronous ones while polling (from the poll thread,
+    from a pool thread whose batch just finished, from the answer to the previous one), synchronous ones
+    when stopping or on a revoke, and the broker's answers to the asynchronous ones. Thread-safe.
 
     A failed commit is no loss: its offsets stay pending and go out again with the next one.
     """
 
     def __init__(self, committer: Committer, *, on_error: Callable[[], None], name: str = "",
-                 pacer: CommitPacer | None = None) -> None:
+                 pacer: CommitPacer | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.committer = committer
         self._on_error = on_error  # CommitErrorCount
         self._name = name  # the mapping's UUID, in log lines
         self._pacer = pacer or CommitPacer()
+        self._clock = clock
+        self._lock = threading.Lock()
 
     def commit(self, target: CommitTarget, now: float, *, sync: bool = False, only: list[TP] | None = None) -> None:
         """Commit what is pending (of ``only`` when given); asynchronously unless ``sync``, when due."""
-        if not (sync or self._pacer.due(now)):
-            return
-        offsets = self.committer.take()
-        if only is not None:
-            offsets = {tp: off for tp, off in offsets.items() if tp in only}
-        if not offsets:
-            return
-        try:
-            if sync:
-                target.commit(offsets, asynchronous=False)
-                for tp, off in offsets.items():
-                    self.committer.confirm(tp, off)
-            else:
-                self._pacer.sent(now)
-                target.commit(offsets, asynchronous=True)
-        except Exception as exc:  # noqa: BLE001 - retried with the next commit (on a revoke: the next owner re-delivers)
-            self._pacer.answered()
-            self._on_error()
-            log.warning("mapping %s: commit failed: %s", self._name, exc)
+        with self._lock:
+            if not (sync or self._pacer.due(now)):
+                return
+            offsets = self.committer.take()
+            if only is not None:
+                offsets = {tp: off for tp, off in offsets.items() if tp in only}
+            if not offsets:
+                return
+            try:
+                if sync:
+                    target.commit(offsets, asynchronous=False)
+                    for tp, off in offsets.items():
+                        self.committer.confirm(tp, off)
+                else:
+                    self._pacer.sent(now)
+                    target.commit(offsets, asynchronous=True)
+            except Exception as exc:  # noqa: BLE001 - retried with the next commit (on a revoke: the next owner re-delivers)
+                if not sync:
+                    self._pacer.answered(now, failed=True)
+                self._on_error()
+                log.warning("mapping %s: commit failed: %s", self._name, exc)
 
     def answered(self, err: Any, partitions: list[Any]) -> None:
         """The broker's answer to an asynchronous commit (librdkafka's ``on_commit``)."""
-        self._pacer.answered()
+        name = "" if err is None else getattr(err, "name", lambda: "")()
+        with self._lock:
+            # nothing to commit is no error, and no reason to wait before the next one
+            self._pacer.answered(self._clock(), failed=err is not None and name != "_NO_OFFSET")
         if err is not None:
-            name = getattr(err, "name", lambda: "")()
-            if name != "_NO_OFFSET":  # nothing to commit is no error
+            if name != "_NO_OFFSET":
                 self._on_error()
             # During a rebalance the broker refuses commits of the old generation; the offsets stay
             # pending and are committed again on the next loop (or on revoke).

@@ -57,7 +57,6 @@ _POLL_INTERVAL_S = 0.1
 _STATUS_INTERVAL_S = 1.0
 #: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
 _REVOKE_WAIT_MAX_S = 30.0
-_COMMIT_INTERVAL_S = 0.1
 _COMMIT_STUCK_S = 10.0
 #: librdkafka statistics (broker connection states) this often: how soon a restored connection shows.
 _STATS_INTERVAL_MS = 1000
@@ -88,7 +87,7 @@ class MappingRunner:
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
         committer = Committer(self.metrics.committed)
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
-                                pacer=CommitPacer(_COMMIT_INTERVAL_S, _COMMIT_STUCK_S))
+                                pacer=CommitPacer(_COMMIT_STUCK_S), clock=self.clock.monotonic)
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
         self._filter = record_filter(mapping)
@@ -189,7 +188,8 @@ class MappingRunner:
         settings = consumer_settings(client_config, mapping, mapping.group_id, self._client_id())
         settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats})
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
-                                                 on_commit=self._commits.answered, on_error=self._client_error)
+                                                 on_commit=functools.partial(self._commit_answered, driver),
+                                                 on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
         last_status = 0.0
         try:
@@ -286,6 +286,8 @@ class MappingRunner:
                 cut, commit_to = taken
                 if not driver.run(cut, lease) or not lease.finish(commit_to):
                     return
+                if lease.current():  # at once: its next batch but one waits for it (a revoke commits itself)
+                    self._commit()
                 if self._parts.yields(self.clock.monotonic()):
                     return
         except BaseException as exc:  # noqa: BLE001 - a bug must not end the mapping nor lose the batch
@@ -300,9 +302,22 @@ class MappingRunner:
             self._reconsume.set()
         finally:
             lease.release()
-            if self._parts.pollers is not None and self._polling_on():  # hand the freed poller on at once
+            if self._polling_on():  # records that came meanwhile (or a freed poller) go on at once
                 with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile: the next consume dispatches
                     self._dispatch(driver, self.clock.monotonic())
+
+    def _commit(self) -> None:
+        if (source := self._source) is not None:
+            self._commits.commit(source, self.clock.monotonic())
+
+    def _commit_answered(self, driver: BatchDriver, err: Any, partitions: list[Any]) -> None:
+        """librdkafka's answer to an asynchronous commit (inside poll): the next commit goes out, and the
+        batches it lets start start now (the poll may wait for records a while yet)."""
+        self._commits.answered(err, partitions)
+        self._commit()
+        if self._polling_on():
+            with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile
+                self._dispatch(driver, self.clock.monotonic())
 
     # -- rebalances (callbacks inside poll) ------------------------------------------------------
     def _assigned(self, tps: list[_TP], committed: dict[_TP, int]) -> None:
