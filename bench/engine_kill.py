@@ -252,6 +252,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--low-rate", type=float, default=2000.0, help="records/s of the low-rate run")
     parser.add_argument("--before", metavar="SRC", help="the old code's src directory (e.g. from `git archive main src`)")
+    parser.add_argument("--also", metavar="NAME=SRC", action="append", default=[],
+                        help="another side: a src directory run under NAME (e.g. an experiment)")
     parser.add_argument("--pairs", type=int, default=1, help="throughput runs per side, before/after alternating")
     parser.add_argument("--skip-kills", action="store_true")
     parser.add_argument("--skip-low", action="store_true")
@@ -259,6 +261,7 @@ def main() -> None:
     sides: list[tuple[str, str | None]] = [("after", None)]
     if args.before:
         sides.insert(0, ("before", args.before))
+    sides += [(name, src) for name, _, src in (also.partition("=") for also in args.also)]
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     results: dict[str, Any] = {"records": args.records, "partitions": args.partitions, "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory() as tmp:

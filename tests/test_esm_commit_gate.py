@@ -1,0 +1,171 @@
+"""The commit gate: a partition starts a batch only while at most one finished batch of it is unconfirmed,
+so a SIGKILL of the engine makes the handler see at most two batches per partition again (the one in
+flight and the one whose commit was in flight); commits go out one at a time, each with every
+partition's latest position. The last test kills a real ``triggerfish run`` against the real broker."""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esm_fakes import records
+from esm_helpers import (
+    RECORDER,
+    RunProcess,
+    delivered,
+    function_dict,
+    mapping_dict,
+    produce,
+    wait_until,
+    write_config,
+    write_handler,
+)
+from triggerfish.esm.committer import CommitPacer, Commits, Committer
+from triggerfish.esm.partitions import Partitions
+from triggerfish.localkafka import KafkaEnv
+
+TP0, TP1 = ("orders", 0), ("orders", 1)
+
+
+def test_a_partition_may_start_a_batch_only_once_the_batch_before_the_last_is_confirmed() -> None:
+    c = Committer()
+    c.own([TP0], {TP0: 0})
+    assert c.may_start(TP0)
+    c.advance(TP0, 100)  # batch 1 done, its commit not confirmed: batch 2 may run
+    assert c.may_start(TP0)
+    c.advance(TP0, 200)  # batch 2 done too: batch 3 waits for batch 1's commit
+    assert not c.may_start(TP0)
+    c.confirm(TP0, 100)
+    assert c.may_start(TP0)
+    c.advance(TP0, 150)  # an older position (a late partial success) changes nothing
+    assert c.may_start(TP0) and c.position(TP0) == 200
+    c.forget([TP0])
+    c.own([TP0], {TP0: 500})  # reassigned: starts over from the group's offset
+    c.advance(TP0, 600)
+    assert c.may_start(TP0)
+
+
+def _take_all(parts: Partitions, now: float) -> list[tuple[int, int]]:
+    """Run every batch the gate lets start now: (first offset, commit_to) of each."""
+    done: list[tuple[int, int]] = []
+    for lease in parts.dispatch(now):
+        while (taken := lease.take(now)) is not None:
+            cut, commit_to = taken
+            lease.finish(commit_to)
+            done.append((cut.records[0].offset, commit_to))
+        lease.release()
+    return done
+
+
+def test_dispatch_and_back_to_back_batches_stop_at_two_unconfirmed_batches() -> None:
+    c = Committer()
+    parts = Partitions(c, batch_size=10, window_s=0)
+    parts.assign([TP0, TP1], {TP0: -1001, TP1: -1001}, lambda topic, partition: 100)
+    parts.accept([*records(50), *records(30, partition=1)], 0.0)
+    assert _take_all(parts, 0.0) == [(0, 10), (10, 20), (0, 10), (10, 20)]
+    assert _take_all(parts, 0.0) == []  # both gated: batches 1 unconfirmed
+    assert parts.poll_timeout(0.0, 0.1) == 0.1  # a gated partition does not make the poll spin
+    c.confirm(TP1, 10)
+    assert _take_all(parts, 0.0) == [(20, 30)]  # only partition 1 moves on, one batch: then batch 2 gates it
+    c.confirm(TP0, 20)  # one commit confirming both finished batches lets two more run
+    assert _take_all(parts, 0.0) == [(20, 30), (30, 40)]
+
+
+class RecordingTarget:
+    """Where ``Commits`` sends offsets in these tests (the ``CommitTarget`` protocol, not a Kafka client)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[tuple[str, int], int], bool]] = []
+
+    def commit(self, offsets: dict[tuple[str, int], int], *, asynchronous: bool) -> Any:
+        self.sent.append((dict(offsets), asynchronous))
+        return None
+
+
+class Answer:
+    """What librdkafka's ``on_commit`` hands over for one committed partition."""
+
+    def __init__(self, tp: tuple[str, int], offset: int) -> None:
+        self.topic, self.partition, self.offset, self.error = tp[0], tp[1], offset, None
+
+
+class Refused:
+    def name(self) -> str:
+        return "COORDINATOR_NOT_AVAILABLE"
+
+
+def test_one_commit_in_flight_then_the_latest_positions_of_every_partition() -> None:
+    c, errors = Committer(), []
+    c.own([TP0, TP1])
+    commits = Commits(c, on_error=lambda: errors.append(1), pacer=CommitPacer(stuck=10, backoff=0.5),
+                      clock=lambda: now)
+    target, now = RecordingTarget(), 1.0
+    c.advance(TP0, 10)
+    commits.commit(target, now)
+    c.advance(TP0, 20)
+    c.advance(TP1, 5)
+    commits.commit(target, now)  # the first is not answered yet: nothing more goes out
+    assert target.sent == [({TP0: 10}, True)]
+    commits.answered(None, [Answer(TP0, 10)])
+    commits.commit(target, now)  # answered: at once, with both partitions' latest positions
+    assert target.sent[-1] == ({TP0: 20, TP1: 5}, True) and c.committed(TP0) == 10
+    commits.answered(Refused(), [])  # refused: offsets stay pending, the next try waits for the backoff
+    commits.commit(target, now + 0.1)
+    assert len(target.sent) == 2 and errors == [1] and c.committed(TP0) == 10
+    commits.commit(target, now + 0.6)
+    assert target.sent[-1] == ({TP0: 20, TP1: 5}, True)
+    now = 20.0  # never answered (a lost request): sent again after ``stuck`` seconds
+    commits.commit(target, now)
+    assert len(target.sent) == 4
+
+
+def _handled_at_least(out: Path, count: float) -> bool:
+    return len(delivered(out)) >= count
+
+
+def _handled_again(out: Path, mark: int, partitions: int) -> bool:
+    return {p for p, _, _ in delivered(out)[mark:]} == set(range(partitions))
+
+
+@pytest.mark.kafka
+def test_a_sigkilled_engine_redelivers_at_most_two_batches_per_partition(
+        kafka: KafkaEnv, make_topic: Callable[..., str], tmp_path: Path) -> None:
+    batch, partitions, total = 50, 3, 12000
+    topic = make_topic(partitions=partitions)
+    code = write_handler(tmp_path, "rec", RECORDER)  # writes each invoke's event as it starts
+    out = tmp_path / "out.jsonl"
+    config = write_config(tmp_path / "triggerfish.yaml",
+                          [function_dict(code, Environment={"Variables": {"OUT": str(out)}})],
+                          [mapping_dict(topic, kafka.bootstrap, BatchSize=batch)])
+    produce(kafka.bootstrap, topic, [str(i).encode() for i in range(total)],
+            keys=[str(i).encode() for i in range(total)])
+    duplicates: list[dict[int, int]] = []
+    run = RunProcess(config, tmp_path / "run0.log")
+    try:
+        for n, share in enumerate((0.25, 0.6)):  # SIGKILLed twice mid-stream, started again at once each time
+            wait_until(functools.partial(_handled_at_least, out, share * total), timeout=120, interval=0.02,
+                       message=f"{share:.0%} of the records handled")
+            run.kill()
+            before = delivered(out)
+            assert len({(p, o) for p, o, _ in before}) < total, "killed too late to test anything"
+            run = RunProcess(config, tmp_path / f"run{n + 1}.log")
+            wait_until(functools.partial(_handled_again, out, len(before), partitions),
+                       timeout=90, message="every partition handled again")
+            last: dict[int, int] = defaultdict(lambda: -1)
+            for p, o, _ in before:
+                last[p] = max(last[p], o)
+            first: dict[int, int] = {}
+            for p, o, _ in delivered(out)[len(before):]:
+                first.setdefault(p, o)  # the group's committed offset when the killed engine went
+            duplicates.append({p: last[p] + 1 - first[p] for p in first})
+        wait_until(lambda: len({(p, o) for p, o, _ in delivered(out)}) == total, timeout=90, message="every record")
+        assert run.terminate() == 0
+    finally:
+        if run.proc.poll() is None:
+            run.kill()
+    assert all(0 <= d <= 2 * batch for kill in duplicates for d in kill.values()), duplicates
