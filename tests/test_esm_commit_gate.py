@@ -1,7 +1,7 @@
 """The commit gate: a partition starts a batch only while at most one finished batch of it is unconfirmed,
 so a SIGKILL of the engine makes the handler see at most two batches per partition again (the one in
 flight and the one whose commit was in flight); commits go out one at a time, each with every
-partition's latest position. The last test kills a real ``triggerfish run`` against the real broker."""
+partition's latest position, and polls stay short while offsets wait for one. The last test kills a real ``triggerfish run`` against the real broker."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from esm_helpers import (
     write_config,
     write_handler,
 )
-from triggerfish.esm.committer import CommitPacer, Commits, Committer
+from triggerfish.esm.committer import PROMPT_POLL_S, CommitPacer, Commits, Committer
 from triggerfish.esm.partitions import Partitions
 from triggerfish.localkafka import KafkaEnv
 
@@ -105,7 +105,9 @@ def test_one_commit_in_flight_then_the_latest_positions_of_every_partition() -> 
     commits = Commits(c, on_error=lambda: errors.append(1), pacer=CommitPacer(stuck=10, backoff=0.5),
                       clock=lambda: now)
     target, now = RecordingTarget(), 1.0
+    assert commits.poll_timeout(now, 0.1, running=False) == 0.1  # nothing processed: polls may wait
     c.advance(TP0, 10)
+    assert commits.poll_timeout(now, 0.1, running=False) == PROMPT_POLL_S  # a batch finished: the poll loop comes round soon
     commits.commit(target, now)
     c.advance(TP0, 20)
     c.advance(TP1, 5)
@@ -115,6 +117,7 @@ def test_one_commit_in_flight_then_the_latest_positions_of_every_partition() -> 
     commits.commit(target, now)  # answered: at once, with both partitions' latest positions
     assert target.sent[-1] == ({TP0: 20, TP1: 5}, True) and c.committed(TP0) == 10
     commits.answered(Refused(), [])  # refused: offsets stay pending, the next try waits for the backoff
+    assert commits.poll_timeout(now + 0.1, 0.1, running=False) == 0.1  # (and polls do not spin meanwhile)
     commits.commit(target, now + 0.1)
     assert len(target.sent) == 2 and errors == [1] and c.committed(TP0) == 10
     commits.commit(target, now + 0.6)
@@ -122,6 +125,8 @@ def test_one_commit_in_flight_then_the_latest_positions_of_every_partition() -> 
     now = 20.0  # never answered (a lost request): sent again after ``stuck`` seconds
     commits.commit(target, now)
     assert len(target.sent) == 4
+    commits.answered(None, [Answer(TP0, 20), Answer(TP1, 5)])
+    assert c.committed(TP1) == 5 and commits.poll_timeout(now, 0.1, running=False) == 0.1  # all confirmed: long polls again
 
 
 def _handled_at_least(out: Path, count: float) -> bool:

@@ -11,10 +11,14 @@ one finished batch of it is unconfirmed (``may_start``: the commit of batch N is
 N+2 starts). After a SIGKILL the group's offsets are then at most two batches behind what the handler has
 seen on each partition: the batch in flight and the one whose commit was in flight.
 
-``Commits`` sends them; its ``CommitPacer`` decides when: as soon as a batch finishes or the previous
-commit is answered, one asynchronous OffsetCommit at a time carrying every partition's latest position
-(so commits never queue up ahead of heartbeats), again when one was not answered within ``stuck`` seconds,
-and ``backoff`` seconds after a commit failed.
+``Commits`` sends them from the poll thread (a ``commit`` from another thread waits until the poll
+thread's ``poll()`` returns: measured, confluent-kafka 2.16); its ``CommitPacer`` decides when: as soon as
+a batch finished and the previous commit is answered, one asynchronous OffsetCommit at a time carrying
+every partition's latest position (so commits never queue up ahead of heartbeats), again when one was not
+answered within ``stuck`` seconds, and ``backoff`` seconds after a commit failed. While offsets wait to
+be committed or confirmed, the poll thread polls at most ``PROMPT_POLL_S`` at a time, so that a finished
+batch's commit goes out, and its answer lets the partition go on, within milliseconds; while batches
+run, at most a quarter of the usual time between two batches of a partition (``Committer.cadence``).
 """
 
 from __future__ import annotations
@@ -28,11 +32,17 @@ from typing import Any, Protocol
 log = logging.getLogger("triggerfish.esm")
 
 TP = tuple[str, int]
+#: The longest poll while offsets wait for a commit or its answer.
+PROMPT_POLL_S = 0.002
 
 
 class Committer:
-    def __init__(self, on_commit: Callable[[int], None] | None = None) -> None:
+    def __init__(self, on_commit: Callable[[int], None] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        #: When each partition last advanced, and how far apart its advances (batches) are: an average.
+        self._advanced: dict[TP, float] = {}
+        self.cadence = 0.0
         self._pending: dict[TP, int] = {}
         self._committed: dict[TP, int] = {}
         self._owned: set[TP] = set()
@@ -62,6 +72,7 @@ class Committer:
                 self._committed.pop(tp, None)
                 self._start.pop(tp, None)
                 self._previous.pop(tp, None)
+                self._advanced.pop(tp, None)
 
     def owns(self, tp: TP) -> bool:
         with self._lock:
@@ -76,6 +87,10 @@ class Committer:
             if next_offset > current:
                 self._pending[tp] = next_offset
                 self._previous[tp] = current
+                now, last = self._clock(), self._advanced.get(tp)
+                self._advanced[tp] = now
+                if last is not None:
+                    self.cadence += (now - last - self.cadence) / 8
             return True
 
     def may_start(self, tp: TP) -> bool:
@@ -102,6 +117,11 @@ class Committer:
         if delta > 0 and self._on_commit is not None:
             self._on_commit(delta)
 
+    def outstanding(self) -> bool:
+        """Some processed offset is not confirmed committed yet."""
+        with self._lock:
+            return any(tp in self._owned for tp in self._pending)
+
     def committed(self, tp: TP) -> int | None:
         with self._lock:
             return self._committed.get(tp)
@@ -113,7 +133,7 @@ class Committer:
 
 
 class CommitPacer:
-    """When the next asynchronous commit may go out (times are monotonic seconds; callers hold ``Commits``' lock)."""
+    """When the next asynchronous commit may go out (the poll thread's; times are monotonic seconds)."""
 
     def __init__(self, stuck: float = 10.0, backoff: float = 0.1) -> None:
         self.stuck = stuck
@@ -131,6 +151,10 @@ class CommitPacer:
         self.in_flight = True
         self.last = now
 
+    def waiting(self, now: float) -> bool:
+        """A commit is in flight, or may go out now."""
+        return self.in_flight or now >= self._not_before
+
     def answered(self, now: float, *, failed: bool = False) -> None:
         """The commit was answered (or failed to go out): the next one may follow, after ``backoff`` if it failed."""
         self.in_flight = False
@@ -145,9 +169,8 @@ class CommitTarget(Protocol):
 
 
 class Commits:
-    """Commits of what ``committer`` holds: prompt asynchronous ones while polling (from the poll thread,
-    from a pool thread whose batch just finished, from the answer to the previous one), synchronous ones
-    when stopping or on a revoke, and the broker's answers to the asynchronous ones. Thread-safe.
+    """The poll thread's commits of what ``committer`` holds: prompt asynchronous ones while polling,
+    synchronous ones when stopping or on a revoke, and the broker's answers to the asynchronous ones.
 
     A failed commit is no loss: its offsets stay pending and go out again with the next one.
     """
@@ -159,38 +182,48 @@ class Commits:
         self._name = name  # the mapping's UUID, in log lines
         self._pacer = pacer or CommitPacer()
         self._clock = clock
-        self._lock = threading.Lock()
 
     def commit(self, target: CommitTarget, now: float, *, sync: bool = False, only: list[TP] | None = None) -> None:
         """Commit what is pending (of ``only`` when given); asynchronously unless ``sync``, when due."""
-        with self._lock:
-            if not (sync or self._pacer.due(now)):
-                return
-            offsets = self.committer.take()
-            if only is not None:
-                offsets = {tp: off for tp, off in offsets.items() if tp in only}
-            if not offsets:
-                return
-            try:
-                if sync:
-                    target.commit(offsets, asynchronous=False)
-                    for tp, off in offsets.items():
-                        self.committer.confirm(tp, off)
-                else:
-                    self._pacer.sent(now)
-                    target.commit(offsets, asynchronous=True)
-            except Exception as exc:  # noqa: BLE001 - retried with the next commit (on a revoke: the next owner re-delivers)
-                if not sync:
-                    self._pacer.answered(now, failed=True)
-                self._on_error()
-                log.warning("mapping %s: commit failed: %s", self._name, exc)
+        if not (sync or self._pacer.due(now)):
+            return
+        offsets = self.committer.take()
+        if only is not None:
+            offsets = {tp: off for tp, off in offsets.items() if tp in only}
+        if not offsets:
+            return
+        try:
+            if sync:
+                target.commit(offsets, asynchronous=False)
+                for tp, off in offsets.items():
+                    self.committer.confirm(tp, off)
+            else:
+                self._pacer.sent(now)
+                target.commit(offsets, asynchronous=True)
+        except Exception as exc:  # noqa: BLE001 - retried with the next commit (on a revoke: the next owner re-delivers)
+            if not sync:
+                self._pacer.answered(now, failed=True)
+            self._on_error()
+            log.warning("mapping %s: commit failed: %s", self._name, exc)
+
+    def poll_timeout(self, now: float, longest: float, *, running: bool) -> float:
+        """How long the poll thread may wait in ``poll``: short while processed offsets wait to be committed
+        or confirmed (not while a failed commit backs off); while batches run, a quarter of the usual time
+        between two batches of a partition (a batch finishing meanwhile is committed without delay, and
+        slow functions do not make the poll thread spin)."""
+        if longest <= PROMPT_POLL_S:
+            return longest
+        if self.committer.outstanding() and self._pacer.waiting(now):
+            return PROMPT_POLL_S
+        if running:
+            return min(longest, max(PROMPT_POLL_S, self.committer.cadence / 4))
+        return longest
 
     def answered(self, err: Any, partitions: list[Any]) -> None:
         """The broker's answer to an asynchronous commit (librdkafka's ``on_commit``)."""
         name = "" if err is None else getattr(err, "name", lambda: "")()
-        with self._lock:
-            # nothing to commit is no error, and no reason to wait before the next one
-            self._pacer.answered(self._clock(), failed=err is not None and name != "_NO_OFFSET")
+        # nothing to commit is no error, and no reason to wait before the next one
+        self._pacer.answered(self._clock(), failed=err is not None and name != "_NO_OFFSET")
         if err is not None:
             if name != "_NO_OFFSET":
                 self._on_error()

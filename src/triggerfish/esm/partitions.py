@@ -230,6 +230,11 @@ class Partitions:
                 p.in_flight, p.served = True, self._served
         return [Lease(self, p, p.generation) for p in ready]
 
+    def running(self) -> bool:
+        """Some partition has a batch run in progress (the poll thread then polls in shorter steps)."""
+        with self.lock:
+            return self._in_flight() > 0
+
     def _in_flight(self) -> int:
         return sum(p.in_flight for p in self._parts.values())
 

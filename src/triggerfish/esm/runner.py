@@ -85,7 +85,7 @@ class MappingRunner:
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
-        committer = Committer(self.metrics.committed)
+        committer = Committer(self.metrics.committed, self.clock.monotonic)
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
                                 pacer=CommitPacer(_COMMIT_STUCK_S), clock=self.clock.monotonic)
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
@@ -194,7 +194,9 @@ class MappingRunner:
         last_status = 0.0
         try:
             while self._polling_on():
-                messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), _POLL_INTERVAL_S))
+                now = self.clock.monotonic()  # while offsets wait for a commit, polls are short (esm/committer.py)
+                timeout = self._parts.poll_timeout(now, _POLL_INTERVAL_S)
+                messages = source.poll(max_records, self._commits.poll_timeout(now, timeout, running=self._parts.running()))
                 now = self.clock.monotonic()
                 if messages:
                     self._parts.accept(self._records_of(messages), now)
@@ -286,8 +288,6 @@ class MappingRunner:
                 cut, commit_to = taken
                 if not driver.run(cut, lease) or not lease.finish(commit_to):
                     return
-                if lease.current():  # at once: its next batch but one waits for it (a revoke commits itself)
-                    self._commit()
                 if self._parts.yields(self.clock.monotonic()):
                     return
         except BaseException as exc:  # noqa: BLE001 - a bug must not end the mapping nor lose the batch
@@ -306,15 +306,9 @@ class MappingRunner:
                 with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile: the next consume dispatches
                     self._dispatch(driver, self.clock.monotonic())
 
-    def _commit(self) -> None:
-        if (source := self._source) is not None:
-            self._commits.commit(source, self.clock.monotonic())
-
     def _commit_answered(self, driver: BatchDriver, err: Any, partitions: list[Any]) -> None:
-        """librdkafka's answer to an asynchronous commit (inside poll): the next commit goes out, and the
-        batches it lets start start now (the poll may wait for records a while yet)."""
+        """librdkafka's answer to an asynchronous commit (inside poll): the batches it lets start start now."""
         self._commits.answered(err, partitions)
-        self._commit()
         if self._polling_on():
             with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile
                 self._dispatch(driver, self.clock.monotonic())
