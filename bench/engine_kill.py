@@ -211,7 +211,7 @@ def kill_run(args: argparse.Namespace, admin: AdminClient, root: Path, side: str
     if producer is not None:
         wait_for(lambda: "assigned" in (directory / "run.log").read_text(), 60, "the group's assignment")
         producer.start()
-    kills: list[dict[int, int]] = []
+    marks: list[int] = []
     try:
         for point in KILL_AT:
             wait_for(lambda point=point: handled.refresh() >= point * args.records, 300, f"{point:.0%} handled")
@@ -219,22 +219,23 @@ def kill_run(args: argparse.Namespace, admin: AdminClient, root: Path, side: str
                 wait_for(lambda: produced[0] - handled.refresh() <= max(rate * 0.05, args.partitions), 30, "caught up")
             engine.kill()
             handled.settle()
-            last: dict[int, int] = {}
-            for p, o in handled.rows:
-                last[p] = max(last.get(p, -1), o)
-            mark = len(handled.rows)
+            marks.append(len(handled.rows))
             engine.start()
-            wait_for(lambda mark=mark: handled.refresh() >= 0
-                     and len({p for p, _ in handled.rows[mark:]}) == args.partitions, 120, "every partition after the restart")
-            first: dict[int, int] = {}
-            for p, o in handled.rows[mark:]:
-                first.setdefault(p, o)
-            kills.append({p: max(0, last.get(p, -1) + 1 - first[p]) for p in sorted(first)})
         wait_for(lambda: handled.refresh() >= args.records, 300, "every record")
     finally:
         engine.stop()
         if producer is not None:
             producer.join(300)
+    kills: list[dict[int, int]] = []
+    for mark, end in zip(marks, [*marks[1:], len(handled.rows)], strict=True):
+        last: dict[int, int] = {}
+        for p, o in handled.rows[:mark]:
+            last[p] = max(last.get(p, -1), o)
+        first: dict[int, int] = {}
+        for p, o in handled.rows[mark:end]:
+            first.setdefault(p, o)  # the group's committed offset when the engine was killed
+        # a partition with nothing handled after the restart had finished: nothing to see twice
+        kills.append({p: last.get(p, -1) + 1 - first[p] if p in first else 0 for p in range(args.partitions)})
     expected = {(p, o) for p in range(args.partitions) for o in range(args.records // args.partitions)}
     missing = expected - handled.unique
     if missing:

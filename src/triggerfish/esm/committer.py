@@ -13,9 +13,9 @@ seen on each partition: the batch in flight and the one whose commit was in flig
 
 ``Commits`` sends them from the poll thread (a ``commit`` from another thread waits until the poll
 thread's ``poll()`` returns: measured, confluent-kafka 2.16); its ``CommitPacer`` decides when: as soon as
-a batch finished and the previous commit is answered, one asynchronous OffsetCommit at a time carrying
-every partition's latest position (so commits never queue up ahead of heartbeats), again when one was not
-answered within ``stuck`` seconds, and ``backoff`` seconds after a commit failed. While offsets wait to
+a batch finished, asynchronous OffsetCommits carrying every partition's latest position, at most two on
+their way at a time (so commits never queue up ahead of heartbeats), again when one was not answered
+within ``stuck`` seconds, and ``backoff`` seconds after a commit failed. While offsets wait to
 be committed or confirmed, the poll thread polls at most ``PROMPT_POLL_S`` at a time, so that a finished
 batch's commit goes out, and its answer lets the partition go on, within milliseconds; while batches
 run, at most a quarter of the usual time between two batches of a partition (``Committer.cadence``).
@@ -133,31 +133,39 @@ class Committer:
 
 
 class CommitPacer:
-    """When the next asynchronous commit may go out (the poll thread's; times are monotonic seconds)."""
+    """When the next asynchronous commit may go out (the poll thread's; times are monotonic seconds).
 
-    def __init__(self, stuck: float = 10.0, backoff: float = 0.1) -> None:
+    At most ``most`` commits are in flight: with two, a batch's commit goes out when it finishes even while
+    the previous one is on its way (the broker answers a connection's requests in order).
+    """
+
+    def __init__(self, stuck: float = 10.0, backoff: float = 0.1, most: int = 2) -> None:
         self.stuck = stuck
         self.backoff = backoff
-        self.in_flight = False
+        self.most = most
+        self.in_flight = 0
         self.last = 0.0
         self._not_before = 0.0
 
     def due(self, now: float) -> bool:
         if now < self._not_before:
             return False
-        return not self.in_flight or now - self.last >= self.stuck
+        if self.in_flight and now - self.last >= self.stuck:
+            self.in_flight = 0  # not answered (lost): no longer counted
+        return self.in_flight < self.most
 
     def sent(self, now: float) -> None:
-        self.in_flight = True
+        self.in_flight += 1
         self.last = now
 
     def waiting(self, now: float) -> bool:
         """A commit is in flight, or may go out now."""
-        return self.in_flight or now >= self._not_before
+        return self.in_flight > 0 or now >= self._not_before
 
     def answered(self, now: float, *, failed: bool = False) -> None:
-        """The commit was answered (or failed to go out): the next one may follow, after ``backoff`` if it failed."""
-        self.in_flight = False
+        """A commit was answered (or failed to go out): the next one may follow, after ``backoff`` if it failed."""
+        self.in_flight = max(0, self.in_flight - 1)
+        self.last = now
         if failed:
             self._not_before = now + self.backoff
 
@@ -182,6 +190,7 @@ class Commits:
         self._name = name  # the mapping's UUID, in log lines
         self._pacer = pacer or CommitPacer()
         self._clock = clock
+        self._sent: dict[TP, int] = {}  # the positions of the last asynchronous commit
 
     def commit(self, target: CommitTarget, now: float, *, sync: bool = False, only: list[TP] | None = None) -> None:
         """Commit what is pending (of ``only`` when given); asynchronously unless ``sync``, when due."""
@@ -190,8 +199,8 @@ class Commits:
         offsets = self.committer.take()
         if only is not None:
             offsets = {tp: off for tp, off in offsets.items() if tp in only}
-        if not offsets:
-            return
+        if not offsets or (not sync and self._pacer.in_flight and offsets == self._sent):
+            return  # nothing new since the commit on its way
         try:
             if sync:
                 target.commit(offsets, asynchronous=False)
@@ -199,6 +208,7 @@ class Commits:
                     self.committer.confirm(tp, off)
             else:
                 self._pacer.sent(now)
+                self._sent = offsets
                 target.commit(offsets, asynchronous=True)
         except Exception as exc:  # noqa: BLE001 - retried with the next commit (on a revoke: the next owner re-delivers)
             if not sync:
