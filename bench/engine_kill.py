@@ -11,8 +11,8 @@ PYTHONPATH=--before, so the engine and its workers run that code; ``after`` is t
   --batch-size, window 0, no kill; records/s from the first invoke to the last (the handler's clock);
 - high rate: the same pre-produced backlog, the engine SIGKILLed when 20 %, 50 % and 80 % of the records
   were handled, started again each time at once (it joins once the dead member's session timed out);
-- low rate: the records produced at --low-rate per second while the engine runs, killed at the same
-  points once it has caught up.
+- low rate: the records produced at --low-rate per second while the engine runs, killed when 20 %, 50 %
+  and 80 % were produced, once it keeps up again (a restart waits ~10 s for the dead member's session).
 
 Duplicates of one kill, per partition = the highest offset handled before the kill + 1 - the first
 offset handled after the restart (the group's committed offset): how many records the handler sees
@@ -214,9 +214,11 @@ def kill_run(args: argparse.Namespace, admin: AdminClient, root: Path, side: str
     marks: list[int] = []
     try:
         for point in KILL_AT:
-            wait_for(lambda point=point: handled.refresh() >= point * args.records, 300, f"{point:.0%} handled")
-            if rate:  # killed while keeping up (not while catching up after the previous restart)
+            if rate:  # at that share of the producing, once keeping up again after the previous restart
+                wait_for(lambda point=point: produced[0] >= point * args.records, 300, f"{point:.0%} produced")
                 wait_for(lambda: produced[0] - handled.refresh() <= max(rate * 0.05, args.partitions), 30, "caught up")
+            else:
+                wait_for(lambda point=point: handled.refresh() >= point * args.records, 300, f"{point:.0%} handled")
             engine.kill()
             handled.settle()
             marks.append(len(handled.rows))
@@ -251,13 +253,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--low-rate", type=float, default=2000.0, help="records/s of the low-rate run")
+    parser.add_argument("--low-rate", type=float, default=1000.0, help="records/s of the low-rate run")
     parser.add_argument("--before", metavar="SRC", help="the old code's src directory (e.g. from `git archive main src`)")
     parser.add_argument("--also", metavar="NAME=SRC", action="append", default=[],
                         help="another side: a src directory run under NAME (e.g. an experiment)")
     parser.add_argument("--pairs", type=int, default=1, help="throughput runs per side, before/after alternating")
     parser.add_argument("--skip-kills", action="store_true")
-    parser.add_argument("--skip-low", action="store_true")
+    parser.add_argument("--runs", default="high,low", help="which kill runs: high, low or both (comma-separated)")
     args = parser.parse_args()
     sides: list[tuple[str, str | None]] = [("after", None)]
     if args.before:
@@ -275,19 +277,19 @@ def main() -> None:
         for side, src in sides:
             if args.skip_kills:
                 break
-            runs = [("high", 0.0)] + ([] if args.skip_low else [("low", args.low_rate)])
+            runs = [(name, rate) for name, rate in (("high", 0.0), ("low", args.low_rate)) if name in args.runs.split(",")]
             for name, rate in runs:
                 kills = kill_run(args, admin, root, side, src, rate)
                 worst = max(max(k.values()) for k in kills)
-                results[side][f"duplicates_{name}_rate"] = {
+                results.setdefault(side, {})[f"duplicates_{name}_rate"] = {
                     "rate": rate or "backlog", "per_kill_per_partition": [list(k.values()) for k in kills],
                     "max_per_partition": worst, "max_in_batches": round(worst / args.batch_size, 2)}
                 print(f"{side} {name}: duplicates per kill per partition {[list(k.values()) for k in kills]}",
                       file=sys.stderr)
     for side, _ in sides:
-        rates = results[side]["records_per_s"]
-        results[side]["records_per_s_median"] = round(statistics.median(rates))
-    if args.before:
+        if rates := results.get(side, {}).get("records_per_s"):
+            results[side]["records_per_s_median"] = round(statistics.median(rates))
+    if args.before and args.pairs:
         results["after_over_before"] = round(results["after"]["records_per_s_median"]
                                              / results["before"]["records_per_s_median"], 3)
     print(json.dumps(results, indent=2))
