@@ -1,7 +1,8 @@
-"""The commit gate: a partition starts a batch only while at most one finished batch of it is unconfirmed,
-so a SIGKILL of the engine makes the handler see at most two batches per partition again (the one in
-flight and the one whose commit was in flight); commits go out as batches finish, at most two on their
-way, each with every partition's latest position, and polls stay short while offsets wait for one. The last test kills a real ``triggerfish run`` against the real broker."""
+"""The commit gate: a partition starts a batch only while it is at most one BatchSize past its last
+confirmed commit, so a SIGKILL of the engine makes the handler see at most two batches per partition
+again (the one in flight and the one whose commit was in flight); commits go out as batches finish, at
+most two on their way, each with every partition's latest position, and polls stay short while offsets
+wait for one. The last test kills a real ``triggerfish run`` against the real broker."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ from triggerfish.localkafka import KafkaEnv
 TP0, TP1 = ("orders", 0), ("orders", 1)
 
 
-def test_a_partition_may_start_a_batch_only_once_the_batch_before_the_last_is_confirmed() -> None:
-    c = Committer()
+def test_a_partition_may_start_a_batch_only_within_one_batch_size_of_its_last_confirmed_commit() -> None:
+    c = Committer(ahead=100)  # BatchSize 100
     c.own([TP0], {TP0: 0})
     assert c.may_start(TP0)
     c.advance(TP0, 100)  # batch 1 done, its commit not confirmed: batch 2 may run
@@ -44,11 +45,19 @@ def test_a_partition_may_start_a_batch_only_once_the_batch_before_the_last_is_co
     c.confirm(TP0, 100)
     assert c.may_start(TP0)
     c.advance(TP0, 150)  # an older position (a late partial success) changes nothing
-    assert c.may_start(TP0) and c.position(TP0) == 200
+    assert c.position(TP0) == 200
+    c.confirm(TP0, 200)
+    for end in range(210, 320, 10):  # small batches (a low rate) run on while they stay within one BatchSize
+        assert c.may_start(TP0)
+        c.advance(TP0, end)
+    assert not c.may_start(TP0)
     c.forget([TP0])
-    c.own([TP0], {TP0: 500})  # reassigned: starts over from the group's offset
+    c.own([TP0], {TP0: -1001})  # reassigned, no commit yet: counted from the first offset read
+    c.start(TP0, 500)
     c.advance(TP0, 600)
     assert c.may_start(TP0)
+    c.advance(TP0, 601)
+    assert not c.may_start(TP0)
 
 
 def _take_all(parts: Partitions, now: float) -> list[tuple[int, int]]:
@@ -64,7 +73,7 @@ def _take_all(parts: Partitions, now: float) -> list[tuple[int, int]]:
 
 
 def test_dispatch_and_back_to_back_batches_stop_at_two_unconfirmed_batches() -> None:
-    c = Committer()
+    c = Committer(ahead=10)
     parts = Partitions(c, batch_size=10, window_s=0)
     parts.assign([TP0, TP1], {TP0: -1001, TP1: -1001}, lambda topic, partition: 100)
     parts.accept([*records(50), *records(30, partition=1)], 0.0)

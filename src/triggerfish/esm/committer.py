@@ -6,10 +6,12 @@ newer one. ``forget`` drops revoked partitions so nothing is committed for them 
 ``on_commit`` hears how far each confirmed commit moved a partition (Lambda's CommittedEventCount),
 counted from the previous commit, or from the first offset seen when the group had none.
 
-The duplicates a crash may cause are bounded by a gate: a partition may start a batch only while at most
-one finished batch of it is unconfirmed (``may_start``: the commit of batch N is confirmed before batch
-N+2 starts). After a SIGKILL the group's offsets are then at most two batches behind what the handler has
-seen on each partition: the batch in flight and the one whose commit was in flight.
+The duplicates a crash may cause are bounded by a gate: a partition may start a batch only while what it
+has processed past its last confirmed commit is at most ``ahead`` offsets (the mapping's BatchSize:
+``may_start``; with full batches, batch N+2 starts once batch N's commit is confirmed). After a SIGKILL the
+group's offsets are then at most two batches behind what the handler has seen on each partition: the
+batch in flight and the one(s) whose commit was in flight. Small batches (a low rate) run on while a
+commit is slow, as long as together they stay within one BatchSize.
 
 ``Commits`` sends them from the poll thread (a ``commit`` from another thread waits until the poll
 thread's ``poll()`` returns: measured, confluent-kafka 2.16); its ``CommitPacer`` decides when: as soon as
@@ -37,8 +39,10 @@ PROMPT_POLL_S = 0.002
 
 
 class Committer:
-    def __init__(self, on_commit: Callable[[int], None] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, on_commit: Callable[[int], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 *, ahead: int | None = None) -> None:
         self._lock = threading.Lock()
+        self._ahead = ahead  # None: no gate
         self._clock = clock
         #: When each partition last advanced, and how far apart its advances (batches) are: an average.
         self._advanced: dict[TP, float] = {}
@@ -49,8 +53,6 @@ class Committer:
         self._on_commit = on_commit
         #: Where commit deltas count from for a partition with no committed offset yet.
         self._start: dict[TP, int] = {}
-        #: The position before the latest advance: confirmed, it lets the partition start another batch.
-        self._previous: dict[TP, int] = {}
 
     def start(self, tp: TP, offset: int) -> None:
         """The first offset read from a partition (the base of its first commit's delta)."""
@@ -71,7 +73,6 @@ class Committer:
                 self._pending.pop(tp, None)
                 self._committed.pop(tp, None)
                 self._start.pop(tp, None)
-                self._previous.pop(tp, None)
                 self._advanced.pop(tp, None)
 
     def owns(self, tp: TP) -> bool:
@@ -86,7 +87,6 @@ class Committer:
             current = max(self._pending.get(tp, -1), self._committed.get(tp, -1))
             if next_offset > current:
                 self._pending[tp] = next_offset
-                self._previous[tp] = current
                 now, last = self._clock(), self._advanced.get(tp)
                 self._advanced[tp] = now
                 if last is not None:
@@ -94,11 +94,15 @@ class Committer:
             return True
 
     def may_start(self, tp: TP) -> bool:
-        """Whether ``tp`` may start a batch: everything up to the position before its latest advance (the
-        end of the batch before the last finished one) is confirmed committed."""
+        """Whether ``tp`` may start a batch: it has processed at most ``ahead`` offsets past its last confirmed
+        commit (or past the first offset it read, before its first commit)."""
+        if self._ahead is None:
+            return True
         with self._lock:
-            previous = self._previous.get(tp, -1)
-            return previous < 0 or self._committed.get(tp, -1) >= previous
+            committed = self._committed.get(tp, -1)
+            base = committed if committed >= 0 else self._start.get(tp, -1)
+            position = max(self._pending.get(tp, -1), committed)
+            return position < 0 or base < 0 or position - base <= self._ahead
 
     def take(self) -> dict[TP, int]:
         """Offsets to commit now (they stay pending until ``confirm``)."""

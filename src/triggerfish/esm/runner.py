@@ -85,7 +85,7 @@ class MappingRunner:
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
-        committer = Committer(self.metrics.committed, self.clock.monotonic)
+        committer = Committer(self.metrics.committed, self.clock.monotonic, ahead=mapping.batch_size)
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
                                 pacer=CommitPacer(_COMMIT_STUCK_S), clock=self.clock.monotonic)
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
