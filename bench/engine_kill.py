@@ -246,25 +246,33 @@ def kill_run(args: argparse.Namespace, admin: AdminClient, root: Path, side: str
     return kills
 
 
+def add_side_arguments(parser: argparse.ArgumentParser) -> None:
+    """--before and --also: the code each side runs (the engine and its workers inherit PYTHONPATH)."""
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--before", metavar="SRC", help="the old code's src directory (e.g. from `git archive main src`)")
+    parser.add_argument("--also", metavar="NAME=SRC", action="append", default=[],
+                        help="another side: a src directory run under NAME (e.g. an experiment)")
+
+
+def sides_of(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """(name, PYTHONPATH or None for this checkout) of every side, "before" first."""
+    sides: list[tuple[str, str | None]] = [("before", args.before)] if args.before else []
+    return [*sides, ("after", None), *((name, src) for name, _, src in (also.partition("=") for also in args.also))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    add_side_arguments(parser)
     parser.add_argument("--records", type=int, default=60_000)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--low-rate", type=float, default=1000.0, help="records/s of the low-rate run")
-    parser.add_argument("--before", metavar="SRC", help="the old code's src directory (e.g. from `git archive main src`)")
-    parser.add_argument("--also", metavar="NAME=SRC", action="append", default=[],
-                        help="another side: a src directory run under NAME (e.g. an experiment)")
     parser.add_argument("--pairs", type=int, default=1, help="throughput runs per side, before/after alternating")
     parser.add_argument("--skip-kills", action="store_true")
     parser.add_argument("--runs", default="high,low", help="which kill runs: high, low or both (comma-separated)")
     args = parser.parse_args()
-    sides: list[tuple[str, str | None]] = [("after", None)]
-    if args.before:
-        sides.insert(0, ("before", args.before))
-    sides += [(name, src) for name, _, src in (also.partition("=") for also in args.also)]
+    sides = sides_of(args)
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     results: dict[str, Any] = {"records": args.records, "partitions": args.partitions, "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import yaml
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from engine_kill import Engine  # bench/ is on sys.path
+from engine_kill import Engine, add_side_arguments, sides_of  # bench/ is on sys.path
 
 HANDLER = """
 import os, time
@@ -146,21 +145,15 @@ def _on_delivery(delivered: Any, sent: int, err: Any, msg: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    add_side_arguments(parser)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warm-up", type=float, default=2.0)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=1)
-    parser.add_argument("--before", metavar="SRC", help="the old code's src directory (e.g. from `git archive main src`)")
-    parser.add_argument("--also", metavar="NAME=SRC", action="append", default=[],
-                        help="another side: a src directory run under NAME (e.g. an experiment)")
     parser.add_argument("--pairs", type=int, default=1)
     args = parser.parse_args()
-    sides: list[tuple[str, str | None]] = [("after", None)]
-    if args.before:
-        sides.insert(0, ("before", args.before))
-    sides += [(name, src) for name, _, src in (also.partition("=") for also in args.also)]
+    sides = sides_of(args)
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     results: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
