@@ -217,7 +217,7 @@ class Partitions:
                 if p.in_flight or p.revoking:
                     continue
                 if p.buffer.ready(now):
-                    if self.committer.may_start(p.tp):  # else: two finished batches unconfirmed (esm/committer.py)
+                    if self.committer.may_start(p.tp):  # else: a BatchSize past its last confirmed commit (esm/committer.py)
                         ready.append(p)
                 elif not p.buffer.records and p.position > self.committer.position(p.tp):
                     # Everything since the last batch was filtered out: nothing to invoke, commit past it.
