@@ -190,7 +190,17 @@ class KafkaSource:
         self.consumer.pause([TopicPartition(t, p) for t, p in tps])
 
     def resume(self, tps: list[TP]) -> None:
-        self.consumer.resume([TopicPartition(t, p) for t, p in tps])
+        parts = [TopicPartition(t, p) for t, p in tps]
+        self.consumer.resume(parts)
+        # With every partition of a broker paused, librdkafka's fetcher for it sleeps up to 1 s, and a resume
+        # does not wake it (measured: 0.86-0.90 s from resume to the next record); a seek to the position the
+        # partition already has does: the next fetch goes out at once, from the same offset.
+        try:
+            for tp in self.consumer.position(parts):
+                if tp.offset >= 0:
+                    self.consumer.seek(tp)
+        except KafkaException as exc:  # not assigned any more (a revoke meanwhile): nothing to fetch
+            _log.debug("no seek after resuming %s: %s", tps, exc)
 
     def watermarks(self, tp: TP) -> tuple[int, int] | None:
         """(low, high) as last seen in fetch responses; None before the first fetch."""

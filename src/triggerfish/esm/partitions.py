@@ -83,7 +83,7 @@ class Lease:
         """The next batch and the offset to commit once it is done; None when there is none or the run ended."""
         p = self.partition
         with self._owner.lock:
-            if not self.current() or not p.buffer.ready(now):
+            if not self.current() or not p.buffer.ready(now) or not self._owner.committer.may_start(p.tp):
                 return None
             cut = p.buffer.take(now)
             commit_to = cut.records[-1].offset + 1
@@ -239,7 +239,8 @@ class Partitions:
                 if p.in_flight or p.revoking:
                     continue
                 if p.buffer.ready(now):
-                    ready.append(p)
+                    if self.committer.may_start(p.tp):  # else: a BatchSize past its last confirmed commit (esm/committer.py)
+                        ready.append(p)
                 elif not p.buffer.records and p.position > self.committer.position(p.tp):
                     # Everything since the last batch was filtered out: nothing to invoke, commit past it.
                     self.committer.advance(p.tp, p.position)
@@ -251,6 +252,11 @@ class Partitions:
                 p.in_flight, p.served = True, self._served
         return [Lease(self, p, p.generation) for p in ready]
 
+    def running(self) -> bool:
+        """Some partition has a batch run in progress (the poll thread then polls in shorter steps)."""
+        with self.lock:
+            return self._in_flight() > 0
+
     def _in_flight(self) -> int:
         return sum(p.in_flight for p in self._parts.values())
 
@@ -261,7 +267,8 @@ class Partitions:
         """With pollers, a run gives its slot up after a batch when another partition has one ready and no run."""
         with self.lock:
             return self.pollers is not None and any(
-                not p.in_flight and not p.revoking and p.buffer.ready(now) for p in self._parts.values())
+                not p.in_flight and not p.revoking and p.buffer.ready(now) and self.committer.may_start(p.tp)
+                for p in self._parts.values())
 
     def scale(self, lagging: set[_TP]) -> None:
         """Provisioned mode: pollers for the partitions with lag, records buffered or a batch in flight."""
@@ -279,7 +286,7 @@ class Partitions:
             if limit is not None and self._in_flight() >= limit:
                 return timeout
             for p in self._parts.values():
-                if not p.in_flight and p.buffer.records:
+                if not p.in_flight and p.buffer.records and self.committer.may_start(p.tp):
                     deadline = p.buffer.deadline()
                     if deadline is not None:
                         timeout = min(timeout, max(0.0, deadline - now))

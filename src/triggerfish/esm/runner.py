@@ -62,7 +62,6 @@ _IDLE_POLL_S, _QUIET_S, _IDLE_STATUS_S = 1.0, 10.0, 5.0
 _STATUS_INTERVAL_S = 1.0
 #: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
 _REVOKE_WAIT_MAX_S = 30.0
-_COMMIT_INTERVAL_S = 0.1
 _COMMIT_STUCK_S = 10.0
 #: librdkafka statistics (broker connection states) this often: how soon a restored connection shows, and
 #: (times ``connection._DOWN_SNAPSHOTS``) an outage librdkafka does not report. Each snapshot is a JSON
@@ -93,9 +92,9 @@ class MappingRunner:
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
-        committer = Committer(self.metrics.committed)
+        committer = Committer(self.metrics.committed, self.clock.monotonic, ahead=mapping.batch_size)
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
-                                pacer=CommitPacer(_COMMIT_INTERVAL_S, _COMMIT_STUCK_S))
+                                pacer=CommitPacer(_COMMIT_STUCK_S), clock=self.clock.monotonic)
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
         self._filter = record_filter(mapping)
@@ -197,17 +196,21 @@ class MappingRunner:
         settings = consumer_settings(client_config, mapping, mapping.group_id, self._client_id())
         settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats})
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
-                                                 on_commit=self._commits.answered, on_error=self._client_error)
+                                                 on_commit=functools.partial(self._commit_answered, driver),
+                                                 on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
         last_status, busy = 0.0, self.clock.monotonic()
         longest = _POLL_INTERVAL_S
         try:
             while self._polling_on():
-                quiet = self.clock.monotonic() - busy >= _QUIET_S
+                now = self.clock.monotonic()
+                quiet = now - busy >= _QUIET_S
                 if quiet and longest != _IDLE_POLL_S:
                     release_free_memory()  # what the busy spell freed goes back to the OS
                 longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
-                messages = source.poll(max_records, self._parts.poll_timeout(self.clock.monotonic(), longest))
+                timeout = self._parts.poll_timeout(now, longest)
+                # while offsets wait for a commit, polls are short (esm/committer.py)
+                messages = source.poll(max_records, self._commits.poll_timeout(now, timeout, running=self._parts.running()))
                 now = self.clock.monotonic()
                 if messages:
                     self._parts.accept(self._records_of(messages), now)
@@ -323,9 +326,16 @@ class MappingRunner:
             self._reconsume.set()
         finally:
             lease.release()
-            if self._parts.pollers is not None and self._polling_on():  # hand the freed poller on at once
+            if self._polling_on():  # records that came meanwhile (or a freed poller) go on at once
                 with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile: the next consume dispatches
                     self._dispatch(driver, self.clock.monotonic())
+
+    def _commit_answered(self, driver: BatchDriver, err: Any, partitions: list[Any]) -> None:
+        """librdkafka's answer to an asynchronous commit (inside poll): the batches it lets start start now."""
+        self._commits.answered(err, partitions)
+        if self._polling_on():
+            with contextlib.suppress(RuntimeError):  # the pool shut down meanwhile
+                self._dispatch(driver, self.clock.monotonic())
 
     # -- rebalances (callbacks inside poll) ------------------------------------------------------
     def _assigned(self, tps: list[_TP], committed: dict[_TP, int]) -> None:

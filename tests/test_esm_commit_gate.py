@@ -1,0 +1,209 @@
+"""The commit gate: a partition starts a batch only while it is at most one BatchSize past its last
+confirmed commit, so a SIGKILL of the engine makes the handler see at most two batches per partition
+again (the one in flight and the one whose commit was in flight); commits go out as batches finish, at
+most two on their way, each with every partition's latest position, and polls stay short while offsets
+wait for one. The last test kills a real ``triggerfish run`` against the real broker."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from esm_fakes import records
+from esm_helpers import (
+    RECORDER,
+    RunProcess,
+    delivered,
+    function_dict,
+    mapping_dict,
+    wait_until,
+    write_config,
+    write_handler,
+)
+from triggerfish.esm.committer import PROMPT_POLL_S, CommitPacer, Commits, Committer
+from triggerfish.esm.partitions import Partitions
+from triggerfish.localkafka import KafkaEnv
+
+TP0, TP1 = ("orders", 0), ("orders", 1)
+
+
+def test_a_partition_may_start_a_batch_only_within_one_batch_size_of_its_last_confirmed_commit() -> None:
+    c = Committer(ahead=100)  # BatchSize 100
+    c.own([TP0], {TP0: 0})
+    assert c.may_start(TP0)
+    c.advance(TP0, 100)  # batch 1 done, its commit not confirmed: batch 2 may run
+    assert c.may_start(TP0)
+    c.advance(TP0, 200)  # batch 2 done too: batch 3 waits for batch 1's commit
+    assert not c.may_start(TP0)
+    c.confirm(TP0, 100)
+    assert c.may_start(TP0)
+    c.advance(TP0, 150)  # an older position (a late partial success) changes nothing
+    assert c.position(TP0) == 200
+    c.confirm(TP0, 200)
+    for end in range(210, 320, 10):  # small batches (a low rate) run on while they stay within one BatchSize
+        assert c.may_start(TP0)
+        c.advance(TP0, end)
+    assert not c.may_start(TP0)
+    c.forget([TP0])
+    c.own([TP0], {TP0: -1001})  # reassigned, no commit yet: counted from the first offset read
+    c.start(TP0, 500)
+    c.advance(TP0, 600)
+    assert c.may_start(TP0)
+    c.advance(TP0, 601)
+    assert not c.may_start(TP0)
+
+
+def _take_all(parts: Partitions, now: float) -> list[tuple[int, int]]:
+    """Run every batch the gate lets start now: (first offset, commit_to) of each."""
+    done: list[tuple[int, int]] = []
+    for lease in parts.dispatch(now):
+        while (taken := lease.take(now)) is not None:
+            cut, commit_to = taken
+            lease.finish(commit_to)
+            done.append((cut.records[0].offset, commit_to))
+        lease.release()
+    return done
+
+
+def test_dispatch_and_back_to_back_batches_stop_at_two_unconfirmed_batches() -> None:
+    c = Committer(ahead=10)
+    parts = Partitions(c, batch_size=10, window_s=0)
+    parts.assign([TP0, TP1], {TP0: -1001, TP1: -1001}, lambda topic, partition: 100)
+    parts.accept([*records(50), *records(30, partition=1)], 0.0)
+    assert _take_all(parts, 0.0) == [(0, 10), (10, 20), (0, 10), (10, 20)]
+    assert _take_all(parts, 0.0) == []  # both gated: batches 1 unconfirmed
+    assert parts.poll_timeout(0.0, 0.1) == 0.1  # a gated partition does not make the poll spin
+    c.confirm(TP1, 10)
+    assert _take_all(parts, 0.0) == [(20, 30)]  # only partition 1 moves on, one batch: then batch 2 gates it
+    c.confirm(TP0, 20)  # one commit confirming both finished batches lets two more run
+    assert _take_all(parts, 0.0) == [(20, 30), (30, 40)]
+
+
+class RecordingTarget:
+    """Where ``Commits`` sends offsets in these tests (the ``CommitTarget`` protocol, not a Kafka client)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[tuple[str, int], int], bool]] = []
+
+    def commit(self, offsets: dict[tuple[str, int], int], *, asynchronous: bool) -> Any:
+        self.sent.append((dict(offsets), asynchronous))
+        return None
+
+
+class Answer:
+    """What librdkafka's ``on_commit`` hands over for one committed partition."""
+
+    def __init__(self, tp: tuple[str, int], offset: int) -> None:
+        self.topic, self.partition, self.offset, self.error = tp[0], tp[1], offset, None
+
+
+class Refused:
+    def name(self) -> str:
+        return "COORDINATOR_NOT_AVAILABLE"
+
+
+def test_at_most_two_commits_in_flight_each_with_the_latest_positions_of_every_partition() -> None:
+    c, errors = Committer(), []
+    c.own([TP0, TP1])
+    commits = Commits(c, on_error=lambda: errors.append(1), pacer=CommitPacer(stuck=10, backoff=0.5),
+                      clock=lambda: now)
+    target, now = RecordingTarget(), 1.0
+    assert commits.poll_timeout(now, 0.1, running=False) == 0.1  # nothing processed: polls may wait
+    c.advance(TP0, 10)
+    assert commits.poll_timeout(now, 0.1, running=False) == PROMPT_POLL_S  # a batch finished: the loop comes round soon
+    commits.commit(target, now)
+    commits.commit(target, now)  # nothing new since: nothing sent
+    c.advance(TP0, 20)
+    c.advance(TP1, 5)
+    commits.commit(target, now)  # a second one on its way
+    c.advance(TP0, 30)
+    commits.commit(target, now)  # two on their way: the next waits for an answer
+    assert target.sent == [({TP0: 10}, True), ({TP0: 20, TP1: 5}, True)]
+    commits.answered(None, [Answer(TP0, 10)])
+    commits.commit(target, now)
+    assert target.sent[-1] == ({TP0: 30, TP1: 5}, True) and c.committed(TP0) == 10
+    commits.answered(Refused(), [])  # refused: offsets stay pending, the next try waits for the backoff
+    commits.answered(Refused(), [])
+    assert commits.poll_timeout(now + 0.1, 0.1, running=False) == 0.1  # (and polls do not spin meanwhile)
+    commits.commit(target, now + 0.1)
+    assert len(target.sent) == 3 and errors == [1, 1] and c.committed(TP0) == 10
+    commits.commit(target, now + 0.6)
+    assert target.sent[-1] == ({TP0: 30, TP1: 5}, True)
+    now = 20.0  # never answered (a lost request): sent again after ``stuck`` seconds
+    commits.commit(target, now)
+    assert len(target.sent) == 5
+    commits.answered(None, [Answer(TP0, 30), Answer(TP1, 5)])
+    assert c.committed(TP1) == 5 and commits.poll_timeout(now, 0.1, running=False) == 0.1  # all confirmed: long polls
+
+
+def _handled_at_least(out: Path, count: float) -> bool:
+    return len({(p, o) for p, o, _ in delivered(out)}) >= count
+
+
+def _keeping_up(out: Path, produced: list[int], rows: int) -> bool:
+    """At least ``rows`` rows written, and (nearly) everything produced so far handled."""
+    return len(delivered(out)) > rows and _handled_at_least(out, produced[0] - 30)
+
+
+def _produce_steadily(bootstrap: str, topic: str, partitions: int, stop: threading.Event, produced: list[int]) -> None:
+    """~1,500 records/s round-robin until ``stop``: a rate the engine keeps up with (no backlog, no pauses)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
+    while not stop.is_set():
+        for _ in range(15):
+            producer.produce(topic, str(produced[0]).encode(), partition=produced[0] % partitions)
+            produced[0] += 1
+        producer.poll(0)
+        time.sleep(0.01)
+    producer.flush(30)
+
+
+@pytest.mark.kafka
+def test_a_sigkilled_engine_redelivers_at_most_two_batches_per_partition(
+        kafka: KafkaEnv, make_topic: Callable[..., str], tmp_path: Path) -> None:
+    # The old pacing (a commit at most every 0.1 s) left ~50 records per partition uncommitted at this rate.
+    batch, partitions = 5, 3
+    topic = make_topic(partitions=partitions)
+    code = write_handler(tmp_path, "rec", RECORDER)  # writes each invoke's event as it starts
+    out = tmp_path / "out.jsonl"
+    config = write_config(tmp_path / "triggerfish.yaml",
+                          [function_dict(code, Environment={"Variables": {"OUT": str(out)}})],
+                          [mapping_dict(topic, kafka.bootstrap, BatchSize=batch)])
+    stop, produced = threading.Event(), [0]
+    producer = threading.Thread(target=_produce_steadily, args=(kafka.bootstrap, topic, partitions, stop, produced))
+    producer.start()
+    run = RunProcess(config, tmp_path / "run0.log")
+    try:
+        wait_until(functools.partial(_keeping_up, out, produced, 1500), timeout=120, interval=0.05,
+                   message="the engine keeping up")
+        run.kill()  # SIGKILL while keeping up; then started again at once
+        time.sleep(0.5)  # the killed engine's workers finish the invoke they had (they wrote it as it began)
+        marks = [len(delivered(out))]
+        stop.set()  # (every partition got more records meanwhile)
+        producer.join(30)
+        run = RunProcess(config, tmp_path / "run1.log")
+        wait_until(lambda: _handled_at_least(out, produced[0]), timeout=120, message="every record")
+        assert run.terminate() == 0
+    finally:
+        stop.set()
+        if run.proc.poll() is None:
+            run.kill()
+    rows = delivered(out)
+    duplicates = []
+    for mark, end in zip(marks, [*marks[1:], len(rows)], strict=True):
+        last: dict[int, int] = defaultdict(lambda: -1)
+        for p, o, _ in rows[:mark]:
+            last[p] = max(last[p], o)
+        first: dict[int, int] = {}
+        for p, o, _ in rows[mark:end]:
+            first.setdefault(p, o)  # the group's committed offset when the engine was killed
+        duplicates.append({p: last[p] + 1 - first[p] for p in first})
+    assert all(len(kill) == partitions for kill in duplicates)
+    assert all(0 <= d <= 2 * batch for kill in duplicates for d in kill.values()), duplicates
