@@ -7,11 +7,12 @@ newer one. ``forget`` drops revoked partitions so nothing is committed for them 
 counted from the previous commit, or from the first offset seen when the group had none.
 
 The duplicates a crash may cause are bounded by a gate: a partition may start a batch only while what it
-has processed past its last confirmed commit is at most ``ahead`` offsets (the mapping's BatchSize:
-``may_start``; with full batches, batch N+2 starts once batch N's commit is confirmed). After a SIGKILL the
-group's offsets are then at most two batches behind what the handler has seen on each partition: the
-batch in flight and the one(s) whose commit was in flight. Small batches (a low rate) run on while a
-commit is slow, as long as together they stay within one BatchSize.
+has processed past its last confirmed commit is at most ``ahead`` offsets (``gate_offsets``: the mapping's
+BatchSize, and never fewer than ``GATE_MIN_OFFSETS``; ``may_start``; with full batches, batch N+2 starts
+once batch N's commit is confirmed). After a SIGKILL the group's offsets are then at most two batches
+behind what the handler has seen on each partition (BatchSize >= 100): the batch in flight and the one(s)
+whose commit was in flight. Small batches (a low rate) run on while a commit is slow, as long as together
+they stay within the gate.
 
 ``Commits`` sends them from the poll thread (a ``commit`` from another thread waits until the poll
 thread's ``poll()`` returns: measured, confluent-kafka 2.16); its ``CommitPacer`` decides when: as soon as
@@ -36,6 +37,15 @@ log = logging.getLogger("triggerfish.esm")
 TP = tuple[str, int]
 #: The longest poll while offsets wait for a commit or its answer.
 PROMPT_POLL_S = 0.002
+#: The fewest offsets the gate lets a partition run past its last confirmed commit. A gate of one BatchSize
+#: at BatchSize 1 made every invocation wait for an OffsetCommit round trip: 2,176 against 5,265
+#: invocations/s on 4 partitions (BENCHMARKS.md, issue 23); 100 records keep the commit off that path.
+GATE_MIN_OFFSETS = 100
+
+
+def gate_offsets(batch_size: int) -> int:
+    """How far (in offsets) a partition of a mapping with ``batch_size`` may run past its last confirmed commit."""
+    return max(batch_size, GATE_MIN_OFFSETS)
 
 
 class Committer:

@@ -31,7 +31,7 @@ from typing import Any
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.esm import auth, gc_policy, log_level, problems
 from triggerfish.esm.clock import Clock, SystemClock
-from triggerfish.esm.committer import CommitPacer, Commits, Committer
+from triggerfish.esm.committer import CommitPacer, Commits, Committer, gate_offsets
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.connection import ConnectionWatch
 from triggerfish.esm.consumer import RecordSource, consumer_settings, records_of
@@ -92,7 +92,7 @@ class MappingRunner:
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
-        committer = Committer(self.metrics.committed, self.clock.monotonic, ahead=mapping.batch_size)
+        committer = Committer(self.metrics.committed, self.clock.monotonic, ahead=gate_offsets(mapping.batch_size))
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
                                 pacer=CommitPacer(_COMMIT_STUCK_S), clock=self.clock.monotonic)
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
