@@ -40,6 +40,10 @@ from triggerfish.errors import (
 _log = logging.getLogger("triggerfish.bridge.consumers")
 
 _GRACE_S = 0.1
+#: How long closing one consumer may hold up a delete or the bridge's shutdown. librdkafka's close can
+#: block for minutes in its final teardown after partitions were sought or paused (librdkafka #1928,
+#: #4362); the group is left and offsets committed before that point, so the rest finishes in the background.
+_CLOSE_WAIT_S = 10.0
 
 
 @dataclass
@@ -163,10 +167,13 @@ class Registry:
             if inst.closed:
                 return
             inst.closed = True
-            try:
-                inst.consumer.close()
-            except Exception as exc:  # closing must never fail a delete
-                _log.warning("closing consumer %s/%s: %s", inst.group, inst.name, exc)
+            closer = threading.Thread(target=_close_consumer, args=(inst,), daemon=True,
+                                      name=f"bridge-close-{inst.name}")
+            closer.start()
+            closer.join(_CLOSE_WAIT_S)
+            if closer.is_alive():
+                _log.warning("consumer %s/%s: librdkafka's close did not finish in %.0f s; it goes on in the "
+                             "background", inst.group, inst.name, _CLOSE_WAIT_S)
 
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         """Close instances idle longer than ``timeout_seconds``; returns their (group, name)."""
@@ -406,3 +413,10 @@ def _first(inst: Instance) -> str:
     if inst.assigned:
         return inst.assigned[0].topic
     return inst.pattern or ""
+
+
+def _close_consumer(inst: Instance) -> None:
+    try:
+        inst.consumer.close()
+    except Exception as exc:  # closing must never fail a delete
+        _log.warning("closing consumer %s/%s: %s", inst.group, inst.name, exc)
