@@ -191,3 +191,20 @@ def test_a_sigkilled_engine_redelivers_at_most_two_batches_per_partition(
     duplicates = {p: last[p] + 1 - first[p] for p in first}
     assert len(duplicates) == partitions and mark < total
     assert all(0 <= d <= 2 * batch for d in duplicates.values()), duplicates
+
+
+def test_small_moves_wait_for_the_interval_also_from_a_commit_at_offset_zero() -> None:
+    # the group's committed offset 0 is a position like any other, not "nothing committed yet"
+    c = Committer()
+    c.own([TP0], {TP0: 0})
+    commits = Commits(c, on_error=lambda: None, prompt_offsets=50, interval=0.1)
+    target = RecordingTarget()
+    c.advance(TP0, 10)
+    commits.commit(target, 0.05)
+    assert target.sent == []  # 10 offsets past the committed 0: not urgent, within the interval
+    commits.commit(target, 0.1)
+    assert target.sent == [({TP0: 10}, True)]
+    c.advance(TP0, 70)
+    commits.answered(None, [Answer(TP0, 10)])
+    commits.commit(target, 0.12)
+    assert target.sent[-1] == ({TP0: 70}, True)  # 60 past the last commit: at once

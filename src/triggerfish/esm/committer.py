@@ -247,8 +247,9 @@ class Commits:
         slow functions do not make the poll thread spin)."""
         if longest <= PROMPT_POLL_S:
             return longest
-        if self.committer.outstanding() and self._pacer.waiting(now):
-            if self._pacer.in_flight or self._urgent(self.committer.take()):
+        pending = self.committer.take()
+        if pending and self._pacer.waiting(now):
+            if self._pacer.in_flight or self._urgent(pending):
                 return PROMPT_POLL_S
             longest = min(longest, max(PROMPT_POLL_S, self._last_sent + self._interval - now))
         if running:
@@ -259,7 +260,8 @@ class Commits:
         """Some partition moved ``prompt_offsets`` or more past both the last commit sent and the confirmed one
         (or has neither yet)."""
         for tp, off in offsets.items():
-            done = max(self._sent.get(tp, -1), self.committer.committed(tp) or -1)
+            committed = self.committer.committed(tp)
+            done = max(self._sent.get(tp, -1), -1 if committed is None else committed)
             if done < 0 or off - done >= self._prompt_offsets:
                 return True
         return False

@@ -239,7 +239,7 @@ class MappingRunner:
     def _quiet(self) -> bool:
         """Nothing buffered, in flight or waiting to be committed."""
         parts = self._parts
-        if self._commits.committer.take():
+        if self._commits.committer.outstanding():
             return False
         return all((p := parts.get(tp)) is None or not (p.in_flight or p.buffer.records) for tp in parts.tps())
 
