@@ -14,10 +14,15 @@ resumed below a quarter of that, so full batches are still buffered while fetchi
 what librdkafka prefetched for the partition: pausing often costs throughput). The count has a floor of
 ``PAUSE_MIN_RECORDS``: at BatchSize 1 eight batches are eight records, and pausing every few records
 halved the invocation rate; the byte bound (eight 6 MB payloads) still caps what a partition holds.
+A partition that drains fast is resumed while what it holds still lasts ``RESUME_LEAD_S`` at its drain
+rate, and paused at four times that (at most ``PAUSE_MAX_RECORDS``): a resumed partition's first fetch may
+wait for the broker to answer a fetch it holds for the other partitions (fetch.wait.max.ms), and at
+BatchSize 1 a partition resumed at a quarter of the floor ran dry for 230 ms (median) per resume.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +40,12 @@ _TP = tuple[str, int]
 PAUSE_BATCHES = 8
 #: The fewest buffered records that pause a partition, whatever its BatchSize.
 PAUSE_MIN_RECORDS = 1000
+#: How long what a resumed partition holds should last at its drain rate (more than a held fetch takes).
+RESUME_LEAD_S = 1.0
+#: The most records the drain rate alone may make a partition buffer before it is paused.
+PAUSE_MAX_RECORDS = 20_000
+#: How often (seconds of the callers' clock) a partition's drain rate is measured.
+_RATE_WINDOW_S = 0.25
 #: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
 _FILTERED = b"-"
 _TOPIC_PARTITION, _ENCODED = attrgetter("topic", "partition"), attrgetter("encoded")
@@ -64,6 +75,10 @@ class Partition:
     paused: bool = False
     #: When the partition was last dispatched (a counter): with a poller limit, the longest-waiting goes first.
     served: int = 0
+    #: Records taken per second (the last whole ``_RATE_WINDOW_S``), and the window being counted.
+    rate: float = 0.0
+    rate_since: float | None = None
+    rate_taken: int = 0
     done: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -83,9 +98,10 @@ class Lease:
         """The next batch and the offset to commit once it is done; None when there is none or the run ended."""
         p = self.partition
         with self._owner.lock:
-            if not self.current() or not p.buffer.ready(now) or not self._owner.committer.may_start(p.tp):
+            if not self.current() or not self._owner.startable(p, now):
                 return None
             cut = p.buffer.take(now)
+            _count_taken(p, len(cut.records), now)
             commit_to = cut.records[-1].offset + 1
             if not p.buffer.records:  # filtered records after the batch are done too
                 commit_to = max(commit_to, p.position)
@@ -117,6 +133,22 @@ class Lease:
         with p.done:
             p.in_flight = False
             p.done.notify_all()
+
+
+def _count_taken(p: Partition, records: int, now: float) -> None:
+    """Measure how fast ``p`` drains (flow control resumes a fast partition early)."""
+    since = p.rate_since
+    if since is None:
+        p.rate_since = now
+        return
+    p.rate_taken += records
+    if now - since >= _RATE_WINDOW_S:
+        p.rate, p.rate_since, p.rate_taken = p.rate_taken / (now - since), now, 0
+
+
+def _pause_count(p: Partition, floor: int) -> int:
+    """How many buffered records pause ``p``: ``floor``, or four times what lasts ``RESUME_LEAD_S`` at its rate."""
+    return max(floor, min(int(4 * RESUME_LEAD_S * p.rate), PAUSE_MAX_RECORDS))
 
 
 class Partitions:
@@ -238,9 +270,8 @@ class Partitions:
             for p in self._parts.values():
                 if p.in_flight or p.revoking:
                     continue
-                if p.buffer.ready(now):
-                    if self.committer.may_start(p.tp):  # else: a BatchSize past its last confirmed commit (esm/committer.py)
-                        ready.append(p)
+                if self.startable(p, now):
+                    ready.append(p)
                 elif not p.buffer.records and p.position > self.committer.position(p.tp):
                     # Everything since the last batch was filtered out: nothing to invoke, commit past it.
                     self.committer.advance(p.tp, p.position)
@@ -251,6 +282,11 @@ class Partitions:
                 self._served += 1
                 p.in_flight, p.served = True, self._served
         return [Lease(self, p, p.generation) for p in ready]
+
+    def startable(self, p: Partition, now: float) -> bool:
+        """``p`` has a batch ready at ``now`` and the commit gate lets it start (it is not too far past its last
+        confirmed commit, esm/committer.py); call with ``lock`` held."""
+        return p.buffer.ready(now) and self.committer.may_start(p.tp)
 
     def running(self) -> bool:
         """Some partition has a batch run in progress (the poll thread then polls in shorter steps)."""
@@ -267,8 +303,7 @@ class Partitions:
         """With pollers, a run gives its slot up after a batch when another partition has one ready and no run."""
         with self.lock:
             return self.pollers is not None and any(
-                not p.in_flight and not p.revoking and p.buffer.ready(now) and self.committer.may_start(p.tp)
-                for p in self._parts.values())
+                not p.in_flight and not p.revoking and self.startable(p, now) for p in self._parts.values())
 
     def scale(self, lagging: set[_TP]) -> None:
         """Provisioned mode: pollers for the partitions with lag, records buffered or a batch in flight."""
@@ -286,7 +321,7 @@ class Partitions:
             if limit is not None and self._in_flight() >= limit:
                 return timeout
             for p in self._parts.values():
-                if not p.in_flight and p.buffer.records and self.committer.may_start(p.tp):
+                if not p.in_flight and self.startable(p, math.inf):  # records buffered, whenever their window closes
                     deadline = p.buffer.deadline()
                     if deadline is not None:
                         timeout = min(timeout, max(0.0, deadline - now))
@@ -294,11 +329,12 @@ class Partitions:
 
     def flow(self) -> tuple[list[_TP], list[_TP]]:
         """The partitions to pause (backlog too large) and to resume (backlog drained), in that order."""
-        high_count, high_bytes = max(PAUSE_BATCHES * self.batch_size, PAUSE_MIN_RECORDS), PAUSE_BATCHES * self.max_bytes
+        floor, high_bytes = max(PAUSE_BATCHES * self.batch_size, PAUSE_MIN_RECORDS), PAUSE_BATCHES * self.max_bytes
         pause: list[_TP] = []
         resume: list[_TP] = []
         with self.lock:
             for p in self._parts.values():
+                high_count = _pause_count(p, floor)
                 big = len(p.buffer) >= high_count or p.buffer.bytes >= high_bytes
                 if big and not p.paused:
                     p.paused = True
