@@ -15,9 +15,11 @@ what librdkafka prefetched for the partition: pausing often costs throughput). T
 ``PAUSE_MIN_RECORDS``: at BatchSize 1 eight batches are eight records, and pausing every few records
 halved the invocation rate; the byte bound (eight 6 MB payloads) still caps what a partition holds.
 A partition that drains fast is resumed while what it holds still lasts ``RESUME_LEAD_S`` at its drain
-rate, and paused at four times that (at most ``PAUSE_MAX_RECORDS``): a resumed partition's first fetch may
-wait for the broker to answer a fetch it holds for the other partitions (fetch.wait.max.ms), and at
-BatchSize 1 a partition resumed at a quarter of the floor ran dry for 230 ms (median) per resume.
+rate, and paused at twice that (at most ``PAUSE_MAX_RECORDS``): a resumed partition's first fetch may
+wait up to fetch.wait.max.ms (500 ms) for the broker to answer a fetch it holds for partitions that are
+caught up, and at BatchSize 1 a partition resumed at a quarter of the floor ran dry for 230 ms (median)
+per resume. The drain rate is the recent peak (it decays by ``_RATE_DECAY`` a window): a partition drains
+faster while others wait, and the first estimates (the first batches are slower) were half the rate.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ PAUSE_BATCHES = 8
 #: The fewest buffered records that pause a partition, whatever its BatchSize.
 PAUSE_MIN_RECORDS = 1000
 #: How long what a resumed partition holds should last at its drain rate (more than a held fetch takes).
-RESUME_LEAD_S = 1.0
+RESUME_LEAD_S = 2.0
 #: The most records the drain rate alone may make a partition buffer before it is paused.
-PAUSE_MAX_RECORDS = 20_000
+PAUSE_MAX_RECORDS = 10_000
 #: How often (seconds of the callers' clock) a partition's drain rate is measured.
 _RATE_WINDOW_S = 0.25
+_RATE_DECAY = 0.75
+#: The first estimate comes after this many records (a partition's first fetch may pause it within 0.1 s).
+_RATE_FIRST_RECORDS = 100
 #: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
 _FILTERED = b"-"
 _TOPIC_PARTITION, _ENCODED = attrgetter("topic", "partition"), attrgetter("encoded")
@@ -75,7 +80,7 @@ class Partition:
     paused: bool = False
     #: When the partition was last dispatched (a counter): with a poller limit, the longest-waiting goes first.
     served: int = 0
-    #: Records taken per second (the last whole ``_RATE_WINDOW_S``), and the window being counted.
+    #: Records taken per second (a recent peak of whole ``_RATE_WINDOW_S`` windows), and the window being counted.
     rate: float = 0.0
     rate_since: float | None = None
     rate_taken: int = 0
@@ -142,13 +147,17 @@ def _count_taken(p: Partition, records: int, now: float) -> None:
         p.rate_since = now
         return
     p.rate_taken += records
-    if now - since >= _RATE_WINDOW_S:
-        p.rate, p.rate_since, p.rate_taken = p.rate_taken / (now - since), now, 0
+    elapsed = now - since
+    if elapsed >= _RATE_WINDOW_S or (not p.rate and p.rate_taken >= _RATE_FIRST_RECORDS and elapsed > 0):
+        p.rate = max(p.rate_taken / elapsed, p.rate * _RATE_DECAY)
+        p.rate_since, p.rate_taken = now, 0
 
 
-def _pause_count(p: Partition, floor: int) -> int:
-    """How many buffered records pause ``p``: ``floor``, or four times what lasts ``RESUME_LEAD_S`` at its rate."""
-    return max(floor, min(int(4 * RESUME_LEAD_S * p.rate), PAUSE_MAX_RECORDS))
+def _levels(p: Partition, floor: int) -> tuple[int, int]:
+    """How many buffered records pause ``p`` and below how many it is resumed: ``floor`` and a quarter of it,
+    or for a partition that drains fast twice and once what lasts ``RESUME_LEAD_S`` at its rate."""
+    lead = min(int(RESUME_LEAD_S * p.rate), PAUSE_MAX_RECORDS // 2)
+    return max(floor, 2 * lead), max(floor // 4, lead)
 
 
 class Partitions:
@@ -334,13 +343,13 @@ class Partitions:
         resume: list[_TP] = []
         with self.lock:
             for p in self._parts.values():
-                high_count = _pause_count(p, floor)
+                high_count, low_count = _levels(p, floor)
                 big = len(p.buffer) >= high_count or p.buffer.bytes >= high_bytes
                 if big and not p.paused:
                     p.paused = True
                     pause.append(p.tp)
                     self.pauses += 1
-                elif p.paused and len(p.buffer) < high_count // 4 and p.buffer.bytes < high_bytes // 4:
+                elif p.paused and len(p.buffer) < low_count and p.buffer.bytes < high_bytes // 4:
                     p.paused = False
                     resume.append(p.tp)
         return pause, resume
