@@ -63,7 +63,7 @@ _STATUS_INTERVAL_S = 1.0
 #: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
 _REVOKE_WAIT_MAX_S = 30.0
 _COMMIT_STUCK_S = 10.0
-#: How often small batches' offsets are committed (a batch of half the commit gate or more goes at once).
+#: How often small batches' offsets are committed (a partition that moved a quarter of the commit gate commits at once).
 _COMMIT_INTERVAL_S = 0.1
 #: librdkafka statistics (broker connection states) this often: how soon a restored connection shows, and
 #: (times ``connection._DOWN_SNAPSHOTS``) an outage librdkafka does not report. Each snapshot is a JSON
@@ -98,7 +98,7 @@ class MappingRunner:
         committer = Committer(self.metrics.committed, self.clock.monotonic, ahead=gate)
         self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
                                 pacer=CommitPacer(_COMMIT_STUCK_S), clock=self.clock.monotonic,
-                                prompt_offsets=max(1, gate // 2), interval=_COMMIT_INTERVAL_S)
+                                prompt_offsets=max(1, gate // 4), interval=_COMMIT_INTERVAL_S)
         self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
         self._filter = record_filter(mapping)
