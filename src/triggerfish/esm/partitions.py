@@ -310,9 +310,10 @@ class Partitions:
 
     def yields(self, now: float) -> bool:
         """With pollers, a run gives its slot up after a batch when another partition has one ready and no run."""
+        if self.pollers is None:  # asked after every batch: no lock without pollers
+            return False
         with self.lock:
-            return self.pollers is not None and any(
-                not p.in_flight and not p.revoking and self.startable(p, now) for p in self._parts.values())
+            return any(not p.in_flight and not p.revoking and self.startable(p, now) for p in self._parts.values())
 
     def scale(self, lagging: set[_TP]) -> None:
         """Provisioned mode: pollers for the partitions with lag, records buffered or a batch in flight."""
