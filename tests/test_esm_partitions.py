@@ -6,7 +6,14 @@ import threading
 
 from esm_fakes import FakeClock, record, records
 from triggerfish.esm.committer import Committer
-from triggerfish.esm.partitions import PAUSE_BATCHES, PAUSE_MIN_RECORDS, Partitions, filtered_record
+from triggerfish.esm.partitions import (
+    PAUSE_BATCHES,
+    PAUSE_MAX_RECORDS,
+    PAUSE_MIN_RECORDS,
+    RESUME_LEAD_S,
+    Partitions,
+    filtered_record,
+)
 
 TP0, TP1 = ("orders", 0), ("orders", 1)
 NONE = -1001  # librdkafka's OFFSET_INVALID: the group has no committed offset
@@ -180,6 +187,36 @@ def test_small_batches_pause_at_the_record_floor_not_at_eight_records() -> None:
         lease.take(0.0)
     assert parts.flow() == ([], [TP0])
     assert parts.pauses == 1
+
+
+def test_a_partition_that_drains_fast_resumes_while_its_buffer_lasts_and_pauses_at_twice_that() -> None:
+    parts = tracker(batch_size=1, window_s=0.0)
+    parts.accept(records(1500), now=0.0)
+    assert parts.flow() == ([TP0], [])  # no drain rate yet: the floor pauses it
+    (lease,) = parts.dispatch(0.0)
+    for i in range(301):  # 2,000 records/s by the callers' clock
+        assert lease.take(i / 2000) is not None
+    lead = int(RESUME_LEAD_S * 2000)
+    assert len(parts.get(TP0).buffer) < lead  # type: ignore[union-attr]
+    assert parts.flow() == ([], [TP0])  # a quarter of the floor (250) would have waited for the buffer to run dry
+    parts.accept(records(2 * lead - 1200, start=1500), now=0.2)  # 1,199 left after 301 taken
+    assert len(parts.get(TP0).buffer) == 2 * lead - 1  # type: ignore[union-attr]
+    assert parts.flow() == ([], [])
+    parts.accept([record(2 * lead + 300)], now=0.2)
+    assert parts.flow() == ([TP0], [])
+
+
+def test_the_drain_rate_keeps_at_most_pause_max_records_buffered() -> None:
+    parts = tracker(batch_size=1, window_s=0.0)
+    parts.accept(records(PAUSE_MAX_RECORDS + 200), now=0.0)
+    (lease,) = parts.dispatch(0.0)
+    for i in range(101):  # a million records/s
+        lease.take(i / 1_000_000)
+    assert parts.flow() == ([TP0], [])  # PAUSE_MAX_RECORDS + 99 buffered
+    while len(parts.get(TP0).buffer) >= PAUSE_MAX_RECORDS // 2:  # type: ignore[union-attr]
+        assert parts.flow() == ([], [])
+        lease.take(0.001)
+    assert parts.flow() == ([], [TP0])
 
 
 def test_partitions_pause_on_bytes_too() -> None:
