@@ -18,8 +18,9 @@ A partition that drains fast is resumed while what it holds still lasts ``RESUME
 rate, and paused at twice that (at most ``PAUSE_MAX_RECORDS``): a resumed partition's first fetch may
 wait up to fetch.wait.max.ms (500 ms) for the broker to answer a fetch it holds for partitions that are
 caught up, and at BatchSize 1 a partition resumed at a quarter of the floor ran dry for 230 ms (median)
-per resume. The drain rate is the recent peak (it decays by ``_RATE_DECAY`` a window): a partition drains
-faster while others wait, and the first estimates (the first batches are slower) were half the rate.
+per resume. The drain rate counts the time between batches of one run only (a wait for records or for
+the commit gate is not draining) and is the recent peak (it decays by ``_RATE_DECAY`` a window): a
+partition drains faster while others wait, and estimates that lagged it still ran partitions dry.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ PAUSE_MIN_RECORDS = 1000
 RESUME_LEAD_S = 2.0
 #: The most records the drain rate alone may make a partition buffer before it is paused.
 PAUSE_MAX_RECORDS = 10_000
-#: How often (seconds of the callers' clock) a partition's drain rate is measured.
+#: How often (seconds of draining, by the callers' clock) a partition's drain rate is measured.
 _RATE_WINDOW_S = 0.25
 _RATE_DECAY = 0.75
 #: The first estimate comes after this many records (a partition's first fetch may pause it within 0.1 s).
@@ -80,9 +81,9 @@ class Partition:
     paused: bool = False
     #: When the partition was last dispatched (a counter): with a poller limit, the longest-waiting goes first.
     served: int = 0
-    #: Records taken per second (a recent peak of whole ``_RATE_WINDOW_S`` windows), and the window being counted.
+    #: Records drained per second (a recent peak of whole ``_RATE_WINDOW_S`` windows), and the window being counted.
     rate: float = 0.0
-    rate_since: float | None = None
+    rate_busy: float = 0.0
     rate_taken: int = 0
     done: threading.Condition = field(default_factory=threading.Condition)
 
@@ -94,6 +95,8 @@ class Lease:
         self._owner = owner
         self.partition = partition
         self.generation = generation
+        #: When this run took its previous batch, and how many records it held (the drain rate's measure).
+        self._last: tuple[float, int] | None = None
 
     def current(self) -> bool:
         p = self.partition
@@ -106,7 +109,9 @@ class Lease:
             if not self.current() or not self._owner.startable(p, now):
                 return None
             cut = p.buffer.take(now)
-            _count_taken(p, len(cut.records), now)
+            if self._last is not None:
+                _count_drained(p, self._last[1], now - self._last[0])
+            self._last = now, len(cut.records)
             commit_to = cut.records[-1].offset + 1
             if not p.buffer.records:  # filtered records after the batch are done too
                 commit_to = max(commit_to, p.position)
@@ -140,17 +145,14 @@ class Lease:
             p.done.notify_all()
 
 
-def _count_taken(p: Partition, records: int, now: float) -> None:
-    """Measure how fast ``p`` drains (flow control resumes a fast partition early)."""
-    since = p.rate_since
-    if since is None:
-        p.rate_since = now
-        return
+def _count_drained(p: Partition, records: int, seconds: float) -> None:
+    """``records`` of ``p`` were done in ``seconds`` (flow control resumes a fast partition early)."""
     p.rate_taken += records
-    elapsed = now - since
-    if elapsed >= _RATE_WINDOW_S or (not p.rate and p.rate_taken >= _RATE_FIRST_RECORDS and elapsed > 0):
-        p.rate = max(p.rate_taken / elapsed, p.rate * _RATE_DECAY)
-        p.rate_since, p.rate_taken = now, 0
+    p.rate_busy += seconds
+    busy = p.rate_busy
+    if busy >= _RATE_WINDOW_S or (not p.rate and p.rate_taken >= _RATE_FIRST_RECORDS and busy > 0):
+        p.rate = max(p.rate_taken / busy, p.rate * _RATE_DECAY)
+        p.rate_busy, p.rate_taken = 0.0, 0
 
 
 def _levels(p: Partition, floor: int) -> tuple[int, int]:
