@@ -50,6 +50,10 @@ class _Frame:
         self._head_len = -1
 
     @property
+    def empty(self) -> bool:
+        return not self._buf
+
+    @property
     def missing(self) -> int:
         return self._need - len(self._buf)
 
@@ -72,6 +76,17 @@ class _Frame:
 
     def body(self) -> bytes:
         return bytes(self._buf[PREFIX_SIZE + self._head_len: self._need])
+
+
+def _whole_frame(chunk: bytes) -> tuple[dict[str, Any], bytes] | None:
+    """The reply's head and body when ``chunk`` (the first read) is exactly one frame, as a small reply is:
+    parsed without ``_Frame``'s copies (a few microseconds of every small invoke)."""
+    if len(chunk) < PREFIX_SIZE:
+        return None
+    head_len, body_len = split_lengths(chunk[:PREFIX_SIZE])
+    if len(chunk) != PREFIX_SIZE + head_len + body_len:
+        return None
+    return decode_header(chunk[PREFIX_SIZE: PREFIX_SIZE + head_len]), chunk[PREFIX_SIZE + head_len:]
 
 
 def _unwritten(buffers: list[memoryview], written: int) -> list[memoryview]:
@@ -161,11 +176,15 @@ class _Worker:
                         if not out:
                             poller.unregister(self._req_w)
                     else:
-                        frame.add(os.read(self._rep_r, max(frame.missing, 1 << 16)))
-                        if frame.complete:
-                            head = frame.head()
-                            self.max_rss_mb = head.get("max_rss_mb")
-                            return head, frame.body()
+                        chunk = os.read(self._rep_r, max(frame.missing, 1 << 16))
+                        whole = _whole_frame(chunk) if frame.empty else None
+                        if whole is None:
+                            frame.add(chunk)
+                            if not frame.complete:
+                                continue
+                            whole = frame.head(), frame.body()
+                        self.max_rss_mb = whole[0].get("max_rss_mb")
+                        return whole
         finally:
             if out:
                 poller.unregister(self._req_w)
