@@ -21,31 +21,18 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 
 from triggerfish.api.sigv4 import load_access_key
 from triggerfish.api.trust import Trust
 from triggerfish.app import DEFAULT_HOST, DEFAULT_PORT, App
-from triggerfish.cli import template_options
+from triggerfish.cli import log_lines, template_options
 from triggerfish.cli.cluster_options import CLUSTER, CLUSTER_BOOTSTRAP, REPLICA_ID, cluster_config
 from triggerfish.cli.template_options import ENV_VARS, KAFKA_BOOTSTRAP, OVERRIDES, PARAMETER_OVERRIDES, TEMPLATE
 from triggerfish.secrets import ReferencePolicy
 
 # Logs piped to a file or journald are not wrapped at 80 columns.
 _console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
-
-
-def _log_sink(function: str, request_id: str, text: str) -> None:
-    for line in text.rstrip("\n").splitlines():
-        _console.print(f"[cyan]{function}[/] [dim]{request_id[:8]}[/] {line}", highlight=False, markup=True,
-                      soft_wrap=True)
-
-
-def _setup_logging(level: str) -> None:
-    handler = RichHandler(console=_console, show_path=False, rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
-    logging.getLogger("triggerfish").setLevel(level.upper())
 
 
 def run(
@@ -97,7 +84,7 @@ def run(
     project = loaded.project
     fleet = cluster_config(project.cluster, cluster, cluster_bootstrap, replica_id)
     access_key = load_access_key(auth_secret) if require_auth or auth_secret else None
-    _setup_logging(log_level)
+    log_lines.setup_logging(log_level)
     log = logging.getLogger("triggerfish")
     # One line each, never wrapped: a template can list many resources.
     if loaded.not_run:
@@ -123,7 +110,7 @@ def run(
     trust = Trust(allowed_hosts=tuple(allowed_host), allowed_origins=tuple(allowed_origin),
                   secrets=ReferencePolicy(tuple(secret_file_root), tuple(secret_env_prefix)))
     app = App.from_project(project, state=state, api=not no_api, host=host, port=port, access_key=access_key,
-                           insecure=insecure, trust=trust, log_sink=_log_sink, cluster=fleet)
+                           insecure=insecure, trust=trust, log_sink=log_lines.HandlerOutput(), cluster=fleet)
     with app:
         where = (f"replica {fleet.replica_id} of cluster {fleet.name}" if fleet is not None
                  else f"state in {app.store.path}")
