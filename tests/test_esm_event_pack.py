@@ -37,6 +37,24 @@ def test_msk_envelope_and_single_partition_batch() -> None:
     assert [r["offset"] for r in event["records"]["t-2"]] == list(range(1000))
 
 
+def test_single_partition_batches_of_every_key_and_value_shape_are_lambdas_bytes() -> None:
+    builder = EventBuilder("SelfManagedKafka", ["h:9092"])
+    shapes = {
+        "every key": lambda i: (str(i).encode(), b"v" * i),
+        "no key": lambda i: (None, b"\xff" * i),
+        "mixed keys": lambda i: (None if i % 3 else b"k", b"v"),
+        "tombstones": lambda i: (b"k" * i, None if i % 2 else b""),
+        "nothing": lambda i: (None, None),
+    }
+    for name, shape in shapes.items():
+        for count in (1, 2, 50):
+            records = [Record("t", 5, 90 + i, 1000 + i, "LOG_APPEND_TIME", *shape(i)) for i in range(count)]
+            event = unpack_event(pack_records(builder.envelope, records))
+            assert json.dumps(event, separators=(",", ":")).encode() == builder.build(records), (name, count)
+            records_out = event["records"]["t-5"]
+            assert len({id(r["headers"]) for r in records_out}) == count  # a list of its own per record, as json.loads
+
+
 def test_timestamp_type_codes_are_librdkafkas() -> None:
     from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 
