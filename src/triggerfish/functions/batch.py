@@ -13,7 +13,6 @@ import pickle
 import struct
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
 from typing import Any, Protocol
 
 from pybase64 import b64encode_as_string
@@ -134,10 +133,6 @@ def _unpack_event(blob: bytes) -> dict[str, Any]:
     b64 = b64encode_as_string
     kview = view[start:]
     vview = kview[sum(n for n in key_lens if n > 0):]
-    if len(runs) == 1 and not headers and not metadata and isinstance(types, str):
-        event = _one_run(envelope, runs[0], offsets, timestamps, types, kview, key_lens, vview, value_lens)
-        if event is not None:
-            return event
     kpos = vpos = i = 0
     groups: dict[str, list[dict[str, Any]]] = {}
     same_type = isinstance(types, str)
@@ -175,43 +170,3 @@ def _unpack_event(blob: bytes) -> dict[str, Any]:
     event["records"] = groups
     return event
 
-
-def _one_run(envelope: dict[str, Any], run: tuple[str, int, int], offsets: Sequence[int], timestamps: Sequence[int],
-             ts_type: str, kview: memoryview, key_lens: list[int], vview: memoryview,
-             value_lens: list[int]) -> dict[str, Any] | None:
-    """The usual batch (one partition, no headers or schema metadata, every key present or every key null)
-    with its base64 done a column at a time in C; None for the other batches (``_unpack_event``'s loop)."""
-    topic, partition, _ = run
-    nulls = key_lens.count(-1)
-    if nulls and nulls != len(key_lens):
-        return None
-    values = _base64_column(vview, value_lens)
-    records: list[dict[str, Any]]
-    if nulls:
-        records = [{"topic": topic, "partition": partition, "offset": offset, "timestamp": timestamp,
-                    "timestampType": ts_type, "value": value, "headers": []}
-                   for offset, timestamp, value in zip(offsets, timestamps, values, strict=True)]
-    else:
-        keys = _base64_column(kview, key_lens)
-        records = [{"topic": topic, "partition": partition, "offset": offset, "timestamp": timestamp,
-                    "timestampType": ts_type, "key": key, "value": value, "headers": []}
-                   for offset, timestamp, key, value in zip(offsets, timestamps, keys, values, strict=True)]
-    event = dict(envelope)
-    event["records"] = {f"{topic}-{partition}": records}
-    return event
-
-
-def _base64_column(view: memoryview, lengths: list[int]) -> list[str | None]:
-    """The base64 of each of the payloads laid end to end in ``view`` (None where the length is -1)."""
-    if -1 not in lengths:
-        ends = list(accumulate(lengths))
-        return list(map(b64encode_as_string, map(view.__getitem__, map(slice, [0, *ends[:-1]], ends))))
-    out: list[str | None] = []
-    pos = 0
-    for n in lengths:
-        if n < 0:
-            out.append(None)
-        else:
-            out.append(b64encode_as_string(view[pos:pos + n]))
-            pos += n
-    return out
