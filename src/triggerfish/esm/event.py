@@ -7,8 +7,8 @@
 
 MSK adds ``"eventSourceArn"`` and says ``"aws:kafka"``. ``key`` is absent for a null key, ``value`` is
 ``null`` for a tombstone, header values are arrays of Java's signed bytes. Each record's JSON size
-is computed by arithmetic when it is polled (``Record.size``), so a batch's exact size is known
-before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
+is computed by arithmetic when it is polled (``Record.size``; a poll's records and sizes are built a
+column at a time, ``Record.from_messages``), so a batch's exact size is known before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
 handlers get the batch packed (``functions.batch.pack_records``) and their worker process builds the
 dict that ``json.loads`` of that JSON would give.
 """
