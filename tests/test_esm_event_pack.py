@@ -37,6 +37,24 @@ def test_msk_envelope_and_single_partition_batch() -> None:
     assert [r["offset"] for r in event["records"]["t-2"]] == list(range(1000))
 
 
+def test_single_partition_batches_of_every_key_and_value_shape_are_lambdas_bytes() -> None:
+    builder = EventBuilder("SelfManagedKafka", ["h:9092"])
+    shapes = {
+        "every key": lambda i: (str(i).encode(), b"v" * i),
+        "no key": lambda i: (None, b"\xff" * i),
+        "mixed keys": lambda i: (None if i % 3 else b"k", b"v"),
+        "tombstones": lambda i: (b"k" * i, None if i % 2 else b""),
+        "nothing": lambda i: (None, None),
+    }
+    for name, shape in shapes.items():
+        for count in (1, 2, 50):
+            records = [Record("t", 5, 90 + i, 1000 + i, "LOG_APPEND_TIME", *shape(i)) for i in range(count)]
+            event = unpack_event(pack_records(builder.envelope, records))
+            assert json.dumps(event, separators=(",", ":")).encode() == builder.build(records), (name, count)
+            records_out = event["records"]["t-5"]
+            assert len({id(r["headers"]) for r in records_out}) == count  # a list of its own per record, as json.loads
+
+
 def test_timestamp_type_codes_are_librdkafkas() -> None:
     from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 
@@ -59,6 +77,7 @@ class _Msg:
     def key(self) -> bytes | None: return self._t[4]  # noqa: E704
     def value(self) -> bytes | None: return self._t[5]  # noqa: E704
     def headers(self) -> list[tuple[str, bytes | None]] | None: return self._t[6]  # noqa: E704
+    def error(self) -> None: return None  # noqa: E704
 
 
 def test_size_computed_when_polled_equals_the_encoded_json() -> None:
@@ -74,6 +93,28 @@ def test_size_computed_when_polled_equals_the_encoded_json() -> None:
     for msg in cases * 2:  # the second round uses the cached prefix sizes
         r = Record.from_message(msg)
         assert r.json_size() == len(r.encode()), msg._t
+
+
+def test_a_poll_built_column_wise_is_the_same_records_as_one_by_one() -> None:
+    from triggerfish.esm.consumer import records_of
+
+    polls = [
+        # one partition, digits of offsets and timestamps alike: the constant parts added once
+        [_Msg("orders", 0, 100 + i, (1, 1545084650987 + i), str(i).encode(), b"v" * (1000 + i), None) for i in range(50)],
+        # several partitions, offsets and timestamps crossing a digit, null keys and values mixed, both types
+        [_Msg("orders", i % 3, 95 + i, (1 + i % 2, 990 + 3 * i), None if i % 4 else b"k" * i,
+              None if i % 5 == 0 else b"\x00" * i, None) for i in range(20)],
+        [_Msg("orders", 1, 7, (0, -1), None, None, None), _Msg("orders", 1, 8, (1, 12), None, None, None)],
+        [_Msg("orders", 2, 1, (1, 5), b"", b"", None)],
+        # headers or two topics: record by record
+        [_Msg("orders", 0, 1, (1, 5), b"a", b"b", None), _Msg("orders", 0, 2, (1, 5), b"a", b"b", [("h", b"x")])],
+        [_Msg("orders", 0, 1, (1, 5), b"a", b"b", None), _Msg("other", 0, 2, (1, 5), None, b"b", None)],
+    ]
+    for messages in polls:
+        records, filtered = records_of(messages, None, lambda err: None)
+        expected = [Record.from_message(m) for m in messages]
+        assert filtered == 0 and [tuple(r) for r in records] == [tuple(r) for r in expected]
+        assert all(type(r) is Record and r.json_size() == len(r.encode()) for r in records)
 
 
 def test_batches_are_the_largest_prefix_within_count_and_payload_limit() -> None:

@@ -14,15 +14,18 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
+
+_SIZE = attrgetter("size")
 
 
 def _total_size(records: Iterable[Record]) -> int:
     """The JSON sizes of ``records`` summed: their ``size`` attribute when all are known (from_message sets it)."""
     records = list(records)
-    sizes = [r.size for r in records]
+    sizes = list(map(_SIZE, records))
     if 0 in sizes:  # built another way: json_size() computes it
         return sum([r.json_size() for r in records])
     return sum(sizes)

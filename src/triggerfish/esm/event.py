@@ -7,8 +7,8 @@
 
 MSK adds ``"eventSourceArn"`` and says ``"aws:kafka"``. ``key`` is absent for a null key, ``value`` is
 ``null`` for a tombstone, header values are arrays of Java's signed bytes. Each record's JSON size
-is computed by arithmetic when it is polled (``Record.size``), so a batch's exact size is known
-before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
+is computed by arithmetic when it is polled (``Record.size``; a poll's records and sizes are built a
+column at a time, ``Record.from_messages``), so a batch's exact size is known before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
 handlers get the batch packed (``functions.batch.pack_records``) and their worker process builds the
 dict that ``json.loads`` of that JSON would give.
 """
@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import Any
+from itertools import repeat
+from operator import add
+from typing import Any, NamedTuple
 
 from pybase64 import b64encode
 
@@ -31,61 +33,58 @@ from triggerfish.functions.batch import pack_records as pack_records
 _TIMESTAMP_TYPES = {1: "CREATE_TIME", 2: "LOG_APPEND_TIME"}
 
 
-class Record:
-    """One consumed record, with its event JSON fragment. Satisfies retry.RecordLike / destinations.FailedRecord."""
+class _Fields(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    timestamp_type: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]] = ()
+    #: The record's JSON size; 0 = not known (``json_size()`` computes it).
+    size: int = 0
 
-    __slots__ = ("topic", "partition", "offset", "timestamp", "timestamp_type", "key", "value", "headers", "encoded", "size")
 
-    def __init__(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        timestamp: int,
-        timestamp_type: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes | None]] = (),
-    ) -> None:
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.timestamp = timestamp
-        self.timestamp_type = timestamp_type
-        self.key = key
-        self.value = value
-        self.headers = headers
-        self.encoded = b""
-        self.size = 0
+class Record(_Fields):
+    """One consumed record. Satisfies retry.RecordLike / destinations.FailedRecord.
+
+    A tuple underneath (``typing.NamedTuple``): the poll loop builds a poll's records from column lists
+    in C (``from_messages``, ``tuple.__new__`` over ``zip``), with no Python code run per record.
+    ``encoded`` (the cached JSON fragment) lives in the instance dict, created only when it is set.
+    """
+
+    #: The record's JSON object once encoded (``encode()``); b"" until then.
+    encoded: bytes = b""
 
     @classmethod
     def from_message(cls, msg: Any) -> Record:
-        """The record of a consumed message, its JSON size already computed (the poll loop's hot path)."""
+        """The record of one consumed message, its JSON size computed."""
         ts_code, ts = msg.timestamp()
-        # __init__'s assignments without its call (the poll loop runs this for every record)
-        r = _new(cls)
-        r.topic = topic = msg.topic()
-        r.partition = partition = msg.partition()
-        r.offset = offset = msg.offset()
-        r.timestamp = ts
-        r.timestamp_type = ts_type = _TIMESTAMP_TYPES.get(ts_code, "NO_TIMESTAMP_TYPE")
-        r.key = key = msg.key()
-        r.value = value = msg.value()
-        r.headers = msg.headers() or ()
-        r.encoded = b""
-        if r.headers:
-            r.size = _json_size(r)
-        else:
-            # _json_size inlined for the common case (no headers): saves a call and the prefix lookup per record
-            prefix = _prefix_sizes.get(topic)
-            n = (prefix[partition] if prefix is not None and partition in prefix else len(_prefix(topic, partition))) \
-                + len(str(offset)) + len(str(ts)) + len(ts_type)
-            if key is not None:
-                n += ((len(key) + 2) // 3) * 4 + (_FIXED_KV if value is not None else _FIXED_K)
-            else:
-                n += _FIXED_V if value is not None else _FIXED_NONE
-            r.size = n + (((len(value) + 2) // 3) * 4 if value is not None else 0)
-        return r
+        fields = (msg.topic(), msg.partition(), msg.offset(), ts, _TIMESTAMP_TYPES.get(ts_code, "NO_TIMESTAMP_TYPE"),
+                  msg.key(), msg.value(), msg.headers() or ())
+        return _new(cls, (*fields, _json_size_of(*fields)))
+
+    @classmethod
+    def from_messages(cls, messages: Sequence[Any]) -> list[Record]:
+        """``[from_message(m) for m in messages]`` (messages without an error), built a column at a time in C
+        (the poll loop's hot path: ~0.5 µs a record less than ``from_message``)."""
+        if not messages:
+            return []
+        kind = type(messages[0])  # confluent_kafka.Message: its accessors, called from C by map()
+        topics = list(map(kind.topic, messages))
+        if topics.count(topics[0]) != len(topics) or any(map(kind.headers, messages)):
+            return [cls.from_message(m) for m in messages]  # several topics, or headers: record by record
+        topic = topics[0]
+        partitions = list(map(kind.partition, messages))
+        offsets = list(map(kind.offset, messages))
+        codes, stamps = zip(*map(kind.timestamp, messages), strict=True)
+        keys = list(map(kind.key, messages))
+        values = list(map(kind.value, messages))
+        types = list(map(_TYPE_NAMES.__getitem__, codes)) if codes.count(1) != len(codes) else repeat("CREATE_TIME")
+        sizes = _sizes(topic, partitions, offsets, codes, stamps, keys, values)
+        return list(map(_new, repeat(cls), zip(topics, partitions, offsets, stamps, types, keys, values, repeat(()),
+                                                sizes)))
 
     def encode(self) -> bytes:
         """The record's JSON object as Lambda sends it (cached)."""
@@ -94,43 +93,40 @@ class Record:
         return self.encoded
 
     def json_size(self) -> int:
-        """``len(self.encode())``, computed without encoding (cached)."""
-        if not self.size:
-            self.size = len(self.encoded) if self.encoded else _json_size(self)
-        return self.size
+        """``len(self.encode())``, computed without encoding."""
+        if self.size:
+            return self.size
+        return len(self.encoded) if self.encoded else _json_size(self)
 
     def __repr__(self) -> str:
         return f"Record({self.topic}-{self.partition}@{self.offset})"
 
 
-_new = object.__new__
+_new = tuple.__new__
 
 
 class SchemaRecord(Record):
     """A record decoded with a schema registry: its key/value as the mapping's EventRecordFormat gives them,
     plus ``keySchemaMetadata`` / ``valueSchemaMetadata`` (only mappings with a SchemaRegistryConfig make these)."""
 
-    __slots__ = ("schema_metadata", "_metadata_json")
+    #: {"keySchemaMetadata": {...}, "valueSchemaMetadata": {...}}, the attributes decoded
+    schema_metadata: dict[str, Any]
+    #: the same as JSON members, ``,"valueSchemaMetadata":{...}`` (callers cache it per schema id)
+    _metadata_json: bytes
 
-    def __init__(self, base: Record, key: bytes | None, value: bytes | None, metadata: dict[str, Any],
-                 metadata_json: bytes | None = None) -> None:
-        r = self
-        r.topic, r.partition, r.offset = base.topic, base.partition, base.offset
-        r.timestamp, r.timestamp_type, r.headers = base.timestamp, base.timestamp_type, base.headers
-        r.key, r.value, r.encoded = key, value, b""
-        #: {"keySchemaMetadata": {...}, "valueSchemaMetadata": {...}}, the attributes decoded
-        self.schema_metadata = metadata
-        #: the same as JSON members, ``,"valueSchemaMetadata":{...}`` (callers cache it per schema id)
-        self._metadata_json = metadata_json if metadata_json is not None else metadata_members(metadata)
-        self.size = _json_size(self) + len(self._metadata_json)
+    def __new__(cls, base: Record, key: bytes | None, value: bytes | None, metadata: dict[str, Any],
+                metadata_json: bytes | None = None) -> SchemaRecord:
+        members = metadata_json if metadata_json is not None else metadata_members(metadata)
+        fields = (base.topic, base.partition, base.offset, base.timestamp, base.timestamp_type, key, value, base.headers)
+        r: SchemaRecord = _new(cls, (*fields, _json_size_of(*fields) + len(members)))
+        r.schema_metadata = metadata
+        r._metadata_json = members
+        return r
 
     def encode(self) -> bytes:
         if not self.encoded:
             self.encoded = _encode_record(self)[:-1] + self._metadata_json + b"}"
         return self.encoded
-
-    def json_size(self) -> int:
-        return self.size
 
 
 def _signed(value: bytes | None) -> bytes:
@@ -177,9 +173,13 @@ _FIXED_KV, _FIXED_K, _FIXED_V, _FIXED_NONE = len(_KV) - 14, len(_K) - 12, len(_V
 
 
 def _headers(r: Record) -> bytes:
-    if not r.headers:
+    return _headers_json(r.headers)
+
+
+def _headers_json(headers: Sequence[tuple[str, bytes | None]]) -> bytes:
+    if not headers:
         return b""
-    return b",".join(b"{" + json.dumps(name).encode() + b":" + _signed(value) + b"}" for name, value in r.headers)
+    return b",".join(b"{" + json.dumps(name).encode() + b":" + _signed(value) + b"}" for name, value in headers)
 
 
 def _b64_len(n: int) -> int:
@@ -188,17 +188,73 @@ def _b64_len(n: int) -> int:
 
 def _json_size(r: Record) -> int:
     """Exact size of ``_encode_record(r)`` by arithmetic: the batcher needs sizes, not bytes."""
-    ts_type = _TYPES.get(r.timestamp_type) or r.timestamp_type.encode()
-    n = len(_prefix(r.topic, r.partition)) + len(str(r.offset)) + len(str(r.timestamp)) + len(ts_type)
-    n += len(_headers(r)) if r.headers else 0
-    if r.key is not None:
-        n += _b64_len(len(r.key))
-        if r.value is not None:
-            return n + _b64_len(len(r.value)) + len(_KV) - 14
-        return n + len(_K) - 12
-    if r.value is not None:
-        return n + _b64_len(len(r.value)) + len(_V) - 12
-    return n + len(_NONE) - 10
+    return _json_size_of(r.topic, r.partition, r.offset, r.timestamp, r.timestamp_type, r.key, r.value, r.headers)
+
+
+def _json_size_of(topic: str, partition: int, offset: int, timestamp: int, timestamp_type: str, key: bytes | None,
+                  value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> int:
+    ts_type = _TYPES.get(timestamp_type) or timestamp_type.encode()
+    n = len(_prefix(topic, partition)) + len(str(offset)) + len(str(timestamp)) + len(ts_type) + _FIXED_NONE
+    n += len(_headers_json(headers)) if headers else 0
+    if key is not None:
+        n += _KEY_PART[len(key)]
+    return n + (_VALUE_PART[len(value)] if value is not None else 0)
+
+
+class _PartSizes(dict[int, int]):
+    """What a key or value of n bytes adds to a record's JSON (its base64, quotes and member name, against
+    ``_NONE``), by n: a dict lookup in C instead of arithmetic in Python per record."""
+
+    def __init__(self, extra: int) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def __missing__(self, n: int) -> int:
+        if len(self) > 100_000:
+            self.clear()
+        size = self[n] = _b64_len(n) + self.extra
+        return size
+
+
+_KEY_PART, _VALUE_PART = _PartSizes(_FIXED_K - _FIXED_NONE), _PartSizes(_FIXED_V - _FIXED_NONE)
+assert _FIXED_KV == _FIXED_NONE + _KEY_PART.extra + _VALUE_PART.extra  # the two parts add up
+_TYPE_NAMES = {0: "NO_TIMESTAMP_TYPE", **_TIMESTAMP_TYPES}
+_TYPE_SIZES = {code: len(name) for code, name in _TYPE_NAMES.items()}
+
+
+def _sizes(topic: str, partitions: list[int], offsets: list[int], codes: Sequence[int], stamps: Sequence[int],
+           keys: list[bytes | None], values: list[bytes | None]) -> Iterable[int]:
+    """``_json_size_of`` of a poll's records without headers, summed a column at a time (C loops): what is the
+    same for every record (usually the prefix, the digits of offsets and timestamps, the timestamp type) is
+    added once."""
+    n = len(offsets)
+    fixed = _FIXED_NONE
+    parts: list[Iterable[int]] = []
+    prefixes = {p: len(_prefix(topic, p)) for p in set(partitions)}
+    if len(prefixes) == 1:
+        fixed += prefixes[partitions[0]]
+    else:
+        parts.append(map(prefixes.__getitem__, partitions))
+    for column in (offsets, stamps):
+        low, high = min(column), max(column)
+        if low >= 0 and len(str(low)) == len(str(high)):
+            fixed += len(str(low))
+        else:
+            parts.append(map(len, map(str, column)))
+    if codes.count(codes[0]) == n:
+        fixed += _TYPE_SIZES.get(codes[0], len(_TYPE_NAMES[0]))
+    else:
+        parts.append(map(len, map(_TYPE_NAMES.__getitem__, codes)))
+    for payloads, table in ((keys, _KEY_PART), (values, _VALUE_PART)):
+        nulls = payloads.count(None)
+        if nulls == 0:
+            parts.append(map(table.__getitem__, map(len, payloads)))  # type: ignore[arg-type]
+        elif nulls < n:
+            parts.append([0 if b is None else table[len(b)] for b in payloads])
+    total: Iterable[int] = repeat(fixed, n)
+    for part in parts:
+        total = map(add, total, part)
+    return total
 
 
 def _encode_record(r: Record) -> bytes:

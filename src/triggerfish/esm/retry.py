@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter, countOf
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 MAXIMUM_PAYLOAD_SIZE_EXCEEDED = "MaximumPayloadSizeExceeded"
 _REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 _DESTINATION_RETRY_CAP = 10
+_TOPIC, _PARTITION, _OFFSET = attrgetter("topic"), attrgetter("partition"), attrgetter("offset")
 
 
 class RecordLike(Protocol):
@@ -242,10 +244,11 @@ def commit_positions(records: Iterable[RecordLike]) -> dict[tuple[str, int], int
         (r,) = records
         return {(r.topic, r.partition): r.offset + 1}
     if isinstance(records, Sequence) and records:
-        # The usual batch holds one partition: two plain walks instead of a dict update per record (~3x faster).
-        t0, p0 = records[0].topic, records[0].partition
-        if all(r.partition == p0 and r.topic == t0 for r in records):
-            return {(t0, p0): max(r.offset for r in records) + 1}
+        # The usual batch holds one partition: three walks in C (map over attribute getters) instead of a dict
+        # update per record.
+        t0, p0, n = records[0].topic, records[0].partition, len(records)
+        if countOf(map(_PARTITION, records), p0) == n and countOf(map(_TOPIC, records), t0) == n:
+            return {(t0, p0): max(map(_OFFSET, records)) + 1}
     positions: dict[tuple[str, int], int] = {}
     for r in records:
         key = (r.topic, r.partition)

@@ -50,33 +50,45 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
     first = records[0]
     if len(records) == 1:  # BatchSize 1 (low latency): the same columns without the walks over the batch
         return _pack_one(envelope, first)
-    t0, p0 = first.topic, first.partition
-    if all(r.partition == p0 and r.topic == t0 for r in records):
-        runs: list[tuple[str, int, int]] = [(t0, p0, len(records))]
+    n = len(records)
+    if isinstance(first, tuple):  # esm.event.Record: the columns by one transposition in C
+        topics, partitions, offsets, timestamps, types, keys, values, headers = list(zip(*records, strict=True))[:8]
+    else:
+        topics, partitions = [r.topic for r in records], [r.partition for r in records]
+        offsets, timestamps = [r.offset for r in records], [r.timestamp for r in records]
+        types, keys, values = [r.timestamp_type for r in records], [r.key for r in records], [r.value for r in records]
+        headers = [r.headers for r in records]
+    t0, p0 = topics[0], partitions[0]
+    if topics.count(t0) == n and partitions.count(p0) == n:
+        runs: list[tuple[str, int, int]] = [(t0, p0, n)]
     else:
         runs = []
-        for r in records:
-            if runs and runs[-1][0] == r.topic and runs[-1][1] == r.partition:
-                t, p, n = runs[-1]
-                runs[-1] = (t, p, n + 1)
+        for t, p in zip(topics, partitions, strict=True):
+            if runs and runs[-1][0] == t and runs[-1][1] == p:
+                runs[-1] = (t, p, runs[-1][2] + 1)
             else:
-                runs.append((r.topic, r.partition, 1))
-    keys = [r.key for r in records]
-    values = [r.value for r in records]
-    types = [r.timestamp_type for r in records]
+                runs.append((t, p, 1))
     columns: tuple[Any, ...] = (
-        envelope, runs,
-        [r.offset for r in records], [r.timestamp for r in records],
-        types[0] if types.count(types[0]) == len(types) else types,
-        [-1 if k is None else len(k) for k in keys],
-        [-1 if v is None else len(v) for v in values],
-        {i: list(r.headers) for i, r in enumerate(records) if r.headers},
+        envelope, runs, offsets, timestamps,
+        types[0] if types.count(types[0]) == n else types,
+        _lengths(keys), _lengths(values),
+        {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {},
     )
     if hasattr(first, "schema_metadata"):  # a schema registry mapping: all its records have it
         columns += ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
     meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer.
-    return b"".join([_META_LEN.pack(len(meta)), meta, *[k for k in keys if k], *[v for v in values if v]])
+    return b"".join([_META_LEN.pack(len(meta)), meta, *filter(None, keys), *filter(None, values)])
+
+
+def _lengths(column: Sequence[bytes | None]) -> list[int]:
+    """Each key's or value's length, -1 for null (``map(len)`` in C when none is null)."""
+    nulls = column.count(None)
+    if not nulls:
+        return list(map(len, column))  # type: ignore[arg-type]
+    if nulls == len(column):
+        return [-1] * nulls
+    return [-1 if b is None else len(b) for b in column]
 
 
 _META_LEN = struct.Struct(">I")
@@ -157,3 +169,4 @@ def _unpack_event(blob: bytes) -> dict[str, Any]:
     event = dict(envelope)
     event["records"] = groups
     return event
+
