@@ -64,6 +64,14 @@ def test_function_percentiles_over_the_last_invocations() -> None:
     assert percentile([], 0.5) is None and stats.summary("unknown").invocations == 0
 
 
+def test_a_function_throttled_before_it_first_ran_still_records_its_invocations() -> None:
+    stats = FunctionStats(window=10)
+    stats.throttled("g")  # refused while its only slot was busy, before any invocation had finished
+    stats.invoked("g", 12.0, error=False)
+    s = stats.summary("g")
+    assert (s.invocations, s.throttles, s.durations, s.max_ms) == (1, 1, 1, 12.0)
+
+
 class _Record:
     def __init__(self, topic: str, partition: int, offset: int) -> None:
         self.topic, self.partition, self.offset, self.timestamp = topic, partition, offset, 0

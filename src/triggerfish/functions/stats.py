@@ -85,12 +85,14 @@ class FunctionStats:
             counts = self._counts.get(name)
             if counts is None:
                 counts = self._counts[name] = [0, 0, 0]
-                self._durations[name] = deque(maxlen=self._window)
+            durations = self._durations.get(name)
+            if durations is None:  # a function throttled before it first ran has counts but no durations yet
+                durations = self._durations[name] = deque(maxlen=self._window)
             counts[0] += 1
             if error:
                 counts[1] += 1
             self._last[name] = now
-            self._durations[name].append(duration_ms)
+            durations.append(duration_ms)
 
     def throttled(self, name: str) -> None:
         """One invocation refused for lack of concurrency (never ran the handler)."""
