@@ -34,12 +34,13 @@ from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer, gate_offsets
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.connection import ConnectionWatch
-from triggerfish.esm.consumer import RecordSource, consumer_settings, records_of
+from triggerfish.esm.consumer import KafkaSource, RecordSource, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of
 from triggerfish.esm.drive import BatchDriver, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
 from triggerfish.esm.heap import release_free_memory
+from triggerfish.esm.idle_wait import IDLE
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
 from triggerfish.esm.pollers import Pollers
@@ -55,9 +56,9 @@ _log = logging.getLogger("triggerfish.esm")
 
 _TP = tuple[str, int]
 _POLL_INTERVAL_S = 0.1
-#: A mapping with nothing buffered, in flight or to commit for _QUIET_S polls this long at a time (a record
-#: still ends the poll at once) and refreshes its status (watermarks, lag) this seldom, as nothing moves:
-#: an idle engine of many mappings must not wake each one 10 times a second.
+#: A mapping with nothing buffered, in flight or to commit for _QUIET_S parks its consumer with the idle poller
+#: (esm/idle_wait.py: a record ends the wait within one sweep, 0.2 s) and refreshes its status (watermarks, lag)
+#: this seldom, as nothing moves: an idle engine of many mappings must not wake each one 10 times a second.
 _IDLE_POLL_S, _QUIET_S, _IDLE_STATUS_S = 1.0, 10.0, 5.0
 _STATUS_INTERVAL_S = 1.0
 #: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
@@ -212,9 +213,12 @@ class MappingRunner:
                 if quiet and longest != _IDLE_POLL_S:
                     release_free_memory()  # what the busy spell freed goes back to the OS
                 longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
-                timeout = self._parts.poll_timeout(now, longest)
-                # while offsets wait for a commit, polls are short (esm/committer.py)
-                messages = source.poll(max_records, self._commits.poll_timeout(now, timeout, running=self._parts.running()))
+                if quiet and isinstance(source, KafkaSource):  # one thread polls every quiet mapping (esm/idle_wait.py)
+                    messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._stopping)
+                else:  # while offsets wait for a commit, polls are short (esm/committer.py)
+                    timeout = self._commits.poll_timeout(now, self._parts.poll_timeout(now, longest),
+                                                         running=self._parts.running())
+                    messages = source.poll(max_records, timeout)
                 now = self.clock.monotonic()
                 if messages:
                     self._parts.accept(self._records_of(messages), now)
@@ -264,6 +268,9 @@ class MappingRunner:
 
     def _polling_on(self) -> bool:
         return not (self._stop.is_set() or self._resetup.is_set() or self._reconsume.is_set())
+
+    def _stopping(self) -> bool:
+        return not self._polling_on()
 
     def _client_id(self) -> str:
         return f"triggerfish-{self.mapping.uuid}-{socket.gethostname()}-{os.getpid()}"
