@@ -13,7 +13,7 @@ Enabled            until the control API lists every mapping Enabled
 idle               after everything was invoked and Enabled and a settling pause, ``--seconds`` of samples
                    from /proc: RSS of the engine process and of its worker processes, the engine's thread
                    count, CPU % of one core (utime+stime deltas) of the engine and of the workers; with
-                   ``--by-thread`` also per kind of thread (CPU % and wake-ups/s from /proc/<pid>/task)
+                   ``--by-thread`` also per kind of thread (CPU % and wake-ups/s from /proc/<pid>/task/*/schedstat, status)
 
 ``--pythonpath DIR`` runs the engine (and, inheriting it, its workers) from another source tree, e.g. the
 ``src`` of ``git archive main src`` for a before/after in the same run. Idle figures come from the first
@@ -119,13 +119,14 @@ def _tasks(pid: int) -> dict[int, tuple[str, float, int]]:
     out: dict[int, tuple[str, float, int]] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            f = (task / "stat").read_text().rpartition(")")[2].split()
             status = (task / "status").read_text()
             name = (task / "comm").read_text().strip()
+            # schedstat's run time is exact; per-thread utime/stime are clock ticks, too coarse for idle threads
+            ran = int((task / "schedstat").read_text().split()[0]) / 1e9
         except OSError:
             continue
         woke = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("voluntary_ctxt")), 0)
-        out[int(task.name)] = (name, (int(f[11]) + int(f[12])) / _TICK, woke)
+        out[int(task.name)] = (name, ran, woke)
     return out
 
 

@@ -211,6 +211,15 @@ class KafkaSource:
             return None
         return None if high < 0 else (low, high)
 
+    def reachable(self, timeout: float) -> bool:
+        """Whether a broker answers a metadata request within ``timeout`` (librdkafka sends it only over a
+        connection that is up): while the statistics say nothing, how the runner notices a broker is back."""
+        try:
+            self.consumer.list_topics(self.mapping.topics[0], timeout=timeout)
+        except KafkaException:
+            return False
+        return True
+
     def close(self) -> None:
         """Leave the group (revoking what is assigned) and release the client; waits ``CLOSE_WAIT_S`` at most.
 

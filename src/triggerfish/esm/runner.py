@@ -66,10 +66,12 @@ _REVOKE_WAIT_MAX_S = 30.0
 _COMMIT_STUCK_S = 10.0
 #: How often small batches' offsets are committed (a batch of half the commit gate or more goes at once).
 _COMMIT_INTERVAL_S = 0.1
-#: librdkafka statistics (broker connection states) this often: how soon a restored connection shows, and
-#: (times ``connection._DOWN_SNAPSHOTS``) an outage librdkafka does not report. Each snapshot is a JSON
-#: document built and parsed per consumer: every second cost an idle engine of 50 mappings ~2 % of a core.
-_STATS_INTERVAL_MS = 2000
+#: librdkafka statistics (broker connection states) this often: (times ``connection._DOWN_SNAPSHOTS``) how soon
+#: an outage librdkafka does not report shows, ~15 s; a restored connection shows within ~2 s all the same, as
+#: a consumer that is down asks every second whether a broker answers (``ConnectionWatch.probe``). Building
+#: the snapshots was most of librdkafka's idle work (every 2 s: ~1 % of a core for 50 consumers, 60 % of
+#: their main threads' time). Queue mode's share consumers have no probe: theirs stay at 2 s.
+_STATS_INTERVAL_MS, _QUEUE_STATS_INTERVAL_MS = 5000, 2000
 
 class MappingRunner:
     """One mapping's consumer and batches. ``start()`` returns at once; ``stop()`` is graceful."""
@@ -204,6 +206,7 @@ class MappingRunner:
                                                  on_commit=functools.partial(self._commit_answered, driver),
                                                  on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
+        kafka = source if isinstance(source, KafkaSource) else None  # the idle poller and the probe need the real one
         last_status, busy = 0.0, self.clock.monotonic()
         longest = _POLL_INTERVAL_S
         try:
@@ -213,7 +216,9 @@ class MappingRunner:
                 if quiet and longest != _IDLE_POLL_S:
                     release_free_memory()  # what the busy spell freed goes back to the OS
                 longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
-                if quiet and isinstance(source, KafkaSource):  # one thread polls every quiet mapping (esm/idle_wait.py)
+                if kafka is not None and self._connection.probe(kafka.reachable, now):  # while down: is a broker back?
+                    self._connection_changed()
+                if quiet and kafka is not None and not self._connection.down:  # one thread polls every quiet mapping
                     messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._stopping)
                 else:  # while offsets wait for a commit, polls are short (esm/committer.py)
                     timeout = self._commits.poll_timeout(now, self._parts.poll_timeout(now, longest),
@@ -253,7 +258,7 @@ class MappingRunner:
         assert self._builder is not None and self._pool is not None
         hooks = QueueHooks(self._records_of, self._reconsume.is_set, self._share_joined, self._save_status,
                            self.status, self.metrics, self.clock.monotonic)
-        watched = {**client_config, "statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats}
+        watched = {**client_config, "statistics.interval.ms": _QUEUE_STATS_INTERVAL_MS, "stats_cb": self._stats}
         try:
             consume_queue(self.factories.share, watched, self.mapping, driver, self._builder, self._pool, hooks,
                           workers=max(1, self.runtime.concurrency_of(self.mapping.function)),
