@@ -66,11 +66,10 @@ _REVOKE_WAIT_MAX_S = 30.0
 _COMMIT_STUCK_S = 10.0
 #: How often small batches' offsets are committed (a batch of half the commit gate or more goes at once).
 _COMMIT_INTERVAL_S = 0.1
-#: librdkafka statistics (broker connection states) this often: (times ``connection._DOWN_SNAPSHOTS``) how soon
-#: an outage librdkafka does not report shows, ~15 s; a restored connection shows within ~2 s all the same, as
-#: a consumer that is down asks every second whether a broker answers (``ConnectionWatch.probe``). Building
-#: the snapshots was most of librdkafka's idle work (every 2 s: ~1 % of a core for 50 consumers, 60 % of
-#: their main threads' time). Queue mode's share consumers have no probe: theirs stay at 2 s.
+#: librdkafka statistics this often: times ``connection._DOWN_SNAPSHOTS``, how soon an outage librdkafka does not
+#: report shows (~15 s). A restored connection still shows within ~2 s: a consumer that is down asks every second
+#: whether a broker answers (``ConnectionWatch.probe``). Building snapshots every 2 s was ~60 % of an idle
+#: consumer's librdkafka main thread. Queue mode's share consumers have no probe: theirs stay at 2 s.
 _STATS_INTERVAL_MS, _QUEUE_STATS_INTERVAL_MS = 5000, 2000
 
 class MappingRunner:
@@ -219,7 +218,7 @@ class MappingRunner:
                 if kafka is not None and self._connection.probe(kafka.reachable, now):  # while down: is a broker back?
                     self._connection_changed()
                 if quiet and kafka is not None and not self._connection.down:  # one thread polls every quiet mapping
-                    messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._stopping)
+                    messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._unpark)
                 else:  # while offsets wait for a commit, polls are short (esm/committer.py)
                     timeout = self._commits.poll_timeout(now, self._parts.poll_timeout(now, longest),
                                                          running=self._parts.running())
@@ -274,8 +273,9 @@ class MappingRunner:
     def _polling_on(self) -> bool:
         return not (self._stop.is_set() or self._resetup.is_set() or self._reconsume.is_set())
 
-    def _stopping(self) -> bool:
-        return not self._polling_on()
+    def _unpark(self) -> bool:
+        """A parked consumer goes back to its own thread: to stop, or to probe for its brokers while down."""
+        return not self._polling_on() or self._connection.down
 
     def _client_id(self) -> str:
         return f"triggerfish-{self.mapping.uuid}-{socket.gethostname()}-{os.getpid()}"
