@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer
 
 from esm_helpers import RECORDER, RunningEngine, delivered, function_config, mapping_config, produce, wait_until
 from triggerfish.esm import runner as runner_module
@@ -77,3 +78,38 @@ def test_a_quiet_mapping_parks_and_still_invokes_and_stops(
         runner = eng.engine.runner(eng.uuids[0])
         assert runner is not None
         assert runner.stop(10) and not runner.running  # a parked mapping notices its stop (within a sweep)
+
+
+@pytest.mark.kafka
+def test_a_parked_mappings_rebalance_callbacks_run_on_the_poller_and_it_goes_on(
+        kafka: KafkaEnv, make_topic: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_module, "_QUIET_S", 0.5)
+    topic = make_topic(partitions=2)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "rec.py").write_text(RECORDER)
+    out = tmp_path / "out.jsonl"
+    fn = function_config(code, Environment={"Variables": {"OUT": str(out)}})
+    mapping = mapping_config(topic, kafka.bootstrap, MaximumBatchingWindowInSeconds=0)
+    with RunningEngine([fn], [mapping], tmp_path) as eng:
+        runner = eng.engine.runner(eng.uuids[0])
+        assert runner is not None
+        wait_until(lambda: len(runner._parts.tps()) == 2, 60, message="both partitions assigned")
+        wait_until(lambda: IDLE.parked >= 1, 30, message="the quiet mapping parks")
+        other = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": runner.mapping.group_id,
+                          "partition.assignment.strategy": "cooperative-sticky", "enable.auto.commit": False})
+        other.subscribe([topic])
+        try:  # the parked mapping gives one partition up (its revoke runs on the poller) ...
+            wait_until(lambda: other.poll(0.1) is None and len(other.assignment()) == 1, 60, message="shared")
+            wait_until(lambda: len(runner._parts.tps()) == 1, 30, message="one partition revoked from the mapping")
+            kept = runner._parts.tps()[0][1]
+            produce(kafka.bootstrap, topic, [b"kept"], partition=kept)
+            wait_until(lambda: delivered(out), 30, message="the kept partition's record invoked")
+        finally:
+            other.close()
+        # ... and takes it back (the assignment, too, may run on the poller once it is quiet again)
+        wait_until(lambda: len(runner._parts.tps()) == 2, 60, message="the partition back")
+        produce(kafka.bootstrap, topic, [b"back"], partition=1 - kept)
+        wait_until(lambda: len(delivered(out)) == 2, 30, message="the returned partition's record invoked")
+        assert sorted(v or b"" for _, _, v in delivered(out)) == [b"back", b"kept"]
+        assert runner.running and runner.error is None
