@@ -12,7 +12,8 @@ and hands what it got to the mapping's own thread, which goes on as if its poll 
 A parked mapping's first record waits up to ``SWEEP_S`` longer than a mapping polling on its own would
 (one sweep); ``wake`` (a stop, a configuration change, a re-setup) is noticed within one sweep, sooner
 than a 1 s poll of its own. The consumer's callbacks (rebalance, commit, error, statistics) run on the
-sweep thread while the mapping's thread waits for it: the consumer still has one user at a time.
+sweep thread while the mapping's thread waits for it: the consumer still has one user at a time. A callback
+that blocks holds up the other parked mappings with it (an assignment reads the committed offsets, 10 s at most).
 """
 
 from __future__ import annotations
