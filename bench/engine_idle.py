@@ -12,7 +12,8 @@ first invocation   from the process's start (``Popen``) to the first handler cal
 Enabled            until the control API lists every mapping Enabled
 idle               after everything was invoked and Enabled and a settling pause, ``--seconds`` of samples
                    from /proc: RSS of the engine process and of its worker processes, the engine's thread
-                   count, CPU % of one core (utime+stime deltas) of the engine and of the workers
+                   count, CPU % of one core (utime+stime deltas) of the engine and of the workers; with
+                   ``--by-thread`` also per kind of thread (CPU % and wake-ups/s from /proc/<pid>/task/*/schedstat, status)
 
 ``--pythonpath DIR`` runs the engine (and, inheriting it, its workers) from another source tree, e.g. the
 ``src`` of ``git archive main src`` for a before/after in the same run. Idle figures come from the first
@@ -24,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -109,6 +112,54 @@ def _thread_names(pid: int) -> dict[str, int]:
         name = name.split("/")[0].rstrip("0123456789-_") or name
         names[name] = names.get(name, 0) + 1
     return dict(sorted(names.items(), key=lambda kv: -kv[1]))
+
+
+def _tasks(pid: int) -> dict[int, tuple[str, float, int]]:
+    """Each thread of ``pid``: (name, CPU seconds, voluntary context switches, i.e. wake-ups after a wait)."""
+    out: dict[int, tuple[str, float, int]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+            name = (task / "comm").read_text().strip()
+            # schedstat's run time is exact; per-thread utime/stime are clock ticks, too coarse for idle threads
+            ran = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except OSError:
+            continue
+        woke = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("voluntary_ctxt")), 0)
+        out[int(task.name)] = (name, ran, woke)
+    return out
+
+
+def _python_names(pid: int) -> dict[int, str]:
+    """Python thread names by native thread id, from ``py-spy dump`` (empty if py-spy is not installed)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        raw = subprocess.run([spy, "dump", "--json", "--nonblocking", "-p", str(pid)], capture_output=True,
+                             timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {int(t["os_thread_id"]): str(t.get("thread_name") or "python")
+            for t in json.loads(raw) if t.get("os_thread_id")}
+
+
+def _kind(name: str) -> str:
+    """A thread's kind: its name without the mapping's UUID or a number."""
+    name = re.sub(r"[0-9a-f]{8}(-[0-9a-f]{4}){0,3}(-[0-9a-f]{1,12})?", "<uuid>", name)
+    return name.rstrip("0123456789-_") or name
+
+
+def _by_thread(pid: int, before: dict[int, tuple[str, float, int]], elapsed: float) -> dict[str, Any]:
+    """CPU % of one core and wake-ups per second per kind of thread over the sample, busiest first."""
+    after, names = _tasks(pid), _python_names(pid)
+    kinds: dict[str, list[float]] = {}
+    for tid, (name, cpu, woke) in after.items():
+        _, cpu0, woke0 = before.get(tid, (name, 0.0, 0))
+        row = kinds.setdefault(_kind(names.get(tid, name)), [0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += 100 * (cpu - cpu0) / elapsed
+        row[2] += (woke - woke0) / elapsed
+    ranked = sorted(kinds.items(), key=lambda kv: -kv[1][1])
+    return {k: {"threads": int(n), "cpu_pct": round(c, 2), "wakeups_per_s": round(w, 1)} for k, (n, c, w) in ranked}
 
 
 def _mappings(url: str) -> list[dict[str, Any]]:
@@ -202,7 +253,7 @@ def one_run(args: argparse.Namespace, idle: bool) -> dict[str, Any]:
             row: dict[str, Any] = {"first_invocation_s": round(first, 3), "startup_cpu_s": round(startup_cpu, 2),
                                    "every_invoked_s": round(every, 3), "all_enabled_s": round(enabled, 3)}
             if idle:
-                row.update(_sample(proc.pid, args.settle, args.seconds))
+                row.update(_sample(proc.pid, args.settle, args.seconds, args.by_thread))
             else:
                 time.sleep(1.5)  # first_poll and first_invoke reach the state file with the next status refresh
             row["stages_ms"] = _stage_ms(work / "state.db")
@@ -227,9 +278,10 @@ def _stage_ms(state: Path) -> dict[str, float]:
     return {name: round(statistics.median(values), 1) for name, values in durations.items()}
 
 
-def _sample(pid: int, settle: float, seconds: float) -> dict[str, Any]:
+def _sample(pid: int, settle: float, seconds: float, by_thread: bool) -> dict[str, Any]:
     time.sleep(settle)
     workers = _children(pid)
+    tasks0 = _tasks(pid) if by_thread else {}
     e0, w0, t0 = _cpu_s(pid), sum(_cpu_s(w) for w in workers), time.monotonic()
     rss, wrss, threads = [], [], []
     while time.monotonic() - t0 < seconds:
@@ -239,11 +291,12 @@ def _sample(pid: int, settle: float, seconds: float) -> dict[str, Any]:
         time.sleep(1.0)
     elapsed = time.monotonic() - t0
     e1, w1 = _cpu_s(pid), sum(_cpu_s(w) for w in workers)
+    threads_of = {"by_thread": _by_thread(pid, tasks0, elapsed)} if by_thread else {}
     return {
         "engine_rss_mb": round(max(rss), 1), "workers": len(workers), "workers_rss_mb": round(max(wrss), 1),
         "tree_rss_mb": round(max(rss) + max(wrss), 1), "threads": max(threads),
         "engine_cpu_pct": round(100 * (e1 - e0) / elapsed, 2), "workers_cpu_pct": round(100 * (w1 - w0) / elapsed, 2),
-        "sampled_s": round(elapsed, 1), "thread_names": _thread_names(pid),
+        "sampled_s": round(elapsed, 1), "thread_names": _thread_names(pid), **threads_of,
     }
 
 
@@ -258,6 +311,8 @@ def main() -> None:
     parser.add_argument("--pythonpath", default="", help="run triggerfish from this source tree (PYTHONPATH)")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--label", default="")
+    parser.add_argument("--by-thread", action="store_true",
+                        help="also CPU and wake-ups per kind of thread while idle (names of Python threads by py-spy)")
     args = parser.parse_args()
     rows = []
     for i in range(args.runs):

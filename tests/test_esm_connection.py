@@ -4,6 +4,7 @@ never a made-up 0 (no broker needed: the librdkafka reports are the ones a real 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from prometheus_client import REGISTRY
 
@@ -98,3 +99,22 @@ def test_an_up_snapshot_in_librdkafkas_own_format_resets_the_dark_count_without_
     assert [watch.stats(_stats("CONNECT")) for _ in range(2)] == [False, False] and not watch.down
     assert watch.stats(coordinator_only) is False and not watch.down  # unparsable and not UP: no verdict
     assert watch.stats(_stats("CONNECT")) is True and watch.down
+
+
+def test_while_down_a_broker_answering_the_probe_clears_the_outage_asking_at_most_once_a_second() -> None:
+    watch = ConnectionWatch(["127.0.0.1:9092"])
+    asked: list[float] = []
+
+    def answers(up: bool) -> Callable[[float], bool]:
+        def reachable(timeout: float) -> bool:
+            asked.append(timeout)
+            return up
+        return reachable
+
+    assert watch.probe(answers(True), 100.0) is False and asked == [], "up: nothing to ask"
+    assert watch.error("_ALL_BROKERS_DOWN", "1/1 brokers are down") is True
+    assert watch.probe(answers(False), 100.0) is False and watch.down
+    assert watch.probe(answers(True), 100.5) is False and watch.down, "asked again within the second"
+    assert asked == [0.5]
+    assert watch.probe(answers(True), 101.0) is True and not watch.down and watch.diagnosis() is None
+    assert watch.stats(_stats("CONNECT")) is False and not watch.down, "one dark snapshot after the restore"

@@ -175,7 +175,7 @@ class App:
                 replica.board.api = self.url
             if presence is not None:
                 presence.join(config=str(self._config_path) if self._config_path is not None else None,
-                              api=self.url, mappings=lambda: [m.uuid for m in engine.list()])
+                              api=self.url, mappings=engine.uuids)
             self._running = undo.pop_all()
         return self
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
+from triggerfish.bounded_close import close_within
 from triggerfish.bridge.batches import Batch, answer
 from triggerfish.bridge.consumer_config import consumer_conf
 from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
@@ -40,10 +41,6 @@ from triggerfish.errors import (
 _log = logging.getLogger("triggerfish.bridge.consumers")
 
 _GRACE_S = 0.1
-#: How long closing one consumer may hold up a delete or the bridge's shutdown. librdkafka's close can
-#: block for minutes in its final teardown after partitions were sought or paused (librdkafka #1928,
-#: #4362); the group is left and offsets committed before that point, so the rest finishes in the background.
-_CLOSE_WAIT_S = 10.0
 
 
 @dataclass
@@ -167,13 +164,8 @@ class Registry:
             if inst.closed:
                 return
             inst.closed = True
-            closer = threading.Thread(target=_close_consumer, args=(inst,), daemon=True,
-                                      name=f"bridge-close-{inst.name}")
-            closer.start()
-            closer.join(_CLOSE_WAIT_S)
-            if closer.is_alive():
-                _log.warning("consumer %s/%s: librdkafka's close did not finish in %.0f s; it goes on in the "
-                             "background", inst.group, inst.name, _CLOSE_WAIT_S)
+            # librdkafka's close can hang after seeks or pauses: a delete or the shutdown waits 10 s at most
+            close_within(inst.consumer.close, name=f"consumer {inst.group}/{inst.name}", log=_log)
 
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         """Close instances idle longer than ``timeout_seconds``; returns their (group, name)."""
@@ -414,9 +406,3 @@ def _first(inst: Instance) -> str:
         return inst.assigned[0].topic
     return inst.pattern or ""
 
-
-def _close_consumer(inst: Instance) -> None:
-    try:
-        inst.consumer.close()
-    except Exception as exc:  # closing must never fail a delete
-        _log.warning("closing consumer %s/%s: %s", inst.group, inst.name, exc)

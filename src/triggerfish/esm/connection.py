@@ -32,6 +32,8 @@ _CONNECTION = ("_TRANSPORT", "_TIMED_OUT", "_RESOLVE", "_NO_METADATA", "_DESTROY
 _DOWN_SNAPSHOTS = 3
 #: Broker entries of the statistics that are real connections (not the logical group coordinator).
 _REAL_SOURCES = ("learned", "configured")
+#: While down, how often to ask whether a broker answers, and how long to wait for the answer.
+PROBE_S, PROBE_TIMEOUT_S = 1.0, 0.5
 #: One real broker UP, as librdkafka writes its fields (name, nodeid, nodename, source, state, ...): while up,
 #: a snapshot saying so needs no parsing (every consumer sends one every couple of seconds).
 _REAL_UP = re.compile(r'"source":\s*"(?:learned|configured)",\s*"state":\s*"UP"')
@@ -47,6 +49,7 @@ class ConnectionWatch:
         self._last_error = ""
         self._last_broker = ""
         self._dark_snapshots = 0
+        self._probed = float("-inf")
 
     @property
     def down(self) -> bool:
@@ -82,12 +85,7 @@ class ConnectionWatch:
         if not real:
             return False
         if any(b.get("state") == "UP" for b in real):
-            self._dark_snapshots = 0
-            if self.down_since is None:
-                return False
-            self.down_since = None
-            self._last_error = ""
-            return True
+            return self.restored()
         self._dark_snapshots += 1
         if self._dark_snapshots >= _DOWN_SNAPSHOTS:
             if not self._last_error:
@@ -95,6 +93,25 @@ class ConnectionWatch:
                 self._last_error = f"no broker connection up ({states})"
             return self._went_down()
         return False
+
+    def restored(self) -> bool:
+        """A broker connection is up (a snapshot said so, or a broker answered); True when that ends an outage."""
+        self._dark_snapshots = 0
+        if self.down_since is None:
+            return False
+        self.down_since = None
+        self._last_error = ""
+        return True
+
+    def probe(self, reachable: Callable[[float], bool], now: float) -> bool:
+        """While down, at most every ``PROBE_S`` (monotonic ``now``): whether a broker answers within
+        ``PROBE_TIMEOUT_S``; True when that ended the outage. Statistics come seldom (they cost an idle
+        consumer more than anything else it does): this is what clears a PROBLEM within ~2 s of a broker
+        being back."""
+        if self.down_since is None or now - self._probed < PROBE_S:
+            return False
+        self._probed = now
+        return reachable(PROBE_TIMEOUT_S) and self.restored()
 
     def _went_down(self) -> bool:
         if self.down_since is not None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_END, OFFSET_INVALID, Consumer, KafkaException, Message, TopicPartition
 
+from triggerfish.bounded_close import CLOSE_WAIT_S, close_within
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.event import Record
 from triggerfish.esm.partitions import filtered_record
@@ -210,6 +211,19 @@ class KafkaSource:
             return None
         return None if high < 0 else (low, high)
 
+    def reachable(self, timeout: float) -> bool:
+        """Whether a broker answers a metadata request within ``timeout`` (librdkafka sends it only over a
+        connection that is up): while the statistics say nothing, how the runner notices a broker is back."""
+        try:
+            self.consumer.list_topics(self.mapping.topics[0], timeout=timeout)
+        except KafkaException:
+            return False
+        return True
+
     def close(self) -> None:
-        """Leave the group (revoking what is assigned) and release the client."""
-        self.consumer.close()
+        """Leave the group (revoking what is assigned) and release the client; waits ``CLOSE_WAIT_S`` at most.
+
+        librdkafka's close can hang in its teardown after seeks (``resume`` seeks) or pauses (librdkafka
+        #1928, #4362): a mapping's stop or restart must not hang with it. The revoke callback runs in the
+        closing thread, as the runner's poll thread waits for it (one user of the consumer at a time)."""
+        close_within(self.consumer.close, CLOSE_WAIT_S, name=f"consumer of mapping {self.mapping.uuid}", log=_log)

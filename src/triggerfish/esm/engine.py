@@ -295,6 +295,11 @@ class Engine:
                         "LastProcessingResult": e.status.last_processing_result})
         return out
 
+    def uuids(self) -> list[str]:
+        """The UUIDs of this process's mappings (what its heartbeat records: no status is copied)."""
+        with self._lock:
+            return list(self._entries)
+
     def get(self, uuid: str) -> EventSourceMapping:
         return self._view(self._entry(uuid))
 

@@ -34,12 +34,13 @@ from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer, gate_offsets
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.connection import ConnectionWatch
-from triggerfish.esm.consumer import RecordSource, consumer_settings, records_of
+from triggerfish.esm.consumer import KafkaSource, RecordSource, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of
 from triggerfish.esm.drive import BatchDriver, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
 from triggerfish.esm.heap import release_free_memory
+from triggerfish.esm.idle_wait import IDLE
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
 from triggerfish.esm.pollers import Pollers
@@ -55,9 +56,9 @@ _log = logging.getLogger("triggerfish.esm")
 
 _TP = tuple[str, int]
 _POLL_INTERVAL_S = 0.1
-#: A mapping with nothing buffered, in flight or to commit for _QUIET_S polls this long at a time (a record
-#: still ends the poll at once) and refreshes its status (watermarks, lag) this seldom, as nothing moves:
-#: an idle engine of many mappings must not wake each one 10 times a second.
+#: A mapping with nothing buffered, in flight or to commit for _QUIET_S parks its consumer with the idle poller
+#: (esm/idle_wait.py: a record ends the wait within one sweep, 0.2 s) and refreshes its status (watermarks, lag)
+#: this seldom, as nothing moves: an idle engine of many mappings must not wake each one 10 times a second.
 _IDLE_POLL_S, _QUIET_S, _IDLE_STATUS_S = 1.0, 10.0, 5.0
 _STATUS_INTERVAL_S = 1.0
 #: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
@@ -65,10 +66,11 @@ _REVOKE_WAIT_MAX_S = 30.0
 _COMMIT_STUCK_S = 10.0
 #: How often small batches' offsets are committed (a partition that moved a quarter of the commit gate commits at once).
 _COMMIT_INTERVAL_S = 0.1
-#: librdkafka statistics (broker connection states) this often: how soon a restored connection shows, and
-#: (times ``connection._DOWN_SNAPSHOTS``) an outage librdkafka does not report. Each snapshot is a JSON
-#: document built and parsed per consumer: every second cost an idle engine of 50 mappings ~2 % of a core.
-_STATS_INTERVAL_MS = 2000
+#: librdkafka statistics this often: times ``connection._DOWN_SNAPSHOTS``, how soon an outage librdkafka does not
+#: report shows (~15 s). A restored connection still shows within ~2 s: a consumer that is down asks every second
+#: whether a broker answers (``ConnectionWatch.probe``). Building snapshots every 2 s was ~60 % of an idle
+#: consumer's librdkafka main thread. Queue mode's share consumers have no probe: theirs stay at 2 s.
+_STATS_INTERVAL_MS, _QUEUE_STATS_INTERVAL_MS = 5000, 2000
 
 class MappingRunner:
     """One mapping's consumer and batches. ``start()`` returns at once; ``stop()`` is graceful."""
@@ -203,6 +205,7 @@ class MappingRunner:
                                                  on_commit=functools.partial(self._commit_answered, driver),
                                                  on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
+        kafka = source if isinstance(source, KafkaSource) else None  # the idle poller and the probe need the real one
         last_status, busy = 0.0, self.clock.monotonic()
         longest = _POLL_INTERVAL_S
         try:
@@ -212,9 +215,14 @@ class MappingRunner:
                 if quiet and longest != _IDLE_POLL_S:
                     release_free_memory()  # what the busy spell freed goes back to the OS
                 longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
-                timeout = self._parts.poll_timeout(now, longest)
-                # while offsets wait for a commit, polls are short (esm/committer.py)
-                messages = source.poll(max_records, self._commits.poll_timeout(now, timeout, running=self._parts.running()))
+                if kafka is not None and self._connection.probe(kafka.reachable, now):  # while down: is a broker back?
+                    self._connection_changed()
+                if quiet and kafka is not None and not self._connection.down:  # one thread polls every quiet mapping
+                    messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._unpark)
+                else:  # while offsets wait for a commit, polls are short (esm/committer.py)
+                    timeout = self._commits.poll_timeout(now, self._parts.poll_timeout(now, longest),
+                                                         running=self._parts.running())
+                    messages = source.poll(max_records, timeout)
                 now = self.clock.monotonic()
                 if messages:
                     self._parts.accept(self._records_of(messages), now)
@@ -249,7 +257,7 @@ class MappingRunner:
         assert self._builder is not None and self._pool is not None
         hooks = QueueHooks(self._records_of, self._reconsume.is_set, self._share_joined, self._save_status,
                            self.status, self.metrics, self.clock.monotonic)
-        watched = {**client_config, "statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats}
+        watched = {**client_config, "statistics.interval.ms": _QUEUE_STATS_INTERVAL_MS, "stats_cb": self._stats}
         try:
             consume_queue(self.factories.share, watched, self.mapping, driver, self._builder, self._pool, hooks,
                           workers=max(1, self.runtime.concurrency_of(self.mapping.function)),
@@ -264,6 +272,10 @@ class MappingRunner:
 
     def _polling_on(self) -> bool:
         return not (self._stop.is_set() or self._resetup.is_set() or self._reconsume.is_set())
+
+    def _unpark(self) -> bool:
+        """A parked consumer goes back to its own thread: to stop, or to probe for its brokers while down."""
+        return not self._polling_on() or self._connection.down
 
     def _client_id(self) -> str:
         return f"triggerfish-{self.mapping.uuid}-{socket.gethostname()}-{os.getpid()}"
