@@ -43,7 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--port-base", type=int, default=18700)
+    ap.add_argument("--port-base", type=int, default=18600)
     ap.add_argument("--no-strimzi", action="store_true", help="measure the triggerfish bridges only")
     ap.add_argument("--baseline", type=Path, help="a directory holding another src tree's triggerfish package")
     ap.add_argument("--py-spy", type=Path, help="write py-spy samples (collapsed stacks) of this checkout's bridge here")

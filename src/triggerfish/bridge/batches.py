@@ -32,6 +32,9 @@ class Batch:
     count: int
     #: Whether the poll filled ``max.poll.records`` (more are likely waiting).
     full: bool
+    #: The offset after each partition's last record: what to store once the batch is answered. Worked
+    #: out with the answer (for a batch read ahead, before the poll that hands it over).
+    stores: list[TopicPartition]
 
     def firsts(self) -> list[TopicPartition]:
         """Each partition's first offset in the batch: where to rewind to give it back."""
@@ -41,10 +44,10 @@ class Batch:
                 first.setdefault((m.topic(), m.partition()), m.offset())
         return [TopicPartition(t, p, o) for (t, p), o in first.items()]
 
-    def nexts(self) -> list[TopicPartition]:
-        """The offset after each partition's last record in the batch: what to store once it is answered."""
-        last = {(m.topic(), m.partition()): m.offset() for m in self.msgs if m.error() is None}
-        return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+def _nexts(msgs: list[Any]) -> list[TopicPartition]:
+    last = {(m.topic(), m.partition()): m.offset() for m in msgs if m.error() is None}
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 def answer(fmt: Format, decoders: RecordDecoders | None, msgs: list[Any], full: bool,
@@ -73,7 +76,7 @@ def answer(fmt: Format, decoders: RecordDecoders | None, msgs: list[Any], full: 
         except TriggerfishError as exc:  # a record the consumer's format cannot show, or the registry down
             problem = exc
     body = poll_body(out) if decoders is None else stdlib_body(out)
-    batch = Batch(msgs, body, len(out), full)
+    batch = Batch(msgs, body, len(out), full, _nexts(msgs) if out else [])
     return batch, problem or too_large(batch, max_bytes)
 
 

@@ -8,14 +8,12 @@ in Kafka objects and plain Python values.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -26,8 +24,9 @@ from triggerfish.bridge.batches import Batch, answer
 from triggerfish.bridge.consumer_config import consumer_conf
 from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
 from triggerfish.bridge.formats import Format
+from triggerfish.bridge.instance import Instance, first_topic
 from triggerfish.bridge.patterns import posix_regex
-from triggerfish.bridge.schema_formats import RecordDecoders, SchemaCodec
+from triggerfish.bridge.schema_formats import SchemaCodec
 from triggerfish.errors import (
     ConflictError,
     ConsumerExists,
@@ -41,40 +40,6 @@ from triggerfish.errors import (
 _log = logging.getLogger("triggerfish.bridge.consumers")
 
 _GRACE_S = 0.1
-
-
-@dataclass
-class Instance:
-    """One consumer instance created over HTTP."""
-
-    group: str
-    name: str
-    format: Format
-    consumer: Consumer
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last_used: float = field(default_factory=time.monotonic)
-    topics: list[str] = field(default_factory=list)
-    pattern: str | None = None
-    assigned: list[TopicPartition] = field(default_factory=list)
-    closed: bool = False
-    closing: bool = False
-    #: The key/value decoders of a registry format (avro, protobuf, jsonschema), per record.
-    decoders: RecordDecoders | None = None
-    #: Records returned to HTTP so far, when the last poll ended, and the commits' count, total and
-    #: longest seconds (for the Java consumer's metrics).
-    consumed: int = 0
-    last_poll: float | None = None
-    commits: tuple[int, float, float] = (0, 0.0, 0.0)
-    #: The next poll's batch, read ahead (``read_ahead``), or the call about to read it.
-    ahead: Batch | None = None
-    ahead_call: asyncio.Handle | None = None
-
-    @property
-    def subscribed(self) -> bool:
-        return bool(self.topics) or self.pattern is not None
-
-    def touch(self) -> None:
-        self.last_used = time.monotonic()
 
 
 class Registry:
@@ -274,7 +239,7 @@ class Registry:
         try:
             if inst.closed or not (inst.subscribed or inst.assigned):
                 return None
-            msgs = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, 0), _first(inst))
+            msgs = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, 0), first_topic(inst))
             if not msgs:
                 return None
             batch, problem = answer(inst.format, None, msgs, len(msgs) >= self._max_poll, partial(self._problem, inst))
@@ -292,7 +257,7 @@ class Registry:
         """
         if batch.count:
             try:
-                inst.consumer.store_offsets(offsets=batch.nexts())
+                inst.consumer.store_offsets(offsets=batch.stores)
             except KafkaException as exc:
                 # a partition revoked meanwhile: its new owner reads from the last commit, as with Java
                 _log.info("storing offsets of %s/%s: %s", inst.group, inst.name, exc)
@@ -315,7 +280,7 @@ class Registry:
                 _log.warning("rewinding %s[%d] to %d: %s", tp.topic, tp.partition, tp.offset, exc)
 
     def _problem(self, inst: Instance, err: KafkaError, topic: str) -> TriggerfishError:
-        return from_kafka(err, self._identity, "Read", topic or _first(inst), inst.group)
+        return from_kafka(err, self._identity, "Read", topic or first_topic(inst), inst.group)
 
     def _consume(self, inst: Instance, timeout: float, start: list[Any]) -> list[Any]:
         # in slices, so a DELETE of this instance does not wait out a long poll timeout
@@ -325,13 +290,13 @@ class Registry:
             left = deadline - time.monotonic()
             wait = max(0.0, min(left, 0.5))
             if not msgs:
-                msgs = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, wait), _first(inst))
+                msgs = self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll, wait), first_topic(inst))
             if msgs and len(msgs) < self._max_poll and left > wait:
                 # a partial batch: give the other partitions' fetches (one broker answers them a moment
                 # apart) a short grace, so a poll returns what the Java client's would
                 grace = min(_GRACE_S, left - wait)
                 msgs += self._kafka(inst, "Read", partial(inst.consumer.consume, self._max_poll - len(msgs), grace),
-                                    _first(inst))
+                                    first_topic(inst))
             if msgs or left <= 0.5 or inst.closing:
                 inst.touch()
                 return msgs
@@ -350,7 +315,7 @@ class Registry:
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
                 if not (isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET):
-                    raise from_kafka(exc, self._identity, "Read", _first(inst), inst.group) from None
+                    raise from_kafka(exc, self._identity, "Read", first_topic(inst), inst.group) from None
                 # nothing consumed since the last commit: a commit all the same, as the Java client counts it
             took = time.monotonic() - start
             count, total, longest = inst.commits
@@ -397,12 +362,3 @@ def _tp(p: dict[str, Any]) -> TopicPartition:
     if p["partition"] < 0:
         raise UnprocessableError(f"Partition {p['partition']} of topic {p['topic']} is negative")
     return TopicPartition(p["topic"], p["partition"])
-
-
-def _first(inst: Instance) -> str:
-    if inst.topics:
-        return inst.topics[0]
-    if inst.assigned:
-        return inst.assigned[0].topic
-    return inst.pattern or ""
-

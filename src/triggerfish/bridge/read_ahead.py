@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 
 from triggerfish.bridge.batches import Batch, too_large
-from triggerfish.bridge.consumers import Instance, Registry
+from triggerfish.bridge.consumers import Registry
 from triggerfish.bridge.executor import Executor
+from triggerfish.bridge.instance import Instance
 from triggerfish.errors import TriggerfishError
 
 

@@ -9,9 +9,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from triggerfish.bridge import formats, read_ahead
-from triggerfish.bridge.consumers import Instance
 from triggerfish.bridge.errors import StrimziServerError, response_of
 from triggerfish.bridge.formats import APPLICATION_JSON
+from triggerfish.bridge.instance import Instance
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.wire import empty, int_param, json_response, read_body
