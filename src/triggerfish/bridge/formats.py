@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pybase64
 
+from triggerfish.bridge import body_json
 from triggerfish.bridge.consumed_json import parse_value, parse_values
 from triggerfish.bridge.errors import validation
 from triggerfish.bridge.validation import type_of
@@ -67,8 +69,16 @@ def format_of(content_type: str | None) -> Format | None:
 
 
 def _parse_json(body: bytes) -> Any:
+    return _read_body(body)[0]
+
+
+def _read_body(body: bytes) -> tuple[Any, bool]:
+    """The JSON document of a request body, and whether ``body_json.write`` writes its parts as ``dumps`` does."""
+    fast = body_json.read(body)
+    if fast is not None:
+        return fast
     try:
-        return loads(body, parse_constant=_no_constants)
+        return loads(body, parse_constant=_no_constants), False
     except (ValueError, UnicodeDecodeError) as exc:
         raise validation([f"Request body is not valid JSON: {exc}"]) from None
 
@@ -118,19 +128,24 @@ Encoder = Callable[[Any, str, int], "bytes | None"]
 
 def parse_records(body: bytes, fmt: Format, to_partition: bool = False) -> list[OutRecord]:
     """Parse a ``ProducerRecordList`` (or ``ProducerRecordToPartitionList``) body into records."""
-    return records_of(parse_record_list(body), lambda obj, what, i: _encode(obj, fmt, what), to_partition)
+    doc, plain = _record_list(body, ())
+    encode: Encoder = _encode_plain if plain and fmt is Format.JSON else lambda obj, what, i: _encode(obj, fmt, what)
+    return records_of(doc, encode, to_partition)
 
 
 def parse_record_list(body: bytes, extra_fields: Iterable[str] = ()) -> dict[str, Any]:
     """The JSON object of a produce body; top-level fields beyond ``records`` and ``extra_fields`` are refused."""
-    doc = _parse_json(body)
+    return _record_list(body, extra_fields)[0]
+
+
+def _record_list(body: bytes, extra_fields: Iterable[str]) -> tuple[dict[str, Any], bool]:
+    doc, plain = _read_body(body)
     if not isinstance(doc, dict):
         raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
-    allowed = {"records", *extra_fields}
-    extra = [k for k in doc if k not in allowed]
+    extra = [k for k in doc if k != "records" and k not in extra_fields]
     if extra:
         raise validation([f'Property "{extra[0]}" does not match additional properties schema'])
-    return doc
+    return doc, plain
 
 
 def records_of(doc: dict[str, Any], encode: Encoder, to_partition: bool = False, any_json: bool = False) -> list[OutRecord]:
@@ -145,31 +160,65 @@ def records_of(doc: dict[str, Any], encode: Encoder, to_partition: bool = False,
     errors: list[str] = []
     out: list[OutRecord] = []
     for i, rec in enumerate(records):
-        where = f"/records/{i}"
-        if not isinstance(rec, dict):
-            errors.append(f"{where}: Instance type {_type(rec)} is invalid. Expected object")
+        # the usual record, {"value": ...} or {"value": ..., "key": ...} with both of allowed types, in few steps
+        if rec.__class__ is dict and "value" in rec and (len(rec) == 1 or (len(rec) == 2 and "key" in rec)):
+            value = rec["value"]
+            if value is None or any_json or isinstance(value, _JSON_TYPES):
+                if len(rec) == 1:
+                    if not errors:
+                        out.append(OutRecord(encode(value, "value", i)))
+                    continue
+                key = rec["key"]
+                if isinstance(key, _JSON_TYPES) or (any_json and key is not None):
+                    if not errors:
+                        out.append(OutRecord(encode(value, "value", i), encode(key, "key", i)))
+                    continue
+        checked = _checked_record(rec, f"/records/{i}", allowed, any_json, errors)
+        if checked is None or errors:
             continue
-        for k in rec:
-            if k not in allowed:
-                errors.append(f'{where}: Property "{k}" does not match additional properties schema')
-        if "value" not in rec:
-            errors.append(f'{where}: Instance does not have required property "value"')
-            continue
-        value, key = rec["value"], rec.get("key")
-        if not (value is None or any_json or isinstance(value, (str, list, dict))):
-            errors.append(f"{where}/value: Instance type {_type(value)} is invalid. Expected array, object, string or null")
-        if "key" in rec and not (any_json and key is not None) and not isinstance(key, (str, list, dict)):
-            errors.append(f"{where}/key: Instance type {_type(key)} is invalid. Expected array, object or string")
-        partition = _check_int(rec["partition"], f"{where}/partition", _INT32, errors) if "partition" in rec else None
-        timestamp = _check_int(rec["timestamp"], f"{where}/timestamp", _INT64, errors) if "timestamp" in rec else None
-        headers = _headers(rec["headers"], f"{where}/headers", errors) if "headers" in rec else None
-        if errors:
-            continue
+        value, key, partition, timestamp, headers = checked
         out.append(OutRecord(encode(value, "value", i), None if "key" not in rec else encode(key, "key", i),
                              partition, timestamp, headers))
     if errors:
         raise validation(errors)
     return out
+
+
+_JSON_TYPES = (str, list, dict)
+_Checked = tuple[Any, Any, "int | None", "int | None", "list[tuple[str, bytes]] | None"]
+
+
+def _checked_record(rec: Any, where: str, allowed: frozenset[str], any_json: bool, errors: list[str]) -> _Checked | None:
+    """A record's (value, key, partition, timestamp, headers), Strimzi's complaints about it added to ``errors``;
+    ``None`` when it is not an object or has no value."""
+    if not isinstance(rec, dict):
+        errors.append(f"{where}: Instance type {_type(rec)} is invalid. Expected object")
+        return None
+    for k in rec:
+        if k not in allowed:
+            errors.append(f'{where}: Property "{k}" does not match additional properties schema')
+    if "value" not in rec:
+        errors.append(f'{where}: Instance does not have required property "value"')
+        return None
+    value, key = rec["value"], rec.get("key")
+    if not (value is None or any_json or isinstance(value, _JSON_TYPES)):
+        errors.append(f"{where}/value: Instance type {_type(value)} is invalid. Expected array, object, string or null")
+    if "key" in rec and not (any_json and key is not None) and not isinstance(key, _JSON_TYPES):
+        errors.append(f"{where}/key: Instance type {_type(key)} is invalid. Expected array, object or string")
+    partition = _check_int(rec["partition"], f"{where}/partition", _INT32, errors) if "partition" in rec else None
+    timestamp = _check_int(rec["timestamp"], f"{where}/timestamp", _INT64, errors) if "timestamp" in rec else None
+    headers = _headers(rec["headers"], f"{where}/headers", errors) if "headers" in rec else None
+    return value, key, partition, timestamp, headers
+
+
+def _encode_plain(obj: Any, what: str, i: int) -> bytes | None:
+    """``_encode`` in the json format of a value from a ``plain`` body (``body_json.read``): orjson writes it."""
+    if obj is None:
+        return None
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        return dumps(obj)  # nested deeper than orjson writes
 
 
 def _encode(obj: Any, fmt: Format, what: str) -> bytes | None:

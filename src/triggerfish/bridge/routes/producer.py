@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from triggerfish.bridge import formats
+from triggerfish.bridge import body_json, formats
 from triggerfish.bridge.errors import StrimziServerError, unsupported_body
 from triggerfish.bridge.operations import operation
 from triggerfish.bridge.services import Services
@@ -51,7 +51,9 @@ async def _send(request: Request, s: Services, partition: int | None) -> Respons
     results = await s.producer.send(topic, records, partition, wait=not is_async, partition_count=count)
     if is_async:
         return empty(204)
-    return json_response({**schema_ids, "offsets": results})
+    answer = {**schema_ids, "offsets": results}
+    written = body_json.write(answer)  # ints and error texts: orjson writes them as the stdlib does
+    return Response(written, media_type=formats.V2_JSON) if written is not None else json_response(answer)
 
 
 async def _schema_records(request: Request, s: Services, fmt: formats.Format, topic: str,
