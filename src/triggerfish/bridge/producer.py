@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from triggerfish.bridge.errors import Identity, body_of, from_kafka
-from triggerfish.bridge.formats import OutRecord
+from triggerfish.bridge.produce_body import OutRecord, PlainRecords
 from triggerfish.errors import UnprocessableError
 
 _log = logging.getLogger("triggerfish.bridge.producer")
@@ -111,32 +111,52 @@ class SharedProducer:
         delivery = _Delivery(topic, len(records), self._identity, self._on_result, loop, done)
         report = delivery.report
         produce = self._producer.produce
-        for i, rec in enumerate(records):
-            p = partition if partition is not None else rec.partition
-            if p is not None and partition_count is not None and p >= partition_count:
-                delivery.fail(i, {"error_code": 404, "message": (
-                    f"Partition {p} of topic {topic} with partition count {partition_count} is not present "
-                    f"in metadata after {self._max_block_ms} ms.")})
-                continue
-            on_delivery = functools.partial(report, i)
-            while True:
-                try:
-                    if rec.timestamp is None and not rec.headers:
-                        produce(topic, rec.value, rec.key, _ANY_PARTITION if p is None else p, on_delivery)
-                    else:
-                        extra: dict[str, Any] = {"timestamp": rec.timestamp or 0, "headers": rec.headers or None}
-                        produce(topic, rec.value, rec.key, _ANY_PARTITION if p is None else p, on_delivery, **extra)
-                    break
-                except BufferError:
-                    # librdkafka's queue is full: let deliveries drain without blocking the loop
-                    await asyncio.sleep(0.005)
-                except KafkaException as exc:
-                    report(i, exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), None)
-                    break
+        if isinstance(records, PlainRecords):
+            # the usual body: no partition, timestamp or headers of its own, nothing to look at per record
+            if partition is not None and partition_count is not None and partition >= partition_count:
+                for i in range(len(records)):
+                    delivery.fail(i, self._missing(topic, partition, partition_count))
+            else:
+                p = _ANY_PARTITION if partition is None else partition
+                keys = records.keys
+                for i, value in enumerate(records.values):
+                    try:
+                        produce(topic, value, keys[i], p, functools.partial(report, i))
+                    except (BufferError, KafkaException):
+                        await self._enqueue(topic, i, value, keys[i], p, {}, report)
+        else:
+            for i, rec in enumerate(records):
+                q = partition if partition is not None else rec.partition
+                if q is not None and partition_count is not None and q >= partition_count:
+                    delivery.fail(i, self._missing(topic, q, partition_count))
+                    continue
+                extra: dict[str, Any] = {}
+                if rec.timestamp is not None or rec.headers:
+                    extra = {"timestamp": rec.timestamp or 0, "headers": rec.headers or None}
+                await self._enqueue(topic, i, rec.value, rec.key, _ANY_PARTITION if q is None else q, extra, report)
         if done is None:
             return []
         await done
         return delivery.answers()
+
+    async def _enqueue(self, topic: str, i: int, value: bytes | None, key: bytes | None, partition: int,
+                       extra: dict[str, Any], report: Callable[[int, KafkaError | None, Message | None], None]) -> None:
+        """Queue record ``i``, waiting while librdkafka's queue is full; one it refuses is reported failed."""
+        while True:
+            try:
+                self._producer.produce(topic, value, key, partition, functools.partial(report, i), **extra)
+                return
+            except BufferError:
+                # librdkafka's queue is full: let deliveries drain without blocking the loop
+                await asyncio.sleep(0.005)
+            except KafkaException as exc:
+                report(i, exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), None)
+                return
+
+    def _missing(self, topic: str, partition: int, count: int) -> _Result:
+        """The Java client's answer for a record to a partition the topic does not have (Strimzi's 404)."""
+        return {"error_code": 404, "message": (f"Partition {partition} of topic {topic} with partition count {count} "
+                                               f"is not present in metadata after {self._max_block_ms} ms.")}
 
 
 #: librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
