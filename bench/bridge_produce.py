@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.util
 import os
 import resource
 import shutil
@@ -30,19 +29,9 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-
-def _peer_bench() -> ModuleType:
-    peer = Path(os.environ.get("STRIMZI_PEER", "/work/shared/peers/strimzi"))
-    spec = importlib.util.spec_from_file_location("strimzi_bench", peer / "bench.py")
-    if spec is None or spec.loader is None:
-        sys.exit(f"no bench.py in {peer} (set STRIMZI_PEER)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from bridge_consume import _peer_bench as peer_bench  # the Strimzi peer's bench.py, loaded once the same way
 
 
 def _listener_pid(port: int) -> int | None:
@@ -81,6 +70,16 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _strimzi(bench: Any, port: int) -> Any:
+    """The real Strimzi bridge, from the distribution run-its.sh builds."""
+    dists = sorted(glob.glob(os.path.expanduser("~/.cache/strimzi-its/src/target/kafka-bridge-*/kafka-bridge-*/")))
+    if not dists:
+        sys.exit("no Strimzi distribution: run run-its.sh strimzi once")
+    java = os.environ.get("STRIMZI_JAVA_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64")
+    run = [f"{dists[0]}/bin/kafka_bridge_run.sh", "--config-file={config}"]
+    return bench.Bridge("strimzi", port, port + 1, run, env={"PATH": f"{java}/bin:{os.environ['PATH']}"})
+
+
 def _cell(text: str) -> tuple[int, int]:
     batch, _, clients = text.partition("x")
     return int(batch), int(clients)
@@ -99,7 +98,7 @@ def main() -> None:
     ap.add_argument("--threads", action="store_true", help="print the triggerfish bridges' CPU per 1k records by thread")
     ap.add_argument("--py-spy", type=Path, help="write py-spy samples (collapsed stacks) of this checkout's bridge here")
     args = ap.parse_args()
-    bench = _peer_bench()
+    bench = peer_bench()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP") or sys.exit("KAFKA_BOOTSTRAP is not set")
     tf = shutil.which("triggerfish") or sys.exit("triggerfish is not on PATH")
     cache = Path(os.path.expanduser(os.environ.get("STRIMZI_IT_CACHE", "~/.cache/strimzi-its")))
@@ -111,12 +110,7 @@ def main() -> None:
     tf_cmd = [tf, "bridge", "--config", "{config}"]
     bridges: list[Any] = []
     if not args.no_strimzi:
-        java_home = os.environ.get("STRIMZI_JAVA_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64")
-        dist = next(iter(sorted(glob.glob(os.path.expanduser("~/.cache/strimzi-its/src/target/kafka-bridge-*/kafka-bridge-*/")))), "")
-        if not dist:
-            sys.exit("no Strimzi distribution: run run-its.sh strimzi once")
-        bridges.append(bench.Bridge("strimzi", pb, pb + 1, [f"{dist}/bin/kafka_bridge_run.sh", "--config-file={config}"],
-                                    env={"PATH": f"{java_home}/bin:{os.environ['PATH']}"}))
+        bridges.append(_strimzi(bench, pb))
     bridges.append(bench.Bridge("triggerfish", pb + 10, pb + 11, tf_cmd))
     if args.baseline:
         bridges.append(bench.Bridge("baseline", pb + 20, pb + 21, tf_cmd, env={"PYTHONPATH": str(args.baseline)}))
