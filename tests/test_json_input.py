@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from triggerfish.bridge.formats import Format, parse_consumer, parse_records
+from triggerfish.bridge.formats import Format, parse_consumer
+from triggerfish.bridge.produce_body import parse_records
 from triggerfish.errors import InvalidParameterError, InvalidRequestError
 from triggerfish.esm.config import MappingConfig
 from triggerfish.functions.fencing.webhook import parse_notification

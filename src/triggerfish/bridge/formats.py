@@ -8,27 +8,26 @@ schema validator costs more than the rest of a produce request; failures are 400
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pybase64
 
+from triggerfish.bridge import body_json
 from triggerfish.bridge.consumed_json import parse_value, parse_values
 from triggerfish.bridge.errors import validation
 from triggerfish.bridge.validation import type_of
-from triggerfish.errors import NotAcceptableError, UnprocessableError
+from triggerfish.errors import NotAcceptableError
 from triggerfish.json_input import loads
 
 V2_JSON = "application/vnd.kafka.v2+json"
 APPLICATION_JSON = "application/json"
 
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
+#: JSON Schema int32 and int64 bounds
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
 
 
 class Format(enum.StrEnum):
@@ -67,8 +66,17 @@ def format_of(content_type: str | None) -> Format | None:
 
 
 def _parse_json(body: bytes) -> Any:
+    return parse_json_body(body)[0]
+
+
+def parse_json_body(body: bytes) -> tuple[Any, bool]:
+    """The JSON document of a request body (Strimzi's 400 if it is not JSON), and whether it is ``plain``:
+    read by orjson and holding no float, so that orjson writes its parts as ``dumps`` does (``body_json``)."""
+    fast = body_json.read(body)
+    if fast is not None:
+        return fast
     try:
-        return loads(body, parse_constant=_no_constants)
+        return loads(body, parse_constant=_no_constants), False
     except (ValueError, UnicodeDecodeError) as exc:
         raise validation([f"Request body is not valid JSON: {exc}"]) from None
 
@@ -92,127 +100,6 @@ def dumps(obj: Any) -> bytes:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
-
-
-# ---------------------------------------------------------------- producing
-
-
-@dataclass(slots=True)
-class OutRecord:
-    """One record to send, already in Kafka's bytes."""
-
-    value: bytes | None
-    key: bytes | None = None
-    partition: int | None = None
-    timestamp: int | None = None
-    headers: list[tuple[str, bytes]] | None = None
-
-
-_RECORD_FIELDS = frozenset(("value", "key", "partition", "timestamp", "headers"))
-_PARTITION_RECORD_FIELDS = frozenset(("value", "key", "headers"))
-
-
-#: Turns a record's ``value`` or ``key`` JSON into Kafka bytes: (the JSON, "value" or "key", record index).
-Encoder = Callable[[Any, str, int], "bytes | None"]
-
-
-def parse_records(body: bytes, fmt: Format, to_partition: bool = False) -> list[OutRecord]:
-    """Parse a ``ProducerRecordList`` (or ``ProducerRecordToPartitionList``) body into records."""
-    return records_of(parse_record_list(body), lambda obj, what, i: _encode(obj, fmt, what), to_partition)
-
-
-def parse_record_list(body: bytes, extra_fields: Iterable[str] = ()) -> dict[str, Any]:
-    """The JSON object of a produce body; top-level fields beyond ``records`` and ``extra_fields`` are refused."""
-    doc = _parse_json(body)
-    if not isinstance(doc, dict):
-        raise validation([f"Instance type {_type(doc)} is invalid. Expected object"])
-    allowed = {"records", *extra_fields}
-    extra = [k for k in doc if k not in allowed]
-    if extra:
-        raise validation([f'Property "{extra[0]}" does not match additional properties schema'])
-    return doc
-
-
-def records_of(doc: dict[str, Any], encode: Encoder, to_partition: bool = False, any_json: bool = False) -> list[OutRecord]:
-    """The records of a produce body, keys and values through ``encode``; ``any_json`` lets them be numbers too."""
-    if "records" not in doc:
-        # Strimzi's answer to a body without records (its message is a Java NullPointerException's)
-        raise UnprocessableError('The request body has no "records" array; send {"records": [...]}')
-    records = doc["records"]
-    if not isinstance(records, list):
-        raise validation([f"/records: Instance type {_type(records)} is invalid. Expected array"])
-    allowed = _PARTITION_RECORD_FIELDS if to_partition else _RECORD_FIELDS
-    errors: list[str] = []
-    out: list[OutRecord] = []
-    for i, rec in enumerate(records):
-        where = f"/records/{i}"
-        if not isinstance(rec, dict):
-            errors.append(f"{where}: Instance type {_type(rec)} is invalid. Expected object")
-            continue
-        for k in rec:
-            if k not in allowed:
-                errors.append(f'{where}: Property "{k}" does not match additional properties schema')
-        if "value" not in rec:
-            errors.append(f'{where}: Instance does not have required property "value"')
-            continue
-        value, key = rec["value"], rec.get("key")
-        if not (value is None or any_json or isinstance(value, (str, list, dict))):
-            errors.append(f"{where}/value: Instance type {_type(value)} is invalid. Expected array, object, string or null")
-        if "key" in rec and not (any_json and key is not None) and not isinstance(key, (str, list, dict)):
-            errors.append(f"{where}/key: Instance type {_type(key)} is invalid. Expected array, object or string")
-        partition = _check_int(rec["partition"], f"{where}/partition", _INT32, errors) if "partition" in rec else None
-        timestamp = _check_int(rec["timestamp"], f"{where}/timestamp", _INT64, errors) if "timestamp" in rec else None
-        headers = _headers(rec["headers"], f"{where}/headers", errors) if "headers" in rec else None
-        if errors:
-            continue
-        out.append(OutRecord(encode(value, "value", i), None if "key" not in rec else encode(key, "key", i),
-                             partition, timestamp, headers))
-    if errors:
-        raise validation(errors)
-    return out
-
-
-def _encode(obj: Any, fmt: Format, what: str) -> bytes | None:
-    if obj is None:
-        return None  # a real tombstone, in every format
-    if fmt is Format.JSON:
-        return dumps(obj)
-    if not isinstance(obj, str):
-        kind = "a base64 encoded string" if fmt is Format.BINARY else "a string"
-        raise UnprocessableError(f"Because the embedded format is '{fmt.value}', the {what} must be {kind}")
-    if fmt is Format.TEXT:
-        return obj.encode()
-    try:
-        return base64.b64decode(obj, validate=True)
-    except (binascii.Error, ValueError):
-        raise UnprocessableError(f"Because the embedded format is 'binary', the {what} must be base64 encoded; "
-                          f"{obj[:40]!r} is not") from None
-
-
-def _headers(headers: Any, where: str, errors: list[str]) -> list[tuple[str, bytes]] | None:
-    if not isinstance(headers, list):
-        errors.append(f"{where}: Instance type {_type(headers)} is invalid. Expected array")
-        return None
-    out: list[tuple[str, bytes]] = []
-    for j, h in enumerate(headers):
-        at = f"{where}/{j}"
-        if not isinstance(h, dict):
-            errors.append(f"{at}: Instance type {_type(h)} is invalid. Expected object")
-            continue
-        for req in ("key", "value"):
-            if req not in h:
-                errors.append(f'{at}: Instance does not have required property "{req}"')
-        k, v = h.get("key"), h.get("value")
-        if "key" in h and not isinstance(k, str):
-            errors.append(f"{at}/key: Instance type {_type(k)} is invalid. Expected string")
-        if "value" in h and not isinstance(v, str):
-            errors.append(f"{at}/value: Instance type {_type(v)} is invalid. Expected string")
-        if isinstance(k, str) and isinstance(v, str):
-            try:
-                out.append((k, base64.b64decode(v, validate=True)))
-            except (binascii.Error, ValueError):
-                errors.append(f"{at}/value: header values must be base64 encoded")
-    return out
 
 
 # ---------------------------------------------------------------- consuming
@@ -302,7 +189,7 @@ def parse_consumer(body: bytes) -> dict[str, Any]:
         if want is None:
             errors.append(f'Property "{k}" does not match additional properties schema')
         elif want is int:
-            n = _check_int(v, f"/{k}", _INT32, errors)
+            n = check_int(v, f"/{k}", INT32, errors)
             if n is not None:
                 doc[k] = n
         elif want is not int and not isinstance(v, want):
@@ -328,7 +215,7 @@ def parse_object(body: bytes, fields: dict[str, str], required: Iterable[str] = 
         elif kind == "string" and not isinstance(v, str):
             errors.append(f"/{k}: Instance type {_type(v)} is invalid. Expected string")
         elif kind == "int|null" and v is not None:
-            doc[k] = _check_int(v, f"/{k}", (-(2**1023), 2**1023), errors)  # any integer; range is the caller's
+            doc[k] = check_int(v, f"/{k}", (-(2**1023), 2**1023), errors)  # any integer; range is the caller's
         elif kind == "strings":
             if not isinstance(v, list):
                 errors.append(f"/{k}: Instance type {_type(v)} is invalid. Expected array")
@@ -362,12 +249,12 @@ def _check_partitions(v: Any, where: str, with_offset: bool, errors: list[str]) 
         if "topic" in p and not isinstance(p["topic"], str):
             errors.append(f"{at}/topic: Instance type {_type(p['topic'])} is invalid. Expected string")
         if "partition" in p:
-            p["partition"] = _check_int(p["partition"], f"{at}/partition", _INT32, errors)
+            p["partition"] = check_int(p["partition"], f"{at}/partition", INT32, errors)
         if "offset" in p:
-            p["offset"] = _check_int(p["offset"], f"{at}/offset", _INT64, errors)
+            p["offset"] = check_int(p["offset"], f"{at}/offset", INT64, errors)
 
 
-def _check_int(v: Any, where: str, bounds: tuple[int, int], errors: list[str]) -> int | None:
+def check_int(v: Any, where: str, bounds: tuple[int, int], errors: list[str]) -> int | None:
     """JSON Schema's integer: any number without a fractional part (``3.0`` counts). Returns it as int."""
     if isinstance(v, float) and v.is_integer():
         v = int(v)

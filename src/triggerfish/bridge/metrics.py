@@ -41,15 +41,16 @@ class BridgeMetrics:
         #: The same by topic: (sent, failed).
         self.sent_by_topic: dict[str, tuple[int, int]] = {}
 
-    def record_sent(self, topic: str, ok: bool) -> None:
-        (self._ok if ok else self._failed).inc()
-        sent, failed = self.sent_by_topic.get(topic, (0, 0))
+    def records_sent(self, topic: str, ok: int, failed: int) -> None:
+        """Count the delivery reports of a request's records (once a request: a counter's lock once a record costs)."""
         if ok:
-            self.sent_ok += 1
-            self.sent_by_topic[topic] = (sent + 1, failed)
-        else:
-            self.sent_failed += 1
-            self.sent_by_topic[topic] = (sent, failed + 1)
+            self._ok.inc(ok)
+        if failed:
+            self._failed.inc(failed)
+        sent, errors = self.sent_by_topic.get(topic, (0, 0))
+        self.sent_ok += ok
+        self.sent_failed += failed
+        self.sent_by_topic[topic] = (sent + ok, errors + failed)
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
         self.requests.labels(operation, str(status)).inc()

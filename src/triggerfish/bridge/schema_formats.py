@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from triggerfish.bridge import avro_json
-from triggerfish.bridge.formats import Format, OutRecord, dumps, records_of
+from triggerfish.bridge.formats import Format, dumps
+from triggerfish.bridge.produce_body import OutRecord, records_of
 from triggerfish.bridge.schema_errors import (
     INVALID_SCHEMA,
     KEY_SCHEMA_MISSING,
@@ -74,7 +75,7 @@ class SchemaCodec:
     # ------------------------------------------------------------ producing
 
     def produce_body(self, doc: dict[str, Any], fmt: Format, topic: str, to_partition: bool) -> Produced:
-        """Serialize a produce body (already parsed by ``formats.parse_record_list``)."""
+        """Serialize a produce body (already parsed by ``produce_body.parse_record_list``)."""
         ids: dict[str, int | None] = {}
         for what in ("key", "value"):
             ids[what] = self._schema_id(doc, fmt, topic, what)

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from triggerfish.bridge.app import create_app
 from triggerfish.bridge.config import BridgeConfig
+from triggerfish.bridge.one_write import OneWriteHttpToolsProtocol
 from triggerfish.bridge.services import Services
 from triggerfish.errors import ConfigError
 
@@ -144,7 +145,8 @@ def _prepare(config: BridgeConfig, insecure: bool) -> _Prepared:
             sock.close()
         raise
     api = create_app(services)
-    common: dict[str, Any] = {"log_level": "warning", "access_log": False, "timeout_keep_alive": 30, "server_header": False}
+    common: dict[str, Any] = {"log_level": "warning", "access_log": False, "timeout_keep_alive": 30, "server_header": False,
+                              "http": OneWriteHttpToolsProtocol}
     if management_port is None or config.ssl_certfile is None:
         app: ASGIApp = api
         if management_port is not None:

@@ -82,7 +82,7 @@ class Services:
                 Consumer({**config.consumer, "group.id": "triggerfish-bridge-config-check"}).close()
             producer_error = _java_producer_error(config.producer)
             if config.producer_enabled and producer_error is None:
-                producer = SharedProducer({**interval, **config.producer, **reporting}, identity, metrics.record_sent)
+                producer = SharedProducer({**interval, **config.producer, **reporting}, identity, metrics.records_sent)
         except KafkaException as exc:
             raise client_config_error(exc, config.origins) from None
         registry = Registry({**interval, **config.consumer, **reporting}, identity, config.bridge_id, config.timeout_seconds,
