@@ -5,7 +5,7 @@ uvicorn writes a response's status line and headers, then its body, each with it
 segment). A produce answer is a few hundred bytes: the two sends cost the bridge (and the client)
 about as much as the rest of a one-record request. Here the connection's writes are kept until the
 event loop's next turn and sent joined: the same bytes, in the same order, one system call. Closing
-sends what is kept first.
+sends what is kept first; a large write (a poll's answer) goes out at once, after what is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: Writes this large are not kept: copying them costs more than the second send saves, and a client
+#: woken by the head reads it while the kernel copies the body (a 500-record poll's answer was ~7 %
+#: slower sent in one write, BENCHMARKS.md).
+DIRECT_BYTES = 16 * 1024
 
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
@@ -34,6 +39,10 @@ class _JoinedWrites(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
+            return
+        if len(data) >= DIRECT_BYTES:  # a poll's answer: sent as it is, after what is kept (no copies)
+            self._send()
+            self._inner.write(data)
             return
         if not self._kept:
             self._loop.call_soon(self._send)
