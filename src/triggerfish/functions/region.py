@@ -79,6 +79,7 @@ class RegionReader:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        os.set_inheritable(fd, False)  # not into processes the handler starts
         self._map: mmap.mmap | None = None
         _keep_freed_heap()
 
