@@ -108,7 +108,7 @@ def _pack_one(envelope: dict[str, Any], r: _BatchRecord) -> bytes:
     return b"".join((_META_LEN.pack(len(meta)), meta, key or b"", value or b""))
 
 
-def unpack_event(blob: bytes) -> dict[str, Any]:
+def unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
     """The event dict from ``pack_records``: exactly what ``json.loads(EventBuilder.build(...))`` gives,
     built directly (in the worker process, so the engine never encodes JSON for Python handlers)."""
     # Every dict and list made here hangs off the event, so there are no cycles to find: the young-generation
@@ -122,7 +122,7 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
         gc.enable()
 
 
-def _unpack_event(blob: bytes) -> dict[str, Any]:
+def _unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
     view = memoryview(blob)
     (meta_len,) = _META_LEN.unpack_from(view)
     start = _META_LEN.size + meta_len

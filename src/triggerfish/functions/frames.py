@@ -2,7 +2,9 @@
 
 Frame = 8 bytes (header length, body length; big-endian) + header JSON + body bytes. The body is
 the event or result JSON exactly as produced (or a Kafka batch packed by ``functions.batch.pack_records``),
-so large payloads are never re-encoded on the way. Headers are our own protocol (not Lambda's bytes), so
+so large payloads are never re-encoded on the way. A request body of ``region.REGION_MIN`` bytes or more
+travels in the worker's shared region instead: its header then says ``"region": <length>`` and the frame's
+body is empty. Headers are our own protocol (not Lambda's bytes), so
 they go through orjson; a header orjson refuses (a lone surrogate in captured output) falls back to ``json``.
 """
 

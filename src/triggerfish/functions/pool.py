@@ -25,6 +25,7 @@ from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, decode_header, encode_head, split_lengths
 from triggerfish.functions.memory import WorkerCgroup, cgroup_parent
 from triggerfish.functions.readiness import InitReport
+from triggerfish.functions.region import REGION_MIN, RegionWriter, new_region
 
 
 class WorkerTimeout(Exception):
@@ -116,15 +117,19 @@ class _Worker:
                 pass
         req_r, self._req_w = os.pipe()
         self._rep_r, rep_w = os.pipe()
+        region_fd = new_region()
+        self._region = RegionWriter(region_fd) if region_fd is not None else None
         spec = {
             "function_name": fn.function_name, "handler": fn.handler, "code_uri": str(fn.code_uri or os.getcwd()),
             "memory_size": fn.memory_size, "region": region or os.environ.get("AWS_REGION", "us-east-1"),
             "log_stream_name": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
             "request_fd": req_r, "reply_fd": rep_w, "cgroup": str(self.cgroup.path) if self.cgroup else None,
+            "region_fd": region_fd,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "triggerfish.functions.worker", json.dumps(spec)],
-            pass_fds=(req_r, rep_w), env=worker_environment(fn, region), stdin=subprocess.DEVNULL,
+            pass_fds=(req_r, rep_w) if region_fd is None else (req_r, rep_w, region_fd),
+            env=worker_environment(fn, region), stdin=subprocess.DEVNULL,
             # own session: a Ctrl-C meant for the engine must not kill handlers mid-batch
             start_new_session=True,
         )
@@ -157,8 +162,14 @@ class _Worker:
 
     def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
         self.wait_init(deadline)
+        header: dict[str, Any] = {"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}
+        if self._region is not None and len(payload) >= REGION_MIN:
+            # A big body goes through the shared region (one copy); the pipe carries only the head.
+            self._region.write(payload)
+            header["region"] = len(payload)
+            payload = b""
         # The frame's head and the payload as two buffers of one writev: the payload is never copied into a frame.
-        request_head = encode_head({"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}, len(payload))
+        request_head = encode_head(header, len(payload))
         # Written at once when the pipe has room (a small event always has): poll then only waits for the reply.
         out = self._send([memoryview(request_head), memoryview(payload)])
         poller = self._replies
@@ -227,6 +238,8 @@ class _Worker:
                 os.close(fd)
             except OSError:
                 pass
+        if self._region is not None:
+            self._region.close()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

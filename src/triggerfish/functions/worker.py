@@ -27,6 +27,7 @@ from triggerfish.functions.context import LambdaContext
 from triggerfish.functions.frames import read_frame, write_frame
 from triggerfish.functions.memory import PeakRss, join_cgroup, limit_data, oom_payload
 from triggerfish.functions.readiness import init_frame
+from triggerfish.functions.region import RegionReader
 
 
 class _RequestIdFilter(logging.Filter):
@@ -84,12 +85,16 @@ def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
     func, init_error = _load_handler(spec)
     # Before any request: App.start waits for this to fail the start of a function that cannot load.
     write_frame(replies, init_frame(func, init_error.error_type if init_error else None, str(init_error or "")), b"")
+    region = RegionReader(spec["region_fd"]) if spec.get("region_fd") is not None else None
 
     while True:
         frame = read_frame(requests)
         if frame is None:
             return
-        header, payload = frame
+        header, body_bytes = frame
+        payload: bytes | memoryview = body_bytes
+        if region is not None and "region" in header:
+            payload = region.view(header["region"])  # a big body, written by the engine into the shared region
         request_id = header["id"]
         request_filter.request_id = request_id
         started = time.perf_counter()
@@ -151,7 +156,8 @@ def _init_failure(error: _InitError, request_id: str) -> bytes:
                        "requestId": request_id, "stackTrace": []}).encode()
 
 
-def _invoke(func: Any, spec: dict[str, Any], header: dict[str, Any], payload: bytes) -> tuple[bytes, bool, bool]:
+def _invoke(func: Any, spec: dict[str, Any], header: dict[str, Any],
+            payload: bytes | memoryview) -> tuple[bytes, bool, bool]:
     """Run the handler on one request: (the reply body, ok, out of memory)."""
     request_id = header["id"]
     context = LambdaContext(
@@ -165,7 +171,7 @@ def _invoke(func: Any, spec: dict[str, Any], header: dict[str, Any], payload: by
             # A Kafka batch packed by the engine (our own pipe, our own pickle).
             event = unpack_event(payload)
         else:
-            event = json.loads(payload) if payload else None
+            event = json.loads(bytes(payload)) if payload else None
         result = func(event, context)
     except MemoryError:
         # Past RLIMIT_DATA: where Lambda's OOM killer would have ended the process.
