@@ -143,14 +143,14 @@ def _seek_to(beginning: bool) -> Callable[[Request, Services], Awaitable[Respons
 
 
 _C = "/consumers/{groupid}/instances/{name}"
-ROUTES = [
+ROUTES = [  # the poll first: see bridge.app
+    Route(_C + "/records", operation("poll", _poll), methods=["GET"]),
     Route("/consumers/{groupid}", operation("createConsumer", _create_consumer), methods=["POST"]),
     Route(_C, operation("deleteConsumer", _delete_consumer), methods=["DELETE"]),
     Route(_C + "/subscription", operation("subscribe", _subscribe), methods=["POST"]),
     Route(_C + "/subscription", operation("listSubscriptions", _list_subscriptions), methods=["GET"]),
     Route(_C + "/subscription", operation("unsubscribe", _unsubscribe), methods=["DELETE"]),
     Route(_C + "/assignments", operation("assign", _assign), methods=["POST"]),
-    Route(_C + "/records", operation("poll", _poll), methods=["GET"]),
     Route(_C + "/offsets", operation("commit", _commit), methods=["POST"]),
     Route(_C + "/positions", operation("seek", _seek), methods=["POST"]),
     Route(_C + "/positions/beginning", operation("seekToBeginning", _seek_to(True)), methods=["POST"]),
