@@ -23,6 +23,7 @@ from triggerfish.bridge.errors import error_response, internal_error, response_o
 from triggerfish.bridge.formats import media_type
 from triggerfish.bridge.guard import REFUSED_ORIGIN
 from triggerfish.bridge.metrics import BridgeMetrics
+from triggerfish.bridge.query import query_params
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.validation import check_body, check_parameters
 from triggerfish.errors import TriggerfishError
@@ -50,7 +51,7 @@ def operation(name: str, handler: _Handler, *, kafka: bool = True, handler_valid
         services: Services = request.app.state.services
         # Strimzi validates before anything else runs; a page's refused Origin is answered only after
         # that, so the answer for a request that could never work is Strimzi's own
-        check_parameters(name, request.path_params, request.query_params)
+        check_parameters(name, request.path_params, query_params(request))
         if request.method in ("POST", "PUT"):
             body = await request.body()
             if not (handler_validates and body.strip()):

@@ -13,6 +13,7 @@ from triggerfish.bridge.errors import StrimziServerError, response_of
 from triggerfish.bridge.formats import APPLICATION_JSON
 from triggerfish.bridge.instance import Instance
 from triggerfish.bridge.operations import operation
+from triggerfish.bridge.query import query_params
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.wire import empty, int_param, json_response, read_body
 from triggerfish.errors import ConsumerExists, ConsumerNotFound, NotAcceptableError, UnavailableError
@@ -104,8 +105,9 @@ async def _assign(request: Request, s: Services) -> Response:
 
 async def _poll(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
-    timeout = int_param(request.query_params.get("timeout"), "timeout", 100)
-    max_bytes = int_param(request.query_params.get("max_bytes"), "max_bytes")
+    query = query_params(request)
+    timeout = int_param(query.get("timeout"), "timeout", 100)
+    max_bytes = int_param(query.get("max_bytes"), "max_bytes")
     if inst.subscribed or inst.assigned:
         if request.headers.get("accept") != inst.format.content_type:
             raise NotAcceptableError("Consumer format does not match the embedded format requested by the Accept header.")
