@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--port-base", type=int, default=18600)
+    ap.add_argument("--port-step", type=int, default=100, help="ports between one bridge's and the next's")
     ap.add_argument("--no-strimzi", action="store_true", help="measure the triggerfish bridges only")
     ap.add_argument("--baseline", type=Path, help="a directory holding another src tree's triggerfish package")
     ap.add_argument("--py-spy", type=Path, help="write py-spy samples (collapsed stacks) of this checkout's bridge here")
@@ -61,9 +62,10 @@ def main() -> None:
             sys.exit("no Strimzi distribution: run run-its.sh strimzi once")
         bridges.append(bench.Bridge("strimzi", pb, pb + 1, [f"{dist}/bin/kafka_bridge_run.sh", "--config-file={config}"],
                                     env={"PATH": f"{java_home}/bin:{os.environ['PATH']}"}))
-    bridges.append(bench.Bridge("triggerfish", pb + 100, pb + 101, [tf, "bridge", "--config", "{config}"]))
+    bridges.append(bench.Bridge("triggerfish", pb + args.port_step, pb + args.port_step + 1, [tf, "bridge", "--config", "{config}"]))
     if args.baseline:
-        bridges.append(bench.Bridge("baseline", pb + 200, pb + 201, [tf, "bridge", "--config", "{config}"],
+        step = 2 * args.port_step
+        bridges.append(bench.Bridge("baseline", pb + step, pb + step + 1, [tf, "bridge", "--config", "{config}"],
                                     env={"PYTHONPATH": str(args.baseline)}))
     from confluent_kafka.admin import AdminClient, NewTopic
 

@@ -35,10 +35,18 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        framed = False  # whether the request says it has a body (HTTP/1.1: Content-Length or Transfer-Encoding)
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self.respond(self.error())(scope, receive, send)
-                return
+            if name == b"content-length":
+                framed = True
+                if value.isdigit() and int(value) > self.limit:
+                    await self.respond(self.error())(scope, receive, send)
+                    return
+            elif name == b"transfer-encoding":
+                framed = True
+        if not framed:  # no body to count (a GET, most DELETEs): nothing to wrap
+            await self.app(scope, receive, send)
+            return
         seen = 0
         started = False
 

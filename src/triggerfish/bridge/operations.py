@@ -22,6 +22,8 @@ from starlette.types import ASGIApp
 from triggerfish.bridge.errors import error_response, internal_error, response_of, status_of
 from triggerfish.bridge.formats import media_type
 from triggerfish.bridge.guard import REFUSED_ORIGIN
+from triggerfish.bridge.metrics import BridgeMetrics
+from triggerfish.bridge.query import query_params
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.validation import check_body, check_parameters
 from triggerfish.errors import TriggerfishError
@@ -49,7 +51,7 @@ def operation(name: str, handler: _Handler, *, kafka: bool = True, handler_valid
         services: Services = request.app.state.services
         # Strimzi validates before anything else runs; a page's refused Origin is answered only after
         # that, so the answer for a request that could never work is Strimzi's own
-        check_parameters(name, request.path_params, request.query_params)
+        check_parameters(name, request.path_params, query_params(request))
         if request.method in ("POST", "PUT"):
             body = await request.body()
             if not (handler_validates and body.strip()):
@@ -99,4 +101,24 @@ class Operations(OperationMetrics):
     """ASGI middleware: metrics per operation, and Strimzi's 500 for an exception no handler took."""
 
     def __init__(self, app: ASGIApp, services: Services) -> None:
-        super().__init__(app, key=_OPERATION, log=_log, observe=services.metrics.observe, bug_response=internal_error)
+        super().__init__(app, key=_OPERATION, log=_log, observe=_Observer(services.metrics).observe,
+                         bug_response=internal_error)
+
+
+class _Observer:
+    """``BridgeMetrics.observe`` with each label set's children looked up once, not on every request."""
+
+    def __init__(self, metrics: BridgeMetrics) -> None:
+        self._metrics = metrics
+        self._counted: dict[tuple[str, int], Callable[[], None]] = {}
+        self._timed: dict[str, Callable[[float], None]] = {}
+
+    def observe(self, name: str, status: int, seconds: float) -> None:
+        count = self._counted.get((name, status))
+        if count is None:
+            count = self._counted[(name, status)] = self._metrics.requests.labels(name, str(status)).inc
+        count()
+        time = self._timed.get(name)
+        if time is None:
+            time = self._timed[name] = self._metrics.latency.labels(name).observe
+        time(seconds)

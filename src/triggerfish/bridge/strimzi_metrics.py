@@ -190,35 +190,43 @@ class HttpMetrics:
         m = self.metrics
         method, path = scope["method"], scope["path"]
         key = (method, path)
-        m.active[key] = m.active.get(key, 0) + 1
-        status = ["500"]
-        read, written = [0], [0]
+        active = m.active
+        active[key] = active.get(key, 0) + 1
+        status = "500"
+        read = written = 0
         start = time.perf_counter()
 
         async def counting_receive() -> Message:
+            nonlocal read
             message = await receive()
-            read[0] += len(message.get("body", b""))
+            read += len(message.get("body", b""))
             return message
 
         async def counting_send(message: Message) -> None:
+            nonlocal status, written
             if message["type"] == "http.response.start":
-                status[0] = str(message["status"])
+                status = str(message["status"])
             elif message["type"] == "http.response.body":
-                written[0] += len(message.get("body", b""))
+                written += len(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            m.active[key] -= 1
+            active[key] -= 1
             elapsed = time.perf_counter() - start
-            m.polls.observe(method, path, start, start + elapsed)
-            t = m.timings.setdefault((status[0], method, path), _Timing())
+            if method == "GET" and path.endswith("/records"):  # PollTimes counts record polls only
+                m.polls.observe(method, path, start, start + elapsed)
+            timing_key = (status, method, path)
+            t = m.timings.get(timing_key)
+            if t is None:
+                t = m.timings[timing_key] = _Timing()
             t.count += 1
             t.seconds += elapsed
-            t.max = max(t.max, elapsed)
-            t.response_bytes += written[0]
-            m.bytes_read += read[0]
-            m.bytes_written += written[0]
+            if elapsed > t.max:
+                t.max = elapsed
+            t.response_bytes += written
+            m.bytes_read += read
+            m.bytes_written += written
             count, size = m.request_bytes.get(key, (0, 0))
-            m.request_bytes[key] = (count + 1, size + read[0])
+            m.request_bytes[key] = (count + 1, size + read)

@@ -59,6 +59,20 @@ def _operations() -> dict[str, _Operation]:
     return out
 
 
+@cache
+def _checked_parameters() -> dict[str, list[tuple[str, str, dict[str, Any], bool]]]:
+    # a parameter whose schema is only {"type": "string"} accepts any text: no need to check it per request;
+    # the flag: whether plain digits (a timeout, an offset) are valid without running the validator
+    return {name: [(n, where, schema, _digits_valid(schema)) for n, where, schema in op.parameters
+                   if schema != {"type": "string"}] for name, op in _operations().items()}
+
+
+def _digits_valid(schema: dict[str, Any]) -> bool:
+    minimum = schema.get("minimum", 0)
+    return (schema.get("type") == "integer" and set(schema) <= {"type", "minimum"}
+            and isinstance(minimum, int) and minimum <= 0)
+
+
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     # the validator is built from the dereferenced body schema: no "A subschema had errors" at the top
     ref = schema.get("$ref")
@@ -70,12 +84,9 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
 
 def check_parameters(operation: str, path: Mapping[str, str], query: Mapping[str, str]) -> None:
     """Raise Strimzi's 400 for a path or query parameter its schema refuses (``partitionid=-1``, ``async=maybe``)."""
-    op = _operations().get(operation)
-    if op is None:
-        return
-    for name, where, schema in op.parameters:
+    for name, where, schema, digits_valid in _checked_parameters().get(operation, ()):
         raw = (path if where == "path" else query).get(name)
-        if raw is None:
+        if raw is None or (digits_valid and len(raw) <= 18 and raw.isascii() and raw.isdigit()):
             continue
         errors = errors_of(_parse_parameter(raw, schema.get("type")), schema)
         if errors:

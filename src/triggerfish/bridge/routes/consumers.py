@@ -13,6 +13,7 @@ from triggerfish.bridge.errors import StrimziServerError, response_of
 from triggerfish.bridge.formats import APPLICATION_JSON
 from triggerfish.bridge.instance import Instance
 from triggerfish.bridge.operations import operation
+from triggerfish.bridge.query import query_params
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.wire import empty, int_param, json_response, read_body
 from triggerfish.errors import ConsumerExists, ConsumerNotFound, NotAcceptableError, UnavailableError
@@ -104,8 +105,9 @@ async def _assign(request: Request, s: Services) -> Response:
 
 async def _poll(request: Request, s: Services) -> Response:
     inst = _instance(request, s)
-    timeout = int_param(request.query_params.get("timeout"), "timeout", 100)
-    max_bytes = int_param(request.query_params.get("max_bytes"), "max_bytes")
+    query = query_params(request)
+    timeout = int_param(query.get("timeout"), "timeout", 100)
+    max_bytes = int_param(query.get("max_bytes"), "max_bytes")
     if inst.subscribed or inst.assigned:
         if request.headers.get("accept") != inst.format.content_type:
             raise NotAcceptableError("Consumer format does not match the embedded format requested by the Accept header.")
@@ -143,14 +145,14 @@ def _seek_to(beginning: bool) -> Callable[[Request, Services], Awaitable[Respons
 
 
 _C = "/consumers/{groupid}/instances/{name}"
-ROUTES = [
+ROUTES = [  # the poll first: see bridge.app
+    Route(_C + "/records", operation("poll", _poll), methods=["GET"]),
     Route("/consumers/{groupid}", operation("createConsumer", _create_consumer), methods=["POST"]),
     Route(_C, operation("deleteConsumer", _delete_consumer), methods=["DELETE"]),
     Route(_C + "/subscription", operation("subscribe", _subscribe), methods=["POST"]),
     Route(_C + "/subscription", operation("listSubscriptions", _list_subscriptions), methods=["GET"]),
     Route(_C + "/subscription", operation("unsubscribe", _unsubscribe), methods=["DELETE"]),
     Route(_C + "/assignments", operation("assign", _assign), methods=["POST"]),
-    Route(_C + "/records", operation("poll", _poll), methods=["GET"]),
     Route(_C + "/offsets", operation("commit", _commit), methods=["POST"]),
     Route(_C + "/positions", operation("seek", _seek), methods=["POST"]),
     Route(_C + "/positions/beginning", operation("seekToBeginning", _seek_to(True)), methods=["POST"]),
