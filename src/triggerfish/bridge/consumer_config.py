@@ -22,6 +22,10 @@ def consumer_conf(base: Mapping[str, str], group: str, name: str, body: Mapping[
     # librdkafka prefetches up to 64 MB per consumer by default; an HTTP poll returns far less,
     # and a sidecar's memory matters more than prefetch depth (users can still set it)
     conf.setdefault("queued.max.messages.kbytes", "16384")
+    # once that queue is full librdkafka postpones the partition's next fetch by fetch.queue.backoff.ms
+    # (1 s by default): a client polling faster than that drained it and then waited ~0.6 s, twice per
+    # 200,000 records (BENCHMARKS.md)
+    conf.setdefault("fetch.queue.backoff.ms", "10")
     conf.update({"group.id": group, "client.id": name})
     # offsets are stored when a poll's answer is handed over (Registry.hand_over), not when librdkafka
     # returns them: a batch read ahead, or refused, is never committed
