@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
@@ -40,6 +42,8 @@ class BridgeMetrics:
         self.sent_failed = 0
         #: The same by topic: (sent, failed).
         self.sent_by_topic: dict[str, tuple[int, int]] = {}
+        self._counted: dict[tuple[str, int], Callable[[], None]] = {}
+        self._timed: dict[str, Callable[[float], None]] = {}
 
     def records_sent(self, topic: str, ok: int, failed: int) -> None:
         """Count the delivery reports of a request's records (once a request: a counter's lock once a record costs)."""
@@ -53,8 +57,15 @@ class BridgeMetrics:
         self.sent_by_topic[topic] = (sent + ok, errors + failed)
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
-        self.requests.labels(operation, str(status)).inc()
-        self.latency.labels(operation).observe(seconds)
+        """One request (every request: each label set's children are looked up once, not on every call)."""
+        count = self._counted.get((operation, status))
+        if count is None:
+            count = self._counted[(operation, status)] = self.requests.labels(operation, str(status)).inc
+        count()
+        time = self._timed.get(operation)
+        if time is None:
+            time = self._timed[operation] = self.latency.labels(operation).observe
+        time(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -22,7 +22,6 @@ from starlette.types import ASGIApp
 from triggerfish.bridge.errors import error_response, internal_error, response_of, status_of
 from triggerfish.bridge.formats import media_type
 from triggerfish.bridge.guard import REFUSED_ORIGIN
-from triggerfish.bridge.metrics import BridgeMetrics
 from triggerfish.bridge.query import query_params
 from triggerfish.bridge.services import Services
 from triggerfish.bridge.validation import check_body, check_parameters
@@ -101,24 +100,6 @@ class Operations(OperationMetrics):
     """ASGI middleware: metrics per operation, and Strimzi's 500 for an exception no handler took."""
 
     def __init__(self, app: ASGIApp, services: Services) -> None:
-        super().__init__(app, key=_OPERATION, log=_log, observe=_Observer(services.metrics).observe,
+        super().__init__(app, key=_OPERATION, log=_log, observe=services.metrics.observe,
                          bug_response=internal_error)
 
-
-class _Observer:
-    """``BridgeMetrics.observe`` with each label set's children looked up once, not on every request."""
-
-    def __init__(self, metrics: BridgeMetrics) -> None:
-        self._metrics = metrics
-        self._counted: dict[tuple[str, int], Callable[[], None]] = {}
-        self._timed: dict[str, Callable[[float], None]] = {}
-
-    def observe(self, name: str, status: int, seconds: float) -> None:
-        count = self._counted.get((name, status))
-        if count is None:
-            count = self._counted[(name, status)] = self._metrics.requests.labels(name, str(status)).inc
-        count()
-        time = self._timed.get(name)
-        if time is None:
-            time = self._timed[name] = self._metrics.latency.labels(name).observe
-        time(seconds)
