@@ -106,6 +106,10 @@ def test_a_poll_built_column_wise_is_the_same_records_as_one_by_one() -> None:
               None if i % 5 == 0 else b"\x00" * i, None) for i in range(20)],
         [_Msg("orders", 1, 7, (0, -1), None, None, None), _Msg("orders", 1, 8, (1, 12), None, None, None)],
         [_Msg("orders", 2, 1, (1, 5), b"", b"", None)],
+        # every key null; keys of 1 and 2 bytes (one base64 length); partitions 9 and 10 (prefixes of two lengths)
+        [_Msg("orders", 9 + i % 2, 5, (1, 5), None, b"v", None) for i in range(6)],
+        [_Msg("orders", 4, i, (1, 5), str(i * 7).encode(), b"v" * (i % 2), None) for i in range(8)],
+        [_Msg("orders", 4, i, (1, 5), b"k" * (i % 5), None, None) for i in range(8)],
         # headers or two topics: record by record
         [_Msg("orders", 0, 1, (1, 5), b"a", b"b", None), _Msg("orders", 0, 2, (1, 5), b"a", b"b", [("h", b"x")])],
         [_Msg("orders", 0, 1, (1, 5), b"a", b"b", None), _Msg("other", 0, 2, (1, 5), None, b"b", None)],

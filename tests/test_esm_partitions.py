@@ -225,3 +225,13 @@ def test_partitions_pause_on_bytes_too() -> None:
     parts.accept(big, now=0.0)
     assert parts.get(TP0).buffer.bytes >= PAUSE_BATCHES * 1000  # type: ignore[union-attr]
     assert parts.flow() == ([TP0], [])
+
+
+def test_runs_of_one_partition_number_in_two_topics_go_to_their_own_buffers() -> None:
+    parts = Partitions(Committer(), 10, 0.5)
+    parts.assign([("orders", 0), ("other", 0)], {("orders", 0): NONE, ("other", 0): NONE}, envelope)
+    other = [r._replace(topic="other", size=0) for r in records(2, start=5)]
+    parts.accept([*records(2), *other, record(2)], now=0.0)
+    assert [r.offset for r in parts.get(("orders", 0)).buffer.records] == [0, 1, 2]  # type: ignore[union-attr]
+    assert [r.offset for r in parts.get(("other", 0)).buffer.records] == [5, 6]  # type: ignore[union-attr]
+    assert parts.get(("other", 0)).buffer.bytes == sum(r.json_size() for r in other)  # type: ignore[union-attr]

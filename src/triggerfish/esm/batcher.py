@@ -24,9 +24,9 @@ _SIZE = attrgetter("size")
 
 def _total_size(records: Iterable[Record]) -> int:
     """The JSON sizes of ``records`` summed: their ``size`` attribute when all are known (from_message sets it)."""
-    records = list(records)
+    records = records if isinstance(records, list) else list(records)
     sizes = list(map(_SIZE, records))
-    if 0 in sizes:  # built another way: json_size() computes it
+    if not all(sizes):  # built another way: json_size() computes it
         return sum([r.json_size() for r in records])
     return sum(sizes)
 
@@ -57,12 +57,12 @@ class PartitionBuffer:
         if self.opened_at is None:
             self.opened_at = now
 
-    def extend(self, records: list[Record], now: float) -> None:
-        """``add`` of each of ``records``, in one step."""
+    def extend(self, records: list[Record], now: float, size: int | None = None) -> None:
+        """``add`` of each of ``records``, in one step (``size``: their JSON sizes summed, when known)."""
         if not records:
             return
         self.records.extend(records)
-        self.bytes += _total_size(records)
+        self.bytes += _total_size(records) if size is None else size
         if self.opened_at is None:
             self.opened_at = now
 

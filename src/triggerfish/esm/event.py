@@ -75,7 +75,7 @@ class Record(_Fields):
         topics = list(map(kind.topic, messages))
         if topics.count(topics[0]) != len(topics) or any(map(kind.headers, messages)):
             return [cls.from_message(m) for m in messages]  # several topics, or headers: record by record
-        topic = topics[0]
+        topic = topics[0]  # one str shared by the poll's records (and compared by identity downstream)
         partitions = list(map(kind.partition, messages))
         offsets = list(map(kind.offset, messages))
         codes, stamps = zip(*map(kind.timestamp, messages), strict=True)
@@ -83,8 +83,8 @@ class Record(_Fields):
         values = list(map(kind.value, messages))
         types = list(map(_TYPE_NAMES.__getitem__, codes)) if codes.count(1) != len(codes) else repeat("CREATE_TIME")
         sizes = _sizes(topic, partitions, offsets, codes, stamps, keys, values)
-        return list(map(_new, repeat(cls), zip(topics, partitions, offsets, stamps, types, keys, values, repeat(()),
-                                                sizes)))
+        return list(map(_new, repeat(cls), zip(repeat(topic), partitions, offsets, stamps, types, keys, values,
+                                                repeat(()), sizes)))
 
     def encode(self) -> bytes:
         """The record's JSON object as Lambda sends it (cached)."""
@@ -231,7 +231,7 @@ def _sizes(topic: str, partitions: list[int], offsets: list[int], codes: Sequenc
     fixed = _FIXED_NONE
     parts: list[Iterable[int]] = []
     prefixes = {p: len(_prefix(topic, p)) for p in set(partitions)}
-    if len(prefixes) == 1:
+    if len(set(prefixes.values())) == 1:  # partitions 0-9 (or any of one digit count): one prefix length
         fixed += prefixes[partitions[0]]
     else:
         parts.append(map(prefixes.__getitem__, partitions))
@@ -246,11 +246,16 @@ def _sizes(topic: str, partitions: list[int], offsets: list[int], codes: Sequenc
     else:
         parts.append(map(len, map(_TYPE_NAMES.__getitem__, codes)))
     for payloads, table in ((keys, _KEY_PART), (values, _VALUE_PART)):
-        nulls = payloads.count(None)
-        if nulls == 0:
+        try:
+            lengths = set(map(len, payloads))  # type: ignore[arg-type]  # (TypeError: a null among them)
+        except TypeError:
+            if payloads.count(None) < n:
+                parts.append([0 if b is None else table[len(b)] for b in payloads])
+            continue
+        if len(added := {table[length] for length in lengths}) == 1:  # one JSON size (1 KB values, short keys)
+            fixed += added.pop()
+        else:
             parts.append(map(table.__getitem__, map(len, payloads)))  # type: ignore[arg-type]
-        elif nulls < n:
-            parts.append([0 if b is None else table[len(b)] for b in payloads])
     total: Iterable[int] = repeat(fixed, n)
     for part in parts:
         total = map(add, total, part)

@@ -54,7 +54,8 @@ _RATE_DECAY = 0.75
 _RATE_FIRST_RECORDS = 100
 #: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
 _FILTERED = b"-"
-_TOPIC_PARTITION, _ENCODED = attrgetter("topic", "partition"), attrgetter("encoded")
+_TOPIC_PARTITION, _TOPIC, _PARTITION = attrgetter("topic", "partition"), attrgetter("topic"), attrgetter("partition")
+_SIZE = attrgetter("size")
 
 
 def filtered_record(topic: str, partition: int, offset: int) -> Record:
@@ -242,21 +243,32 @@ class Partitions:
         """Buffer polled records (filtered ones only move the read position); skip what is not ours."""
         with self.lock:
             # A poll holds runs of records per partition, each in offset order: taken a run at a time (C loops).
-            for (topic, partition), group in groupby(records, _TOPIC_PARTITION):
-                p = self._parts.get((topic, partition))
-                if p is None or p.revoking:
-                    continue  # not ours (any more)
+            # A mapping reads one topic: grouped by partition (int keys) and the topic checked once per run.
+            for partition, group in groupby(records, _PARTITION):
                 run = list(group)
-                first, last = run[0].offset, run[-1].offset
-                if first < p.position or last - first < len(run) - 1:  # refetched after a pause, or not in order
-                    run = self._unseen(p, run)
+                topic = run[0].topic
+                if countOf(map(_TOPIC, run), topic) == len(run):
+                    self._accept_run((topic, partition), run, now)
                 else:
-                    if p.position < 0:
-                        self.committer.start(p.tp, first)  # CommittedEventCount's base
-                    p.position = last + 1
-                if countOf(map(_ENCODED, run), _FILTERED):
-                    run = [r for r in run if r.encoded != _FILTERED]
-                p.buffer.extend(run, now)
+                    for tp, part in groupby(run, _TOPIC_PARTITION):
+                        self._accept_run(tp, list(part), now)
+
+    def _accept_run(self, tp: _TP, run: list[Record], now: float) -> None:
+        p = self._parts.get(tp)
+        if p is None or p.revoking:
+            return  # not ours (any more)
+        first, last = run[0].offset, run[-1].offset
+        if first < p.position or last - first < len(run) - 1:  # refetched after a pause, or not in order
+            run = self._unseen(p, run)
+        else:
+            if p.position < 0:
+                self.committer.start(p.tp, first)  # CommittedEventCount's base
+            p.position = last + 1
+        sizes = list(map(_SIZE, run))
+        if all(sizes):  # no filtered placeholder among them (those have no size)
+            p.buffer.extend(run, now, sum(sizes))
+        else:
+            p.buffer.extend([r for r in run if r.encoded != _FILTERED], now)
 
     def _unseen(self, p: Partition, run: list[Record]) -> list[Record]:
         """``accept`` record by record: what is below the read position was buffered before a pause."""
