@@ -3,6 +3,7 @@ produce-to-handler latency at a fixed rate.
 
     .venv/bin/python bench/engine_throughput.py                       # both, defaults below
     .venv/bin/python bench/engine_throughput.py --records 200000 --partitions 4 --rate 1000 --seconds 20
+    .venv/bin/python bench/engine_throughput.py --records 200000 --partitions 4 --skip-latency --pairs 5
 
 Throughput: N records of --size bytes are produced first; then four readers of the same topic,
 each with a fresh group: (a) a bare consumer loop (``consume(1000)``, counting bytes, no processing:
@@ -290,6 +291,8 @@ def main() -> None:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--engine-only", action="store_true",
                         help="throughput of the engine alone, without the three loops (for profiling it)")
+    parser.add_argument("--pairs", type=int, default=1, metavar="N",
+                        help="N (bare loop, engine) pairs on the same records, each ratio and the median reported")
     parser.add_argument("--small", type=int, default=0, metavar="N",
                         help="also N records through BatchSize 1, window 0 on --partitions partitions: invocations/s")
     parser.add_argument("--switch-interval", type=float, default=None, metavar="S",
@@ -341,6 +344,20 @@ def main() -> None:
                                       "engine": round(CPU[0], 1), "workers": round(CPU[1], 1),
                                       "workers_with_start_up": round(CPU[2], 1)},
             }
+            pairs = [(plain_rps, eng_rps, CPU[0], CPU[1])]
+            for i in range(1, args.pairs):  # more (bare loop, engine) pairs on the same records: a median ratio
+                plain_s, _ = plain_loop(env.bootstrap, topic, args.records)
+                (tmpdir / f"pair{i}").mkdir()
+                eng_s, eng_records, _ = engine_run(env.bootstrap, topic, args.records, code, tmpdir / f"pair{i}",
+                                                   args.partitions)
+                pairs.append(((args.records - 1) / plain_s, eng_records / eng_s, CPU[0], CPU[1]))
+            if args.pairs > 1:
+                results["throughput"]["pairs"] = [
+                    {"bare_loop_mb_per_s": round(bare * mb, 1), "engine_mb_per_s": round(eng * mb, 1),
+                     "ratio_vs_bare_loop": round(eng / bare, 3), "cpu_us_per_record": [round(e, 2), round(w, 2)]}
+                    for bare, eng, e, w in pairs]
+                results["throughput"]["ratio_vs_bare_loop_median"] = round(
+                    statistics.median(eng / bare for bare, eng, _, _ in pairs), 3)
             admin.delete_topics([topic])
         if args.small:
             topic = make_topic(admin, args.partitions)
