@@ -36,6 +36,7 @@ from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.connection import ConnectionWatch
 from triggerfish.esm.consumer import KafkaSource, RecordSource, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of
+from triggerfish.esm.dormancy import Dormancy
 from triggerfish.esm.drive import BatchDriver, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
@@ -116,6 +117,8 @@ class MappingRunner:
         self._connection = ConnectionWatch(self.bootstrap_servers)
         #: The consumer group gave this process its share (possibly no partition: more replicas than partitions).
         self.joined = False
+        #: Quiet long enough, the consumer closes until a record arrives (esm/dormancy.py); joined stays true.
+        self.dormancy = Dormancy(mapping.uuid or "")
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,6 +130,7 @@ class MappingRunner:
     def stop(self, timeout: float | None = None) -> bool:
         """Stop polling, finish in-flight batches, commit, leave the group. True if done in time."""
         self._stop.set()
+        self.dormancy.rouse("stopping")
         if self._thread is None:
             return True
         self._thread.join(timeout)
@@ -155,7 +159,8 @@ class MappingRunner:
             consume = self._consume_queue if self.mapping.queue else self._consume
             while resolved is not None:
                 consume(dict(resolved.config))
-                if self._stop.is_set() or not (self._resetup.is_set() or self._reconsume.is_set()):
+                dormant = self.dormancy.asleep
+                if self._stop.is_set() or not (dormant or self._resetup.is_set() or self._reconsume.is_set()):
                     break
                 if self._pool is not None:
                     self._pool.shutdown(wait=True)
@@ -166,6 +171,11 @@ class MappingRunner:
                     self._resetup.clear()
                     _log.warning("mapping %s: login failed while polling; running setup again", self.mapping.uuid)
                     resolved = self._setup()
+                elif dormant:  # no consumer of its own until the watcher sees a record; then as after a re-consume
+                    self.dormancy.sleep(resolved.config, self.mapping.group_id, self.mapping.topics,
+                                        wake=lambda: not self._polling_on())
+                    if self._stop.is_set():
+                        break
                 else:
                     self._reconsume.clear()
                     if self._schemas is not None and self._schemas.retries:  # the registry is down: give it time
@@ -217,7 +227,12 @@ class MappingRunner:
                 longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
                 if kafka is not None and self._connection.probe(kafka.reachable, now):  # while down: is a broker back?
                     self._connection_changed()
-                if quiet and kafka is not None and not self._connection.down:  # one thread polls every quiet mapping
+                if quiet and kafka is not None and self.dormancy.due(now - busy) and not self._connection.down:
+                    messages = self.dormancy.settle(kafka, self._parts.tps, self._commits, max_records)
+                    if self.dormancy.asleep:
+                        break
+                    busy = now  # not now (a record came, a rebalance, a failed commit): after another quiet spell
+                elif quiet and kafka is not None and not self._connection.down:  # one thread polls every quiet mapping
                     messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._unpark)
                 else:  # while offsets wait for a commit, polls are short (esm/committer.py)
                     timeout = self._commits.poll_timeout(now, self._parts.poll_timeout(now, longest),
