@@ -123,11 +123,21 @@ def test_records_to_one_of_several_partitions_while_dormant_are_all_invoked_once
 def test_a_dormant_mapping_stops_at_once_and_stays_enabled_and_ready_while_dormant(
         kafka: KafkaEnv, make_topic: Callable[..., str], engine: Callable[..., tuple[RunningEngine, Path]]) -> None:
     topic = make_topic()
-    eng, _ = engine(topic)
+    eng, out = engine(topic)
     runner = _dormant(eng, kafka.bootstrap)
     assert eng.status()["State"] == "Enabled"
     assert runner.polling and runner.joined
     assert eng.engine.not_ready() == []
+    produce(kafka.bootstrap, topic, [b"wake"])
+    not_ready: list[Any] = []
+
+    def invoked() -> bool:  # ready all along, the group join after the wake included
+        not_ready.extend(eng.engine.not_ready())
+        return bool(delivered(out))
+
+    wait_until(invoked, 30, interval=0.02, message="the record invoked")
+    assert not_ready == []
+    _dormant(eng, kafka.bootstrap)
     assert runner.stop(1.5) and not runner.running  # woken by its stop, not by the next check
 
 

@@ -157,7 +157,9 @@ class MappingRunner:
         try:
             resolved = self._setup()
             consume = self._consume_queue if self.mapping.queue else self._consume
+            dormant = False
             while resolved is not None:
+                self.joined = self.joined and dormant  # woken from dormancy: rejoining the group it was ready in
                 consume(dict(resolved.config))
                 dormant = self.dormancy.asleep
                 if self._stop.is_set() or not (dormant or self._resetup.is_set() or self._reconsume.is_set()):
@@ -305,7 +307,6 @@ class MappingRunner:
         self._parts.pollers = Pollers.of(mapping.provisioned_poller_config, workers, mapping.uuid or "")
         self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
-        self.joined = False
         invoker = factories.invoker(self.runtime, mapping.function, builder,
                                     parse_response=policy.report_batch_item_failures)
         on_failure = None if destination is None else OnFailure(
