@@ -51,7 +51,7 @@ COMMITTED_EVERY_S = 30.0
 #: How often the topics' partitions are read again (a partition added while dormant).
 METADATA_EVERY_S = 10.0
 #: The longest the watcher waits for one answer of a cluster.
-REQUEST_TIMEOUT_S = 5.0
+REQUEST_TIMEOUT_S = 3.0
 #: Settings of a mapping's client that are the consumer's callbacks, not the connection's.
 _CONSUMER_CALLBACKS = ("stats_cb", "error_cb", "on_commit", "throttle_cb")
 

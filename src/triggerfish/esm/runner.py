@@ -175,6 +175,7 @@ class MappingRunner:
                     _log.warning("mapping %s: login failed while polling; running setup again", self.mapping.uuid)
                     resolved = self._setup()
                 elif dormant:  # no consumer of its own until the watcher sees a record; then as after a re-consume
+                    self._save_status()  # its partitions unassigned
                     self.dormancy.sleep(resolved.config, self.mapping.group_id, self.mapping.topics,
                                         wake=lambda: not self._polling_on())
                     if self._stop.is_set():
@@ -229,12 +230,13 @@ class MappingRunner:
                 longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
                 if kafka is not None and connection.probe(kafka.reachable, now):  # while down: is a broker back?
                     self._reports.connection_changed()
-                if quiet and kafka is not None and self.dormancy.due(now - busy) and not connection.down:
+                idle = quiet and kafka is not None and not connection.down
+                if idle and kafka is not None and self.joined and self.dormancy.due(now - busy):
                     messages = self.dormancy.settle(kafka, self._parts.tps, self._commits, max_records)
                     if self.dormancy.asleep:
                         break
                     busy = now  # not now (a record came, a rebalance, a failed commit): after another quiet spell
-                elif quiet and kafka is not None and not connection.down:  # one thread polls every quiet mapping
+                elif idle:  # one thread polls every quiet mapping
                     messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._unpark)
                 else:  # while offsets wait for a commit, polls are short (esm/committer.py)
                     timeout = self._commits.poll_timeout(now, self._parts.poll_timeout(now, longest),
