@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic  # type: ignore[attr-defined]
 
 from esm_helpers import (
     RECORDER,
@@ -23,7 +24,8 @@ from esm_helpers import (
     wait_until,
     write_handler,
 )
-from triggerfish.esm import dormancy
+from triggerfish import localkafka
+from triggerfish.esm import dormancy, problems
 from triggerfish.esm import runner as runner_module
 from triggerfish.esm.dormancy import Dormancy, Watcher
 from triggerfish.esm.runner import MappingRunner
@@ -60,10 +62,10 @@ def engine(kafka: KafkaEnv, tmp_path: Path, soon: None) -> Iterator[Callable[...
     """Starts an engine with one recording mapping on ``topic`` (mapping fields as keywords); stopped after the test."""
     started: list[RunningEngine] = []
 
-    def start(topic: str, **fields: Any) -> tuple[RunningEngine, Path]:
+    def start(topic: str, bootstrap: str = kafka.bootstrap, **fields: Any) -> tuple[RunningEngine, Path]:
         out = tmp_path / "out.jsonl"
         fn = function_config(write_handler(tmp_path, "rec", RECORDER), Environment={"Variables": {"OUT": str(out)}})
-        eng = RunningEngine([fn], [mapping_config(topic, kafka.bootstrap, **fields)], tmp_path)
+        eng = RunningEngine([fn], [mapping_config(topic, bootstrap, **fields)], tmp_path)
         started.append(eng)
         return eng, out
 
@@ -120,6 +122,20 @@ def test_records_to_one_of_several_partitions_while_dormant_are_all_invoked_once
 
 
 @pytest.mark.kafka
+def test_a_partition_added_while_dormant_wakes_the_mapping_for_its_records(
+        kafka: KafkaEnv, admin: AdminClient, make_topic: Callable[..., str],
+        engine: Callable[..., tuple[RunningEngine, Path]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dormancy, "METADATA_EVERY_S", 0.5)
+    topic = make_topic()
+    eng, out = engine(topic)
+    _dormant(eng, kafka.bootstrap)
+    admin.create_partitions([NewPartitions(topic, 2)])[topic].result(30)
+    produce(kafka.bootstrap, topic, [b"new-partition"], partition=1)
+    wait_until(lambda: delivered(out), 30, message="the new partition's record invoked")
+    assert delivered(out) == [(1, 0, b"new-partition")]
+
+
+@pytest.mark.kafka
 def test_a_dormant_mapping_stops_at_once_and_stays_enabled_and_ready_while_dormant(
         kafka: KafkaEnv, make_topic: Callable[..., str], engine: Callable[..., tuple[RunningEngine, Path]]) -> None:
     topic = make_topic()
@@ -139,6 +155,34 @@ def test_a_dormant_mapping_stops_at_once_and_stays_enabled_and_ready_while_dorma
     assert not_ready == []
     _dormant(eng, kafka.bootstrap)
     assert runner.stop(1.5) and not runner.running  # woken by its stop, not by the next check
+
+
+#: No other test uses this port base (see tests/test_esm_outage.py for the others).
+_PORT_BASE = 19880
+
+
+@pytest.mark.kafka
+def test_an_outage_while_dormant_shows_and_the_mapping_goes_on_after_it(
+        kafka: KafkaEnv, engine: Callable[..., tuple[RunningEngine, Path]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dormancy, "REQUEST_TIMEOUT_S", 1.0)
+    env = localkafka.up(_PORT_BASE)
+    try:
+        topic = f"dormant-outage-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient({"bootstrap.servers": env.bootstrap})  # kept referenced until the topic exists
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+        eng, out = engine(topic, bootstrap=env.bootstrap)
+        _dormant(eng, env.bootstrap)
+        assert localkafka.down(_PORT_BASE, keep_data=True)
+        # the watcher gets no answer: the mapping's own consumer comes back and reports the outage
+        wait_until(lambda: eng.engine.not_ready(), 30, message="not ready without the broker")
+        wait_until(lambda: eng.status()["LastProcessingResult"] == problems.CONNECTION_ERROR, 10)
+        localkafka.up(_PORT_BASE)
+        wait_until(lambda: not eng.engine.not_ready(), 60, message="ready again")
+        produce(env.bootstrap, topic, [b"after-the-outage"])
+        wait_until(lambda: delivered(out), 60, message="the record after the outage invoked")
+        assert delivered(out) == [(0, 0, b"after-the-outage")]
+    finally:
+        localkafka.down(_PORT_BASE)
 
 
 def test_a_dormant_mapping_wakes_when_the_watcher_cannot_answer(monkeypatch: pytest.MonkeyPatch) -> None:
