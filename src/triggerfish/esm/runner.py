@@ -14,6 +14,8 @@ Offsets are committed only after success; a revoked partition's batch either fin
 revoke completes (and is committed) or is abandoned uncommitted.
 A Queue-mode mapping (ConsumptionMode Queue) runs the share-group loop of ``esm/queue_drive.py`` in place
 of the partition loop, with the same setup, batch driver, worker pool and status.
+A quiet mapping parks its consumer with the idle poller (``esm/idle_wait.py``); quiet for longer, it closes it
+and sleeps until a record waits (``esm/dormancy.py``), then consumes again as after a re-consume.
 """
 
 from __future__ import annotations
