@@ -195,7 +195,7 @@ def test_a_dormant_mapping_wakes_when_the_watcher_cannot_answer(monkeypatch: pyt
     thread = threading.Thread(target=lambda: why.append(sleep.sleep(config, "g", ["t"], wake=lambda: False)))
     thread.start()
     thread.join(30)
-    assert why and why[0].startswith("offsets unavailable")  # the mapping's own consumer reports the problem
+    assert why and why[0].startswith("offsets of t unavailable")  # the mapping's own consumer reports the problem
     wait_until(lambda: watcher.clients == 0, 5, message="the unused client closed")
 
 
@@ -206,3 +206,24 @@ def test_a_sleep_ends_when_woken_even_before_it_began() -> None:
     assert sleep.sleep({"bootstrap.servers": "127.0.0.1:1"}, "g", ["t"], wake=stopped.is_set) == "woken"
     threading.Timer(0.1, sleep.rouse, args=("stopping",)).start()
     assert sleep.sleep({"bootstrap.servers": "127.0.0.1:1"}, "g", ["t"], wake=lambda: False) == "stopping"
+
+
+@pytest.mark.kafka
+def test_a_topic_the_cluster_cannot_answer_for_wakes_only_the_mappings_reading_it(
+        kafka: KafkaEnv, make_topic: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dormancy, "CHECK_S", 0.1)
+    watcher, config = Watcher(), {"bootstrap.servers": kafka.bootstrap}
+    quiet, missing = Dormancy("quiet", watcher), Dormancy("missing", watcher)
+    why: dict[str, str] = {}
+    threads = [threading.Thread(target=lambda d=d, t=t: why.update({d.name: d.sleep(config, d.name, [t], lambda: False)}))
+               for d, t in ((quiet, make_topic()), (missing, f"never-created-{uuid.uuid4().hex[:8]}"))]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: "missing" in why, 30, message="the mapping of the missing topic woken")
+    assert why["missing"].startswith("offsets of never-created-")
+    time.sleep(1.0)  # ten checks more
+    assert quiet.sleeping and "quiet" not in why
+    quiet.rouse("stopping")
+    for thread in threads:
+        thread.join(5)
+    assert why["quiet"] == "stopping"

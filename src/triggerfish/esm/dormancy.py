@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -177,20 +178,34 @@ class Watcher:
         return cluster
 
     def _check(self, key: str, sleepers: list[_Sleeper]) -> None:
-        """One ListOffsets for every partition of the sleepers' topics; wake whom a partition has records for."""
+        """One ListOffsets for every partition of the sleepers' topics; wake whom a partition has records for.
+        A topic the cluster cannot answer for (deleted, not authorized) wakes only the mappings reading it."""
         cluster, now = self._cluster(key), time.monotonic()
         topics = sorted({t for s in sleepers for t in s.topics})
+        failed: dict[str, BaseException] = {}
         if now - cluster.metadata_at >= METADATA_EVERY_S or any(t not in cluster.partitions for t in topics):
             described = cluster.admin.describe_topics(TopicCollection(topics), request_timeout=REQUEST_TIMEOUT_S)
-            cluster.partitions = {t: sorted(p.id for p in f.result(REQUEST_TIMEOUT_S).partitions)
-                                  for t, f in described.items()}
-            cluster.metadata_at = now
+            cluster.partitions = {}
+            for t, f in described.items():
+                if (error := _failure(f)) is not None:
+                    failed[t] = error
+                else:
+                    cluster.partitions[t] = sorted(p.id for p in f.result().partitions)
+            cluster.metadata_at = now if not failed else float("-inf")
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        query = {TopicPartition(t, p): latest for t in topics for p in cluster.partitions[t]}
+        query = {TopicPartition(t, p): latest for t in topics for p in cluster.partitions.get(t, ())}
         futures = cluster.admin.list_offsets(query, isolation_level=IsolationLevel.READ_COMMITTED,
-                                             request_timeout=REQUEST_TIMEOUT_S)
-        ends = {(tp.topic, tp.partition): f.result(REQUEST_TIMEOUT_S).offset for tp, f in futures.items()}
+                                             request_timeout=REQUEST_TIMEOUT_S) if query else {}
+        ends: dict[TP, int] = {}
+        for tp, f in futures.items():
+            if (error := _failure(f)) is not None:
+                failed.setdefault(tp.topic, error)
+            else:
+                ends[(tp.topic, tp.partition)] = f.result().offset
         for s in sleepers:
+            if unanswered := [t for t in s.topics if t in failed]:
+                s.rouse(f"offsets of {unanswered[0]} unavailable: {failed[unanswered[0]]}")
+                continue
             mine = {tp: off for tp, off in ends.items() if tp[0] in s.topics}
             if s.baseline is None or mine != s.ends or now - s.committed_at >= COMMITTED_EVERY_S:
                 s.committed = self._committed(cluster.admin, s.group)
@@ -208,6 +223,15 @@ class Watcher:
                                                    request_timeout=REQUEST_TIMEOUT_S)[group]
         answer = future.result(REQUEST_TIMEOUT_S)
         return {(tp.topic, tp.partition): tp.offset for tp in answer.topic_partitions if tp.offset >= 0}
+
+
+def _failure(future: Future[Any]) -> BaseException | None:
+    """Why ``future`` has no answer within ``REQUEST_TIMEOUT_S`` (None: it has one)."""
+    try:
+        future.result(REQUEST_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - KafkaException, or a timeout: either way no answer
+        return exc
+    return None
 
 
 #: The engine's one watcher.
