@@ -27,6 +27,7 @@ from esm_helpers import (
 from triggerfish import localkafka
 from triggerfish.esm import dormancy, problems
 from triggerfish.esm import runner as runner_module
+from triggerfish.esm.consumer import KafkaSource
 from triggerfish.esm.dormancy import Dormancy, Watcher
 from triggerfish.esm.runner import MappingRunner
 from triggerfish.localkafka import KafkaEnv
@@ -81,7 +82,12 @@ def test_a_dormant_mapping_wakes_for_a_record_and_invokes_it_once(
     produce(kafka.bootstrap, topic, [b"before"])
     eng, out = engine(topic)
     wait_until(lambda: delivered(out), 60, message="the first record invoked")
+    awake = eng.engine.runner(eng.uuids[0])
+    source = awake._source if awake is not None else None
+    assert isinstance(source, KafkaSource)
     runner = _dormant(eng, kafka.bootstrap)
+    with pytest.raises(RuntimeError, match="closed"):  # the client itself is gone, its threads with it
+        source.consumer.assignment()
     assert committed_offsets(kafka.bootstrap, runner.mapping.group_id, topic, 1) == {0: 1}
     produce(kafka.bootstrap, topic, [b"while-dormant"])
     wait_until(lambda: len(delivered(out)) == 2, 30, message="the record produced while dormant invoked")
