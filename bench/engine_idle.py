@@ -1,7 +1,7 @@
 """Idle cost of ``triggerfish run`` with many mappings, and its time to the first invocation.
 
     KAFKA_BOOTSTRAP=127.0.0.1:9092 .venv/bin/python bench/engine_idle.py [--mappings 50] [--functions 1]
-        [--seconds 30] [--runs 3] [--pythonpath DIR]
+        [--seconds 30] [--settle 15] [--runs 3] [--wakes 3] [--pythonpath DIR]
 
 Each run starts a real ``triggerfish run`` (control API on a free port, as users run it) with ``--mappings``
 mappings, one topic each (1 partition, one record already in it: a warm broker), over ``--functions``
@@ -13,7 +13,12 @@ Enabled            until the control API lists every mapping Enabled
 idle               after everything was invoked and Enabled and a settling pause, ``--seconds`` of samples
                    from /proc: RSS of the engine process and of its worker processes, the engine's thread
                    count, CPU % of one core (utime+stime deltas) of the engine and of the workers; with
-                   ``--by-thread`` also per kind of thread (CPU % and wake-ups/s from /proc/<pid>/task/*/schedstat, status)
+                   ``--by-thread`` also per kind of thread (CPU % and wake-ups/s from /proc/<pid>/task/*/schedstat, status);
+                   ``dormant``: how many mappings' consumer groups have no member (esm/dormancy.py: quiet mappings
+                   close their consumers; ``--settle`` longer than its DORMANT_AFTER_S, 30 s, to see them dormant)
+wake               after the idle sample, ``--wakes`` times: one record produced to one mapping's topic, and the time
+                   from the produce call to that mapping's handler call (a dormant mapping's first record waits for
+                   the watcher's next check and a group join)
 
 ``--pythonpath DIR`` runs the engine (and, inheriting it, its workers) from another source tree, e.g. the
 ``src`` of ``git archive main src`` for a before/after in the same run. Idle figures come from the first
@@ -180,6 +185,37 @@ def _first_calls(out: Path) -> dict[str, float]:
     return first
 
 
+def _calls(out: Path, topic: str) -> list[float]:
+    try:
+        lines = out.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [float(t) for name, _, t in (line.partition(" ") for line in lines) if name == topic and t]
+
+
+def _dormant(bootstrap: str, groups: list[str]) -> int:
+    """How many of ``groups`` have no member (their mappings dormant)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.describe_consumer_groups(groups, request_timeout=15)
+    return sum(not f.result(20).members for f in futures.values())
+
+
+def _wakes(bootstrap: str, topics: list[str], out: Path, count: int) -> list[float]:
+    """Seconds from producing one record to an idle mapping's topic to its handler call, for ``count`` mappings."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    waits = []
+    for topic in topics[-count:] if count else []:
+        seen = len(_calls(out, topic))
+        sent = time.time()
+        producer.produce(topic, b"w" * 100)
+        producer.flush(30)
+        deadline = time.monotonic() + 60
+        while len(calls := _calls(out, topic)) <= seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        waits.append(round(calls[-1] - sent, 3) if len(calls) > seen else float("nan"))
+    return waits
+
+
 def _topics(bootstrap: str, count: int) -> list[str]:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     names = [f"bench-idle-{uuid.uuid4().hex[:10]}" for _ in range(count)]
@@ -254,6 +290,8 @@ def one_run(args: argparse.Namespace, idle: bool) -> dict[str, Any]:
                                    "every_invoked_s": round(every, 3), "all_enabled_s": round(enabled, 3)}
             if idle:
                 row.update(_sample(proc.pid, args.settle, args.seconds, args.by_thread))
+                row["dormant"] = _dormant(args.bootstrap, [m["UUID"] for m in _mappings(url)])
+                row["wake_s"] = _wakes(args.bootstrap, topics, out, args.wakes)
             else:
                 time.sleep(1.5)  # first_poll and first_invoke reach the state file with the next status refresh
             row["stages_ms"] = _stage_ms(work / "state.db")
@@ -307,6 +345,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="idle sampling time")
     parser.add_argument("--settle", type=float, default=15.0, help="pause before sampling, once all are Enabled")
     parser.add_argument("--runs", type=int, default=3, help="start-ups measured")
+    parser.add_argument("--wakes", type=int, default=3, help="records produced to idle mappings after the sample")
     parser.add_argument("--idle-runs", type=int, default=1, help="of which the first N also sample idle")
     parser.add_argument("--pythonpath", default="", help="run triggerfish from this source tree (PYTHONPATH)")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))

@@ -211,6 +211,18 @@ class KafkaSource:
             return None
         return None if high < 0 else (low, high)
 
+    def end_offsets(self, tps: list[TP]) -> dict[TP, int] | None:
+        """Each partition's end offset, asked of its leader now (not what the last fetch said); None on an error.
+        Under read_committed (the default) the end is the last stable offset: a partition's next record to read."""
+        ends: dict[TP, int] = {}
+        try:
+            for t, p in tps:
+                ends[(t, p)] = self.consumer.get_watermark_offsets(TopicPartition(t, p), QUERY_TIMEOUT_S, cached=False)[1]
+        except KafkaException as exc:
+            _log.debug("no end offsets for %s: %s", tps, exc)
+            return None
+        return ends
+
     def reachable(self, timeout: float) -> bool:
         """Whether a broker answers a metadata request within ``timeout`` (librdkafka sends it only over a
         connection that is up): while the statistics say nothing, how the runner notices a broker is back."""

@@ -14,6 +14,8 @@ Offsets are committed only after success; a revoked partition's batch either fin
 revoke completes (and is committed) or is abandoned uncommitted.
 A Queue-mode mapping (ConsumptionMode Queue) runs the share-group loop of ``esm/queue_drive.py`` in place
 of the partition loop, with the same setup, batch driver, worker pool and status.
+A quiet mapping parks its consumer with the idle poller (``esm/idle_wait.py``); quiet for longer, it closes it
+and sleeps until a record waits (``esm/dormancy.py``), then consumes again as after a re-consume.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from typing import Any
 
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.esm import auth, gc_policy, log_level, problems
+from triggerfish.esm.client_reports import ClientReports
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer, gate_offsets
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.connection import ConnectionWatch
 from triggerfish.esm.consumer import KafkaSource, RecordSource, consumer_settings, records_of
 from triggerfish.esm.destinations import Destination, Source, destination_of
+from triggerfish.esm.dormancy import Dormancy
 from triggerfish.esm.drive import BatchDriver, OnFailure
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
@@ -111,11 +114,14 @@ class MappingRunner:
         self._builder: EventBuilder | None = None
         self.bootstrap_servers: list[str] = list(mapping.bootstrap_servers)
         self.error: BaseException | None = None
-        self._auth: auth.Auth | None = None
         self._started = self.clock.monotonic()
-        self._connection = ConnectionWatch(self.bootstrap_servers)
+        self._reports = ClientReports(mapping, status, self.metrics, save_status=self._save_status,
+                                      on_login_failed=self._resetup.set)
+        self._client_error = self._reports.error  # librdkafka's error_cb (errors of polled messages too)
         #: The consumer group gave this process its share (possibly no partition: more replicas than partitions).
         self.joined = False
+        #: Quiet long enough, the consumer closes until a record arrives (esm/dormancy.py); joined stays true.
+        self.dormancy = Dormancy(mapping.uuid or "")
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,6 +133,7 @@ class MappingRunner:
     def stop(self, timeout: float | None = None) -> bool:
         """Stop polling, finish in-flight batches, commit, leave the group. True if done in time."""
         self._stop.set()
+        self.dormancy.rouse("stopping")
         if self._thread is None:
             return True
         self._thread.join(timeout)
@@ -142,7 +149,7 @@ class MappingRunner:
     @property
     def polling(self) -> bool:
         """The consumer is running and librdkafka has a broker connection (what readiness asks)."""
-        return self.running and self.status.state == ENABLED and not self._connection.down
+        return self.running and self.status.state == ENABLED and not self._reports.connection.down
 
     @property
     def pauses(self) -> int:
@@ -153,9 +160,12 @@ class MappingRunner:
         try:
             resolved = self._setup()
             consume = self._consume_queue if self.mapping.queue else self._consume
+            dormant = False
             while resolved is not None:
+                self.joined = self.joined and dormant  # woken from dormancy: rejoining the group it was ready in
                 consume(dict(resolved.config))
-                if self._stop.is_set() or not (self._resetup.is_set() or self._reconsume.is_set()):
+                dormant = self.dormancy.asleep
+                if self._stop.is_set() or not (dormant or self._resetup.is_set() or self._reconsume.is_set()):
                     break
                 if self._pool is not None:
                     self._pool.shutdown(wait=True)
@@ -166,6 +176,12 @@ class MappingRunner:
                     self._resetup.clear()
                     _log.warning("mapping %s: login failed while polling; running setup again", self.mapping.uuid)
                     resolved = self._setup()
+                elif dormant:  # no consumer of its own until the watcher sees a record; then as after a re-consume
+                    self._save_status()  # its partitions unassigned
+                    self.dormancy.sleep(resolved.config, self.mapping.group_id, self.mapping.topics,
+                                        wake=lambda: not self._polling_on())
+                    if self._stop.is_set():
+                        break
                 else:
                     self._reconsume.clear()
                     if self._schemas is not None and self._schemas.retries:  # the registry is down: give it time
@@ -186,10 +202,9 @@ class MappingRunner:
         resolved = set_up(self.mapping, self.status, stop=self._stop, clock=self.clock,
                           save_status=self._save_status, check=self.factories.check)
         if resolved is not None:
-            self._auth = resolved
             self._started = self.clock.monotonic()  # first_poll / first_invoke durations count from here
             self.bootstrap_servers = list(resolved.bootstrap)
-            self._connection = ConnectionWatch(self.bootstrap_servers)
+            self._reports.connect(resolved)
         return resolved
 
     def _stage(self, stage: str, target: str, ok: bool, detail: str, problem: Diagnosis | None = None) -> None:
@@ -200,14 +215,14 @@ class MappingRunner:
         mapping, factories = self.mapping, self.factories
         driver, destination = self._driver(client_config)
         settings = consumer_settings(client_config, mapping, mapping.group_id, self._client_id())
-        settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._stats})
+        settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._reports.stats})
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
                                                  on_commit=functools.partial(self._commit_answered, driver),
                                                  on_error=self._client_error)
         max_records = min(max(mapping.batch_size, 500), 10000)
         kafka = source if isinstance(source, KafkaSource) else None  # the idle poller and the probe need the real one
         last_status, busy = 0.0, self.clock.monotonic()
-        longest = _POLL_INTERVAL_S
+        longest, connection = _POLL_INTERVAL_S, self._reports.connection
         try:
             while self._polling_on():
                 now = self.clock.monotonic()
@@ -215,9 +230,15 @@ class MappingRunner:
                 if quiet and longest != _IDLE_POLL_S:
                     release_free_memory()  # what the busy spell freed goes back to the OS
                 longest = _IDLE_POLL_S if quiet else _POLL_INTERVAL_S
-                if kafka is not None and self._connection.probe(kafka.reachable, now):  # while down: is a broker back?
-                    self._connection_changed()
-                if quiet and kafka is not None and not self._connection.down:  # one thread polls every quiet mapping
+                if kafka is not None and connection.probe(kafka.reachable, now):  # while down: is a broker back?
+                    self._reports.connection_changed()
+                idle = quiet and kafka is not None and not connection.down
+                if idle and kafka is not None and self.joined and self.dormancy.due(now - busy):
+                    messages = self.dormancy.settle(kafka, self._parts.tps, self._commits, max_records)
+                    if self.dormancy.asleep:
+                        break
+                    busy = now  # not now (a record came, a rebalance, a failed commit): after another quiet spell
+                elif idle:  # one thread polls every quiet mapping
                     messages = IDLE.wait(source, max_records, until=now + _IDLE_STATUS_S, wake=self._unpark)
                 else:  # while offsets wait for a commit, polls are short (esm/committer.py)
                     timeout = self._commits.poll_timeout(now, self._parts.poll_timeout(now, longest),
@@ -257,7 +278,7 @@ class MappingRunner:
         assert self._builder is not None and self._pool is not None
         hooks = QueueHooks(self._records_of, self._reconsume.is_set, self._share_joined, self._save_status,
                            self.status, self.metrics, self.clock.monotonic)
-        watched = {**client_config, "statistics.interval.ms": _QUEUE_STATS_INTERVAL_MS, "stats_cb": self._stats}
+        watched = {**client_config, "statistics.interval.ms": _QUEUE_STATS_INTERVAL_MS, "stats_cb": self._reports.stats}
         try:
             consume_queue(self.factories.share, watched, self.mapping, driver, self._builder, self._pool, hooks,
                           workers=max(1, self.runtime.concurrency_of(self.mapping.function)),
@@ -275,7 +296,7 @@ class MappingRunner:
 
     def _unpark(self) -> bool:
         """A parked consumer goes back to its own thread: to stop, or to probe for its brokers while down."""
-        return not self._polling_on() or self._connection.down
+        return not self._polling_on() or self._reports.connection.down
 
     def _client_id(self) -> str:
         return f"triggerfish-{self.mapping.uuid}-{socket.gethostname()}-{os.getpid()}"
@@ -290,7 +311,6 @@ class MappingRunner:
         self._parts.pollers = Pollers.of(mapping.provisioned_poller_config, workers, mapping.uuid or "")
         self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
-        self.joined = False
         invoker = factories.invoker(self.runtime, mapping.function, builder,
                                     parse_response=policy.report_batch_item_failures)
         on_failure = None if destination is None else OnFailure(
@@ -375,51 +395,14 @@ class MappingRunner:
         if self._source is not None:  # commit what finished before another member takes the partitions
             self._commits.commit(self._source, self.clock.monotonic(), sync=True, only=tps)
         self._parts.remove(parts, tps)
-        if not self._connection.down:  # handed to another member; partitions lost in an outage keep their lag
+        if not self._reports.connection.down:  # handed to another member; partitions lost in an outage keep their lag
             self.metrics.released(tps)
         for p in parts:
             self.status.partition(*p.tp).assigned = False
         if tps:
             _log.info("mapping %s: revoked %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
 
-    # -- errors, flow control, status ----------------------------------------------------------
-    def _client_error(self, err: Any) -> None:
-        try:
-            name, text, fatal = err.name(), err.str(), err.fatal()
-        except AttributeError:
-            return
-        self.metrics.polling_error()
-        if self._connection.error(name, text):
-            self._connection_changed()
-        who = self._auth
-        diagnosis = problems.from_kafka_error(name, text, target=",".join(self.bootstrap_servers),
-                                              topic=self.mapping.topic, group=self.mapping.group_id,
-                                              principal=who.principal if who else "",
-                                              mechanism=who.mechanism if who else "", user=who.user if who else "",
-                                              token_endpoint=who.token_endpoint if who else "")
-        if diagnosis is not None:
-            self.status.set_problem(diagnosis.at("poll"))
-            if diagnosis.problem in (problems.SASL_AUTHENTICATION, problems.TLS_AUTHENTICATION):
-                self._resetup.set()
-        if diagnosis is not None or fatal:
-            _log.error("mapping %s: %s: %s", self.mapping.uuid, name, text)
-        else:
-            _log.debug("mapping %s: %s: %s", self.mapping.uuid, name, text)
-
-    def _stats(self, raw: str) -> None:
-        if self._connection.stats(raw):
-            self._connection_changed()
-
-    def _connection_changed(self) -> None:
-        """Show (or clear) the connection PROBLEM at once: status readers must not wait for the next refresh."""
-        diagnosis = self._connection.diagnosis()
-        if diagnosis is not None:
-            _log.error("mapping %s: %s", self.mapping.uuid, diagnosis.detail)
-        else:
-            _log.warning("mapping %s: broker connection restored; polling again", self.mapping.uuid)
-        self.status.set_outage(diagnosis)
-        self._save_status()
-
+    # -- flow control, status ------------------------------------------------------------------
     def _flow_control(self) -> None:
         """Pause partitions whose backlog is large (a batch retrying, a slow function); resume when drained."""
         if self._source is None:
@@ -441,7 +424,7 @@ class MappingRunner:
             marks = source.watermarks(tp) if source is not None else None
             if marks is not None:
                 ps.low_watermark, ps.high_watermark = marks
-        if not self._connection.down:  # watermarks read during an outage are stale: the gauges keep their last value
+        if not self._reports.connection.down:  # watermarks read during an outage are stale: the gauges keep their last value
             self.metrics.lags({tp: self.status.partition(*tp).lag for tp in tps})
         self._parts.scale({tp for tp in tps if (self.status.partition(*tp).lag or 0) > 0})  # provisioned pollers
         self._save_status()
