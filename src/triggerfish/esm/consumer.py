@@ -223,6 +223,15 @@ class KafkaSource:
             return None
         return ends
 
+    def partitions(self) -> list[TP] | None:
+        """Every partition of the mapping's topics, from fresh metadata; None on an error."""
+        try:
+            metadata = self.consumer.list_topics(timeout=QUERY_TIMEOUT_S)
+        except KafkaException as exc:
+            _log.debug("no metadata for %s: %s", self.mapping.topics, exc)
+            return None
+        return [(t, p) for t in self.mapping.topics if t in metadata.topics for p in metadata.topics[t].partitions]
+
     def reachable(self, timeout: float) -> bool:
         """Whether a broker answers a metadata request within ``timeout`` (librdkafka sends it only over a
         connection that is up): while the statistics say nothing, how the runner notices a broker is back."""

@@ -66,6 +66,8 @@ class Settleable(Protocol):
 
     def end_offsets(self, tps: list[TP]) -> dict[TP, int] | None: ...
 
+    def partitions(self) -> list[TP] | None: ...
+
 
 @dataclass(eq=False)
 class _Sleeper:
@@ -77,7 +79,9 @@ class _Sleeper:
     wake: Callable[[], bool]
     woken: threading.Event = field(default_factory=threading.Event)
     reason: str = ""
-    baseline: dict[TP, int] | None = None  # end offsets at the first check, for partitions the group never committed
+    #: End offsets, read as the consumer closed, of the partitions it did not own and the group never committed (what
+    #: another member would read); a partition missing here and in the group's offsets is new: any record wakes.
+    baseline: dict[TP, int] = field(default_factory=dict)
     ends: dict[TP, int] = field(default_factory=dict)
     committed: dict[TP, int] = field(default_factory=dict)
     committed_at: float = float("-inf")
@@ -207,11 +211,9 @@ class Watcher:
                 s.rouse(f"offsets of {unanswered[0]} unavailable: {failed[unanswered[0]]}")
                 continue
             mine = {tp: off for tp, off in ends.items() if tp[0] in s.topics}
-            if s.baseline is None or mine != s.ends or now - s.committed_at >= COMMITTED_EVERY_S:
+            if not s.ends or mine != s.ends or now - s.committed_at >= COMMITTED_EVERY_S:
                 s.committed = self._committed(cluster.admin, s.group)
                 s.committed_at = now
-            if s.baseline is None:
-                s.baseline = mine
             s.ends = mine
             behind = [tp for tp, end in mine.items() if end > s.committed.get(tp, s.baseline.get(tp, 0))]
             if behind:
@@ -249,6 +251,7 @@ class Dormancy:
         #: How often this mapping went dormant (tests and the log).
         self.times = 0
         self._sleeper: _Sleeper | None = None
+        self._baseline: dict[TP, int] = {}
 
     @staticmethod
     def due(quiet_for: float) -> bool:
@@ -278,6 +281,16 @@ class Dormancy:
             commits.commit(source, time.monotonic(), sync=True)
             if committer.outstanding():  # the commit failed (logged): not now
                 return []
+        # The partitions this member does not own and the group never committed: their ends now, so that only what
+        # comes after counts (read before the consumer closes: a record landing after it was read wakes the mapping).
+        partitions = source.partitions()
+        if partitions is None:
+            return []
+        others = [tp for tp in partitions if tp not in assigned]
+        baseline = source.end_offsets(others) if others else {}
+        if baseline is None:
+            return []
+        self._baseline = baseline
         self.asleep = True
         self.times += 1
         return []
@@ -285,7 +298,7 @@ class Dormancy:
     def sleep(self, client_config: dict[str, Any], group: str, topics: Iterable[str], wake: Callable[[], bool]) -> str:
         """Wait (without a consumer) until the watcher sees records for ``group``, ``wake()`` is true or ``rouse``
         is called; returns why."""
-        sleeper = _Sleeper(cluster_key(client_config), group, tuple(topics), wake)
+        sleeper = _Sleeper(cluster_key(client_config), group, tuple(topics), wake, baseline=self._baseline)
         self._sleeper = sleeper  # before asking wake(): a stop either sees it or is seen
         try:
             if wake():
