@@ -1,7 +1,7 @@
 """A large request's way to a worker process without the pipe: one memfd per worker, shared.
 
-The engine writes a big request body (a packed Kafka batch of ~1 MB) into the worker's memfd with one
-``pwrite`` and sends only the frame's header down the pipe; the worker maps the same file and reads
+The engine writes a big request body (a packed Kafka batch of ~1 MB) into the worker's memfd with
+``pwritev`` of its pieces (no join of them into one block first) and sends only the frame's header down the pipe; the worker maps the same file and reads
 the body in place. That saves the pipe's two kernel copies of the body, the worker's read of it into a
 new ``bytes`` and the wake-ups of a body larger than the pipe. The file is created empty with the
 worker (no memory until a big request comes; the engine never maps it, so its RSS does not grow), only
@@ -15,10 +15,13 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+from collections.abc import Sequence
 
 #: Bodies at least this long go through the region; smaller ones (every BatchSize 1 event) take the pipe.
 REGION_MIN = 64 << 10
 _GROW = 1 << 20
+#: The most buffers one writev/pwritev takes (Linux's UIO_MAXIOV).
+IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 # glibc's mallopt parameters (malloc.h) and the values the worker's heap had when every batch was read into a
 # fresh 1.4 MB bytes: freeing that mmapped block raised both thresholds (glibc's dynamic adjustment).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -57,21 +60,42 @@ class RegionWriter:
         self.fd = fd
         self._size = 0
 
-    def write(self, body: bytes) -> None:
-        if len(body) > self._size:
+    def write(self, parts: Sequence[bytes], size: int) -> None:
+        """Write the body made of ``parts`` (``size`` bytes in all) at offset 0."""
+        if size > self._size:
             # Grown once to a round size: the worker re-maps only when the file grew.
-            self._size = -(-len(body) // _GROW) * _GROW
+            self._size = -(-size // _GROW) * _GROW
             os.ftruncate(self.fd, self._size)
-        view = memoryview(body)
         done = 0
-        while done < len(view):
-            done += os.pwrite(self.fd, view[done:], done)
+        for i in range(0, len(parts), IOV_MAX):
+            chunk: Sequence[bytes | memoryview] = parts[i:i + IOV_MAX] if len(parts) > IOV_MAX else parts
+            left = sum(map(len, chunk)) if len(parts) > IOV_MAX else size
+            while left:
+                written = os.pwritev(self.fd, chunk, done)
+                done += written
+                left -= written
+                if left:  # a short write (a regular file does not, but may)
+                    chunk = unwritten(chunk, written)
 
     def close(self) -> None:
         try:
             os.close(self.fd)
         except OSError:
             pass
+
+
+def unwritten(buffers: Sequence[bytes | memoryview], written: int) -> list[bytes | memoryview]:
+    """What is left of ``buffers`` after a (p)writev wrote ``written`` bytes of them."""
+    if written >= sum(map(len, buffers)):  # all of it, as usual: no walk in Python
+        return []
+    i = 0
+    while i < len(buffers) and written >= len(buffers[i]):
+        written -= len(buffers[i])
+        i += 1
+    rest = list(buffers[i:])
+    if rest and written:
+        rest[0] = memoryview(rest[0])[written:]
+    return rest
 
 
 class RegionReader:
