@@ -85,8 +85,9 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
     if hasattr(first, "schema_metadata"):  # a schema registry mapping: all its records have it
         columns += ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
     meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
-    # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer.
-    return [_META_LEN.pack(len(meta)), meta, *keys, *values]
+    # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer. The keys
+    # (short, as a rule) joined: one piece instead of a thousand tiny ones for the region's writer.
+    return [_META_LEN.pack(len(meta)), meta, b"".join(keys), *values]
 
 
 def _lengths(column: Sequence[bytes | None]) -> tuple[list[int], Sequence[bytes]]:

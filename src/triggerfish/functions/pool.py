@@ -26,7 +26,7 @@ from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, decode_header, encode_head, split_lengths
 from triggerfish.functions.memory import WorkerCgroup, cgroup_parent
 from triggerfish.functions.readiness import InitReport
-from triggerfish.functions.region import IOV_MAX, REGION_MIN, RegionWriter, new_region, unwritten
+from triggerfish.functions.region import REGION_MIN, RegionWriter, new_region
 
 
 class WorkerTimeout(Exception):
@@ -37,6 +37,10 @@ _PIPE_SIZE = 1 << 20
 # A reply's header carries at most LOG_LIMIT characters of output, JSON-escaped (up to 12 bytes each):
 # anything longer did not come from the worker's own framing.
 _MAX_HEAD = 12 * LOG_LIMIT + (64 << 10)
+
+
+#: The most buffers one writev takes (Linux's UIO_MAXIOV).
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 
 class WorkerCrashed(Exception):
@@ -78,6 +82,19 @@ class _Frame:
 
     def body(self) -> bytes:
         return bytes(self._buf[PREFIX_SIZE + self._head_len: self._need])
+
+
+def _unwritten(buffers: Sequence[bytes | memoryview], written: int) -> Sequence[bytes | memoryview]:
+    """What is left of ``buffers`` after a writev wrote ``written`` bytes of them."""
+    if written >= sum(map(len, buffers)):  # all of it, as usual: no walk in Python
+        return ()
+    i = 0
+    while written >= len(buffers[i]):
+        written -= len(buffers[i])
+        i += 1
+    rest = list(buffers[i:])
+    rest[0] = memoryview(rest[0])[written:]
+    return rest
 
 
 def _whole_frame(chunk: bytes) -> tuple[dict[str, Any], bytes] | None:
@@ -164,7 +181,7 @@ class _Worker:
             self._region.write(parts, size)
             header["region"] = size
             parts, size = (), 0
-        elif len(parts) >= IOV_MAX:  # one writev takes the head and at most IOV_MAX - 1 pieces
+        elif len(parts) >= _IOV_MAX:  # one writev takes the head and at most IOV_MAX - 1 pieces
             parts = (b"".join(parts),)
         # The frame's head and the payload's pieces as the buffers of one writev: never copied into a frame.
         request_head = encode_head(header, size)
@@ -207,7 +224,7 @@ class _Worker:
             return out
         except BrokenPipeError:
             return ()
-        return unwritten(out, written)
+        return _unwritten(out, written)
 
     def returncode(self) -> int | None:
         try:
