@@ -11,7 +11,7 @@ import pytest
 
 from esm_helpers import function_config, write_handler
 from triggerfish.esm.event import EventBuilder, Record
-from triggerfish.functions.batch import pack_records
+from triggerfish.functions.batch import pack_parts, pack_records
 from triggerfish.functions.region import REGION_MIN
 from triggerfish.functions.runtime import FunctionRuntime
 
@@ -72,3 +72,24 @@ def test_a_timed_out_big_batch_replaces_the_worker_and_the_next_is_intact(runtim
     builder = EventBuilder("SelfManagedKafka", ["h:9092"])
     records = _batch(500, 1024, 7)
     assert _invoke(runtime, builder, records) == _expected(builder, records)
+
+
+def test_a_batch_as_its_unjoined_pieces_is_lambdas_event_on_every_path(runtime: FunctionRuntime) -> None:
+    """``pack_parts`` as the engine sends it: written piece by piece into the region (big values), joined first
+    (many small pieces), through the pipe (small), and joined for the pipe past writev's buffer limit."""
+    builder = EventBuilder("SelfManagedKafka", ["h:9092"])
+    batches = {
+        "big values, piece by piece": _batch(1000, 1400, 1),
+        "small values, joined into the region": [Record("t", 0, i, 1000 + i, "CREATE_TIME", b"k" if i % 2 else None,
+                                                        None if i % 9 == 0 else os.urandom(40)) for i in range(3000)],
+        "smaller than before, same region": _batch(100, 1024, 2),
+        "through the pipe": _batch(20, 100, 3),
+        "through the pipe, more pieces than one writev takes": [
+            Record("t", 0, i, 1000 + i, "CREATE_TIME", None, os.urandom(3)) for i in range(1500)],
+    }
+    for name, records in batches.items():
+        parts = pack_parts(builder.envelope, records)
+        assert b"".join(parts) == pack_records(builder.envelope, records)
+        result = runtime.invoke_records("digest", parts, lambda records=records: builder.build(records))
+        assert result.function_error is None, (name, result.payload)
+        assert json.loads(result.payload) == _expected(builder, records), name

@@ -7,8 +7,9 @@ import time
 from collections.abc import Sequence
 
 from triggerfish.errors import FunctionNotFound
-from triggerfish.esm.event import EventBuilder, Record, pack_records
+from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.esm.retry import Outcome
+from triggerfish.functions.batch import pack_parts
 from triggerfish.functions.runtime import FunctionRuntime, InvokeResult
 from triggerfish.json_input import loads
 
@@ -26,7 +27,7 @@ class Invoker:
     def invoke(self, records: Sequence[Record]) -> tuple[Outcome, InvokeResult | None]:
         started = time.perf_counter()
         try:
-            result = self.runtime.invoke_records(self.function, pack_records(self.builder.envelope, records),
+            result = self.runtime.invoke_records(self.function, pack_parts(self.builder.envelope, records),
                                                  lambda: self.builder.build(records))
         except FunctionNotFound as exc:
             return Outcome(True, error_type="ResourceNotFoundException", error_message=str(exc)), None

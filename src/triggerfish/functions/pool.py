@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from triggerfish.errors import FunctionThrottled
@@ -36,6 +37,10 @@ _PIPE_SIZE = 1 << 20
 # A reply's header carries at most LOG_LIMIT characters of output, JSON-escaped (up to 12 bytes each):
 # anything longer did not come from the worker's own framing.
 _MAX_HEAD = 12 * LOG_LIMIT + (64 << 10)
+
+
+#: The most buffers one writev takes (Linux's UIO_MAXIOV).
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 
 class WorkerCrashed(Exception):
@@ -79,6 +84,19 @@ class _Frame:
         return bytes(self._buf[PREFIX_SIZE + self._head_len: self._need])
 
 
+def _unwritten(buffers: Sequence[bytes | memoryview], written: int) -> Sequence[bytes | memoryview]:
+    """What is left of ``buffers`` after a writev wrote ``written`` bytes of them."""
+    if written >= sum(map(len, buffers)):  # all of it, as usual: no walk in Python
+        return ()
+    i = 0
+    while written >= len(buffers[i]):
+        written -= len(buffers[i])
+        i += 1
+    rest = list(buffers[i:])
+    rest[0] = memoryview(rest[0])[written:]
+    return rest
+
+
 def _whole_frame(chunk: bytes) -> tuple[dict[str, Any], bytes] | None:
     """The reply's head and body when ``chunk`` (the first read) is exactly one frame, as a small reply is:
     parsed without ``_Frame``'s copies (a few microseconds of every small invoke)."""
@@ -88,16 +106,6 @@ def _whole_frame(chunk: bytes) -> tuple[dict[str, Any], bytes] | None:
     if len(chunk) != PREFIX_SIZE + head_len + body_len:
         return None
     return decode_header(chunk[PREFIX_SIZE: PREFIX_SIZE + head_len]), chunk[PREFIX_SIZE + head_len:]
-
-
-def _unwritten(buffers: list[memoryview], written: int) -> list[memoryview]:
-    """What is left of ``buffers`` after a writev wrote ``written`` bytes of them."""
-    while buffers and written >= len(buffers[0]):
-        written -= len(buffers[0])
-        buffers = buffers[1:]
-    if buffers and written:
-        buffers = [buffers[0][written:], *buffers[1:]]
-    return buffers
 
 
 class _Worker:
@@ -160,18 +168,25 @@ class _Worker:
             self.init = InitReport.from_frame(frame.head())
         return self.init
 
-    def call(self, request_id: str, payload: bytes, deadline: float, kind: str = "json") -> tuple[dict[str, Any], bytes]:
+    def call(self, request_id: str, payload: bytes | Sequence[bytes], deadline: float,
+             kind: str = "json") -> tuple[dict[str, Any], bytes]:
+        """One invocation: ``payload`` is the request body, whole or as the pieces it is made of (a packed
+        batch: they are written where they go without being joined first)."""
         self.wait_init(deadline)
+        parts: Sequence[bytes] = (payload,) if isinstance(payload, bytes) else payload
+        size = len(payload) if isinstance(payload, bytes) else sum(map(len, parts))
         header: dict[str, Any] = {"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}
-        if self._region is not None and len(payload) >= REGION_MIN:
+        if self._region is not None and size >= REGION_MIN:
             # A big body goes through the shared region (one copy); the pipe carries only the head.
-            self._region.write(payload)
-            header["region"] = len(payload)
-            payload = b""
-        # The frame's head and the payload as two buffers of one writev: the payload is never copied into a frame.
-        request_head = encode_head(header, len(payload))
+            self._region.write(parts, size)
+            header["region"] = size
+            parts, size = (), 0
+        elif len(parts) >= _IOV_MAX:  # one writev takes the head and at most IOV_MAX - 1 pieces
+            parts = (b"".join(parts),)
+        # The frame's head and the payload's pieces as the buffers of one writev: never copied into a frame.
+        request_head = encode_head(header, size)
         # Written at once when the pipe has room (a small event always has): poll then only waits for the reply.
-        out = self._send([memoryview(request_head), memoryview(payload)])
+        out = self._send([request_head, *parts])
         poller = self._replies
         if out:
             poller.register(self._req_w, select.POLLOUT)
@@ -183,7 +198,7 @@ class _Worker:
                     raise WorkerTimeout()
                 for fd, event in poller.poll(remaining * 1000):
                     if fd == self._req_w:
-                        out = [] if event & (select.POLLERR | select.POLLHUP) else self._send(out)
+                        out = () if event & (select.POLLERR | select.POLLHUP) else self._send(out)
                         if not out:
                             poller.unregister(self._req_w)
                     else:
@@ -200,15 +215,16 @@ class _Worker:
             if out:
                 poller.unregister(self._req_w)
 
-    def _send(self, out: list[memoryview]) -> list[memoryview]:
+    def _send(self, out: Sequence[bytes | memoryview]) -> Sequence[bytes | memoryview]:
         """Write what the request pipe takes of ``out`` now; what is left (nothing once the worker is gone:
         its closed reply pipe then says so)."""
         try:
-            return _unwritten(out, os.writev(self._req_w, out))
+            written = os.writev(self._req_w, out)
         except BlockingIOError:
             return out
         except BrokenPipeError:
-            return []
+            return ()
+        return _unwritten(out, written)
 
     def returncode(self) -> int | None:
         try:

@@ -19,7 +19,7 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from triggerfish.errors import FunctionNotFound, FunctionThrottled
@@ -172,12 +172,12 @@ class FunctionRuntime:
     def invoke_records(
         self,
         name: str,
-        packed: bytes,
+        packed: bytes | Sequence[bytes],
         json_payload: Callable[[], bytes],
         *,
         request_id: str | None = None,
     ) -> InvokeResult:
-        """Invoke with a Kafka batch packed by ``functions.batch.pack_records``.
+        """Invoke with a Kafka batch packed by ``functions.batch.pack_records`` (or its unjoined ``pack_parts``).
 
         A Python handler's worker builds the event dict itself (``functions.batch.unpack_event``), so the
         engine process never encodes the JSON nor the worker parses it; HTTP functions get
@@ -192,7 +192,7 @@ class FunctionRuntime:
         STATS.invoked(name, result.duration_ms, error=result.function_error is not None)
         return result
 
-    def _invoke_worker(self, fn: FunctionConfig, pool: WorkerPool, payload: bytes, request_id: str,
+    def _invoke_worker(self, fn: FunctionConfig, pool: WorkerPool, payload: bytes | Sequence[bytes], request_id: str,
                        kind: str = "json", wait: bool = True) -> InvokeResult:
         worker = pool.acquire(wait)
         started = time.perf_counter()
