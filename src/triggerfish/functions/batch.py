@@ -182,14 +182,29 @@ def _keys(raw: bytes, lengths: list[int]) -> list[str | None] | None:
     nulls = lengths.count(-1)
     if nulls == n:
         return None
-    ends = accumulate(lengths if not nulls else [k if k > 0 else 0 for k in lengths])
-    pieces = [None if k < 0 else raw[end - k:end] for k, end in zip(lengths, ends, strict=True)]
+    pieces: Sequence[bytes | None]
+    if nulls:
+        ends = accumulate([k if k > 0 else 0 for k in lengths])
+        pieces = [None if k < 0 else raw[end - k:end] for k, end in zip(lengths, ends, strict=True)]
+    else:  # split in C by one struct format ("3s5s..."): a third of slicing each key in Python
+        pieces = struct.unpack(_split_format(lengths), raw)
     distinct = set(pieces)
     if len(distinct) * 2 > n:  # mostly unique keys: a lookup table would cost more than it saves
         return [None if piece is None else b64encode_as_string(piece) for piece in pieces]
     encoded: dict[bytes | None, str | None] = {piece: b64encode_as_string(piece) for piece in distinct if piece is not None}
     encoded[None] = None
     return list(map(encoded.__getitem__, pieces))
+
+
+_SPLIT_CODES = [f"{n}s" for n in range(256)]
+
+
+def _split_format(lengths: list[int]) -> str:
+    """The struct format that cuts consecutive byte strings of these lengths apart."""
+    try:
+        return "".join(map(_SPLIT_CODES.__getitem__, lengths))
+    except IndexError:  # a key of 256 bytes or more
+        return "".join(map("{}s".format, lengths))
 
 
 def _values(view: memoryview, lengths: list[int]) -> list[str | None]:
