@@ -130,8 +130,9 @@ def _unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
     envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas = pickle.loads(
         view[_META_LEN.size:start])
     metadata = schemas[0] if schemas else None
-    keys_end = start + sum(key_lens) + key_lens.count(-1)  # a null key (-1) takes no bytes
-    keys = _keys(bytes(view[start:keys_end]), key_lens)
+    null_keys = key_lens.count(-1)
+    keys_end = start + sum(key_lens) + null_keys  # a null key (-1) takes no bytes
+    keys = _keys(bytes(view[start:keys_end]), key_lens, null_keys)
     values = _values(view[keys_end:], value_lens)
     same_type = isinstance(types, str)
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -172,14 +173,13 @@ def _records(keyed: dict[str, Any], offsets: list[int], timestamps: list[int], t
             for offset, timestamp, ts_type, key, value in zip(offsets, timestamps, types, keys, values, strict=True)]
 
 
-def _keys(raw: bytes, lengths: list[int]) -> list[str | None] | None:
+def _keys(raw: bytes, lengths: list[int], nulls: int) -> list[str | None] | None:
     """Each key's base64 (None for a null key; None for the lot when every key is null).
 
     Keys repeat within a batch in most topics (an id per entity): each distinct key is encoded once
     then, and the records share its string (a str is immutable: no handler can tell).
     """
     n = len(lengths)
-    nulls = lengths.count(-1)
     if nulls == n:
         return None
     pieces: Sequence[bytes | None]
