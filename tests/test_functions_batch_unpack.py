@@ -31,7 +31,8 @@ def test_repeated_keys_are_encoded_once_and_shared() -> None:
 
 
 def test_mostly_unique_keys_and_keys_of_every_length_up_past_the_format_table() -> None:
-    for lengths in (range(0, 300), [256] * 10, [0] * 10, [255, 256, 1, 4096]):
+    # unique short keys (binascii), unique long ones (pybase64), lengths past the format table, empty keys
+    for lengths in ([12] * 50, range(1, 80), range(0, 300), [256] * 10, [0] * 10, [255, 256, 1, 4096]):
         records = [Record("t", 1, i, 5, "CREATE_TIME", bytes([i % 251]) * n, b"x") for i, n in enumerate(lengths)]
         _assert_lambdas(records)
 
