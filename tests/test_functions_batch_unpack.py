@@ -23,7 +23,8 @@ def _assert_lambdas(records: list[Any]) -> dict[str, Any]:
 
 
 def test_repeated_keys_are_encoded_once_and_shared() -> None:
-    records = [Record("t", 0, i, 1000 + i, "CREATE_TIME", f"user-{i % 7}".encode(), b"v" * (i % 5)) for i in range(300)]
+    records = [Record("t", 0, i, 1000 + i, "CREATE_TIME", f"user-{i % 7}".encode(), bytes([i % 256]) * (1000 + i % 5))
+               for i in range(300)]
     event = _assert_lambdas(records)
     keys = [r["key"] for r in event["records"]["t-0"]]
     assert len({id(k) for k in keys}) == 7  # one string per distinct key

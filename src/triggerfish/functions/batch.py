@@ -191,7 +191,7 @@ def _keys(raw: bytes, lengths: list[int], nulls: int) -> list[str | None] | None
         pieces = struct.unpack(_split_format(lengths), raw)
     distinct = set(pieces)
     if len(distinct) * 2 > n:  # mostly unique keys: a lookup table would cost more than it saves
-        if len(raw) <= _SHORT_KEY * (n - nulls):
+        if len(raw) <= _SHORT * (n - nulls):
             # binascii's scalar loop is done before pybase64 has parsed its arguments and let go of the GIL
             # and taken it back: ~1/3 less a key of up to 64 bytes (the same characters)
             return [None if piece is None else b2a_base64(piece, newline=False).decode() for piece in pieces]
@@ -202,8 +202,8 @@ def _keys(raw: bytes, lengths: list[int], nulls: int) -> list[str | None] | None
 
 
 _SPLIT_CODES = [f"{n}s" for n in range(256)]
-#: Keys this long or shorter on average are encoded with binascii (see ``_keys``).
-_SHORT_KEY = 64
+#: Keys or values this long or shorter on average are encoded with binascii (see ``_keys``).
+_SHORT = 64
 
 
 def _split_format(lengths: list[int]) -> str:
@@ -222,6 +222,8 @@ def _values(view: memoryview, lengths: list[int]) -> list[str | None]:
         ends = accumulate([v if v > 0 else 0 for v in lengths])
         return [None if v < 0 else b64(view[end - v:end]) for v, end in zip(lengths, ends, strict=True)]
     bounds = list(accumulate(lengths, initial=0))
+    if bounds[-1] <= _SHORT * len(lengths):  # small values: binascii, as short keys (see ``_keys``)
+        return [b2a_base64(view[begin:end], newline=False).decode() for begin, end in zip(bounds, bounds[1:], strict=False)]
     return [b64(view[begin:end]) for begin, end in zip(bounds, bounds[1:], strict=False)]
 
 
