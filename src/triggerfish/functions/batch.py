@@ -187,8 +187,9 @@ def _keys(raw: bytes, lengths: list[int], nulls: int) -> list[str | None] | None
     if nulls:
         ends = accumulate([k if k > 0 else 0 for k in lengths])
         pieces = [None if k < 0 else raw[end - k:end] for k, end in zip(lengths, ends, strict=True)]
-    else:  # split in C by one struct format ("3s5s..."): a third of slicing each key in Python
-        pieces = struct.unpack(_split_format(lengths), raw)
+    else:  # split in C by one struct format ("3s5s..."): a third of slicing each key in Python. Not through
+        # struct.unpack: its cache would keep up to 100 of these one-batch formats (~35 bytes a record each).
+        pieces = struct.Struct(_split_format(lengths)).unpack(raw)
     distinct = set(pieces)
     if len(distinct) * 2 > n:  # mostly unique keys: a lookup table would cost more than it saves
         if len(raw) <= _SHORT * (n - nulls):
