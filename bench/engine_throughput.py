@@ -92,6 +92,8 @@ CPU: list[float] = []
 PLAIN_CPU: list[float] = []
 HANDWRITTEN_CPU: list[float] = []
 LATENCY_ACKS: list[float] = []
+#: Seconds to wait after warming the workers, before the CPU window opens (--warm-wait).
+WARM_WAIT: list[float] = [0.0]
 
 
 def plain_loop(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
@@ -193,6 +195,7 @@ def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [bootstrap]}}})
     # one warm worker per partition (4 by default; concurrency is 8): steady state, not interpreter starts
     runtime.warm("noop", partitions)
+    time.sleep(WARM_WAIT[0])  # warm() does not wait: without this, the workers' start-up counts as theirs per record
     before, before_workers, before_threads = os.times(), children_cpu(), threads_cpu()
     (view,) = engine.load([mapping])
     engine.start()
@@ -299,7 +302,11 @@ def main() -> None:
                         help="sys.setswitchinterval(S) in the engine process (an experiment; Python's default 0.005)")
     parser.add_argument("--pause-batches", type=int, default=None, metavar="N",
                         help="esm.partitions.PAUSE_BATCHES for this run (an experiment: flow control's threshold)")
+    parser.add_argument("--warm-wait", type=float, default=0.0, metavar="S",
+                        help="wait S s after starting the workers, so that the CPU per record of the workers leaves"
+                             " out their interpreter start-up (~0.1 s CPU each)")
     args = parser.parse_args()
+    WARM_WAIT[0] = args.warm_wait
     if args.pause_batches is not None:
         partitions.PAUSE_BATCHES = args.pause_batches
     if args.switch_interval is not None:
