@@ -12,7 +12,7 @@ import pytest
 from esm_helpers import function_config, write_handler
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.functions.batch import pack_parts, pack_records
-from triggerfish.functions.region import REGION_MIN
+from triggerfish.functions.region import REGION_MIN, RegionWriter, new_region
 from triggerfish.functions.runtime import FunctionRuntime
 
 HANDLERS = """
@@ -93,3 +93,17 @@ def test_a_batch_as_its_unjoined_pieces_is_lambdas_event_on_every_path(runtime: 
         result = runtime.invoke_records("digest", parts, lambda records=records: builder.build(records))
         assert result.function_error is None, (name, result.payload)
         assert json.loads(result.payload) == _expected(builder, records), name
+
+
+def test_the_region_grows_but_a_truncate_from_the_worker_side_is_refused() -> None:
+    fd = new_region()
+    assert fd is not None
+    writer = RegionWriter(fd)
+    try:
+        writer.write([b"x" * REGION_MIN], REGION_MIN)  # the engine maps and grows it
+        with pytest.raises(PermissionError):  # what a handler's stray ftruncate gets: no SIGBUS in the engine
+            os.ftruncate(fd, 0)
+        writer.write([b"y" * (3 * REGION_MIN)], 3 * REGION_MIN)
+        assert os.pread(fd, 2, 3 * REGION_MIN - 2) == b"yy"
+    finally:
+        writer.close()

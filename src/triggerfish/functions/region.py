@@ -16,6 +16,7 @@ crashed worker is killed, never reused), so the worker never sees a half-written
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import mmap
 import os
 from collections import deque
@@ -53,9 +54,17 @@ def new_region() -> int | None:
     if not hasattr(os, "memfd_create"):  # not Linux: every body takes the pipe
         return None
     try:
-        return os.memfd_create("triggerfish-request", os.MFD_CLOEXEC)
+        fd = os.memfd_create("triggerfish-request", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     except OSError:
         return None
+    try:
+        # The engine writes through a mapping of it: a handler shrinking the file (its descriptor is in the
+        # worker) would make those writes fault (SIGBUS) in the engine. Sealed, such a truncate fails instead.
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 class RegionWriter:
