@@ -11,6 +11,7 @@ turns it off). Off loopback it needs ``--require-auth`` or ``--insecure``; ``--a
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -32,6 +33,8 @@ from triggerfish.cli.template_options import ENV_VARS, KAFKA_BOOTSTRAP, OVERRIDE
 from triggerfish.secrets import ReferencePolicy
 
 # Logs piped to a file or journald are not wrapped at 80 columns.
+#: How long a stop may take before every thread's stack is written to standard error (it goes on waiting).
+STOP_DUMP_S = 45.0
 _console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=200)
 
 
@@ -118,5 +121,8 @@ def run(
                  len(app.engine.list()), f", control API on {app.url}" if app.url is not None else "", where)
         while not stop.wait(0.5):
             pass
+        # A stop stuck somewhere (in-flight batches get up to 60 s) leaves every thread's stack in the log.
+        faulthandler.dump_traceback_later(STOP_DUMP_S)
+    faulthandler.cancel_dump_traceback_later()
     log.info("stopped cleanly")
     sys.exit(0)
