@@ -198,7 +198,7 @@ def test_a_dormant_mapping_wakes_when_the_watcher_cannot_answer(monkeypatch: pyt
     sleep = Dormancy("m", watcher)
     why: list[str] = []
     config = {"bootstrap.servers": "127.0.0.1:1", "socket.connection.setup.timeout.ms": 1000}
-    thread = threading.Thread(target=lambda: why.append(sleep.sleep(config, "g", ["t"], wake=lambda: False)))
+    thread = threading.Thread(target=lambda: why.append(sleep.sleep(config, ["127.0.0.1:1"], "g", ["t"], wake=lambda: False)))
     thread.start()
     thread.join(30)
     assert why and why[0].startswith("offsets of t unavailable")  # the mapping's own consumer reports the problem
@@ -209,9 +209,28 @@ def test_a_sleep_ends_when_woken_even_before_it_began() -> None:
     sleep = Dormancy("m", Watcher())
     stopped = threading.Event()
     stopped.set()
-    assert sleep.sleep({"bootstrap.servers": "127.0.0.1:1"}, "g", ["t"], wake=stopped.is_set) == "woken"
+    assert sleep.sleep({"bootstrap.servers": "127.0.0.1:1"}, ["127.0.0.1:1"], "g", ["t"], wake=stopped.is_set) == "woken"
     threading.Timer(0.1, sleep.rouse, args=("stopping",)).start()
-    assert sleep.sleep({"bootstrap.servers": "127.0.0.1:1"}, "g", ["t"], wake=lambda: False) == "stopping"
+    assert sleep.sleep({"bootstrap.servers": "127.0.0.1:1"}, ["127.0.0.1:1"], "g", ["t"], wake=lambda: False) == "stopping"
+
+
+def test_mappings_whose_token_providers_differ_are_watched_over_their_own_connections(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dormancy, "CHECK_S", 60.0)  # no check while this looks
+    watcher = Watcher()
+    sleeps = [Dormancy(f"m{i}", watcher) for i in range(3)]
+    configs = [{"bootstrap.servers": "127.0.0.1:1", "oauth_cb": lambda _config: ("token", 0.0)} for _ in range(2)]
+    configs.append(dict(configs[0]))  # the same provider: the same connection
+    threads = [threading.Thread(target=d.sleep, args=(c, ["127.0.0.1:1"], d.name, ["t"], lambda: False))
+               for d, c in zip(sleeps, configs, strict=True)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: watcher.sleeping == 3, 5, message="three mappings asleep")
+    assert watcher.connections == 2  # one token provider's identity is never another's
+    for d in sleeps:
+        d.rouse("stopping")
+    for thread in threads:
+        thread.join(5)
 
 
 @pytest.mark.kafka
@@ -221,7 +240,7 @@ def test_a_topic_the_cluster_cannot_answer_for_wakes_only_the_mappings_reading_i
     watcher, config = Watcher(), {"bootstrap.servers": kafka.bootstrap}
     quiet, missing = Dormancy("quiet", watcher), Dormancy("missing", watcher)
     why: dict[str, str] = {}
-    threads = [threading.Thread(target=lambda d=d, t=t: why.update({d.name: d.sleep(config, d.name, [t], lambda: False)}))
+    threads = [threading.Thread(target=lambda d=d, t=t: why.update({d.name: d.sleep(config, [kafka.bootstrap], d.name, [t], lambda: False)}))
                for d, t in ((quiet, make_topic()), (missing, f"never-created-{uuid.uuid4().hex[:8]}"))]
     for thread in threads:
         thread.start()

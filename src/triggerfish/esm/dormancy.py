@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
+from triggerfish.esm.cluster_probe import settings_key
 from triggerfish.esm.committer import Commits
 
 _log = logging.getLogger("triggerfish.esm")
@@ -73,7 +74,8 @@ class Settleable(Protocol):
 class _Sleeper:
     """One dormant mapping as the watcher sees it."""
 
-    cluster: str
+    #: ``cluster_probe.settings_key`` of the connection: a callback (an OAuth token provider) counts by identity.
+    cluster: Hashable
     group: str
     topics: tuple[str, ...]
     wake: Callable[[], bool]
@@ -99,25 +101,26 @@ class _Cluster:
     metadata_at: float = float("-inf")
 
 
-def cluster_key(client_config: dict[str, Any]) -> str:
-    """What makes two mappings' connections the same (their callbacks aside)."""
-    return repr(sorted((k, v) for k, v in client_config.items() if not callable(v)))
-
-
 class Watcher:
     """The engine's dormant mappings, checked every ``CHECK_S`` from one daemon thread started on demand."""
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._sleepers: list[_Sleeper] = []
-        self._configs: dict[str, dict[str, Any]] = {}
-        self._clusters: dict[str, _Cluster] = {}
+        self._configs: dict[Hashable, dict[str, Any]] = {}
+        self._clusters: dict[Hashable, _Cluster] = {}
         self._thread: threading.Thread | None = None
 
     @property
     def sleeping(self) -> int:
         with self._lock:
             return sum(not s.woken.is_set() for s in self._sleepers)
+
+    @property
+    def connections(self) -> int:
+        """Distinct connections (settings and callbacks) of the dormant mappings: one client each when checked."""
+        with self._lock:
+            return len(self._configs)
 
     @property
     def clients(self) -> int:
@@ -151,7 +154,7 @@ class Watcher:
             for s in sleepers:
                 if s.wake():
                     s.rouse("woken")
-            by_cluster: dict[str, list[_Sleeper]] = {}
+            by_cluster: dict[Hashable, list[_Sleeper]] = {}
             for s in sleepers:
                 if not s.woken.is_set():
                     by_cluster.setdefault(s.cluster, []).append(s)
@@ -172,7 +175,7 @@ class Watcher:
         for key in [k for k in self._configs if k not in used]:
             del self._configs[key]
 
-    def _cluster(self, key: str) -> _Cluster:
+    def _cluster(self, key: Hashable) -> _Cluster:
         cluster = self._clusters.get(key)
         if cluster is None:
             with self._lock:
@@ -181,7 +184,7 @@ class Watcher:
             cluster = self._clusters[key] = _Cluster(AdminClient(config))
         return cluster
 
-    def _check(self, key: str, sleepers: list[_Sleeper]) -> None:
+    def _check(self, key: Hashable, sleepers: list[_Sleeper]) -> None:
         """One ListOffsets for every partition of the sleepers' topics; wake whom a partition has records for.
         A topic the cluster cannot answer for (deleted, not authorized) wakes only the mappings reading it."""
         cluster, now = self._cluster(key), time.monotonic()
@@ -295,10 +298,13 @@ class Dormancy:
         self.times += 1
         return []
 
-    def sleep(self, client_config: dict[str, Any], group: str, topics: Iterable[str], wake: Callable[[], bool]) -> str:
+    def sleep(self, client_config: dict[str, Any], bootstrap: list[str], group: str, topics: Iterable[str],
+              wake: Callable[[], bool]) -> str:
         """Wait (without a consumer) until the watcher sees records for ``group``, ``wake()`` is true or ``rouse``
-        is called; returns why."""
-        sleeper = _Sleeper(cluster_key(client_config), group, tuple(topics), wake, baseline=self._baseline)
+        is called; returns why. Mappings share the watcher's client as their setup stages share one
+        (``cluster_probe.settings_key``)."""
+        sleeper = _Sleeper(settings_key(bootstrap, client_config), group, tuple(topics), wake,
+                           baseline=self._baseline)
         self._sleeper = sleeper  # before asking wake(): a stop either sees it or is seen
         try:
             if wake():

@@ -178,8 +178,8 @@ class MappingRunner:
                     resolved = self._setup()
                 elif dormant:  # no consumer of its own until the watcher sees a record; then as after a re-consume
                     self._save_status()  # its partitions unassigned
-                    self.dormancy.sleep(resolved.config, self.mapping.group_id, self.mapping.topics,
-                                        wake=lambda: not self._polling_on())
+                    self.dormancy.sleep(resolved.config, self.bootstrap_servers, self.mapping.group_id,
+                                        self.mapping.topics, wake=lambda: not self._polling_on())
                     if self._stop.is_set():
                         break
                 else:
