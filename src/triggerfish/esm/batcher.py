@@ -22,13 +22,18 @@ from triggerfish.esm.event import Record
 _SIZE = attrgetter("size")
 
 
-def _total_size(records: Iterable[Record]) -> int:
-    """The JSON sizes of ``records`` summed: their ``size`` attribute when all are known (from_message sets it)."""
-    records = records if isinstance(records, list) else list(records)
+def known_size(records: list[Record]) -> int | None:
+    """The JSON sizes of ``records`` summed when every one carries its ``size`` (from_message sets it), else None:
+    a record built another way, or a filtered placeholder, which has none."""
     sizes = list(map(_SIZE, records))
-    if not all(sizes):  # built another way: json_size() computes it
-        return sum([r.json_size() for r in records])
-    return sum(sizes)
+    return sum(sizes) if all(sizes) else None
+
+
+def _total_size(records: Iterable[Record]) -> int:
+    """The JSON sizes of ``records`` summed (``json_size()`` computes those not known)."""
+    records = records if isinstance(records, list) else list(records)
+    size = known_size(records)
+    return sum([r.json_size() for r in records]) if size is None else size
 
 
 @dataclass

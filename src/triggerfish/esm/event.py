@@ -24,10 +24,6 @@ from typing import Any, NamedTuple
 
 from pybase64 import b64encode
 
-# The batch's packing belongs to the function runtime (it owns the trip to the worker); re-exported
-# for the engine's invoker.
-from triggerfish.functions.batch import pack_records as pack_records
-
 # confluent_kafka.TIMESTAMP_CREATE_TIME / TIMESTAMP_LOG_APPEND_TIME (librdkafka's fixed values), spelled
 # out so that building events does not need confluent_kafka (~0.1 s to import).
 _TIMESTAMP_TYPES = {1: "CREATE_TIME", 2: "LOG_APPEND_TIME"}

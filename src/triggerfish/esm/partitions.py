@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, countOf
 
-from triggerfish.esm.batcher import Cut, PartitionBuffer
+from triggerfish.esm.batcher import Cut, PartitionBuffer, known_size
 from triggerfish.esm.committer import Committer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
@@ -55,7 +55,6 @@ _RATE_FIRST_RECORDS = 100
 #: A filtered-out record's stand-in: only its offset matters (committed with the records around it).
 _FILTERED = b"-"
 _TOPIC_PARTITION, _TOPIC, _PARTITION = attrgetter("topic", "partition"), attrgetter("topic"), attrgetter("partition")
-_SIZE = attrgetter("size")
 
 
 def filtered_record(topic: str, partition: int, offset: int) -> Record:
@@ -264,9 +263,9 @@ class Partitions:
             if p.position < 0:
                 self.committer.start(p.tp, first)  # CommittedEventCount's base
             p.position = last + 1
-        sizes = list(map(_SIZE, run))
-        if all(sizes):  # no filtered placeholder among them (those have no size)
-            p.buffer.extend(run, now, sum(sizes))
+        size = known_size(run)
+        if size is not None:  # no filtered placeholder among them (those have no size)
+            p.buffer.extend(run, now, size)
         else:
             p.buffer.extend([r for r in run if r.encoded != _FILTERED], now)
 
