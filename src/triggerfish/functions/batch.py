@@ -15,7 +15,7 @@ from array import array
 from binascii import b2a_base64
 from collections.abc import Iterable, Sequence
 from itertools import accumulate, repeat
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pybase64 import b64encode_as_string
 
@@ -197,8 +197,7 @@ def _keys(raw: bytes, lengths: list[int], nulls: int) -> list[str | None] | None
         return None
     pieces: Sequence[bytes | None]
     if nulls:
-        ends = accumulate([k if k > 0 else 0 for k in lengths])
-        pieces = [None if k < 0 else raw[end - k:end] for k, end in zip(lengths, ends, strict=True)]
+        pieces = _with_nulls(raw, lengths)
     else:  # split in C by one struct format ("3s5s..."): a third of slicing each key in Python. Not through
         # struct.unpack: its cache would keep up to 100 of these one-batch formats (~35 bytes a record each).
         pieces = struct.Struct(_split_format(lengths)).unpack(raw)
@@ -232,12 +231,20 @@ def _values(view: memoryview, lengths: list[int]) -> list[str | None]:
     binascii's and ~5x faster on 1 KB (most of the worker's time), read in place from ``view``."""
     b64 = b64encode_as_string
     if lengths.count(-1):
-        ends = accumulate([v if v > 0 else 0 for v in lengths])
-        return [None if v < 0 else b64(view[end - v:end]) for v, end in zip(lengths, ends, strict=True)]
+        return [None if piece is None else b64(piece) for piece in _with_nulls(view, lengths)]
     bounds = list(accumulate(lengths, initial=0))
     if bounds[-1] <= _SHORT * len(lengths):  # small values: binascii, as short keys (see ``_keys``)
         return [b2a_base64(view[begin:end], newline=False).decode() for begin, end in zip(bounds, bounds[1:], strict=False)]
     return [b64(view[begin:end]) for begin, end in zip(bounds, bounds[1:], strict=False)]
+
+
+_Bytes = TypeVar("_Bytes", bytes, memoryview)
+
+
+def _with_nulls(data: _Bytes, lengths: list[int]) -> list[_Bytes | None]:
+    """``data`` cut into consecutive pieces of ``lengths``, None where a length is -1 (a null takes no bytes)."""
+    ends = accumulate([n if n > 0 else 0 for n in lengths])
+    return [None if n < 0 else data[end - n:end] for n, end in zip(lengths, ends, strict=True)]
 
 
 def _add_headers_and_metadata(records: list[dict[str, Any]], headers: dict[int, list[tuple[str, bytes | None]]],
