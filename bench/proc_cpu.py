@@ -13,7 +13,11 @@ def children_cpu() -> float:
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     for path in Path("/proc/self/task").glob("*/children"):
-        for pid in path.read_text().split():
+        try:
+            pids = path.read_text().split()
+        except OSError:  # the thread ended between the glob and the read
+            continue
+        for pid in pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
             except OSError:
