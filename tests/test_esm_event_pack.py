@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from triggerfish.esm import block
+from triggerfish.esm.block import Block, flat
 from triggerfish.esm.event import EventBuilder, Record
 from triggerfish.functions.batch import pack_records, unpack_event
 
@@ -114,11 +116,19 @@ def test_a_poll_built_column_wise_is_the_same_records_as_one_by_one() -> None:
         [_Msg("orders", 0, 1, (1, 5), b"a", b"b", None), _Msg("orders", 0, 2, (1, 5), b"a", b"b", [("h", b"x")])],
         [_Msg("orders", 0, 1, (1, 5), b"a", b"b", None), _Msg("other", 0, 2, (1, 5), None, b"b", None)],
     ]
-    for messages in polls:
-        records, filtered = records_of(messages, None, lambda err: None)
+    for i, messages in enumerate(polls):
+        polled, filtered = records_of(messages, None, lambda err: None)
+        # a block per partition run, except with headers or two topics
+        assert all(isinstance(b, Block) for b in polled) == (i < len(polls) - 2)
+        records = flat(polled)
         expected = [Record.from_message(m) for m in messages]
         assert filtered == 0 and [tuple(r) for r in records] == [tuple(r) for r in expected]
         assert all(type(r) is Record and r.json_size() == len(r.encode()) for r in records)
+        for b in polled:
+            if isinstance(b, Block):  # its columns say what its records do
+                assert b.size == sum(r.json_size() for r in b)
+                assert [b[j] for j in range(-len(b), len(b))] == [*b.records(), *b.records()]
+                assert list(b[1:3]) == b.records()[1:3] and block.last_offset(b) == b.records()[-1].offset
 
 
 def test_batches_are_the_largest_prefix_within_count_and_payload_limit() -> None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from confluent_kafka import OFFSET_END, OFFSET_INVALID, Consumer, KafkaException, Message, TopicPartition
 
 from triggerfish.bounded_close import CLOSE_WAIT_S, close_within
+from triggerfish.esm.block import Polled, blocks_of
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.event import Record
 from triggerfish.esm.partitions import filtered_record
@@ -62,9 +63,10 @@ def consumer_settings(client_config: dict[str, Any], mapping: MappingConfig, gro
 
 def records_of(
     messages: Sequence[Any], accept: Callable[[bytes | None], bool] | None, on_error: Callable[[Any], None]
-) -> tuple[list[Record], int]:
-    """Polled messages as records, and how many FilterCriteria rejected (those stay as offset-only
-    placeholders, committed with the records around them); messages carrying an error go to ``on_error``."""
+) -> tuple[Polled, int]:
+    """Polled messages as records (one ``Block`` per partition run on the hot path), and how many
+    FilterCriteria rejected (those stay as offset-only placeholders, committed with the records around them);
+    messages carrying an error go to ``on_error``."""
     if accept is None:  # the hot path: no filter, errors are rare
         if messages and any(map(type(messages[0]).error, messages)):  # (map: C calls, no Python per message)
             for msg in messages:
@@ -72,7 +74,10 @@ def records_of(
                 if err is not None:
                     on_error(err)
             messages = [msg for msg in messages if msg.error() is None]
-        return Record.from_messages(messages), 0  # computes each record's JSON size too
+        blocks = blocks_of(messages)  # computes each record's JSON size too
+        if blocks is not None:
+            return blocks, 0
+        return [Record.from_message(m) for m in messages], 0  # headers, or several topics
     from_message = Record.from_message
     records, filtered = [], 0
     for msg in messages:

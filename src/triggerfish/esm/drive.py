@@ -138,7 +138,7 @@ class BatchDriver:
             return self.discard(cut.records, MAXIMUM_PAYLOAD_SIZE_EXCEEDED,
                                  f"record {r.topic}-{r.partition}@{r.offset} is {r.json_size()} bytes as JSON; "
                                  f"an invoke payload holds at most {self.max_payload}", lease)
-        queue: deque[Attempt[Record]] = deque([Attempt(tuple(cut.records))])
+        queue: deque[Attempt[Record]] = deque([Attempt(cut.records)])  # (a block stays one: see esm.block)
         last: _Last | None = None
         while queue:
             attempt = queue.popleft()

@@ -7,8 +7,8 @@
 
 MSK adds ``"eventSourceArn"`` and says ``"aws:kafka"``. ``key`` is absent for a null key, ``value`` is
 ``null`` for a tombstone, header values are arrays of Java's signed bytes. Each record's JSON size
-is computed by arithmetic when it is polled (``Record.size``; a poll's records and sizes are built a
-column at a time, ``Record.from_messages``), so a batch's exact size is known before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
+is computed by arithmetic when it is polled (``Record.size``; a poll's sizes a column at a time,
+``column_sizes``, for ``esm.block``), so a batch's exact size is known before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
 handlers get the batch packed (``functions.batch.pack_records``) and their worker process builds the
 dict that ``json.loads`` of that JSON would give.
 """
@@ -45,8 +45,8 @@ class _Fields(NamedTuple):
 class Record(_Fields):
     """One consumed record. Satisfies retry.RecordLike / destinations.FailedRecord.
 
-    A tuple underneath (``typing.NamedTuple``): the poll loop builds a poll's records from column lists
-    in C (``from_messages``, ``tuple.__new__`` over ``zip``), with no Python code run per record.
+    A tuple underneath (``typing.NamedTuple``): ``esm.block.Block`` builds its records from its column lists
+    in C (``tuple.__new__`` over ``zip``), with no Python code run per record.
     ``encoded`` (the cached JSON fragment) lives in the instance dict, created only when it is set.
     """
 
@@ -60,27 +60,6 @@ class Record(_Fields):
         fields = (msg.topic(), msg.partition(), msg.offset(), ts, _TIMESTAMP_TYPES.get(ts_code, "NO_TIMESTAMP_TYPE"),
                   msg.key(), msg.value(), msg.headers() or ())
         return _new(cls, (*fields, _json_size_of(*fields)))
-
-    @classmethod
-    def from_messages(cls, messages: Sequence[Any]) -> list[Record]:
-        """``[from_message(m) for m in messages]`` (messages without an error), built a column at a time in C
-        (the poll loop's hot path: ~0.5 µs a record less than ``from_message``)."""
-        if not messages:
-            return []
-        kind = type(messages[0])  # confluent_kafka.Message: its accessors, called from C by map()
-        topics = list(map(kind.topic, messages))
-        if topics.count(topics[0]) != len(topics) or any(map(kind.headers, messages)):
-            return [cls.from_message(m) for m in messages]  # several topics, or headers: record by record
-        topic = topics[0]  # one str shared by the poll's records (and compared by identity downstream)
-        partitions = list(map(kind.partition, messages))
-        offsets = list(map(kind.offset, messages))
-        codes, stamps = zip(*map(kind.timestamp, messages), strict=True)
-        keys = list(map(kind.key, messages))
-        values = list(map(kind.value, messages))
-        types = list(map(_TYPE_NAMES.__getitem__, codes)) if codes.count(1) != len(codes) else repeat("CREATE_TIME")
-        sizes = _sizes(topic, partitions, offsets, codes, stamps, keys, values)
-        return list(map(_new, repeat(cls), zip(repeat(topic), partitions, offsets, stamps, types, keys, values,
-                                                repeat(()), sizes)))
 
     def encode(self) -> bytes:
         """The record's JSON object as Lambda sends it (cached)."""
@@ -214,11 +193,11 @@ class _PartSizes(dict[int, int]):
 
 _KEY_PART, _VALUE_PART = _PartSizes(_FIXED_K - _FIXED_NONE), _PartSizes(_FIXED_V - _FIXED_NONE)
 assert _FIXED_KV == _FIXED_NONE + _KEY_PART.extra + _VALUE_PART.extra  # the two parts add up
-_TYPE_NAMES = {0: "NO_TIMESTAMP_TYPE", **_TIMESTAMP_TYPES}
-_TYPE_SIZES = {code: len(name) for code, name in _TYPE_NAMES.items()}
+TYPE_NAMES = {0: "NO_TIMESTAMP_TYPE", **_TIMESTAMP_TYPES}
+_TYPE_SIZES = {code: len(name) for code, name in TYPE_NAMES.items()}
 
 
-def _sizes(topic: str, partitions: list[int], offsets: list[int], codes: Sequence[int], stamps: Sequence[int],
+def column_sizes(topic: str, partitions: list[int], offsets: list[int], codes: Sequence[int], stamps: Sequence[int],
            keys: list[bytes | None], values: list[bytes | None]) -> Iterable[int]:
     """``_json_size_of`` of a poll's records without headers, summed a column at a time (C loops): what is the
     same for every record (usually the prefix, the digits of offsets and timestamps, the timestamp type) is
@@ -238,9 +217,9 @@ def _sizes(topic: str, partitions: list[int], offsets: list[int], codes: Sequenc
         else:
             parts.append(map(len, map(str, column)))
     if codes.count(codes[0]) == n:
-        fixed += _TYPE_SIZES.get(codes[0], len(_TYPE_NAMES[0]))
+        fixed += _TYPE_SIZES.get(codes[0], len(TYPE_NAMES[0]))
     else:
-        parts.append(map(len, map(_TYPE_NAMES.__getitem__, codes)))
+        parts.append(map(len, map(TYPE_NAMES.__getitem__, codes)))
     for payloads, table in ((keys, _KEY_PART), (values, _VALUE_PART)):
         try:
             lengths = set(map(len, payloads))  # type: ignore[arg-type]  # (TypeError: a null among them)

@@ -28,12 +28,15 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, countOf
+from typing import cast
 
 from triggerfish.esm.batcher import Cut, PartitionBuffer, known_size
+from triggerfish.esm.block import Block, Polled, last_offset
 from triggerfish.esm.committer import Committer
 from triggerfish.esm.config import MAX_PAYLOAD_BYTES
 from triggerfish.esm.event import Record
@@ -112,8 +115,8 @@ class Lease:
             if self._last is not None:
                 _count_drained(p, self._last[1], now - self._last[0])
             self._last = now, len(cut.records)
-            commit_to = cut.records[-1].offset + 1
-            if not p.buffer.records:  # filtered records after the batch are done too
+            commit_to = last_offset(cut.records) + 1
+            if not len(p.buffer):  # filtered records after the batch are done too
                 commit_to = max(commit_to, p.position)
             return cut, commit_to
 
@@ -238,12 +241,16 @@ class Partitions:
             self.committer.forget(tps)
 
     # -- the poll thread's side ------------------------------------------------------------------
-    def accept(self, records: Iterable[Record], now: float) -> None:
+    def accept(self, polled: Polled, now: float) -> None:
         """Buffer polled records (filtered ones only move the read position); skip what is not ours."""
         with self.lock:
+            if polled and isinstance(polled[0], Block):  # the hot path: a block per partition run
+                for b in polled:
+                    self._accept_run((b.topic, b.partition), b, now)
+                return
             # A poll holds runs of records per partition, each in offset order: taken a run at a time (C loops).
             # A mapping reads one topic: grouped by partition (int keys) and the topic checked once per run.
-            for partition, group in groupby(records, _PARTITION):
+            for partition, group in groupby(cast(list[Record], polled), _PARTITION):
                 run = list(group)
                 topic = run[0].topic
                 if countOf(map(_TOPIC, run), topic) == len(run):
@@ -252,34 +259,42 @@ class Partitions:
                     for tp, part in groupby(run, _TOPIC_PARTITION):
                         self._accept_run(tp, list(part), now)
 
-    def _accept_run(self, tp: _TP, run: list[Record], now: float) -> None:
+    def _accept_run(self, tp: _TP, run: Sequence[Record], now: float) -> None:
         p = self._parts.get(tp)
         if p is None or p.revoking:
             return  # not ours (any more)
-        first, last = run[0].offset, run[-1].offset
+        first, last = (run.offsets[0], run.offsets[-1]) if isinstance(run, Block) else (run[0].offset, run[-1].offset)
         if first < p.position or last - first < len(run) - 1:  # refetched after a pause, or not in order
             run = self._unseen(p, run)
         else:
             if p.position < 0:
                 self.committer.start(p.tp, first)  # CommittedEventCount's base
             p.position = last + 1
-        size = known_size(run)
-        if size is not None:  # no filtered placeholder among them (those have no size)
+        if isinstance(run, Block):
+            p.buffer.extend(run, now, run.size)
+        elif (size := known_size(run)) is not None:  # no filtered placeholder among them (those have no size)
             p.buffer.extend(run, now, size)
         else:
             p.buffer.extend([r for r in run if r.encoded != _FILTERED], now)
 
-    def _unseen(self, p: Partition, run: list[Record]) -> list[Record]:
-        """``accept`` record by record: what is below the read position was buffered before a pause."""
-        kept = []
-        for record in run:
+    def _unseen(self, p: Partition, run: Sequence[Record]) -> Sequence[Record]:
+        """``accept`` of what is at or past the read position: what is below it was buffered before a pause."""
+        if isinstance(run, Block) and run.offsets == sorted(run.offsets):
+            kept = run[bisect_left(run.offsets, p.position):]
+            if kept:
+                if p.position < 0:
+                    self.committer.start(p.tp, kept.offsets[0])
+                p.position = kept.offsets[-1] + 1
+            return kept
+        records = []
+        for record in run:  # record by record
             if record.offset < p.position:
                 continue
             if p.position < 0:
                 self.committer.start(p.tp, record.offset)  # CommittedEventCount's base
             p.position = record.offset + 1
-            kept.append(record)
-        return kept
+            records.append(record)
+        return records
 
     def dispatch(self, now: float) -> list[Lease]:
         """Leases for the partitions with a batch ready (marked in flight: one run per partition at a time).
@@ -294,7 +309,7 @@ class Partitions:
                     continue
                 if self.startable(p, now):
                     ready.append(p)
-                elif not p.buffer.records and p.position > self.committer.position(p.tp):
+                elif not len(p.buffer) and p.position > self.committer.position(p.tp):
                     # Everything since the last batch was filtered out: nothing to invoke, commit past it.
                     self.committer.advance(p.tp, p.position)
             if limit is not None:
@@ -331,7 +346,7 @@ class Partitions:
     def scale(self, lagging: set[_TP]) -> None:
         """Provisioned mode: pollers for the partitions with lag, records buffered or a batch in flight."""
         with self.lock:
-            busy = lagging | {p.tp for p in self._parts.values() if p.in_flight or p.buffer.records}
+            busy = lagging | {p.tp for p in self._parts.values() if p.in_flight or len(p.buffer)}
             if self.pollers is not None:
                 self.pollers.scale(len(busy & set(self._parts)), len(self._parts))
 

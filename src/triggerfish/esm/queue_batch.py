@@ -59,7 +59,7 @@ def cut_batches(records: Sequence[Record], batch_size: int, builder: EventBuilde
     for r in ordered:
         buffer.add(r, 0.0)
     cuts = []
-    while buffer.records:
+    while len(buffer):
         cuts.append(buffer.take(0.0))
     return cuts
 
@@ -147,7 +147,7 @@ class QueueBatch:
             verdicts[coord(r)] = REJECT if done else RELEASE
 
 
-def _failed(policy: RetryPolicy, records: tuple[Record, ...], outcome: Outcome) -> tuple[tuple[Record, ...], str]:
+def _failed(policy: RetryPolicy, records: Sequence[Record], outcome: Outcome) -> tuple[Sequence[Record], str]:
     """The records of an invoke that failed, and why (none when it succeeded)."""
     if outcome.failed:
         return records, f"{outcome.error_type or 'Error'}: {outcome.error_message or ''}".strip(": ")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter, countOf
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from triggerfish.esm.block import Block
+
 if TYPE_CHECKING:
     from triggerfish.esm.config import MappingConfig
 
@@ -52,7 +54,7 @@ R = TypeVar("R", bound=RecordLike)
 class Attempt(Generic[R]):
     """Records to invoke together, with how often they were invoked and retried so far."""
 
-    records: tuple[R, ...]
+    records: Sequence[R]
     invokes: int = 0
     retries: int = 0
 
@@ -79,8 +81,8 @@ class Plan(Generic[R]):
     without one) with ``condition`` and is committed after that; ``next`` runs next, in order.
     """
 
-    succeeded: tuple[R, ...] = ()
-    discard: tuple[R, ...] = ()
+    succeeded: Sequence[R] = ()
+    discard: Sequence[R] = ()
     condition: str | None = None
     invoke_count: int = 0
     next: tuple[Attempt[R], ...] = ()
@@ -229,7 +231,7 @@ def parse_item_failures(payload: Any, records: Sequence[RecordLike]) -> ItemFail
     return ItemFailures(first_failed=first, items=frozenset(failed))
 
 
-def _cut_at(records: tuple[R, ...], first_failed: Mapping[tuple[str, int], int]) -> tuple[tuple[R, ...], tuple[R, ...]]:
+def _cut_at(records: Sequence[R], first_failed: Mapping[tuple[str, int], int]) -> tuple[tuple[R, ...], tuple[R, ...]]:
     succeeded: list[R] = []
     remaining: list[R] = []
     for r in records:
@@ -240,6 +242,8 @@ def _cut_at(records: tuple[R, ...], first_failed: Mapping[tuple[str, int], int])
 
 def commit_positions(records: Iterable[RecordLike]) -> dict[tuple[str, int], int]:
     """Kafka's next-offset convention: for each partition, the highest offset seen plus one."""
+    if isinstance(records, Block):  # one partition's, in offset order
+        return {(records.topic, records.partition): records.offsets[-1] + 1} if len(records) else {}
     if isinstance(records, Sequence) and len(records) == 1:
         (r,) = records
         return {(r.topic, r.partition): r.offset + 1}

@@ -31,7 +31,8 @@ from concurrent.futures import Executor
 from typing import Any
 
 from triggerfish.diagnosis import Diagnosis
-from triggerfish.esm import auth, gc_policy, log_level, problems
+from triggerfish.esm import auth, block, gc_policy, log_level, problems
+from triggerfish.esm.block import Polled
 from triggerfish.esm.client_reports import ClientReports
 from triggerfish.esm.clock import Clock, SystemClock
 from triggerfish.esm.committer import CommitPacer, Commits, Committer, gate_offsets
@@ -40,7 +41,7 @@ from triggerfish.esm.consumer import KafkaSource, RecordSource, consumer_setting
 from triggerfish.esm.destinations import Destination, Source, destination_of
 from triggerfish.esm.dormancy import Dormancy
 from triggerfish.esm.drive import BatchDriver, OnFailure
-from triggerfish.esm.event import EventBuilder, Record
+from triggerfish.esm.event import EventBuilder
 from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
 from triggerfish.esm.heap import release_free_memory
 from triggerfish.esm.idle_wait import IDLE
@@ -270,13 +271,13 @@ class MappingRunner:
         parts = self._parts
         if self._commits.committer.outstanding():
             return False
-        return all((p := parts.get(tp)) is None or not (p.in_flight or p.buffer.records) for tp in parts.tps())
+        return all((p := parts.get(tp)) is None or not (p.in_flight or len(p.buffer)) for tp in parts.tps())
 
     def _consume_queue(self, client_config: dict[str, Any]) -> None:
         """Queue mode: the share-group loop of ``esm/queue_drive.py`` with this runner's driver, pool and status."""
         driver, destination = self._driver(client_config)
         assert self._builder is not None and self._pool is not None
-        hooks = QueueHooks(self._records_of, self._reconsume.is_set, self._share_joined, self._save_status,
+        hooks = QueueHooks(lambda messages: block.flat(self._records_of(messages)), self._reconsume.is_set, self._share_joined, self._save_status,
                            self.status, self.metrics, self.clock.monotonic)
         watched = {**client_config, "statistics.interval.ms": _QUEUE_STATS_INTERVAL_MS, "stats_cb": self._reports.stats}
         try:
@@ -324,14 +325,15 @@ class MappingRunner:
                                  "first_invoke", mapping.function, ok, detail, problem))
         return driver, destination
 
-    def _records_of(self, messages: Sequence[Any]) -> list[Record]:
+    def _records_of(self, messages: Sequence[Any]) -> Polled:
         if self._schemas is not None:
+            records: Polled
             records, filtered = self._schemas.records_of(messages, self._client_error)
             if self._schemas.waiting:  # keep nothing of this poll: read again from the committed offsets, later
                 self._reconsume.set()
         else:
             records, filtered = records_of(messages, self._filter, self._client_error)
-        self.metrics.polled(len(records), filtered)
+        self.metrics.polled(block.count(records), filtered)
         return records
 
     def _dispatch(self, driver: BatchDriver, now: float) -> None:

@@ -15,7 +15,7 @@ from array import array
 from binascii import b2a_base64
 from collections.abc import Iterable, Sequence
 from itertools import accumulate, repeat
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pybase64 import b64encode_as_string
 
@@ -55,6 +55,9 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
     key and every value raw: column lists built in C instead of a tuple per record, and the 1 KB
     payloads copied once instead of through pickle's buffer on both sides of the pipe.
     """
+    if isinstance(records, _Columns):  # esm.block.Block: one partition's columns, shipped as they are
+        return _packed(envelope, [(records.topic, records.partition, len(records))], records.offsets,
+                       records.timestamps, records.types, records.keys, records.values, {})
     first = records[0]
     if len(records) == 1:  # BatchSize 1 (low latency): the same columns without the walks over the batch
         return _pack_one(envelope, first)
@@ -76,20 +79,39 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
                 runs[-1] = (t, p, runs[-1][2] + 1)
             else:
                 runs.append((t, p, 1))
-    key_lens, keys = _lengths(keys)
-    value_lens, values = _lengths(values)
-    columns: tuple[Any, ...] = (
-        envelope, runs, offsets, timestamps,
-        types[0] if types.count(types[0]) == n else types,
-        key_lens, value_lens,
-        {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {},
-    )
+    extra: tuple[Any, ...] = ()
     if hasattr(first, "schema_metadata"):  # a schema registry mapping: all its records have it
-        columns += ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
-    meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+        extra = ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
+    return _packed(envelope, runs, offsets, timestamps, types[0] if types.count(types[0]) == n else types, keys,
+                   values, {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {}, *extra)
+
+
+@runtime_checkable
+class _Columns(Protocol):
+    """A batch of one partition as columns (``esm.block.Block``): what ``pack_parts`` ships without a transposition."""
+
+    topic: str
+    partition: int
+    offsets: list[int]
+    timestamps: list[int]
+    types: str | list[str]
+    keys: list[bytes | None]
+    values: list[bytes | None]
+
+    def __len__(self) -> int: ...
+
+
+def _packed(envelope: dict[str, Any], runs: list[tuple[str, int, int]], offsets: Sequence[int],
+            timestamps: Sequence[int], types: str | Sequence[str], keys: Sequence[bytes | None],
+            values: Sequence[bytes | None], headers: dict[int, list[tuple[str, bytes | None]]],
+            *schemas: dict[int, Any]) -> list[bytes]:
+    key_lens, key_bytes = _lengths(keys)
+    value_lens, value_bytes = _lengths(values)
+    meta = pickle.dumps((envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas),
+                        protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer. The keys
     # (short, as a rule) joined: one piece instead of a thousand tiny ones for the region's writer.
-    return [_META_LEN.pack(len(meta)), meta, b"".join(keys), *values]
+    return [_META_LEN.pack(len(meta)), meta, b"".join(key_bytes), *value_bytes]
 
 
 def _lengths(column: Sequence[bytes | None]) -> tuple[list[int], Sequence[bytes]]:
