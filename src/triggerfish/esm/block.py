@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any, overload
 
 from triggerfish.esm.event import TYPE_NAMES, Record, column_sizes
+from triggerfish.functions.batch import payload_lengths
 
 _new = tuple.__new__
 _CODE, _STAMP = itemgetter(0), itemgetter(1)
@@ -27,10 +28,12 @@ _CODE, _STAMP = itemgetter(0), itemgetter(1)
 class Block(Sequence[Record]):
     """Consecutive records of one topic-partition, in offset order, as columns (see the module docstring)."""
 
-    __slots__ = ("topic", "partition", "offsets", "timestamps", "types", "keys", "values", "sizes", "_records")
+    __slots__ = ("topic", "partition", "offsets", "timestamps", "types", "keys", "values", "key_lens", "value_lens",
+                 "sizes", "_records")
 
     def __init__(self, topic: str, partition: int, offsets: list[int], timestamps: list[int], types: str | list[str],
-                 keys: list[bytes | None], values: list[bytes | None], sizes: list[int]) -> None:
+                 keys: list[bytes | None], values: list[bytes | None], key_lens: list[int], value_lens: list[int],
+                 sizes: list[int]) -> None:
         self.topic = topic
         self.partition = partition
         self.offsets = offsets
@@ -39,6 +42,9 @@ class Block(Sequence[Record]):
         self.types = types
         self.keys = keys
         self.values = values
+        #: Each key's and value's length, -1 for a null (``functions.batch.payload_lengths``).
+        self.key_lens = key_lens
+        self.value_lens = value_lens
         #: Each record's JSON size (``Record.json_size``).
         self.sizes = sizes
         self._records: list[Record] | None = None
@@ -65,7 +71,8 @@ class Block(Sequence[Record]):
                 raise ValueError("a Block is sliced in order only")
             types = self.types if isinstance(self.types, str) else self.types[index]
             return Block(self.topic, self.partition, self.offsets[index], self.timestamps[index], types,
-                         self.keys[index], self.values[index], self.sizes[index])
+                         self.keys[index], self.values[index], self.key_lens[index], self.value_lens[index],
+                         self.sizes[index])
         if self._records is not None:
             return self._records[index]
         i = range(len(self.offsets))[index]  # (an IndexError as a list's)
@@ -100,7 +107,8 @@ def concat(blocks: Sequence[Block]) -> Block:
         types = _joined(repeat(b.types, len(b)) if isinstance(b.types, str) else b.types for b in blocks)
     return Block(first.topic, first.partition, _joined(b.offsets for b in blocks),
                  _joined(b.timestamps for b in blocks), types, _joined(b.keys for b in blocks),
-                 _joined(b.values for b in blocks), _joined(b.sizes for b in blocks))
+                 _joined(b.values for b in blocks), _joined(b.key_lens for b in blocks),
+                 _joined(b.value_lens for b in blocks), _joined(b.sizes for b in blocks))
 
 
 def _joined(lists: Any) -> list[Any]:
@@ -114,7 +122,8 @@ def blocks_of(messages: Sequence[Any]) -> list[Block] | None:
         return []
     kind = type(messages[0])  # confluent_kafka.Message: its accessors, called from C by map()
     topic = messages[0].topic()  # one str shared by the poll's records (and compared by identity downstream)
-    if any(map(kind.headers, messages)) or list(map(kind.topic, messages)).count(topic) != len(messages):
+    n = len(messages)
+    if any(map(kind.headers, messages)) or list(map(kind.topic, messages)).count(topic) != n:
         return None
     partitions = list(map(kind.partition, messages))
     offsets = list(map(kind.offset, messages))
@@ -123,21 +132,24 @@ def blocks_of(messages: Sequence[Any]) -> list[Block] | None:
     codes = list(map(_CODE, stamped))
     keys = list(map(kind.key, messages))
     values = list(map(kind.value, messages))
-    n = len(messages)
     types = TYPE_NAMES[codes[0]] if codes.count(codes[0]) == n else list(map(TYPE_NAMES.__getitem__, codes))
-    sizes = list(column_sizes(topic, partitions, offsets, codes, stamps, keys, values))
-    p0 = partitions[0]
-    if partitions.count(p0) == n:  # the usual poll: librdkafka hands a fetch over a partition at a time
-        return [Block(topic, p0, offsets, stamps, types, keys, values, sizes)]
-    whole = Block(topic, p0, offsets, stamps, types, keys, values, sizes)
+    key_lens, value_lens = payload_lengths(keys), payload_lengths(values)
+    if partitions.count(partitions[0]) == n:  # the usual poll: librdkafka hands a fetch over a partition at a time
+        return [_block(topic, partitions[0], offsets, stamps, types, keys, values, key_lens, value_lens)]
     blocks, start = [], 0
     for partition, run in groupby(partitions):
         end = start + sum(1 for _ in run)
-        part = whole[start:end]
-        part.partition = partition
-        blocks.append(part)
+        blocks.append(_block(topic, partition, offsets[start:end], stamps[start:end],
+                             types if isinstance(types, str) else types[start:end], keys[start:end],
+                             values[start:end], key_lens[start:end], value_lens[start:end]))
         start = end
     return blocks
+
+
+def _block(topic: str, partition: int, offsets: list[int], stamps: list[int], types: str | list[str],
+           keys: list[bytes | None], values: list[bytes | None], key_lens: list[int], value_lens: list[int]) -> Block:
+    sizes = column_sizes(topic, partition, offsets, stamps, types, key_lens, value_lens)
+    return Block(topic, partition, offsets, stamps, types, keys, values, key_lens, value_lens, sizes)
 
 
 #: What a poll gives the batcher: blocks (the hot path) or records (filters, headers, schemas).

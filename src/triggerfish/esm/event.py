@@ -178,15 +178,16 @@ def _json_size_of(topic: str, partition: int, offset: int, timestamp: int, times
 
 class _PartSizes(dict[int, int]):
     """What a key or value of n bytes adds to a record's JSON (its base64, quotes and member name, against
-    ``_NONE``), by n: a dict lookup in C instead of arithmetic in Python per record."""
+    ``_NONE``), by n (-1: null): a dict lookup in C instead of arithmetic in Python per record."""
 
     def __init__(self, extra: int) -> None:
-        super().__init__()
+        super().__init__({-1: 0})  # a null key or value adds nothing
         self.extra = extra
 
     def __missing__(self, n: int) -> int:
         if len(self) > 100_000:
             self.clear()
+            self[-1] = 0
         size = self[n] = _b64_len(n) + self.extra
         return size
 
@@ -194,47 +195,36 @@ class _PartSizes(dict[int, int]):
 _KEY_PART, _VALUE_PART = _PartSizes(_FIXED_K - _FIXED_NONE), _PartSizes(_FIXED_V - _FIXED_NONE)
 assert _FIXED_KV == _FIXED_NONE + _KEY_PART.extra + _VALUE_PART.extra  # the two parts add up
 TYPE_NAMES = {0: "NO_TIMESTAMP_TYPE", **_TIMESTAMP_TYPES}
-_TYPE_SIZES = {code: len(name) for code, name in TYPE_NAMES.items()}
 
 
-def column_sizes(topic: str, partitions: list[int], offsets: list[int], codes: Sequence[int], stamps: Sequence[int],
-           keys: list[bytes | None], values: list[bytes | None]) -> Iterable[int]:
-    """``_json_size_of`` of a poll's records without headers, summed a column at a time (C loops): what is the
-    same for every record (usually the prefix, the digits of offsets and timestamps, the timestamp type) is
-    added once."""
+def column_sizes(topic: str, partition: int, offsets: list[int], stamps: list[int], types: str | list[str],
+                 key_lens: list[int], value_lens: list[int]) -> list[int]:
+    """``_json_size_of`` of records of one partition without headers, offsets ascending, a length of -1 for a null
+    key or value: summed a column at a time (C loops), what is the same for every record (usually all but the
+    sizes of keys of different lengths) added once."""
     n = len(offsets)
-    fixed = _FIXED_NONE
+    fixed = _FIXED_NONE + len(_prefix(topic, partition))
     parts: list[Iterable[int]] = []
-    prefixes = {p: len(_prefix(topic, p)) for p in set(partitions)}
-    if len(set(prefixes.values())) == 1:  # partitions 0-9 (or any of one digit count): one prefix length
-        fixed += prefixes[partitions[0]]
-    else:
-        parts.append(map(prefixes.__getitem__, partitions))
-    for column in (offsets, stamps):
-        low, high = min(column), max(column)
+    for column, (low, high) in ((offsets, (offsets[0], offsets[-1])), (stamps, (min(stamps), max(stamps)))):
         if low >= 0 and len(str(low)) == len(str(high)):
             fixed += len(str(low))
         else:
             parts.append(map(len, map(str, column)))
-    if codes.count(codes[0]) == n:
-        fixed += _TYPE_SIZES.get(codes[0], len(TYPE_NAMES[0]))
+    if isinstance(types, str):
+        fixed += len(types)
     else:
-        parts.append(map(len, map(TYPE_NAMES.__getitem__, codes)))
-    for payloads, table in ((keys, _KEY_PART), (values, _VALUE_PART)):
-        try:
-            lengths = set(map(len, payloads))  # type: ignore[arg-type]  # (TypeError: a null among them)
-        except TypeError:
-            if payloads.count(None) < n:
-                parts.append([0 if b is None else table[len(b)] for b in payloads])
-            continue
-        if len(added := {table[length] for length in lengths}) == 1:  # one JSON size (1 KB values, short keys)
-            fixed += added.pop()
-        else:
-            parts.append(map(table.__getitem__, map(len, payloads)))  # type: ignore[arg-type]
+        parts.append(map(len, types))
+    for lens, table in ((key_lens, _KEY_PART), (value_lens, _VALUE_PART)):
+        if lens.count(lens[0]) != n:
+            low, high = min(lens), max(lens)
+            if low < 0 or table[low] != table[high]:  # (a longer key never has a shorter base64)
+                parts.append(map(table.__getitem__, lens))
+                continue
+        fixed += table[lens[0]]
     total: Iterable[int] = repeat(fixed, n)
     for part in parts:
         total = map(add, total, part)
-    return total
+    return list(total)
 
 
 def _encode_record(r: Record) -> bytes:

@@ -57,7 +57,8 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
     """
     if isinstance(records, _Columns):  # esm.block.Block: one partition's columns, shipped as they are
         return _packed(envelope, [(records.topic, records.partition, len(records))], records.offsets,
-                       records.timestamps, records.types, records.keys, records.values, {})
+                       records.timestamps, records.types, (records.key_lens, records.keys),
+                       (records.value_lens, records.values), {})
     first = records[0]
     if len(records) == 1:  # BatchSize 1 (low latency): the same columns without the walks over the batch
         return _pack_one(envelope, first)
@@ -82,8 +83,8 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
     extra: tuple[Any, ...] = ()
     if hasattr(first, "schema_metadata"):  # a schema registry mapping: all its records have it
         extra = ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
-    return _packed(envelope, runs, offsets, timestamps, types[0] if types.count(types[0]) == n else types, keys,
-                   values, {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {}, *extra)
+    return _packed(envelope, runs, offsets, timestamps, types[0] if types.count(types[0]) == n else types,
+                   (payload_lengths(keys), keys), (payload_lengths(values), values), {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {}, *extra)
 
 
 @runtime_checkable
@@ -97,34 +98,41 @@ class _Columns(Protocol):
     types: str | list[str]
     keys: list[bytes | None]
     values: list[bytes | None]
+    key_lens: list[int]
+    value_lens: list[int]
 
     def __len__(self) -> int: ...
 
 
 def _packed(envelope: dict[str, Any], runs: list[tuple[str, int, int]], offsets: Sequence[int],
-            timestamps: Sequence[int], types: str | Sequence[str], keys: Sequence[bytes | None],
-            values: Sequence[bytes | None], headers: dict[int, list[tuple[str, bytes | None]]],
+            timestamps: Sequence[int], types: str | Sequence[str], keys: tuple[list[int], Sequence[bytes | None]],
+            values: tuple[list[int], Sequence[bytes | None]], headers: dict[int, list[tuple[str, bytes | None]]],
             *schemas: dict[int, Any]) -> list[bytes]:
-    key_lens, key_bytes = _lengths(keys)
-    value_lens, value_bytes = _lengths(values)
+    """The blob's pieces from its columns; ``keys`` and ``values`` with their ``payload_lengths``."""
+    (key_lens, key_column), (value_lens, value_column) = keys, values
     meta = pickle.dumps((envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas),
                         protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer. The keys
     # (short, as a rule) joined: one piece instead of a thousand tiny ones for the region's writer.
-    return [_META_LEN.pack(len(meta)), meta, b"".join(key_bytes), *value_bytes]
+    return [_META_LEN.pack(len(meta)), meta, b"".join(_present(key_column, key_lens)),
+            *_present(value_column, value_lens)]
 
 
-def _lengths(column: Sequence[bytes | None]) -> tuple[list[int], Sequence[bytes]]:
-    """Each key's or value's length, -1 for null, and the column without its nulls.
+def payload_lengths(column: Sequence[bytes | None]) -> list[int]:
+    """Each key's or value's length, -1 for null.
 
     ``map(len)`` in C first: it stops at the first null (a TypeError), which is cheaper than finding out
     with ``count(None)`` (a rich comparison per element) when there are none, as is usual.
     """
     try:
-        return list(map(len, column)), column  # type: ignore[arg-type, return-value]  # no None in it
+        return list(map(len, column))  # type: ignore[arg-type]  # no None in it
     except TypeError:
-        pass
-    return [-1 if b is None else len(b) for b in column], [b for b in column if b is not None]
+        return [-1 if b is None else len(b) for b in column]
+
+
+def _present(column: Sequence[bytes | None], lengths: list[int]) -> Sequence[bytes]:
+    """``column`` without its nulls."""
+    return column if -1 not in lengths else [b for b in column if b is not None]  # type: ignore[return-value]
 
 
 _META_LEN = struct.Struct(">I")
