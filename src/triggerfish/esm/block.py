@@ -137,8 +137,8 @@ def blocks_of(messages: Sequence[Any]) -> list[Block] | None:
     if partitions.count(partitions[0]) == n:  # the usual poll: librdkafka hands a fetch over a partition at a time
         return [_block(topic, partitions[0], offsets, stamps, types, keys, values, key_lens, value_lens)]
     blocks, start = [], 0
-    for partition, run in groupby(partitions):
-        end = start + sum(1 for _ in run)
+    for partition, count in [(p, len(list(run))) for p, run in groupby(partitions)]:  # (list: counted in C)
+        end = start + count
         blocks.append(_block(topic, partition, offsets[start:end], stamps[start:end],
                              types if isinstance(types, str) else types[start:end], keys[start:end],
                              values[start:end], key_lens[start:end], value_lens[start:end]))
