@@ -15,7 +15,7 @@ from array import array
 from binascii import b2a_base64
 from collections.abc import Iterable, Sequence
 from itertools import accumulate, repeat
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast
 
 from pybase64 import b64encode_as_string
 
@@ -55,10 +55,15 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
     key and every value raw: column lists built in C instead of a tuple per record, and the 1 KB
     payloads copied once instead of through pickle's buffer on both sides of the pipe.
     """
-    if isinstance(records, _Columns):  # esm.block.Block: one partition's columns, shipped as they are
-        return _packed(envelope, [(records.topic, records.partition, len(records))], records.offsets,
-                       records.timestamps, records.types, (records.key_lens, records.keys),
-                       (records.value_lens, records.values), {})
+    if hasattr(records, "value_lens"):  # esm.block.Block: one partition's columns, shipped as they are
+        block = cast(_Columns, records)
+        offsets = block.offsets
+        low, high = offsets[0], offsets[-1]
+        return _packed(envelope, [(block.topic, block.partition, len(offsets))],
+                       # in offset order: with no gap (no compaction, no transaction markers) a range, 3 numbers
+                       range(low, high + 1) if high - low == len(offsets) - 1 else offsets,
+                       block.timestamps, block.types, (block.key_lens, block.keys), (block.value_lens, block.values),
+                       {})
     first = records[0]
     if len(records) == 1:  # BatchSize 1 (low latency): the same columns without the walks over the batch
         return _pack_one(envelope, first)
@@ -87,9 +92,9 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
                    (payload_lengths(keys), keys), (payload_lengths(values), values), {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {}, *extra)
 
 
-@runtime_checkable
 class _Columns(Protocol):
-    """A batch of one partition as columns (``esm.block.Block``): what ``pack_parts`` ships without a transposition."""
+    """A batch of one partition as columns, offsets ascending (``esm.block.Block``): what ``pack_parts`` ships
+    without a transposition."""
 
     topic: str
     partition: int
