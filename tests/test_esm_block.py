@@ -83,7 +83,7 @@ def test_a_block_packed_for_a_worker_gives_the_event_lambda_sends() -> None:
     rng = random.Random(3)
     builder = EventBuilder("SelfManagedKafka", ["h:9092"])
     for blocks in ([_block(0, 30, rng)], [_block(0, 10, rng), _block(10, 1, rng, ts_type=2), _block(11, 5, rng)],
-                   [_block(40, 1, rng)]):
+                   [_block(40, 1, rng)], [_block(0, 10, rng), _block(25, 5, rng)]):  # (a gap: compaction)
         batch = concat(blocks)
         records = batch.records()
         expected = json.loads(builder.build(records))
