@@ -1,7 +1,8 @@
 """When a batch closes: BatchSize records, the batching window, or the 6 MB payload limit (policy only).
 
 One ``PartitionBuffer`` per assigned partition holds polled records until the partition's next
-batch is cut. A batch is ready when it has ``batch_size`` records, when its window (started by its
+batch is cut, as they came: blocks of columns (``esm.block``) or lists of records; a batch of blocks is a
+block. A batch is ready when it has ``batch_size`` records, when its window (started by its
 first record) has elapsed, or when one more record would push the event JSON past
 ``max_bytes`` (6,291,456). ``take`` cuts the largest prefix that fits both limits; a record that
 cannot fit even alone comes back flagged ``oversized`` so the caller reports it instead of

@@ -7,10 +7,11 @@
 
 MSK adds ``"eventSourceArn"`` and says ``"aws:kafka"``. ``key`` is absent for a null key, ``value`` is
 ``null`` for a tombstone, header values are arrays of Java's signed bytes. Each record's JSON size
-is computed by arithmetic when it is polled (``Record.size``; a poll's sizes a column at a time,
-``column_sizes``, for ``esm.block``), so a batch's exact size is known before it is built. HTTP functions get the JSON (each record encoded once, the batch a join); Python
-handlers get the batch packed (``functions.batch.pack_records``) and their worker process builds the
-dict that ``json.loads`` of that JSON would give.
+is computed by arithmetic when it is polled (``Record.size``; a block's a column at a time,
+``column_sizes``, for ``esm.block``), so a batch's exact size is known before it is built. HTTP functions
+get the JSON (each record encoded once, the batch a join); Python handlers get the batch packed
+(``functions.batch.pack_parts``) and their worker process builds the dict that ``json.loads`` of that JSON
+would give.
 """
 
 from __future__ import annotations
