@@ -114,6 +114,11 @@ class PartitionBuffer:
         count = min(self._count, self.batch_size)
         if not count:
             return Cut([])
+        if count == 1:  # BatchSize 1 (or a window's one record): the record, not a block of one
+            record = self._chunks[0][self._head]
+            if self.envelope + record.json_size() <= self.max_bytes:
+                self._drop(1, record.json_size(), now)
+                return Cut([record])
         pieces = self._peek(count)
         # Usually a whole BatchSize fits the payload limit: check that once, not record by record.
         taken = sum(map(_piece_size, pieces))

@@ -61,7 +61,7 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
         low, high = offsets[0], offsets[-1]
         return _packed(envelope, [(block.topic, block.partition, len(offsets))],
                        # in offset order: with no gap (no compaction, no transaction markers) a range, 3 numbers
-                       range(low, high + 1) if high - low == len(offsets) - 1 else offsets,
+                       range(low, high + 1) if high - low == len(offsets) - 1 >= _RANGE_MIN else offsets,
                        block.timestamps, block.types, (block.key_lens, block.keys), (block.value_lens, block.values),
                        {})
     first = records[0]
@@ -90,6 +90,10 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> lis
         extra = ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
     return _packed(envelope, runs, offsets, timestamps, types[0] if types.count(types[0]) == n else types,
                    (payload_lengths(keys), keys), (payload_lengths(values), values), {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {}, *extra)
+
+
+#: Offsets cross as a range from this many on (below, unpickling ``range`` costs more than the ints).
+_RANGE_MIN = 32
 
 
 class _Columns(Protocol):
