@@ -1,7 +1,7 @@
 """The worker process: imports one Lambda handler and runs invocations sent over a pipe.
 
-Started by ``runtime.py`` as ``python -m triggerfish.functions.worker SPEC_JSON`` with two inherited
-pipe descriptors. Each request is a frame (see ``frames``); the reply carries the result (or Lambda's
+Started by ``pool.py`` as ``python -m triggerfish.functions.worker SPEC_JSON`` with an inherited
+pipe (requests in) and socket (replies out). Each request is a frame (see ``frames``); the reply carries the result (or Lambda's
 error payload) and everything the handler printed or logged during that invocation, capped per
 character (``capture``). ``MemorySize`` is applied before the handler is imported (``memory``): the
 worker joins its cgroup, or sets RLIMIT_DATA; a ``MemoryError`` out of the handler is Lambda's
@@ -195,7 +195,7 @@ def _main() -> None:
     replies = os.fdopen(spec["reply_fd"], "wb", buffering=1 << 16)
     try:
         _serve(spec, requests, replies)
-    except (BrokenPipeError, KeyboardInterrupt):
+    except (ConnectionError, KeyboardInterrupt):  # the engine went away (a broken pipe, a reset socket)
         pass
     os._exit(0)  # skip interpreter teardown: handlers may leave threads behind
 
