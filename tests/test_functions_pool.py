@@ -21,6 +21,9 @@ def sleepy(event, context):
     time.sleep(event.get("sleep", 5))
     return "woke"
 
+def policy(event, context):
+    return os.sched_getscheduler(0) == os.SCHED_BATCH
+
 def big(event, context):
     return "y" * event["n"]
 
@@ -82,3 +85,10 @@ def test_a_worker_dead_while_its_child_holds_the_socket_ends_at_the_deadline(
                 os.kill(int(pidfile.read_text()), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_workers_run_as_batch_processes(runtime: FunctionRuntime, code: Path) -> None:
+    # so that a request does not preempt the engine thread that sent it
+    runtime.add(function_config(code, "h.policy", name="policy"))
+    assert runtime.invoke("policy", {}).result() is True
