@@ -71,10 +71,6 @@ class _Frame:
         self._head_len = -1
 
     @property
-    def empty(self) -> bool:
-        return not self._buf
-
-    @property
     def missing(self) -> int:
         return self._need - len(self._buf)
 
@@ -200,7 +196,7 @@ class _Worker:
         size = len(payload) if isinstance(payload, bytes) else sum(map(len, parts))
         header: dict[str, Any] = {"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}
         if self._region is not None and size >= REGION_MIN:
-            # A big body goes through the shared region (one copy); the socket carries only the head.
+            # A big body goes through the shared region (one copy); the pipe carries only the head.
             self._region.write(parts, size)
             header["region"] = size
             parts, size = (), 0
