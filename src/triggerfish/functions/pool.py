@@ -59,7 +59,7 @@ _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 
 class WorkerCrashed(Exception):
-    """The worker process closed its reply pipe (it died)."""
+    """The worker process closed its reply socket (it died)."""
 
 
 class _Frame:
@@ -80,7 +80,7 @@ class _Frame:
 
     def add(self, chunk: bytes) -> None:
         if not chunk:
-            raise WorkerCrashed()  # the worker closed its reply pipe: it died
+            raise WorkerCrashed()  # the worker closed its reply socket: it died
         self._buf += chunk
         if self._head_len < 0 and len(self._buf) >= PREFIX_SIZE:
             self._head_len, body_len = split_lengths(bytes(self._buf[:PREFIX_SIZE]))
