@@ -58,6 +58,8 @@ class OutputCapture(io.TextIOBase):
 
     def take(self) -> str:
         """The invocation's output (with a note of what was dropped), and start afresh."""
+        if not self.size and not self.dropped:  # nothing written (most invocations): no lock, no join
+            return ""
         with self.lock:
             text = "".join(self.parts)
             if self.dropped:

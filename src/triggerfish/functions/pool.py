@@ -1,8 +1,16 @@
-"""Worker processes of one function: ``_Worker`` (one process and its two pipes) and ``WorkerPool``.
+"""Worker processes of one function: ``_Worker`` (one process, its pipe and its socket) and ``WorkerPool``.
 
 A worker runs :mod:`triggerfish.functions.worker` in its own session and exchanges length-prefixed
-frames (:mod:`.frames`) over two pipes. ``_Worker.call`` raises ``WorkerTimeout`` past the deadline and
-``WorkerCrashed`` when the process dies; the runtime turns both into Lambda's error payloads.
+frames (:mod:`.frames`): requests over a pipe, replies over a Unix socket. ``_Worker.call`` raises
+``WorkerTimeout`` past the deadline and ``WorkerCrashed`` when the process dies; the runtime turns both
+into Lambda's error payloads.
+
+The replies' socket is for its timeout: with ``SO_RCVTIMEO`` set to what is left of the deadline, ``call``
+is one write and one blocking read, and the kernel ends a read that waits past the deadline. Reading a
+pipe, each invocation also took a ``poll()`` first (a syscall more, and one more release and take-back
+of the GIL, often a context switch, among the engine's threads). Requests stay on a pipe: a socket pair
+used both ways wakes the side blocked in its read each time the other consumes what it was sent (one
+wait queue for "readable" and "writable"), a context switch more per invocation on each side.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import json
 import os
 import queue
 import select
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -33,7 +43,12 @@ class WorkerTimeout(Exception):
     """The invocation passed its deadline."""
 
 
-_PIPE_SIZE = 1 << 20
+#: The request pipe's and the reply socket's buffers: a 1 MB batch in one write and wake-up, not 16 of
+#: a default 64 KB pipe.
+_BUFFER = 1 << 20
+#: How far a socket timeout may be off the deadline before it is set again (one setsockopt): the deadline
+#: of each invocation moves with it, but by microseconds from one to the next with the same Timeout.
+_TIMEOUT_SLACK = 0.001
 # A reply's header carries at most LOG_LIMIT characters of output, JSON-escaped (up to 12 bytes each):
 # anything longer did not come from the worker's own framing.
 _MAX_HEAD = 12 * LOG_LIMIT + (64 << 10)
@@ -44,7 +59,7 @@ _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 
 class WorkerCrashed(Exception):
-    """The worker process closed its reply pipe (it died)."""
+    """The worker process closed its reply socket (it died)."""
 
 
 class _Frame:
@@ -56,10 +71,6 @@ class _Frame:
         self._head_len = -1
 
     @property
-    def empty(self) -> bool:
-        return not self._buf
-
-    @property
     def missing(self) -> int:
         return self._need - len(self._buf)
 
@@ -69,7 +80,7 @@ class _Frame:
 
     def add(self, chunk: bytes) -> None:
         if not chunk:
-            raise WorkerCrashed()  # the worker closed its reply pipe: it died
+            raise WorkerCrashed()  # the worker closed its reply socket: it died
         self._buf += chunk
         if self._head_len < 0 and len(self._buf) >= PREFIX_SIZE:
             self._head_len, body_len = split_lengths(bytes(self._buf[:PREFIX_SIZE]))
@@ -109,7 +120,7 @@ def _whole_frame(chunk: bytes) -> tuple[dict[str, Any], bytes] | None:
 
 
 class _Worker:
-    """One worker process and its two pipes."""
+    """One worker process, its request pipe and its reply socket."""
 
     def __init__(self, fn: FunctionConfig, region: str | None) -> None:
         #: Peak RSS in MB as of the last reply (the REPORT line of an invocation that kills the worker).
@@ -124,47 +135,53 @@ class _Worker:
             except OSError:  # the cgroup went away or read-only since the probe: RLIMIT_DATA then
                 pass
         req_r, self._req_w = os.pipe()
-        self._rep_r, rep_w = os.pipe()
+        os.set_blocking(self._req_w, False)
+        try:
+            fcntl.fcntl(self._req_w, fcntl.F_SETPIPE_SZ, _BUFFER)
+        except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+            pass
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:  # the sender's buffer is what bounds a Unix socket
+            theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
+        except OSError:  # above net.core.wmem_max: the kernel's cap then
+            pass
+        self._rep_r = self._sock.fileno()
+        #: The socket's SO_RCVTIMEO in seconds (-1: not set yet, the kernel's "never").
+        self._timeout = -1.0
+        #: The deadline of the invocation in progress (``time.time()`` seconds).
+        self._deadline = 0.0
         region_fd = new_region()
         self._region = RegionWriter(region_fd) if region_fd is not None else None
         spec = {
             "function_name": fn.function_name, "handler": fn.handler, "code_uri": str(fn.code_uri or os.getcwd()),
             "memory_size": fn.memory_size, "region": region or os.environ.get("AWS_REGION", "us-east-1"),
             "log_stream_name": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-            "request_fd": req_r, "reply_fd": rep_w, "cgroup": str(self.cgroup.path) if self.cgroup else None,
-            "region_fd": region_fd,
+            "request_fd": req_r, "reply_fd": theirs.fileno(),
+            "cgroup": str(self.cgroup.path) if self.cgroup else None, "region_fd": region_fd,
         }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "triggerfish.functions.worker", json.dumps(spec)],
-            pass_fds=(req_r, rep_w) if region_fd is None else (req_r, rep_w, region_fd),
-            env=worker_environment(fn, region), stdin=subprocess.DEVNULL,
-            # own session: a Ctrl-C meant for the engine must not kill handlers mid-batch
-            start_new_session=True,
-        )
-        os.close(req_r)
-        os.close(rep_w)
-        os.set_blocking(self._req_w, False)
-        # Registered once: a poll object per call cost a few microseconds of every small invoke.
-        self._replies = select.poll()
-        self._replies.register(self._rep_r, select.POLLIN)
-        # A 1 MB batch through a default 64 KB pipe takes 16 write/wake-up round trips per invoke.
-        for fd in (self._req_w, self._rep_r):
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
-            except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
-                pass
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "triggerfish.functions.worker", json.dumps(spec)],
+                pass_fds=(req_r, theirs.fileno()) if region_fd is None else (req_r, theirs.fileno(), region_fd),
+                env=worker_environment(fn, region), stdin=subprocess.DEVNULL,
+                # own session: a Ctrl-C meant for the engine must not kill handlers mid-batch
+                start_new_session=True,
+            )
+        except BaseException:
+            self._sock.close()
+            os.close(self._req_w)
+            raise
+        finally:
+            theirs.close()
+            os.close(req_r)
 
     def wait_init(self, deadline: float) -> InitReport:
         """Wait for the worker's first frame, which says whether its handler loaded."""
         if self.init is None:
+            self._deadline = deadline
             frame = _Frame()
             while not frame.complete:
-                remaining = deadline - time.time()
-                if remaining <= 0:
-                    raise WorkerTimeout()
-                if not select.select([self._rep_r], [], [], remaining)[0]:
-                    continue
-                frame.add(os.read(self._rep_r, frame.missing))  # exactly the frame: nothing follows it unasked
+                frame.add(self._recv(frame.missing))  # exactly the frame: nothing follows it unasked
             self.init = InitReport.from_frame(frame.head())
         return self.init
 
@@ -172,7 +189,9 @@ class _Worker:
              kind: str = "json") -> tuple[dict[str, Any], bytes]:
         """One invocation: ``payload`` is the request body, whole or as the pieces it is made of (a packed
         batch: they are written where they go without being joined first)."""
-        self.wait_init(deadline)
+        if self.init is None:
+            self.wait_init(deadline)
+        self._deadline = deadline
         parts: Sequence[bytes] = (payload,) if isinstance(payload, bytes) else payload
         size = len(payload) if isinstance(payload, bytes) else sum(map(len, parts))
         header: dict[str, Any] = {"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}
@@ -184,47 +203,53 @@ class _Worker:
         elif len(parts) >= _IOV_MAX:  # one writev takes the head and at most IOV_MAX - 1 pieces
             parts = (b"".join(parts),)
         # The frame's head and the payload's pieces as the buffers of one writev: never copied into a frame.
-        request_head = encode_head(header, size)
-        # Written at once when the pipe has room (a small event always has): poll then only waits for the reply.
-        out = self._send([request_head, *parts])
-        poller = self._replies
-        if out:
-            poller.register(self._req_w, select.POLLOUT)
-        frame = _Frame()
-        try:
-            while True:
-                remaining = deadline - time.time()
-                if remaining <= 0:
-                    raise WorkerTimeout()
-                for fd, event in poller.poll(remaining * 1000):
-                    if fd == self._req_w:
-                        out = () if event & (select.POLLERR | select.POLLHUP) else self._send(out)
-                        if not out:
-                            poller.unregister(self._req_w)
-                    else:
-                        chunk = os.read(self._rep_r, max(frame.missing, 1 << 16))
-                        whole = _whole_frame(chunk) if frame.empty else None
-                        if whole is None:
-                            frame.add(chunk)
-                            if not frame.complete:
-                                continue
-                            whole = frame.head(), frame.body()
-                        self.max_rss_mb = whole[0].get("max_rss_mb")
-                        return whole
-        finally:
-            if out:
-                poller.unregister(self._req_w)
+        self._send([encode_head(header, size), *parts])
+        chunk = self._recv(1 << 16)
+        whole = _whole_frame(chunk)
+        if whole is None:
+            frame = _Frame()
+            frame.add(chunk)
+            while not frame.complete:
+                frame.add(self._recv(max(frame.missing, 1 << 16)))
+            whole = frame.head(), frame.body()
+        self.max_rss_mb = whole[0].get("max_rss_mb")
+        return whole
 
-    def _send(self, out: Sequence[bytes | memoryview]) -> Sequence[bytes | memoryview]:
-        """Write what the request pipe takes of ``out`` now; what is left (nothing once the worker is gone:
-        its closed reply pipe then says so)."""
-        try:
-            written = os.writev(self._req_w, out)
-        except BlockingIOError:
-            return out
-        except BrokenPipeError:
-            return ()
-        return _unwritten(out, written)
+    def _remaining(self) -> float:
+        """Seconds left until the deadline; ``WorkerTimeout`` once it has passed."""
+        remaining = self._deadline - time.time()
+        if remaining <= 0:
+            raise WorkerTimeout()
+        return remaining
+
+    def _recv(self, size: int) -> bytes:
+        """What the worker sent, up to ``size`` bytes, waiting until the deadline at most (b"": it died)."""
+        while True:
+            remaining = self._remaining()
+            if abs(remaining - self._timeout) > _TIMEOUT_SLACK:
+                # timeval; never 0, which is the kernel's "no timeout"
+                timeval = struct.pack("@ll", int(remaining), max(1, int(remaining % 1 * 1_000_000)))
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+                self._timeout = remaining
+            try:
+                return os.read(self._rep_r, size)
+            except BlockingIOError:  # SO_RCVTIMEO passed: the deadline, unless the timeout was set early
+                continue
+
+    def _send(self, out: Sequence[bytes | memoryview]) -> None:
+        """Write ``out`` whole, waiting until the deadline at most (nothing more once the worker is gone: its
+        closed socket then says so on the read)."""
+        while True:
+            try:
+                written = os.writev(self._req_w, out)
+            except BlockingIOError:  # the pipe is full: the worker has yet to read what is in it
+                written = 0
+            except BrokenPipeError:
+                return
+            out = _unwritten(out, written)
+            if not out:  # at once, as a request that fits in the pipe always is
+                return
+            select.select([], [self._req_w], [], self._remaining())
 
     def returncode(self) -> int | None:
         try:
@@ -249,11 +274,11 @@ class _Worker:
         self.close()
 
     def close(self) -> None:
-        for fd in (self._req_w, self._rep_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._sock.close()
+        try:
+            os.close(self._req_w)
+        except OSError:
+            pass
         if self._region is not None:
             self._region.close()
         try:

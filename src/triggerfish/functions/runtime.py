@@ -183,12 +183,12 @@ class FunctionRuntime:
         engine process never encodes the JSON nor the worker parses it; HTTP functions get
         ``json_payload()``. The handler sees exactly what ``json.loads`` of that JSON would give.
         """
-        with self._lock:
-            fn = self._functions.get(name)
-            pool = self._pools.get(name)
-        if fn is None or pool is None or self.concurrency_of(fn) == 0:
+        # No lock: one dict read is atomic, and a pool carries its function and concurrency. A function being
+        # replaced right now may show no pool for a moment: invoke() then looks again under the lock.
+        pool = self._pools.get(name)
+        if pool is None or pool.size == 0:
             return self.invoke(name, json_payload(), request_id=request_id)
-        result = self._invoke_worker(fn, pool, packed, request_id or new_request_id(), kind="records")
+        result = self._invoke_worker(pool.fn, pool, packed, request_id or new_request_id(), kind="records")
         STATS.invoked(name, result.duration_ms, error=result.function_error is not None)
         return result
 
