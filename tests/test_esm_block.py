@@ -98,3 +98,11 @@ def test_a_buffer_never_appends_to_a_list_it_was_given() -> None:
     buf.extend(given, 0.0)
     buf.add(Record("orders", 0, 1, 5, "CREATE_TIME", None, b"b"), 0.0)
     assert len(given) == 1 and [r.offset for r in buf.take(0.0).records] == [0, 1]
+
+
+def test_packed_parts_know_their_length() -> None:
+    rng = random.Random(9)
+    builder = EventBuilder("SelfManagedKafka", ["h:9092"])
+    for batch in (_block(0, 40, rng), _block(7, 1, rng), _block(0, 40, rng).records(), _block(3, 1, rng).records()):
+        parts = pack_parts(builder.envelope, batch)
+        assert parts.nbytes == sum(map(len, parts))

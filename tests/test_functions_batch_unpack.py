@@ -62,3 +62,16 @@ def test_runs_of_partitions_with_per_record_types_headers_and_metadata_by_batch_
     event = unpack_event(pack_records(_BUILDER.envelope, schema_records))
     assert event == json.loads(_BUILDER.build(schema_records))
     assert [r["offset"] for r in event["records"]["a-0"] if "valueSchemaMetadata" in r] == [3, 33]
+
+
+def test_a_batch_of_one_record_takes_its_own_path_to_the_same_event() -> None:
+    # (BatchSize 1: built directly) null, empty, short and long keys and values, both timestamp types
+    for key in (None, b"", b"k", b"k" * 64, b"k" * 65, bytes(range(256)) * 3):
+        for value in (None, b"", b"v", bytes(range(256)) * 4 + b"x"):
+            for ts_type in ("CREATE_TIME", "LOG_APPEND_TIME"):
+                event = _assert_lambdas([Record("orders", 7, 12345, 1_700_000_000_123, ts_type, key, value)])
+                (record,) = event["records"]["orders-7"]
+                assert list(record) == [name for name in ("topic", "partition", "offset", "timestamp", "timestampType",
+                                                          "key", "value", "headers") if name != "key" or key is not None]
+    # with headers or schema metadata: the general path, the same event
+    _assert_lambdas([Record("orders", 7, 1, 5, "CREATE_TIME", b"k", b"v", [("h", b"x")])])

@@ -46,7 +46,7 @@ def pack_records(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> b
     return b"".join(pack_parts(envelope, records))
 
 
-def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> list[bytes]:
+def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> Parts:
     """The pieces of ``pack_records``' blob, in order, not joined: the runtime writes them straight into the
     worker's shared region (one copy of each payload instead of a join into a 1 MB block and a copy of that).
 
@@ -116,15 +116,25 @@ class _Columns(Protocol):
 def _packed(envelope: dict[str, Any], runs: list[tuple[str, int, int]], offsets: Sequence[int],
             timestamps: Sequence[int], types: str | Sequence[str], keys: tuple[list[int], Sequence[bytes | None]],
             values: tuple[list[int], Sequence[bytes | None]], headers: dict[int, list[tuple[str, bytes | None]]],
-            *schemas: dict[int, Any]) -> list[bytes]:
+            *schemas: dict[int, Any]) -> Parts:
     """The blob's pieces from its columns; ``keys`` and ``values`` with their ``payload_lengths``."""
     (key_lens, key_column), (value_lens, value_column) = keys, values
     meta = pickle.dumps((envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas),
                         protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer. The keys
     # (short, as a rule) joined: one piece instead of a thousand tiny ones for the region's writer.
-    return [_META_LEN.pack(len(meta)), meta, b"".join(_present(key_column, key_lens)),
-            *_present(value_column, value_lens)]
+    joined_keys = b"".join(_present(key_column, key_lens))
+    parts = Parts([_META_LEN.pack(len(meta)), meta, joined_keys, *_present(value_column, value_lens)])
+    # (a null's length is -1: added back)
+    parts.nbytes = _META_LEN.size + len(meta) + len(joined_keys) + sum(value_lens) + value_lens.count(-1)
+    return parts
+
+
+class Parts(list[bytes]):
+    """A packed batch's pieces (``pack_parts``), which know their length in all: the runtime needs it, and
+    adding up the lengths of a thousand values touches a thousand objects long out of the CPU's caches."""
+
+    nbytes: int
 
 
 def payload_lengths(column: Sequence[bytes | None]) -> list[int]:
@@ -147,7 +157,7 @@ def _present(column: Sequence[bytes | None], lengths: list[int]) -> Sequence[byt
 _META_LEN = struct.Struct(">I")
 
 
-def _pack_one(envelope: dict[str, Any], r: _BatchRecord) -> list[bytes]:
+def _pack_one(envelope: dict[str, Any], r: _BatchRecord) -> Parts:
     key, value = r.key, r.value
     columns: tuple[Any, ...] = (
         envelope, [(r.topic, r.partition, 1)], [r.offset], [r.timestamp], r.timestamp_type,
@@ -158,7 +168,9 @@ def _pack_one(envelope: dict[str, Any], r: _BatchRecord) -> list[bytes]:
         metadata = r.schema_metadata
         columns += ({0: metadata} if metadata else {},)
     meta = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
-    return [_META_LEN.pack(len(meta)), meta, key or b"", value or b""]
+    parts = Parts([_META_LEN.pack(len(meta)), meta, key or b"", value or b""])
+    parts.nbytes = _META_LEN.size + len(meta) + len(key or b"") + len(value or b"")
+    return parts
 
 
 def unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
@@ -181,6 +193,9 @@ def _unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
     start = _META_LEN.size + meta_len
     envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas = pickle.loads(
         view[_META_LEN.size:start])
+    if len(value_lens) == 1 and not headers and not schemas:  # BatchSize 1: the one record without the walks
+        return _one_record(view[start:], envelope, runs[0], offsets[0], timestamps[0],
+                           types if isinstance(types, str) else types[0], key_lens[0], value_lens[0])
     metadata = schemas[0] if schemas else None
     null_keys = key_lens.count(-1)
     keys_end = start + sum(key_lens) + null_keys  # a null key (-1) takes no bytes
@@ -207,6 +222,27 @@ def _unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
     event = dict(envelope)
     event["records"] = groups
     return event
+
+
+def _one_record(payloads: memoryview, envelope: dict[str, Any], run: tuple[str, int, int], offset: int,
+                timestamp: int, timestamp_type: str, key_len: int, value_len: int) -> dict[str, Any]:
+    """The event of a batch of one record without headers (a small invocation): its dict built directly, in
+    Lambda's key order (a null key's record has no ``"key"``)."""
+    topic, partition, _ = run
+    record: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset, "timestamp": timestamp,
+                              "timestampType": timestamp_type}
+    if key_len >= 0:
+        record["key"] = _base64(payloads[:key_len])
+    record["value"] = None if value_len < 0 else _base64(payloads[max(key_len, 0):max(key_len, 0) + value_len])
+    record["headers"] = []
+    event = dict(envelope)
+    event["records"] = {f"{topic}-{partition}": [record]}
+    return event
+
+
+def _base64(piece: memoryview) -> str:
+    """A key's or value's base64: binascii for short ones (see ``_keys``), SIMD base64 for the rest."""
+    return b2a_base64(piece, newline=False).decode() if len(piece) <= _SHORT else b64encode_as_string(piece)
 
 
 def _records(keyed: dict[str, Any], offsets: list[int], timestamps: list[int], types: list[str] | None,

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from triggerfish.errors import FunctionThrottled
+from triggerfish.functions.batch import Parts
 from triggerfish.functions.capture import LOG_LIMIT
 from triggerfish.functions.config import FunctionConfig, worker_environment
 from triggerfish.functions.frames import PREFIX_SIZE, decode_header, encode_head, split_lengths
@@ -193,7 +194,8 @@ class _Worker:
             self.wait_init(deadline)
         self._deadline = deadline
         parts: Sequence[bytes] = (payload,) if isinstance(payload, bytes) else payload
-        size = len(payload) if isinstance(payload, bytes) else sum(map(len, parts))
+        size = len(payload) if isinstance(payload, bytes) else \
+            payload.nbytes if isinstance(payload, Parts) else sum(map(len, parts))
         header: dict[str, Any] = {"id": request_id, "deadline_ms": int(deadline * 1000), "kind": kind}
         if self._region is not None and size >= REGION_MIN:
             # A big body goes through the shared region (one copy); the pipe carries only the head.
