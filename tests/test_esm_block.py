@@ -60,8 +60,8 @@ def test_batches_cut_from_blocks_and_lists_hold_every_record_once_in_order_withi
                     offset += 1
             else:
                 b = _block(offset, rng.randrange(1, 40), rng, ts_type=rng.choice([1, 1, 2]))
+                polled += [b[i] for i in range(len(b))]  # (not b.records(): a block whose records were built stays apart)
                 buf.extend(b, 0.0, b.size)
-                polled += b.records()
                 offset += len(b)
         assert len(buf) == len(polled) and buf.bytes == sum(r.json_size() for r in polled)
         taken: list[Record] = []
@@ -106,3 +106,18 @@ def test_packed_parts_know_their_length() -> None:
     for batch in (_block(0, 40, rng), _block(7, 1, rng), _block(0, 40, rng).records(), _block(3, 1, rng).records()):
         parts = pack_parts(builder.envelope, batch)
         assert parts.nbytes == sum(map(len, parts))
+
+
+def test_a_buffer_fills_its_last_block_up_to_a_batch_so_the_batch_is_cut_whole() -> None:
+    rng = random.Random(5)
+    buf = PartitionBuffer(1000, 1.0, 100)
+    blocks = [_block(300 * i, 300, rng) for i in range(4)]
+    expected = [r for b in blocks for r in [b[i] for i in range(len(b))]]
+    first = blocks[0]
+    for b in blocks:
+        buf.extend(b, 0.0, b.size)
+    cut = buf.take(0.0)
+    assert cut.records is first and len(first) == 1000  # the first block, filled from the next ones: no copy
+    assert list(cut.records) == expected[:1000]
+    assert len(buf) == 200 and list(buf.take(0.0).records) == expected[1000:]
+    assert [len(b) for b in blocks[1:]] == [300, 300, 300]  # the blocks it was filled from are as they were

@@ -88,11 +88,17 @@ class PartitionBuffer:
         keeps ``records`` itself (do not change it afterwards)."""
         if not records:
             return
-        self._chunks.append(records)
         self._count += len(records)
         self.bytes += _total_size(records) if size is None else size
         if self.opened_at is None:
             self.opened_at = now
+        tail = self._chunks[-1] if self._chunks else None
+        if isinstance(records, Block) and isinstance(tail, Block) and len(tail) < self.batch_size:
+            rest = tail.fill(records, self.batch_size - len(tail))  # a batch's records in one block, cut whole
+            if rest is None:
+                return
+            records = rest
+        self._chunks.append(records)
 
     def payload_size(self) -> int:
         """The event size if every buffered record went into one batch."""

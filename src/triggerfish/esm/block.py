@@ -1,10 +1,11 @@
 """A run of records of one partition kept as columns: how a poll's records travel from the consumer to the worker.
 
 A poll of 1,000 messages becomes one ``Block`` per partition run: lists of offsets, timestamps, keys, values
-and JSON sizes, each filled by one ``map`` over the messages in C. The batcher cuts batches out of blocks by
-slicing those lists, ``functions.batch.pack_parts`` ships the columns as they are, and the commit position is
-the last offset plus one: the hot path never builds a tuple per record nor transposes records back into columns
-(~0.5 us a record of the engine's GIL, which bounds its throughput).
+and JSON sizes, each filled by one ``map`` over the messages in C. A partition's buffer fills its last block
+up to a BatchSize (``Block.fill``), so a batch is usually one block cut whole; ``functions.batch.pack_parts``
+ships its columns as they are, and the commit position is the last offset plus one: the hot path never builds
+a tuple per record nor transposes records back into columns (the engine's GIL, which bounds its throughput, is
+spent on the client's own work).
 
 A block is a ``Sequence[Record]`` for everything else (retries, bisection, destinations, HTTP functions, logs):
 iterating or indexing it builds its ``Record`` tuples, once. Polls with headers or of several topics take the
@@ -23,6 +24,8 @@ from triggerfish.functions.batch import payload_lengths
 
 _new = tuple.__new__
 _CODE, _STAMP = itemgetter(0), itemgetter(1)
+#: A block's columns with one entry per record (``types`` may be one name for all).
+_COLUMNS = ("offsets", "timestamps", "keys", "values", "key_lens", "value_lens", "sizes")
 
 
 class Block(Sequence[Record]):
@@ -54,10 +57,6 @@ class Block(Sequence[Record]):
         """The records' JSON sizes summed."""
         return sum(self.sizes)
 
-    @property
-    def last_offset(self) -> int:
-        return self.offsets[-1]
-
     def __len__(self) -> int:
         return len(self.offsets)
 
@@ -79,6 +78,24 @@ class Block(Sequence[Record]):
         types = self.types if isinstance(self.types, str) else self.types[i]
         return _new(Record, (self.topic, self.partition, self.offsets[i], self.timestamps[i], types, self.keys[i],
                              self.values[i], (), self.sizes[i]))
+
+    def fill(self, more: Block, room: int) -> Block | None:
+        """Append up to ``room`` of ``more``'s records (the same partition's, next in offset order) to this block,
+        which is still in a buffer, never handed out; what did not fit, or None.
+
+        A buffer fills its last block up to a BatchSize this way: the batch is then that block, cut out whole,
+        instead of several blocks' columns copied into one (each copy touches every record's objects again,
+        long after they were polled, out of the CPU's caches).
+        """
+        if self._records is not None or (self.types != more.types and (isinstance(self.types, str)
+                                                                       or isinstance(more.types, str))):
+            return more  # its records were built, or one timestamp type against per-record ones: left apart
+        taken = more if len(more) <= room else more[:room]
+        for column in _COLUMNS:
+            getattr(self, column).extend(getattr(taken, column))
+        if not isinstance(self.types, str):
+            self.types.extend(taken.types)
+        return None if taken is more else more[room:]
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records())
