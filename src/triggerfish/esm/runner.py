@@ -277,8 +277,8 @@ class MappingRunner:
         """Queue mode: the share-group loop of ``esm/queue_drive.py`` with this runner's driver, pool and status."""
         driver, destination = self._driver(client_config)
         assert self._builder is not None and self._pool is not None
-        hooks = QueueHooks(lambda messages: block.flat(self._records_of(messages)), self._reconsume.is_set, self._share_joined, self._save_status,
-                           self.status, self.metrics, self.clock.monotonic)
+        hooks = QueueHooks(lambda messages: block.flat(self._records_of(messages)), self._reconsume.is_set,
+                           self._share_joined, self._save_status, self.status, self.metrics, self.clock.monotonic)
         watched = {**client_config, "statistics.interval.ms": _QUEUE_STATS_INTERVAL_MS, "stats_cb": self._reports.stats}
         try:
             consume_queue(self.factories.share, watched, self.mapping, driver, self._builder, self._pool, hooks,

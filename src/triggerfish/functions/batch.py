@@ -89,7 +89,8 @@ def pack_parts(envelope: dict[str, Any], records: Sequence[_BatchRecord]) -> Par
     if hasattr(first, "schema_metadata"):  # a schema registry mapping: all its records have it
         extra = ({i: m for i, r in enumerate(records) if (m := r.schema_metadata)},)  # type: ignore[attr-defined]
     return _packed(envelope, runs, offsets, timestamps, types[0] if types.count(types[0]) == n else types,
-                   (payload_lengths(keys), keys), (payload_lengths(values), values), {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {}, *extra)
+                   (payload_lengths(keys), keys), (payload_lengths(values), values),
+                   {i: list(h) for i, h in enumerate(headers) if h} if any(headers) else {}, *extra)
 
 
 #: Offsets cross as a range from this many on (below, unpickling ``range`` costs more than the ints).
@@ -231,9 +232,10 @@ def _one_record(payloads: memoryview, envelope: dict[str, Any], run: tuple[str, 
     topic, partition, _ = run
     record: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset, "timestamp": timestamp,
                               "timestampType": timestamp_type}
+    value_start = max(key_len, 0)  # a null key (-1) takes no bytes
     if key_len >= 0:
         record["key"] = _base64(payloads[:key_len])
-    record["value"] = None if value_len < 0 else _base64(payloads[max(key_len, 0):max(key_len, 0) + value_len])
+    record["value"] = None if value_len < 0 else _base64(payloads[value_start:value_start + value_len])
     record["headers"] = []
     event = dict(envelope)
     event["records"] = {f"{topic}-{partition}": [record]}

@@ -88,27 +88,25 @@ class FunctionStats:
         seconds = duration_ms / 1000
         bucket = bisect_left(_BOUNDS, seconds)  # the first bound at or above it, as Prometheus' Histogram counts
         with self._lock:
-            f = self._functions.get(name)
-            if f is None:
-                f = self._functions[name] = _Function(self._window)
-            f.counts[outcome] += 1
-            if outcome not in f.created:
-                f.created[outcome] = now
+            f = self._counted(name, outcome, now)
             f.buckets[bucket] += 1
             f.seconds += seconds
             f.durations.append(duration_ms)
-            f.last = now
 
     def throttled(self, name: str) -> None:
         """One invocation refused for lack of concurrency (never ran the handler)."""
-        now = time.time()
         with self._lock:
-            f = self._functions.get(name)
-            if f is None:
-                f = self._functions[name] = _Function(self._window)
-            f.counts["throttled"] += 1
-            f.created.setdefault("throttled", now)
-            f.last = now
+            self._counted(name, "throttled", time.time())
+
+    def _counted(self, name: str, outcome: str, now: float) -> _Function:
+        """Count one invocation of ``name`` with ``outcome`` at ``now``; its numbers (call with ``_lock`` held)."""
+        f = self._functions.get(name)
+        if f is None:
+            f = self._functions[name] = _Function(self._window)
+        f.counts[outcome] += 1
+        f.created.setdefault(outcome, now)
+        f.last = now
+        return f
 
     def summary(self, name: str) -> FunctionSummary:
         with self._lock:

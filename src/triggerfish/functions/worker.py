@@ -1,10 +1,10 @@
 """The worker process: imports one Lambda handler and runs invocations sent over a pipe.
 
 Started by ``pool.py`` as ``python -m triggerfish.functions.worker SPEC_JSON`` with an inherited
-pipe (requests in) and socket (replies out). Each request is a frame (see ``frames``); the reply carries the result (or Lambda's
-error payload) and everything the handler printed or logged during that invocation, capped per
-character (``capture``). ``MemorySize`` is applied before the handler is imported (``memory``): the
-worker joins its cgroup, or sets RLIMIT_DATA; a ``MemoryError`` out of the handler is Lambda's
+pipe (requests in) and socket (replies out). Each request is a frame (see ``frames``); the reply carries
+the result (or Lambda's error payload) and everything the handler printed or logged during that
+invocation, capped per character (``capture``). ``MemorySize`` is applied before the handler is imported
+(``memory``): the worker joins its cgroup, or sets RLIMIT_DATA; a ``MemoryError`` out of the handler is Lambda's
 ``Runtime.OutOfMemory`` and the worker exits after replying. The worker exits when the request pipe
 closes, so an engine killed with SIGKILL leaves no workers behind. Its first frame, before any
 request, reports how loading the handler went (:mod:`.readiness`), so a start-up can fail on it.
