@@ -27,13 +27,14 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from triggerfish.errors import ConcurrentChange, MappingConflict, MappingInUse, MappingNotFound, TriggerfishError
+from triggerfish.errors import ConcurrentChange, MappingInUse, MappingNotFound
 from triggerfish.esm import metrics
-from triggerfish.esm.catalog import FILE, Catalog, LocalCatalog, Stored, summary
+from triggerfish.esm.catalog import FILE, Catalog, LocalCatalog, Stored
 from triggerfish.esm.config import MappingConfig
+from triggerfish.esm.definitions import api_defined, check_unique, mapping_of, transition, writer
+from triggerfish.esm.entry import Entry, StatusSink
 from triggerfish.esm.runner import MappingRunner
 from triggerfish.esm.state import (
     CREATING,
@@ -55,32 +56,6 @@ from triggerfish.validation import InvalidParameterError
 _log = logging.getLogger("triggerfish.esm")
 
 _STOP_TIMEOUT_S = 60.0
-#: An unchanged status is written again after this long (the runners refresh it every second; writing 50
-#: unchanged rows a second was an idle engine's busiest SQLite work), so ``StatusUpdated`` stays recent.
-_RESAVE_S = 15.0
-
-
-class StatusSink(Protocol):
-    """Where a fleet's replicas publish each mapping's status (``triggerfish.cluster.board.StatusBoard``)."""
-
-    def publish(self, uuid: str, summary: dict[str, Any], status: dict[str, Any]) -> None: ...
-    def forget(self, uuid: str) -> None: ...
-
-
-@dataclass
-class _Entry:
-    config: MappingConfig
-    status: MappingStatus
-    origin: str
-    version: int = 0
-    runner: MappingRunner | None = None
-    lock: threading.Lock = None  # type: ignore[assignment]
-    #: What ``_save`` last wrote (status, config version) and when (monotonic).
-    saved: tuple[dict[str, Any], MappingConfig] | None = None
-    saved_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.lock = threading.Lock()
 
 
 class Engine:
@@ -92,7 +67,7 @@ class Engine:
         self.store = store
         self.catalog: Catalog = catalog or LocalCatalog(store)
         self._status_sink = status_sink
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self._lock = threading.RLock()
         self._started = False
         self._stopping = False
@@ -112,12 +87,12 @@ class Engine:
             with self._lock:
                 if uuid in self._entries:
                     continue  # already applied from the catalog's feed
-                defined = _mapping_of(uuid, stored)
+                defined = mapping_of(uuid, stored)
                 if defined is not None:
                     self._register(defined, stored.origin, stored.version)
         return self.list()
 
-    def _register(self, mapping: MappingConfig, origin: str, version: int = 0) -> _Entry:
+    def _register(self, mapping: MappingConfig, origin: str, version: int = 0) -> Entry:
         status = MappingStatus(CREATING)
         previous = self.store.status(mapping.uuid or "")
         if previous is not None:
@@ -125,7 +100,7 @@ class Engine:
             status.partitions = old.partitions
             for p in status.partitions.values():
                 p.assigned = False
-        entry = _Entry(mapping, status, origin, version)
+        entry = Entry(mapping, status, origin, version)
         with self._lock:
             self._entries[mapping.uuid or ""] = entry
         return entry
@@ -155,23 +130,8 @@ class Engine:
         ``definitions``) against this process's file mappings and every definition made through an API."""
         with self._lock:
             known = {u: e.config for u, e in self._entries.items() if definitions is None or e.origin == FILE}
-        for uuid, stored in (definitions or {}).items():
-            if stored.origin != FILE:
-                other = _mapping_of(uuid, stored)
-                if other is not None:
-                    known[uuid] = other
-        for uuid, other in known.items():
-            if uuid == mapping.uuid:
-                raise MappingConflict(f"An event source mapping with UUID {uuid} already exists.")
-            if other.identity() == mapping.identity():
-                raise MappingConflict(
-                    f'An event source mapping with event source ("{mapping.event_source_arn or ",".join(mapping.bootstrap_servers)}"), '
-                    f'function ("{other.function_name}"), topics ("{mapping.topic}") already exists. '
-                    f"Please update or delete the existing mapping with UUID {uuid}"
-                )
-            gid = mapping.consumer_group_id
-            if gid and other.consumer_group_id == gid:
-                raise MappingConflict(f"ConsumerGroupId {gid} is already used by another event source mapping")
+        known.update(api_defined(definitions or {}))
+        check_unique(mapping, known)
 
     def update(self, uuid: str, changes: dict[str, Any]) -> EventSourceMapping:
         """Apply an UpdateEventSourceMapping body; returns at once (``Updating``/``Enabling``/``Disabling``)."""
@@ -189,7 +149,7 @@ class Engine:
         if new.function != old.function and new.function not in self.runtime:
             raise InvalidParameterError("FunctionName", f"Function does not exist: {new.function_name}",
                                         "create the function first")
-        state = _transition(old, new)
+        state = transition(old, new)
         if entry.origin == FILE:  # the file owns it: a change made here lasts until the next start
             self.store.save_mapping(uuid, new.identity(), FILE, new.to_dict())
             self._change(entry, new, version)
@@ -201,7 +161,7 @@ class Engine:
                 if current.version != version:
                     raise ConcurrentChange(
                         f"The event source mapping {uuid} was changed by another request "
-                        f"({_writer(current)}) while this update was applied; get it again and retry.", uuid)
+                        f"({writer(current)}) while this update was applied; get it again and retry.", uuid)
 
             self.catalog.write(uuid, new.to_dict(), check)
         return self._view(entry, state=state)
@@ -231,7 +191,7 @@ class Engine:
                 return
             if entry is not None and entry.version == stored.version:
                 return  # seen already (loaded, or our own write)
-            mapping = _mapping_of(uuid, stored)
+            mapping = mapping_of(uuid, stored)
             if mapping is None:
                 return
             if entry is None:
@@ -246,8 +206,8 @@ class Engine:
                 return
         self._change(entry, mapping, stored.version)
 
-    def _change(self, entry: _Entry, new: MappingConfig, version: int) -> None:
-        entry.status.set_state(_transition(entry.config, new))
+    def _change(self, entry: Entry, new: MappingConfig, version: int) -> None:
+        entry.status.set_state(transition(entry.config, new))
         with self._lock:
             entry.config = new
             entry.version = version
@@ -261,7 +221,7 @@ class Engine:
 
         self._background(entry, apply)
 
-    def _delete(self, entry: _Entry) -> None:
+    def _delete(self, entry: Entry) -> None:
         uuid = entry.config.uuid or ""
         entry.status.set_state(DELETING)
         self._save(entry)
@@ -348,14 +308,14 @@ class Engine:
             self._save(e)
 
     # -- internals -----------------------------------------------------------------------------
-    def _entry(self, uuid: str) -> _Entry:
+    def _entry(self, uuid: str) -> Entry:
         with self._lock:
             entry = self._entries.get(uuid)
         if entry is None:
             raise MappingNotFound(uuid)
         return entry
 
-    def _view(self, entry: _Entry, *, state: str | None = None) -> EventSourceMapping:
+    def _view(self, entry: Entry, *, state: str | None = None) -> EventSourceMapping:
         # A snapshot: an API response must show the state at the time of the call (or the one Lambda
         # answers a change with, whatever the background work has reached since).
         status = MappingStatus.from_dict(entry.status.to_dict())
@@ -363,24 +323,10 @@ class Engine:
             status.state = state
         return EventSourceMapping(entry.config, status, entry.origin)
 
-    def _save(self, entry: _Entry) -> None:
-        uuid = entry.config.uuid
-        if not uuid:
-            return
-        status = entry.status.to_dict()
-        now = time.monotonic()
-        if (entry.saved is not None and entry.saved[1] is entry.config and entry.saved[0] == status
-                and now - entry.saved_at < _RESAVE_S):
-            return
-        entry.saved, entry.saved_at = (status, entry.config), now
-        try:
-            self.store.save_status(uuid, status)
-            if self._status_sink is not None:
-                self._status_sink.publish(uuid, summary(entry.config, entry.origin), status)
-        except Exception as exc:  # noqa: BLE001 - status is advisory; never stop processing for it
-            _log.warning("could not save status of %s: %s", uuid, exc)
+    def _save(self, entry: Entry) -> None:
+        entry.save(self.store, self._status_sink)
 
-    def _background(self, entry: _Entry, work: Callable[[], None]) -> None:
+    def _background(self, entry: Entry, work: Callable[[], None]) -> None:
         def run() -> None:
             with entry.lock:
                 try:
@@ -390,7 +336,7 @@ class Engine:
 
         threading.Thread(target=run, name=f"esm-change-{entry.config.uuid}", daemon=True).start()
 
-    def _start_entry(self, entry: _Entry) -> None:
+    def _start_entry(self, entry: Entry) -> None:
         if self._stopping:
             return
         if not entry.config.enabled:
@@ -406,32 +352,10 @@ class Engine:
         _log.info("mapping %s: %s <- %s (group %s) starting", entry.config.uuid, entry.config.function,
                  entry.config.topic, entry.config.group_id)
 
-    def _stop_entry(self, entry: _Entry) -> None:
+    def _stop_entry(self, entry: Entry) -> None:
         runner, entry.runner = entry.runner, None
         if runner is not None:
             runner.stop(_STOP_TIMEOUT_S)
-
-
-def _transition(old: MappingConfig, new: MappingConfig) -> str:
-    """Lambda's state while a change is applied: Enabling/Disabling for a flip of Enabled alone."""
-    before, after = old.to_dict(), new.to_dict()
-    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-    if changed == {"Enabled"}:
-        return ENABLING if new.enabled else DISABLING
-    return UPDATING
-
-
-def _mapping_of(uuid: str, stored: Stored) -> MappingConfig | None:
-    try:
-        return MappingConfig.from_dict(stored.config).replace(uuid=uuid)
-    except TriggerfishError as exc:
-        _log.error("stored mapping %s is no longer valid (%s); skipped", uuid, exc)
-        return None
-
-
-def _writer(stored: Stored) -> str:
-    writer = getattr(stored, "writer", None)
-    return f"replica {writer}" if writer else "another request"
 
 
 def _bare(function_name: str) -> str:
