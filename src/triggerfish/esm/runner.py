@@ -9,7 +9,8 @@ most one batch in flight, in offset order.
 This is the shell that owns the I/O (consumer, worker pool, on-failure destination), each built by a
 factory of ``Factories`` (the defaults build the real ones; tests pass fakes). The decisions live in
 ``esm/setup.py`` (setup stages until they pass), ``esm/partitions.py`` (buffers, dispatch, flow control,
-revokes) and ``esm/drive.py`` (one batch's life: retry policy, bisect, partial batch, destinations).
+revokes), ``esm/assignment.py`` (the group's assigns and revokes, the partitions' status) and ``esm/drive.py``
+(one batch's life: retry policy, bisect, partial batch, destinations); ``esm/wiring.py`` puts them together.
 Offsets are committed only after success; a revoked partition's batch either finishes before the
 revoke completes (and is committed) or is abandoned uncommitted.
 A Queue-mode mapping (ConsumptionMode Queue) runs the share-group loop of ``esm/queue_drive.py`` in place
@@ -32,27 +33,27 @@ from typing import Any
 
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.esm import auth, block, gc_policy, log_level, problems
+from triggerfish.esm.assignment import Assignment
 from triggerfish.esm.block import Polled
 from triggerfish.esm.client_reports import ClientReports
 from triggerfish.esm.clock import Clock, SystemClock
-from triggerfish.esm.committer import CommitPacer, Commits, Committer, gate_offsets
 from triggerfish.esm.config import MappingConfig
-from triggerfish.esm.consumer import KafkaSource, RecordSource, consumer_settings, records_of
-from triggerfish.esm.destinations import Destination, Source, destination_of
+from triggerfish.esm.consumer import KafkaSource, RecordSource, records_of
+from triggerfish.esm.destinations import Destination
 from triggerfish.esm.dormancy import Dormancy
-from triggerfish.esm.drive import BatchDriver, OnFailure
+from triggerfish.esm.drive import BatchDriver
 from triggerfish.esm.event import EventBuilder
-from triggerfish.esm.factories import Factories, function_arn, record_filter, thread_pool
+from triggerfish.esm.factories import Factories, record_filter, thread_pool
 from triggerfish.esm.heap import release_free_memory
 from triggerfish.esm.idle_wait import IDLE
 from triggerfish.esm.metrics import MappingMetrics
 from triggerfish.esm.partitions import Lease, Partitions
-from triggerfish.esm.pollers import Pollers
 from triggerfish.esm.queue_drive import QueueHooks, consume_queue
-from triggerfish.esm.retry import RetryPolicy, retry_delay
+from triggerfish.esm.retry import retry_delay
 from triggerfish.esm.schema_records import SchemaRecords
 from triggerfish.esm.setup import record_once, set_up
 from triggerfish.esm.state import ENABLED, MappingStatus
+from triggerfish.esm.wiring import client_id, commits_of, consumer_config, share_config, wire
 from triggerfish.functions.runtime import FunctionRuntime
 
 __all__ = ["Factories", "MappingRunner", "thread_pool"]
@@ -65,16 +66,6 @@ _POLL_INTERVAL_S = 0.1
 #: this seldom, as nothing moves: an idle engine of many mappings must not wake each one 10 times a second.
 _IDLE_POLL_S, _QUIET_S, _IDLE_STATUS_S = 1.0, 10.0, 5.0
 _STATUS_INTERVAL_S = 1.0
-#: How long a revoke waits for a revoked partition's in-flight batch before abandoning it.
-_REVOKE_WAIT_MAX_S = 30.0
-_COMMIT_STUCK_S = 10.0
-#: How often small batches' offsets are committed (a partition that moved a quarter of the commit gate commits at once).
-_COMMIT_INTERVAL_S = 0.1
-#: librdkafka statistics this often: times ``connection._DOWN_SNAPSHOTS``, how soon an outage librdkafka does not
-#: report shows (~15 s). A restored connection still shows within ~2 s: a consumer that is down asks every second
-#: whether a broker answers (``ConnectionWatch.probe``). Building snapshots every 2 s was ~60 % of an idle
-#: consumer's librdkafka main thread. Queue mode's share consumers have no probe: theirs stay at 2 s.
-_STATS_INTERVAL_MS, _QUEUE_STATS_INTERVAL_MS = 5000, 2000
 
 class MappingRunner:
     """One mapping's consumer and batches. ``start()`` returns at once; ``stop()`` is graceful."""
@@ -100,12 +91,8 @@ class MappingRunner:
         self._thread: threading.Thread | None = None
         self.clock = clock or SystemClock(self._stop)
         self.metrics = MappingMetrics(mapping.uuid or "", mapping.function)
-        gate = gate_offsets(mapping.batch_size)
-        committer = Committer(self.metrics.committed, self.clock.monotonic, ahead=gate)
-        self._commits = Commits(committer, on_error=self.metrics.commit_error, name=mapping.uuid or "",
-                                pacer=CommitPacer(_COMMIT_STUCK_S), clock=self.clock.monotonic,
-                                prompt_offsets=max(1, gate // 4), interval=_COMMIT_INTERVAL_S)
-        self._parts = Partitions(committer, mapping.batch_size, mapping.window_seconds,
+        self._commits = commits_of(mapping, self.metrics, self.clock.monotonic)
+        self._parts = Partitions(self._commits.committer, mapping.batch_size, mapping.window_seconds,
                                  stopping=self._stop.is_set, clock=self.clock.monotonic)
         self._filter = record_filter(mapping)
         # only with a SchemaRegistryConfig; kept across consumes (its schema cache outlives an outage)
@@ -119,6 +106,8 @@ class MappingRunner:
         self._reports = ClientReports(mapping, status, self.metrics, save_status=self._save_status,
                                       on_login_failed=self._resetup.set)
         self._client_error = self._reports.error  # librdkafka's error_cb (errors of polled messages too)
+        self._assignment = Assignment(mapping, runtime, status, self._parts, self._commits, self.metrics,
+                                      clock=self.clock.monotonic, down=lambda: self._reports.connection.down)
         #: The consumer group gave this process its share (possibly no partition: more replicas than partitions).
         self.joined = False
         #: Quiet long enough, the consumer closes until a record arrives (esm/dormancy.py); joined stays true.
@@ -215,8 +204,7 @@ class MappingRunner:
     def _consume(self, client_config: dict[str, Any]) -> None:
         mapping, factories = self.mapping, self.factories
         driver, destination = self._driver(client_config)
-        settings = consumer_settings(client_config, mapping, mapping.group_id, self._client_id())
-        settings.update({"statistics.interval.ms": _STATS_INTERVAL_MS, "stats_cb": self._reports.stats})
+        settings = consumer_config(client_config, mapping, self._reports.stats)
         source = self._source = factories.source(settings, mapping, on_assign=self._assigned, on_revoke=self._revoked,
                                                  on_commit=functools.partial(self._commit_answered, driver),
                                                  on_error=self._client_error)
@@ -279,11 +267,11 @@ class MappingRunner:
         assert self._builder is not None and self._pool is not None
         hooks = QueueHooks(lambda messages: block.flat(self._records_of(messages)), self._reconsume.is_set,
                            self._share_joined, self._save_status, self.status, self.metrics, self.clock.monotonic)
-        watched = {**client_config, "statistics.interval.ms": _QUEUE_STATS_INTERVAL_MS, "stats_cb": self._reports.stats}
+        watched = share_config(client_config, self._reports.stats)
         try:
             consume_queue(self.factories.share, watched, self.mapping, driver, self._builder, self._pool, hooks,
                           workers=max(1, self.runtime.concurrency_of(self.mapping.function)),
-                          client_id=self._client_id(), on_error=self._client_error, running=self._polling_on)
+                          client_id=client_id(self.mapping), on_error=self._client_error, running=self._polling_on)
         finally:
             if destination is not None:
                 destination.close()
@@ -299,31 +287,17 @@ class MappingRunner:
         """A parked consumer goes back to its own thread: to stop, or to probe for its brokers while down."""
         return not self._polling_on() or self._reports.connection.down
 
-    def _client_id(self) -> str:
-        return f"triggerfish-{self.mapping.uuid}-{socket.gethostname()}-{os.getpid()}"
-
     def _driver(self, client_config: dict[str, Any]) -> tuple[BatchDriver, Destination | None]:
-        """The batch loop of this consume, with its invoker, worker pool and the on-failure destination it sends to."""
-        mapping, factories, policy = self.mapping, self.factories, RetryPolicy.for_mapping(self.mapping)
-        builder = self._builder = EventBuilder.for_mapping(mapping, self.bootstrap_servers)
-        target = destination_of(mapping)
-        destination = factories.destination(target, client_config) if target else None
-        workers = max(1, self.runtime.concurrency_of(mapping.function))
-        self._parts.pollers = Pollers.of(mapping.provisioned_poller_config, workers, mapping.uuid or "")
-        self._pool = factories.pool(workers, f"esm-{(mapping.uuid or '')[:8]}")
+        """The batch loop of this consume (``esm/wiring.py``), with the on-failure destination it sends to."""
+        mapping = self.mapping
+        wired = wire(mapping, self.runtime, self.factories, client_config, self.bootstrap_servers, status=self.status,
+                     metrics=self.metrics, clock=self.clock, on_invoke=lambda ok, detail, problem: self._stage(
+                         "first_invoke", mapping.function, ok, detail, problem))
+        self._builder, self._parts.pollers, self._pool = wired.builder, wired.pollers, wired.pool
         self.status.host = f"{socket.gethostname()}:{os.getpid()}"
-        invoker = factories.invoker(self.runtime, mapping.function, builder,
-                                    parse_response=policy.report_batch_item_failures)
-        on_failure = None if destination is None else OnFailure(
-            destination, Source(",".join(self.bootstrap_servers), mapping.event_source_arn, mapping.uuid or ""),
-            functools.partial(function_arn, mapping, self.runtime), builder.build)
         if self._schemas is not None:
-            self._schemas.on_failure = on_failure
-        driver = BatchDriver(mapping.function, policy, invoker, status=self.status, metrics=self.metrics,
-                             clock=self.clock, on_failure=on_failure, name=mapping.uuid or "",
-                             on_invoke=lambda ok, detail, problem: self._stage(
-                                 "first_invoke", mapping.function, ok, detail, problem))
-        return driver, destination
+            self._schemas.on_failure = wired.on_failure
+        return wired.driver, wired.destination
 
     def _records_of(self, messages: Sequence[Any]) -> Polled:
         if self._schemas is not None:
@@ -379,30 +353,13 @@ class MappingRunner:
     def _assigned(self, tps: list[_TP], committed: dict[_TP, int]) -> None:
         assert self._builder is not None
         self.joined = True
-        self._parts.assign(tps, committed, self._builder.envelope_size)
-        for tp in tps:
-            ps = self.status.partition(*tp)
-            ps.assigned = True
-            ps.committed = committed.get(tp) if committed.get(tp, -1) >= 0 else None
-        _log.info("mapping %s: assigned %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
+        self._assignment.assigned(tps, committed, self._builder.envelope_size)
         self._stage("first_poll", self.mapping.group_id, True,
                     f"joined group {self.mapping.group_id}; assigned {len(tps)} partition(s)")
         self._save_status()  # the assignment shows at once, not with the next refresh
 
     def _revoked(self, tps: list[_TP]) -> None:
-        parts = self._parts.start_revoke(tps)
-        fn = self.mapping.function
-        wait = min(_REVOKE_WAIT_MAX_S, self.runtime.get(fn).timeout + 5) if fn in self.runtime else 0.0
-        self._parts.wait_idle(parts, self.clock.monotonic() + wait)
-        if self._source is not None:  # commit what finished before another member takes the partitions
-            self._commits.commit(self._source, self.clock.monotonic(), sync=True, only=tps)
-        self._parts.remove(parts, tps)
-        if not self._reports.connection.down:  # handed to another member; partitions lost in an outage keep their lag
-            self.metrics.released(tps)
-        for p in parts:
-            self.status.partition(*p.tp).assigned = False
-        if tps:
-            _log.info("mapping %s: revoked %s", self.mapping.uuid, ", ".join(f"{t}-{p}" for t, p in tps))
+        self._assignment.revoked(tps, self._source)
 
     # -- flow control, status ------------------------------------------------------------------
     def _flow_control(self) -> None:
@@ -416,18 +373,5 @@ class MappingRunner:
             self._source.resume(resume)
 
     def _refresh_status(self) -> None:
-        source = self._source
-        tps = self._parts.tps()
-        for tp in tps:
-            ps = self.status.partition(*tp)
-            committed = self._commits.committer.committed(tp)
-            if committed is not None:
-                ps.committed = committed
-            marks = source.watermarks(tp) if source is not None else None
-            if marks is not None:
-                ps.low_watermark, ps.high_watermark = marks
-        if not self._reports.connection.down:  # watermarks read during an outage are stale: the gauges keep their last value
-            self.metrics.lags({tp: self.status.partition(*tp).lag for tp in tps})
-        self._parts.scale({tp for tp in tps if (self.status.partition(*tp).lag or 0) > 0})  # provisioned pollers
+        self._assignment.refresh(self._source)
         self._save_status()
-
