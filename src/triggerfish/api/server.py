@@ -2,13 +2,11 @@
 
 ``triggerfish run`` and the tests both use ``ApiServer``: ``start()`` returns once the socket is
 bound (port 0 picks a free port; ``url`` tells which), ``stop()`` shuts it down gracefully.
-``TickingServer`` is uvicorn's server with its housekeeping once a second rather than ten times.
+It runs on ``ticking_server.TickingServer``: uvicorn's housekeeping once a second rather than ten times.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
 import threading
 
@@ -17,34 +15,7 @@ from starlette.types import ASGIApp
 
 from triggerfish.diagnosis import Diagnosis
 from triggerfish.errors import SetupError
-
-#: How often the server wakes while idle (uvicorn's default: every 0.1 s, the most frequent wake-up of an idle engine).
-TICK_S = 1.0
-#: uvicorn's ``on_tick`` refreshes the Date header when its counter is a multiple of 10 (once a second at 0.1 s).
-_TICKS_PER_S = 10
-
-
-class TickingServer(uvicorn.Server):
-    """uvicorn's server ticking every ``TICK_S``; ``exit_soon`` ends the wait for the next tick at once."""
-
-    _loop: asyncio.AbstractEventLoop | None = None
-    _exiting: asyncio.Event | None = None
-
-    async def main_loop(self) -> None:
-        self._loop, self._exiting = asyncio.get_running_loop(), asyncio.Event()
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + _TICKS_PER_S) % 864000  # uvicorn's wrap-around, a day of ticks
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exiting.wait(), TICK_S)
-
-    def exit_soon(self) -> None:
-        """Shut down gracefully (``should_exit``) without waiting for the next tick to notice."""
-        self.should_exit = True
-        loop, exiting = self._loop, self._exiting
-        if loop is not None and exiting is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has ended meanwhile
-                loop.call_soon_threadsafe(exiting.set)
+from triggerfish.ticking_server import TickingServer
 
 
 class ApiServer:

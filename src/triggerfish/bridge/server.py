@@ -1,8 +1,9 @@
 """Run a bridge: the API on ``http.host:http.port`` and the management endpoints on ``http.management.port``.
 
 One uvicorn server listens on both sockets and dispatches by local port (with TLS on, a second, plain
-one serves the management port), so the two share one event loop and one set of Kafka clients. Binding beyond loopback without HTTP authentication is refused
-unless the caller says ``insecure``.
+one serves the management port), so the two share one event loop and one set of Kafka clients. Binding beyond
+loopback without HTTP authentication is refused unless the caller says ``insecure``. The servers are
+``TickingServer``s: an idle sidecar wakes once a second, not ten times, and stops at once when asked.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from triggerfish.bridge.config import BridgeConfig
 from triggerfish.bridge.one_write import OneWriteHttpToolsProtocol
 from triggerfish.bridge.services import Services
 from triggerfish.errors import ConfigError
+from triggerfish.ticking_server import TickingServer
 
 
 def check_exposure(config: BridgeConfig, insecure: bool) -> None:
@@ -70,11 +72,11 @@ class _Prepared:
     on, a second, plain one for the management port, as Strimzi keeps probes and metrics on plain HTTP.
     """
 
-    servers: list[tuple[uvicorn.Server, list[socket.socket]]]
+    servers: list[tuple[TickingServer, list[socket.socket]]]
     services: Services
 
     @property
-    def server(self) -> uvicorn.Server:
+    def server(self) -> TickingServer:
         return self.servers[0][0]
 
     @property
@@ -92,12 +94,18 @@ class _Prepared:
             asyncio.run(self._serve_all())
 
     async def _serve_all(self) -> None:
+        servers = [server for server, _ in self.servers]
+
         async def stop_together() -> None:
-            # a signal reaches one server's handler; stopping one stops all
-            while not any(server.should_exit for server, _ in self.servers):
-                await asyncio.sleep(0.2)
-            for server, _ in self.servers:
-                server.should_exit = True
+            # a signal reaches one server's handler (the last to install its own); stopping one stops all
+            waits = [asyncio.create_task(server.exiting()) for server in servers]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            for server in servers:
+                server.exit_soon()
 
         watcher = asyncio.create_task(stop_together())
         try:
@@ -118,7 +126,7 @@ class _Prepared:
 
     def stop(self, thread: threading.Thread, timeout: float = 30.0) -> None:
         for server, _ in self.servers:
-            server.should_exit = True
+            server.exit_soon()
         thread.join(timeout)
 
 
@@ -152,10 +160,10 @@ def _prepare(config: BridgeConfig, insecure: bool) -> _Prepared:
         if management_port is not None:
             app = _PortDispatch(api, create_app(services, management=True), management_port)
         uv = uvicorn.Config(app, lifespan="on", ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, **common)
-        return _count_connections(_Prepared([(uvicorn.Server(uv), sockets)], services))
+        return _count_connections(_Prepared([(TickingServer(uv), sockets)], services))
     tls = uvicorn.Config(api, lifespan="on", ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile, **common)
     plain = uvicorn.Config(create_app(services, management=True), lifespan="off", **common)
-    return _count_connections(_Prepared([(uvicorn.Server(tls), sockets[:1]), (uvicorn.Server(plain), sockets[1:])],
+    return _count_connections(_Prepared([(TickingServer(tls), sockets[:1]), (TickingServer(plain), sockets[1:])],
                                         services))
 
 
