@@ -145,6 +145,10 @@ class KafkaSource:
         if on_error is not None:
             settings["error_cb"] = on_error
         self.consumer = Consumer(settings, logger=_log)
+        #: What this consumer fetches, by partition: assigned, paused (for backpressure), and each one's leader.
+        self._assignment: set[TP] = set()
+        self._paused: set[TP] = set()
+        self._leaders: dict[TP, int] = {}
         self.consumer.subscribe(list(mapping.topics), on_assign=self._assigned, on_revoke=self._revoked,
                                 on_lost=self._revoked)
 
@@ -168,10 +172,18 @@ class KafkaSource:
                     # No record at or after the timestamp: start at the end, like LATEST.
                     tp.offset = offset if offset >= 0 else OFFSET_END
         consumer.incremental_assign(partitions)  # cooperative-sticky: only the added partitions
-        self._on_assign([(tp.topic, tp.partition) for tp in partitions], committed)
+        tps = [(tp.topic, tp.partition) for tp in partitions]
+        self._assignment.update(tps)
+        self._leaders.update(_leaders(consumer, tps))
+        self._on_assign(tps, committed)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._on_revoke([(tp.topic, tp.partition) for tp in partitions])
+        tps = [(tp.topic, tp.partition) for tp in partitions]
+        self._assignment.difference_update(tps)
+        self._paused.difference_update(tps)
+        for tp in tps:
+            self._leaders.pop(tp, None)
+        self._on_revoke(tps)
 
     # -- polling ---------------------------------------------------------------------------------
     def poll(self, max_records: int, timeout: float) -> list[Message]:
@@ -200,19 +212,26 @@ class KafkaSource:
 
     def pause(self, tps: list[TP]) -> None:
         self.consumer.pause([TopicPartition(t, p) for t, p in tps])
+        self._paused.update(tps)
 
     def resume(self, tps: list[TP]) -> None:
-        parts = [TopicPartition(t, p) for t, p in tps]
-        self.consumer.resume(parts)
+        self.consumer.resume([TopicPartition(t, p) for t, p in tps])
+        self._paused.difference_update(tps)
         # With every partition of a broker paused, librdkafka's fetcher for it sleeps up to 1 s, and a resume
-        # does not wake it (measured: 0.86-0.90 s from resume to the next record); a seek to the position the
-        # partition already has does: the next fetch goes out at once, from the same offset.
+        # does not wake it (measured: 0.85-0.95 s from resume to the next record); a seek to the position the
+        # partition already has does: the next fetch goes out at once (3-5 ms), from the same offset. While the
+        # broker's other partitions are fetched, the resumed one joins the next fetch (within fetch.wait.max.ms
+        # when the broker holds a fetch for partitions that are caught up: ~0.49 s), and a seek would make it
+        # miss that one too (~1 s): only the partitions of otherwise idle brokers are sought (``to_wake``).
+        wake = to_wake(tps, self._paused, self._assignment, self._leaders)
+        if not wake:
+            return
         try:
-            for tp in self.consumer.position(parts):
+            for tp in self.consumer.position([TopicPartition(t, p) for t, p in wake]):
                 if tp.offset >= 0:
                     self.consumer.seek(tp)
         except KafkaException as exc:  # not assigned any more (a revoke meanwhile): nothing to fetch
-            _log.debug("no seek after resuming %s: %s", tps, exc)
+            _log.debug("no seek after resuming %s: %s", wake, exc)
 
     def watermarks(self, tp: TP) -> tuple[int, int] | None:
         """(low, high) as last seen in fetch responses; None before the first fetch."""
@@ -259,3 +278,26 @@ class KafkaSource:
         #1928, #4362): a mapping's stop or restart must not hang with it. The revoke callback runs in the
         closing thread, as the runner's poll thread waits for it (one user of the consumer at a time)."""
         close_within(self.consumer.close, CLOSE_WAIT_S, name=f"consumer of mapping {self.mapping.uuid}", log=_log)
+
+
+def to_wake(resumed: list[TP], paused: set[TP], assigned: set[TP], leaders: dict[TP, int]) -> list[TP]:
+    """Of the ``resumed`` partitions, those whose leader fetches no other partition of the consumer (every other
+    one it leads is ``paused``), or whose leader is not known: the ones a seek must wake (``KafkaSource.resume``)."""
+    busy = {leaders.get(tp) for tp in assigned - paused - set(resumed)}
+    return [tp for tp in resumed if tp not in leaders or leaders[tp] not in busy]
+
+
+def _leaders(consumer: Consumer, tps: list[TP]) -> dict[TP, int]:
+    """Each partition's leader, from a metadata request; none for a topic the request failed for (they are then
+    sought on every resume, as before leaders were known)."""
+    leaders: dict[TP, int] = {}
+    for topic in {t for t, _ in tps}:
+        try:
+            partitions = consumer.list_topics(topic, timeout=QUERY_TIMEOUT_S).topics[topic].partitions
+        except (KafkaException, KeyError) as exc:
+            _log.debug("no leaders for %s: %s", topic, exc)
+            continue
+        for t, p in tps:
+            if t == topic and p in partitions and partitions[p].leader >= 0:
+                leaders[(t, p)] = partitions[p].leader
+    return leaders
