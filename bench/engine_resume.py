@@ -24,9 +24,9 @@ import sys
 import time
 import uuid
 
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from engine_throughput import produce  # (bench/ is on sys.path: this script's directory)
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.consumer import KafkaSource, consumer_settings
 
@@ -36,16 +36,7 @@ PARTITIONS, PER_PARTITION, SIZE = 4, 50_000, 1024
 def fill(admin: AdminClient, bootstrap: str) -> str:
     topic = f"bench-resume-{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result()
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
-    value = b"x" * SIZE
-    for i in range(PARTITIONS * PER_PARTITION):
-        while True:
-            try:
-                producer.produce(topic, value, partition=i % PARTITIONS)
-                break
-            except BufferError:
-                producer.poll(0.01)
-    producer.flush()
+    produce(bootstrap, topic, PARTITIONS * PER_PARTITION, SIZE, PARTITIONS)
     return topic
 
 
