@@ -145,8 +145,7 @@ class KafkaSource:
         if on_error is not None:
             settings["error_cb"] = on_error
         self.consumer = Consumer(settings, logger=_log)
-        #: What this consumer fetches, by partition: assigned, paused (for backpressure), and each one's leader.
-        self._assignment: set[TP] = set()
+        #: The partitions paused for backpressure, and each assigned one's leader (``resume``).
         self._paused: set[TP] = set()
         self._leaders: dict[TP, int] = {}
         self.consumer.subscribe(list(mapping.topics), on_assign=self._assigned, on_revoke=self._revoked,
@@ -173,13 +172,11 @@ class KafkaSource:
                     tp.offset = offset if offset >= 0 else OFFSET_END
         consumer.incremental_assign(partitions)  # cooperative-sticky: only the added partitions
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        self._assignment.update(tps)
-        self._leaders.update(_leaders(consumer, tps))
+        self._leaders.update(_leaders(consumer, tps))  # (here, with the group's other queries: not mid-run)
         self._on_assign(tps, committed)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        self._assignment.difference_update(tps)
         self._paused.difference_update(tps)
         for tp in tps:
             self._leaders.pop(tp, None)
@@ -223,13 +220,14 @@ class KafkaSource:
         # broker's other partitions are fetched, the resumed one joins the next fetch (within fetch.wait.max.ms
         # when the broker holds a fetch for partitions that are caught up: ~0.49 s), and a seek would make it
         # miss that one too (~1 s): only the partitions of otherwise idle brokers are sought (``to_wake``).
-        wake = to_wake(tps, self._paused, self._assignment, self._leaders)
-        if not wake:
-            return
+        wake = tps
         try:
-            for tp in self.consumer.position([TopicPartition(t, p) for t, p in wake]):
-                if tp.offset >= 0:
-                    self.consumer.seek(tp)
+            assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+            wake = to_wake(tps, self._paused, assigned, self._leaders)
+            if wake:
+                for tp in self.consumer.position([TopicPartition(t, p) for t, p in wake]):
+                    if tp.offset >= 0:
+                        self.consumer.seek(tp)
         except KafkaException as exc:  # not assigned any more (a revoke meanwhile): nothing to fetch
             _log.debug("no seek after resuming %s: %s", wake, exc)
 
