@@ -14,7 +14,10 @@ from botocore.exceptions import ClientError
 from api_support import lambda_client
 from esm_helpers import RECORDER, function_config, write_handler
 from triggerfish import App, MappingConfig
-from triggerfish.errors import InvalidParameterError
+from triggerfish.errors import InvalidParameterError, MappingInUse
+from triggerfish.esm.engine import Engine
+from triggerfish.esm.store import Store
+from triggerfish.functions.runtime import FunctionRuntime
 
 _SERVERS = {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["127.0.0.1:1"]}}
 _QUEUE = {"ConsumptionMode": "Queue"}
@@ -91,6 +94,21 @@ def test_queue_mode_is_create_only_and_updates_keep_its_rules() -> None:
     for change in ({"MaximumBatchingWindowInSeconds": 1}, {"MaximumRetryAttempts": -1}):
         with pytest.raises(InvalidParameterError, match=f"is not supported {_WHEN_QUEUE}"):
             mapping.updated(change)
+
+
+def test_an_invalid_update_is_refused_for_its_fields_even_while_the_mapping_is_busy(tmp_path: Path) -> None:
+    # An engine that is never started leaves its mappings in Creating: the state is fixed, not raced.
+    code = write_handler(tmp_path, "rec", RECORDER)
+    engine = Engine(FunctionRuntime([function_config(code, name="f")]), Store(tmp_path / "state.db"))
+    uuid = engine.add(MappingConfig.from_dict(_body(_QUEUE, BatchSize=20))).uuid
+    assert engine.get(uuid).status.state == "Creating"
+    with pytest.raises(InvalidParameterError, match=r"MaximumRetryAttempts -1 \(infinite retries\)"):
+        engine.update(uuid, {"MaximumRetryAttempts": -1})
+    with pytest.raises(InvalidParameterError, match="Function does not exist"):
+        engine.update(uuid, {"FunctionName": "missing"})
+    with pytest.raises(MappingInUse, match=r"in use \(State Creating\)\. Retry when it is Enabled or Disabled"):
+        engine.update(uuid, {"BatchSize": 30})
+    assert engine.get(uuid).config.batch_size == 20
 
 
 @pytest.fixture

@@ -136,6 +136,13 @@ class Engine:
     def update(self, uuid: str, changes: dict[str, Any]) -> EventSourceMapping:
         """Apply an UpdateEventSourceMapping body; returns at once (``Updating``/``Enabling``/``Disabling``)."""
         entry = self._entry(uuid)
+        old, version = entry.config, entry.version
+        # An invalid request is refused for what it asks whatever the state, so the caller is not told
+        # to retry something that can never succeed.
+        new = old.updated(changes)
+        if new.function != old.function and new.function not in self.runtime:
+            raise InvalidParameterError("FunctionName", f"Function does not exist: {new.function_name}",
+                                        "create the function first")
         # A mapping retrying a failed setup (Enabling + PROBLEM) stays updatable: an update is how
         # the PROBLEM gets fixed (new secret, Enabled=false), as with Lambda.
         retrying_setup = entry.status.state == ENABLING and entry.status.problem is not None
@@ -144,11 +151,6 @@ class Engine:
                 f"Cannot update the event source mapping because it is in use (State {entry.status.state}). "
                 "Retry when it is Enabled or Disabled."
             )
-        old, version = entry.config, entry.version
-        new = old.updated(changes)
-        if new.function != old.function and new.function not in self.runtime:
-            raise InvalidParameterError("FunctionName", f"Function does not exist: {new.function_name}",
-                                        "create the function first")
         state = transition(old, new)
         if entry.origin == FILE:  # the file owns it: a change made here lasts until the next start
             self.store.save_mapping(uuid, new.identity(), FILE, new.to_dict())
