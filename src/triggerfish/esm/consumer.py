@@ -148,6 +148,8 @@ class KafkaSource:
         #: The partitions paused for backpressure, and each assigned one's leader (``resume``).
         self._paused: set[TP] = set()
         self._leaders: dict[TP, int] = {}
+        #: Assigned partitions whose leaders are still to be read (after the poll that assigned them).
+        self._unled: list[TP] = []
         self.consumer.subscribe(list(mapping.topics), on_assign=self._assigned, on_revoke=self._revoked,
                                 on_lost=self._revoked)
 
@@ -172,7 +174,10 @@ class KafkaSource:
                     tp.offset = offset if offset >= 0 else OFFSET_END
         consumer.incremental_assign(partitions)  # cooperative-sticky: only the added partitions
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        self._leaders.update(_leaders(consumer, tps))  # (here, with the group's other queries: not mid-run)
+        # Their leaders are read once this poll returns, not here: confluent-kafka's list_topics inside a
+        # callback clears the state the poll's later callbacks need, and the process aborts at the next one
+        # (an on_commit or a statistics report in the same poll: "CallState_get: Assertion `cs != NULL'").
+        self._unled.extend(tps)
         self._on_assign(tps, committed)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -180,11 +185,19 @@ class KafkaSource:
         self._paused.difference_update(tps)
         for tp in tps:
             self._leaders.pop(tp, None)
+        self._unled = [tp for tp in self._unled if tp not in tps]
         self._on_revoke(tps)
 
     # -- polling ---------------------------------------------------------------------------------
     def poll(self, max_records: int, timeout: float) -> list[Message]:
         """Wait up to ``timeout`` for the first record, then take whatever else is already fetched."""
+        messages = self._poll(max_records, timeout)
+        if self._unled:  # partitions assigned during that poll: one metadata request, with no callback running
+            unled, self._unled = self._unled, []
+            self._leaders.update(_leaders(self.consumer, unled))
+        return messages
+
+    def _poll(self, max_records: int, timeout: float) -> list[Message]:
         if max_records > 1:
             # Under load the records are there already: one call, one release and retake of the GIL (the poll
             # thread's waits for it bound the engine's throughput) instead of two.
