@@ -13,7 +13,8 @@ A parked mapping's first record waits up to ``SWEEP_S`` longer than a mapping po
 (one sweep); ``wake`` (a stop, a configuration change, a re-setup) is noticed within one sweep, sooner
 than a 1 s poll of its own. The consumer's callbacks (rebalance, commit, error, statistics) run on the
 sweep thread while the mapping's thread waits for it: the consumer still has one user at a time. A callback
-that blocks holds up the other parked mappings with it (an assignment reads the committed offsets, 10 s at most).
+that blocks holds up the other parked mappings with it (an assignment reads the committed offsets, and the
+poll that made it the partitions' leaders: 10 s at most each).
 A mapping parked long enough goes dormant instead (``esm/dormancy.py``: its consumer closes).
 """
 
