@@ -1,5 +1,6 @@
 """Closing a librdkafka client holds its caller up for a bounded time (librdkafka's close can hang in its
-teardown after seeks or pauses, librdkafka #1928/#4362): the helper, and the engine's consumer through it."""
+teardown after seeks or pauses, librdkafka #1928/#4362), and a subscribed one leaves its group in polls first,
+so that close runs no revoke (librdkafka #4041): the helpers, and the engine's consumer through them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from confluent_kafka import Consumer
 
-from triggerfish.bounded_close import close_within
+from triggerfish.bounded_close import close_within, leave_group
 from triggerfish.esm import consumer as consumer_module
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.consumer import KafkaSource, consumer_settings
@@ -35,29 +38,78 @@ def test_a_close_that_fails_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     assert "closing consumer c2: handle already closed" in caplog.text
 
 
+class _SlowClose:
+    """A consumer whose close waits for ``release`` (librdkafka's teardown hanging); everything else is the real one."""
+
+    def __init__(self, consumer: Consumer, release: threading.Event) -> None:
+        self._consumer, self._release = consumer, release
+        self.closed = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._consumer, name)
+
+    def close(self) -> None:
+        self._release.wait(30)
+        self._consumer.close()
+        self.closed.set()
+
+
 @pytest.mark.kafka
-def test_the_engines_consumer_close_returns_while_librdkafkas_close_still_runs(
+def test_the_engines_consumer_leaves_its_group_then_returns_while_librdkafkas_close_still_runs(
         kafka: KafkaEnv, make_topic: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
     topic = make_topic()
     mapping = MappingConfig.from_dict({
         "FunctionName": "f", "Topics": [topic], "StartingPosition": "TRIM_HORIZON",
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [kafka.bootstrap]}}})
     assigned: list[tuple[str, int]] = []
-    revoke_started, release, revoke_done = threading.Event(), threading.Event(), threading.Event()
-
-    def on_revoke(tps: list[tuple[str, int]]) -> None:  # close revokes the partition: hold it there
-        revoke_started.set()
-        release.wait(30)
-        revoke_done.set()
-
+    revoked: list[tuple[list[tuple[str, int]], str]] = []
     settings = consumer_settings(kafka.plaintext(), mapping, f"{topic}-group", "bounded-close-test")
-    source = KafkaSource(settings, mapping, on_assign=lambda tps, committed: assigned.extend(tps), on_revoke=on_revoke)
+    source = KafkaSource(settings, mapping, on_assign=lambda tps, committed: assigned.extend(tps),
+                         on_revoke=lambda tps: revoked.append((tps, threading.current_thread().name)))
     deadline = time.monotonic() + 30
     while not assigned and time.monotonic() < deadline:
         source.poll(10, 0.1)
     assert assigned == [(topic, 0)]
+    release = threading.Event()
+    slow = _SlowClose(source.consumer, release)
+    source.consumer = slow  # type: ignore[assignment]
     monkeypatch.setattr(consumer_module, "CLOSE_WAIT_S", 0.5)
+    started = time.monotonic()
     source.close()
-    assert revoke_started.is_set() and not revoke_done.is_set()  # returned while librdkafka's close still ran
+    assert time.monotonic() - started < 5  # returned while librdkafka's close still ran
+    assert not slow.closed.is_set()
+    # the revoke ran in polls of the closing thread before the close, not inside it
+    assert revoked == [([(topic, 0)], threading.current_thread().name)]
     release.set()
-    assert revoke_done.wait(10)
+    assert slow.closed.wait(10)
+    assert len(revoked) == 1  # close had nothing left to revoke
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("strategy", ["range,roundrobin", "cooperative-sticky"])
+@pytest.mark.parametrize("leave", [True, False], ids=["left first", "closed at once"])
+def test_after_leaving_the_group_close_runs_no_rebalance(
+        kafka: KafkaEnv, make_topic: Callable[..., str], strategy: str, leave: bool) -> None:
+    # A revoke run inside close is where confluent-kafka holds the GIL while librdkafka may never answer
+    # (librdkafka #4041): after leave_group, close must not run one. The closed-at-once case shows it would.
+    topic = make_topic(partitions=3)
+    calls: list[str] = []
+    consumer = Consumer({**kafka.plaintext(), "group.id": f"{topic}-group", "enable.auto.offset.store": False,
+                         "partition.assignment.strategy": strategy})
+    consumer.subscribe([topic], on_assign=lambda c, p: calls.append("assign"), on_revoke=lambda c, p: calls.append("revoke"))
+    deadline = time.monotonic() + 30
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(0.1)
+    assert calls == ["assign"]
+    if leave:
+        leave_group(consumer)
+        assert calls == ["assign", "revoke"] and consumer.assignment() == []
+    before_close = len(calls)
+    assert close_within(consumer.close, 10.0, name="consumer c3")
+    assert calls[before_close:] == ([] if leave else ["revoke"])
+
+
+def test_leaving_the_group_of_a_closed_consumer_is_not_an_error(kafka: KafkaEnv) -> None:
+    consumer = Consumer({**kafka.plaintext(), "group.id": "left-after-close"})
+    consumer.close()
+    leave_group(consumer)  # a bridge delete racing the shutdown: close copes, so must this

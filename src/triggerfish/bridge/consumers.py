@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from triggerfish.bounded_close import close_within
+from triggerfish.bounded_close import close_within, leave_group
 from triggerfish.bridge.batches import Batch, answer
 from triggerfish.bridge.consumer_config import consumer_conf
 from triggerfish.bridge.errors import Identity, StrimziServerError, from_kafka
@@ -129,6 +129,8 @@ class Registry:
             if inst.closed:
                 return
             inst.closed = True
+            if inst.subscribed:  # the revoke in polls here, not inside close (bounded_close)
+                leave_group(inst.consumer, log=_log)
             # librdkafka's close can hang after seeks or pauses: a delete or the shutdown waits 10 s at most
             close_within(inst.consumer.close, name=f"consumer {inst.group}/{inst.name}", log=_log)
 

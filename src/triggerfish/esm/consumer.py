@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_END, OFFSET_INVALID, Consumer, KafkaException, Message, TopicPartition
 
-from triggerfish.bounded_close import CLOSE_WAIT_S, close_within
+from triggerfish.bounded_close import CLOSE_WAIT_S, close_within, leave_group
 from triggerfish.esm.block import Polled, blocks_of
 from triggerfish.esm.config import MappingConfig
 from triggerfish.esm.event import Record
@@ -287,7 +287,9 @@ class KafkaSource:
 
         librdkafka's close can hang in its teardown after seeks (``resume`` seeks) or pauses (librdkafka
         #1928, #4362): a mapping's stop or restart must not hang with it. The revoke callback runs in the
-        closing thread, as the runner's poll thread waits for it (one user of the consumer at a time)."""
+        closing thread, as the runner's poll thread waits for it (one user of the consumer at a time); it runs
+        in polls before the close (``leave_group``), where it cannot hang the process."""
+        leave_group(self.consumer, log=_log)
         close_within(self.consumer.close, CLOSE_WAIT_S, name=f"consumer of mapping {self.mapping.uuid}", log=_log)
 
 
