@@ -120,8 +120,8 @@ def _packed(envelope: dict[str, Any], runs: list[tuple[str, int, int]], offsets:
             *schemas: dict[int, Any]) -> Parts:
     """The blob's pieces from its columns; ``keys`` and ``values`` with their ``payload_lengths``."""
     (key_lens, key_column), (value_lens, value_column) = keys, values
-    meta = pickle.dumps((envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas),
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    meta = pickle.dumps((envelope, runs, _int_column(offsets), _int_column(timestamps), types, _int_column(key_lens),
+                         _int_column(value_lens), headers, *schemas), protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer. The keys
     # (short, as a rule) joined: one piece instead of a thousand tiny ones for the region's writer.
     joined_keys = b"".join(_present(key_column, key_lens))
@@ -129,6 +129,28 @@ def _packed(envelope: dict[str, Any], runs: list[tuple[str, int, int]], offsets:
     # (a null's length is -1: added back)
     parts.nbytes = _META_LEN.size + len(meta) + len(joined_keys) + sum(value_lens) + value_lens.count(-1)
     return parts
+
+
+def _int_column(column: Sequence[int]) -> Sequence[int] | tuple[int, int] | array[int]:
+    """A column of ints as it crosses: a ``range`` as it is, the same number throughout as (number, count), any
+    other as a machine array. Pickle writes and reads a list's thousand ints one by one (~90 us a batch on the
+    two sides for the lengths and timestamps); an array is one copy of its bytes (``_ints`` undoes this)."""
+    if isinstance(column, range) or not column:
+        return column
+    first = column[0]
+    if column.count(first) == len(column):
+        return (first, len(column))
+    return array("q", column)
+
+
+def _ints(column: Sequence[int] | tuple[int, int] | array[int]) -> Sequence[int]:
+    """A column of ints from ``_int_column`` (or a list, from ``_pack_one``) as a sequence to index and slice."""
+    if isinstance(column, array):
+        return column.tolist()
+    if isinstance(column, tuple):
+        number, count = column
+        return [number] * count
+    return column
 
 
 class Parts(list[bytes]):
@@ -147,6 +169,8 @@ def payload_lengths(column: Sequence[bytes | None]) -> list[int]:
     try:
         return list(map(len, column))  # type: ignore[arg-type]  # no None in it
     except TypeError:
+        if column.count(None) == len(column):  # no keys at all, as in many topics: no walk in Python
+            return [-1] * len(column)
         return [-1 if b is None else len(b) for b in column]
 
 
@@ -194,6 +218,7 @@ def _unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
     start = _META_LEN.size + meta_len
     envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas = pickle.loads(
         view[_META_LEN.size:start])
+    offsets, timestamps, key_lens, value_lens = _ints(offsets), _ints(timestamps), _ints(key_lens), _ints(value_lens)
     if len(value_lens) == 1 and not headers and not schemas:  # BatchSize 1: the one record without the walks
         return _one_record(view[start:], envelope, runs[0], offsets[0], timestamps[0],
                            types if isinstance(types, str) else types[0], key_lens[0], value_lens[0])
@@ -247,7 +272,7 @@ def _base64(piece: memoryview) -> str:
     return b2a_base64(piece, newline=False).decode() if len(piece) <= _SHORT else b64encode_as_string(piece)
 
 
-def _records(keyed: dict[str, Any], offsets: list[int], timestamps: list[int], types: list[str] | None,
+def _records(keyed: dict[str, Any], offsets: Sequence[int], timestamps: Sequence[int], types: list[str] | None,
              keys: Iterable[str | None], values: list[str | None]) -> list[dict[str, Any]]:
     """One run's record dicts, each a copy of a template in Lambda's key order with the record's own
     fields set (``dict(template, **fields)``: the template's keys table copied in C, ~1/4 less than a
@@ -263,7 +288,7 @@ def _records(keyed: dict[str, Any], offsets: list[int], timestamps: list[int], t
             for offset, timestamp, ts_type, key, value in zip(offsets, timestamps, types, keys, values, strict=True)]
 
 
-def _keys(raw: bytes, lengths: list[int], nulls: int) -> list[str | None] | None:
+def _keys(raw: bytes, lengths: Sequence[int], nulls: int) -> list[str | None] | None:
     """Each key's base64 (None for a null key; None for the lot when every key is null).
 
     Keys repeat within a batch in most topics (an id per entity): each distinct key is encoded once
@@ -295,7 +320,7 @@ _SPLIT_CODES = [f"{n}s" for n in range(256)]
 _SHORT = 64
 
 
-def _split_format(lengths: list[int]) -> str:
+def _split_format(lengths: Sequence[int]) -> str:
     """The struct format that cuts consecutive byte strings of these lengths apart."""
     try:
         return "".join(map(_SPLIT_CODES.__getitem__, lengths))
@@ -303,7 +328,7 @@ def _split_format(lengths: list[int]) -> str:
         return "".join(map("{}s".format, lengths))
 
 
-def _values(view: memoryview, lengths: list[int]) -> list[str | None]:
+def _values(view: memoryview, lengths: Sequence[int]) -> list[str | None]:
     """Each value's base64, None for a tombstone: SIMD base64 straight to str, byte-identical to
     binascii's and ~5x faster on 1 KB (most of the worker's time), read in place from ``view``."""
     b64 = b64encode_as_string
@@ -318,7 +343,7 @@ def _values(view: memoryview, lengths: list[int]) -> list[str | None]:
 _Bytes = TypeVar("_Bytes", bytes, memoryview)
 
 
-def _with_nulls(data: _Bytes, lengths: list[int]) -> list[_Bytes | None]:
+def _with_nulls(data: _Bytes, lengths: Sequence[int]) -> list[_Bytes | None]:
     """``data`` cut into consecutive pieces of ``lengths``, None where a length is -1 (a null takes no bytes)."""
     ends = accumulate([n if n > 0 else 0 for n in lengths])
     return [None if n < 0 else data[end - n:end] for n, end in zip(lengths, ends, strict=True)]
