@@ -120,14 +120,16 @@ def _packed(envelope: dict[str, Any], runs: list[tuple[str, int, int]], offsets:
             *schemas: dict[int, Any]) -> Parts:
     """The blob's pieces from its columns; ``keys`` and ``values`` with their ``payload_lengths``."""
     (key_lens, key_column), (value_lens, value_column) = keys, values
-    meta = pickle.dumps((envelope, runs, _int_column(offsets), _int_column(timestamps), types, _int_column(key_lens),
-                         _int_column(value_lens), headers, *schemas), protocol=pickle.HIGHEST_PROTOCOL)
+    key_ints, value_ints = _int_column(key_lens), _int_column(value_lens)
+    value_nulls = _nulls(value_ints, value_lens)
+    meta = pickle.dumps((envelope, runs, _int_column(offsets), _int_column(timestamps), types, key_ints, value_ints,
+                         headers, *schemas), protocol=pickle.HIGHEST_PROTOCOL)
     # The keys and values go in raw after the pickled columns: one copy, none through pickle's buffer. The keys
     # (short, as a rule) joined: one piece instead of a thousand tiny ones for the region's writer.
-    joined_keys = b"".join(_present(key_column, key_lens))
-    parts = Parts([_META_LEN.pack(len(meta)), meta, joined_keys, *_present(value_column, value_lens)])
+    joined_keys = b"".join(_present(key_column, _nulls(key_ints, key_lens)))
+    parts = Parts([_META_LEN.pack(len(meta)), meta, joined_keys, *_present(value_column, value_nulls)])
     # (a null's length is -1: added back)
-    parts.nbytes = _META_LEN.size + len(meta) + len(joined_keys) + sum(value_lens) + value_lens.count(-1)
+    parts.nbytes = _META_LEN.size + len(meta) + len(joined_keys) + _total(value_ints, value_lens) + value_nulls
     return parts
 
 
@@ -138,9 +140,27 @@ def _int_column(column: Sequence[int]) -> Sequence[int] | tuple[int, int] | arra
     if isinstance(column, range) or not column:
         return column
     first = column[0]
-    if column.count(first) == len(column):
+    # (the last one first: timestamps and offsets differ there, and count would compare every one)
+    if column[-1] == first and column.count(first) == len(column):
         return (first, len(column))
     return array("q", column)
+
+
+def _nulls(crossing: Sequence[int] | tuple[int, int] | array[int], lengths: Sequence[int]) -> int:
+    """How many of ``lengths`` are -1 (nulls), from ``_int_column``'s form of them when it says (a length of 1 KB
+    is an int object of its own each time: counting compares them one by one)."""
+    if isinstance(crossing, tuple):
+        number, count = crossing
+        return count if number == -1 else 0
+    return lengths.count(-1)
+
+
+def _total(crossing: Sequence[int] | tuple[int, int] | array[int], lengths: Sequence[int]) -> int:
+    """The sum of ``lengths`` with a null's -1 in it, from ``_int_column``'s form when it is a number and a count."""
+    if isinstance(crossing, tuple):
+        number, count = crossing
+        return int(number * count)
+    return sum(lengths)
 
 
 def _ints(column: Sequence[int] | tuple[int, int] | array[int]) -> Sequence[int]:
@@ -174,9 +194,9 @@ def payload_lengths(column: Sequence[bytes | None]) -> list[int]:
         return [-1 if b is None else len(b) for b in column]
 
 
-def _present(column: Sequence[bytes | None], lengths: list[int]) -> Sequence[bytes]:
-    """``column`` without its nulls."""
-    return column if -1 not in lengths else [b for b in column if b is not None]  # type: ignore[return-value]
+def _present(column: Sequence[bytes | None], nulls: int) -> Sequence[bytes]:
+    """``column`` without its ``nulls`` nulls."""
+    return column if not nulls else [b for b in column if b is not None]  # type: ignore[return-value]
 
 
 _META_LEN = struct.Struct(">I")
@@ -216,17 +236,17 @@ def _unpack_event(blob: bytes | memoryview) -> dict[str, Any]:
     view = memoryview(blob)
     (meta_len,) = _META_LEN.unpack_from(view)
     start = _META_LEN.size + meta_len
-    envelope, runs, offsets, timestamps, types, key_lens, value_lens, headers, *schemas = pickle.loads(
+    envelope, runs, offsets, timestamps, types, key_ints, value_ints, headers, *schemas = pickle.loads(
         view[_META_LEN.size:start])
-    offsets, timestamps, key_lens, value_lens = _ints(offsets), _ints(timestamps), _ints(key_lens), _ints(value_lens)
+    offsets, timestamps, key_lens, value_lens = _ints(offsets), _ints(timestamps), _ints(key_ints), _ints(value_ints)
     if len(value_lens) == 1 and not headers and not schemas:  # BatchSize 1: the one record without the walks
         return _one_record(view[start:], envelope, runs[0], offsets[0], timestamps[0],
                            types if isinstance(types, str) else types[0], key_lens[0], value_lens[0])
     metadata = schemas[0] if schemas else None
-    null_keys = key_lens.count(-1)
-    keys_end = start + sum(key_lens) + null_keys  # a null key (-1) takes no bytes
+    null_keys = _nulls(key_ints, key_lens)
+    keys_end = start + _total(key_ints, key_lens) + null_keys  # a null key (-1) takes no bytes
     keys = _keys(bytes(view[start:keys_end]), key_lens, null_keys)
-    values = _values(view[keys_end:], value_lens)
+    values = _values(view[keys_end:], value_lens, _nulls(value_ints, value_lens))
     same_type = isinstance(types, str)
     groups: dict[str, list[dict[str, Any]]] = {}
     in_batch_order: list[dict[str, Any]] = []  # only for headers and metadata, found by index in the batch
@@ -328,11 +348,11 @@ def _split_format(lengths: Sequence[int]) -> str:
         return "".join(map("{}s".format, lengths))
 
 
-def _values(view: memoryview, lengths: Sequence[int]) -> list[str | None]:
-    """Each value's base64, None for a tombstone: SIMD base64 straight to str, byte-identical to
-    binascii's and ~5x faster on 1 KB (most of the worker's time), read in place from ``view``."""
+def _values(view: memoryview, lengths: Sequence[int], nulls: int) -> list[str | None]:
+    """Each value's base64, None for a tombstone (``nulls`` of them): SIMD base64 straight to str, byte-identical
+    to binascii's and ~5x faster on 1 KB (most of the worker's time), read in place from ``view``."""
     b64 = b64encode_as_string
-    if lengths.count(-1):
+    if nulls:
         return [None if piece is None else b64(piece) for piece in _with_nulls(view, lengths)]
     bounds = list(accumulate(lengths, initial=0))
     if bounds[-1] <= _SHORT * len(lengths):  # small values: binascii, as short keys (see ``_keys``)
