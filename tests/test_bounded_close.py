@@ -109,6 +109,28 @@ def test_after_leaving_the_group_close_runs_no_rebalance(
     assert calls[before_close:] == ([] if leave else ["revoke"])
 
 
+@pytest.mark.kafka
+@pytest.mark.parametrize("strategy", ["range,roundrobin", "cooperative-sticky"])
+def test_rebalances_queued_while_nobody_polled_are_served_before_close(
+        kafka: KafkaEnv, make_topic: Callable[..., str], strategy: str) -> None:
+    # A bridge consumer subscribed and unsubscribed with no poll in between: the group's assignment, and its
+    # revoke, wait in the queue. close ran them itself and hung the process once (test_bridge_strimzi's teardown).
+    topic = make_topic(partitions=2)
+    calls: list[str] = []
+    consumer = Consumer({**kafka.plaintext(), "group.id": f"{topic}-group", "enable.auto.offset.store": False,
+                         "partition.assignment.strategy": strategy})
+    consumer.subscribe([topic], on_assign=lambda c, p: calls.append("assign"), on_revoke=lambda c, p: calls.append("revoke"))
+    time.sleep(2.0)  # the group is joined meanwhile, in librdkafka's threads; nothing polls
+    consumer.unsubscribe()
+    time.sleep(0.5)
+    assert calls == []
+    leave_group(consumer)
+    assert consumer.assignment() == []
+    served = len(calls)
+    assert close_within(consumer.close, 10.0, name="consumer c4")
+    assert calls[served:] == []
+
+
 def test_leaving_the_group_of_a_closed_consumer_is_not_an_error(kafka: KafkaEnv) -> None:
     consumer = Consumer({**kafka.plaintext(), "group.id": "left-after-close"})
     consumer.close()

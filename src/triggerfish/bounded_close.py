@@ -4,8 +4,8 @@ librdkafka's close can block for minutes in its final teardown after partitions 
 (librdkafka #1928, #4362). By then the group was left and offsets committed, so the caller (a bridge
 delete, an engine mapping stopping) waits a bounded time and lets the rest finish in a daemon thread.
 
-A subscribed consumer first leaves its group in polls (``leave_group``), so that close has no revoke left
-to run: confluent-kafka runs a revoke that close serves holding the GIL, and librdkafka can leave the
+A consumer that ever subscribed first leaves its group in polls (``leave_group``), so that close has no
+revoke left to run: confluent-kafka runs a revoke that close serves holding the GIL, and librdkafka can leave the
 call it makes there unanswered once the group is torn down (librdkafka #4041, #4884), which stops every
 thread of the process, the one waiting on ``close_within`` too.
 
@@ -29,20 +29,33 @@ _log = logging.getLogger("triggerfish")
 CLOSE_WAIT_S = 10.0
 #: How long leaving the group may take: the revoke is local (no broker needed), so a poll or two.
 LEAVE_WAIT_S = 5.0
+#: How long the assignment must stay empty before the group counts as left: an assignment that waited in the
+#: queue (nobody polled since the group was joined) comes first, and its revoke a moment after it.
+LEAVE_SETTLE_S = 0.05
 
 
 def leave_group(consumer: Consumer, seconds: float = LEAVE_WAIT_S, *, log: logging.Logger = _log) -> None:
-    """Unsubscribe and poll until the revoke has run (its callbacks in this thread), before ``close``.
+    """Unsubscribe and poll until every rebalance the group still had for this consumer has run (its callbacks
+    in this thread) and the assignment has stayed empty for ``LEAVE_SETTLE_S``, before ``close``.
 
-    Records the polls return are dropped: they were not handed to anyone, and with
-    ``enable.auto.offset.store=false`` (the engine and the bridge) nothing stores their offsets, so the
-    group's next member reads them again. Call it from the thread that polls the consumer."""
+    Call it for a consumer that ever subscribed, even one unsubscribed since: an assignment and its revoke may
+    still wait in its queue. A manual assignment is not the group's: unassign it first. Records the polls return
+    are dropped: they were not handed to anyone, and with ``enable.auto.offset.store=false`` (the engine and the
+    bridge) nothing stores their offsets, so the group's next member reads them again. Call it from the thread
+    that polls the consumer."""
     try:
         consumer.unsubscribe()
         deadline = time.monotonic() + seconds
-        while consumer.assignment() and time.monotonic() < deadline:
+        empty_since: float | None = None
+        while (now := time.monotonic()) < deadline:
             consumer.poll(0.01)
-        consumer.poll(0)  # a rebalance queued behind the last one
+            if consumer.assignment():
+                empty_since = None
+            elif empty_since is None:
+                empty_since = now
+            elif now - empty_since >= LEAVE_SETTLE_S:
+                return
+        log.warning("the consumer's assignment was not revoked within %.0f s; closing it anyway", seconds)
     except (KafkaException, RuntimeError) as exc:  # closed already, or the client failed: close copes
         log.debug("leaving the group before closing: %s", exc)
 
