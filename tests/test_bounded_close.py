@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from triggerfish.bounded_close import close_within, leave_group
 from triggerfish.esm import consumer as consumer_module
@@ -85,6 +85,14 @@ def test_the_engines_consumer_leaves_its_group_then_returns_while_librdkafkas_cl
     assert len(revoked) == 1  # close had nothing left to revoke
 
 
+def _counting_consumer(kafka: KafkaEnv, topic: str, strategy: str, calls: list[str]) -> Consumer:
+    """A consumer subscribed to ``topic`` whose rebalance callbacks append "assign" or "revoke" to ``calls``."""
+    consumer = Consumer({**kafka.plaintext(), "group.id": f"{topic}-group", "enable.auto.offset.store": False,
+                         "partition.assignment.strategy": strategy})
+    consumer.subscribe([topic], on_assign=lambda c, p: calls.append("assign"), on_revoke=lambda c, p: calls.append("revoke"))
+    return consumer
+
+
 @pytest.mark.kafka
 @pytest.mark.parametrize("strategy", ["range,roundrobin", "cooperative-sticky"])
 @pytest.mark.parametrize("leave", [True, False], ids=["left first", "closed at once"])
@@ -92,11 +100,8 @@ def test_after_leaving_the_group_close_runs_no_rebalance(
         kafka: KafkaEnv, make_topic: Callable[..., str], strategy: str, leave: bool) -> None:
     # A revoke run inside close is where confluent-kafka holds the GIL while librdkafka may never answer
     # (librdkafka #4041): after leave_group, close must not run one. The closed-at-once case shows it would.
-    topic = make_topic(partitions=3)
     calls: list[str] = []
-    consumer = Consumer({**kafka.plaintext(), "group.id": f"{topic}-group", "enable.auto.offset.store": False,
-                         "partition.assignment.strategy": strategy})
-    consumer.subscribe([topic], on_assign=lambda c, p: calls.append("assign"), on_revoke=lambda c, p: calls.append("revoke"))
+    consumer = _counting_consumer(kafka, make_topic(partitions=3), strategy, calls)
     deadline = time.monotonic() + 30
     while not consumer.assignment() and time.monotonic() < deadline:
         consumer.poll(0.1)
@@ -115,11 +120,8 @@ def test_rebalances_queued_while_nobody_polled_are_served_before_close(
         kafka: KafkaEnv, make_topic: Callable[..., str], strategy: str) -> None:
     # A bridge consumer subscribed and unsubscribed with no poll in between: the group's assignment, and its
     # revoke, wait in the queue. close ran them itself and hung the process once (test_bridge_strimzi's teardown).
-    topic = make_topic(partitions=2)
     calls: list[str] = []
-    consumer = Consumer({**kafka.plaintext(), "group.id": f"{topic}-group", "enable.auto.offset.store": False,
-                         "partition.assignment.strategy": strategy})
-    consumer.subscribe([topic], on_assign=lambda c, p: calls.append("assign"), on_revoke=lambda c, p: calls.append("revoke"))
+    consumer = _counting_consumer(kafka, make_topic(partitions=2), strategy, calls)
     time.sleep(2.0)  # the group is joined meanwhile, in librdkafka's threads; nothing polls
     consumer.unsubscribe()
     time.sleep(0.5)
@@ -129,6 +131,20 @@ def test_rebalances_queued_while_nobody_polled_are_served_before_close(
     served = len(calls)
     assert close_within(consumer.close, 10.0, name="consumer c4")
     assert calls[served:] == []
+
+
+@pytest.mark.kafka
+def test_a_manual_assignment_is_dropped_not_waited_for(kafka: KafkaEnv, make_topic: Callable[..., str],
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    # leaving the group never revokes an assign()'s partitions: without dropping them it would wait its 5 s out
+    consumer = Consumer({**kafka.plaintext(), "group.id": "manual-assignment"})
+    consumer.assign([TopicPartition(make_topic(), 0)])
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="triggerfish"):
+        leave_group(consumer, manual=True)
+    assert time.monotonic() - started < 2
+    assert consumer.assignment() == [] and "not revoked" not in caplog.text
+    assert close_within(consumer.close, 10.0, name="consumer c5")
 
 
 def test_leaving_the_group_of_a_closed_consumer_is_not_an_error(kafka: KafkaEnv) -> None:

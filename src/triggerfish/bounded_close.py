@@ -34,16 +34,20 @@ LEAVE_WAIT_S = 5.0
 LEAVE_SETTLE_S = 0.05
 
 
-def leave_group(consumer: Consumer, seconds: float = LEAVE_WAIT_S, *, log: logging.Logger = _log) -> None:
+def leave_group(consumer: Consumer, seconds: float = LEAVE_WAIT_S, *, manual: bool = False,
+                log: logging.Logger = _log) -> None:
     """Unsubscribe and poll until every rebalance the group still had for this consumer has run (its callbacks
     in this thread) and the assignment has stayed empty for ``LEAVE_SETTLE_S``, before ``close``.
 
     Call it for a consumer that ever subscribed, even one unsubscribed since: an assignment and its revoke may
-    still wait in its queue. A manual assignment is not the group's: unassign it first. Records the polls return
+    still wait in its queue. A ``manual`` assignment (``assign``) is not the group's: it is dropped first, or the
+    wait would last ``seconds``. Records the polls return
     are dropped: they were not handed to anyone, and with ``enable.auto.offset.store=false`` (the engine and the
     bridge) nothing stores their offsets, so the group's next member reads them again. Call it from the thread
     that polls the consumer."""
     try:
+        if manual:
+            consumer.unassign()
         consumer.unsubscribe()
         deadline = time.monotonic() + seconds
         empty_since: float | None = None

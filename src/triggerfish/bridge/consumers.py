@@ -8,7 +8,6 @@ in Kafka objects and plain Python values.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import threading
@@ -132,10 +131,7 @@ class Registry:
             inst.closed = True
             # The group's rebalances in polls here, not inside close (bounded_close): of a subscription, or of one
             # that was dropped since (its assignment and revoke may still wait in the queue).
-            if inst.assigned:
-                with contextlib.suppress(KafkaException, RuntimeError):
-                    inst.consumer.unassign()  # a manual assignment is not revoked by leaving the group
-            leave_group(inst.consumer, log=_log)
+            leave_group(inst.consumer, manual=bool(inst.assigned), log=_log)
             # librdkafka's close can hang after seeks or pauses: a delete or the shutdown waits 10 s at most
             close_within(inst.consumer.close, name=f"consumer {inst.group}/{inst.name}", log=_log)
 
