@@ -96,12 +96,19 @@ LATENCY_ACKS: list[float] = []
 WARM_WAIT: list[float] = [0.0]
 
 
+def print_threads(who: str, before: dict[str, float], after: dict[str, float], records: int) -> None:
+    """CPU microseconds per record of each thread of this process between two ``threads_cpu()`` readings."""
+    by_thread = {name: round((cpu - before.get(name, 0.0)) / records * 1e6, 2) for name, cpu in after.items()}
+    print(f"{who} CPU per record by thread (us):",
+          dict(sorted(((n, v) for n, v in by_thread.items() if v > 0), key=lambda kv: -kv[1])), file=sys.stderr)
+
+
 def plain_loop(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
     """Seconds from first to last record and bytes read, with a bare consumer loop."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topic])
-    before = os.times()
+    before, before_threads = os.times(), threads_cpu()
     seen = nbytes = 0
     first = None
     while seen < records:
@@ -115,6 +122,7 @@ def plain_loop(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
     elapsed = time.perf_counter() - (first or time.perf_counter())
     after = os.times()
     PLAIN_CPU[:] = [(after.user + after.system - before.user - before.system) / records * 1e6]
+    print_threads("bare loop", before_threads, threads_cpu(), records)
     consumer.close()
     return elapsed, nbytes
 
@@ -212,9 +220,7 @@ def engine_run(bootstrap: str, topic: str, records: int, code: Path, state: Path
     threads = threads_cpu()
     engine.stop()
     after, workers = os.times(), children_cpu() - before_workers
-    by_thread = {name: round((cpu - before_threads.get(name, 0.0)) / records * 1e6, 2) for name, cpu in threads.items()}
-    print("engine CPU per record by thread (us):",
-          dict(sorted(((n, v) for n, v in by_thread.items() if v > 0), key=lambda kv: -kv[1])), file=sys.stderr)
+    print_threads("engine", before_threads, threads, records)
     runtime.close()  # reaps the workers: os.times() then has their whole lives, interpreter start included
     reaped = os.times()
     with_start = reaped.children_user + reaped.children_system - before.children_user - before.children_system
