@@ -5,8 +5,8 @@ librdkafka's close can block for minutes in its final teardown after partitions 
 delete, an engine mapping stopping) waits a bounded time and lets the rest finish in a daemon thread.
 
 A consumer that ever subscribed first leaves its group in polls (``leave_group``), so that close has no
-revoke left to run: confluent-kafka runs a revoke that close serves holding the GIL, and librdkafka can leave the
-call it makes there unanswered once the group is torn down (librdkafka #4041, #4884), which stops every
+revoke left to run: confluent-kafka runs a revoke that close serves holding the GIL, and librdkafka can leave
+the call it makes there unanswered once the group is torn down (librdkafka #4041, #4884), which stops every
 thread of the process, the one waiting on ``close_within`` too.
 
     leave_group(consumer)
@@ -41,10 +41,9 @@ def leave_group(consumer: Consumer, seconds: float = LEAVE_WAIT_S, *, manual: bo
 
     Call it for a consumer that ever subscribed, even one unsubscribed since: an assignment and its revoke may
     still wait in its queue. A ``manual`` assignment (``assign``) is not the group's: it is dropped first, or the
-    wait would last ``seconds``. Records the polls return
-    are dropped: they were not handed to anyone, and with ``enable.auto.offset.store=false`` (the engine and the
-    bridge) nothing stores their offsets, so the group's next member reads them again. Call it from the thread
-    that polls the consumer."""
+    wait would last ``seconds``. Records the polls return are dropped: they were not handed to anyone, and with
+    ``enable.auto.offset.store=false`` (the engine and the bridge) nothing stores their offsets, so the group's
+    next member reads them again. Call it from the thread that polls the consumer."""
     try:
         if manual:
             consumer.unassign()
